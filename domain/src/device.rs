@@ -1,0 +1,45 @@
+//! Audio input devices as clients see them, and the virtual devices every node offers.
+
+/// An input device a track can record from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputDevice {
+    pub device_id: String,
+    pub name: String,
+    pub channels: u16,
+    pub sample_rate: u32,
+    pub is_default: bool,
+    /// `"virtual"` for AudioLab's own devices, else the audio host's name (ALSA, CoreAudio, ...).
+    pub host_api: String,
+}
+
+/// The virtual devices, present on every node whether or not it has a sound card: they make
+/// recording possible (and testable) in the cloud.
+pub fn virtual_devices(sample_rate: u32) -> Vec<InputDevice> {
+    let device = |id: &str, name: &str, channels, is_default| InputDevice {
+        device_id: id.into(),
+        name: name.into(),
+        channels,
+        sample_rate,
+        is_default,
+        host_api: "virtual".into(),
+    };
+    vec![
+        device("mock_0", "AudioLab Virtual Microphone 1", 1, true),
+        device("mock_1", "AudioLab Virtual Microphone 2", 2, false),
+        device("mock_2", "AudioLab Virtual Line In", 2, false),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_virtual_devices_with_mock_0_the_mono_default() {
+        let devices = virtual_devices(48_000);
+        let ids: Vec<_> = devices.iter().map(|d| d.device_id.as_str()).collect();
+        assert_eq!(ids, ["mock_0", "mock_1", "mock_2"]);
+        assert_eq!((devices[0].channels, devices[0].is_default), (1, true));
+        assert!(devices[1..].iter().all(|d| d.channels == 2 && !d.is_default));
+    }
+}

@@ -1,0 +1,110 @@
+//! Background jobs as the API shows them: kind, status, progress, result or error.
+
+use crate::{JobId, ProjectId};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    FinalizeCapture,
+    Mixdown,
+    Import,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [Self::FinalizeCapture, Self::Mixdown, Self::Import];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FinalizeCapture => "finalize_capture",
+            Self::Mixdown => "mixdown",
+            Self::Import => "import",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A finished job never changes status again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub project_id: Option<ProjectId>,
+    pub status: JobStatus,
+    /// 0.0 to 1.0.
+    pub progress: f64,
+    /// The job's input, as submitted.
+    pub payload: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Job {
+    pub fn queued(kind: JobKind, project_id: Option<ProjectId>, payload: Value, now: DateTime<Utc>) -> Self {
+        Self {
+            id: JobId::new(),
+            kind,
+            project_id,
+            status: JobStatus::Queued,
+            progress: 0.0,
+            payload,
+            result: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_terminal_states_are_final() {
+        for kind in JobKind::ALL {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
+        }
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
+        assert!(!JobStatus::Queued.is_terminal() && !JobStatus::Running.is_terminal());
+        assert!(JobStatus::Succeeded.is_terminal() && JobStatus::Failed.is_terminal() && JobStatus::Cancelled.is_terminal());
+    }
+}

@@ -1,0 +1,20 @@
+//! The AudioLab domain model: units, entities and the rules that keep them valid.
+//!
+//! Everything here is pure: no I/O, no clocks except timestamps handed in by callers. The store
+//! persists these types and the API converts its JSON into them once, at the edge.
+
+pub mod clip;
+pub mod device;
+pub mod error;
+pub mod ids;
+pub mod job;
+pub mod loop_region;
+pub mod project;
+pub mod recording;
+pub mod track;
+pub mod units;
+pub mod user;
+
+pub use error::{ValidationError, ValidationResult};
+pub use ids::{ClipId, JobId, LoopRegionId, ProjectId, RecordingSessionId, TakeId, TrackId, UserId};
+pub use units::{BitDepth, Decibels, Frames, Pan, SampleRate, Tempo, TimeSignature, Volume};
