@@ -1,0 +1,130 @@
+//! The job table the API shows: status, progress, result and error of background work.
+
+use crate::{Store, StoreError, StoreResult, corrupt, on_pool};
+use audiolab_domain::JobId;
+use audiolab_domain::job::{Job, JobKind, JobStatus};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: Uuid,
+    kind: String,
+    project_id: Option<Uuid>,
+    status: String,
+    progress: f64,
+    payload: Json<serde_json::Value>,
+    result: Option<Json<serde_json::Value>>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(row: JobRow) -> StoreResult<Self> {
+        Ok(Job {
+            id: row.id.into(),
+            kind: JobKind::parse(&row.kind).ok_or_else(|| corrupt("jobs.kind", &row.kind))?,
+            project_id: row.project_id.map(Into::into),
+            status: JobStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("jobs.status", &row.status))?,
+            progress: row.progress,
+            payload: row.payload.0,
+            result: row.result.map(|r| r.0),
+            error: row.error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl Store {
+    #[tracing::instrument(skip_all, fields(job_id = %job.id, kind = job.kind.as_str()))]
+    pub async fn insert_job(&self, job: &Job) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO jobs (id, kind, project_id, status, progress, payload, result, error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(job.id.0)
+        .bind(job.kind.as_str())
+        .bind(job.project_id.map(|p| p.0))
+        .bind(job.status.as_str())
+        .bind(job.progress)
+        .bind(Json(&job.payload))
+        .bind(job.result.as_ref().map(Json))
+        .bind(&job.error)
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn get_job(&self, id: JobId) -> StoreResult<Option<Job>> {
+        let row: Option<JobRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?);
+        row.map(Job::try_from).transpose()
+    }
+
+    /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {
+        let progress = if progress.is_finite() {
+            progress.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = 'running', progress = $2, updated_at = $3
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id.0)
+        .bind(progress)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(changed == 1)
+    }
+
+    /// Ends a job with `status` (a terminal one), its result or its error. A job that already
+    /// finished keeps its first outcome, so a retried handler cannot overwrite it. Returns
+    /// whether this call finished it.
+    #[tracing::instrument(skip(self, result))]
+    pub async fn finish_job(
+        &self,
+        id: JobId,
+        status: JobStatus,
+        result: Option<serde_json::Value>,
+        error: Option<&str>,
+    ) -> StoreResult<bool> {
+        debug_assert!(status.is_terminal());
+        let progress = if status == JobStatus::Succeeded {
+            1.0
+        } else {
+            0.0
+        };
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = $2, result = $3, error = $4, updated_at = $5,
+                    progress = CASE WHEN $6 = 1.0 THEN 1.0 ELSE progress END
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id.0)
+        .bind(status.as_str())
+        .bind(result.map(Json))
+        .bind(error)
+        .bind(Utc::now())
+        .bind(progress)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(changed == 1)
+    }
+}

@@ -1,0 +1,149 @@
+//! Loop regions.
+
+use crate::{Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned};
+use audiolab_domain::loop_region::LoopRegion;
+use audiolab_domain::{Frames, LoopRegionId, ProjectId, ValidationResult};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct LoopRegionRow {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    start_frame: i64,
+    end_frame: i64,
+    enabled: bool,
+    repeat_count: Option<i32>,
+    auto_punch_record: bool,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl LoopRegionRow {
+    fn into_domain(self) -> StoreResult<(LoopRegion, i64)> {
+        let repeat_count = self
+            .repeat_count
+            .map(|n| u32::try_from(n).map_err(|_| corrupt("loop_regions.repeat_count", n)))
+            .transpose()?;
+        let region = LoopRegion {
+            id: self.id.into(),
+            project_id: self.project_id.into(),
+            name: self.name,
+            start: Frames(self.start_frame),
+            end: Frames(self.end_frame),
+            enabled: self.enabled,
+            repeat_count,
+            auto_punch_record: self.auto_punch_record,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        Ok((region, self.version))
+    }
+}
+
+impl Store {
+    /// Errors: `MissingParent` when the project does not exist.
+    #[tracing::instrument(skip_all, fields(loop_region_id = %region.id))]
+    pub async fn insert_loop_region(&self, region: &LoopRegion) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO loop_regions (id, project_id, name, start_frame, end_frame, enabled, repeat_count,
+                                       auto_punch_record, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(region.id.0)
+        .bind(region.project_id.0)
+        .bind(&region.name)
+        .bind(region.start.get())
+        .bind(region.end.get())
+        .bind(region.enabled)
+        .bind(region.repeat_count.map(|n| n as i32))
+        .bind(region.auto_punch_record)
+        .bind(region.created_at)
+        .bind(region.updated_at)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| StoreError::from_write(e, "a loop region with this id already exists", "project"))?);
+        Ok(())
+    }
+
+    async fn loop_region_row(&self, id: LoopRegionId) -> StoreResult<Option<(LoopRegion, i64)>> {
+        let row: Option<LoopRegionRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM loop_regions WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?);
+        row.map(LoopRegionRow::into_domain).transpose()
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn get_loop_region(&self, id: LoopRegionId) -> StoreResult<Option<LoopRegion>> {
+        Ok(self.loop_region_row(id).await?.map(|(region, _)| region))
+    }
+
+    /// The project's loop regions in timeline order.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_loop_regions(&self, project_id: ProjectId) -> StoreResult<Vec<LoopRegion>> {
+        let rows: Vec<LoopRegionRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM loop_regions WHERE project_id = $1 ORDER BY start_frame, id",
+        )
+        .bind(project_id.0)
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter()
+            .map(|r| r.into_domain().map(|(l, _)| l))
+            .collect()
+    }
+
+    /// Optimistic edit of a loop region, as [`Store::update_project`].
+    #[tracing::instrument(skip(self, change))]
+    pub async fn update_loop_region(
+        &self,
+        id: LoopRegionId,
+        change: impl FnMut(&mut LoopRegion) -> ValidationResult<()> + Send,
+    ) -> StoreResult<LoopRegion> {
+        update_versioned(self, id, change).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_loop_region(&self, id: LoopRegionId) -> StoreResult<bool> {
+        let deleted = on_pool!(self, pool => sqlx::query("DELETE FROM loop_regions WHERE id = $1")
+            .bind(id.0)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(deleted == 1)
+    }
+}
+
+impl Versioned for LoopRegion {
+    type Id = LoopRegionId;
+    const WHAT: &'static str = "loop region";
+
+    async fn load(store: &Store, id: LoopRegionId) -> StoreResult<Option<(Self, i64)>> {
+        store.loop_region_row(id).await
+    }
+
+    async fn save(&self, store: &Store, version: i64) -> StoreResult<bool> {
+        let region = self;
+        let written = on_pool!(store, pool => sqlx::query(
+            "UPDATE loop_regions SET name = $3, start_frame = $4, end_frame = $5, enabled = $6, repeat_count = $7,
+                    auto_punch_record = $8, updated_at = $9, version = version + 1
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(region.id.0)
+        .bind(version)
+        .bind(&region.name)
+        .bind(region.start.get())
+        .bind(region.end.get())
+        .bind(region.enabled)
+        .bind(region.repeat_count.map(|n| n as i32))
+        .bind(region.auto_punch_record)
+        .bind(region.updated_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(written == 1)
+    }
+}

@@ -1,0 +1,184 @@
+//! Recording sessions (the crash-safety journal) and their takes.
+
+use crate::{Store, StoreError, StoreResult, corrupt, on_pool};
+use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
+use audiolab_domain::{Frames, RecordingSessionId, TrackId};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    project_id: Uuid,
+    track_id: Uuid,
+    device_id: String,
+    status: String,
+    start_frame: i64,
+    applied_offset_frames: i64,
+    capture_key: String,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<SessionRow> for RecordingSession {
+    type Error = StoreError;
+    fn try_from(row: SessionRow) -> StoreResult<Self> {
+        Ok(RecordingSession {
+            id: row.id.into(),
+            project_id: row.project_id.into(),
+            track_id: row.track_id.into(),
+            device_id: row.device_id,
+            status: RecordingStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("recording_sessions.status", &row.status))?,
+            start: Frames(row.start_frame),
+            applied_offset: Frames(row.applied_offset_frames),
+            capture_key: row.capture_key,
+            error: row.error,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TakeRow {
+    id: Uuid,
+    session_id: Uuid,
+    track_id: Uuid,
+    clip_id: Uuid,
+    pass_index: i32,
+    capture_offset_frames: i64,
+    length_frames: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<TakeRow> for Take {
+    type Error = StoreError;
+    fn try_from(row: TakeRow) -> StoreResult<Self> {
+        Ok(Take {
+            id: row.id.into(),
+            session_id: row.session_id.into(),
+            track_id: row.track_id.into(),
+            clip_id: row.clip_id.into(),
+            pass_index: u32::try_from(row.pass_index)
+                .map_err(|_| corrupt("takes.pass_index", row.pass_index))?,
+            capture_offset: Frames(row.capture_offset_frames),
+            length: Frames(row.length_frames),
+            created_at: row.created_at,
+        })
+    }
+}
+
+impl Store {
+    /// Writes the journal row of a recording. Errors: `MissingParent` for an unknown track.
+    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
+    pub async fn insert_recording_session(&self, session: &RecordingSession) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO recording_sessions (id, project_id, track_id, device_id, status, start_frame,
+                                             applied_offset_frames, capture_key, error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(session.id.0)
+        .bind(session.project_id.0)
+        .bind(session.track_id.0)
+        .bind(&session.device_id)
+        .bind(session.status.as_str())
+        .bind(session.start.get())
+        .bind(session.applied_offset.get())
+        .bind(&session.capture_key)
+        .bind(&session.error)
+        .bind(session.created_at)
+        .bind(session.updated_at)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| StoreError::from_write(e, "a recording session with this id already exists", "track"))?);
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn get_recording_session(
+        &self,
+        id: RecordingSessionId,
+    ) -> StoreResult<Option<RecordingSession>> {
+        let row: Option<SessionRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM recording_sessions WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?);
+        row.map(RecordingSession::try_from).transpose()
+    }
+
+    /// Sessions in `status`, oldest first: `Recording` ones after a restart are the interrupted captures.
+    #[tracing::instrument(skip(self))]
+    pub async fn recording_sessions_with_status(
+        &self,
+        status: RecordingStatus,
+    ) -> StoreResult<Vec<RecordingSession>> {
+        let rows: Vec<SessionRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM recording_sessions WHERE status = $1 ORDER BY id",
+        )
+        .bind(status.as_str())
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(RecordingSession::try_from).collect()
+    }
+
+    /// Moves a session to `status` only if it is currently in `from` (a compare-and-set, so two
+    /// processes cannot both finalise one capture). Returns whether it moved.
+    #[tracing::instrument(skip(self))]
+    pub async fn transition_recording_session(
+        &self,
+        id: RecordingSessionId,
+        from: RecordingStatus,
+        to: RecordingStatus,
+        error: Option<&str>,
+    ) -> StoreResult<bool> {
+        let moved = on_pool!(self, pool => sqlx::query(
+            "UPDATE recording_sessions SET status = $3, error = $4, updated_at = $5 WHERE id = $1 AND status = $2",
+        )
+        .bind(id.0)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(error)
+        .bind(Utc::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(moved == 1)
+    }
+
+    /// Errors: `Conflict` when the session already has a take for this pass.
+    #[tracing::instrument(skip_all, fields(take_id = %take.id))]
+    pub async fn insert_take(&self, take: &Take) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO takes (id, session_id, track_id, clip_id, pass_index, capture_offset_frames, length_frames, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(take.id.0)
+        .bind(take.session_id.0)
+        .bind(take.track_id.0)
+        .bind(take.clip_id.0)
+        .bind(take.pass_index as i32)
+        .bind(take.capture_offset.get())
+        .bind(take.length.get())
+        .bind(take.created_at)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| StoreError::from_write(e, "this pass already has a take", "recording session"))?);
+        Ok(())
+    }
+
+    /// The track's takes, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_takes(&self, track_id: TrackId) -> StoreResult<Vec<Take>> {
+        let rows: Vec<TakeRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM takes WHERE track_id = $1 ORDER BY id DESC",
+        )
+        .bind(track_id.0)
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(Take::try_from).collect()
+    }
+}
