@@ -1,1 +1,192 @@
-//! placeholder
+//! AudioLab's settings: one typed struct for every process, from defaults, an optional TOML
+//! file, the platform's conventional variables (`DATABASE_URL`, `REDIS_URL`, `PORT`) and
+//! `AUDIOLAB_*` variables, in rising precedence. A bad value fails at start, naming the setting.
+
+mod environment;
+
+pub use environment::{AudioCapability, EnvironmentKind, detect_environment};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Every setting of every AudioLab process. Field names are the keys of the TOML file and,
+/// upper-cased with an `AUDIOLAB_` prefix, the environment variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Address the HTTP server binds.
+    pub host: IpAddr,
+    /// Port the HTTP server binds; 0 picks a free one.
+    pub port: u16,
+    /// Where the embedded default keeps its SQLite database, job queue and audio files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:…`; defaults to a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `redis://…`: job queue and event bus across processes. Unset in the embedded default.
+    pub redis_url: Option<String>,
+    /// Where audio objects live: a local directory or `s3://bucket/prefix`; defaults to `data_dir/audio`.
+    pub storage_url: Option<String>,
+    /// Overrides environment detection: desktop, cloud, container or ci_cd.
+    pub environment: Option<EnvironmentKind>,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// Largest accepted audio upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest accepted JSON request body, in bytes.
+    pub max_request_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            data_dir: PathBuf::from("./audiolab-data"),
+            database_url: None,
+            redis_url: None,
+            storage_url: None,
+            environment: None,
+            log_format: LogFormat::Text,
+            max_upload_bytes: 512 * 1024 * 1024,
+            max_request_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be read or has the wrong type; the message names the key and source.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A value parsed but breaks a rule.
+    #[error("invalid configuration: {setting}: {message}")]
+    Rule { setting: &'static str, message: String },
+}
+
+impl Settings {
+    /// The layered sources: defaults, then `file` (if given, it must exist), then `DATABASE_URL` /
+    /// `REDIS_URL` / `PORT`, then `AUDIOLAB_*`.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "PORT"]))
+            .merge(Env::prefixed("AUDIOLAB_").ignore(&["CONFIG", "TEST_POSTGRES_URL"]))
+    }
+
+    /// Reads and checks the settings from `figment`.
+    ///
+    /// Errors: [`ConfigError`] naming the offending setting.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let known = ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p));
+            if !known {
+                return Err(ConfigError::Rule {
+                    setting: "database_url",
+                    message: "must start with postgres://, postgresql:// or sqlite:".into(),
+                });
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Rule { setting: "redis_url", message: "must start with redis:// or rediss://".into() });
+            }
+        }
+        if self.max_upload_bytes == 0 || self.max_request_bytes == 0 {
+            return Err(ConfigError::Rule { setting: "max_upload_bytes", message: "size limits must be above zero".into() });
+        }
+        Ok(())
+    }
+
+    pub fn bind_address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// The database to use: the configured URL, else the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audiolab.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_run_the_embedded_service_on_localhost_8080() {
+        Jail::expect_with(|_| {
+            let settings = Settings::from_figment(Settings::figment(None)).unwrap();
+            assert_eq!(settings.bind_address().to_string(), "127.0.0.1:8080");
+            assert_eq!(settings.database_url(), "sqlite://./audiolab-data/audiolab.db");
+            assert_eq!(settings.redis_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn audiolab_variables_beat_platform_variables_which_beat_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("audiolab.toml", "port = 9000\ndata_dir = \"/srv/audio\"\nlog_format = \"json\"")?;
+            jail.set_env("PORT", "10000");
+            jail.set_env("DATABASE_URL", "postgres://db/audiolab");
+            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
+            assert_eq!(settings.port, 10_000);
+            assert_eq!(settings.data_dir, PathBuf::from("/srv/audio"));
+            assert_eq!(settings.log_format, LogFormat::Json);
+            assert_eq!(settings.database_url(), "postgres://db/audiolab");
+            jail.set_env("AUDIOLAB_PORT", "10001");
+            jail.set_env("AUDIOLAB_ENVIRONMENT", "cloud");
+            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
+            assert_eq!(settings.port, 10_001);
+            assert_eq!(settings.environment, Some(EnvironmentKind::Cloud));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDIOLAB_PORT", "eighty");
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("\"PORT\"") && message.contains("AUDIOLAB_"), "{message}");
+
+            jail.set_env("AUDIOLAB_PORT", "8080");
+            jail.set_env("AUDIOLAB_DATABASE_URL", "mysql://x");
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("database_url"), "{message}");
+
+            jail.set_env("AUDIOLAB_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("AUDIOLAB_ENVIRONMENT", "mars");
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("ENVIRONMENT") && message.contains("mars"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        Jail::expect_with(|_| {
+            let message = Settings::from_figment(Settings::figment(Some(Path::new("nope.toml")))).unwrap_err().to_string();
+            assert!(message.contains("nope.toml"), "{message}");
+            Ok(())
+        });
+    }
+}
