@@ -1,1 +1,83 @@
-fn main() {}
+//! `audiolab`: parses the command line and settings, then runs the chosen role until a signal.
+
+use audiolab::cli::{Cli, Command};
+use audiolab::startup::{self, Application, Role};
+use audiolab::telemetry;
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match cli.settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("audiolab: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(cli.command(), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("audiolab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::Result<()> {
+    let role = match command {
+        Command::Serve => Role::Serve,
+        Command::Api => Role::Api,
+        Command::Node => Role::Node,
+        Command::Worker => {
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let worker = tokio::spawn(startup::run_worker(settings, shutdown.clone()));
+            tokio::select! {
+                result = worker => return result?,
+                () = startup::shutdown_signal() => shutdown.cancel(),
+            }
+            return Ok(());
+        }
+        Command::Migrate => {
+            startup::open_store(&settings).await?;
+            println!(
+                "audiolab: migrations applied to {}",
+                redact(&settings.database_url())
+            );
+            return Ok(());
+        }
+        Command::Openapi { output } => {
+            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&output, audiolab_api::openapi_json())?;
+            println!("audiolab: wrote {}", output.display());
+            return Ok(());
+        }
+    };
+    let app = Application::start(settings, role).await?;
+    println!("AudioLab ({role:?}) listening on http://{}", app.address());
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        startup::shutdown_signal().await;
+        shutdown.cancel();
+    });
+    app.wait().await;
+    Ok(())
+}
+
+/// The URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

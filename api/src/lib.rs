@@ -1,1 +1,92 @@
-//! placeholder
+//! AudioLab's REST API: metadata CRUD, the mixer, health, and the OpenAPI document.
+//!
+//! Handlers are thin: they turn JSON into domain inputs, call the store, and turn the result
+//! back into JSON. One file per resource; the error model lives in [`error`].
+
+mod body_limit;
+mod clips;
+mod context;
+mod devices;
+pub mod error;
+mod health;
+mod jobs;
+mod loops;
+mod mixer;
+mod pagination;
+mod projects;
+mod tracks;
+
+pub use context::{ApiContext, AudioStatus};
+
+use poem::middleware::Tracing;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+pub(crate) enum Tag {
+    /// Liveness, environment and capabilities.
+    System,
+    /// Projects: the container of tracks, with the project sample rate.
+    Projects,
+    /// Tracks: up to 32 per project.
+    Tracks,
+    /// Clips: audio regions placed on tracks.
+    Clips,
+    /// Loop regions the transport can repeat.
+    Loops,
+    /// Audio devices and the live mixer.
+    Audio,
+    /// Background jobs.
+    Jobs,
+}
+
+type Apis = (
+    health::HealthApi,
+    devices::DevicesApi,
+    projects::ProjectsApi,
+    tracks::TracksApi,
+    clips::ClipsApi,
+    loops::LoopsApi,
+    mixer::MixerApi,
+    jobs::JobsApi,
+);
+
+fn service() -> OpenApiService<Apis, ()> {
+    let apis = (
+        health::HealthApi,
+        devices::DevicesApi,
+        projects::ProjectsApi,
+        tracks::TracksApi,
+        clips::ClipsApi,
+        loops::LoopsApi,
+        mixer::MixerApi,
+        jobs::JobsApi,
+    );
+    OpenApiService::new(apis, "AudioLab", env!("CARGO_PKG_VERSION")).description(
+        "AudioLab is a multi-track recording and overdubbing engine driven over HTTP and WebSocket. \
+         Timeline values are seconds (f64); the matching `*_frame` fields give exact sample frames \
+         at the project's sample rate. Errors have the body `{\"detail\", \"errors\", \"success\": false}`.",
+    )
+}
+
+/// The OpenAPI document, as committed under `openapi/`.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+/// The HTTP application: the API, `/openapi.json`, `/docs`, one error shape for everything.
+pub fn app(context: ApiContext) -> impl Endpoint {
+    let service = service();
+    let docs = service.swagger_ui();
+    let spec = service.spec_endpoint();
+    let body_limit = usize::try_from(context.settings.max_request_bytes).unwrap_or(usize::MAX);
+    Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit))
+        .catch_all_error(error::framework_error)
+        .data(context)
+        .with(Tracing)
+}

@@ -49,10 +49,25 @@ impl AudioCapability {
 }
 
 /// Variables cloud platforms set on their services (Render, Heroku, AWS, Cloud Run, Fly, Railway, Azure).
-const CLOUD_MARKERS: &[&str] =
-    &["RENDER", "RENDER_SERVICE_ID", "DYNO", "AWS_EXECUTION_ENV", "K_SERVICE", "FLY_APP_NAME", "RAILWAY_ENVIRONMENT", "WEBSITE_SITE_NAME"];
+const CLOUD_MARKERS: &[&str] = &[
+    "RENDER",
+    "RENDER_SERVICE_ID",
+    "DYNO",
+    "AWS_EXECUTION_ENV",
+    "K_SERVICE",
+    "FLY_APP_NAME",
+    "RAILWAY_ENVIRONMENT",
+    "WEBSITE_SITE_NAME",
+];
 /// Variables CI systems set.
-const CI_MARKERS: &[&str] = &["CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "CIRCLECI"];
+const CI_MARKERS: &[&str] = &[
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "CIRCLECI",
+];
 /// Variables container orchestrators set.
 const CONTAINER_MARKERS: &[&str] = &["KUBERNETES_SERVICE_HOST", "container"];
 
@@ -84,19 +99,31 @@ mod tests {
     use std::collections::HashMap;
 
     fn detect(vars: &[(&str, &str)], in_container: bool) -> EnvironmentKind {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         detect_environment(None, |k| map.get(k).cloned(), in_container)
     }
 
     #[test]
     fn platforms_are_recognised_by_their_variables() {
         assert_eq!(detect(&[], false), EnvironmentKind::Desktop);
-        assert_eq!(detect(&[("RENDER_SERVICE_ID", "srv-1")], false), EnvironmentKind::Cloud);
-        assert_eq!(detect(&[("DYNO", "web.1"), ("CI", "true")], false), EnvironmentKind::Cloud);
+        assert_eq!(
+            detect(&[("RENDER_SERVICE_ID", "srv-1")], false),
+            EnvironmentKind::Cloud
+        );
+        assert_eq!(
+            detect(&[("DYNO", "web.1"), ("CI", "true")], false),
+            EnvironmentKind::Cloud
+        );
         assert_eq!(detect(&[("CI", "true")], false), EnvironmentKind::CiCd);
         assert_eq!(detect(&[("CI", "false")], false), EnvironmentKind::Desktop);
         assert_eq!(detect(&[], true), EnvironmentKind::Container);
-        assert_eq!(detect(&[("KUBERNETES_SERVICE_HOST", "10.0.0.1")], false), EnvironmentKind::Container);
+        assert_eq!(
+            detect(&[("KUBERNETES_SERVICE_HOST", "10.0.0.1")], false),
+            EnvironmentKind::Container
+        );
     }
 
     #[test]

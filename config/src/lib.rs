@@ -69,7 +69,10 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     /// A value parsed but breaks a rule.
     #[error("invalid configuration: {setting}: {message}")]
-    Rule { setting: &'static str, message: String },
+    Rule {
+        setting: &'static str,
+        message: String,
+    },
 }
 
 impl Settings {
@@ -96,7 +99,9 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
-            let known = ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p));
+            let known = ["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|p| url.starts_with(p));
             if !known {
                 return Err(ConfigError::Rule {
                     setting: "database_url",
@@ -106,11 +111,17 @@ impl Settings {
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(ConfigError::Rule { setting: "redis_url", message: "must start with redis:// or rediss://".into() });
+                return Err(ConfigError::Rule {
+                    setting: "redis_url",
+                    message: "must start with redis:// or rediss://".into(),
+                });
             }
         }
         if self.max_upload_bytes == 0 || self.max_request_bytes == 0 {
-            return Err(ConfigError::Rule { setting: "max_upload_bytes", message: "size limits must be above zero".into() });
+            return Err(ConfigError::Rule {
+                setting: "max_upload_bytes",
+                message: "size limits must be above zero".into(),
+            });
         }
         Ok(())
     }
@@ -121,7 +132,9 @@ impl Settings {
 
     /// The database to use: the configured URL, else the embedded SQLite file.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audiolab.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audiolab.db").display()))
     }
 }
 
@@ -135,7 +148,10 @@ mod tests {
         Jail::expect_with(|_| {
             let settings = Settings::from_figment(Settings::figment(None)).unwrap();
             assert_eq!(settings.bind_address().to_string(), "127.0.0.1:8080");
-            assert_eq!(settings.database_url(), "sqlite://./audiolab-data/audiolab.db");
+            assert_eq!(
+                settings.database_url(),
+                "sqlite://./audiolab-data/audiolab.db"
+            );
             assert_eq!(settings.redis_url, None);
             Ok(())
         });
@@ -144,17 +160,24 @@ mod tests {
     #[test]
     fn audiolab_variables_beat_platform_variables_which_beat_the_file() {
         Jail::expect_with(|jail| {
-            jail.create_file("audiolab.toml", "port = 9000\ndata_dir = \"/srv/audio\"\nlog_format = \"json\"")?;
+            jail.create_file(
+                "audiolab.toml",
+                "port = 9000\ndata_dir = \"/srv/audio\"\nlog_format = \"json\"",
+            )?;
             jail.set_env("PORT", "10000");
             jail.set_env("DATABASE_URL", "postgres://db/audiolab");
-            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
+            let settings =
+                Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml"))))
+                    .unwrap();
             assert_eq!(settings.port, 10_000);
             assert_eq!(settings.data_dir, PathBuf::from("/srv/audio"));
             assert_eq!(settings.log_format, LogFormat::Json);
             assert_eq!(settings.database_url(), "postgres://db/audiolab");
             jail.set_env("AUDIOLAB_PORT", "10001");
             jail.set_env("AUDIOLAB_ENVIRONMENT", "cloud");
-            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
+            let settings =
+                Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml"))))
+                    .unwrap();
             assert_eq!(settings.port, 10_001);
             assert_eq!(settings.environment, Some(EnvironmentKind::Cloud));
             Ok(())
@@ -165,18 +188,30 @@ mod tests {
     fn a_bad_value_names_the_setting() {
         Jail::expect_with(|jail| {
             jail.set_env("AUDIOLAB_PORT", "eighty");
-            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
-            assert!(message.contains("\"PORT\"") && message.contains("AUDIOLAB_"), "{message}");
+            let message = Settings::from_figment(Settings::figment(None))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("\"PORT\"") && message.contains("AUDIOLAB_"),
+                "{message}"
+            );
 
             jail.set_env("AUDIOLAB_PORT", "8080");
             jail.set_env("AUDIOLAB_DATABASE_URL", "mysql://x");
-            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            let message = Settings::from_figment(Settings::figment(None))
+                .unwrap_err()
+                .to_string();
             assert!(message.contains("database_url"), "{message}");
 
             jail.set_env("AUDIOLAB_DATABASE_URL", "sqlite::memory:");
             jail.set_env("AUDIOLAB_ENVIRONMENT", "mars");
-            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
-            assert!(message.contains("ENVIRONMENT") && message.contains("mars"), "{message}");
+            let message = Settings::from_figment(Settings::figment(None))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("ENVIRONMENT") && message.contains("mars"),
+                "{message}"
+            );
             Ok(())
         });
     }
@@ -184,7 +219,9 @@ mod tests {
     #[test]
     fn a_missing_config_file_is_an_error() {
         Jail::expect_with(|_| {
-            let message = Settings::from_figment(Settings::figment(Some(Path::new("nope.toml")))).unwrap_err().to_string();
+            let message = Settings::from_figment(Settings::figment(Some(Path::new("nope.toml"))))
+                .unwrap_err()
+                .to_string();
             assert!(message.contains("nope.toml"), "{message}");
             Ok(())
         });

@@ -11,7 +11,6 @@ use audiolab_domain::*;
 use audiolab_store::testing::TestDatabase;
 use audiolab_store::{Page, Store, StoreError};
 
-
 /// Declares each test twice: `sqlite::name` and `postgres::name`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -362,7 +361,11 @@ async fn clips_round_trip_and_invalid_edits_change_nothing(store: Store) {
     };
     assert!(matches!(
         store
-            .update_clip(later.id, |c| c.apply(&too_long, rate, audiolab_domain::now()))
+            .update_clip(later.id, |c| c.apply(
+                &too_long,
+                rate,
+                audiolab_domain::now()
+            ))
             .await,
         Err(StoreError::Invalid(_))
     ));
@@ -392,7 +395,9 @@ async fn loop_regions_crud(store: Store) {
         ..Default::default()
     };
     let updated = store
-        .update_loop_region(region.id, |r| r.apply(&endless, p.sample_rate, audiolab_domain::now()))
+        .update_loop_region(region.id, |r| {
+            r.apply(&endless, p.sample_rate, audiolab_domain::now())
+        })
         .await
         .unwrap();
     assert_eq!((updated.repeat_count, updated.enabled), (None, true));

@@ -1,0 +1,238 @@
+//! `/api/clips` and `/api/tracks/{id}/clips`: list, read, edit and delete clips.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::{page, paged_list};
+use crate::projects::Deleted;
+use audiolab_domain::clip::{Clip, ClipPatch};
+use audiolab_domain::{ClipId, SampleRate};
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+pub struct ClipsApi;
+
+/// A clip: a region of source audio placed on a track.
+#[derive(Debug, Object)]
+pub struct ClipView {
+    /// Clip id.
+    pub id: Uuid,
+    /// The track the clip is on.
+    pub track_id: Uuid,
+    /// The project.
+    pub project_id: Uuid,
+    /// The take the clip was recorded as, if it was recorded.
+    pub take_id: Option<Uuid>,
+    /// Display name.
+    pub name: String,
+    /// `processing` (audio still being written), `ready` or `failed`.
+    pub status: String,
+    /// Why processing failed, when it did.
+    pub error: Option<String>,
+    /// Timeline position in seconds.
+    pub start: f64,
+    /// Timeline position in frames at the project rate.
+    pub start_frame: i64,
+    /// Seconds trimmed from the head of the source.
+    pub offset: f64,
+    /// Frames trimmed from the head of the source.
+    pub offset_frames: i64,
+    /// Seconds of source that play.
+    pub length: f64,
+    /// Frames of source that play.
+    pub length_frames: i64,
+    /// Clip gain in dB, −60 to +20.
+    pub gain_db: f64,
+    /// Fade-in length in seconds.
+    pub fade_in: f64,
+    /// Fade-out length in seconds.
+    pub fade_out: f64,
+    /// The source's original sample rate in Hz (audio is stored at the project rate).
+    pub source_sample_rate: u32,
+    /// Channels of the source audio.
+    pub channels: u16,
+    /// Integrated loudness (LUFS) once analysed.
+    pub loudness_lufs: Option<f64>,
+    /// Whether the clip plays; older takes are kept but inactive.
+    pub active: bool,
+    /// When the clip was created.
+    pub created_at: DateTime<Utc>,
+    /// When the clip was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ClipView {
+    fn new(c: Clip, rate: SampleRate) -> Self {
+        Self {
+            id: c.id.0,
+            track_id: c.track_id.0,
+            project_id: c.project_id.0,
+            take_id: c.take_id.map(|t| t.0),
+            name: c.name,
+            status: c.status.as_str().into(),
+            error: c.error,
+            start: c.start.to_seconds(rate),
+            start_frame: c.start.get(),
+            offset: c.source_offset.to_seconds(rate),
+            offset_frames: c.source_offset.get(),
+            length: c.length.to_seconds(rate),
+            length_frames: c.length.get(),
+            gain_db: c.gain.0,
+            fade_in: c.fade_in.to_seconds(rate),
+            fade_out: c.fade_out.to_seconds(rate),
+            source_sample_rate: c.source_sample_rate,
+            channels: c.channels,
+            loudness_lufs: c.loudness_lufs,
+            active: c.active,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// An edit of a clip; absent fields stay as they are. Times are seconds.
+#[derive(Debug, Object)]
+pub struct UpdateClip {
+    /// Display name.
+    pub name: Option<String>,
+    /// Move the clip to another track of the same project.
+    pub track_id: Option<Uuid>,
+    /// New timeline position.
+    pub start: Option<f64>,
+    /// Trim the head: seconds of source skipped.
+    pub offset: Option<f64>,
+    /// Trim the tail: seconds of source that play. `offset + length` must fit the source.
+    pub length: Option<f64>,
+    /// Clip gain in dB, −60 to +20.
+    pub gain_db: Option<f64>,
+    /// Fade-in length; fade in + fade out must fit the clip.
+    pub fade_in: Option<f64>,
+    /// Fade-out length.
+    pub fade_out: Option<f64>,
+}
+
+paged_list!(
+    /// A page of clips in timeline order.
+    ClipList of ClipView
+);
+
+impl ClipsApi {
+    async fn owned_clip(ctx: &ApiContext, id: ClipId) -> ApiResult<(Clip, SampleRate)> {
+        let clip = ctx
+            .store
+            .get_clip(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("clip"))?;
+        let project = ctx
+            .owned_project(clip.project_id)
+            .await
+            .map_err(|_| ApiError::not_found("clip"))?;
+        Ok((clip, project.sample_rate))
+    }
+}
+
+#[OpenApi(tag = "Tag::Clips")]
+impl ClipsApi {
+    /// List a track's clips
+    ///
+    /// In timeline order, including inactive takes.
+    #[oai(
+        path = "/api/tracks/:id/clips",
+        method = "get",
+        operation_id = "list_track_clips"
+    )]
+    async fn list(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Page size, 1–500 (default 50).
+        limit: Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<ClipList>> {
+        let (track, project) = ctx.owned_track(id.0.into()).await?;
+        let page = page(limit.0, offset.0)?;
+        let clips = ctx.store.list_clips(track.id, page).await?;
+        Ok(Json(ClipList::new(clips, page, |c| {
+            ClipView::new(c, project.sample_rate)
+        })))
+    }
+
+    /// Get a clip
+    #[oai(path = "/api/clips/:id", method = "get", operation_id = "get_clip")]
+    async fn get(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Clip id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ClipView>> {
+        let (clip, rate) = Self::owned_clip(&ctx, id.0.into()).await?;
+        Ok(Json(ClipView::new(clip, rate)))
+    }
+
+    /// Edit a clip
+    ///
+    /// Move, trim, set gain and fades, rename, or move to another track of the project.
+    #[oai(
+        path = "/api/clips/:id",
+        method = "patch",
+        operation_id = "update_clip"
+    )]
+    async fn update(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Clip id.
+        id: Path<Uuid>,
+        body: Json<UpdateClip>,
+    ) -> ApiResult<Json<ClipView>> {
+        let (clip, rate) = Self::owned_clip(&ctx, id.0.into()).await?;
+        let b = body.0;
+        if let Some(track_id) = b.track_id {
+            let (target, _) = ctx.owned_track(track_id.into()).await?;
+            if target.project_id != clip.project_id {
+                return Err(ApiError::unprocessable(
+                    "track_id: the target track belongs to another project",
+                ));
+            }
+        }
+        let patch = ClipPatch {
+            name: b.name,
+            track_id: b.track_id.map(Into::into),
+            start: b.start,
+            offset: b.offset,
+            length: b.length,
+            gain_db: b.gain_db,
+            fade_in: b.fade_in,
+            fade_out: b.fade_out,
+        };
+        let updated = ctx
+            .store
+            .update_clip(clip.id, |c| c.apply(&patch, rate, audiolab_domain::now()))
+            .await?;
+        Ok(Json(ClipView::new(updated, rate)))
+    }
+
+    /// Delete a clip
+    #[oai(
+        path = "/api/clips/:id",
+        method = "delete",
+        operation_id = "delete_clip"
+    )]
+    async fn delete(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Clip id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Deleted> {
+        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
+        if !ctx.store.delete_clip(clip.id).await? {
+            return Err(ApiError::not_found("clip"));
+        }
+        Ok(Deleted::Deleted)
+    }
+}

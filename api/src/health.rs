@@ -1,0 +1,158 @@
+//! `GET /health` and `GET /api/info`: is this process alive, where does it run, what can it do.
+
+use crate::context::ApiContext;
+use crate::{Tag, error::ApiResult};
+use audiolab_domain::SampleRate;
+use audiolab_domain::track::MAX_TRACKS;
+use audiolab_store::Backend;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::time::{Duration, Instant};
+
+pub struct HealthApi;
+
+/// Where the process runs and what audio it can do.
+#[derive(Debug, Object)]
+pub struct EnvironmentView {
+    /// `desktop`, `cloud`, `container` or `ci_cd`; detected from the platform's variables, or set by `AUDIOLAB_ENVIRONMENT`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `full` (a sound card drives the engine), `mock` (mock clock and virtual devices), `processing_only` (no engine in this process) or `disabled`.
+    pub audio_capability: String,
+    /// Whether this is a cloud deployment.
+    pub is_cloud_deployment: bool,
+    /// Whether an audio interface was opened.
+    pub has_audio_hardware: bool,
+}
+
+/// The state of the services this process depends on.
+#[derive(Debug, Object)]
+pub struct ServicesView {
+    /// `connected` when a query round trip just succeeded, else `unavailable`.
+    pub database: String,
+    /// Round-trip time of that query in milliseconds, when it succeeded.
+    pub database_latency_ms: Option<f64>,
+    /// The engine driving playback: `mock`, `cpal`, or `remote` when engines run in node processes.
+    pub audio_engine: String,
+    /// `real` when recording from hardware inputs is possible, else `mock` (virtual devices).
+    pub recording_system: String,
+    /// Whether a take can be recorded while other tracks play.
+    pub overdubbing_capable: bool,
+}
+
+/// Health report.
+#[derive(Debug, Object)]
+pub struct HealthView {
+    /// `healthy`, or `unhealthy` when a dependency is down.
+    pub status: String,
+    /// AudioLab version.
+    pub version: String,
+    /// Where the process runs.
+    pub environment: EnvironmentView,
+    /// Dependencies and audio subsystems.
+    pub services: ServicesView,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// Everything this process needs is reachable.
+    #[oai(status = 200)]
+    Healthy(Json<HealthView>),
+    /// A dependency (the database) is unreachable.
+    #[oai(status = 503)]
+    Unhealthy(Json<HealthView>),
+}
+
+/// Facts about this deployment a client may adapt to.
+#[derive(Debug, Object)]
+pub struct InfoView {
+    /// Product name.
+    pub name: String,
+    /// AudioLab version.
+    pub version: String,
+    /// Database engine: `postgres` or `sqlite`.
+    pub database_backend: String,
+    /// Sample rates a project may use.
+    pub sample_rates: Vec<u32>,
+    /// Most tracks a project may hold.
+    pub max_tracks: u8,
+    /// Largest accepted audio upload in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest accepted JSON body in bytes.
+    pub max_request_bytes: u64,
+    /// Path of the OpenAPI document.
+    pub openapi_url: String,
+    /// Path of the interactive documentation.
+    pub docs_url: String,
+}
+
+/// How long the database may take to answer a health probe before it counts as down.
+const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[OpenApi(tag = "Tag::System")]
+impl HealthApi {
+    /// Health check
+    ///
+    /// Reports the environment, a real database round trip, and the audio subsystems. Answers
+    /// 503 with the same body when the database is unreachable.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self, ctx: Data<&ApiContext>) -> HealthResponse {
+        let started = Instant::now();
+        let reachable = matches!(
+            tokio::time::timeout(DATABASE_PROBE_TIMEOUT, ctx.store.ping()).await,
+            Ok(Ok(()))
+        );
+        let latency = started.elapsed().as_secs_f64() * 1000.0;
+        let audio = ctx.audio;
+        let view = HealthView {
+            status: if reachable { "healthy" } else { "unhealthy" }.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            environment: EnvironmentView {
+                kind: ctx.environment.as_str().into(),
+                audio_capability: audio.capability.as_str().into(),
+                is_cloud_deployment: ctx.environment == audiolab_config::EnvironmentKind::Cloud,
+                has_audio_hardware: audio.has_hardware,
+            },
+            services: ServicesView {
+                database: if reachable {
+                    "connected"
+                } else {
+                    "unavailable"
+                }
+                .into(),
+                database_latency_ms: reachable.then_some(latency),
+                audio_engine: audio.engine.into(),
+                recording_system: if audio.has_hardware { "real" } else { "mock" }.into(),
+                overdubbing_capable: audio.overdubbing,
+            },
+        };
+        if reachable {
+            HealthResponse::Healthy(Json(view))
+        } else {
+            HealthResponse::Unhealthy(Json(view))
+        }
+    }
+
+    /// Deployment facts
+    ///
+    /// Version, database engine, limits and supported sample rates.
+    #[oai(path = "/api/info", method = "get", operation_id = "get_info")]
+    async fn info(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<InfoView>> {
+        Ok(Json(InfoView {
+            name: "AudioLab".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            database_backend: match ctx.store.backend() {
+                Backend::Postgres => "postgres",
+                Backend::Sqlite => "sqlite",
+            }
+            .into(),
+            sample_rates: SampleRate::SUPPORTED.to_vec(),
+            max_tracks: MAX_TRACKS,
+            max_upload_bytes: ctx.settings.max_upload_bytes,
+            max_request_bytes: ctx.settings.max_request_bytes,
+            openapi_url: "/openapi.json".into(),
+            docs_url: "/docs".into(),
+        }))
+    }
+}

@@ -1,0 +1,254 @@
+//! `/api/projects/{id}/loops` and `/api/loops/{id}`: loop regions.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use crate::projects::Deleted;
+use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
+use audiolab_domain::{LoopRegionId, SampleRate};
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+pub struct LoopsApi;
+
+/// A loop region.
+#[derive(Debug, Object)]
+pub struct LoopRegionView {
+    /// Loop region id.
+    pub id: Uuid,
+    /// The project.
+    pub project_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Start in seconds.
+    pub start: f64,
+    /// End in seconds (exclusive).
+    pub end: f64,
+    /// Start in frames at the project rate.
+    pub start_frame: i64,
+    /// End in frames at the project rate.
+    pub end_frame: i64,
+    /// Whether the transport loops this region.
+    pub enabled: bool,
+    /// N plays the region N+1 times, then playback continues; null loops until stopped.
+    pub repeat_count: Option<u32>,
+    /// Record a take per pass while looping.
+    pub auto_punch_record: bool,
+    /// When the region was created.
+    pub created_at: DateTime<Utc>,
+    /// When the region was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LoopRegionView {
+    fn new(r: LoopRegion, rate: SampleRate) -> Self {
+        Self {
+            id: r.id.0,
+            project_id: r.project_id.0,
+            name: r.name,
+            start: r.start.to_seconds(rate),
+            end: r.end.to_seconds(rate),
+            start_frame: r.start.get(),
+            end_frame: r.end.get(),
+            enabled: r.enabled,
+            repeat_count: r.repeat_count,
+            auto_punch_record: r.auto_punch_record,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A new loop region. It must be at least 0.1 s long, with start < end.
+#[derive(Debug, Object)]
+pub struct CreateLoopRegion {
+    /// Display name (default "Loop").
+    pub name: Option<String>,
+    /// Start in seconds, ≥ 0.
+    pub start: f64,
+    /// End in seconds, ≥ start + 0.1.
+    pub end: f64,
+    /// Default false.
+    pub enabled: Option<bool>,
+    /// N ≥ 0 plays N+1 passes; absent or null loops until stopped.
+    pub repeat_count: Option<i64>,
+    /// Default false.
+    pub auto_punch_record: Option<bool>,
+}
+
+/// Changes to a loop region; absent fields stay. `repeat_count: null` makes it endless.
+#[derive(Debug, Object)]
+pub struct UpdateLoopRegion {
+    /// Display name.
+    pub name: Option<String>,
+    /// Start in seconds.
+    pub start: Option<f64>,
+    /// End in seconds.
+    pub end: Option<f64>,
+    /// Whether the transport loops this region.
+    pub enabled: Option<bool>,
+    /// N ≥ 0 plays N+1 passes; null loops until stopped.
+    pub repeat_count: MaybeUndefined<i64>,
+    /// Record a take per pass while looping.
+    pub auto_punch_record: Option<bool>,
+}
+
+#[derive(ApiResponse)]
+pub enum LoopRegionCreated {
+    /// The loop region was created.
+    #[oai(status = 201)]
+    Created(Json<LoopRegionView>),
+}
+
+impl LoopsApi {
+    async fn owned_region(
+        ctx: &ApiContext,
+        id: LoopRegionId,
+    ) -> ApiResult<(LoopRegion, SampleRate)> {
+        let region = ctx
+            .store
+            .get_loop_region(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("loop region"))?;
+        let project = ctx
+            .owned_project(region.project_id)
+            .await
+            .map_err(|_| ApiError::not_found("loop region"))?;
+        Ok((region, project.sample_rate))
+    }
+}
+
+#[OpenApi(tag = "Tag::Loops")]
+impl LoopsApi {
+    /// Create a loop region
+    #[oai(
+        path = "/api/projects/:id/loops",
+        method = "post",
+        operation_id = "create_loop_region"
+    )]
+    async fn create(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<CreateLoopRegion>,
+    ) -> ApiResult<LoopRegionCreated> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let b = body.0;
+        let new = NewLoopRegion {
+            name: b.name,
+            start: b.start,
+            end: b.end,
+            enabled: b.enabled,
+            repeat_count: b.repeat_count,
+            auto_punch_record: b.auto_punch_record,
+        };
+        let region =
+            LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
+        ctx.store.insert_loop_region(&region).await?;
+        Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(
+            region,
+            project.sample_rate,
+        ))))
+    }
+
+    /// List a project's loop regions
+    ///
+    /// In timeline order.
+    #[oai(
+        path = "/api/projects/:id/loops",
+        method = "get",
+        operation_id = "list_loop_regions"
+    )]
+    async fn list(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<LoopRegionView>>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let regions = ctx.store.list_loop_regions(project.id).await?;
+        Ok(Json(
+            regions
+                .into_iter()
+                .map(|r| LoopRegionView::new(r, project.sample_rate))
+                .collect(),
+        ))
+    }
+
+    /// Get a loop region
+    #[oai(
+        path = "/api/loops/:id",
+        method = "get",
+        operation_id = "get_loop_region"
+    )]
+    async fn get(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Loop region id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<LoopRegionView>> {
+        let (region, rate) = Self::owned_region(&ctx, id.0.into()).await?;
+        Ok(Json(LoopRegionView::new(region, rate)))
+    }
+
+    /// Update a loop region
+    ///
+    /// The merged region must still satisfy start < end and be at least 0.1 s long.
+    #[oai(
+        path = "/api/loops/:id",
+        method = "patch",
+        operation_id = "update_loop_region"
+    )]
+    async fn update(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Loop region id.
+        id: Path<Uuid>,
+        body: Json<UpdateLoopRegion>,
+    ) -> ApiResult<Json<LoopRegionView>> {
+        let (region, rate) = Self::owned_region(&ctx, id.0.into()).await?;
+        let b = body.0;
+        let patch = LoopRegionPatch {
+            name: b.name,
+            start: b.start,
+            end: b.end,
+            enabled: b.enabled,
+            repeat_count: match b.repeat_count {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(n) => Some(Some(n)),
+            },
+            auto_punch_record: b.auto_punch_record,
+        };
+        let updated = ctx
+            .store
+            .update_loop_region(region.id, |r| r.apply(&patch, rate, audiolab_domain::now()))
+            .await?;
+        Ok(Json(LoopRegionView::new(updated, rate)))
+    }
+
+    /// Delete a loop region
+    #[oai(
+        path = "/api/loops/:id",
+        method = "delete",
+        operation_id = "delete_loop_region"
+    )]
+    async fn delete(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Loop region id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Deleted> {
+        let (region, _) = Self::owned_region(&ctx, id.0.into()).await?;
+        if !ctx.store.delete_loop_region(region.id).await? {
+            return Err(ApiError::not_found("loop region"));
+        }
+        Ok(Deleted::Deleted)
+    }
+}

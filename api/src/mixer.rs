@@ -1,0 +1,198 @@
+//! `/api/audio/tracks/{id}/volume|pan|mute|solo`: the live mixer, persisted.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::ApiResult;
+use audiolab_domain::track::TrackPatch;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+pub struct MixerApi;
+
+/// The new fader value.
+#[derive(Debug, Object)]
+pub struct VolumeChanged {
+    /// Always true.
+    pub success: bool,
+    /// The track changed.
+    pub track_id: Uuid,
+    /// Linear factor, 0.0–2.0.
+    pub volume: f64,
+}
+
+/// The new pan position.
+#[derive(Debug, Object)]
+pub struct PanChanged {
+    /// Always true.
+    pub success: bool,
+    /// The track changed.
+    pub track_id: Uuid,
+    /// −1.0 (left) to 1.0 (right).
+    pub pan: f64,
+}
+
+/// The new mute state.
+#[derive(Debug, Object)]
+pub struct MuteChanged {
+    /// Always true.
+    pub success: bool,
+    /// The track changed.
+    pub track_id: Uuid,
+    /// Whether the track is muted.
+    pub muted: bool,
+}
+
+/// The new solo state.
+#[derive(Debug, Object)]
+pub struct SoloChanged {
+    /// Always true.
+    pub success: bool,
+    /// The track changed.
+    pub track_id: Uuid,
+    /// Whether the track is soloed.
+    pub soloed: bool,
+}
+
+impl MixerApi {
+    async fn change(
+        ctx: &ApiContext,
+        id: Uuid,
+        patch: TrackPatch,
+    ) -> ApiResult<audiolab_domain::track::Track> {
+        let (track, _) = ctx.owned_track(id.into()).await?;
+        Ok(ctx
+            .store
+            .update_track(track.id, |t| t.apply(&patch, audiolab_domain::now()))
+            .await?)
+    }
+}
+
+#[OpenApi(tag = "Tag::Audio")]
+impl MixerApi {
+    /// Set a track's volume
+    ///
+    /// Persisted, and applied to a playing engine within one block.
+    #[oai(
+        path = "/api/audio/tracks/:id/volume",
+        method = "post",
+        operation_id = "set_track_volume"
+    )]
+    async fn volume(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Linear factor, 0.0–2.0.
+        volume: Query<f64>,
+    ) -> ApiResult<Json<VolumeChanged>> {
+        let track = Self::change(
+            &ctx,
+            id.0,
+            TrackPatch {
+                volume: Some(volume.0),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Json(VolumeChanged {
+            success: true,
+            track_id: track.id.0,
+            volume: track.volume.get(),
+        }))
+    }
+
+    /// Set a track's pan
+    ///
+    /// Persisted, and applied to a playing engine within one block.
+    #[oai(
+        path = "/api/audio/tracks/:id/pan",
+        method = "post",
+        operation_id = "set_track_pan"
+    )]
+    async fn pan(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// −1.0 (left) to 1.0 (right).
+        pan: Query<f64>,
+    ) -> ApiResult<Json<PanChanged>> {
+        let track = Self::change(
+            &ctx,
+            id.0,
+            TrackPatch {
+                pan: Some(pan.0),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Json(PanChanged {
+            success: true,
+            track_id: track.id.0,
+            pan: track.pan.get(),
+        }))
+    }
+
+    /// Mute or unmute a track
+    #[oai(
+        path = "/api/audio/tracks/:id/mute",
+        method = "post",
+        operation_id = "set_track_mute"
+    )]
+    async fn mute(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Whether to mute.
+        muted: Query<bool>,
+    ) -> ApiResult<Json<MuteChanged>> {
+        let track = Self::change(
+            &ctx,
+            id.0,
+            TrackPatch {
+                muted: Some(muted.0),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Json(MuteChanged {
+            success: true,
+            track_id: track.id.0,
+            muted: track.muted,
+        }))
+    }
+
+    /// Solo or unsolo a track
+    #[oai(
+        path = "/api/audio/tracks/:id/solo",
+        method = "post",
+        operation_id = "set_track_solo"
+    )]
+    async fn solo(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Whether to solo.
+        soloed: Query<bool>,
+    ) -> ApiResult<Json<SoloChanged>> {
+        let track = Self::change(
+            &ctx,
+            id.0,
+            TrackPatch {
+                soloed: Some(soloed.0),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Json(SoloChanged {
+            success: true,
+            track_id: track.id.0,
+            soloed: track.soloed,
+        }))
+    }
+}

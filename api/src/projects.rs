@@ -1,0 +1,248 @@
+//! `/api/projects`: create, read, update, delete and list projects.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::{page, paged_list};
+use crate::tracks::{TrackList, TrackView};
+use audiolab_domain::project::{NewProject, Project, ProjectPatch};
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+pub struct ProjectsApi;
+
+/// A project.
+#[derive(Debug, Object)]
+pub struct ProjectView {
+    /// Project id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Free-text notes.
+    pub description: String,
+    /// Sample rate in Hz; every timeline position is counted in frames at this rate. Fixed at creation.
+    pub sample_rate: u32,
+    /// Bit depth of recorded and rendered integer audio: 16, 24 or 32.
+    pub bit_depth: u16,
+    /// Tempo in beats per minute (20–999); the metronome and the click device follow it.
+    pub tempo: f64,
+    /// Time signature such as `4/4`.
+    pub time_signature: String,
+    /// Id of the owning user.
+    pub owner_id: Uuid,
+    /// When the project was created.
+    pub created_at: DateTime<Utc>,
+    /// When the project was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Project> for ProjectView {
+    fn from(p: Project) -> Self {
+        Self {
+            id: p.id.0,
+            name: p.name,
+            description: p.description,
+            sample_rate: p.sample_rate.hz(),
+            bit_depth: p.bit_depth.bits(),
+            tempo: p.tempo.bpm(),
+            time_signature: p.time_signature.to_string(),
+            owner_id: p.owner_id.0,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A new project. Only `name` is required.
+#[derive(Debug, Object)]
+pub struct CreateProject {
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// Free-text notes, up to 5,000 characters.
+    pub description: Option<String>,
+    /// 44100, 48000 (default), 88200, 96000 or 192000 Hz.
+    pub sample_rate: Option<u32>,
+    /// 16, 24 (default) or 32.
+    pub bit_depth: Option<u16>,
+    /// Beats per minute, 20–999 (default 120).
+    pub tempo: Option<f64>,
+    /// Such as `3/4`; default `4/4`.
+    pub time_signature: Option<String>,
+}
+
+/// Changes to a project; absent fields stay as they are. The sample rate cannot change.
+#[derive(Debug, Object)]
+pub struct UpdateProject {
+    /// Display name, 1–200 characters.
+    pub name: Option<String>,
+    /// Free-text notes.
+    pub description: Option<String>,
+    /// Must equal the current rate if given.
+    pub sample_rate: Option<u32>,
+    /// 16, 24 or 32.
+    pub bit_depth: Option<u16>,
+    /// Beats per minute, 20–999.
+    pub tempo: Option<f64>,
+    /// Such as `6/8`.
+    pub time_signature: Option<String>,
+}
+
+paged_list!(
+    /// A page of projects, oldest first.
+    ProjectList of ProjectView
+);
+
+#[derive(ApiResponse)]
+pub enum ProjectCreated {
+    /// The project was created.
+    #[oai(status = 201)]
+    Created(Json<ProjectView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi(tag = "Tag::Projects")]
+impl ProjectsApi {
+    /// Create a project
+    #[oai(
+        path = "/api/projects",
+        method = "post",
+        operation_id = "create_project"
+    )]
+    async fn create(
+        &self,
+        ctx: Data<&ApiContext>,
+        body: Json<CreateProject>,
+    ) -> ApiResult<ProjectCreated> {
+        let body = body.0;
+        let new = NewProject {
+            name: body.name,
+            description: body.description,
+            sample_rate: body.sample_rate,
+            bit_depth: body.bit_depth,
+            tempo: body.tempo,
+            time_signature: body.time_signature,
+        };
+        let project = Project::create(ctx.owner(), new, audiolab_domain::now())?;
+        ctx.store.insert_project(&project).await?;
+        Ok(ProjectCreated::Created(Json(project.into())))
+    }
+
+    /// List projects
+    ///
+    /// The caller's projects, oldest first.
+    #[oai(path = "/api/projects", method = "get", operation_id = "list_projects")]
+    async fn list(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Page size, 1–500 (default 50).
+        limit: Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<ProjectList>> {
+        let page = page(limit.0, offset.0)?;
+        let projects = ctx.store.list_projects(ctx.owner(), page).await?;
+        Ok(Json(ProjectList::new(projects, page, ProjectView::from)))
+    }
+
+    /// Get a project
+    #[oai(
+        path = "/api/projects/:id",
+        method = "get",
+        operation_id = "get_project"
+    )]
+    async fn get(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ProjectView>> {
+        Ok(Json(ctx.owned_project(id.0.into()).await?.into()))
+    }
+
+    /// Update a project
+    ///
+    /// Changes only the fields given.
+    #[oai(
+        path = "/api/projects/:id",
+        method = "patch",
+        operation_id = "update_project"
+    )]
+    async fn update(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<UpdateProject>,
+    ) -> ApiResult<Json<ProjectView>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let body = body.0;
+        let patch = ProjectPatch {
+            name: body.name,
+            description: body.description,
+            sample_rate: body.sample_rate,
+            bit_depth: body.bit_depth,
+            tempo: body.tempo,
+            time_signature: body.time_signature,
+        };
+        let updated = ctx
+            .store
+            .update_project(project.id, |p| p.apply(&patch, audiolab_domain::now()))
+            .await?;
+        Ok(Json(updated.into()))
+    }
+
+    /// Delete a project
+    ///
+    /// Deletes the project with its tracks, clips, takes and loop regions.
+    #[oai(
+        path = "/api/projects/:id",
+        method = "delete",
+        operation_id = "delete_project"
+    )]
+    async fn delete(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Deleted> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        if !ctx.store.delete_project(project.id).await? {
+            return Err(ApiError::not_found("project"));
+        }
+        Ok(Deleted::Deleted)
+    }
+
+    /// List a project's tracks
+    ///
+    /// In track-index order.
+    #[oai(
+        path = "/api/projects/:id/tracks",
+        method = "get",
+        operation_id = "list_project_tracks"
+    )]
+    async fn tracks(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        /// Page size, 1–500 (default 50).
+        limit: Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: Query<Option<i64>>,
+    ) -> ApiResult<Json<TrackList>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let page = page(limit.0, offset.0)?;
+        let tracks = ctx.store.list_tracks(project.id, page).await?;
+        Ok(Json(TrackList::new(tracks, page, TrackView::from)))
+    }
+}

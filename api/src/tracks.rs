@@ -1,0 +1,227 @@
+//! `/api/tracks`: create, read, update and delete tracks.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::paged_list;
+use crate::projects::Deleted;
+use audiolab_domain::track::{NewTrack, Track, TrackPatch};
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+pub struct TracksApi;
+
+/// A track.
+#[derive(Debug, Object)]
+pub struct TrackView {
+    /// Track id.
+    pub id: Uuid,
+    /// The project the track belongs to.
+    pub project_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Slot in the project, 0–31, unique within the project.
+    pub track_index: u8,
+    /// Fader as a linear factor, 0.0–2.0 (1.0 = unity).
+    pub volume: f64,
+    /// Stereo position, −1.0 (left) to 1.0 (right); constant-power law, −3 dB at centre.
+    pub pan: f64,
+    /// Muted tracks are silent.
+    pub muted: bool,
+    /// When any track is soloed, only soloed, unmuted tracks sound.
+    pub soloed: bool,
+    /// Display colour, `#rrggbb`.
+    pub color: Option<String>,
+    /// Armed for recording.
+    pub record_enabled: bool,
+    /// The device the track records from.
+    pub input_device_id: Option<String>,
+    /// Whether the input is heard while armed.
+    pub monitoring: bool,
+    /// When the track was created.
+    pub created_at: DateTime<Utc>,
+    /// When the track was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Track> for TrackView {
+    fn from(t: Track) -> Self {
+        Self {
+            id: t.id.0,
+            project_id: t.project_id.0,
+            name: t.name,
+            track_index: t.index.get(),
+            volume: t.volume.get(),
+            pan: t.pan.get(),
+            muted: t.muted,
+            soloed: t.soloed,
+            color: t.color,
+            record_enabled: t.record_enabled,
+            input_device_id: t.input_device_id,
+            monitoring: t.monitoring,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A new track.
+#[derive(Debug, Object)]
+pub struct CreateTrack {
+    /// The project to add the track to.
+    pub project_id: Uuid,
+    /// Display name, 1–100 characters.
+    pub name: String,
+    /// Slot 0–31; the lowest free slot when absent. 409 if the slot is taken or the project already has 32 tracks.
+    pub track_index: Option<i64>,
+    /// Fader, 0.0–2.0 (default 1.0).
+    pub volume: Option<f64>,
+    /// Pan, −1.0–1.0 (default 0.0).
+    pub pan: Option<f64>,
+    /// Default false.
+    pub muted: Option<bool>,
+    /// Default false.
+    pub soloed: Option<bool>,
+    /// Display colour, `#rrggbb`.
+    pub color: Option<String>,
+    /// Device to record from, e.g. `mock_0`.
+    pub input_device_id: Option<String>,
+    /// Hear the input while armed (default false).
+    pub monitoring: Option<bool>,
+}
+
+/// Changes to a track; absent fields stay as they are. An empty `color` or `input_device_id` clears it.
+#[derive(Debug, Object)]
+pub struct UpdateTrack {
+    /// Display name.
+    pub name: Option<String>,
+    /// Move to slot 0–31 (409 if taken).
+    pub track_index: Option<i64>,
+    /// Fader, 0.0–2.0.
+    pub volume: Option<f64>,
+    /// Pan, −1.0–1.0.
+    pub pan: Option<f64>,
+    /// Mute.
+    pub muted: Option<bool>,
+    /// Solo.
+    pub soloed: Option<bool>,
+    /// Display colour, `#rrggbb`.
+    pub color: Option<String>,
+    /// Arm for recording.
+    pub record_enabled: Option<bool>,
+    /// Device to record from.
+    pub input_device_id: Option<String>,
+    /// Hear the input while armed.
+    pub monitoring: Option<bool>,
+}
+
+paged_list!(
+    /// A page of tracks in index order.
+    TrackList of TrackView
+);
+
+#[derive(ApiResponse)]
+pub enum TrackCreated {
+    /// The track was created.
+    #[oai(status = 201)]
+    Created(Json<TrackView>),
+}
+
+#[OpenApi(tag = "Tag::Tracks")]
+impl TracksApi {
+    /// Create a track
+    #[oai(path = "/api/tracks", method = "post", operation_id = "create_track")]
+    async fn create(
+        &self,
+        ctx: Data<&ApiContext>,
+        body: Json<CreateTrack>,
+    ) -> ApiResult<TrackCreated> {
+        let body = body.0;
+        let project = ctx.owned_project(body.project_id.into()).await?;
+        let new = NewTrack {
+            name: body.name,
+            track_index: body.track_index,
+            volume: body.volume,
+            pan: body.pan,
+            muted: body.muted,
+            soloed: body.soloed,
+            color: body.color,
+            input_device_id: body.input_device_id,
+            monitoring: body.monitoring,
+        };
+        let track = ctx.store.create_track(project.id, new).await?;
+        Ok(TrackCreated::Created(Json(track.into())))
+    }
+
+    /// Get a track
+    #[oai(path = "/api/tracks/:id", method = "get", operation_id = "get_track")]
+    async fn get(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<TrackView>> {
+        Ok(Json(ctx.owned_track(id.0.into()).await?.0.into()))
+    }
+
+    /// Update a track
+    ///
+    /// Changes only the fields given.
+    #[oai(
+        path = "/api/tracks/:id",
+        method = "patch",
+        operation_id = "update_track"
+    )]
+    async fn update(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        body: Json<UpdateTrack>,
+    ) -> ApiResult<Json<TrackView>> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        let b = body.0;
+        let patch = TrackPatch {
+            name: b.name,
+            track_index: b.track_index,
+            volume: b.volume,
+            pan: b.pan,
+            muted: b.muted,
+            soloed: b.soloed,
+            color: b.color,
+            record_enabled: b.record_enabled,
+            input_device_id: b.input_device_id,
+            monitoring: b.monitoring,
+        };
+        let updated = ctx
+            .store
+            .update_track(track.id, |t| t.apply(&patch, audiolab_domain::now()))
+            .await?;
+        Ok(Json(updated.into()))
+    }
+
+    /// Delete a track
+    ///
+    /// Deletes the track and its clips.
+    #[oai(
+        path = "/api/tracks/:id",
+        method = "delete",
+        operation_id = "delete_track"
+    )]
+    async fn delete(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Deleted> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        if !ctx.store.delete_track(track.id).await? {
+            return Err(ApiError::not_found("track"));
+        }
+        Ok(Deleted::Deleted)
+    }
+}

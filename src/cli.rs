@@ -1,0 +1,73 @@
+//! Command-line interface: one binary, a subcommand per role.
+
+use clap::{Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// AudioLab: a multi-track recording and overdubbing engine driven over HTTP and WebSocket.
+#[derive(Debug, Parser)]
+#[command(name = "audiolab", version)]
+pub struct Cli {
+    /// TOML settings file (keys as in the README's configuration table).
+    #[arg(long, global = true, env = "AUDIOLAB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to bind (overrides the `host` setting).
+    #[arg(long, global = true)]
+    pub host: Option<IpAddr>,
+    /// Port to bind, 0 for any free port (overrides the `port` setting).
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// Directory of the embedded database and audio files (overrides `data_dir`).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Everything in one process: API, worker and audio node (the default).
+    Serve,
+    /// The REST API only; engines run in `node` processes.
+    Api,
+    /// The background job worker.
+    Worker,
+    /// The real-time audio node.
+    Node,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Write the OpenAPI document and exit.
+    Openapi {
+        /// Where to write it.
+        #[arg(long, default_value = "openapi/openapi.json")]
+        output: PathBuf,
+    },
+}
+
+impl Cli {
+    /// The subcommand, `serve` when none is given.
+    pub fn command(&self) -> Command {
+        self.command.clone().unwrap_or(Command::Serve)
+    }
+}
+
+use audiolab_config::{ConfigError, Settings};
+
+impl Cli {
+    /// The settings for this run: files and environment, then these flags on top.
+    ///
+    /// Errors: [`ConfigError`] naming the bad setting.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut figment = Settings::figment(self.config.as_deref());
+        if let Some(host) = self.host {
+            figment = figment.merge(("host", host));
+        }
+        if let Some(port) = self.port {
+            figment = figment.merge(("port", port));
+        }
+        if let Some(dir) = &self.data_dir {
+            figment = figment.merge(("data_dir", dir));
+        }
+        Settings::from_figment(figment)
+    }
+}

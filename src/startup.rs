@@ -1,0 +1,199 @@
+//! Process startup: open the store, start the roles this process plays, serve HTTP, and stop
+//! everything cleanly when asked.
+
+use anyhow::Context;
+use audiolab_api::{ApiContext, AudioStatus};
+use audiolab_config::{AudioCapability, Settings, detect_environment};
+use audiolab_store::{Backend, Store};
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::{EndpointExt, Server};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The roles that serve HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// API, worker and audio node in one process: the embedded default.
+    Serve,
+    /// The REST API alone.
+    Api,
+    /// The audio node alone.
+    Node,
+}
+
+/// How long in-flight requests may take to finish after shutdown is requested.
+const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// A running AudioLab process: its address and the tasks of its roles.
+pub struct Application {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Opens the configured database (creating the embedded data directory if it is used) and
+/// applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url();
+    if Backend::of_url(&url) == Some(Backend::Sqlite) {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
+    }
+    let store = Store::open(&url)
+        .await
+        .context("cannot open the database (database_url)")?;
+    store
+        .ensure_local_user()
+        .await
+        .context("cannot prepare the database")?;
+    Ok(store)
+}
+
+impl Application {
+    /// Starts `role` on the configured address (port 0 picks a free port) and returns once it
+    /// accepts connections.
+    pub async fn start(settings: Settings, role: Role) -> anyhow::Result<Self> {
+        let store = open_store(&settings).await?;
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let app = match role {
+            Role::Serve | Role::Api => {
+                if role == Role::Serve {
+                    let queue = audiolab_worker::connect(&settings).await?;
+                    tasks.push(tokio::spawn(audiolab_worker::run(
+                        store.clone(),
+                        queue,
+                        shutdown.clone(),
+                    )));
+                    tasks.push(tokio::spawn(audiolab_node::run(
+                        store.clone(),
+                        shutdown.clone(),
+                    )));
+                }
+                audiolab_api::app(api_context(&settings, store, role))
+                    .map_to_response()
+                    .boxed()
+            }
+            Role::Node => {
+                tasks.push(tokio::spawn(audiolab_node::run(
+                    store.clone(),
+                    shutdown.clone(),
+                )));
+                audiolab_node::app(store).map_to_response().boxed()
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(settings.bind_address())
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (host, port)", settings.bind_address())
+            })?;
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app,
+                stop.cancelled_owned(),
+                Some(GRACE_PERIOD),
+            );
+            if let Err(err) = server.await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        }));
+        tracing::info!(%address, ?role, "listening");
+        Ok(Self {
+            address,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle that stops the application when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every role has stopped (after the shutdown token is cancelled).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Requests shutdown and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+fn api_context(settings: &Settings, store: Store, role: Role) -> ApiContext {
+    let environment = detect_environment(
+        settings.environment,
+        |name| std::env::var(name).ok(),
+        std::path::Path::new("/.dockerenv").exists(),
+    );
+    let audio = match role {
+        // The in-process node runs the mock clock until hardware support lands.
+        Role::Serve => AudioStatus {
+            capability: AudioCapability::Mock,
+            engine: "mock",
+            has_hardware: false,
+            overdubbing: false,
+        },
+        _ => AudioStatus {
+            capability: AudioCapability::ProcessingOnly,
+            engine: "remote",
+            has_hardware: false,
+            overdubbing: false,
+        },
+    };
+    ApiContext {
+        store,
+        settings: Arc::new(settings.clone()),
+        environment,
+        audio,
+    }
+}
+
+/// Runs the worker role until shutdown is requested.
+pub async fn run_worker(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let queue = audiolab_worker::connect(&settings).await?;
+    audiolab_worker::run(store, queue, shutdown).await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
