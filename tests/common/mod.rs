@@ -1,0 +1,124 @@
+//! Test harness: the real application on `127.0.0.1:0` with a fresh database, and a typed
+//! HTTP client for it.
+#![allow(dead_code)]
+
+use audiolab::{Application, Role};
+use audiolab_config::Settings;
+use audiolab_store::testing::TestDatabase;
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// A running application and what it needs to stay alive.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    app: Option<Application>,
+    _database: TestDatabase,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Settings for a test: loopback, any free port, a fresh data directory.
+pub fn test_settings(data_dir: &std::path::Path, database_url: Option<String>) -> Settings {
+    Settings {
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    /// `serve` on a fresh SQLite database: the embedded default.
+    pub async fn sqlite() -> Self {
+        Self::start(TestDatabase::sqlite(), Role::Serve).await
+    }
+
+    /// `api` on a fresh PostgreSQL database: the cloud mode.
+    pub async fn postgres() -> Self {
+        let database = TestDatabase::postgres().await.expect("PostgreSQL must be running for API tests");
+        Self::start(database, Role::Api).await
+    }
+
+    async fn start(database: TestDatabase, role: Role) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let settings = test_settings(data_dir.path(), Some(database.url.clone()));
+        let app = Application::start(settings, role).await.expect("application starts");
+        Self {
+            base: format!("http://{}", app.address()),
+            client: reqwest::Client::new(),
+            app: Some(app),
+            _database: database,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// A second connection to the app's database, for arranging rows the API cannot create yet.
+    pub async fn store(&self) -> audiolab_store::Store {
+        audiolab_store::Store::connect(&self._database.url).await.unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        read(self.client.post(self.url(path)).json(&body).send().await.unwrap()).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        read(self.client.post(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
+        let request = self.client.post(self.url(path)).header("content-type", "application/json").body(body);
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        read(self.client.patch(self.url(path)).json(&body).send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        read(self.client.delete(self.url(path)).send().await.unwrap()).await
+    }
+
+    /// Creates a project and returns its id.
+    pub async fn project(&self, body: Value) -> String {
+        let (status, project) = self.post("/api/projects", body).await;
+        assert_eq!(status, 201, "{project}");
+        project["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a track and returns its body.
+    pub async fn track(&self, project_id: &str, name: &str, index: i64) -> Value {
+        let body = serde_json::json!({"project_id": project_id, "name": name, "track_index": index});
+        let (status, track) = self.post("/api/tracks", body).await;
+        assert_eq!(status, 201, "{track}");
+        track
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+/// Asserts the §3 error shape and returns the detail.
+pub fn assert_error(body: &Value) -> String {
+    assert_eq!(body["success"], Value::Bool(false), "{body}");
+    assert!(body["errors"].is_array(), "{body}");
+    body["detail"].as_str().expect("detail").to_owned()
+}
