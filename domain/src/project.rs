@@ -90,14 +90,13 @@ impl Project {
     /// Applies `patch`. The sample rate is fixed at creation: every stored position is counted
     /// in it, so changing it would silently move every clip.
     pub fn apply(&mut self, patch: &ProjectPatch, now: DateTime<Utc>) -> ValidationResult<()> {
-        if let Some(rate) = patch.sample_rate {
-            if SampleRate::new(rate)? != self.sample_rate {
+        if let Some(rate) = patch.sample_rate
+            && SampleRate::new(rate)? != self.sample_rate {
                 return Err(ValidationError::new(
                     "sample_rate",
                     "cannot be changed after the project is created",
                 ));
             }
-        }
         if let Some(name) = &patch.name {
             self.name = validate_name("name", name, MAX_NAME_CHARS)?;
         }
