@@ -1,49 +1,19 @@
-//! AudioLab's pure DSP: the mix law's gain stages. No I/O, no allocation; safe on the audio thread.
+//! AudioLab's pure DSP: the render core shared by the real-time engine and the offline mixdown.
 //!
-//! Decoding, rendering, resampling and analysis join this crate with the engine and mixdown work.
+//! No I/O, no allocation in the per-block functions: they are safe on the audio thread. The
+//! render is split in two stages so the engine can do the heavy part ahead of time:
+//!
+//! 1. [`render::add_clip`]: a clip's source frames, with clip gain and fades, added into a
+//!    track's *pre-fader* stereo buffer (the engine's reader thread does this ahead of playback);
+//! 2. [`mix::mix_track`]: a pre-fader buffer through the track's fader, pan and mute/solo, summed
+//!    into the output (the audio thread does this, so mixer moves apply within one block).
+//!
+//! Both stages are per-frame functions of absolute positions, so any split of the timeline into
+//! blocks gives the same samples: the engine and the mixdown agree sample for sample.
 
-/// Linear amplitude of a gain in decibels: 0 dB → 1.0, −6.02 dB → 0.5.
-pub fn db_to_linear(db: f32) -> f32 {
-    10f32.powf(db / 20.0)
-}
+pub mod gain;
+pub mod mix;
+pub mod render;
+pub mod transport;
 
-/// Left and right gains of the constant-power pan law for a position in −1.0 (left) ..= 1.0
-/// (right): `cos` / `sin` of a quarter turn, so L² + R² = 1 everywhere and the centre is −3 dB
-/// in each channel. Positions outside the range are clamped.
-pub fn constant_power_pan(position: f32) -> (f32, f32) {
-    let angle = (position.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
-    (angle.cos(), angle.sin())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pan_law_is_hard_left_centre_minus_3db_and_hard_right() {
-        let (l, r) = constant_power_pan(-1.0);
-        assert_eq!(l, 1.0);
-        assert!(r.abs() < 1e-7);
-        let (l, r) = constant_power_pan(0.0);
-        assert!((l - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-7 && (r - l).abs() < 1e-7);
-        assert!((20.0 * l.log10() + 3.0103).abs() < 1e-3, "centre is −3 dB");
-        let (l, r) = constant_power_pan(1.0);
-        assert!(l.abs() < 1e-7 && (r - 1.0).abs() < 1e-7);
-    }
-
-    #[test]
-    fn pan_keeps_power_constant_and_clamps() {
-        for i in -10..=10 {
-            let (l, r) = constant_power_pan(i as f32 / 10.0);
-            assert!((l * l + r * r - 1.0).abs() < 1e-6);
-        }
-        assert_eq!(constant_power_pan(5.0), constant_power_pan(1.0));
-    }
-
-    #[test]
-    fn decibels_to_amplitude() {
-        assert_eq!(db_to_linear(0.0), 1.0);
-        assert!((db_to_linear(-6.0206) - 0.5).abs() < 1e-4);
-        assert!((db_to_linear(20.0) - 10.0).abs() < 1e-5);
-    }
-}
+pub use gain::{constant_power_pan, db_to_linear};
