@@ -1,0 +1,8 @@
+//! AudioLab's audio files and where they are kept.
+//!
+//! [`wav`] reads frames at any position without decoding what comes before (the engine's
+//! read-ahead needs that) and writes WAV; [`storage`] maps object keys to files, refusing keys
+//! that could escape the storage root.
+
+pub mod storage;
+pub mod wav;

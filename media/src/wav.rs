@@ -1,0 +1,235 @@
+//! WAV files: positioned reads of any frame range as `f32`, and writing.
+//!
+//! Clip audio is stored as WAV at the project rate. Reads go through `pread`, so one open file
+//! serves any position with no shared cursor, and no more than the requested frames are read.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WavError {
+    #[error("cannot read audio file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a WAV file: {0}")]
+    Format(&'static str),
+    #[error("unsupported WAV sample format: {0}")]
+    Unsupported(String),
+    #[error("cannot write WAV: {0}")]
+    Write(#[from] hound::Error),
+}
+
+/// How samples are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    Int16,
+    Int24,
+    Int32,
+    Float32,
+}
+
+impl SampleFormat {
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::Int16 => 2,
+            Self::Int24 => 3,
+            Self::Int32 | Self::Float32 => 4,
+        }
+    }
+}
+
+/// The layout of a WAV file's audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavInfo {
+    pub channels: u16,
+    pub sample_rate: u32,
+    pub format: SampleFormat,
+    /// Frames in the file.
+    pub frames: u64,
+    data_offset: u64,
+}
+
+/// An open WAV file that reads frames at any position.
+#[derive(Debug)]
+pub struct WavReader {
+    file: File,
+    info: WavInfo,
+    bytes: Vec<u8>,
+}
+
+impl WavReader {
+    /// Opens `path` and reads its header.
+    ///
+    /// Errors: [`WavError::Format`] / [`WavError::Unsupported`] for anything but PCM 16/24/32-bit
+    /// or 32-bit float WAV; I/O errors as [`WavError::Io`].
+    pub fn open(path: &Path) -> Result<Self, WavError> {
+        let mut file = File::open(path)?;
+        let info = read_header(&mut file)?;
+        Ok(Self { file, info, bytes: Vec::new() })
+    }
+
+    pub fn info(&self) -> WavInfo {
+        self.info
+    }
+
+    /// Reads up to `out.len() / channels` frames starting at frame `start` into `out`
+    /// (interleaved). Returns the frames read: fewer at the end of the file, 0 past it.
+    /// Reuses an internal buffer, so after the first call of a given size it does not allocate.
+    pub fn read_frames(&mut self, start: u64, out: &mut [f32]) -> Result<usize, WavError> {
+        let channels = usize::from(self.info.channels);
+        let wanted = (out.len() / channels) as u64;
+        let frames = wanted.min(self.info.frames.saturating_sub(start)) as usize;
+        if frames == 0 {
+            return Ok(0);
+        }
+        let sample_bytes = self.info.format.bytes();
+        let frame_bytes = sample_bytes * channels;
+        self.bytes.resize(frames * frame_bytes, 0);
+        self.file.read_exact_at(&mut self.bytes, self.info.data_offset + start * frame_bytes as u64)?;
+        let samples = &mut out[..frames * channels];
+        let bytes = self.bytes.chunks_exact(sample_bytes);
+        match self.info.format {
+            SampleFormat::Float32 => samples.iter_mut().zip(bytes).for_each(|(s, b)| *s = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            SampleFormat::Int16 => samples.iter_mut().zip(bytes).for_each(|(s, b)| *s = f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
+            SampleFormat::Int24 => samples
+                .iter_mut()
+                .zip(bytes)
+                .for_each(|(s, b)| *s = (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0),
+            SampleFormat::Int32 => samples
+                .iter_mut()
+                .zip(bytes)
+                .for_each(|(s, b)| *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0),
+        }
+        Ok(frames)
+    }
+}
+
+fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
+    let mut riff = [0u8; 12];
+    file.read_exact(&mut riff).map_err(|_| WavError::Format("too short"))?;
+    if &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
+        return Err(WavError::Format("missing RIFF/WAVE header"));
+    }
+    let length = file.metadata()?.len();
+    let mut offset = 12u64;
+    let mut format: Option<(u16, u16, u32, u16)> = None;
+    // Walk the chunks; a hostile size can only move us past the end of the file.
+    while offset + 8 <= length {
+        let mut header = [0u8; 8];
+        file.read_exact_at(&mut header, offset)?;
+        let size = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
+        let body = offset + 8;
+        match &header[0..4] {
+            b"fmt " => {
+                if size < 16 {
+                    return Err(WavError::Format("fmt chunk too short"));
+                }
+                let mut fmt = [0u8; 40];
+                let read = size.min(40) as usize;
+                file.read_exact_at(&mut fmt[..read], body)?;
+                let mut tag = u16::from_le_bytes([fmt[0], fmt[1]]);
+                if tag == 0xFFFE && read >= 26 {
+                    tag = u16::from_le_bytes([fmt[24], fmt[25]]); // WAVE_FORMAT_EXTENSIBLE: the sub-format's tag
+                }
+                let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+                let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+                let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+                format = Some((tag, channels, rate, bits));
+            }
+            b"data" => {
+                let (tag, channels, sample_rate, bits) = format.ok_or(WavError::Format("data before fmt"))?;
+                let format = match (tag, bits) {
+                    (1, 16) => SampleFormat::Int16,
+                    (1, 24) => SampleFormat::Int24,
+                    (1, 32) => SampleFormat::Int32,
+                    (3, 32) => SampleFormat::Float32,
+                    _ => return Err(WavError::Unsupported(format!("format tag {tag}, {bits} bits"))),
+                };
+                if channels == 0 || sample_rate == 0 {
+                    return Err(WavError::Format("zero channels or sample rate"));
+                }
+                // Trust the file's real length over a declared size (streams write 0 or 0xFFFFFFFF).
+                let available = length.saturating_sub(body).min(size);
+                let frame_bytes = format.bytes() as u64 * u64::from(channels);
+                return Ok(WavInfo { channels, sample_rate, format, frames: available / frame_bytes, data_offset: body });
+            }
+            _ => {}
+        }
+        offset = body + size + (size & 1);
+    }
+    Err(WavError::Format("no data chunk"))
+}
+
+/// Writes interleaved `samples` as a WAV file. Integer formats clip to full scale (the only
+/// place AudioLab clips); float keeps values as they are.
+pub fn write(path: &Path, channels: u16, sample_rate: u32, format: SampleFormat, samples: &[f32]) -> Result<(), WavError> {
+    let (bits, sample_format) = match format {
+        SampleFormat::Float32 => (32, hound::SampleFormat::Float),
+        SampleFormat::Int16 => (16, hound::SampleFormat::Int),
+        SampleFormat::Int24 => (24, hound::SampleFormat::Int),
+        SampleFormat::Int32 => (32, hound::SampleFormat::Int),
+    };
+    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
+    let mut writer = hound::WavWriter::create(path, spec)?;
+    for &sample in samples {
+        match format {
+            SampleFormat::Float32 => writer.write_sample(sample)?,
+            SampleFormat::Int16 => writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?,
+            SampleFormat::Int24 => writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?,
+            SampleFormat::Int32 => writer.write_sample((f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32)?,
+        }
+    }
+    writer.finalize()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_files_read_back_exactly_from_any_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wav");
+        let samples: Vec<f32> = (0..200).map(|i| i as f32 / 256.0 - 0.3).collect();
+        write(&path, 2, 48_000, SampleFormat::Float32, &samples).unwrap();
+        let mut reader = WavReader::open(&path).unwrap();
+        assert_eq!(reader.info().frames, 100);
+        assert_eq!((reader.info().channels, reader.info().sample_rate), (2, 48_000));
+        let mut out = [0.0f32; 10];
+        assert_eq!(reader.read_frames(37, &mut out).unwrap(), 5);
+        assert_eq!(&out[..], &samples[74..84]);
+        assert_eq!(reader.read_frames(98, &mut out).unwrap(), 2, "short read at the end");
+        assert_eq!(reader.read_frames(100, &mut out).unwrap(), 0);
+    }
+
+    #[test]
+    fn integer_files_scale_to_plus_minus_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for (format, tolerance) in [(SampleFormat::Int16, 1.0 / 32_768.0), (SampleFormat::Int24, 1.0 / 8_388_608.0), (SampleFormat::Int32, 1e-7)] {
+            let path = dir.path().join(format!("{format:?}.wav"));
+            write(&path, 1, 44_100, format, &[0.5, -0.25, 1.5, -1.0]).unwrap();
+            let mut out = [0.0f32; 4];
+            WavReader::open(&path).unwrap().read_frames(0, &mut out).unwrap();
+            for (got, want) in out.iter().zip([0.5, -0.25, 1.0, -1.0]) {
+                assert!((got - want).abs() <= tolerance * 2.0, "{format:?}: {out:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("empty", &b""[..]),
+            ("text", &b"hello world, definitely not audio"[..]),
+            ("riff-no-data", &b"RIFF\x04\x00\x00\x00WAVE"[..]),
+            ("huge-chunk", &b"RIFF\xff\xff\xff\xffWAVEfmt \xff\xff\xff\xff"[..]),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            assert!(WavReader::open(&path).is_err(), "{name}");
+        }
+    }
+}
