@@ -31,7 +31,9 @@ fn every_operation_parameter_and_field_is_described() {
     }
     for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
-            let described = property["description"].as_str().is_some_and(|d| !d.is_empty());
+            let described = property["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty());
             // A field whose type is another schema is described there (`allOf` wrappers carry
             // the description when poem-openapi emits one).
             if !described {
@@ -61,7 +63,10 @@ fn the_contract_paths_exist() {
         ("/api/audio/tracks/{id}/mute", "post"),
         ("/api/audio/tracks/{id}/solo", "post"),
     ] {
-        assert!(paths[path][method].is_object(), "{method} {path} missing from the spec");
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} missing from the spec"
+        );
     }
     assert!(paths["/api/projects"]["post"]["responses"]["201"].is_object());
 }

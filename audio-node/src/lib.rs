@@ -1,7 +1,6 @@
 //! The AudioLab audio node: hosts the real-time engine sessions and the WebSocket transport.
-//!
-//! Today it connects to the database, serves its own `/health`, and waits for shutdown; the
-//! engine, transport and WebSocket arrive with the engine work.
+
+pub mod engine;
 
 use audiolab_store::Store;
 use poem::web::{Data, Json};

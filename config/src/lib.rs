@@ -110,12 +110,13 @@ impl Settings {
             }
         }
         if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(ConfigError::Rule {
-                    setting: "redis_url",
-                    message: "must start with redis:// or rediss://".into(),
-                });
-            }
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::Rule {
+                setting: "redis_url",
+                message: "must start with redis:// or rediss://".into(),
+            });
+        }
         if self.max_upload_bytes == 0 || self.max_request_bytes == 0 {
             return Err(ConfigError::Rule {
                 setting: "max_upload_bytes",

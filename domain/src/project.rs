@@ -91,12 +91,13 @@ impl Project {
     /// in it, so changing it would silently move every clip.
     pub fn apply(&mut self, patch: &ProjectPatch, now: DateTime<Utc>) -> ValidationResult<()> {
         if let Some(rate) = patch.sample_rate
-            && SampleRate::new(rate)? != self.sample_rate {
-                return Err(ValidationError::new(
-                    "sample_rate",
-                    "cannot be changed after the project is created",
-                ));
-            }
+            && SampleRate::new(rate)? != self.sample_rate
+        {
+            return Err(ValidationError::new(
+                "sample_rate",
+                "cannot be changed after the project is created",
+            ));
+        }
         if let Some(name) = &patch.name {
             self.name = validate_name("name", name, MAX_NAME_CHARS)?;
         }

@@ -1,0 +1,123 @@
+//! The real-time engine of one project: an audio-thread half ([`EngineCore`]), a control half
+//! ([`EngineHandle`]) and a read-ahead half ([`Prefetcher`]), connected only by wait-free rings
+//! and atomics.
+//!
+//! ```text
+//!  control (tokio) ──commands──▶ EngineCore (audio thread) ──events──▶ control
+//!        │ atomics: mixer ▶            ▲  │ ◀ atomics: position, status
+//!        │                    bundles  │  │ repositions
+//!        │                             │  ▼
+//!        └────────────────────────  Prefetcher (reader thread): files → pre-fader blocks
+//! ```
+//!
+//! The prefetcher renders each track's pre-fader audio (clips, clip gain, fades) block by block
+//! in the order the transport will play it, loops included; the audio thread only applies the
+//! live fader, pan and mute/solo and sums. A seek, a loop change or an underrun starts a new
+//! *generation*: the audio thread tells the prefetcher where to resume and drops older blocks.
+
+mod core;
+mod prefetch;
+mod shared;
+
+pub use self::core::EngineCore;
+pub use prefetch::{ClipSource, Prefetcher, TrackSources};
+pub use shared::{EngineEvent, EngineHandle, Shared, TransportState};
+
+use audiolab_dsp::transport::ActiveLoop;
+
+/// Frames per engine block: 10.7 ms at 48 kHz.
+pub const BLOCK_FRAMES: usize = 512;
+/// Track slots of an engine (a project's track indexes).
+pub const MAX_TRACKS: usize = 32;
+/// Blocks rendered ahead of the playhead: ≈ 85 ms at 48 kHz.
+pub const PREFETCH_BLOCKS: usize = 8;
+
+/// A control request, applied by the audio thread at the start of its next block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    /// Start rolling, from `from` if given, else from the current position.
+    Play {
+        from: Option<i64>,
+    },
+    Pause,
+    /// Roll again from where pause left off.
+    Resume,
+    /// Stop and rewind to 0.
+    Stop,
+    /// Move the playhead (clamped to [0, duration]); keeps rolling if rolling.
+    Seek(i64),
+    /// Set or clear the loop.
+    SetLoop(Option<ActiveLoop>),
+    /// Keep rolling past the end of the last clip (while recording).
+    HoldAtEnd(bool),
+}
+
+/// Where the prefetcher must continue from: sent by the audio thread on every discontinuity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reposition {
+    generation: u64,
+    position: i64,
+    active_loop: Option<ActiveLoop>,
+}
+
+/// One block of pre-fader audio for every track, for the transport frames from `start`.
+#[derive(Debug)]
+struct Bundle {
+    generation: u64,
+    start: i64,
+    /// Bit `i` set: track slot `i` has audio in this block (others are silent and unwritten).
+    active: u32,
+    /// `MAX_TRACKS` stereo interleaved blocks, one after the other.
+    prefader: Box<[f32]>,
+}
+
+impl Bundle {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            generation: u64::MAX,
+            start: 0,
+            active: 0,
+            prefader: vec![0.0; MAX_TRACKS * BLOCK_FRAMES * 2].into_boxed_slice(),
+        })
+    }
+
+    fn track(&self, slot: usize) -> &[f32] {
+        &self.prefader[slot * BLOCK_FRAMES * 2..(slot + 1) * BLOCK_FRAMES * 2]
+    }
+
+    fn track_mut(&mut self, slot: usize) -> &mut [f32] {
+        &mut self.prefader[slot * BLOCK_FRAMES * 2..(slot + 1) * BLOCK_FRAMES * 2]
+    }
+}
+
+/// Builds the three halves of an engine for a project with `tracks`, `duration` frames long.
+pub fn create(
+    sample_rate: u32,
+    duration: i64,
+    tracks: TrackSources,
+) -> (EngineCore, EngineHandle, Prefetcher) {
+    let (command_tx, command_rx) = rtrb::RingBuffer::new(256);
+    let (event_tx, event_rx) = rtrb::RingBuffer::new(256);
+    let (filled_tx, filled_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS);
+    let (mut free_tx, free_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS + 2);
+    let (reposition_tx, reposition_rx) = rtrb::RingBuffer::new(64);
+    for _ in 0..PREFETCH_BLOCKS {
+        free_tx
+            .push(Bundle::new())
+            .expect("ring sized for every bundle");
+    }
+    let shared = std::sync::Arc::new(Shared::new(sample_rate, duration));
+    let mut core = EngineCore::new(
+        shared.clone(),
+        command_rx,
+        event_tx,
+        filled_rx,
+        free_tx,
+        reposition_tx,
+        duration,
+    );
+    core.announce_position();
+    let handle = EngineHandle::new(shared, command_tx, event_rx);
+    let prefetcher = Prefetcher::new(tracks, filled_tx, free_rx, reposition_rx);
+    (core, handle, prefetcher)
+}

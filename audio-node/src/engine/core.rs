@@ -1,0 +1,235 @@
+//! The audio-thread half of the engine. `process` never blocks, locks, allocates or does I/O:
+//! it reads rings and atomics, mixes pre-rendered blocks, and writes rings and atomics.
+
+use super::shared::{EngineEvent, Shared, TransportState};
+use super::{BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition};
+use audiolab_dsp::mix::{TrackMix, mix_track};
+use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
+use std::sync::Arc;
+
+pub struct EngineCore {
+    shared: Arc<Shared>,
+    commands: rtrb::Consumer<Command>,
+    events: rtrb::Producer<EngineEvent>,
+    filled: rtrb::Consumer<Box<Bundle>>,
+    free: rtrb::Producer<Box<Bundle>>,
+    repositions: rtrb::Producer<Reposition>,
+    position: i64,
+    state: TransportState,
+    active_loop: Option<ActiveLoop>,
+    duration: i64,
+    hold_at_end: bool,
+    generation: u64,
+    /// A reposition the prefetcher has not received yet (its ring was full).
+    reposition_pending: bool,
+    /// The block being played and how many of its frames are already out.
+    current: Option<Box<Bundle>>,
+    offset: usize,
+    mixes: [TrackMix; MAX_TRACKS],
+}
+
+impl EngineCore {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        commands: rtrb::Consumer<Command>,
+        events: rtrb::Producer<EngineEvent>,
+        filled: rtrb::Consumer<Box<Bundle>>,
+        free: rtrb::Producer<Box<Bundle>>,
+        repositions: rtrb::Producer<Reposition>,
+        duration: i64,
+    ) -> Self {
+        Self {
+            shared,
+            commands,
+            events,
+            filled,
+            free,
+            repositions,
+            position: 0,
+            state: TransportState::Stopped,
+            active_loop: None,
+            duration,
+            hold_at_end: false,
+            generation: 0,
+            reposition_pending: false,
+            current: None,
+            offset: 0,
+            mixes: [TrackMix::default(); MAX_TRACKS],
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Applies queued commands, then renders the next `out.len() / 2` frames of stereo
+    /// interleaved output.
+    pub fn process(&mut self, out: &mut [f32]) {
+        self.prepare();
+        self.render(out);
+    }
+
+    /// Applies queued commands and tells the prefetcher about any jump. A manually stepped
+    /// clock calls this, lets the prefetcher fill, then calls [`EngineCore::render`].
+    pub fn prepare(&mut self) {
+        self.apply_commands();
+        if self.reposition_pending {
+            self.send_reposition();
+        }
+    }
+
+    /// Renders the next `out.len() / 2` frames without looking at new commands.
+    pub fn render(&mut self, out: &mut [f32]) {
+        out.fill(0.0);
+        let total = out.len() / 2;
+        let mut done = 0;
+        if self.state == TransportState::Playing {
+            for (slot, mix) in self.mixes.iter_mut().enumerate() {
+                *mix = self.shared.mix(slot);
+            }
+            let any_soloed = self.mixes.iter().any(|m| m.soloed);
+            while done < total && self.state == TransportState::Playing {
+                if !self.ensure_bundle() {
+                    // Read-ahead is late: this stretch is silent, but time goes on.
+                    let _ = self.events.push(EngineEvent::Underrun {
+                        position: self.position,
+                    });
+                    self.shared.count_underrun();
+                    self.advance(total - done);
+                    if self.state == TransportState::Playing {
+                        self.restart_read_ahead();
+                    }
+                    break;
+                }
+                let frames = (BLOCK_FRAMES - self.offset).min(total - done);
+                if let Some(bundle) = &self.current {
+                    let span = &mut out[done * 2..(done + frames) * 2];
+                    let from = self.offset * 2..(self.offset + frames) * 2;
+                    for (slot, mix) in self.mixes.iter().enumerate() {
+                        if bundle.active & (1 << slot) != 0 {
+                            mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
+                        }
+                    }
+                }
+                self.offset += frames;
+                done += frames;
+                if self.offset == BLOCK_FRAMES {
+                    self.recycle_current();
+                }
+                self.advance(frames);
+            }
+        }
+        self.shared.count_block();
+        self.announce_state();
+    }
+
+    fn apply_commands(&mut self) {
+        while let Ok(command) = self.commands.pop() {
+            match command {
+                Command::Play { from } => {
+                    if let Some(frame) = from {
+                        self.seek(frame);
+                    }
+                    self.state = TransportState::Playing;
+                }
+                Command::Pause if self.state == TransportState::Playing => {
+                    self.state = TransportState::Paused
+                }
+                Command::Pause => {}
+                Command::Resume => self.state = TransportState::Playing,
+                Command::Stop => {
+                    self.state = TransportState::Stopped;
+                    self.seek(0);
+                }
+                Command::Seek(frame) => self.seek(frame),
+                Command::SetLoop(active_loop) => {
+                    self.active_loop = active_loop;
+                    self.restart_read_ahead();
+                }
+                Command::HoldAtEnd(hold) => self.hold_at_end = hold,
+            }
+        }
+    }
+
+    /// Moves the playhead, clamped to [0, duration]. A move to where it already is keeps the
+    /// read-ahead, so play-after-stop starts without a gap.
+    fn seek(&mut self, frame: i64) {
+        let frame = frame.clamp(0, self.duration.max(0));
+        if frame != self.position || self.current.is_some() && self.offset != 0 {
+            self.position = frame;
+            self.restart_read_ahead();
+        }
+    }
+
+    fn advance(&mut self, frames: usize) {
+        let step = advance(self.position, frames, &mut self.active_loop);
+        self.position = step.position;
+        match step.event {
+            Some(LoopEvent::Wrapped { pass }) => {
+                let _ = self.events.push(EngineEvent::LoopWrapped { pass });
+            }
+            Some(LoopEvent::Finished) => {
+                let _ = self.events.push(EngineEvent::LoopFinished);
+            }
+            None => {}
+        }
+        let past_loop = self.active_loop.is_none_or(|l| self.position >= l.end);
+        if !self.hold_at_end && past_loop && self.position >= self.duration {
+            let _ = self.events.push(EngineEvent::ReachedEnd);
+            self.state = TransportState::Stopped;
+            self.position = 0;
+            self.restart_read_ahead();
+        }
+    }
+
+    /// Finds the block for the playhead, dropping blocks of older generations.
+    fn ensure_bundle(&mut self) -> bool {
+        if self.current.is_some() {
+            return true;
+        }
+        while let Ok(bundle) = self.filled.pop() {
+            if bundle.generation == self.generation && bundle.start == self.position {
+                self.current = Some(bundle);
+                self.offset = 0;
+                return true;
+            }
+            let _ = self.free.push(bundle);
+        }
+        false
+    }
+
+    fn recycle_current(&mut self) {
+        if let Some(bundle) = self.current.take() {
+            // The free ring holds every bundle there is, so this never fails.
+            let _ = self.free.push(bundle);
+        }
+        self.offset = 0;
+    }
+
+    /// Starts a new generation of read-ahead from the playhead.
+    fn restart_read_ahead(&mut self) {
+        self.recycle_current();
+        self.generation += 1;
+        self.send_reposition();
+    }
+
+    fn send_reposition(&mut self) {
+        let reposition = Reposition {
+            generation: self.generation,
+            position: self.position,
+            active_loop: self.active_loop,
+        };
+        self.reposition_pending = self.repositions.push(reposition).is_err();
+    }
+
+    /// Publishes the transport state and tells the prefetcher where to start.
+    pub(super) fn announce_position(&mut self) {
+        self.send_reposition();
+        self.announce_state();
+    }
+
+    fn announce_state(&self) {
+        self.shared
+            .publish(self.position, self.state, self.active_loop.map(|l| l.pass));
+    }
+}

@@ -1,0 +1,203 @@
+//! What the audio thread and the control side share: atomics one way, rings the other.
+
+use super::{Command, MAX_TRACKS};
+use audiolab_dsp::mix::TrackMix;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportState {
+    Stopped,
+    Playing,
+    Paused,
+}
+
+impl TransportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "stopped",
+            Self::Playing => "playing",
+            Self::Paused => "paused",
+        }
+    }
+
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Playing,
+            2 => Self::Paused,
+            _ => Self::Stopped,
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            Self::Stopped => 0,
+            Self::Playing => 1,
+            Self::Paused => 2,
+        }
+    }
+}
+
+/// Something the audio thread noticed, for the control side to announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The loop wrapped; `pass` (from 1) is the pass now playing.
+    LoopWrapped { pass: u32 },
+    /// The last pass of the loop ended; playback goes on.
+    LoopFinished,
+    /// Playback reached the end of the last clip and stopped.
+    ReachedEnd,
+    /// Read-ahead audio was not ready in time; the block played silence.
+    Underrun { position: i64 },
+}
+
+/// One track's live mixer settings, as atomics.
+#[derive(Debug, Default)]
+struct TrackParams {
+    volume: AtomicU32,
+    pan: AtomicU32,
+    muted: AtomicBool,
+    soloed: AtomicBool,
+}
+
+/// State published by the audio thread and mixer settings read by it. Relaxed ordering is
+/// enough: each value stands alone, and a reader one block late is within the contract.
+#[derive(Debug)]
+pub struct Shared {
+    pub sample_rate: u32,
+    position: AtomicI64,
+    state: AtomicU8,
+    duration: AtomicI64,
+    loop_pass: AtomicU32,
+    looping: AtomicBool,
+    underruns: AtomicU64,
+    blocks: AtomicU64,
+    mixer: [TrackParams; MAX_TRACKS],
+}
+
+impl Shared {
+    pub(crate) fn new(sample_rate: u32, duration: i64) -> Self {
+        let shared = Self {
+            sample_rate,
+            position: AtomicI64::new(0),
+            state: AtomicU8::new(0),
+            duration: AtomicI64::new(duration),
+            loop_pass: AtomicU32::new(0),
+            looping: AtomicBool::new(false),
+            underruns: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
+            mixer: std::array::from_fn(|_| TrackParams::default()),
+        };
+        for slot in 0..MAX_TRACKS {
+            shared.set_mix(slot, TrackMix::default());
+        }
+        shared
+    }
+
+    pub fn position(&self) -> i64 {
+        self.position.load(Relaxed)
+    }
+
+    pub fn state(&self) -> TransportState {
+        TransportState::from_u8(self.state.load(Relaxed))
+    }
+
+    pub fn duration(&self) -> i64 {
+        self.duration.load(Relaxed)
+    }
+
+    /// The loop pass being played, when a loop is active.
+    pub fn loop_pass(&self) -> Option<u32> {
+        self.looping
+            .load(Relaxed)
+            .then(|| self.loop_pass.load(Relaxed))
+    }
+
+    pub fn underruns(&self) -> u64 {
+        self.underruns.load(Relaxed)
+    }
+
+    /// Blocks the audio thread has processed.
+    pub fn blocks(&self) -> u64 {
+        self.blocks.load(Relaxed)
+    }
+
+    pub fn mix(&self, slot: usize) -> TrackMix {
+        let p = &self.mixer[slot];
+        TrackMix {
+            volume: f32::from_bits(p.volume.load(Relaxed)),
+            pan: f32::from_bits(p.pan.load(Relaxed)),
+            muted: p.muted.load(Relaxed),
+            soloed: p.soloed.load(Relaxed),
+        }
+    }
+
+    /// Sets a track's mixer; the audio thread uses it from its next block.
+    pub fn set_mix(&self, slot: usize, mix: TrackMix) {
+        let p = &self.mixer[slot];
+        p.volume.store(mix.volume.to_bits(), Relaxed);
+        p.pan.store(mix.pan.to_bits(), Relaxed);
+        p.muted.store(mix.muted, Relaxed);
+        p.soloed.store(mix.soloed, Relaxed);
+    }
+
+    pub(crate) fn publish(&self, position: i64, state: TransportState, loop_pass: Option<u32>) {
+        self.position.store(position, Relaxed);
+        self.state.store(state.to_u8(), Relaxed);
+        self.looping.store(loop_pass.is_some(), Relaxed);
+        self.loop_pass.store(loop_pass.unwrap_or(0), Relaxed);
+    }
+
+    pub(crate) fn count_block(&self) {
+        self.blocks.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn count_underrun(&self) {
+        self.underruns.fetch_add(1, Relaxed);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the engine is not keeping up with commands; try again")]
+pub struct EngineBusy;
+
+/// The control side of an engine. The mutexes guard only the control side's ends of the
+/// rings (several tasks may send); the audio thread's ends are wait-free.
+#[derive(Debug)]
+pub struct EngineHandle {
+    pub shared: std::sync::Arc<Shared>,
+    commands: Mutex<rtrb::Producer<Command>>,
+    events: Mutex<rtrb::Consumer<EngineEvent>>,
+}
+
+impl EngineHandle {
+    pub(crate) fn new(
+        shared: std::sync::Arc<Shared>,
+        commands: rtrb::Producer<Command>,
+        events: rtrb::Consumer<EngineEvent>,
+    ) -> Self {
+        Self {
+            shared,
+            commands: Mutex::new(commands),
+            events: Mutex::new(events),
+        }
+    }
+
+    /// Queues `command` for the audio thread's next block.
+    pub fn send(&self, command: Command) -> Result<(), EngineBusy> {
+        let mut commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        commands.push(command).map_err(|_| EngineBusy)
+    }
+
+    /// Events the audio thread reported since the last call.
+    pub fn drain_events(&self) -> Vec<EngineEvent> {
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::iter::from_fn(|| events.pop().ok()).collect()
+    }
+}
