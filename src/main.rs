@@ -42,10 +42,7 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
         }
         Command::Migrate => {
             startup::open_store(&settings).await?;
-            println!(
-                "audiolab: migrations applied to {}",
-                redact(&settings.database_url())
-            );
+            println!("audiolab: migrations applied to {}", redact(&settings.database_url()));
             return Ok(());
         }
         Command::Openapi { output } => {

@@ -2,11 +2,14 @@
 //! everything cleanly when asked.
 
 use anyhow::Context;
-use audiolab_api::{ApiContext, AudioStatus};
+use audiolab_api::{ApiContext, AudioStatus, NoAudio};
 use audiolab_config::{AudioCapability, Settings, detect_environment};
+use audiolab_domain::transport::AudioControl;
+use audiolab_media::storage::LocalStorage;
+use audiolab_node::Node;
 use audiolab_store::{Backend, Store};
 use poem::listener::{Acceptor, TcpAcceptor};
-use poem::{EndpointExt, Server};
+use poem::{EndpointExt, Route, Server};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,13 +45,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
     }
-    let store = Store::open(&url)
-        .await
-        .context("cannot open the database (database_url)")?;
-    store
-        .ensure_local_user()
-        .await
-        .context("cannot prepare the database")?;
+    let store = Store::open(&url).await.context("cannot open the database (database_url)")?;
+    store.ensure_local_user().await.context("cannot prepare the database")?;
     Ok(store)
 }
 
@@ -60,36 +58,26 @@ impl Application {
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         let app = match role {
-            Role::Serve | Role::Api => {
-                if role == Role::Serve {
-                    let queue = audiolab_worker::connect(&settings).await?;
-                    tasks.push(tokio::spawn(audiolab_worker::run(
-                        store.clone(),
-                        queue,
-                        shutdown.clone(),
-                    )));
-                    tasks.push(tokio::spawn(audiolab_node::run(
-                        store.clone(),
-                        shutdown.clone(),
-                    )));
-                }
-                audiolab_api::app(api_context(&settings, store, role))
-                    .map_to_response()
-                    .boxed()
+            Role::Serve => {
+                let queue = audiolab_worker::connect(&settings).await?;
+                tasks.push(tokio::spawn(audiolab_worker::run(store.clone(), queue, shutdown.clone())));
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
+                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
+                let api = audiolab_api::app(api_context(&settings, store, role, node.clone()));
+                Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node)).nest("/", api).boxed()
+            }
+            Role::Api => {
+                audiolab_api::app(api_context(&settings, store, role, Arc::new(NoAudio))).map_to_response().boxed()
             }
             Role::Node => {
-                tasks.push(tokio::spawn(audiolab_node::run(
-                    store.clone(),
-                    shutdown.clone(),
-                )));
-                audiolab_node::app(store).map_to_response().boxed()
+                let node = Arc::new(Node::new(store, audio_storage(&settings)?));
+                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
+                audiolab_node::app(node).map_to_response().boxed()
             }
         };
         let listener = tokio::net::TcpListener::bind(settings.bind_address())
             .await
-            .with_context(|| {
-                format!("cannot listen on {} (host, port)", settings.bind_address())
-            })?;
+            .with_context(|| format!("cannot listen on {} (host, port)", settings.bind_address()))?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let address = acceptor
             .local_addr()
@@ -108,11 +96,7 @@ impl Application {
             }
         }));
         tracing::info!(%address, ?role, "listening");
-        Ok(Self {
-            address,
-            shutdown,
-            tasks,
-        })
+        Ok(Self { address, shutdown, tasks })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -138,20 +122,28 @@ impl Application {
     }
 }
 
-fn api_context(settings: &Settings, store: Store, role: Role) -> ApiContext {
+/// Where audio objects live. Only local directories exist so far.
+fn audio_storage(settings: &Settings) -> anyhow::Result<LocalStorage> {
+    match &settings.storage_url {
+        Some(url) if url.contains("://") => {
+            anyhow::bail!("storage_url: only local directories are supported so far, got {url}")
+        }
+        Some(path) => Ok(LocalStorage::new(path)),
+        None => Ok(LocalStorage::new(settings.data_dir.join("audio"))),
+    }
+}
+
+fn api_context(settings: &Settings, store: Store, role: Role, audio: Arc<dyn AudioControl>) -> ApiContext {
     let environment = detect_environment(
         settings.environment,
         |name| std::env::var(name).ok(),
         std::path::Path::new("/.dockerenv").exists(),
     );
-    let audio = match role {
-        // The in-process node runs the mock clock until hardware support lands.
-        Role::Serve => AudioStatus {
-            capability: AudioCapability::Mock,
-            engine: "mock",
-            has_hardware: false,
-            overdubbing: false,
-        },
+    let audio_status = match role {
+        // The in-process node renders on the mock clock until sound-card support lands.
+        Role::Serve => {
+            AudioStatus { capability: AudioCapability::Mock, engine: "mock", has_hardware: false, overdubbing: false }
+        }
         _ => AudioStatus {
             capability: AudioCapability::ProcessingOnly,
             engine: "remote",
@@ -159,12 +151,7 @@ fn api_context(settings: &Settings, store: Store, role: Role) -> ApiContext {
             overdubbing: false,
         },
     };
-    ApiContext {
-        store,
-        settings: Arc::new(settings.clone()),
-        environment,
-        audio,
-    }
+    ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio }
 }
 
 /// Runs the worker role until shutdown is requested.

@@ -21,31 +21,21 @@ fn start(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Child, 
         .spawn()
         .expect("start audiolab");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
     (child, url.trim().to_owned())
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "audiolab did not stop on SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "audiolab did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -56,17 +46,9 @@ async fn serve_with_no_configuration_creates_its_data_dir_answers_and_stops_on_s
     // `--port 0` instead of the default 8080, so tests never collide with a running service.
     let (mut child, url) = start(dir.path(), &["--port", "0"], &[]);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    let health: serde_json::Value = reqwest::get(format!("{url}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = reqwest::get(format!("{url}/health")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "healthy");
-    assert!(
-        dir.path().join("audiolab-data/audiolab.db").exists(),
-        "embedded SQLite database in ./audiolab-data"
-    );
+    assert!(dir.path().join("audiolab-data/audiolab.db").exists(), "embedded SQLite database in ./audiolab-data");
 
     let created = reqwest::Client::new()
         .post(format!("{url}/api/projects"))
@@ -79,12 +61,7 @@ async fn serve_with_no_configuration_creates_its_data_dir_answers_and_stops_on_s
 
     // Data saved before the stop is there after a restart.
     let (mut child, url) = start(dir.path(), &["--port", "0"], &[]);
-    let list: serde_json::Value = reqwest::get(format!("{url}/api/projects"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = reqwest::get(format!("{url}/api/projects")).await.unwrap().json().await.unwrap();
     assert_eq!(list["items"][0]["name"], "Survives restarts");
     assert!(terminate(&mut child).success());
 }
@@ -97,12 +74,7 @@ fn a_bad_setting_fails_at_start_naming_it() {
         ("DATABASE_URL", "mysql://db", "database_url"),
         ("AUDIOLAB_LOG_FORMAT", "xml", "LOG_FORMAT"),
     ] {
-        let output = Command::new(BINARY)
-            .arg("serve")
-            .current_dir(dir.path())
-            .env(variable, value)
-            .output()
-            .unwrap();
+        let output = Command::new(BINARY).arg("serve").current_dir(dir.path()).env(variable, value).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{variable}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(mention), "{variable}={value}: {stderr}");
@@ -124,9 +96,7 @@ fn openapi_subcommand_writes_the_spec() {
 
 #[tokio::test]
 async fn migrate_and_api_run_against_postgresql() {
-    let database = audiolab_store::testing::TestDatabase::postgres()
-        .await
-        .expect("PostgreSQL must be running");
+    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)
         .arg("migrate")
@@ -134,27 +104,11 @@ async fn migrate_and_api_run_against_postgresql() {
         .env("DATABASE_URL", &database.url)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !dir.path().join("audiolab-data").exists(),
-        "no embedded data dir in PostgreSQL mode"
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!dir.path().join("audiolab-data").exists(), "no embedded data dir in PostgreSQL mode");
 
-    let (mut child, url) = start(
-        dir.path(),
-        &["api", "--port", "0"],
-        &[("DATABASE_URL", &database.url)],
-    );
-    let info: serde_json::Value = reqwest::get(format!("{url}/api/info"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (mut child, url) = start(dir.path(), &["api", "--port", "0"], &[("DATABASE_URL", &database.url)]);
+    let info: serde_json::Value = reqwest::get(format!("{url}/api/info")).await.unwrap().json().await.unwrap();
     assert_eq!(info["database_backend"], "postgres");
     assert!(terminate(&mut child).success());
 }
@@ -163,10 +117,7 @@ async fn migrate_and_api_run_against_postgresql() {
 fn worker_and_node_start_connect_and_stop_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut node, url) = start(dir.path(), &["node", "--port", "0"], &[]);
-    let health = Command::new("curl")
-        .args(["-s", &format!("{url}/health")])
-        .output()
-        .unwrap();
+    let health = Command::new("curl").args(["-s", &format!("{url}/health")]).output().unwrap();
     assert!(String::from_utf8_lossy(&health.stdout).contains("\"role\":\"node\""));
     assert!(terminate(&mut node).success());
 
@@ -181,10 +132,7 @@ fn worker_and_node_start_connect_and_stop_cleanly() {
     let mut line = String::new();
     while !line.contains("worker ready") {
         line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "worker exited before becoming ready"
-        );
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "worker exited before becoming ready");
     }
     assert!(line.contains("Redis"), "{line}");
     assert!(terminate(&mut worker).success());

@@ -7,10 +7,7 @@ const COMMITTED: &str = include_str!("../openapi/openapi.json");
 #[test]
 fn committed_spec_is_up_to_date() {
     let generated = audiolab_api::openapi_json();
-    assert!(
-        generated == COMMITTED,
-        "openapi/openapi.json is stale: run `cargo run -- openapi` and commit the result"
-    );
+    assert!(generated == COMMITTED, "openapi/openapi.json is stale: run `cargo run -- openapi` and commit the result");
 }
 
 #[test]
@@ -31,9 +28,7 @@ fn every_operation_parameter_and_field_is_described() {
     }
     for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
-            let described = property["description"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty());
+            let described = property["description"].as_str().is_some_and(|d| !d.is_empty());
             // A field whose type is another schema is described there (`allOf` wrappers carry
             // the description when poem-openapi emits one).
             if !described {
@@ -63,10 +58,7 @@ fn the_contract_paths_exist() {
         ("/api/audio/tracks/{id}/mute", "post"),
         ("/api/audio/tracks/{id}/solo", "post"),
     ] {
-        assert!(
-            paths[path][method].is_object(),
-            "{method} {path} missing from the spec"
-        );
+        assert!(paths[path][method].is_object(), "{method} {path} missing from the spec");
     }
     assert!(paths["/api/projects"]["post"]["responses"]["201"].is_object());
 }

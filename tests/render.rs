@@ -11,10 +11,7 @@ fn blueprint() -> Value {
 /// Parses a `./target/release/audiolab …` command line with the real CLI.
 fn parse_command(line: &str) -> Cli {
     let words: Vec<&str> = line.split_whitespace().collect();
-    assert!(
-        words[0].ends_with("/audiolab"),
-        "{line} does not run the audiolab binary"
-    );
+    assert!(words[0].ends_with("/audiolab"), "{line} does not run the audiolab binary");
     Cli::try_parse_from(&words).unwrap_or_else(|err| panic!("{line}: {err}"))
 }
 
@@ -25,29 +22,15 @@ fn every_service_runs_a_real_subcommand() {
     let mut roles = Vec::new();
     for service in services.iter().filter(|s| s["type"] != "redis") {
         let name = service["name"].as_str().unwrap();
-        assert_eq!(
-            service["buildCommand"], "cargo build --release --locked",
-            "{name}"
-        );
+        assert_eq!(service["buildCommand"], "cargo build --release --locked", "{name}");
         let start = parse_command(service["startCommand"].as_str().unwrap());
         roles.push(format!("{:?}", start.command()));
         if let Some(pre) = service["preDeployCommand"].as_str() {
-            assert_eq!(
-                format!("{:?}", parse_command(pre).command()),
-                "Migrate",
-                "{name}"
-            );
+            assert_eq!(format!("{:?}", parse_command(pre).command()), "Migrate", "{name}");
         }
-        let keys: Vec<&str> = service["envVars"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|v| v["key"].as_str().unwrap())
-            .collect();
-        assert!(
-            keys.contains(&"DATABASE_URL") && keys.contains(&"REDIS_URL"),
-            "{name} lacks its dependencies"
-        );
+        let keys: Vec<&str> =
+            service["envVars"].as_sequence().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+        assert!(keys.contains(&"DATABASE_URL") && keys.contains(&"REDIS_URL"), "{name} lacks its dependencies");
     }
     roles.sort();
     assert_eq!(roles, ["Api", "Node", "Worker"]);
@@ -56,25 +39,9 @@ fn every_service_runs_a_real_subcommand() {
 #[test]
 fn the_api_has_a_health_check_and_migrations_run_first() {
     let blueprint = blueprint();
-    let api = blueprint["services"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "audiolab-api")
-        .unwrap();
+    let api = blueprint["services"].as_sequence().unwrap().iter().find(|s| s["name"] == "audiolab-api").unwrap();
     assert_eq!(api["healthCheckPath"], "/health");
-    assert!(
-        api["preDeployCommand"]
-            .as_str()
-            .unwrap()
-            .contains("migrate")
-    );
+    assert!(api["preDeployCommand"].as_str().unwrap().contains("migrate"));
     assert_eq!(blueprint["databases"].as_sequence().unwrap().len(), 1);
-    assert!(
-        blueprint["services"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .any(|s| s["type"] == "redis")
-    );
+    assert!(blueprint["services"].as_sequence().unwrap().iter().any(|s| s["type"] == "redis"));
 }

@@ -122,15 +122,8 @@ paged_list!(
 
 impl ClipsApi {
     async fn owned_clip(ctx: &ApiContext, id: ClipId) -> ApiResult<(Clip, SampleRate)> {
-        let clip = ctx
-            .store
-            .get_clip(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("clip"))?;
-        let project = ctx
-            .owned_project(clip.project_id)
-            .await
-            .map_err(|_| ApiError::not_found("clip"))?;
+        let clip = ctx.store.get_clip(id).await?.ok_or_else(|| ApiError::not_found("clip"))?;
+        let project = ctx.owned_project(clip.project_id).await.map_err(|_| ApiError::not_found("clip"))?;
         Ok((clip, project.sample_rate))
     }
 }
@@ -140,11 +133,7 @@ impl ClipsApi {
     /// List a track's clips
     ///
     /// In timeline order, including inactive takes.
-    #[oai(
-        path = "/api/tracks/:id/clips",
-        method = "get",
-        operation_id = "list_track_clips"
-    )]
+    #[oai(path = "/api/tracks/:id/clips", method = "get", operation_id = "list_track_clips")]
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
@@ -158,9 +147,7 @@ impl ClipsApi {
         let (track, project) = ctx.owned_track(id.0.into()).await?;
         let page = page(limit.0, offset.0)?;
         let clips = ctx.store.list_clips(track.id, page).await?;
-        Ok(Json(ClipList::new(clips, page, |c| {
-            ClipView::new(c, project.sample_rate)
-        })))
+        Ok(Json(ClipList::new(clips, page, |c| ClipView::new(c, project.sample_rate))))
     }
 
     /// Get a clip
@@ -178,11 +165,7 @@ impl ClipsApi {
     /// Edit a clip
     ///
     /// Move, trim, set gain and fades, rename, or move to another track of the project.
-    #[oai(
-        path = "/api/clips/:id",
-        method = "patch",
-        operation_id = "update_clip"
-    )]
+    #[oai(path = "/api/clips/:id", method = "patch", operation_id = "update_clip")]
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
@@ -195,9 +178,7 @@ impl ClipsApi {
         if let Some(track_id) = b.track_id {
             let (target, _) = ctx.owned_track(track_id.into()).await?;
             if target.project_id != clip.project_id {
-                return Err(ApiError::unprocessable(
-                    "track_id: the target track belongs to another project",
-                ));
+                return Err(ApiError::unprocessable("track_id: the target track belongs to another project"));
             }
         }
         let patch = ClipPatch {
@@ -210,19 +191,12 @@ impl ClipsApi {
             fade_in: b.fade_in,
             fade_out: b.fade_out,
         };
-        let updated = ctx
-            .store
-            .update_clip(clip.id, |c| c.apply(&patch, rate, audiolab_domain::now()))
-            .await?;
+        let updated = ctx.store.update_clip(clip.id, |c| c.apply(&patch, rate, audiolab_domain::now())).await?;
         Ok(Json(ClipView::new(updated, rate)))
     }
 
     /// Delete a clip
-    #[oai(
-        path = "/api/clips/:id",
-        method = "delete",
-        operation_id = "delete_clip"
-    )]
+    #[oai(path = "/api/clips/:id", method = "delete", operation_id = "delete_clip")]
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,

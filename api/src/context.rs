@@ -3,6 +3,7 @@
 
 use audiolab_config::{AudioCapability, EnvironmentKind, Settings};
 use audiolab_domain::UserId;
+use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
 use audiolab_domain::user::LOCAL_USER_ID;
 use audiolab_store::Store;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ pub struct ApiContext {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub environment: EnvironmentKind,
-    pub audio: AudioStatus,
+    pub audio_status: AudioStatus,
+    /// The engines: in this process (`serve`) or reached over the network (`api`).
+    pub audio: Arc<dyn AudioControl>,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.
@@ -52,15 +55,49 @@ impl ApiContext {
 
     /// The track and its project, if the caller owns the project.
     pub async fn owned_track(&self, id: TrackId) -> ApiResult<(Track, Project)> {
-        let track = self
-            .store
-            .get_track(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("track"))?;
-        let project = self
-            .owned_project(track.project_id)
-            .await
-            .map_err(|_| ApiError::not_found("track"))?;
+        let track = self.store.get_track(id).await?.ok_or_else(|| ApiError::not_found("track"))?;
+        let project = self.owned_project(track.project_id).await.map_err(|_| ApiError::not_found("track"))?;
         Ok((track, project))
     }
+}
+
+/// The engine port of an API process that has no engine to reach: every transport request is
+/// a 503 saying so, and track changes are only stored.
+pub struct NoAudio;
+
+#[async_trait::async_trait]
+impl AudioControl for NoAudio {
+    async fn load(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::LoadSummary> {
+        Err(unavailable())
+    }
+    async fn play(&self, _: ProjectId, _: Option<f64>) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn pause(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn resume(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn stop(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn seek(&self, _: ProjectId, _: f64) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn status(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn set_loop(
+        &self,
+        _: ProjectId,
+        _: Option<audiolab_domain::LoopRegionId>,
+    ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
+    async fn track_changed(&self, _: &Track) {}
+}
+
+fn unavailable() -> TransportError {
+    TransportError::Unavailable("no audio node is reachable from this API process".into())
 }

@@ -52,17 +52,8 @@ impl DevicesApi {
     ///
     /// The virtual devices every node offers (`mock_0` mono sine, `mock_1` stereo tones,
     /// `mock_2` a click on every beat), plus sound-card inputs where there is hardware.
-    #[oai(
-        path = "/api/audio/devices",
-        method = "get",
-        operation_id = "list_devices"
-    )]
+    #[oai(path = "/api/audio/devices", method = "get", operation_id = "list_devices")]
     async fn list(&self, _ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<DeviceView>>> {
-        Ok(Json(
-            virtual_devices(SampleRate::DEFAULT.hz())
-                .into_iter()
-                .map(DeviceView::from)
-                .collect(),
-        ))
+        Ok(Json(virtual_devices(SampleRate::DEFAULT.hz()).into_iter().map(DeviceView::from).collect()))
     }
 }

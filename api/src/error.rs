@@ -6,12 +6,11 @@
 //! that it happened. 503 means a dependency (the database) is unreachable. Input never causes a 500.
 
 use audiolab_domain::ValidationError;
+use audiolab_domain::transport::TransportError;
 use audiolab_store::StoreError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::error::{
-    ParseMultipartError, ParseParamError, ParsePathError, ParseRequestPayloadError,
-};
+use poem_openapi::error::{ParseMultipartError, ParseParamError, ParsePathError, ParseRequestPayloadError};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
@@ -52,11 +51,7 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 fn body(detail: impl Into<String>, errors: Vec<String>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        detail: detail.into(),
-        errors,
-        success: false,
-    })
+    Json(ErrorBody { detail: detail.into(), errors, success: false })
 }
 
 impl ApiError {
@@ -90,29 +85,36 @@ impl ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
-        ApiError::Unprocessable(body(
-            format!("invalid {}", err.field),
-            vec![err.to_string()],
-        ))
+        ApiError::Unprocessable(body(format!("invalid {}", err.field), vec![err.to_string()]))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::NotFound(what) | StoreError::MissingParent(what) => {
-                ApiError::not_found(what)
-            }
+            StoreError::NotFound(what) | StoreError::MissingParent(what) => ApiError::not_found(what),
             StoreError::Conflict(message) => ApiError::conflict(message),
             StoreError::Invalid(invalid) => invalid.into(),
             err if err.is_unavailable() => {
                 tracing::warn!(error = %err, "database unavailable");
-                ApiError::Unavailable(body(
-                    "the database is unavailable; try again shortly",
-                    vec![],
-                ))
+                ApiError::Unavailable(body("the database is unavailable; try again shortly", vec![]))
             }
             err => ApiError::internal(&err),
+        }
+    }
+}
+
+impl From<TransportError> for ApiError {
+    fn from(err: TransportError) -> Self {
+        match err {
+            TransportError::NotFound(what) => ApiError::not_found(what),
+            TransportError::Invalid(message) => ApiError::unprocessable(message),
+            TransportError::Conflict(message) => ApiError::conflict(message),
+            TransportError::Unavailable(message) => ApiError::Unavailable(body(message.clone(), vec![message])),
+            TransportError::Internal(message) => {
+                tracing::error!(error = %message, "transport failed");
+                ApiError::Internal(body("internal server error", vec![]))
+            }
         }
     }
 }
@@ -125,12 +127,7 @@ pub async fn framework_error(err: poem::Error) -> Response {
     }
     let (status, detail) = classify(&err);
     let message = err.to_string();
-    let mut response = Json(ErrorBody {
-        detail,
-        errors: vec![message],
-        success: false,
-    })
-    .into_response();
+    let mut response = Json(ErrorBody { detail, errors: vec![message], success: false }).into_response();
     response.set_status(status);
     response
 }
@@ -140,31 +137,19 @@ fn classify(err: &poem::Error) -> (StatusCode, String) {
         // Syntax errors come from the JSON parser, which always gives a position; schema errors
         // (missing field, wrong type) come from the typed body and name the type instead.
         if payload.reason.contains(" at line ") && payload.reason.contains(" column ") {
-            return (
-                StatusCode::BAD_REQUEST,
-                "the request body is not valid JSON".into(),
-            );
+            return (StatusCode::BAD_REQUEST, "the request body is not valid JSON".into());
         }
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the request body does not match the expected schema".into(),
-        );
+        return (StatusCode::UNPROCESSABLE_ENTITY, "the request body does not match the expected schema".into());
     }
-    if err.is::<ParseParamError>() || err.is::<ParsePathError>() || err.is::<ParseMultipartError>()
-    {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a request parameter is missing or invalid".into(),
-        );
+    if err.is::<ParseParamError>() || err.is::<ParsePathError>() || err.is::<ParseMultipartError>() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "a request parameter is missing or invalid".into());
     }
     let status = err.status();
     let detail = match status {
         StatusCode::NOT_FOUND => "no such resource".to_owned(),
         StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this resource".to_owned(),
         StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            "unsupported content type; send application/json".to_owned()
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported content type; send application/json".to_owned(),
         status if status.is_server_error() => {
             tracing::error!(error = %err, "request failed");
             "internal server error".to_owned()

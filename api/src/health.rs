@@ -99,12 +99,9 @@ impl HealthApi {
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self, ctx: Data<&ApiContext>) -> HealthResponse {
         let started = Instant::now();
-        let reachable = matches!(
-            tokio::time::timeout(DATABASE_PROBE_TIMEOUT, ctx.store.ping()).await,
-            Ok(Ok(()))
-        );
+        let reachable = matches!(tokio::time::timeout(DATABASE_PROBE_TIMEOUT, ctx.store.ping()).await, Ok(Ok(())));
         let latency = started.elapsed().as_secs_f64() * 1000.0;
-        let audio = ctx.audio;
+        let audio = ctx.audio_status;
         let view = HealthView {
             status: if reachable { "healthy" } else { "unhealthy" }.into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -115,23 +112,14 @@ impl HealthApi {
                 has_audio_hardware: audio.has_hardware,
             },
             services: ServicesView {
-                database: if reachable {
-                    "connected"
-                } else {
-                    "unavailable"
-                }
-                .into(),
+                database: if reachable { "connected" } else { "unavailable" }.into(),
                 database_latency_ms: reachable.then_some(latency),
                 audio_engine: audio.engine.into(),
                 recording_system: if audio.has_hardware { "real" } else { "mock" }.into(),
                 overdubbing_capable: audio.overdubbing,
             },
         };
-        if reachable {
-            HealthResponse::Healthy(Json(view))
-        } else {
-            HealthResponse::Unhealthy(Json(view))
-        }
+        if reachable { HealthResponse::Healthy(Json(view)) } else { HealthResponse::Unhealthy(Json(view)) }
     }
 
     /// Deployment facts

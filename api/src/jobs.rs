@@ -62,15 +62,9 @@ impl JobsApi {
         /// Job id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<JobView>> {
-        let job = ctx
-            .store
-            .get_job(id.0.into())
-            .await?
-            .ok_or_else(|| ApiError::not_found("job"))?;
+        let job = ctx.store.get_job(id.0.into()).await?.ok_or_else(|| ApiError::not_found("job"))?;
         if let Some(project) = job.project_id {
-            ctx.owned_project(project)
-                .await
-                .map_err(|_| ApiError::not_found("job"))?;
+            ctx.owned_project(project).await.map_err(|_| ApiError::not_found("job"))?;
         }
         Ok(Json(job.into()))
     }

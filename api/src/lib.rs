@@ -13,10 +13,11 @@ mod jobs;
 mod loops;
 mod mixer;
 mod pagination;
+mod playback;
 mod projects;
 mod tracks;
 
-pub use context::{ApiContext, AudioStatus};
+pub use context::{ApiContext, AudioStatus, NoAudio};
 
 use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, Route};
@@ -49,6 +50,7 @@ type Apis = (
     clips::ClipsApi,
     loops::LoopsApi,
     mixer::MixerApi,
+    playback::PlaybackApi,
     jobs::JobsApi,
 );
 
@@ -61,6 +63,7 @@ fn service() -> OpenApiService<Apis, ()> {
         clips::ClipsApi,
         loops::LoopsApi,
         mixer::MixerApi,
+        playback::PlaybackApi,
         jobs::JobsApi,
     );
     OpenApiService::new(apis, "AudioLab", env!("CARGO_PKG_VERSION")).description(

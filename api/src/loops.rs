@@ -106,19 +106,9 @@ pub enum LoopRegionCreated {
 }
 
 impl LoopsApi {
-    async fn owned_region(
-        ctx: &ApiContext,
-        id: LoopRegionId,
-    ) -> ApiResult<(LoopRegion, SampleRate)> {
-        let region = ctx
-            .store
-            .get_loop_region(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("loop region"))?;
-        let project = ctx
-            .owned_project(region.project_id)
-            .await
-            .map_err(|_| ApiError::not_found("loop region"))?;
+    async fn owned_region(ctx: &ApiContext, id: LoopRegionId) -> ApiResult<(LoopRegion, SampleRate)> {
+        let region = ctx.store.get_loop_region(id).await?.ok_or_else(|| ApiError::not_found("loop region"))?;
+        let project = ctx.owned_project(region.project_id).await.map_err(|_| ApiError::not_found("loop region"))?;
         Ok((region, project.sample_rate))
     }
 }
@@ -126,11 +116,7 @@ impl LoopsApi {
 #[OpenApi(tag = "Tag::Loops")]
 impl LoopsApi {
     /// Create a loop region
-    #[oai(
-        path = "/api/projects/:id/loops",
-        method = "post",
-        operation_id = "create_loop_region"
-    )]
+    #[oai(path = "/api/projects/:id/loops", method = "post", operation_id = "create_loop_region")]
     async fn create(
         &self,
         ctx: Data<&ApiContext>,
@@ -148,23 +134,15 @@ impl LoopsApi {
             repeat_count: b.repeat_count,
             auto_punch_record: b.auto_punch_record,
         };
-        let region =
-            LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
+        let region = LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
         ctx.store.insert_loop_region(&region).await?;
-        Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(
-            region,
-            project.sample_rate,
-        ))))
+        Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(region, project.sample_rate))))
     }
 
     /// List a project's loop regions
     ///
     /// In timeline order.
-    #[oai(
-        path = "/api/projects/:id/loops",
-        method = "get",
-        operation_id = "list_loop_regions"
-    )]
+    #[oai(path = "/api/projects/:id/loops", method = "get", operation_id = "list_loop_regions")]
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
@@ -173,20 +151,11 @@ impl LoopsApi {
     ) -> ApiResult<Json<Vec<LoopRegionView>>> {
         let project = ctx.owned_project(id.0.into()).await?;
         let regions = ctx.store.list_loop_regions(project.id).await?;
-        Ok(Json(
-            regions
-                .into_iter()
-                .map(|r| LoopRegionView::new(r, project.sample_rate))
-                .collect(),
-        ))
+        Ok(Json(regions.into_iter().map(|r| LoopRegionView::new(r, project.sample_rate)).collect()))
     }
 
     /// Get a loop region
-    #[oai(
-        path = "/api/loops/:id",
-        method = "get",
-        operation_id = "get_loop_region"
-    )]
+    #[oai(path = "/api/loops/:id", method = "get", operation_id = "get_loop_region")]
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
@@ -200,11 +169,7 @@ impl LoopsApi {
     /// Update a loop region
     ///
     /// The merged region must still satisfy start < end and be at least 0.1 s long.
-    #[oai(
-        path = "/api/loops/:id",
-        method = "patch",
-        operation_id = "update_loop_region"
-    )]
+    #[oai(path = "/api/loops/:id", method = "patch", operation_id = "update_loop_region")]
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
@@ -226,19 +191,13 @@ impl LoopsApi {
             },
             auto_punch_record: b.auto_punch_record,
         };
-        let updated = ctx
-            .store
-            .update_loop_region(region.id, |r| r.apply(&patch, rate, audiolab_domain::now()))
-            .await?;
+        let updated =
+            ctx.store.update_loop_region(region.id, |r| r.apply(&patch, rate, audiolab_domain::now())).await?;
         Ok(Json(LoopRegionView::new(updated, rate)))
     }
 
     /// Delete a loop region
-    #[oai(
-        path = "/api/loops/:id",
-        method = "delete",
-        operation_id = "delete_loop_region"
-    )]
+    #[oai(path = "/api/loops/:id", method = "delete", operation_id = "delete_loop_region")]
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,

@@ -57,16 +57,9 @@ pub struct SoloChanged {
 }
 
 impl MixerApi {
-    async fn change(
-        ctx: &ApiContext,
-        id: Uuid,
-        patch: TrackPatch,
-    ) -> ApiResult<audiolab_domain::track::Track> {
+    async fn change(ctx: &ApiContext, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
         let (track, _) = ctx.owned_track(id.into()).await?;
-        Ok(ctx
-            .store
-            .update_track(track.id, |t| t.apply(&patch, audiolab_domain::now()))
-            .await?)
+        Ok(ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?)
     }
 }
 
@@ -75,11 +68,7 @@ impl MixerApi {
     /// Set a track's volume
     ///
     /// Persisted, and applied to a playing engine within one block.
-    #[oai(
-        path = "/api/audio/tracks/:id/volume",
-        method = "post",
-        operation_id = "set_track_volume"
-    )]
+    #[oai(path = "/api/audio/tracks/:id/volume", method = "post", operation_id = "set_track_volume")]
     async fn volume(
         &self,
         ctx: Data<&ApiContext>,
@@ -88,30 +77,14 @@ impl MixerApi {
         /// Linear factor, 0.0–2.0.
         volume: Query<f64>,
     ) -> ApiResult<Json<VolumeChanged>> {
-        let track = Self::change(
-            &ctx,
-            id.0,
-            TrackPatch {
-                volume: Some(volume.0),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(Json(VolumeChanged {
-            success: true,
-            track_id: track.id.0,
-            volume: track.volume.get(),
-        }))
+        let track = Self::change(&ctx, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
+        Ok(Json(VolumeChanged { success: true, track_id: track.id.0, volume: track.volume.get() }))
     }
 
     /// Set a track's pan
     ///
     /// Persisted, and applied to a playing engine within one block.
-    #[oai(
-        path = "/api/audio/tracks/:id/pan",
-        method = "post",
-        operation_id = "set_track_pan"
-    )]
+    #[oai(path = "/api/audio/tracks/:id/pan", method = "post", operation_id = "set_track_pan")]
     async fn pan(
         &self,
         ctx: Data<&ApiContext>,
@@ -120,28 +93,12 @@ impl MixerApi {
         /// −1.0 (left) to 1.0 (right).
         pan: Query<f64>,
     ) -> ApiResult<Json<PanChanged>> {
-        let track = Self::change(
-            &ctx,
-            id.0,
-            TrackPatch {
-                pan: Some(pan.0),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(Json(PanChanged {
-            success: true,
-            track_id: track.id.0,
-            pan: track.pan.get(),
-        }))
+        let track = Self::change(&ctx, id.0, TrackPatch { pan: Some(pan.0), ..Default::default() }).await?;
+        Ok(Json(PanChanged { success: true, track_id: track.id.0, pan: track.pan.get() }))
     }
 
     /// Mute or unmute a track
-    #[oai(
-        path = "/api/audio/tracks/:id/mute",
-        method = "post",
-        operation_id = "set_track_mute"
-    )]
+    #[oai(path = "/api/audio/tracks/:id/mute", method = "post", operation_id = "set_track_mute")]
     async fn mute(
         &self,
         ctx: Data<&ApiContext>,
@@ -150,28 +107,12 @@ impl MixerApi {
         /// Whether to mute.
         muted: Query<bool>,
     ) -> ApiResult<Json<MuteChanged>> {
-        let track = Self::change(
-            &ctx,
-            id.0,
-            TrackPatch {
-                muted: Some(muted.0),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(Json(MuteChanged {
-            success: true,
-            track_id: track.id.0,
-            muted: track.muted,
-        }))
+        let track = Self::change(&ctx, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
+        Ok(Json(MuteChanged { success: true, track_id: track.id.0, muted: track.muted }))
     }
 
     /// Solo or unsolo a track
-    #[oai(
-        path = "/api/audio/tracks/:id/solo",
-        method = "post",
-        operation_id = "set_track_solo"
-    )]
+    #[oai(path = "/api/audio/tracks/:id/solo", method = "post", operation_id = "set_track_solo")]
     async fn solo(
         &self,
         ctx: Data<&ApiContext>,
@@ -180,19 +121,7 @@ impl MixerApi {
         /// Whether to solo.
         soloed: Query<bool>,
     ) -> ApiResult<Json<SoloChanged>> {
-        let track = Self::change(
-            &ctx,
-            id.0,
-            TrackPatch {
-                soloed: Some(soloed.0),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(Json(SoloChanged {
-            success: true,
-            track_id: track.id.0,
-            soloed: track.soloed,
-        }))
+        let track = Self::change(&ctx, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
+        Ok(Json(SoloChanged { success: true, track_id: track.id.0, soloed: track.soloed }))
     }
 }

@@ -8,15 +8,10 @@ pub fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<Page> {
     let limit = limit.unwrap_or(Page::DEFAULT_LIMIT);
     let offset = offset.unwrap_or(0);
     if !(1..=Page::MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::unprocessable(format!(
-            "limit: must be between 1 and {}, got {limit}",
-            Page::MAX_LIMIT
-        )));
+        return Err(ApiError::unprocessable(format!("limit: must be between 1 and {}, got {limit}", Page::MAX_LIMIT)));
     }
     if offset < 0 {
-        return Err(ApiError::unprocessable(format!(
-            "offset: must not be negative, got {offset}"
-        )));
+        return Err(ApiError::unprocessable(format!("offset: must not be negative, got {offset}")));
     }
     Ok(Page { limit, offset })
 }

@@ -113,16 +113,8 @@ pub enum Deleted {
 #[OpenApi(tag = "Tag::Projects")]
 impl ProjectsApi {
     /// Create a project
-    #[oai(
-        path = "/api/projects",
-        method = "post",
-        operation_id = "create_project"
-    )]
-    async fn create(
-        &self,
-        ctx: Data<&ApiContext>,
-        body: Json<CreateProject>,
-    ) -> ApiResult<ProjectCreated> {
+    #[oai(path = "/api/projects", method = "post", operation_id = "create_project")]
+    async fn create(&self, ctx: Data<&ApiContext>, body: Json<CreateProject>) -> ApiResult<ProjectCreated> {
         let body = body.0;
         let new = NewProject {
             name: body.name,
@@ -155,11 +147,7 @@ impl ProjectsApi {
     }
 
     /// Get a project
-    #[oai(
-        path = "/api/projects/:id",
-        method = "get",
-        operation_id = "get_project"
-    )]
+    #[oai(path = "/api/projects/:id", method = "get", operation_id = "get_project")]
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
@@ -172,11 +160,7 @@ impl ProjectsApi {
     /// Update a project
     ///
     /// Changes only the fields given.
-    #[oai(
-        path = "/api/projects/:id",
-        method = "patch",
-        operation_id = "update_project"
-    )]
+    #[oai(path = "/api/projects/:id", method = "patch", operation_id = "update_project")]
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
@@ -194,21 +178,14 @@ impl ProjectsApi {
             tempo: body.tempo,
             time_signature: body.time_signature,
         };
-        let updated = ctx
-            .store
-            .update_project(project.id, |p| p.apply(&patch, audiolab_domain::now()))
-            .await?;
+        let updated = ctx.store.update_project(project.id, |p| p.apply(&patch, audiolab_domain::now())).await?;
         Ok(Json(updated.into()))
     }
 
     /// Delete a project
     ///
     /// Deletes the project with its tracks, clips, takes and loop regions.
-    #[oai(
-        path = "/api/projects/:id",
-        method = "delete",
-        operation_id = "delete_project"
-    )]
+    #[oai(path = "/api/projects/:id", method = "delete", operation_id = "delete_project")]
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,
@@ -225,11 +202,7 @@ impl ProjectsApi {
     /// List a project's tracks
     ///
     /// In track-index order.
-    #[oai(
-        path = "/api/projects/:id/tracks",
-        method = "get",
-        operation_id = "list_project_tracks"
-    )]
+    #[oai(path = "/api/projects/:id/tracks", method = "get", operation_id = "list_project_tracks")]
     async fn tracks(
         &self,
         ctx: Data<&ApiContext>,

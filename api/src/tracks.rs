@@ -135,11 +135,7 @@ pub enum TrackCreated {
 impl TracksApi {
     /// Create a track
     #[oai(path = "/api/tracks", method = "post", operation_id = "create_track")]
-    async fn create(
-        &self,
-        ctx: Data<&ApiContext>,
-        body: Json<CreateTrack>,
-    ) -> ApiResult<TrackCreated> {
+    async fn create(&self, ctx: Data<&ApiContext>, body: Json<CreateTrack>) -> ApiResult<TrackCreated> {
         let body = body.0;
         let project = ctx.owned_project(body.project_id.into()).await?;
         let new = NewTrack {
@@ -171,11 +167,7 @@ impl TracksApi {
     /// Update a track
     ///
     /// Changes only the fields given.
-    #[oai(
-        path = "/api/tracks/:id",
-        method = "patch",
-        operation_id = "update_track"
-    )]
+    #[oai(path = "/api/tracks/:id", method = "patch", operation_id = "update_track")]
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
@@ -197,21 +189,14 @@ impl TracksApi {
             input_device_id: b.input_device_id,
             monitoring: b.monitoring,
         };
-        let updated = ctx
-            .store
-            .update_track(track.id, |t| t.apply(&patch, audiolab_domain::now()))
-            .await?;
+        let updated = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
         Ok(Json(updated.into()))
     }
 
     /// Delete a track
     ///
     /// Deletes the track and its clips.
-    #[oai(
-        path = "/api/tracks/:id",
-        method = "delete",
-        operation_id = "delete_track"
-    )]
+    #[oai(path = "/api/tracks/:id", method = "delete", operation_id = "delete_track")]
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,

@@ -21,7 +21,7 @@ mod shared;
 
 pub use self::core::EngineCore;
 pub use prefetch::{ClipSource, Prefetcher, TrackSources};
-pub use shared::{EngineEvent, EngineHandle, Shared, TransportState};
+pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 
 use audiolab_dsp::transport::ActiveLoop;
 
@@ -91,31 +91,17 @@ impl Bundle {
 }
 
 /// Builds the three halves of an engine for a project with `tracks`, `duration` frames long.
-pub fn create(
-    sample_rate: u32,
-    duration: i64,
-    tracks: TrackSources,
-) -> (EngineCore, EngineHandle, Prefetcher) {
+pub fn create(sample_rate: u32, duration: i64, tracks: TrackSources) -> (EngineCore, EngineHandle, Prefetcher) {
     let (command_tx, command_rx) = rtrb::RingBuffer::new(256);
     let (event_tx, event_rx) = rtrb::RingBuffer::new(256);
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS);
     let (mut free_tx, free_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS + 2);
     let (reposition_tx, reposition_rx) = rtrb::RingBuffer::new(64);
     for _ in 0..PREFETCH_BLOCKS {
-        free_tx
-            .push(Bundle::new())
-            .expect("ring sized for every bundle");
+        free_tx.push(Bundle::new()).expect("ring sized for every bundle");
     }
     let shared = std::sync::Arc::new(Shared::new(sample_rate, duration));
-    let mut core = EngineCore::new(
-        shared.clone(),
-        command_rx,
-        event_tx,
-        filled_rx,
-        free_tx,
-        reposition_tx,
-        duration,
-    );
+    let mut core = EngineCore::new(shared.clone(), command_rx, event_tx, filled_rx, free_tx, reposition_tx, duration);
     core.announce_position();
     let handle = EngineHandle::new(shared, command_tx, event_rx);
     let prefetcher = Prefetcher::new(tracks, filled_tx, free_rx, reposition_rx);

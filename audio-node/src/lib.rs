@@ -1,25 +1,38 @@
 //! The AudioLab audio node: hosts the real-time engine sessions and the WebSocket transport.
 
+pub mod backend;
 pub mod engine;
+pub mod hub;
+pub mod node;
+pub mod session;
+pub mod ws;
+
+pub use node::Node;
 
 use audiolab_store::Store;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, get, handler, http::StatusCode};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// The node's own HTTP routes (used when it runs as a separate process).
-pub fn app(store: Store) -> impl poem::Endpoint {
-    Route::new().at("/health", get(health)).data(store)
+/// Where the WebSocket transport is mounted, on whichever server hosts the node.
+pub const WS_PATH: &str = "/ws/audio/:project_id";
+
+/// The WebSocket transport endpoint, to mount at [`WS_PATH`].
+pub fn ws_endpoint(node: Arc<Node>) -> impl poem::Endpoint {
+    get(ws::ws_audio).data(node)
+}
+
+/// The node's own HTTP routes when it runs as a separate process.
+pub fn app(node: Arc<Node>) -> impl poem::Endpoint {
+    let store = node.store().clone();
+    Route::new().at("/health", get(health)).at(WS_PATH, ws_endpoint(node)).data(store)
 }
 
 #[handler]
 async fn health(store: Data<&Store>) -> impl IntoResponse {
     let reachable = store.ping().await.is_ok();
-    let status = if reachable {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "status": if reachable { "healthy" } else { "unhealthy" },
         "role": "node",
@@ -29,9 +42,10 @@ async fn health(store: Data<&Store>) -> impl IntoResponse {
     Json(body).with_status(status)
 }
 
-/// Runs the node's background duties until `shutdown` is cancelled.
-pub async fn run(store: Store, shutdown: CancellationToken) {
-    tracing::info!(backend = ?store.backend(), engine = "mock", "audio node ready");
+/// Runs the node until `shutdown` is cancelled, then stops every engine.
+pub async fn run(node: Arc<Node>, shutdown: CancellationToken) {
+    tracing::info!(backend = ?node.store().backend(), engine = "mock", "audio node ready");
     shutdown.cancelled().await;
+    node.unload_all().await;
     tracing::info!("audio node stopped");
 }

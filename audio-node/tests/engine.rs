@@ -6,8 +6,8 @@ use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::wav::{self, SampleFormat, WavReader};
 use audiolab_node::engine::{
-    self, BLOCK_FRAMES, ClipSource, Command, EngineCore, EngineEvent, EngineHandle, Prefetcher,
-    TrackSources, TransportState,
+    self, BLOCK_FRAMES, ClipSource, Command, EngineCore, EngineEvent, EngineHandle, Prefetcher, TrackSources,
+    TransportState,
 };
 
 const RATE: u32 = 48_000;
@@ -31,22 +31,11 @@ fn mono_source(
     let path = dir.join(name);
     let samples: Vec<f32> = (0..frames).map(value).collect();
     wav::write(&path, 1, RATE, SampleFormat::Float32, &samples).unwrap();
-    ClipSource {
-        placement,
-        reader: WavReader::open(&path).unwrap(),
-    }
+    ClipSource { placement, reader: WavReader::open(&path).unwrap() }
 }
 
 fn placement(start: i64, length: i64) -> ClipPlacement {
-    ClipPlacement {
-        start,
-        length,
-        source_offset: 0,
-        gain: 1.0,
-        fade_in: 0,
-        fade_out: 0,
-        channels: 1,
-    }
+    ClipPlacement { start, length, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 1 }
 }
 
 /// Ramp value of source frame `i`: distinct for every frame, so any misplaced sample shows.
@@ -55,21 +44,11 @@ fn ramp(i: usize) -> f32 {
 }
 
 impl Rig {
-    fn new(
-        tracks: impl FnOnce(&std::path::Path) -> Vec<(usize, Vec<ClipSource>)>,
-        duration: i64,
-    ) -> Self {
+    fn new(tracks: impl FnOnce(&std::path::Path) -> Vec<(usize, Vec<ClipSource>)>, duration: i64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sources = TrackSources {
-            tracks: tracks(dir.path()),
-        };
+        let sources = TrackSources { tracks: tracks(dir.path()) };
         let (core, handle, prefetcher) = engine::create(RATE, duration, sources);
-        Self {
-            core,
-            handle,
-            prefetcher,
-            _dir: dir,
-        }
+        Self { core, handle, prefetcher, _dir: dir }
     }
 
     /// One block of the manual clock: commands, read-ahead, render.
@@ -104,87 +83,39 @@ fn left(out: &[f32]) -> Vec<f32> {
 
 #[test]
 fn playing_advances_one_block_per_step_and_plays_the_clip_samples() {
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                0,
-                vec![mono_source(
-                    dir,
-                    "a.wav",
-                    48_000,
-                    ramp,
-                    placement(1000, 48_000),
-                )],
-            )]
-        },
-        49_000,
-    );
-    assert_eq!(
-        rig.steps(2).iter().filter(|s| **s != 0.0).count(),
-        0,
-        "stopped: silence"
-    );
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(1000, 48_000))])], 49_000);
+    assert_eq!(rig.steps(2).iter().filter(|s| **s != 0.0).count(), 0, "stopped: silence");
     assert_eq!(rig.position(), 0);
     rig.send(Command::Play { from: None });
     let out = rig.steps(4);
     assert_eq!(rig.position(), 4 * BLOCK_FRAMES as i64);
     assert_eq!(rig.state(), TransportState::Playing);
     let l = left(&out);
-    assert!(
-        l[..1000].iter().all(|s| *s == 0.0),
-        "silence before the clip starts"
-    );
+    assert!(l[..1000].iter().all(|s| *s == 0.0), "silence before the clip starts");
     for frame in [1000usize, 1001, 1500, 2047] {
         assert_eq!(l[frame], ramp(frame - 1000) * CENTRE, "frame {frame}");
     }
-    assert_eq!(
-        out[1500 * 2],
-        out[1500 * 2 + 1],
-        "centred: equal in both channels"
-    );
+    assert_eq!(out[1500 * 2], out[1500 * 2 + 1], "centred: equal in both channels");
     assert_eq!(rig.handle.shared.underruns(), 0);
 }
 
 #[test]
 fn pause_keeps_the_position_stop_rewinds_and_seek_clamps() {
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                0,
-                vec![mono_source(
-                    dir,
-                    "a.wav",
-                    96_000,
-                    ramp,
-                    placement(0, 96_000),
-                )],
-            )]
-        },
-        96_000,
-    );
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 96_000, ramp, placement(0, 96_000))])], 96_000);
     rig.send(Command::Play { from: Some(10_000) });
     rig.steps(3);
     assert_eq!(rig.position(), 10_000 + 3 * 512);
     rig.send(Command::Pause);
     rig.steps(5);
-    assert_eq!(
-        (rig.state(), rig.position()),
-        (TransportState::Paused, 10_000 + 3 * 512)
-    );
+    assert_eq!((rig.state(), rig.position()), (TransportState::Paused, 10_000 + 3 * 512));
     rig.send(Command::Resume);
     let out = rig.step();
-    assert_eq!(
-        left(&out)[0],
-        ramp(10_000 + 3 * 512) * CENTRE,
-        "resume continues with the next sample"
-    );
+    assert_eq!(left(&out)[0], ramp(10_000 + 3 * 512) * CENTRE, "resume continues with the next sample");
     rig.send(Command::Seek(1_000_000));
     rig.step();
-    assert_eq!(
-        rig.state(),
-        TransportState::Stopped,
-        "seek clamps to the end, and the end stops"
-    );
+    assert_eq!(rig.state(), TransportState::Stopped, "seek clamps to the end, and the end stops");
     rig.send(Command::Seek(-50));
     rig.step();
     assert_eq!(rig.position(), 0);
@@ -197,15 +128,7 @@ fn pause_keeps_the_position_stop_rewinds_and_seek_clamps() {
 
 #[test]
 fn the_end_of_the_last_clip_stops_the_transport() {
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                0,
-                vec![mono_source(dir, "a.wav", 1200, |_| 0.5, placement(0, 1200))],
-            )]
-        },
-        1200,
-    );
+    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 1200, |_| 0.5, placement(0, 1200))])], 1200);
     rig.send(Command::Play { from: None });
     rig.steps(3);
     assert_eq!((rig.state(), rig.position()), (TransportState::Stopped, 0));
@@ -215,89 +138,39 @@ fn the_end_of_the_last_clip_stops_the_transport() {
 #[test]
 fn a_loop_wraps_sample_exactly_and_counts_its_passes() {
     // Loop [1000, 5800): 4800 frames, not a multiple of the block, repeat_count 2 → 3 passes.
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                3,
-                vec![mono_source(
-                    dir,
-                    "a.wav",
-                    20_000,
-                    ramp,
-                    placement(0, 20_000),
-                )],
-            )]
-        },
-        20_000,
-    );
+    let mut rig =
+        Rig::new(|dir| vec![(3, vec![mono_source(dir, "a.wav", 20_000, ramp, placement(0, 20_000))])], 20_000);
     rig.send(Command::SetLoop(Some(ActiveLoop::new(1000, 5800, Some(2)))));
     rig.send(Command::Play { from: None });
     let blocks = 30; // 15_360 frames: 1000 + 3 × 4800 = 15_400 would be the end of pass 3
     let out = left(&rig.steps(blocks));
     // Expected playback order: 0..5800, then 1000..5800 twice, then on past the loop.
-    let expected: Vec<i64> = (0..5800)
-        .chain(1000..5800)
-        .chain(1000..5800)
-        .chain(5800..)
-        .take(blocks * 512)
-        .collect();
+    let expected: Vec<i64> = (0..5800).chain(1000..5800).chain(1000..5800).chain(5800..).take(blocks * 512).collect();
     for (n, (sample, frame)) in out.iter().zip(&expected).enumerate() {
-        assert_eq!(
-            *sample,
-            ramp(*frame as usize) * CENTRE,
-            "output frame {n} should be timeline frame {frame}"
-        );
+        assert_eq!(*sample, ramp(*frame as usize) * CENTRE, "output frame {n} should be timeline frame {frame}");
     }
     let events = rig.handle.drain_events();
     let wraps: Vec<_> = events
         .iter()
-        .filter_map(|e| {
-            if let EngineEvent::LoopWrapped { pass } = e {
-                Some(*pass)
-            } else {
-                None
-            }
-        })
+        .filter_map(|e| if let EngineEvent::LoopWrapped { pass } = e { Some(*pass) } else { None })
         .collect();
     assert_eq!(wraps, [2, 3]);
-    assert!(
-        !events.contains(&EngineEvent::LoopFinished),
-        "pass 3 is still playing"
-    );
+    assert!(!events.contains(&EngineEvent::LoopFinished), "pass 3 is still playing");
     rig.steps(1);
-    assert!(
-        rig.handle
-            .drain_events()
-            .contains(&EngineEvent::LoopFinished)
-    );
+    assert!(rig.handle.drain_events().contains(&EngineEvent::LoopFinished));
     assert_eq!(rig.handle.shared.loop_pass(), None);
-    assert_eq!(
-        rig.handle.shared.underruns(),
-        0,
-        "a wrap never starves the read-ahead"
-    );
+    assert_eq!(rig.handle.shared.underruns(), 0, "a wrap never starves the read-ahead");
 }
 
 #[test]
 fn an_endless_loop_keeps_playing_past_the_end_of_the_clips() {
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                0,
-                vec![mono_source(dir, "a.wav", 6000, ramp, placement(0, 6000))],
-            )]
-        },
-        6000,
-    );
+    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 6000, ramp, placement(0, 6000))])], 6000);
     rig.send(Command::SetLoop(Some(ActiveLoop::new(0, 6000, None))));
     rig.send(Command::Play { from: None });
     rig.steps(100);
     assert_eq!(rig.state(), TransportState::Playing);
     assert_eq!(rig.position(), (100 * 512) % 6000);
-    assert_eq!(
-        rig.handle.shared.loop_pass(),
-        Some(1 + (100 * 512 / 6000) as u32)
-    );
+    assert_eq!(rig.handle.shared.loop_pass(), Some(1 + (100 * 512 / 6000) as u32));
 }
 
 #[test]
@@ -305,26 +178,8 @@ fn mixer_changes_are_heard_in_the_next_block() {
     let mut rig = Rig::new(
         |dir| {
             vec![
-                (
-                    0,
-                    vec![mono_source(
-                        dir,
-                        "a.wav",
-                        48_000,
-                        |_| 0.5,
-                        placement(0, 48_000),
-                    )],
-                ),
-                (
-                    1,
-                    vec![mono_source(
-                        dir,
-                        "b.wav",
-                        48_000,
-                        |_| 0.25,
-                        placement(0, 48_000),
-                    )],
-                ),
+                (0, vec![mono_source(dir, "a.wav", 48_000, |_| 0.5, placement(0, 48_000))]),
+                (1, vec![mono_source(dir, "b.wav", 48_000, |_| 0.25, placement(0, 48_000))]),
             ]
         },
         48_000,
@@ -333,60 +188,20 @@ fn mixer_changes_are_heard_in_the_next_block() {
     let both = rig.step();
     assert!((both[0] - 0.75 * CENTRE).abs() < 1e-6, "{}", both[0]);
     let shared = rig.handle.shared.clone();
-    shared.set_mix(
-        0,
-        TrackMix {
-            volume: 2.0,
-            pan: -1.0,
-            ..TrackMix::default()
-        },
-    );
+    shared.set_mix(0, TrackMix { volume: 2.0, pan: -1.0, ..TrackMix::default() });
     let out = rig.step();
     assert_eq!((out[0], out[1]), (1.0 + 0.25 * CENTRE, 0.25 * CENTRE));
-    shared.set_mix(
-        1,
-        TrackMix {
-            soloed: true,
-            ..TrackMix::default()
-        },
-    );
+    shared.set_mix(1, TrackMix { soloed: true, ..TrackMix::default() });
     let out = rig.step();
-    assert_eq!(
-        (out[0], out[1]),
-        (0.25 * CENTRE, 0.25 * CENTRE),
-        "solo silences track 0"
-    );
-    shared.set_mix(
-        1,
-        TrackMix {
-            soloed: true,
-            muted: true,
-            ..TrackMix::default()
-        },
-    );
-    assert!(
-        rig.step().iter().all(|s| *s == 0.0),
-        "muted soloed track: only soloed tracks may sound, and it is muted"
-    );
+    assert_eq!((out[0], out[1]), (0.25 * CENTRE, 0.25 * CENTRE), "solo silences track 0");
+    shared.set_mix(1, TrackMix { soloed: true, muted: true, ..TrackMix::default() });
+    assert!(rig.step().iter().all(|s| *s == 0.0), "muted soloed track: only soloed tracks may sound, and it is muted");
 }
 
 #[test]
 fn a_late_read_ahead_plays_silence_and_recovers() {
-    let mut rig = Rig::new(
-        |dir| {
-            vec![(
-                0,
-                vec![mono_source(
-                    dir,
-                    "a.wav",
-                    48_000,
-                    ramp,
-                    placement(0, 48_000),
-                )],
-            )]
-        },
-        48_000,
-    );
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.prefetcher.fill();
     rig.send(Command::Play { from: Some(24_000) });
     // The audio thread renders without the prefetcher running: an underrun, silence.
@@ -396,9 +211,5 @@ fn a_late_read_ahead_plays_silence_and_recovers() {
     assert_eq!(rig.handle.shared.underruns(), 1);
     assert_eq!(rig.position(), 24_512, "time goes on during an underrun");
     let out = rig.step();
-    assert_eq!(
-        left(&out)[0],
-        ramp(24_512) * CENTRE,
-        "the next block is back in place"
-    );
+    assert_eq!(left(&out)[0], ramp(24_512) * CENTRE, "the next block is back in place");
 }

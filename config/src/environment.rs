@@ -60,14 +60,7 @@ const CLOUD_MARKERS: &[&str] = &[
     "WEBSITE_SITE_NAME",
 ];
 /// Variables CI systems set.
-const CI_MARKERS: &[&str] = &[
-    "CI",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "JENKINS_URL",
-    "CIRCLECI",
-];
+const CI_MARKERS: &[&str] = &["CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "CIRCLECI"];
 /// Variables container orchestrators set.
 const CONTAINER_MARKERS: &[&str] = &["KUBERNETES_SERVICE_HOST", "container"];
 
@@ -99,31 +92,19 @@ mod tests {
     use std::collections::HashMap;
 
     fn detect(vars: &[(&str, &str)], in_container: bool) -> EnvironmentKind {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         detect_environment(None, |k| map.get(k).cloned(), in_container)
     }
 
     #[test]
     fn platforms_are_recognised_by_their_variables() {
         assert_eq!(detect(&[], false), EnvironmentKind::Desktop);
-        assert_eq!(
-            detect(&[("RENDER_SERVICE_ID", "srv-1")], false),
-            EnvironmentKind::Cloud
-        );
-        assert_eq!(
-            detect(&[("DYNO", "web.1"), ("CI", "true")], false),
-            EnvironmentKind::Cloud
-        );
+        assert_eq!(detect(&[("RENDER_SERVICE_ID", "srv-1")], false), EnvironmentKind::Cloud);
+        assert_eq!(detect(&[("DYNO", "web.1"), ("CI", "true")], false), EnvironmentKind::Cloud);
         assert_eq!(detect(&[("CI", "true")], false), EnvironmentKind::CiCd);
         assert_eq!(detect(&[("CI", "false")], false), EnvironmentKind::Desktop);
         assert_eq!(detect(&[], true), EnvironmentKind::Container);
-        assert_eq!(
-            detect(&[("KUBERNETES_SERVICE_HOST", "10.0.0.1")], false),
-            EnvironmentKind::Container
-        );
+        assert_eq!(detect(&[("KUBERNETES_SERVICE_HOST", "10.0.0.1")], false), EnvironmentKind::Container);
     }
 
     #[test]

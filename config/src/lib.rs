@@ -69,10 +69,7 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
     /// A value parsed but breaks a rule.
     #[error("invalid configuration: {setting}: {message}")]
-    Rule {
-        setting: &'static str,
-        message: String,
-    },
+    Rule { setting: &'static str, message: String },
 }
 
 impl Settings {
@@ -99,9 +96,7 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
-            let known = ["postgres://", "postgresql://", "sqlite:"]
-                .iter()
-                .any(|p| url.starts_with(p));
+            let known = ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| url.starts_with(p));
             if !known {
                 return Err(ConfigError::Rule {
                     setting: "database_url",
@@ -132,9 +127,7 @@ impl Settings {
 
     /// The database to use: the configured URL, else the embedded SQLite file.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audiolab.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audiolab.db").display()))
     }
 }
 
@@ -148,10 +141,7 @@ mod tests {
         Jail::expect_with(|_| {
             let settings = Settings::from_figment(Settings::figment(None)).unwrap();
             assert_eq!(settings.bind_address().to_string(), "127.0.0.1:8080");
-            assert_eq!(
-                settings.database_url(),
-                "sqlite://./audiolab-data/audiolab.db"
-            );
+            assert_eq!(settings.database_url(), "sqlite://./audiolab-data/audiolab.db");
             assert_eq!(settings.redis_url, None);
             Ok(())
         });
@@ -160,24 +150,17 @@ mod tests {
     #[test]
     fn audiolab_variables_beat_platform_variables_which_beat_the_file() {
         Jail::expect_with(|jail| {
-            jail.create_file(
-                "audiolab.toml",
-                "port = 9000\ndata_dir = \"/srv/audio\"\nlog_format = \"json\"",
-            )?;
+            jail.create_file("audiolab.toml", "port = 9000\ndata_dir = \"/srv/audio\"\nlog_format = \"json\"")?;
             jail.set_env("PORT", "10000");
             jail.set_env("DATABASE_URL", "postgres://db/audiolab");
-            let settings =
-                Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml"))))
-                    .unwrap();
+            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
             assert_eq!(settings.port, 10_000);
             assert_eq!(settings.data_dir, PathBuf::from("/srv/audio"));
             assert_eq!(settings.log_format, LogFormat::Json);
             assert_eq!(settings.database_url(), "postgres://db/audiolab");
             jail.set_env("AUDIOLAB_PORT", "10001");
             jail.set_env("AUDIOLAB_ENVIRONMENT", "cloud");
-            let settings =
-                Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml"))))
-                    .unwrap();
+            let settings = Settings::from_figment(Settings::figment(Some(Path::new("audiolab.toml")))).unwrap();
             assert_eq!(settings.port, 10_001);
             assert_eq!(settings.environment, Some(EnvironmentKind::Cloud));
             Ok(())
@@ -188,30 +171,18 @@ mod tests {
     fn a_bad_value_names_the_setting() {
         Jail::expect_with(|jail| {
             jail.set_env("AUDIOLAB_PORT", "eighty");
-            let message = Settings::from_figment(Settings::figment(None))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                message.contains("\"PORT\"") && message.contains("AUDIOLAB_"),
-                "{message}"
-            );
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("\"PORT\"") && message.contains("AUDIOLAB_"), "{message}");
 
             jail.set_env("AUDIOLAB_PORT", "8080");
             jail.set_env("AUDIOLAB_DATABASE_URL", "mysql://x");
-            let message = Settings::from_figment(Settings::figment(None))
-                .unwrap_err()
-                .to_string();
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
             assert!(message.contains("database_url"), "{message}");
 
             jail.set_env("AUDIOLAB_DATABASE_URL", "sqlite::memory:");
             jail.set_env("AUDIOLAB_ENVIRONMENT", "mars");
-            let message = Settings::from_figment(Settings::figment(None))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                message.contains("ENVIRONMENT") && message.contains("mars"),
-                "{message}"
-            );
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("ENVIRONMENT") && message.contains("mars"), "{message}");
             Ok(())
         });
     }
@@ -219,9 +190,8 @@ mod tests {
     #[test]
     fn a_missing_config_file_is_an_error() {
         Jail::expect_with(|_| {
-            let message = Settings::from_figment(Settings::figment(Some(Path::new("nope.toml"))))
-                .unwrap_err()
-                .to_string();
+            let message =
+                Settings::from_figment(Settings::figment(Some(Path::new("nope.toml")))).unwrap_err().to_string();
             assert!(message.contains("nope.toml"), "{message}");
             Ok(())
         });

@@ -24,9 +24,7 @@ impl ClipStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Processing, Self::Ready, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [Self::Processing, Self::Ready, Self::Failed].into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -127,17 +125,8 @@ impl Clip {
 
     /// Applies an edit given in seconds at the project's `rate`, then checks the clip still fits
     /// its source and its fades fit the clip.
-    pub fn apply(
-        &mut self,
-        patch: &ClipPatch,
-        rate: SampleRate,
-        now: DateTime<Utc>,
-    ) -> ValidationResult<()> {
-        let frames = |field, seconds: Option<f64>| {
-            seconds
-                .map(|s| Frames::from_seconds(field, s, rate))
-                .transpose()
-        };
+    pub fn apply(&mut self, patch: &ClipPatch, rate: SampleRate, now: DateTime<Utc>) -> ValidationResult<()> {
+        let frames = |field, seconds: Option<f64>| seconds.map(|s| Frames::from_seconds(field, s, rate)).transpose();
         if let Some(name) = &patch.name {
             self.name = validate_name("name", name, MAX_NAME_CHARS)?;
         }
@@ -162,16 +151,10 @@ impl Clip {
             return Err(ValidationError::new("length", "must be longer than zero"));
         }
         if self.source_offset.get() + self.length.get() > self.source_length.get() {
-            return Err(ValidationError::new(
-                "length",
-                "offset + length reaches past the end of the source audio",
-            ));
+            return Err(ValidationError::new("length", "offset + length reaches past the end of the source audio"));
         }
         if self.fade_in.get() + self.fade_out.get() > self.length.get() {
-            return Err(ValidationError::new(
-                "fade_in",
-                "fade in + fade out must not be longer than the clip",
-            ));
+            return Err(ValidationError::new("fade_in", "fade in + fade out must not be longer than the clip"));
         }
         Ok(())
     }
@@ -207,66 +190,26 @@ mod tests {
     fn trims_cannot_reach_past_the_source() {
         let rate = SampleRate::DEFAULT;
         let mut clip = one_second_clip();
-        clip.apply(
-            &ClipPatch {
-                offset: Some(0.25),
-                length: Some(0.75),
-                ..Default::default()
-            },
-            rate,
-            Utc::now(),
-        )
-        .unwrap();
-        assert_eq!(
-            (clip.source_offset, clip.length),
-            (Frames(12_000), Frames(36_000))
-        );
-        let too_long = ClipPatch {
-            length: Some(0.8),
-            ..Default::default()
-        };
-        assert_eq!(
-            clip.clone()
-                .apply(&too_long, rate, Utc::now())
-                .unwrap_err()
-                .field,
-            "length"
-        );
+        clip.apply(&ClipPatch { offset: Some(0.25), length: Some(0.75), ..Default::default() }, rate, Utc::now())
+            .unwrap();
+        assert_eq!((clip.source_offset, clip.length), (Frames(12_000), Frames(36_000)));
+        let too_long = ClipPatch { length: Some(0.8), ..Default::default() };
+        assert_eq!(clip.clone().apply(&too_long, rate, Utc::now()).unwrap_err().field, "length");
     }
 
     #[test]
     fn fades_must_fit_the_clip_and_gain_stays_in_range() {
         let rate = SampleRate::DEFAULT;
         let mut clip = one_second_clip();
-        let fades = ClipPatch {
-            fade_in: Some(0.6),
-            fade_out: Some(0.5),
-            ..Default::default()
-        };
-        assert_eq!(
-            clip.clone()
-                .apply(&fades, rate, Utc::now())
-                .unwrap_err()
-                .field,
-            "fade_in"
-        );
-        let loud = ClipPatch {
-            gain_db: Some(21.0),
-            ..Default::default()
-        };
-        assert_eq!(
-            clip.apply(&loud, rate, Utc::now()).unwrap_err().field,
-            "gain_db"
-        );
+        let fades = ClipPatch { fade_in: Some(0.6), fade_out: Some(0.5), ..Default::default() };
+        assert_eq!(clip.clone().apply(&fades, rate, Utc::now()).unwrap_err().field, "fade_in");
+        let loud = ClipPatch { gain_db: Some(21.0), ..Default::default() };
+        assert_eq!(clip.apply(&loud, rate, Utc::now()).unwrap_err().field, "gain_db");
     }
 
     #[test]
     fn status_names_round_trip() {
-        for status in [
-            ClipStatus::Processing,
-            ClipStatus::Ready,
-            ClipStatus::Failed,
-        ] {
+        for status in [ClipStatus::Processing, ClipStatus::Ready, ClipStatus::Failed] {
             assert_eq!(ClipStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(ClipStatus::parse("done"), None);

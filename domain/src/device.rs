@@ -40,10 +40,6 @@ mod tests {
         let ids: Vec<_> = devices.iter().map(|d| d.device_id.as_str()).collect();
         assert_eq!(ids, ["mock_0", "mock_1", "mock_2"]);
         assert_eq!((devices[0].channels, devices[0].is_default), (1, true));
-        assert!(
-            devices[1..]
-                .iter()
-                .all(|d| d.channels == 2 && !d.is_default)
-        );
+        assert!(devices[1..].iter().all(|d| d.channels == 2 && !d.is_default));
     }
 }

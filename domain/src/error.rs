@@ -13,10 +13,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
+        Self { field, message: message.into() }
     }
 }
 
@@ -37,26 +34,15 @@ pub fn validate_name(field: &'static str, value: &str, max: usize) -> Validation
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
     }
     Ok(trimmed.to_owned())
 }
 
 /// Checks that a float is finite and inside `[min, max]`.
-pub fn validate_range(
-    field: &'static str,
-    value: f64,
-    min: f64,
-    max: f64,
-) -> ValidationResult<f64> {
+pub fn validate_range(field: &'static str, value: f64, min: f64, max: f64) -> ValidationResult<f64> {
     if !value.is_finite() || value < min || value > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be between {min} and {max}, got {value}"),
-        ));
+        return Err(ValidationError::new(field, format!("must be between {min} and {max}, got {value}")));
     }
     Ok(value)
 }

@@ -37,13 +37,7 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
-        Self::Queued,
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Cancelled,
-    ];
+    pub const ALL: [JobStatus; 5] = [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,12 +76,7 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn queued(
-        kind: JobKind,
-        project_id: Option<ProjectId>,
-        payload: Value,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn queued(kind: JobKind, project_id: Option<ProjectId>, payload: Value, now: DateTime<Utc>) -> Self {
         Self {
             id: JobId::new(),
             kind,
@@ -117,9 +106,7 @@ mod tests {
         }
         assert!(!JobStatus::Queued.is_terminal() && !JobStatus::Running.is_terminal());
         assert!(
-            JobStatus::Succeeded.is_terminal()
-                && JobStatus::Failed.is_terminal()
-                && JobStatus::Cancelled.is_terminal()
+            JobStatus::Succeeded.is_terminal() && JobStatus::Failed.is_terminal() && JobStatus::Cancelled.is_terminal()
         );
     }
 }

@@ -12,13 +12,12 @@ pub mod loop_region;
 pub mod project;
 pub mod recording;
 pub mod track;
+pub mod transport;
 pub mod units;
 pub mod user;
 
 pub use error::{ValidationError, ValidationResult};
-pub use ids::{
-    ClipId, JobId, LoopRegionId, ProjectId, RecordingSessionId, TakeId, TrackId, UserId,
-};
+pub use ids::{ClipId, JobId, LoopRegionId, ProjectId, RecordingSessionId, TakeId, TrackId, UserId};
 pub use units::{BitDepth, Decibels, Frames, Pan, SampleRate, Tempo, TimeSignature, Volume};
 
 /// The current time at the precision every store keeps (microseconds), so a value written and

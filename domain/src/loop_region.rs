@@ -51,9 +51,7 @@ fn validate_repeat_count(count: Option<i64>) -> ValidationResult<Option<u32>> {
         Some(n) if (0..=MAX_REPEAT_COUNT).contains(&n) => Ok(Some(n as u32)),
         Some(n) => Err(ValidationError::new(
             "repeat_count",
-            format!(
-                "must be between 0 and {MAX_REPEAT_COUNT}, or null for an endless loop, got {n}"
-            ),
+            format!("must be between 0 and {MAX_REPEAT_COUNT}, or null for an endless loop, got {n}"),
         )),
     }
 }
@@ -65,10 +63,7 @@ pub fn validate_bounds(start: Frames, end: Frames, rate: SampleRate) -> Validati
     }
     let min_frames = (MIN_LOOP_SECONDS * f64::from(rate.hz())).round() as i64;
     if end.get() - start.get() < min_frames {
-        return Err(ValidationError::new(
-            "end",
-            format!("the loop must be at least {MIN_LOOP_SECONDS} s long"),
-        ));
+        return Err(ValidationError::new("end", format!("the loop must be at least {MIN_LOOP_SECONDS} s long")));
     }
     Ok(())
 }
@@ -97,12 +92,7 @@ impl LoopRegion {
         })
     }
 
-    pub fn apply(
-        &mut self,
-        patch: &LoopRegionPatch,
-        rate: SampleRate,
-        now: DateTime<Utc>,
-    ) -> ValidationResult<()> {
+    pub fn apply(&mut self, patch: &LoopRegionPatch, rate: SampleRate, now: DateTime<Utc>) -> ValidationResult<()> {
         if let Some(name) = &patch.name {
             self.name = validate_name("name", name, 100)?;
         }
@@ -133,11 +123,7 @@ mod tests {
     use super::*;
 
     fn region(start: f64, end: f64) -> ValidationResult<LoopRegion> {
-        let new = NewLoopRegion {
-            start,
-            end,
-            ..Default::default()
-        };
+        let new = NewLoopRegion { start, end, ..Default::default() };
         LoopRegion::create(ProjectId::new(), SampleRate::DEFAULT, new, Utc::now())
     }
 
@@ -159,24 +145,12 @@ mod tests {
 
     #[test]
     fn repeat_count_n_means_n_plus_one_passes() {
-        let new = NewLoopRegion {
-            start: 0.0,
-            end: 1.0,
-            repeat_count: Some(3),
-            ..Default::default()
-        };
+        let new = NewLoopRegion { start: 0.0, end: 1.0, repeat_count: Some(3), ..Default::default() };
         let r = LoopRegion::create(ProjectId::new(), SampleRate::DEFAULT, new, Utc::now()).unwrap();
         assert_eq!(r.passes(), Some(4));
-        let negative = NewLoopRegion {
-            start: 0.0,
-            end: 1.0,
-            repeat_count: Some(-1),
-            ..Default::default()
-        };
+        let negative = NewLoopRegion { start: 0.0, end: 1.0, repeat_count: Some(-1), ..Default::default() };
         assert_eq!(
-            LoopRegion::create(ProjectId::new(), SampleRate::DEFAULT, negative, Utc::now())
-                .unwrap_err()
-                .field,
+            LoopRegion::create(ProjectId::new(), SampleRate::DEFAULT, negative, Utc::now()).unwrap_err().field,
             "repeat_count"
         );
     }
@@ -184,22 +158,9 @@ mod tests {
     #[test]
     fn a_patch_is_checked_against_the_merged_region() {
         let mut r = region(1.0, 2.0).unwrap();
-        let past_end = LoopRegionPatch {
-            start: Some(2.5),
-            ..Default::default()
-        };
-        assert_eq!(
-            r.clone()
-                .apply(&past_end, SampleRate::DEFAULT, Utc::now())
-                .unwrap_err()
-                .field,
-            "end"
-        );
-        let endless = LoopRegionPatch {
-            end: Some(4.0),
-            repeat_count: Some(None),
-            ..Default::default()
-        };
+        let past_end = LoopRegionPatch { start: Some(2.5), ..Default::default() };
+        assert_eq!(r.clone().apply(&past_end, SampleRate::DEFAULT, Utc::now()).unwrap_err().field, "end");
+        let endless = LoopRegionPatch { end: Some(4.0), repeat_count: Some(None), ..Default::default() };
         r.apply(&endless, SampleRate::DEFAULT, Utc::now()).unwrap();
         assert_eq!((r.end, r.repeat_count), (Frames(192_000), None));
     }

@@ -45,10 +45,7 @@ pub struct ProjectPatch {
 
 fn validate_description(text: &str) -> ValidationResult<String> {
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ValidationError::new(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
+        return Err(ValidationError::new("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
     }
     Ok(text.to_owned())
 }
@@ -61,21 +58,9 @@ impl Project {
             owner_id,
             name: validate_name("name", &new.name, MAX_NAME_CHARS)?,
             description: validate_description(new.description.as_deref().unwrap_or(""))?,
-            sample_rate: new
-                .sample_rate
-                .map(SampleRate::new)
-                .transpose()?
-                .unwrap_or(SampleRate::DEFAULT),
-            bit_depth: new
-                .bit_depth
-                .map(BitDepth::new)
-                .transpose()?
-                .unwrap_or(BitDepth::DEFAULT),
-            tempo: new
-                .tempo
-                .map(Tempo::new)
-                .transpose()?
-                .unwrap_or(Tempo::DEFAULT),
+            sample_rate: new.sample_rate.map(SampleRate::new).transpose()?.unwrap_or(SampleRate::DEFAULT),
+            bit_depth: new.bit_depth.map(BitDepth::new).transpose()?.unwrap_or(BitDepth::DEFAULT),
+            tempo: new.tempo.map(Tempo::new).transpose()?.unwrap_or(Tempo::DEFAULT),
             time_signature: new
                 .time_signature
                 .as_deref()
@@ -93,10 +78,7 @@ impl Project {
         if let Some(rate) = patch.sample_rate
             && SampleRate::new(rate)? != self.sample_rate
         {
-            return Err(ValidationError::new(
-                "sample_rate",
-                "cannot be changed after the project is created",
-            ));
+            return Err(ValidationError::new("sample_rate", "cannot be changed after the project is created"));
         }
         if let Some(name) = &patch.name {
             self.name = validate_name("name", name, MAX_NAME_CHARS)?;
@@ -123,10 +105,7 @@ mod tests {
     use super::*;
 
     fn new(name: &str) -> NewProject {
-        NewProject {
-            name: name.into(),
-            ..Default::default()
-        }
+        NewProject { name: name.into(), ..Default::default() }
     }
 
     #[test]
@@ -141,54 +120,19 @@ mod tests {
 
     #[test]
     fn blank_names_and_bad_rates_are_rejected() {
-        assert_eq!(
-            Project::create(UserId::new(), new("   "), Utc::now())
-                .unwrap_err()
-                .field,
-            "name"
-        );
-        let bad_rate = NewProject {
-            sample_rate: Some(22_050),
-            ..new("x")
-        };
-        assert_eq!(
-            Project::create(UserId::new(), bad_rate, Utc::now())
-                .unwrap_err()
-                .field,
-            "sample_rate"
-        );
+        assert_eq!(Project::create(UserId::new(), new("   "), Utc::now()).unwrap_err().field, "name");
+        let bad_rate = NewProject { sample_rate: Some(22_050), ..new("x") };
+        assert_eq!(Project::create(UserId::new(), bad_rate, Utc::now()).unwrap_err().field, "sample_rate");
     }
 
     #[test]
     fn patch_changes_only_given_fields_and_keeps_the_sample_rate() {
         let mut p = Project::create(UserId::new(), new("a"), Utc::now()).unwrap();
-        p.apply(
-            &ProjectPatch {
-                tempo: Some(90.0),
-                ..Default::default()
-            },
-            Utc::now(),
-        )
-        .unwrap();
+        p.apply(&ProjectPatch { tempo: Some(90.0), ..Default::default() }, Utc::now()).unwrap();
         assert_eq!((p.name.as_str(), p.tempo.bpm()), ("a", 90.0));
         // Restating the same rate is fine; changing it is not.
-        p.apply(
-            &ProjectPatch {
-                sample_rate: Some(48_000),
-                ..Default::default()
-            },
-            Utc::now(),
-        )
-        .unwrap();
-        let err = p
-            .apply(
-                &ProjectPatch {
-                    sample_rate: Some(44_100),
-                    ..Default::default()
-                },
-                Utc::now(),
-            )
-            .unwrap_err();
+        p.apply(&ProjectPatch { sample_rate: Some(48_000), ..Default::default() }, Utc::now()).unwrap();
+        let err = p.apply(&ProjectPatch { sample_rate: Some(44_100), ..Default::default() }, Utc::now()).unwrap_err();
         assert_eq!(err.field, "sample_rate");
     }
 }

@@ -17,14 +17,8 @@ pub enum RecordingStatus {
 }
 
 impl RecordingStatus {
-    pub const ALL: [RecordingStatus; 6] = [
-        Self::Recording,
-        Self::Stopped,
-        Self::Finalizing,
-        Self::Saved,
-        Self::Failed,
-        Self::Recovered,
-    ];
+    pub const ALL: [RecordingStatus; 6] =
+        [Self::Recording, Self::Stopped, Self::Finalizing, Self::Saved, Self::Failed, Self::Recovered];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -17,10 +17,7 @@ impl TrackIndex {
         if (0..i64::from(MAX_TRACKS)).contains(&index) {
             Ok(Self(index as u8))
         } else {
-            Err(ValidationError::new(
-                "track_index",
-                format!("must be between 0 and {}, got {index}", MAX_TRACKS - 1),
-            ))
+            Err(ValidationError::new("track_index", format!("must be between 0 and {}, got {index}", MAX_TRACKS - 1)))
         }
     }
 
@@ -30,9 +27,7 @@ impl TrackIndex {
 
     /// The lowest index not in `used`, or `None` when the project already has 32 tracks.
     pub fn first_free(used: &[TrackIndex]) -> Option<TrackIndex> {
-        (0..MAX_TRACKS)
-            .map(TrackIndex)
-            .find(|index| !used.contains(index))
+        (0..MAX_TRACKS).map(TrackIndex).find(|index| !used.contains(index))
     }
 }
 
@@ -90,10 +85,7 @@ fn validate_color(color: &str) -> ValidationResult<Option<String>> {
     }
     let hex = color.strip_prefix('#').unwrap_or("");
     if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ValidationError::new(
-            "color",
-            format!("must look like \"#1e90ff\", got {color:?}"),
-        ));
+        return Err(ValidationError::new("color", format!("must look like \"#1e90ff\", got {color:?}")));
     }
     Ok(Some(color.to_ascii_lowercase()))
 }
@@ -103,10 +95,7 @@ fn validate_device_id(device: &str) -> ValidationResult<Option<String>> {
         return Ok(None);
     }
     if device.len() > 200 || device.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "input_device_id",
-            "must be at most 200 printable characters",
-        ));
+        return Err(ValidationError::new("input_device_id", "must be at most 200 printable characters"));
     }
     Ok(Some(device.to_owned()))
 }
@@ -128,19 +117,9 @@ impl Track {
             pan: new.pan.map(Pan::new).transpose()?.unwrap_or_default(),
             muted: new.muted.unwrap_or(false),
             soloed: new.soloed.unwrap_or(false),
-            color: new
-                .color
-                .as_deref()
-                .map(validate_color)
-                .transpose()?
-                .flatten(),
+            color: new.color.as_deref().map(validate_color).transpose()?.flatten(),
             record_enabled: false,
-            input_device_id: new
-                .input_device_id
-                .as_deref()
-                .map(validate_device_id)
-                .transpose()?
-                .flatten(),
+            input_device_id: new.input_device_id.as_deref().map(validate_device_id).transpose()?.flatten(),
             monitoring: new.monitoring.unwrap_or(false),
             created_at: now,
             updated_at: now,
@@ -189,10 +168,7 @@ mod tests {
 
     #[test]
     fn first_free_index_fills_gaps_and_runs_out_at_thirty_two() {
-        let used: Vec<_> = [0, 1, 3]
-            .into_iter()
-            .map(|i| TrackIndex::new(i).unwrap())
-            .collect();
+        let used: Vec<_> = [0, 1, 3].into_iter().map(|i| TrackIndex::new(i).unwrap()).collect();
         assert_eq!(TrackIndex::first_free(&used).unwrap().get(), 2);
         let full: Vec<_> = (0..32).map(|i| TrackIndex::new(i).unwrap()).collect();
         assert_eq!(TrackIndex::first_free(&full), None);
@@ -202,28 +178,13 @@ mod tests {
     fn colours_are_validated_and_cleared_by_empty_string() {
         let project = ProjectId::new();
         let index = TrackIndex::new(0).unwrap();
-        let new = NewTrack {
-            name: "Bass".into(),
-            color: Some("#1E90FF".into()),
-            ..Default::default()
-        };
+        let new = NewTrack { name: "Bass".into(), color: Some("#1E90FF".into()), ..Default::default() };
         let mut track = Track::create(project, new, index, Utc::now()).unwrap();
         assert_eq!(track.color.as_deref(), Some("#1e90ff"));
         assert_eq!(track.volume.get(), 1.0);
-        let bad = TrackPatch {
-            color: Some("blue".into()),
-            ..Default::default()
-        };
+        let bad = TrackPatch { color: Some("blue".into()), ..Default::default() };
         assert_eq!(track.apply(&bad, Utc::now()).unwrap_err().field, "color");
-        track
-            .apply(
-                &TrackPatch {
-                    color: Some(String::new()),
-                    ..Default::default()
-                },
-                Utc::now(),
-            )
-            .unwrap();
+        track.apply(&TrackPatch { color: Some(String::new()), ..Default::default() }, Utc::now()).unwrap();
         assert_eq!(track.color, None);
     }
 
@@ -231,50 +192,20 @@ mod tests {
     fn out_of_range_mixer_values_in_a_patch_leave_an_error_naming_the_field() {
         let mut track = Track::create(
             ProjectId::new(),
-            NewTrack {
-                name: "Vox".into(),
-                ..Default::default()
-            },
+            NewTrack { name: "Vox".into(), ..Default::default() },
             TrackIndex::new(1).unwrap(),
             Utc::now(),
         )
         .unwrap();
         assert_eq!(
-            track
-                .apply(
-                    &TrackPatch {
-                        volume: Some(2.5),
-                        ..Default::default()
-                    },
-                    Utc::now()
-                )
-                .unwrap_err()
-                .field,
+            track.apply(&TrackPatch { volume: Some(2.5), ..Default::default() }, Utc::now()).unwrap_err().field,
             "volume"
         );
         assert_eq!(
-            track
-                .apply(
-                    &TrackPatch {
-                        pan: Some(-1.5),
-                        ..Default::default()
-                    },
-                    Utc::now()
-                )
-                .unwrap_err()
-                .field,
+            track.apply(&TrackPatch { pan: Some(-1.5), ..Default::default() }, Utc::now()).unwrap_err().field,
             "pan"
         );
-        track
-            .apply(
-                &TrackPatch {
-                    volume: Some(0.8),
-                    muted: Some(true),
-                    ..Default::default()
-                },
-                Utc::now(),
-            )
-            .unwrap();
+        track.apply(&TrackPatch { volume: Some(0.8), muted: Some(true), ..Default::default() }, Utc::now()).unwrap();
         assert_eq!((track.volume.get(), track.muted), (0.8, true));
     }
 }

@@ -53,9 +53,7 @@ impl fmt::Display for SampleRate {
 }
 
 /// A count of sample frames (one sample per channel). Timeline positions and lengths use it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Frames(pub i64);
 
@@ -63,18 +61,11 @@ impl Frames {
     pub const ZERO: Frames = Frames(0);
 
     /// Converts seconds to the nearest frame. `field` names the value in the error.
-    pub fn from_seconds(
-        field: &'static str,
-        seconds: f64,
-        rate: SampleRate,
-    ) -> ValidationResult<Self> {
+    pub fn from_seconds(field: &'static str, seconds: f64, rate: SampleRate) -> ValidationResult<Self> {
         // Ten days at 192 kHz is far beyond any session and far inside i64.
         const MAX_SECONDS: f64 = 10.0 * 24.0 * 3600.0;
         if !seconds.is_finite() {
-            return Err(ValidationError::new(
-                field,
-                "must be a finite number of seconds",
-            ));
+            return Err(ValidationError::new(field, "must be a finite number of seconds"));
         }
         if !(0.0..=MAX_SECONDS).contains(&seconds) {
             return Err(ValidationError::new(
@@ -188,10 +179,7 @@ impl BitDepth {
     pub fn new(bits: u16) -> ValidationResult<Self> {
         match bits {
             16 | 24 | 32 => Ok(Self(bits)),
-            _ => Err(ValidationError::new(
-                "bit_depth",
-                format!("must be 16, 24 or 32, got {bits}"),
-            )),
+            _ => Err(ValidationError::new("bit_depth", format!("must be 16, 24 or 32, got {bits}"))),
         }
     }
 
@@ -221,19 +209,14 @@ pub struct TimeSignature {
 }
 
 impl TimeSignature {
-    pub const COMMON: TimeSignature = TimeSignature {
-        beats: 4,
-        note_value: 4,
-    };
+    pub const COMMON: TimeSignature = TimeSignature { beats: 4, note_value: 4 };
 
     /// Parses `"beats/note_value"`.
     pub fn parse(text: &str) -> ValidationResult<Self> {
         let invalid = || {
             ValidationError::new(
                 "time_signature",
-                format!(
-                    "must look like \"4/4\" (1-32 beats over 1, 2, 4, 8, 16 or 32), got {text:?}"
-                ),
+                format!("must look like \"4/4\" (1-32 beats over 1, 2, 4, 8, 16 or 32), got {text:?}"),
             )
         };
         let (beats, note_value) = text.trim().split_once('/').ok_or_else(invalid)?;
@@ -259,22 +242,13 @@ mod tests {
     #[test]
     fn seconds_round_trip_through_frames() {
         let rate = SampleRate::new(48_000).unwrap();
-        assert_eq!(
-            Frames::from_seconds("t", 1.5, rate).unwrap(),
-            Frames(72_000)
-        );
+        assert_eq!(Frames::from_seconds("t", 1.5, rate).unwrap(), Frames(72_000));
         assert_eq!(Frames(72_000).to_seconds(rate), 1.5);
         // The nearest frame wins: 1/3 s at 44.1 kHz is 14700 frames exactly.
         let cd = SampleRate::new(44_100).unwrap();
-        assert_eq!(
-            Frames::from_seconds("t", 1.0 / 3.0, cd).unwrap(),
-            Frames(14_700)
-        );
+        assert_eq!(Frames::from_seconds("t", 1.0 / 3.0, cd).unwrap(), Frames(14_700));
         // A tiny fraction of a frame rounds to the nearest one, not down.
-        assert_eq!(
-            Frames::from_seconds("t", 0.999_99 / 48_000.0, rate).unwrap(),
-            Frames(1)
-        );
+        assert_eq!(Frames::from_seconds("t", 0.999_99 / 48_000.0, rate).unwrap(), Frames(1));
     }
 
     #[test]
@@ -299,11 +273,7 @@ mod tests {
     #[test]
     fn mixer_values_are_range_checked() {
         assert!(Volume::new(0.0).is_ok() && Volume::new(2.0).is_ok());
-        assert!(
-            Volume::new(2.01).is_err()
-                && Volume::new(-0.01).is_err()
-                && Volume::new(f64::NAN).is_err()
-        );
+        assert!(Volume::new(2.01).is_err() && Volume::new(-0.01).is_err() && Volume::new(f64::NAN).is_err());
         assert!(Pan::new(-1.0).is_ok() && Pan::new(1.0).is_ok());
         assert!(Pan::new(1.5).is_err() && Pan::new(-1.01).is_err());
         assert!(Tempo::new(20.0).is_ok() && Tempo::new(999.0).is_ok());
@@ -321,19 +291,10 @@ mod tests {
 
     #[test]
     fn time_signatures_parse_and_print() {
-        assert_eq!(
-            TimeSignature::parse("7/8").unwrap(),
-            TimeSignature {
-                beats: 7,
-                note_value: 8
-            }
-        );
+        assert_eq!(TimeSignature::parse("7/8").unwrap(), TimeSignature { beats: 7, note_value: 8 });
         assert_eq!(TimeSignature::parse(" 3 / 4 ").unwrap().to_string(), "3/4");
         for bad in ["", "4", "4/3", "0/4", "33/4", "a/b", "4/4/4"] {
-            assert!(
-                TimeSignature::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(TimeSignature::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

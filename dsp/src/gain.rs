@@ -12,10 +12,7 @@ pub fn constant_power_pan(position: f32) -> (f32, f32) {
     let angle = (position.clamp(-1.0, 1.0) + 1.0) * std::f32::consts::FRAC_PI_4;
     let (l, r) = (angle.cos(), angle.sin());
     // cos(π/2) is 4e-8 in f32, not 0: hard-panned must mean silent on the other side.
-    (
-        if l < 1e-6 { 0.0 } else { l },
-        if r < 1e-6 { 0.0 } else { r },
-    )
+    (if l < 1e-6 { 0.0 } else { l }, if r < 1e-6 { 0.0 } else { r })
 }
 
 #[cfg(test)]

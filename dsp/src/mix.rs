@@ -15,12 +15,7 @@ pub struct TrackMix {
 
 impl Default for TrackMix {
     fn default() -> Self {
-        Self {
-            volume: 1.0,
-            pan: 0.0,
-            muted: false,
-            soloed: false,
-        }
+        Self { volume: 1.0, pan: 0.0, muted: false, soloed: false }
     }
 }
 
@@ -59,71 +54,31 @@ mod tests {
     #[test]
     fn volume_and_pan_scale_each_channel() {
         let mut out = [0.0f32; 4];
-        mix_track(
-            &mut out,
-            &[1.0, 1.0, 0.5, -0.5],
-            &TrackMix {
-                volume: 0.5,
-                pan: -1.0,
-                ..Default::default()
-            },
-            false,
-        );
+        mix_track(&mut out, &[1.0, 1.0, 0.5, -0.5], &TrackMix { volume: 0.5, pan: -1.0, ..Default::default() }, false);
         assert_eq!(out, [0.5, 0.0, 0.25, 0.0]);
         let mut out = [0.0f32; 2];
         mix_track(&mut out, &[1.0, 1.0], &TrackMix::default(), false);
-        assert!(
-            (out[0] - HALF_POWER).abs() < 1e-7 && (out[1] - HALF_POWER).abs() < 1e-7,
-            "centre is −3 dB: {out:?}"
-        );
+        assert!((out[0] - HALF_POWER).abs() < 1e-7 && (out[1] - HALF_POWER).abs() < 1e-7, "centre is −3 dB: {out:?}");
         let mut out = [0.0f32; 2];
-        mix_track(
-            &mut out,
-            &[1.0, 1.0],
-            &TrackMix {
-                pan: 1.0,
-                volume: 2.0,
-                ..Default::default()
-            },
-            false,
-        );
+        mix_track(&mut out, &[1.0, 1.0], &TrackMix { pan: 1.0, volume: 2.0, ..Default::default() }, false);
         assert_eq!(out, [0.0, 2.0]);
     }
 
     #[test]
     fn mute_and_solo_rules() {
         let plain = TrackMix::default();
-        let muted = TrackMix {
-            muted: true,
-            ..plain
-        };
-        let soloed = TrackMix {
-            soloed: true,
-            ..plain
-        };
-        let muted_and_soloed = TrackMix {
-            muted: true,
-            soloed: true,
-            ..plain
-        };
+        let muted = TrackMix { muted: true, ..plain };
+        let soloed = TrackMix { soloed: true, ..plain };
+        let muted_and_soloed = TrackMix { muted: true, soloed: true, ..plain };
         assert!(plain.audible(false) && !muted.audible(false));
-        assert!(
-            !plain.audible(true),
-            "a solo elsewhere silences unsoloed tracks"
-        );
-        assert!(
-            soloed.audible(true) && !muted_and_soloed.audible(true),
-            "mute beats solo"
-        );
+        assert!(!plain.audible(true), "a solo elsewhere silences unsoloed tracks");
+        assert!(soloed.audible(true) && !muted_and_soloed.audible(true), "mute beats solo");
     }
 
     #[test]
     fn tracks_sum_without_clipping_or_master_attenuation() {
         let mut out = [0.0f32; 2];
-        let hard_left = TrackMix {
-            pan: -1.0,
-            ..Default::default()
-        };
+        let hard_left = TrackMix { pan: -1.0, ..Default::default() };
         for _ in 0..3 {
             mix_track(&mut out, &[0.9, 0.9], &hard_left, false);
         }

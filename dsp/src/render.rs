@@ -75,21 +75,9 @@ pub fn add_clip(out: &mut [f32], clip: &ClipPlacement, overlap: Overlap, source:
     let out = &mut out[overlap.span_offset * 2..(overlap.span_offset + overlap.frames) * 2];
     let source = &source[..overlap.frames * channels];
     let fades = clip.fade_in > 0 || clip.fade_out > 0;
-    for (n, (frame_out, frame_in)) in out
-        .chunks_exact_mut(2)
-        .zip(source.chunks_exact(channels))
-        .enumerate()
-    {
-        let gain = if fades {
-            clip.envelope(overlap.clip_frame + n as i64)
-        } else {
-            clip.gain
-        };
-        let (l, r) = if channels == 1 {
-            (frame_in[0], frame_in[0])
-        } else {
-            (frame_in[0], frame_in[1])
-        };
+    for (n, (frame_out, frame_in)) in out.chunks_exact_mut(2).zip(source.chunks_exact(channels)).enumerate() {
+        let gain = if fades { clip.envelope(overlap.clip_frame + n as i64) } else { clip.gain };
+        let (l, r) = if channels == 1 { (frame_in[0], frame_in[0]) } else { (frame_in[0], frame_in[1]) };
         frame_out[0] += l * gain;
         frame_out[1] += r * gain;
     }
@@ -100,100 +88,47 @@ mod tests {
     use super::*;
 
     fn clip(start: i64, length: i64) -> ClipPlacement {
-        ClipPlacement {
-            start,
-            length,
-            source_offset: 0,
-            gain: 1.0,
-            fade_in: 0,
-            fade_out: 0,
-            channels: 1,
-        }
+        ClipPlacement { start, length, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 1 }
     }
 
     #[test]
     fn overlap_finds_the_covered_part_of_a_span() {
         let c = clip(100, 50);
         assert_eq!(c.overlap(0, 100), None, "span ends where the clip starts");
-        assert_eq!(
-            c.overlap(90, 20),
-            Some(Overlap {
-                span_offset: 10,
-                clip_frame: 0,
-                frames: 10
-            })
-        );
-        assert_eq!(
-            c.overlap(120, 100),
-            Some(Overlap {
-                span_offset: 0,
-                clip_frame: 20,
-                frames: 30
-            })
-        );
+        assert_eq!(c.overlap(90, 20), Some(Overlap { span_offset: 10, clip_frame: 0, frames: 10 }));
+        assert_eq!(c.overlap(120, 100), Some(Overlap { span_offset: 0, clip_frame: 20, frames: 30 }));
         assert_eq!(c.overlap(150, 10), None);
     }
 
     #[test]
     fn mono_clip_with_gain_feeds_both_channels() {
-        let c = ClipPlacement {
-            gain: 0.5,
-            ..clip(2, 3)
-        };
+        let c = ClipPlacement { gain: 0.5, ..clip(2, 3) };
         let mut out = [0.0f32; 12];
         let overlap = c.overlap(0, 6).unwrap();
         add_clip(&mut out, &c, overlap, &[0.2, 0.4, -0.8]);
-        assert_eq!(
-            out,
-            [0.0, 0.0, 0.0, 0.0, 0.1, 0.1, 0.2, 0.2, -0.4, -0.4, 0.0, 0.0]
-        );
+        assert_eq!(out, [0.0, 0.0, 0.0, 0.0, 0.1, 0.1, 0.2, 0.2, -0.4, -0.4, 0.0, 0.0]);
     }
 
     #[test]
     fn stereo_clip_keeps_its_channels_and_sums_onto_existing_audio() {
-        let c = ClipPlacement {
-            channels: 2,
-            ..clip(0, 2)
-        };
+        let c = ClipPlacement { channels: 2, ..clip(0, 2) };
         let mut out = [1.0f32; 4];
-        add_clip(
-            &mut out,
-            &c,
-            c.overlap(0, 2).unwrap(),
-            &[0.25, -0.25, 0.5, -0.5],
-        );
+        add_clip(&mut out, &c, c.overlap(0, 2).unwrap(), &[0.25, -0.25, 0.5, -0.5]);
         assert_eq!(out, [1.25, 0.75, 1.5, 0.5]);
     }
 
     #[test]
     fn fades_ramp_linearly_from_and_to_silence() {
-        let c = ClipPlacement {
-            fade_in: 4,
-            fade_out: 4,
-            ..clip(0, 10)
-        };
+        let c = ClipPlacement { fade_in: 4, fade_out: 4, ..clip(0, 10) };
         let envelope: Vec<f32> = (0..10).map(|i| c.envelope(i)).collect();
-        assert_eq!(
-            envelope,
-            [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
-        );
-        let overlapping = ClipPlacement {
-            fade_in: 10,
-            fade_out: 10,
-            gain: 2.0,
-            ..clip(0, 10)
-        };
+        assert_eq!(envelope, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]);
+        let overlapping = ClipPlacement { fade_in: 10, fade_out: 10, gain: 2.0, ..clip(0, 10) };
         assert_eq!(overlapping.envelope(5), 2.0 * 0.5 * 0.5);
     }
 
     #[test]
     fn a_clip_split_across_blocks_renders_the_same_samples() {
-        let c = ClipPlacement {
-            fade_in: 5,
-            fade_out: 3,
-            gain: 0.8,
-            ..clip(3, 12)
-        };
+        let c = ClipPlacement { fade_in: 5, fade_out: 3, gain: 0.8, ..clip(3, 12) };
         let source: Vec<f32> = (0..12).map(|i| (i as f32 * 0.37).sin()).collect();
         let mut whole = vec![0.0f32; 40];
         let o = c.overlap(0, 20).unwrap();

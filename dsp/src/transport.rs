@@ -16,12 +16,7 @@ pub struct ActiveLoop {
 
 impl ActiveLoop {
     pub fn new(start: i64, end: i64, repeat_count: Option<u32>) -> Self {
-        Self {
-            start,
-            end,
-            wraps_left: repeat_count,
-            pass: 1,
-        }
+        Self { start, end, wraps_left: repeat_count, pass: 1 }
     }
 
     fn may_wrap(&self) -> bool {
@@ -59,12 +54,8 @@ impl Advance {
 /// Advances the playhead by `frames` from `position`, wrapping at the end of `active` while it
 /// has wraps left. When the last pass ends, `active` becomes `None`.
 pub fn advance(position: i64, frames: usize, active: &mut Option<ActiveLoop>) -> Advance {
-    let mut result = Advance {
-        segments: [(position, frames), (0, 0)],
-        count: 1,
-        position: position + frames as i64,
-        event: None,
-    };
+    let mut result =
+        Advance { segments: [(position, frames), (0, 0)], count: 1, position: position + frames as i64, event: None };
     let Some(l) = active.as_mut() else {
         return result;
     };
@@ -95,10 +86,7 @@ mod tests {
     #[test]
     fn without_a_loop_the_playhead_just_moves_on() {
         let a = advance(1000, 512, &mut None);
-        assert_eq!(
-            (a.segments(), a.position, a.event),
-            (&[(1000, 512)][..], 1512, None)
-        );
+        assert_eq!((a.segments(), a.position, a.event), (&[(1000, 512)][..], 1512, None));
     }
 
     #[test]
@@ -106,10 +94,7 @@ mod tests {
         let mut active = Some(ActiveLoop::new(1000, 5000, None));
         let a = advance(4800, 512, &mut active);
         assert_eq!(a.segments(), &[(4800, 200), (1000, 312)]);
-        assert_eq!(
-            (a.position, a.event),
-            (1312, Some(LoopEvent::Wrapped { pass: 2 }))
-        );
+        assert_eq!((a.position, a.event), (1312, Some(LoopEvent::Wrapped { pass: 2 })));
     }
 
     #[test]
@@ -136,11 +121,7 @@ mod tests {
             played += 480;
         }
         assert_eq!(wraps, 2, "N = 2 → two wraps, three passes");
-        assert_eq!(
-            finished_at,
-            Some(3 * 4800 - 480),
-            "the third pass ends, then playback goes on"
-        );
+        assert_eq!(finished_at, Some(3 * 4800 - 480), "the third pass ends, then playback goes on");
         assert_eq!((position, active), (4800 * 5 - 2 * 4800, None));
     }
 

@@ -24,13 +24,9 @@ impl LocalStorage {
     /// The file for `key`. Keys with `..`, absolute paths, empty parts or odd characters are
     /// refused, so no key reaches outside the root.
     pub fn path(&self, key: &str) -> Result<PathBuf, InvalidKey> {
-        let safe_chars = key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+        let safe_chars = key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
         let relative = Path::new(key);
-        let plain = relative
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+        let plain = relative.components().all(|c| matches!(c, Component::Normal(_)));
         if key.is_empty() || !safe_chars || !plain || key.contains("//") || key.ends_with('/') {
             return Err(InvalidKey(key.to_owned()));
         }
@@ -49,17 +45,8 @@ mod tests {
             storage.path("projects/p1/clips/c1.wav").unwrap(),
             PathBuf::from("/data/audio/projects/p1/clips/c1.wav")
         );
-        for bad in [
-            "",
-            "../etc/passwd",
-            "/etc/passwd",
-            "a/../../b",
-            "a//b",
-            "a/",
-            "a\\b",
-            "name with space.wav",
-            "./a",
-        ] {
+        for bad in ["", "../etc/passwd", "/etc/passwd", "a/../../b", "a//b", "a/", "a\\b", "name with space.wav", "./a"]
+        {
             assert!(storage.path(bad).is_err(), "{bad:?}");
         }
     }

@@ -66,11 +66,7 @@ impl WavReader {
     pub fn open(path: &Path) -> Result<Self, WavError> {
         let mut file = File::open(path)?;
         let info = read_header(&mut file)?;
-        Ok(Self {
-            file,
-            info,
-            bytes: Vec::new(),
-        })
+        Ok(Self { file, info, bytes: Vec::new() })
     }
 
     pub fn info(&self) -> WavInfo {
@@ -90,27 +86,25 @@ impl WavReader {
         let sample_bytes = self.info.format.bytes();
         let frame_bytes = sample_bytes * channels;
         self.bytes.resize(frames * frame_bytes, 0);
-        self.file.read_exact_at(
-            &mut self.bytes,
-            self.info.data_offset + start * frame_bytes as u64,
-        )?;
+        self.file.read_exact_at(&mut self.bytes, self.info.data_offset + start * frame_bytes as u64)?;
         let samples = &mut out[..frames * channels];
         let bytes = self.bytes.chunks_exact(sample_bytes);
         match self.info.format {
-            SampleFormat::Float32 => samples
-                .iter_mut()
-                .zip(bytes)
-                .for_each(|(s, b)| *s = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            SampleFormat::Float32 => {
+                samples.iter_mut().zip(bytes).for_each(|(s, b)| *s = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }
             SampleFormat::Int16 => samples
                 .iter_mut()
                 .zip(bytes)
                 .for_each(|(s, b)| *s = f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
-            SampleFormat::Int24 => samples.iter_mut().zip(bytes).for_each(|(s, b)| {
-                *s = (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
-            }),
-            SampleFormat::Int32 => samples.iter_mut().zip(bytes).for_each(|(s, b)| {
-                *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
-            }),
+            SampleFormat::Int24 => samples
+                .iter_mut()
+                .zip(bytes)
+                .for_each(|(s, b)| *s = (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0),
+            SampleFormat::Int32 => samples
+                .iter_mut()
+                .zip(bytes)
+                .for_each(|(s, b)| *s = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0),
         }
         Ok(frames)
     }
@@ -118,8 +112,7 @@ impl WavReader {
 
 fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
     let mut riff = [0u8; 12];
-    file.read_exact(&mut riff)
-        .map_err(|_| WavError::Format("too short"))?;
+    file.read_exact(&mut riff).map_err(|_| WavError::Format("too short"))?;
     if &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
         return Err(WavError::Format("missing RIFF/WAVE header"));
     }
@@ -130,9 +123,7 @@ fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
     while offset + 8 <= length {
         let mut header = [0u8; 8];
         file.read_exact_at(&mut header, offset)?;
-        let size = u64::from(u32::from_le_bytes([
-            header[4], header[5], header[6], header[7],
-        ]));
+        let size = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
         let body = offset + 8;
         match &header[0..4] {
             b"fmt " => {
@@ -152,17 +143,14 @@ fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
                 format = Some((tag, channels, rate, bits));
             }
             b"data" => {
-                let (tag, channels, sample_rate, bits) =
-                    format.ok_or(WavError::Format("data before fmt"))?;
+                let (tag, channels, sample_rate, bits) = format.ok_or(WavError::Format("data before fmt"))?;
                 let format = match (tag, bits) {
                     (1, 16) => SampleFormat::Int16,
                     (1, 24) => SampleFormat::Int24,
                     (1, 32) => SampleFormat::Int32,
                     (3, 32) => SampleFormat::Float32,
                     _ => {
-                        return Err(WavError::Unsupported(format!(
-                            "format tag {tag}, {bits} bits"
-                        )));
+                        return Err(WavError::Unsupported(format!("format tag {tag}, {bits} bits")));
                     }
                 };
                 if channels == 0 || sample_rate == 0 {
@@ -201,25 +189,16 @@ pub fn write(
         SampleFormat::Int24 => (24, hound::SampleFormat::Int),
         SampleFormat::Int32 => (32, hound::SampleFormat::Int),
     };
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
+    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
     let mut writer = hound::WavWriter::create(path, spec)?;
     for &sample in samples {
         match format {
             SampleFormat::Float32 => writer.write_sample(sample)?,
-            SampleFormat::Int16 => {
-                writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?
+            SampleFormat::Int16 => writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?,
+            SampleFormat::Int24 => writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?,
+            SampleFormat::Int32 => {
+                writer.write_sample((f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32)?
             }
-            SampleFormat::Int24 => {
-                writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?
-            }
-            SampleFormat::Int32 => writer.write_sample(
-                (f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32,
-            )?,
         }
     }
     writer.finalize()?;
@@ -238,18 +217,11 @@ mod tests {
         write(&path, 2, 48_000, SampleFormat::Float32, &samples).unwrap();
         let mut reader = WavReader::open(&path).unwrap();
         assert_eq!(reader.info().frames, 100);
-        assert_eq!(
-            (reader.info().channels, reader.info().sample_rate),
-            (2, 48_000)
-        );
+        assert_eq!((reader.info().channels, reader.info().sample_rate), (2, 48_000));
         let mut out = [0.0f32; 10];
         assert_eq!(reader.read_frames(37, &mut out).unwrap(), 5);
         assert_eq!(&out[..], &samples[74..84]);
-        assert_eq!(
-            reader.read_frames(98, &mut out).unwrap(),
-            2,
-            "short read at the end"
-        );
+        assert_eq!(reader.read_frames(98, &mut out).unwrap(), 2, "short read at the end");
         assert_eq!(reader.read_frames(100, &mut out).unwrap(), 0);
     }
 
@@ -264,10 +236,7 @@ mod tests {
             let path = dir.path().join(format!("{format:?}.wav"));
             write(&path, 1, 44_100, format, &[0.5, -0.25, 1.5, -1.0]).unwrap();
             let mut out = [0.0f32; 4];
-            WavReader::open(&path)
-                .unwrap()
-                .read_frames(0, &mut out)
-                .unwrap();
+            WavReader::open(&path).unwrap().read_frames(0, &mut out).unwrap();
             for (got, want) in out.iter().zip([0.5, -0.25, 1.0, -1.0]) {
                 assert!((got - want).abs() <= tolerance * 2.0, "{format:?}: {out:?}");
             }
@@ -281,10 +250,7 @@ mod tests {
             ("empty", &b""[..]),
             ("text", &b"hello world, definitely not audio"[..]),
             ("riff-no-data", &b"RIFF\x04\x00\x00\x00WAVE"[..]),
-            (
-                "huge-chunk",
-                &b"RIFF\xff\xff\xff\xffWAVEfmt \xff\xff\xff\xff"[..],
-            ),
+            ("huge-chunk", &b"RIFF\xff\xff\xff\xffWAVEfmt \xff\xff\xff\xff"[..]),
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();

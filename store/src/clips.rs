@@ -1,8 +1,6 @@
 //! Clips.
 
-use crate::{
-    Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned,
-};
+use crate::{Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned};
 use audiolab_domain::clip::{Clip, ClipStatus};
 use audiolab_domain::{ClipId, Decibels, Frames, ProjectId, TrackId, ValidationResult};
 use chrono::{DateTime, Utc};
@@ -53,10 +51,8 @@ impl ClipRow {
             fade_out: Frames(self.fade_out_frames),
             source_sample_rate: u32::try_from(self.source_sample_rate)
                 .map_err(|_| corrupt("clips.source_sample_rate", self.source_sample_rate))?,
-            channels: u16::try_from(self.channels)
-                .map_err(|_| corrupt("clips.channels", self.channels))?,
-            status: ClipStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("clips.status", &self.status))?,
+            channels: u16::try_from(self.channels).map_err(|_| corrupt("clips.channels", self.channels))?,
+            status: ClipStatus::parse(&self.status).ok_or_else(|| corrupt("clips.status", &self.status))?,
             error: self.error,
             peaks_key: self.peaks_key,
             loudness_lufs: self.loudness_lufs,
@@ -137,10 +133,7 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        let items = rows
-            .into_iter()
-            .map(|r| r.into_domain().map(|(c, _)| c))
-            .collect::<StoreResult<_>>()?;
+        let items = rows.into_iter().map(|r| r.into_domain().map(|(c, _)| c)).collect::<StoreResult<_>>()?;
         Ok(Paged { items, total })
     }
 
@@ -153,9 +146,7 @@ impl Store {
         .bind(project_id.0)
         .fetch_all(pool)
         .await?);
-        rows.into_iter()
-            .map(|r| r.into_domain().map(|(c, _)| c))
-            .collect()
+        rows.into_iter().map(|r| r.into_domain().map(|(c, _)| c)).collect()
     }
 
     /// Optimistic edit of a clip, as [`Store::update_project`].

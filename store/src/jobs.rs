@@ -28,8 +28,7 @@ impl TryFrom<JobRow> for Job {
             id: row.id.into(),
             kind: JobKind::parse(&row.kind).ok_or_else(|| corrupt("jobs.kind", &row.kind))?,
             project_id: row.project_id.map(Into::into),
-            status: JobStatus::parse(&row.status)
-                .ok_or_else(|| corrupt("jobs.status", &row.status))?,
+            status: JobStatus::parse(&row.status).ok_or_else(|| corrupt("jobs.status", &row.status))?,
             progress: row.progress,
             payload: row.payload.0,
             result: row.result.map(|r| r.0),
@@ -76,11 +75,7 @@ impl Store {
     /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
     #[tracing::instrument(skip(self))]
     pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {
-        let progress = if progress.is_finite() {
-            progress.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let progress = if progress.is_finite() { progress.clamp(0.0, 1.0) } else { 0.0 };
         let changed = on_pool!(self, pool => sqlx::query(
             "UPDATE jobs SET status = 'running', progress = $2, updated_at = $3
              WHERE id = $1 AND status IN ('queued', 'running')",
@@ -106,11 +101,7 @@ impl Store {
         error: Option<&str>,
     ) -> StoreResult<bool> {
         debug_assert!(status.is_terminal());
-        let progress = if status == JobStatus::Succeeded {
-            1.0
-        } else {
-            0.0
-        };
+        let progress = if status == JobStatus::Succeeded { 1.0 } else { 0.0 };
         let changed = on_pool!(self, pool => sqlx::query(
             "UPDATE jobs SET status = $2, result = $3, error = $4, updated_at = $5,
                     progress = CASE WHEN $6 = 1.0 THEN 1.0 ELSE progress END

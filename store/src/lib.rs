@@ -47,10 +47,7 @@ impl Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            limit: Self::DEFAULT_LIMIT,
-            offset: 0,
-        }
+        Self { limit: Self::DEFAULT_LIMIT, offset: 0 }
     }
 }
 
@@ -153,8 +150,7 @@ impl Store {
 
     /// A real round trip to the database, for health checks.
     pub async fn ping(&self) -> StoreResult<()> {
-        let one: i32 =
-            on_pool!(self, pool => sqlx::query_scalar("SELECT 1").fetch_one(pool).await?);
+        let one: i32 = on_pool!(self, pool => sqlx::query_scalar("SELECT 1").fetch_one(pool).await?);
         debug_assert_eq!(one, 1);
         Ok(())
     }
@@ -189,10 +185,7 @@ pub(crate) trait Versioned: Sized + Send {
     /// What the row is, for error messages ("track").
     const WHAT: &'static str;
     /// Reads the row and its version.
-    fn load(
-        store: &Store,
-        id: Self::Id,
-    ) -> impl Future<Output = StoreResult<Option<(Self, i64)>>> + Send;
+    fn load(store: &Store, id: Self::Id) -> impl Future<Output = StoreResult<Option<(Self, i64)>>> + Send;
     /// Writes the row if its version is still `version`; returns whether it did.
     fn save(&self, store: &Store, version: i64) -> impl Future<Output = StoreResult<bool>> + Send;
 }
@@ -206,16 +199,11 @@ pub(crate) async fn update_versioned<T: Versioned>(
     mut change: impl FnMut(&mut T) -> audiolab_domain::ValidationResult<()> + Send,
 ) -> StoreResult<T> {
     for _ in 0..UPDATE_ATTEMPTS {
-        let (mut row, version) = T::load(store, id)
-            .await?
-            .ok_or(StoreError::NotFound(T::WHAT))?;
+        let (mut row, version) = T::load(store, id).await?.ok_or(StoreError::NotFound(T::WHAT))?;
         change(&mut row)?;
         if row.save(store, version).await? {
             return Ok(row);
         }
     }
-    Err(StoreError::Conflict(format!(
-        "the {} is being changed concurrently; try again",
-        T::WHAT
-    )))
+    Err(StoreError::Conflict(format!("the {} is being changed concurrently; try again", T::WHAT)))
 }

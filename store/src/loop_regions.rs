@@ -91,9 +91,7 @@ impl Store {
         .bind(project_id.0)
         .fetch_all(pool)
         .await?);
-        rows.into_iter()
-            .map(|r| r.into_domain().map(|(l, _)| l))
-            .collect()
+        rows.into_iter().map(|r| r.into_domain().map(|(l, _)| l)).collect()
     }
 
     /// Optimistic edit of a loop region, as [`Store::update_project`].
@@ -145,5 +143,40 @@ impl Versioned for LoopRegion {
         .await?
         .rows_affected());
         Ok(written == 1)
+    }
+}
+
+impl Store {
+    /// Makes `region` the project's only enabled loop (or disables all with `None`) and returns
+    /// it. Errors: `NotFound` when `region` is not a loop region of `project_id`.
+    #[tracing::instrument(skip(self))]
+    pub async fn enable_loop_region(
+        &self,
+        project_id: ProjectId,
+        region: Option<LoopRegionId>,
+    ) -> StoreResult<Option<LoopRegion>> {
+        if let Some(id) = region {
+            let found = self.get_loop_region(id).await?;
+            if found.is_none_or(|r| r.project_id != project_id) {
+                return Err(StoreError::NotFound("loop region"));
+            }
+        }
+        let now = audiolab_domain::now();
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE loop_regions SET enabled = (id = $2), updated_at = $3, version = version + 1
+             WHERE project_id = $1 AND (enabled OR id = $2)",
+        )
+        .bind(project_id.0)
+        .bind(region.map(|r| r.0))
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        self.enabled_loop_region(project_id).await
+    }
+
+    /// The project's enabled loop region, if any.
+    pub async fn enabled_loop_region(&self, project_id: ProjectId) -> StoreResult<Option<LoopRegion>> {
+        Ok(self.list_loop_regions(project_id).await?.into_iter().find(|r| r.enabled))
     }
 }

@@ -1,12 +1,8 @@
 //! Projects.
 
-use crate::{
-    Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned,
-};
+use crate::{Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned};
 use audiolab_domain::project::Project;
-use audiolab_domain::{
-    BitDepth, ProjectId, SampleRate, Tempo, TimeSignature, UserId, ValidationResult,
-};
+use audiolab_domain::{BitDepth, ProjectId, SampleRate, Tempo, TimeSignature, UserId, ValidationResult};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -27,9 +23,7 @@ struct ProjectRow {
 
 impl ProjectRow {
     fn into_domain(self) -> StoreResult<(Project, i64)> {
-        let rate = u32::try_from(self.sample_rate)
-            .ok()
-            .and_then(|hz| SampleRate::new(hz).ok());
+        let rate = u32::try_from(self.sample_rate).ok().and_then(|hz| SampleRate::new(hz).ok());
         let project = Project {
             id: self.id.into(),
             owner_id: self.owner_id.into(),
@@ -103,10 +97,7 @@ impl Store {
                 .await?;
             (rows, total)
         });
-        let items = rows
-            .into_iter()
-            .map(|r| r.into_domain().map(|(p, _)| p))
-            .collect::<StoreResult<_>>()?;
+        let items = rows.into_iter().map(|r| r.into_domain().map(|(p, _)| p)).collect::<StoreResult<_>>()?;
         Ok(Paged { items, total })
     }
 

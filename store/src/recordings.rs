@@ -61,8 +61,7 @@ impl TryFrom<TakeRow> for Take {
             session_id: row.session_id.into(),
             track_id: row.track_id.into(),
             clip_id: row.clip_id.into(),
-            pass_index: u32::try_from(row.pass_index)
-                .map_err(|_| corrupt("takes.pass_index", row.pass_index))?,
+            pass_index: u32::try_from(row.pass_index).map_err(|_| corrupt("takes.pass_index", row.pass_index))?,
             capture_offset: Frames(row.capture_offset_frames),
             length: Frames(row.length_frames),
             created_at: row.created_at,
@@ -98,10 +97,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn get_recording_session(
-        &self,
-        id: RecordingSessionId,
-    ) -> StoreResult<Option<RecordingSession>> {
+    pub async fn get_recording_session(&self, id: RecordingSessionId) -> StoreResult<Option<RecordingSession>> {
         let row: Option<SessionRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM recording_sessions WHERE id = $1")
             .bind(id.0)
             .fetch_optional(pool)
@@ -111,10 +107,7 @@ impl Store {
 
     /// Sessions in `status`, oldest first: `Recording` ones after a restart are the interrupted captures.
     #[tracing::instrument(skip(self))]
-    pub async fn recording_sessions_with_status(
-        &self,
-        status: RecordingStatus,
-    ) -> StoreResult<Vec<RecordingSession>> {
+    pub async fn recording_sessions_with_status(&self, status: RecordingStatus) -> StoreResult<Vec<RecordingSession>> {
         let rows: Vec<SessionRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT * FROM recording_sessions WHERE status = $1 ORDER BY id",
         )

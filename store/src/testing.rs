@@ -6,8 +6,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 /// The server tests create their PostgreSQL databases on, overridable for other machines.
 pub fn postgres_admin_url() -> String {
-    std::env::var("AUDIOLAB_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("AUDIOLAB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists for one test and is dropped with it.
@@ -28,10 +27,7 @@ impl TestDatabase {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("create temp dir");
         let url = format!("sqlite://{}", dir.path().join("audiolab.db").display());
-        Self {
-            url,
-            kind: Kind::Sqlite(dir),
-        }
+        Self { url, kind: Kind::Sqlite(dir) }
     }
 
     /// A new, empty database on the local PostgreSQL server.
@@ -39,18 +35,11 @@ impl TestDatabase {
         let admin_url = postgres_admin_url();
         let name = format!("audiolab_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url).await?;
-        admin
-            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .await?;
+        admin.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))).await?;
         admin.close().await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
         let url = format!("{base}/{name}");
-        Ok(Self {
-            url,
-            kind: Kind::Postgres { admin_url, name },
-        })
+        Ok(Self { url, kind: Kind::Postgres { admin_url, name } })
     }
 
     /// Opens the database with migrations applied.
@@ -67,18 +56,10 @@ impl Drop for TestDatabase {
         let (admin_url, name) = (admin_url.clone(), name.clone());
         // Drop runs inside a test's runtime, which cannot block on itself: use a private one.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await.ok()?;
-                admin
-                    .execute(AssertSqlSafe(format!(
-                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-                    )))
-                    .await
-                    .ok()
+                admin.execute(AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))).await.ok()
             })
         });
         let _ = dropped.join();

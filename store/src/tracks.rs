@@ -1,8 +1,6 @@
 //! Tracks, with the rule that a project's track indexes are unique and at most 32.
 
-use crate::{
-    Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned,
-};
+use crate::{Page, Paged, Store, StoreError, StoreResult, Versioned, corrupt, on_pool, update_versioned};
 use audiolab_domain::track::{MAX_TRACKS, NewTrack, Track, TrackIndex};
 use audiolab_domain::{Pan, ProjectId, TrackId, ValidationResult, Volume};
 use chrono::{DateTime, Utc};
@@ -51,10 +49,7 @@ impl TrackRow {
 }
 
 fn duplicate_index(index: TrackIndex) -> String {
-    format!(
-        "track_index {} is already used in this project",
-        index.get()
-    )
+    format!("track_index {} is already used in this project", index.get())
 }
 
 impl Store {
@@ -72,18 +67,14 @@ impl Store {
                 None => {
                     let used = self.used_track_indexes(project_id).await?;
                     TrackIndex::first_free(&used).ok_or_else(|| {
-                        StoreError::Conflict(format!(
-                            "the project already has the maximum of {MAX_TRACKS} tracks"
-                        ))
+                        StoreError::Conflict(format!("the project already has the maximum of {MAX_TRACKS} tracks"))
                     })?
                 }
             };
             let track = Track::create(project_id, new.clone(), index, audiolab_domain::now())?;
             match self.insert_track(&track).await {
                 Err(StoreError::Conflict(_)) if requested.is_none() => continue,
-                Err(StoreError::Conflict(_))
-                    if self.count_tracks(project_id).await? >= i64::from(MAX_TRACKS) =>
-                {
+                Err(StoreError::Conflict(_)) if self.count_tracks(project_id).await? >= i64::from(MAX_TRACKS) => {
                     return Err(StoreError::Conflict(format!(
                         "the project already has the maximum of {MAX_TRACKS} tracks"
                     )));
@@ -94,9 +85,7 @@ impl Store {
                 other => return other.map(|()| track),
             }
         }
-        Err(StoreError::Conflict(
-            "could not find a free track index; try again".into(),
-        ))
+        Err(StoreError::Conflict("could not find a free track index; try again".into()))
     }
 
     async fn insert_track(&self, track: &Track) -> StoreResult<()> {
@@ -131,18 +120,14 @@ impl Store {
             .bind(project_id.0)
             .fetch_all(pool)
             .await?);
-        used.into_iter()
-            .map(|i| TrackIndex::new(i.into()).map_err(|_| corrupt("tracks.track_index", i)))
-            .collect()
+        used.into_iter().map(|i| TrackIndex::new(i.into()).map_err(|_| corrupt("tracks.track_index", i))).collect()
     }
 
     pub async fn count_tracks(&self, project_id: ProjectId) -> StoreResult<i64> {
-        Ok(
-            on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tracks WHERE project_id = $1")
+        Ok(on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tracks WHERE project_id = $1")
             .bind(project_id.0)
             .fetch_one(pool)
-            .await?),
-        )
+            .await?))
     }
 
     async fn track_row(&self, id: TrackId) -> StoreResult<Option<(Track, i64)>> {
@@ -160,11 +145,7 @@ impl Store {
 
     /// The project's tracks in index order.
     #[tracing::instrument(skip(self))]
-    pub async fn list_tracks(
-        &self,
-        project_id: ProjectId,
-        page: Page,
-    ) -> StoreResult<Paged<Track>> {
+    pub async fn list_tracks(&self, project_id: ProjectId, page: Page) -> StoreResult<Paged<Track>> {
         let rows: Vec<TrackRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT * FROM tracks WHERE project_id = $1 ORDER BY track_index LIMIT $2 OFFSET $3",
         )
@@ -173,14 +154,8 @@ impl Store {
         .bind(page.offset)
         .fetch_all(pool)
         .await?);
-        let items = rows
-            .into_iter()
-            .map(|r| r.into_domain().map(|(t, _)| t))
-            .collect::<StoreResult<_>>()?;
-        Ok(Paged {
-            items,
-            total: self.count_tracks(project_id).await?,
-        })
+        let items = rows.into_iter().map(|r| r.into_domain().map(|(t, _)| t)).collect::<StoreResult<_>>()?;
+        Ok(Paged { items, total: self.count_tracks(project_id).await? })
     }
 
     /// Optimistic edit of a track, as [`Store::update_project`].

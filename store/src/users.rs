@@ -16,12 +16,7 @@ struct UserRow {
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
-        User {
-            id: row.id.into(),
-            username: row.username,
-            password_hash: row.password_hash,
-            created_at: row.created_at,
-        }
+        User { id: row.id.into(), username: row.username, password_hash: row.password_hash, created_at: row.created_at }
     }
 }
 

@@ -54,22 +54,14 @@ async fn prepare(db: &TestDatabase) -> Store {
 }
 
 async fn project(store: &Store, name: &str) -> Project {
-    let new = NewProject {
-        name: name.into(),
-        sample_rate: Some(44_100),
-        tempo: Some(97.5),
-        ..Default::default()
-    };
+    let new = NewProject { name: name.into(), sample_rate: Some(44_100), tempo: Some(97.5), ..Default::default() };
     let project = Project::create(LOCAL_USER_ID, new, audiolab_domain::now()).unwrap();
     store.insert_project(&project).await.unwrap();
     project
 }
 
 fn named(name: &str) -> NewTrack {
-    NewTrack {
-        name: name.into(),
-        ..Default::default()
-    }
+    NewTrack { name: name.into(), ..Default::default() }
 }
 
 async fn clip(store: &Store, project: &Project, track: TrackId, start: i64, length: i64) -> Clip {
@@ -90,21 +82,14 @@ async fn clip(store: &Store, project: &Project, track: TrackId, start: i64, leng
 
 async fn projects_round_trip_every_field(store: Store) {
     let created = project(&store, "Round trip").await;
-    let loaded = store
-        .get_project(created.id)
-        .await
-        .unwrap()
-        .expect("project exists");
+    let loaded = store.get_project(created.id).await.unwrap().expect("project exists");
     assert_eq!(loaded.name, "Round trip");
     assert_eq!(loaded.sample_rate.hz(), 44_100);
     assert_eq!(loaded.tempo.bpm(), 97.5);
     assert_eq!(loaded.time_signature.to_string(), "4/4");
     assert_eq!(loaded.owner_id, LOCAL_USER_ID);
     // Timestamps survive to the microsecond on both engines.
-    assert_eq!(
-        loaded.created_at.timestamp_micros(),
-        created.created_at.timestamp_micros()
-    );
+    assert_eq!(loaded.created_at.timestamp_micros(), created.created_at.timestamp_micros());
     assert!(store.get_project(ProjectId::new()).await.unwrap().is_none());
 }
 
@@ -112,23 +97,11 @@ async fn projects_are_listed_by_owner_in_pages(store: Store) {
     for i in 0..5 {
         project(&store, &format!("P{i}")).await;
     }
-    let page = store
-        .list_projects(
-            LOCAL_USER_ID,
-            Page {
-                limit: 2,
-                offset: 1,
-            },
-        )
-        .await
-        .unwrap();
+    let page = store.list_projects(LOCAL_USER_ID, Page { limit: 2, offset: 1 }).await.unwrap();
     assert_eq!(page.total, 5);
     let names: Vec<_> = page.items.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["P1", "P2"]);
-    let nobody = store
-        .list_projects(UserId::new(), Page::default())
-        .await
-        .unwrap();
+    let nobody = store.list_projects(UserId::new(), Page::default()).await.unwrap();
     assert_eq!((nobody.items.len(), nobody.total), (0, 0));
 }
 
@@ -139,27 +112,13 @@ async fn deleting_a_project_removes_its_tracks_and_clips(store: Store) {
     assert!(store.delete_project(p.id).await.unwrap());
     assert!(store.get_track(track.id).await.unwrap().is_none());
     assert!(store.get_clip(c.id).await.unwrap().is_none());
-    assert!(
-        !store.delete_project(p.id).await.unwrap(),
-        "second delete finds nothing"
-    );
+    assert!(!store.delete_project(p.id).await.unwrap(), "second delete finds nothing");
 }
 
 async fn track_indexes_are_unique_and_at_most_thirty_two(store: Store) {
     let p = project(&store, "Full").await;
-    let explicit = NewTrack {
-        track_index: Some(5),
-        ..named("Five")
-    };
-    assert_eq!(
-        store
-            .create_track(p.id, explicit.clone())
-            .await
-            .unwrap()
-            .index
-            .get(),
-        5
-    );
+    let explicit = NewTrack { track_index: Some(5), ..named("Five") };
+    assert_eq!(store.create_track(p.id, explicit.clone()).await.unwrap().index.get(), 5);
     match store.create_track(p.id, explicit).await {
         Err(StoreError::Conflict(message)) => {
             assert!(message.contains("track_index 5"), "{message}")
@@ -170,124 +129,49 @@ async fn track_indexes_are_unique_and_at_most_thirty_two(store: Store) {
     let first = store.create_track(p.id, named("Auto")).await.unwrap();
     assert_eq!(first.index.get(), 0);
     for i in 0..30 {
-        store
-            .create_track(p.id, named(&format!("T{i}")))
-            .await
-            .unwrap();
+        store.create_track(p.id, named(&format!("T{i}"))).await.unwrap();
     }
     assert_eq!(store.count_tracks(p.id).await.unwrap(), 32);
     match store.create_track(p.id, named("Thirty-third")).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("32"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let listed = store
-        .list_tracks(
-            p.id,
-            Page {
-                limit: 100,
-                offset: 0,
-            },
-        )
-        .await
-        .unwrap();
+    let listed = store.list_tracks(p.id, Page { limit: 100, offset: 0 }).await.unwrap();
     let indexes: Vec<_> = listed.items.iter().map(|t| t.index.get()).collect();
     assert_eq!(indexes, (0..32).collect::<Vec<u8>>());
     // Out-of-range indexes never reach the database.
-    let bad = NewTrack {
-        track_index: Some(32),
-        ..named("Bad")
-    };
-    assert!(
-        matches!(store.create_track(p.id, bad).await, Err(StoreError::Invalid(e)) if e.field == "track_index")
-    );
+    let bad = NewTrack { track_index: Some(32), ..named("Bad") };
+    assert!(matches!(store.create_track(p.id, bad).await, Err(StoreError::Invalid(e)) if e.field == "track_index"));
 }
 
 async fn tracks_for_a_missing_project_are_refused(store: Store) {
-    let result = store
-        .create_track(
-            ProjectId::new(),
-            NewTrack {
-                track_index: Some(0),
-                ..named("Orphan")
-            },
-        )
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::MissingParent("project"))),
-        "{result:?}"
-    );
+    let result = store.create_track(ProjectId::new(), NewTrack { track_index: Some(0), ..named("Orphan") }).await;
+    assert!(matches!(result, Err(StoreError::MissingParent("project"))), "{result:?}");
 }
 
 async fn mixer_changes_persist(store: Store) {
     let p = project(&store, "Mix").await;
     let track = store.create_track(p.id, named("Keys")).await.unwrap();
-    let patch = TrackPatch {
-        volume: Some(0.8),
-        pan: Some(-0.5),
-        muted: Some(true),
-        soloed: Some(true),
-        ..Default::default()
-    };
-    store
-        .update_track(track.id, |t| t.apply(&patch, audiolab_domain::now()))
-        .await
-        .unwrap();
+    let patch =
+        TrackPatch { volume: Some(0.8), pan: Some(-0.5), muted: Some(true), soloed: Some(true), ..Default::default() };
+    store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await.unwrap();
     let loaded = store.get_track(track.id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            loaded.volume.get(),
-            loaded.pan.get(),
-            loaded.muted,
-            loaded.soloed
-        ),
-        (0.8, -0.5, true, true)
-    );
+    assert_eq!((loaded.volume.get(), loaded.pan.get(), loaded.muted, loaded.soloed), (0.8, -0.5, true, true));
     // A rejected edit leaves the stored track as it was.
-    let bad = TrackPatch {
-        volume: Some(3.0),
-        ..Default::default()
-    };
+    let bad = TrackPatch { volume: Some(3.0), ..Default::default() };
     assert!(matches!(
-        store
-            .update_track(track.id, |t| t.apply(&bad, audiolab_domain::now()))
-            .await,
+        store.update_track(track.id, |t| t.apply(&bad, audiolab_domain::now())).await,
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(
-        store
-            .get_track(track.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .volume
-            .get(),
-        0.8
-    );
+    assert_eq!(store.get_track(track.id).await.unwrap().unwrap().volume.get(), 0.8);
     // Moving onto a taken index is a conflict.
-    store
-        .create_track(
-            p.id,
-            NewTrack {
-                track_index: Some(7),
-                ..named("Seven")
-            },
-        )
-        .await
-        .unwrap();
-    let onto_seven = TrackPatch {
-        track_index: Some(7),
-        ..Default::default()
-    };
+    store.create_track(p.id, NewTrack { track_index: Some(7), ..named("Seven") }).await.unwrap();
+    let onto_seven = TrackPatch { track_index: Some(7), ..Default::default() };
     assert!(matches!(
-        store
-            .update_track(track.id, |t| t.apply(&onto_seven, audiolab_domain::now()))
-            .await,
+        store.update_track(track.id, |t| t.apply(&onto_seven, audiolab_domain::now())).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(matches!(
-        store.update_track(TrackId::new(), |_| Ok(())).await,
-        Err(StoreError::NotFound("track"))
-    ));
+    assert!(matches!(store.update_track(TrackId::new(), |_| Ok(())).await, Err(StoreError::NotFound("track"))));
 }
 
 async fn concurrent_edits_are_not_lost(store: Store) {
@@ -299,13 +183,8 @@ async fn concurrent_edits_are_not_lost(store: Store) {
                 loop {
                     let bump = |project: &mut Project| {
                         let tempo = project.tempo.bpm() + 1.0;
-                        project.apply(
-                            &ProjectPatch {
-                                tempo: Some(tempo),
-                                ..Default::default()
-                            },
-                            audiolab_domain::now(),
-                        )
+                        project
+                            .apply(&ProjectPatch { tempo: Some(tempo), ..Default::default() }, audiolab_domain::now())
                     };
                     match store.update_project(p.id, bump).await {
                         Err(StoreError::Conflict(_)) => continue,
@@ -318,10 +197,7 @@ async fn concurrent_edits_are_not_lost(store: Store) {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(
-        store.get_project(p.id).await.unwrap().unwrap().tempo.bpm(),
-        97.5 + 8.0
-    );
+    assert_eq!(store.get_project(p.id).await.unwrap().unwrap().tempo.bpm(), 97.5 + 8.0);
 }
 
 async fn clips_round_trip_and_invalid_edits_change_nothing(store: Store) {
@@ -330,43 +206,20 @@ async fn clips_round_trip_and_invalid_edits_change_nothing(store: Store) {
     let later = clip(&store, &p, track.id, 88_200, 44_100).await;
     let earlier = clip(&store, &p, track.id, 0, 44_100).await;
     let listed = store.list_clips(track.id, Page::default()).await.unwrap();
-    assert_eq!(
-        listed.items.iter().map(|c| c.id).collect::<Vec<_>>(),
-        [earlier.id, later.id]
-    );
+    assert_eq!(listed.items.iter().map(|c| c.id).collect::<Vec<_>>(), [earlier.id, later.id]);
     assert_eq!(listed.total, 2);
 
     let rate = p.sample_rate;
-    let edit = ClipPatch {
-        start: Some(1.0),
-        gain_db: Some(-6.0),
-        fade_in: Some(0.1),
-        ..Default::default()
-    };
-    let edited = store
-        .update_clip(later.id, |c| c.apply(&edit, rate, audiolab_domain::now()))
-        .await
-        .unwrap();
-    assert_eq!(
-        (edited.start, edited.fade_in),
-        (Frames(44_100), Frames(4_410))
-    );
+    let edit = ClipPatch { start: Some(1.0), gain_db: Some(-6.0), fade_in: Some(0.1), ..Default::default() };
+    let edited = store.update_clip(later.id, |c| c.apply(&edit, rate, audiolab_domain::now())).await.unwrap();
+    assert_eq!((edited.start, edited.fade_in), (Frames(44_100), Frames(4_410)));
     let loaded = store.get_clip(later.id).await.unwrap().unwrap();
     assert_eq!(loaded, edited);
     assert_eq!(loaded.status, ClipStatus::Processing);
 
-    let too_long = ClipPatch {
-        length: Some(5.0),
-        ..Default::default()
-    };
+    let too_long = ClipPatch { length: Some(5.0), ..Default::default() };
     assert!(matches!(
-        store
-            .update_clip(later.id, |c| c.apply(
-                &too_long,
-                rate,
-                audiolab_domain::now()
-            ))
-            .await,
+        store.update_clip(later.id, |c| c.apply(&too_long, rate, audiolab_domain::now())).await,
         Err(StoreError::Invalid(_))
     ));
     assert_eq!(store.get_clip(later.id).await.unwrap().unwrap(), edited);
@@ -377,27 +230,13 @@ async fn clips_round_trip_and_invalid_edits_change_nothing(store: Store) {
 
 async fn loop_regions_crud(store: Store) {
     let p = project(&store, "Loops").await;
-    let new = NewLoopRegion {
-        start: 1.0,
-        end: 2.0,
-        repeat_count: Some(3),
-        ..Default::default()
-    };
+    let new = NewLoopRegion { start: 1.0, end: 2.0, repeat_count: Some(3), ..Default::default() };
     let region = LoopRegion::create(p.id, p.sample_rate, new, audiolab_domain::now()).unwrap();
     store.insert_loop_region(&region).await.unwrap();
-    assert_eq!(
-        store.get_loop_region(region.id).await.unwrap().unwrap(),
-        region
-    );
-    let endless = LoopRegionPatch {
-        repeat_count: Some(None),
-        enabled: Some(true),
-        ..Default::default()
-    };
+    assert_eq!(store.get_loop_region(region.id).await.unwrap().unwrap(), region);
+    let endless = LoopRegionPatch { repeat_count: Some(None), enabled: Some(true), ..Default::default() };
     let updated = store
-        .update_loop_region(region.id, |r| {
-            r.apply(&endless, p.sample_rate, audiolab_domain::now())
-        })
+        .update_loop_region(region.id, |r| r.apply(&endless, p.sample_rate, audiolab_domain::now()))
         .await
         .unwrap();
     assert_eq!((updated.repeat_count, updated.enabled), (None, true));
@@ -430,53 +269,22 @@ async fn recording_sessions_move_between_states_once(store: Store) {
     let s = session(&p, track.id);
     store.insert_recording_session(&s).await.unwrap();
     assert_eq!(store.get_recording_session(s.id).await.unwrap().unwrap(), s);
-    assert_eq!(
-        store
-            .recording_sessions_with_status(RecordingStatus::Recording)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.recording_sessions_with_status(RecordingStatus::Recording).await.unwrap().len(), 1);
     assert!(
         store
-            .transition_recording_session(
-                s.id,
-                RecordingStatus::Recording,
-                RecordingStatus::Stopped,
-                None
-            )
+            .transition_recording_session(s.id, RecordingStatus::Recording, RecordingStatus::Stopped, None)
             .await
             .unwrap()
     );
     // A second stop finds it no longer recording.
     assert!(
         !store
-            .transition_recording_session(
-                s.id,
-                RecordingStatus::Recording,
-                RecordingStatus::Stopped,
-                None
-            )
+            .transition_recording_session(s.id, RecordingStatus::Recording, RecordingStatus::Stopped, None)
             .await
             .unwrap()
     );
-    assert!(
-        store
-            .recording_sessions_with_status(RecordingStatus::Recording)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store
-            .get_recording_session(s.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        RecordingStatus::Stopped
-    );
+    assert!(store.recording_sessions_with_status(RecordingStatus::Recording).await.unwrap().is_empty());
+    assert_eq!(store.get_recording_session(s.id).await.unwrap().unwrap().status, RecordingStatus::Stopped);
 }
 
 async fn takes_are_unique_per_pass(store: Store) {
@@ -497,52 +305,24 @@ async fn takes_are_unique_per_pass(store: Store) {
     let (first, second) = (take(0), take(1));
     store.insert_take(&first).await.unwrap();
     store.insert_take(&second).await.unwrap();
-    assert!(matches!(
-        store.insert_take(&take(1)).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store.list_takes(track.id).await.unwrap(),
-        vec![second, first],
-        "newest first"
-    );
+    assert!(matches!(store.insert_take(&take(1)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.list_takes(track.id).await.unwrap(), vec![second, first], "newest first");
 }
 
 async fn jobs_finish_once(store: Store) {
     let p = project(&store, "Jobs").await;
-    let job = Job::queued(
-        JobKind::Mixdown,
-        Some(p.id),
-        serde_json::json!({"format": "wav"}),
-        audiolab_domain::now(),
-    );
+    let job = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({"format": "wav"}), audiolab_domain::now());
     store.insert_job(&job).await.unwrap();
     assert!(store.set_job_progress(job.id, 0.5).await.unwrap());
     let running = store.get_job(job.id).await.unwrap().unwrap();
-    assert_eq!(
-        (running.status, running.progress),
-        (JobStatus::Running, 0.5)
-    );
+    assert_eq!((running.status, running.progress), (JobStatus::Running, 0.5));
     assert_eq!(running.payload, serde_json::json!({"format": "wav"}));
     let result = serde_json::json!({"lufs": -14.0});
-    assert!(
-        store
-            .finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .finish_job(job.id, JobStatus::Failed, None, Some("late retry"))
-            .await
-            .unwrap()
-    );
+    assert!(store.finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None).await.unwrap());
+    assert!(!store.finish_job(job.id, JobStatus::Failed, None, Some("late retry")).await.unwrap());
     assert!(!store.set_job_progress(job.id, 0.1).await.unwrap());
     let done = store.get_job(job.id).await.unwrap().unwrap();
-    assert_eq!(
-        (done.status, done.progress, done.result, done.error),
-        (JobStatus::Succeeded, 1.0, Some(result), None)
-    );
+    assert_eq!((done.status, done.progress, done.result, done.error), (JobStatus::Succeeded, 1.0, Some(result), None));
 }
 
 async fn migrations_are_idempotent(store: Store) {

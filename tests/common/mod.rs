@@ -36,18 +36,14 @@ impl TestApp {
 
     /// `api` on a fresh PostgreSQL database: the cloud mode.
     pub async fn postgres() -> Self {
-        let database = TestDatabase::postgres()
-            .await
-            .expect("PostgreSQL must be running for API tests");
+        let database = TestDatabase::postgres().await.expect("PostgreSQL must be running for API tests");
         Self::start(database, Role::Api).await
     }
 
     async fn start(database: TestDatabase, role: Role) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let settings = test_settings(data_dir.path(), Some(database.url.clone()));
-        let app = Application::start(settings, role)
-            .await
-            .expect("application starts");
+        let app = Application::start(settings, role).await.expect("application starts");
         Self {
             base: format!("http://{}", app.address()),
             client: reqwest::Client::new(),
@@ -59,9 +55,7 @@ impl TestApp {
 
     /// A second connection to the app's database, for arranging rows the API cannot create yet.
     pub async fn store(&self) -> audiolab_store::Store {
-        audiolab_store::Store::connect(&self._database.url)
-            .await
-            .unwrap()
+        audiolab_store::Store::connect(&self._database.url).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -73,15 +67,7 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        read(
-            self.client
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        read(self.client.post(self.url(path)).json(&body).send().await.unwrap()).await
     }
 
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
@@ -89,24 +75,12 @@ impl TestApp {
     }
 
     pub async fn post_raw(&self, path: &str, body: &'static str) -> (u16, Value) {
-        let request = self
-            .client
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body);
+        let request = self.client.post(self.url(path)).header("content-type", "application/json").body(body);
         read(request.send().await.unwrap()).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        read(
-            self.client
-                .patch(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        read(self.client.patch(self.url(path)).json(&body).send().await.unwrap()).await
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
@@ -122,8 +96,7 @@ impl TestApp {
 
     /// Creates a track and returns its body.
     pub async fn track(&self, project_id: &str, name: &str, index: i64) -> Value {
-        let body =
-            serde_json::json!({"project_id": project_id, "name": name, "track_index": index});
+        let body = serde_json::json!({"project_id": project_id, "name": name, "track_index": index});
         let (status, track) = self.post("/api/tracks", body).await;
         assert_eq!(status, 201, "{track}");
         track
@@ -139,11 +112,7 @@ impl TestApp {
 async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (status, body)
 }
 

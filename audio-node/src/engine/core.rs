@@ -91,9 +91,7 @@ impl EngineCore {
             while done < total && self.state == TransportState::Playing {
                 if !self.ensure_bundle() {
                     // Read-ahead is late: this stretch is silent, but time goes on.
-                    let _ = self.events.push(EngineEvent::Underrun {
-                        position: self.position,
-                    });
+                    let _ = self.events.push(EngineEvent::Underrun { position: self.position });
                     self.shared.count_underrun();
                     self.advance(total - done);
                     if self.state == TransportState::Playing {
@@ -132,9 +130,7 @@ impl EngineCore {
                     }
                     self.state = TransportState::Playing;
                 }
-                Command::Pause if self.state == TransportState::Playing => {
-                    self.state = TransportState::Paused
-                }
+                Command::Pause if self.state == TransportState::Playing => self.state = TransportState::Paused,
                 Command::Pause => {}
                 Command::Resume => self.state = TransportState::Playing,
                 Command::Stop => {
@@ -214,11 +210,8 @@ impl EngineCore {
     }
 
     fn send_reposition(&mut self) {
-        let reposition = Reposition {
-            generation: self.generation,
-            position: self.position,
-            active_loop: self.active_loop,
-        };
+        let reposition =
+            Reposition { generation: self.generation, position: self.position, active_loop: self.active_loop };
         self.reposition_pending = self.repositions.push(reposition).is_err();
     }
 
@@ -229,7 +222,6 @@ impl EngineCore {
     }
 
     fn announce_state(&self) {
-        self.shared
-            .publish(self.position, self.state, self.active_loop.map(|l| l.pass));
+        self.shared.publish(self.position, self.state, self.active_loop.map(|l| l.pass));
     }
 }

@@ -40,13 +40,8 @@ impl Prefetcher {
         free: rtrb::Consumer<Box<Bundle>>,
         repositions: rtrb::Consumer<Reposition>,
     ) -> Self {
-        let sources = TrackSources {
-            tracks: sources
-                .tracks
-                .into_iter()
-                .filter(|(slot, _)| *slot < MAX_TRACKS)
-                .collect(),
-        };
+        let sources =
+            TrackSources { tracks: sources.tracks.into_iter().filter(|(slot, _)| *slot < MAX_TRACKS).collect() };
         Self {
             sources,
             filled,
@@ -107,8 +102,7 @@ impl Prefetcher {
         for &(segment_start, segment_frames) in step.segments() {
             for (slot, clips) in &mut self.sources.tracks {
                 for clip in clips.iter_mut() {
-                    let Some(overlap) = clip.placement.overlap(segment_start, segment_frames)
-                    else {
+                    let Some(overlap) = clip.placement.overlap(segment_start, segment_frames) else {
                         continue;
                     };
                     let channels = usize::from(clip.placement.channels.max(1));
@@ -129,10 +123,7 @@ impl Prefetcher {
                         }
                     };
                     source[read * channels..].fill(0.0);
-                    let overlap = Overlap {
-                        span_offset: offset + overlap.span_offset,
-                        ..overlap
-                    };
+                    let overlap = Overlap { span_offset: offset + overlap.span_offset, ..overlap };
                     add_clip(bundle.track_mut(*slot), &clip.placement, overlap, source);
                     bundle.active |= 1 << *slot;
                 }

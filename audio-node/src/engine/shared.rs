@@ -108,9 +108,7 @@ impl Shared {
 
     /// The loop pass being played, when a loop is active.
     pub fn loop_pass(&self) -> Option<u32> {
-        self.looping
-            .load(Relaxed)
-            .then(|| self.loop_pass.load(Relaxed))
+        self.looping.load(Relaxed).then(|| self.loop_pass.load(Relaxed))
     }
 
     pub fn underruns(&self) -> u64 {
@@ -176,28 +174,18 @@ impl EngineHandle {
         commands: rtrb::Producer<Command>,
         events: rtrb::Consumer<EngineEvent>,
     ) -> Self {
-        Self {
-            shared,
-            commands: Mutex::new(commands),
-            events: Mutex::new(events),
-        }
+        Self { shared, commands: Mutex::new(commands), events: Mutex::new(events) }
     }
 
     /// Queues `command` for the audio thread's next block.
     pub fn send(&self, command: Command) -> Result<(), EngineBusy> {
-        let mut commands = self
-            .commands
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut commands = self.commands.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         commands.push(command).map_err(|_| EngineBusy)
     }
 
     /// Events the audio thread reported since the last call.
     pub fn drain_events(&self) -> Vec<EngineEvent> {
-        let mut events = self
-            .events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         std::iter::from_fn(|| events.pop().ok()).collect()
     }
 }

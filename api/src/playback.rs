@@ -1,0 +1,255 @@
+//! `/api/audio/projects/{id}/playback/…`: the transport of a project's engine.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::ApiResult;
+use audiolab_domain::transport::{LoadSummary, TransportStatus};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+pub struct PlaybackApi;
+
+/// What was loaded into the engine.
+#[derive(Debug, Object)]
+pub struct LoadResult {
+    /// Always true.
+    pub success: bool,
+    /// The project.
+    pub project_id: Uuid,
+    /// Its name.
+    pub project_name: String,
+    /// Tracks in the engine.
+    pub tracks_loaded: u32,
+    /// Ready, active clips whose audio was opened.
+    pub clips_loaded: u32,
+    /// Seconds to the end of the last clip; playback stops there unless looping.
+    pub duration: f64,
+    /// Tempo in BPM.
+    pub tempo: f64,
+    /// Project sample rate in Hz.
+    pub sample_rate: u32,
+}
+
+impl From<LoadSummary> for LoadResult {
+    fn from(s: LoadSummary) -> Self {
+        Self {
+            success: true,
+            project_id: s.project_id.0,
+            project_name: s.project_name,
+            tracks_loaded: s.tracks_loaded,
+            clips_loaded: s.clips_loaded,
+            duration: s.duration,
+            tempo: s.tempo,
+            sample_rate: s.sample_rate,
+        }
+    }
+}
+
+/// The transport of a project.
+#[derive(Debug, Object)]
+pub struct PlaybackStatus {
+    /// True when the request was carried out.
+    pub success: bool,
+    /// `stopped`, `playing` or `paused`.
+    pub status: String,
+    /// Playhead in seconds.
+    pub position: f64,
+    /// Playhead in frames at the project rate.
+    pub frame: i64,
+    /// Seconds to the end of the last clip.
+    pub duration: f64,
+    /// Frames to the end of the last clip.
+    pub duration_frames: i64,
+    /// The project.
+    pub project_id: Uuid,
+    /// Whether an engine has the project loaded.
+    pub project_loaded: bool,
+    /// Tracks in the engine.
+    pub tracks_loaded: u32,
+    /// Project sample rate in Hz.
+    pub sample_rate: u32,
+    /// The loop region being looped, if any.
+    pub loop_region_id: Option<Uuid>,
+    /// The loop pass being played (1 for the first), while looping.
+    pub loop_pass: Option<u32>,
+    /// Blocks that played silence because read-ahead was late, since load.
+    pub underruns: u64,
+}
+
+impl From<TransportStatus> for PlaybackStatus {
+    fn from(s: TransportStatus) -> Self {
+        Self {
+            success: true,
+            status: s.status,
+            position: s.position,
+            frame: s.frame,
+            duration: s.duration,
+            duration_frames: s.duration_frames,
+            project_id: s.project_id.0,
+            project_loaded: s.project_loaded,
+            tracks_loaded: s.tracks_loaded,
+            sample_rate: s.sample_rate,
+            loop_region_id: s.loop_region_id.map(|l| l.0),
+            loop_pass: s.loop_pass,
+            underruns: s.underruns,
+        }
+    }
+}
+
+/// Where to start playing.
+#[derive(Debug, Object)]
+pub struct PlayRequest {
+    /// Seconds; the current position when absent. Clamped to the project.
+    pub position: Option<f64>,
+}
+
+/// Where to move the playhead.
+#[derive(Debug, Object)]
+pub struct SeekRequest {
+    /// Seconds; clamped to [0, duration].
+    pub position: f64,
+}
+
+/// Which loop region to loop.
+#[derive(Debug, Object)]
+pub struct LoopRequest {
+    /// A loop region of this project.
+    pub loop_region_id: Uuid,
+}
+
+#[OpenApi(tag = "Tag::Audio")]
+impl PlaybackApi {
+    /// Load a project into an engine
+    ///
+    /// Opens its tracks and ready clips. Loading again picks up changes and keeps the playhead.
+    #[oai(path = "/api/audio/projects/:id/playback/load", method = "post", operation_id = "playback_load")]
+    async fn load(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<LoadResult>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.load(project.id).await?.into()))
+    }
+
+    /// Start playback
+    ///
+    /// From `position` if given, else from the playhead. Loads the project if needed.
+    #[oai(path = "/api/audio/projects/:id/playback/play", method = "post", operation_id = "playback_play")]
+    async fn play(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<Option<PlayRequest>>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let position = body.0.and_then(|b| b.position);
+        Ok(Json(ctx.audio.play(project.id, position).await?.into()))
+    }
+
+    /// Pause playback
+    ///
+    /// Keeps the playhead where it is.
+    #[oai(path = "/api/audio/projects/:id/playback/pause", method = "post", operation_id = "playback_pause")]
+    async fn pause(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.pause(project.id).await?.into()))
+    }
+
+    /// Resume playback
+    #[oai(path = "/api/audio/projects/:id/playback/resume", method = "post", operation_id = "playback_resume")]
+    async fn resume(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.resume(project.id).await?.into()))
+    }
+
+    /// Stop playback
+    ///
+    /// Stops and rewinds to 0.
+    #[oai(path = "/api/audio/projects/:id/playback/stop", method = "post", operation_id = "playback_stop")]
+    async fn stop(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.stop(project.id).await?.into()))
+    }
+
+    /// Move the playhead
+    #[oai(path = "/api/audio/projects/:id/playback/seek", method = "post", operation_id = "playback_seek")]
+    async fn seek(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<SeekRequest>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.seek(project.id, body.0.position).await?.into()))
+    }
+
+    /// Transport status
+    #[oai(path = "/api/audio/projects/:id/playback/status", method = "get", operation_id = "playback_status")]
+    async fn status(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.status(project.id).await?.into()))
+    }
+
+    /// Loop a region
+    ///
+    /// Makes the region the project's enabled loop and loops it: seamless, sample-exact wraps;
+    /// `repeat_count` N plays N+1 passes, then playback continues.
+    #[oai(
+        path = "/api/audio/projects/:id/playback/loop/enable",
+        method = "post",
+        operation_id = "playback_loop_enable"
+    )]
+    async fn loop_enable(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<LoopRequest>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
+    }
+
+    /// Stop looping
+    #[oai(
+        path = "/api/audio/projects/:id/playback/loop/disable",
+        method = "post",
+        operation_id = "playback_loop_disable"
+    )]
+    async fn loop_disable(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PlaybackStatus>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        Ok(Json(ctx.audio.set_loop(project.id, None).await?.into()))
+    }
+}

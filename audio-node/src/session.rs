@@ -1,0 +1,292 @@
+//! One loaded project: its engine, the threads that drive it, and the tasks that report on it.
+
+use crate::backend::{ClockStats, Worker, spawn_mock_clock, spawn_reader};
+use crate::engine::{self, ClipSource, Command, EngineEvent, EngineHandle, TrackSources, TransportState};
+use crate::hub::{Hub, message};
+use audiolab_domain::clip::{Clip, ClipStatus};
+use audiolab_domain::loop_region::LoopRegion;
+use audiolab_domain::project::Project;
+use audiolab_domain::track::Track;
+use audiolab_domain::transport::{LoadSummary, TransportStatus};
+use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
+use audiolab_dsp::mix::TrackMix;
+use audiolab_dsp::render::ClipPlacement;
+use audiolab_dsp::transport::ActiveLoop;
+use audiolab_media::storage::LocalStorage;
+use audiolab_media::wav::WavReader;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often clients get the playhead while the transport rolls.
+pub const POSITION_INTERVAL: Duration = Duration::from_millis(50);
+
+pub struct Session {
+    pub project_id: ProjectId,
+    pub project_name: String,
+    pub tempo: f64,
+    pub rate: SampleRate,
+    pub duration: i64,
+    pub tracks_loaded: u32,
+    pub clips_loaded: u32,
+    pub handle: Arc<EngineHandle>,
+    pub clock_stats: Arc<ClockStats>,
+    slots: HashMap<TrackId, usize>,
+    active_loop: Mutex<Option<LoopRegionId>>,
+    reports: CancellationToken,
+    // Dropped after the reports stop: joins the threads.
+    _clock: Worker,
+    _reader: Worker,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.reports.cancel();
+    }
+}
+
+pub fn mix_of(track: &Track) -> TrackMix {
+    TrackMix {
+        volume: track.volume.get() as f32,
+        pan: track.pan.get() as f32,
+        muted: track.muted,
+        soloed: track.soloed,
+    }
+}
+
+/// The clips an engine plays: ready, active, with audio at the project rate.
+fn playable(clip: &Clip) -> bool {
+    clip.status == ClipStatus::Ready && clip.active && clip.audio_key.is_some() && clip.length.get() > 0
+}
+
+/// Opens every playable clip's audio. Clips whose file is missing or unreadable are skipped
+/// with a warning: one bad file must not stop a project from playing.
+fn open_sources(
+    rate: SampleRate,
+    tracks: &[Track],
+    clips: &[Clip],
+    storage: &LocalStorage,
+) -> (TrackSources, u32, i64) {
+    let mut by_track: HashMap<TrackId, Vec<ClipSource>> = HashMap::new();
+    let (mut count, mut duration) = (0u32, 0i64);
+    for clip in clips.iter().filter(|c| playable(c)) {
+        let key = clip.audio_key.as_deref().unwrap_or_default();
+        let opened = storage
+            .path(key)
+            .map_err(|e| e.to_string())
+            .and_then(|path| WavReader::open(&path).map_err(|e| e.to_string()));
+        let reader = match opened {
+            Ok(reader) if reader.info().sample_rate == rate.hz() => reader,
+            Ok(reader) => {
+                tracing::warn!(clip_id = %clip.id, file_rate = reader.info().sample_rate, "clip audio is not at the project rate; skipped");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(clip_id = %clip.id, %error, "clip audio cannot be opened; skipped");
+                continue;
+            }
+        };
+        let placement = ClipPlacement {
+            start: clip.start.get(),
+            length: clip.length.get(),
+            source_offset: clip.source_offset.get(),
+            gain: clip.gain.to_linear() as f32,
+            fade_in: clip.fade_in.get(),
+            fade_out: clip.fade_out.get(),
+            channels: reader.info().channels.min(2),
+        };
+        duration = duration.max(clip.end().get());
+        count += 1;
+        by_track.entry(clip.track_id).or_default().push(ClipSource { placement, reader });
+    }
+    let tracks =
+        tracks.iter().filter_map(|t| by_track.remove(&t.id).map(|clips| (usize::from(t.index.get()), clips))).collect();
+    (TrackSources { tracks }, count, duration)
+}
+
+impl Session {
+    /// Opens the project's audio and starts its engine threads and report tasks.
+    /// Blocking (opens files, spawns threads): call from a blocking context.
+    pub fn start(project: &Project, tracks: &[Track], clips: &[Clip], storage: &LocalStorage) -> std::io::Result<Self> {
+        let rate = project.sample_rate;
+        let (sources, clips_loaded, duration) = open_sources(rate, tracks, clips, storage);
+        let (core, handle, prefetcher) = engine::create(rate.hz(), duration, sources);
+        let mut slots = HashMap::new();
+        for track in tracks {
+            let slot = usize::from(track.index.get());
+            handle.shared.set_mix(slot, mix_of(track));
+            slots.insert(track.id, slot);
+        }
+        let clock_stats = Arc::new(ClockStats::default());
+        let reader = spawn_reader(prefetcher)?;
+        let clock = spawn_mock_clock(core, rate.hz(), clock_stats.clone(), |_| {})?;
+        let session = Self {
+            project_id: project.id,
+            project_name: project.name.clone(),
+            tempo: project.tempo.bpm(),
+            rate,
+            duration,
+            tracks_loaded: tracks.len() as u32,
+            clips_loaded,
+            handle: Arc::new(handle),
+            clock_stats,
+            slots,
+            active_loop: Mutex::new(None),
+            reports: CancellationToken::new(),
+            _clock: clock,
+            _reader: reader,
+        };
+        Ok(session)
+    }
+
+    /// Starts the tasks that turn engine state into client messages. Needs a tokio runtime.
+    pub fn spawn_reports(&self, hub: Arc<Hub>) {
+        tokio::spawn(report_positions(
+            self.project_id,
+            self.handle.clone(),
+            self.rate,
+            hub.clone(),
+            self.reports.clone(),
+        ));
+        tokio::spawn(report_events(self.project_id, self.handle.clone(), self.rate, hub, self.reports.clone()));
+    }
+
+    pub fn summary(&self) -> LoadSummary {
+        LoadSummary {
+            project_id: self.project_id,
+            project_name: self.project_name.clone(),
+            tracks_loaded: self.tracks_loaded,
+            clips_loaded: self.clips_loaded,
+            duration: Frames(self.duration).to_seconds(self.rate),
+            duration_frames: self.duration,
+            tempo: self.tempo,
+            sample_rate: self.rate.hz(),
+        }
+    }
+
+    pub fn status(&self) -> TransportStatus {
+        let shared = &self.handle.shared;
+        let frame = shared.position();
+        TransportStatus {
+            project_id: self.project_id,
+            project_loaded: true,
+            status: shared.state().as_str().into(),
+            position: Frames(frame).to_seconds(self.rate),
+            frame,
+            duration: Frames(self.duration).to_seconds(self.rate),
+            duration_frames: self.duration,
+            tracks_loaded: self.tracks_loaded,
+            sample_rate: self.rate.hz(),
+            loop_region_id: *self.active_loop.lock().unwrap_or_else(|p| p.into_inner()),
+            loop_pass: shared.loop_pass(),
+            underruns: shared.underruns(),
+        }
+    }
+
+    /// Sends a command to the engine and waits until its audio thread has applied it, so the
+    /// status returned afterwards reflects it.
+    pub async fn command(&self, command: Command) -> Result<(), engine::EngineBusy> {
+        let before = self.handle.shared.blocks();
+        self.handle.send(command)?;
+        let period = Duration::from_secs_f64(engine::BLOCK_FRAMES as f64 / f64::from(self.rate.hz()));
+        for _ in 0..20 {
+            if self.handle.shared.blocks() > before + 1 {
+                break;
+            }
+            tokio::time::sleep(period / 2).await;
+        }
+        Ok(())
+    }
+
+    pub fn set_loop(&self, region: Option<&LoopRegion>) -> Command {
+        *self.active_loop.lock().unwrap_or_else(|p| p.into_inner()) = region.map(|r| r.id);
+        Command::SetLoop(region.map(|r| ActiveLoop::new(r.start.get(), r.end.get(), r.repeat_count)))
+    }
+
+    pub fn apply_track(&self, track: &Track) {
+        if let Some(&slot) = self.slots.get(&track.id) {
+            self.handle.shared.set_mix(slot, mix_of(track));
+        }
+    }
+
+    pub fn state(&self) -> TransportState {
+        self.handle.shared.state()
+    }
+}
+
+async fn report_positions(
+    project: ProjectId,
+    handle: Arc<EngineHandle>,
+    rate: SampleRate,
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(POSITION_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let shared = &handle.shared;
+        if shared.state() != TransportState::Playing || !hub.has_listeners(project) {
+            continue;
+        }
+        let frame = shared.position();
+        let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        hub.publish(
+            project,
+            message(
+                "position_update",
+                json!({
+                    "project_id": project,
+                    "position": Frames(frame).to_seconds(rate),
+                    "frame": frame,
+                    "sample_rate": rate.hz(),
+                    "playing": true,
+                    "recording": false,
+                    "server_time": server_time,
+                }),
+            ),
+        );
+    }
+}
+
+async fn report_events(
+    project: ProjectId,
+    handle: Arc<EngineHandle>,
+    rate: SampleRate,
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        for event in handle.drain_events() {
+            let frame = handle.shared.position();
+            let position = Frames(frame).to_seconds(rate);
+            let msg = match event {
+                EngineEvent::LoopWrapped { pass } => message(
+                    "loop_event",
+                    json!({"project_id": project, "event": "wrapped", "iteration": pass, "position": position}),
+                ),
+                EngineEvent::LoopFinished => {
+                    message("loop_event", json!({"project_id": project, "event": "ended", "position": position}))
+                }
+                EngineEvent::ReachedEnd => {
+                    message("playback_stopped", json!({"project_id": project, "reason": "end", "position": 0.0}))
+                }
+                EngineEvent::Underrun { position } => {
+                    tracing::debug!(%project, position, "read-ahead underrun");
+                    continue;
+                }
+            };
+            hub.publish(project, msg);
+        }
+    }
+}

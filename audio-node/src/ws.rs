@@ -1,0 +1,206 @@
+//! `/ws/audio/{project_id}`: the WebSocket transport. JSON text frames `{"type", "data"}`;
+//! control commands answered one `control_response` each; the project's events broadcast to
+//! every client once it has spoken.
+
+use crate::hub::message;
+use crate::node::Node;
+use audiolab_domain::ProjectId;
+use audiolab_domain::track::{Track, TrackPatch};
+use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
+use futures_util::{SinkExt, StreamExt};
+use poem::http::StatusCode;
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Largest frame a client may send; larger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+fn error_response(status: StatusCode, detail: &str) -> Response {
+    let body = json!({"detail": detail, "errors": [detail], "success": false});
+    poem::web::Json(body).with_status(status).into_response()
+}
+
+/// The upgrade handler. Unknown or malformed project ids are refused before the upgrade.
+#[handler]
+pub async fn ws_audio(Path(project): Path<String>, ws: WebSocket, node: Data<&Arc<Node>>) -> Response {
+    let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
+        return error_response(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
+    };
+    match node.store().get_project(project).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error_response(StatusCode::NOT_FOUND, "project not found"),
+        Err(_) => return error_response(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable"),
+    }
+    let node = node.clone();
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
+    ws.config(config).on_upgrade(move |socket| serve(socket, project, node)).into_response()
+}
+
+async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
+    let (mut sink, mut stream) = socket.split();
+    let mut events = node.hub().subscribe(project);
+    // The server sends nothing until the client speaks.
+    let mut spoke = false;
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let reply = match incoming {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Text(text))) => handle_text(&text, project, &node).await,
+                    Some(Ok(Message::Binary(_))) => Some(error("binary frames are reserved for audio streaming")),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Err(err)) => {
+                        let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
+                        if oversized {
+                            let _ = sink.send(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
+                        }
+                        break;
+                    }
+                };
+                spoke = true;
+                if let Some(reply) = reply {
+                    if sink.send(Message::Text(reply)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            event = events.recv(), if spoke => match event {
+                Ok(event) => {
+                    if sink.send(Message::Text(event.to_string())).await.is_err() {
+                        break;
+                    }
+                }
+                // A client too slow to keep up misses some messages rather than stalling others.
+                Err(RecvError::Lagged(missed)) => {
+                    let notice = message("error", json!({"message": format!("{missed} messages were dropped because the connection is slow")}));
+                    if sink.send(Message::Text(notice.to_string())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+}
+
+fn error(text: &str) -> String {
+    message("error", json!({"message": text})).to_string()
+}
+
+async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<String> {
+    let Ok(frame) = serde_json::from_str::<Value>(text) else {
+        return Some(error("malformed JSON"));
+    };
+    match frame["type"].as_str() {
+        Some("ping") => Some(
+            message("pong", json!({"server_time": chrono::Utc::now().timestamp_micros() as f64 / 1e6})).to_string(),
+        ),
+        Some("control") => {
+            let id = frame["id"].clone();
+            let command = frame["command"].as_str().unwrap_or_default().to_owned();
+            let data = frame.get("data").cloned().unwrap_or(Value::Null);
+            let outcome = control(&command, &data, project, node).await;
+            let body = match outcome {
+                Ok(result) => json!({"id": id, "command": command, "success": true, "result": result}),
+                Err(err) => json!({"id": id, "command": command, "success": false, "error": err.to_string()}),
+            };
+            Some(message("control_response", body).to_string())
+        }
+        Some(other) => Some(error(&format!("unknown message type {other:?}"))),
+        None => Some(error("a message needs a \"type\"")),
+    }
+}
+
+fn seconds(data: &Value, field: &str) -> TransportResult<Option<f64>> {
+    match &data[field] {
+        Value::Null => Ok(None),
+        value => value
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| TransportError::Invalid(format!("{field}: must be a number of seconds"))),
+    }
+}
+
+async fn control(command: &str, data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
+    let status = match command {
+        "play" => node.play(project, seconds(data, "position")?).await?,
+        "pause" => node.pause(project).await?,
+        "resume" => node.resume(project).await?,
+        "stop" => node.stop(project).await?,
+        "seek" => {
+            let position =
+                seconds(data, "position")?.ok_or_else(|| TransportError::Invalid("position: required".into()))?;
+            node.seek(project, position).await?
+        }
+        "loop_enable" => {
+            let id = data["loop_region_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+            let id = id.ok_or_else(|| TransportError::Invalid("loop_region_id: required, a UUID".into()))?;
+            node.set_loop(project, Some(id.into())).await?
+        }
+        "loop_disable" => node.set_loop(project, None).await?,
+        "set_track" => return set_track(data, project, node).await,
+        "record_start" | "record_stop" => {
+            return Err(TransportError::Unavailable("recording is not available on this node yet".into()));
+        }
+        other => return Err(TransportError::Invalid(format!("unknown command {other:?}"))),
+    };
+    Ok(serde_json::to_value(status).unwrap_or(Value::Null))
+}
+
+async fn set_track(data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
+    let id = data["track_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+    let id = id.ok_or_else(|| TransportError::Invalid("track_id: required, a UUID".into()))?;
+    let number = |field: &str| match &data[field] {
+        Value::Null => Ok(None),
+        v => v.as_f64().map(Some).ok_or_else(|| TransportError::Invalid(format!("{field}: must be a number"))),
+    };
+    let flag = |field: &str| match &data[field] {
+        Value::Null => Ok(None),
+        v => v.as_bool().map(Some).ok_or_else(|| TransportError::Invalid(format!("{field}: must be true or false"))),
+    };
+    let patch = TrackPatch {
+        volume: number("volume")?,
+        pan: number("pan")?,
+        muted: flag("muted")?,
+        soloed: flag("soloed")?,
+        ..Default::default()
+    };
+    let store = node.store();
+    match store.get_track(id.into()).await {
+        Ok(Some(track)) if track.project_id == project => {}
+        Ok(_) => return Err(TransportError::NotFound("track")),
+        Err(_) => return Err(TransportError::Unavailable("the database is unavailable".into())),
+    }
+    let track =
+        store.update_track(id.into(), |t| t.apply(&patch, audiolab_domain::now())).await.map_err(|e| match e {
+            audiolab_store::StoreError::Invalid(invalid) => TransportError::Invalid(invalid.to_string()),
+            audiolab_store::StoreError::NotFound(what) => TransportError::NotFound(what),
+            other => TransportError::Internal(other.to_string()),
+        })?;
+    node.track_changed(&track).await;
+    Ok(track_json(&track))
+}
+
+/// A track as clients see it in `track_update` messages (the same fields as the REST API).
+pub fn track_json(track: &Track) -> Value {
+    json!({
+        "id": track.id,
+        "project_id": track.project_id,
+        "name": track.name,
+        "track_index": track.index.get(),
+        "volume": track.volume.get(),
+        "pan": track.pan.get(),
+        "muted": track.muted,
+        "soloed": track.soloed,
+        "color": track.color,
+        "record_enabled": track.record_enabled,
+        "input_device_id": track.input_device_id,
+        "monitoring": track.monitoring,
+        "updated_at": track.updated_at,
+    })
+}

@@ -1,0 +1,101 @@
+//! The transport as the rest of the system sees it: what a loaded project reports, and the port
+//! through which the API drives an engine, wherever that engine runs (in this process, or in a
+//! node process reached over the network).
+
+use crate::track::Track;
+use crate::{LoopRegionId, ProjectId};
+use serde::{Deserialize, Serialize};
+
+/// What `load` found in a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub project_id: ProjectId,
+    pub project_name: String,
+    pub tracks_loaded: u32,
+    pub clips_loaded: u32,
+    /// Seconds to the end of the last clip.
+    pub duration: f64,
+    pub duration_frames: i64,
+    pub tempo: f64,
+    pub sample_rate: u32,
+}
+
+/// The transport of one project at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransportStatus {
+    pub project_id: ProjectId,
+    pub project_loaded: bool,
+    /// `stopped`, `playing` or `paused`.
+    pub status: String,
+    /// Playhead in seconds.
+    pub position: f64,
+    /// Playhead in frames.
+    pub frame: i64,
+    pub duration: f64,
+    pub duration_frames: i64,
+    pub tracks_loaded: u32,
+    pub sample_rate: u32,
+    /// The active loop region and the pass being played, when looping.
+    pub loop_region_id: Option<LoopRegionId>,
+    pub loop_pass: Option<u32>,
+    /// Blocks that played silence because read-ahead was late, since load.
+    pub underruns: u64,
+}
+
+impl TransportStatus {
+    /// The status of a project no engine has loaded.
+    pub fn unloaded(project_id: ProjectId, sample_rate: u32) -> Self {
+        Self {
+            project_id,
+            project_loaded: false,
+            status: "stopped".into(),
+            position: 0.0,
+            frame: 0,
+            duration: 0.0,
+            duration_frames: 0,
+            tracks_loaded: 0,
+            sample_rate,
+            loop_region_id: None,
+            loop_pass: None,
+            underruns: 0,
+        }
+    }
+}
+
+/// Why a transport request failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TransportError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// No engine can take the request right now (node down, queue full).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type TransportResult<T> = Result<T, TransportError>;
+
+/// Drives the engines. Callers have already checked the caller owns the project.
+#[async_trait::async_trait]
+pub trait AudioControl: Send + Sync {
+    /// Loads (or reloads) the project's tracks and ready clips into an engine.
+    async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary>;
+    /// Starts playback, from `position` seconds if given. Loads the project first if needed.
+    async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus>;
+    async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus>;
+    async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus>;
+    /// Stops and rewinds to 0.
+    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus>;
+    /// Moves the playhead to `position` seconds, clamped to the project.
+    async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus>;
+    async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus>;
+    /// Loops `region` (marking it the project's enabled loop), or stops looping with `None`.
+    async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus>;
+    /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client.
+    async fn track_changed(&self, track: &Track);
+}
