@@ -351,7 +351,8 @@ async fn lists_are_paginated(app: &TestApp) {
 
 async fn oversized_bodies_are_refused(app: &TestApp) {
     // A declared length above the limit is refused before the body is sent.
-    let headers = "POST /api/projects HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\n\r\n";
+    let headers =
+        "POST /api/projects HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2097152\r\n\r\n";
     let response = raw_exchange(app, headers, &[]).await;
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("\"success\":false"), "{response}");
@@ -377,6 +378,7 @@ async fn raw_exchange(app: &TestApp, headers: &str, body: &[&[u8]]) -> String {
         }
     }
     let mut response = vec![0u8; 4096];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut response)).await.unwrap().unwrap_or(0);
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut response)).await.unwrap().unwrap_or(0);
     String::from_utf8_lossy(&response[..read]).into_owned()
 }

@@ -59,7 +59,9 @@ pub struct SoloChanged {
 impl MixerApi {
     async fn change(ctx: &ApiContext, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
         let (track, _) = ctx.owned_track(id.into()).await?;
-        Ok(ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?)
+        let track = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
+        ctx.audio.track_changed(&track).await;
+        Ok(track)
     }
 }
 

@@ -190,6 +190,7 @@ impl TracksApi {
             monitoring: b.monitoring,
         };
         let updated = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
+        ctx.audio.track_changed(&updated).await;
         Ok(Json(updated.into()))
     }
 

@@ -199,17 +199,35 @@ fn mixer_changes_are_heard_in_the_next_block() {
 }
 
 #[test]
-fn a_late_read_ahead_plays_silence_and_recovers() {
+fn a_jump_holds_the_playhead_until_its_audio_is_read() {
     let mut rig =
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.prefetcher.fill();
     rig.send(Command::Play { from: Some(24_000) });
-    // The audio thread renders without the prefetcher running: an underrun, silence.
     let mut out = vec![0.0; BLOCK_FRAMES * 2];
     rig.core.process(&mut out);
-    assert!(out.iter().all(|s| *s == 0.0));
-    assert_eq!(rig.handle.shared.underruns(), 1);
-    assert_eq!(rig.position(), 24_512, "time goes on during an underrun");
+    assert!(out.iter().all(|s| *s == 0.0), "locating: silence");
+    assert_eq!((rig.position(), rig.handle.shared.underruns()), (24_000, 0), "the playhead waits; no underrun");
     let out = rig.step();
-    assert_eq!(left(&out)[0], ramp(24_512) * CENTRE, "the next block is back in place");
+    assert_eq!(left(&out)[0], ramp(24_000) * CENTRE, "then rolls from exactly the sought frame");
+}
+
+#[test]
+fn a_late_read_ahead_plays_silence_keeps_time_and_recovers() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    rig.send(Command::Play { from: None });
+    rig.steps(1);
+    // The audio thread renders PREFETCH_BLOCKS blocks while the prefetcher is stalled: the
+    // read-ahead had PREFETCH_BLOCKS - 1 left, so the last block finds nothing.
+    let mut out = vec![0.0; BLOCK_FRAMES * 2];
+    for _ in 0..engine::PREFETCH_BLOCKS {
+        rig.core.process(&mut out);
+    }
+    assert!(out.iter().all(|s| *s == 0.0), "the last one had nothing to play");
+    assert_eq!(rig.handle.shared.underruns(), 1);
+    let expected = (engine::PREFETCH_BLOCKS as i64 + 1) * 512;
+    assert_eq!(rig.position(), expected, "time goes on during an underrun");
+    let out = rig.step();
+    assert_eq!(left(&out)[0], ramp(expected as usize) * CENTRE, "the next block is back in place");
 }

@@ -58,6 +58,41 @@ impl TestApp {
         audiolab_store::Store::connect(&self._database.url).await.unwrap()
     }
 
+    /// Writes `samples` (interleaved, `channels`) as a ready clip's audio on `track` at `start`
+    /// seconds, the way a finished recording or import leaves it. Returns the clip id.
+    pub async fn audio_clip(&self, project: &str, track: &str, start: f64, channels: u16, samples: &[f32]) -> String {
+        use audiolab_domain::clip::{Clip, ClipStatus, NewClip};
+        let store = self.store().await;
+        let project_id: audiolab_domain::ProjectId = project.parse::<uuid::Uuid>().unwrap().into();
+        let rate = store.get_project(project_id).await.unwrap().unwrap().sample_rate;
+        let frames = samples.len() / usize::from(channels);
+        let new = NewClip {
+            project_id,
+            track_id: track.parse::<uuid::Uuid>().unwrap().into(),
+            take_id: None,
+            name: "Fixture".into(),
+            start: audiolab_domain::Frames::from_seconds("start", start, rate).unwrap(),
+            length: audiolab_domain::Frames(frames as i64),
+            source_sample_rate: rate.hz(),
+            channels,
+        };
+        let mut clip = Clip::create(new, audiolab_domain::now()).unwrap();
+        let key = format!("projects/{project}/clips/{}.wav", clip.id);
+        let path = self._data_dir.path().join("audio").join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        audiolab_media::wav::write(&path, channels, rate.hz(), audiolab_media::wav::SampleFormat::Float32, samples)
+            .unwrap();
+        clip.audio_key = Some(key);
+        clip.status = ClipStatus::Ready;
+        store.insert_clip(&clip).await.unwrap();
+        clip.id.to_string()
+    }
+
+    /// The WebSocket URL of a project's transport.
+    pub fn ws_url(&self, project: &str) -> String {
+        format!("{}/ws/audio/{project}", self.base.replace("http://", "ws://"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

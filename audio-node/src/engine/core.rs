@@ -22,6 +22,9 @@ pub struct EngineCore {
     generation: u64,
     /// A reposition the prefetcher has not received yet (its ring was full).
     reposition_pending: bool,
+    /// After a jump, the playhead holds still (playing silence) until the read-ahead has the
+    /// new position's audio, as a tape machine locates before it rolls.
+    locating: bool,
     /// The block being played and how many of its frames are already out.
     current: Option<Box<Bundle>>,
     offset: usize,
@@ -52,6 +55,7 @@ impl EngineCore {
             hold_at_end: false,
             generation: 0,
             reposition_pending: false,
+            locating: false,
             current: None,
             offset: 0,
             mixes: [TrackMix::default(); MAX_TRACKS],
@@ -90,6 +94,9 @@ impl EngineCore {
             let any_soloed = self.mixes.iter().any(|m| m.soloed);
             while done < total && self.state == TransportState::Playing {
                 if !self.ensure_bundle() {
+                    if self.locating {
+                        break;
+                    }
                     // Read-ahead is late: this stretch is silent, but time goes on.
                     let _ = self.events.push(EngineEvent::Underrun { position: self.position });
                     self.shared.count_underrun();
@@ -187,6 +194,7 @@ impl EngineCore {
             if bundle.generation == self.generation && bundle.start == self.position {
                 self.current = Some(bundle);
                 self.offset = 0;
+                self.locating = false;
                 return true;
             }
             let _ = self.free.push(bundle);
@@ -205,6 +213,7 @@ impl EngineCore {
     /// Starts a new generation of read-ahead from the playhead.
     fn restart_read_ahead(&mut self) {
         self.recycle_current();
+        self.locating = true;
         self.generation += 1;
         self.send_reposition();
     }
