@@ -13,6 +13,7 @@ mod clips;
 mod error;
 mod jobs;
 mod loop_regions;
+mod nodes;
 mod projects;
 mod recordings;
 pub mod testing;
@@ -20,6 +21,7 @@ mod tracks;
 mod users;
 
 pub use error::{StoreError, StoreResult};
+pub use nodes::AudioNode;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};

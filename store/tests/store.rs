@@ -45,6 +45,7 @@ on_both_backends!(
     takes_are_unique_per_pass,
     jobs_finish_once,
     migrations_are_idempotent,
+    projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
 );
 
 async fn prepare(db: &TestDatabase) -> Store {
@@ -330,4 +331,26 @@ async fn migrations_are_idempotent(store: Store) {
     store.migrate().await.unwrap();
     assert_eq!(store.ensure_local_user().await.unwrap(), LOCAL_USER_ID);
     store.ping().await.unwrap();
+}
+
+async fn projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet(store: Store) {
+    use std::time::Duration;
+    let fresh = Duration::from_secs(60);
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let p1 = project(&store, "One").await;
+    let p2 = project(&store, "Two").await;
+    assert_eq!(store.node_for_project(p1.id, fresh).await.unwrap(), None, "no node alive");
+    store.heartbeat_node(a, "http://a:1").await.unwrap();
+    store.heartbeat_node(b, "http://b:1").await.unwrap();
+    let first = store.node_for_project(p1.id, fresh).await.unwrap().unwrap();
+    let second = store.node_for_project(p2.id, fresh).await.unwrap().unwrap();
+    assert_ne!(first.id, second.id, "the second project goes to the idle node");
+    assert_eq!(store.node_for_project(p1.id, fresh).await.unwrap().unwrap().id, first.id, "assignments stick");
+    // The first node goes quiet: only the other one heartbeats from now on.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    store.heartbeat_node(second.id, &second.url).await.unwrap();
+    let moved = store.node_for_project(p1.id, Duration::from_secs(1)).await.unwrap().unwrap();
+    assert_eq!(moved.id, second.id);
+    store.remove_node(second.id).await.unwrap();
+    assert_eq!(store.node_for_project(p2.id, fresh).await.unwrap().unwrap().id, first.id, "a removed node's projects move");
 }

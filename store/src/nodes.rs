@@ -1,0 +1,94 @@
+//! Audio nodes and the assignment of projects to them.
+//!
+//! A node heartbeats while it runs. A project is assigned to one node at a time; when that
+//! node stops heartbeating, the next request moves the project to the live node with the
+//! fewest projects.
+
+use crate::{Store, StoreResult, on_pool};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+use uuid::Uuid;
+
+use audiolab_domain::ProjectId;
+
+/// A node that can host engines, and where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AudioNode {
+    pub id: Uuid,
+    pub url: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records that node `id` at `url` is alive now (inserting it the first time).
+    pub async fn heartbeat_node(&self, id: Uuid, url: &str) -> StoreResult<()> {
+        let now = audiolab_domain::now();
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO audio_nodes (id, url, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, heartbeat_at = EXCLUDED.heartbeat_at",
+        )
+        .bind(id)
+        .bind(url)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        Ok(())
+    }
+
+    /// Removes a node that is shutting down; its projects move on their next request.
+    pub async fn remove_node(&self, id: Uuid) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM audio_nodes WHERE id = $1").bind(id).execute(pool).await.map(drop)?);
+        Ok(())
+    }
+
+    /// Nodes that heartbeat within `stale_after`, least loaded first.
+    pub async fn live_nodes(&self, stale_after: Duration) -> StoreResult<Vec<AudioNode>> {
+        let cutoff = audiolab_domain::now() - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT n.* FROM audio_nodes n
+             LEFT JOIN project_assignments a ON a.node_id = n.id
+             WHERE n.heartbeat_at >= $1
+             GROUP BY n.id, n.url, n.started_at, n.heartbeat_at
+             ORDER BY COUNT(a.project_id), n.id",
+        )
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// The live node hosting `project`, assigning it to the least loaded live node when it has
+    /// none or its node went quiet. `None` when no node is alive.
+    #[tracing::instrument(skip(self))]
+    pub async fn node_for_project(&self, project: ProjectId, stale_after: Duration) -> StoreResult<Option<AudioNode>> {
+        let live = self.live_nodes(stale_after).await?;
+        let Some(least_loaded) = live.first() else { return Ok(None) };
+        let current: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
+            .bind(project.0)
+            .fetch_optional(pool)
+            .await?);
+        if let Some(node) = current.and_then(|id| live.iter().find(|n| n.id == id)) {
+            return Ok(Some(node.clone()));
+        }
+        // Take the project unless another process moved it to a live node meanwhile.
+        let now = audiolab_domain::now();
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO project_assignments (project_id, node_id, assigned_at) VALUES ($1, $2, $3)
+             ON CONFLICT (project_id) DO UPDATE SET node_id = EXCLUDED.node_id, assigned_at = EXCLUDED.assigned_at
+             WHERE project_assignments.node_id = $4",
+        )
+        .bind(project.0)
+        .bind(least_loaded.id)
+        .bind(now)
+        .bind(current)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        let assigned: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
+            .bind(project.0)
+            .fetch_optional(pool)
+            .await?);
+        Ok(assigned.and_then(|id| live.into_iter().find(|n| n.id == id)))
+    }
+}
