@@ -2,11 +2,12 @@
 //! everything cleanly when asked.
 
 use anyhow::Context;
-use audiolab_api::{ApiContext, AudioStatus, NoAudio};
+use audiolab_api::{ApiContext, AudioStatus};
 use audiolab_config::{AudioCapability, Settings, detect_environment};
 use audiolab_domain::transport::AudioControl;
 use audiolab_media::storage::LocalStorage;
-use audiolab_node::Node;
+use audiolab_node::remote::RemoteNodes;
+use audiolab_node::{Node, bus, registry};
 use audiolab_store::{Backend, Store};
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
@@ -57,6 +58,16 @@ impl Application {
         let store = open_store(&settings).await?;
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
+        let listener = tokio::net::TcpListener::bind(settings.bind_address())
+            .await
+            .with_context(|| format!("cannot listen on {} (host, port)", settings.bind_address()))?;
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        let redis = settings.redis_url.as_deref().map(redis::Client::open).transpose().context("redis_url")?;
         let app = match role {
             Role::Serve => {
                 let queue = audiolab_worker::connect(&settings).await?;
@@ -67,23 +78,27 @@ impl Application {
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node)).nest("/", api).boxed()
             }
             Role::Api => {
-                audiolab_api::app(api_context(&settings, store, role, Arc::new(NoAudio))).map_to_response().boxed()
+                if redis.is_none() {
+                    tracing::warn!("redis_url is not set: track changes made here will not reach playing engines");
+                }
+                let stale_after = Duration::from_secs(settings.node_stale_secs);
+                let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after));
+                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone()));
+                Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes)).nest("/", api).boxed()
             }
             Role::Node => {
-                let node = Arc::new(Node::new(store, audio_storage(&settings)?));
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
+                let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));
+                let every = Duration::from_secs(settings.node_heartbeat_secs);
+                tracing::info!(%url, "announcing the node");
+                tasks.push(tokio::spawn(registry::announce(store, uuid::Uuid::now_v7(), url, every, shutdown.clone())));
+                if let Some(redis) = redis {
+                    tasks.push(tokio::spawn(bus::follow_tracks(redis, node.clone(), shutdown.clone())));
+                }
                 audiolab_node::app(node).map_to_response().boxed()
             }
         };
-        let listener = tokio::net::TcpListener::bind(settings.bind_address())
-            .await
-            .with_context(|| format!("cannot listen on {} (host, port)", settings.bind_address()))?;
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the listener has no address")?;
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -119,6 +134,17 @@ impl Application {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.wait().await;
+    }
+}
+
+/// The URL other processes reach this one at: the bound address, with the machine's hostname
+/// when bound to every interface.
+fn advertised_url(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "127.0.0.1".into());
+        format!("http://{host}:{}", address.port())
+    } else {
+        format!("http://{address}")
     }
 }
 

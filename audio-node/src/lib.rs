@@ -1,9 +1,13 @@
 //! The AudioLab audio node: hosts the real-time engine sessions and the WebSocket transport.
 
 pub mod backend;
+pub mod bus;
 pub mod engine;
 pub mod hub;
+pub mod internal;
 pub mod node;
+pub mod registry;
+pub mod remote;
 pub mod session;
 pub mod ws;
 
@@ -23,10 +27,19 @@ pub fn ws_endpoint(node: Arc<Node>) -> impl poem::Endpoint {
     get(ws::ws_audio).data(node)
 }
 
+/// The WebSocket route of an API process, proxying to the project's node; mount at [`WS_PATH`].
+pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>) -> impl poem::Endpoint {
+    get(remote::ws_proxy).data(nodes)
+}
+
 /// The node's own HTTP routes when it runs as a separate process.
 pub fn app(node: Arc<Node>) -> impl poem::Endpoint {
     let store = node.store().clone();
-    Route::new().at("/health", get(health)).at(WS_PATH, ws_endpoint(node)).data(store)
+    Route::new()
+        .at("/health", get(health))
+        .at(WS_PATH, ws_endpoint(node.clone()))
+        .at(internal::CONTROL_PATH, poem::post(internal::control).data(node))
+        .data(store)
 }
 
 #[handler]

@@ -126,8 +126,12 @@ fn seconds(data: &Value, field: &str) -> TransportResult<Option<f64>> {
     }
 }
 
-async fn control(command: &str, data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
+/// Runs one control command on this node: the WebSocket `control` messages and the internal
+/// HTTP control route both come through here. Returns the command's result as JSON.
+pub async fn control(command: &str, data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
     let status = match command {
+        "load" => return Ok(serde_json::to_value(node.load(project).await?).unwrap_or(Value::Null)),
+        "status" => node.status(project).await?,
         "play" => node.play(project, seconds(data, "position")?).await?,
         "pause" => node.pause(project).await?,
         "resume" => node.resume(project).await?,

@@ -36,6 +36,13 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Largest accepted JSON request body, in bytes.
     pub max_request_bytes: u64,
+    /// How an API process reaches this node (`http://host:port`); defaults to the bound
+    /// address, with the machine's hostname when bound to all interfaces.
+    pub node_url: Option<String>,
+    /// Seconds between a node's heartbeats.
+    pub node_heartbeat_secs: u64,
+    /// Seconds without a heartbeat after which a node's projects move to another node.
+    pub node_stale_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +65,9 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             max_upload_bytes: 512 * 1024 * 1024,
             max_request_bytes: 1024 * 1024,
+            node_url: None,
+            node_heartbeat_secs: 2,
+            node_stale_secs: 10,
         }
     }
 }
@@ -110,6 +120,12 @@ impl Settings {
             return Err(ConfigError::Rule {
                 setting: "redis_url",
                 message: "must start with redis:// or rediss://".into(),
+            });
+        }
+        if self.node_heartbeat_secs == 0 || self.node_stale_secs <= self.node_heartbeat_secs {
+            return Err(ConfigError::Rule {
+                setting: "node_stale_secs",
+                message: "must be longer than node_heartbeat_secs, which must be above zero".into(),
             });
         }
         if self.max_upload_bytes == 0 || self.max_request_bytes == 0 {

@@ -352,5 +352,9 @@ async fn projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet(s
     let moved = store.node_for_project(p1.id, Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(moved.id, second.id);
     store.remove_node(second.id).await.unwrap();
-    assert_eq!(store.node_for_project(p2.id, fresh).await.unwrap().unwrap().id, first.id, "a removed node's projects move");
+    assert_eq!(
+        store.node_for_project(p2.id, fresh).await.unwrap().unwrap().id,
+        first.id,
+        "a removed node's projects move"
+    );
 }

@@ -1,0 +1,206 @@
+//! How an API process reaches engines in node processes: transport commands go to the node the
+//! project is assigned to, over its internal control route; WebSocket clients are proxied to the
+//! same node, so a client needs only the API's address; track changes go out on the Redis bus.
+
+use crate::internal::CONTROL_PATH;
+use audiolab_domain::track::Track;
+use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
+use audiolab_domain::{LoopRegionId, ProjectId};
+use audiolab_store::Store;
+use futures_util::{SinkExt, StreamExt};
+use poem::http::StatusCode;
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Response, handler};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as Upstream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+/// How long a node may take to answer a control command.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct RemoteNodes {
+    store: Store,
+    http: reqwest::Client,
+    redis: Option<redis::Client>,
+    stale_after: Duration,
+}
+
+impl RemoteNodes {
+    pub fn new(store: Store, redis: Option<redis::Client>, stale_after: Duration) -> Self {
+        let http = reqwest::Client::builder().timeout(CONTROL_TIMEOUT).build().unwrap_or_default();
+        Self { store, http, redis, stale_after }
+    }
+
+    /// The base URL of the live node hosting `project` (assigning one if needed).
+    pub async fn node_url(&self, project: ProjectId) -> TransportResult<String> {
+        match self.store.node_for_project(project, self.stale_after).await {
+            Ok(Some(node)) => Ok(node.url),
+            Ok(None) => Err(TransportError::Unavailable("no audio node is running".into())),
+            Err(error) => Err(TransportError::Unavailable(format!("cannot look up audio nodes: {error}"))),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: &str, data: Value) -> TransportResult<T> {
+        let url = self.node_url(project).await?;
+        let endpoint = format!("{url}{}", CONTROL_PATH.replace(":project_id", &project.to_string()));
+        let response = self
+            .http
+            .post(endpoint)
+            .json(&json!({"command": command, "data": data}))
+            .send()
+            .await
+            .map_err(|e| TransportError::Unavailable(format!("the audio node did not answer: {e}")))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| TransportError::Unavailable(format!("bad answer from the audio node: {e}")))?;
+        if body["success"] == true {
+            return serde_json::from_value(body["result"].clone()).map_err(|e| TransportError::Internal(e.to_string()));
+        }
+        let message = body["error"].as_str().unwrap_or("the audio node refused the command").to_owned();
+        Err(match body["kind"].as_str() {
+            Some("not_found") => {
+                TransportError::NotFound(if message.starts_with("loop") { "loop region" } else { "project" })
+            }
+            Some("invalid") => TransportError::Invalid(message),
+            Some("conflict") => TransportError::Conflict(message),
+            Some("unavailable") => TransportError::Unavailable(message),
+            _ => TransportError::Internal(message),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl AudioControl for RemoteNodes {
+    async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
+        self.call(project, "load", Value::Null).await
+    }
+    async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
+        self.call(project, "play", json!({ "position": position })).await
+    }
+    async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.call(project, "pause", Value::Null).await
+    }
+    async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.call(project, "resume", Value::Null).await
+    }
+    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.call(project, "stop", Value::Null).await
+    }
+    async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
+        self.call(project, "seek", json!({ "position": position })).await
+    }
+    async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.call(project, "status", Value::Null).await
+    }
+    async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus> {
+        match region {
+            Some(id) => self.call(project, "loop_enable", json!({ "loop_region_id": id })).await,
+            None => self.call(project, "loop_disable", Value::Null).await,
+        }
+    }
+    async fn track_changed(&self, track: &Track) {
+        let Some(redis) = &self.redis else { return };
+        if let Err(error) = crate::bus::publish_track(redis, track).await {
+            tracing::warn!(%error, "could not publish a track change");
+        }
+    }
+}
+
+fn refuse(status: StatusCode, detail: &str) -> Response {
+    poem::web::Json(json!({"detail": detail, "errors": [detail], "success": false})).with_status(status).into_response()
+}
+
+/// `/ws/audio/{project_id}` on an API process: proxies the client to the project's node.
+#[handler]
+pub async fn ws_proxy(Path(project): Path<String>, ws: WebSocket, nodes: Data<&Arc<RemoteNodes>>) -> Response {
+    let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
+    };
+    match nodes.store.get_project(project).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return refuse(StatusCode::NOT_FOUND, "project not found"),
+        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable"),
+    }
+    let url = match nodes.node_url(project).await {
+        Ok(url) => url,
+        Err(error) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+    };
+    let upstream_url = format!("{}/ws/audio/{project}", url.replacen("http", "ws", 1));
+    let upstream = match tokio_tungstenite::connect_async(&upstream_url).await {
+        Ok((socket, _)) => socket,
+        Err(error) => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("the audio node did not answer: {error}"));
+        }
+    };
+    let limit = crate::ws::MAX_FRAME_BYTES;
+    let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
+    ws.config(config).on_upgrade(move |client| pump(client, upstream)).into_response()
+}
+
+type UpstreamSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn pump(client: WebSocketStream, upstream: UpstreamSocket) {
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_node, mut from_node) = upstream.split();
+    loop {
+        tokio::select! {
+            message = from_client.next() => match message {
+                Some(Ok(message)) => {
+                    let closing = matches!(message, Message::Close(_));
+                    if to_node.send(upstream_message(message)).await.is_err() || closing {
+                        break;
+                    }
+                }
+                Some(Err(error)) => {
+                    if error.to_string().contains("too long") || error.to_string().contains("Space limit") {
+                        let _ = to_client.send(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
+                    }
+                    break;
+                }
+                None => break,
+            },
+            message = from_node.next() => match message {
+                Some(Ok(message)) => {
+                    let Some(message) = client_message(message) else { continue };
+                    let closing = matches!(message, Message::Close(_));
+                    if to_client.send(message).await.is_err() || closing {
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = to_client.send(Message::Close(Some((CloseCode::Away, "the audio node went away".into())))).await;
+                    break;
+                }
+            },
+        }
+    }
+    let _ = to_node.close().await;
+}
+
+fn upstream_message(message: Message) -> Upstream {
+    match message {
+        Message::Text(text) => Upstream::text(text),
+        Message::Binary(data) => Upstream::binary(data),
+        Message::Ping(data) => Upstream::Ping(data.into()),
+        Message::Pong(data) => Upstream::Pong(data.into()),
+        Message::Close(frame) => Upstream::Close(
+            frame.map(|(code, reason)| CloseFrame { code: u16::from(code).into(), reason: reason.into() }),
+        ),
+    }
+}
+
+fn client_message(message: Upstream) -> Option<Message> {
+    Some(match message {
+        Upstream::Text(text) => Message::Text(text.to_string()),
+        Upstream::Binary(data) => Message::Binary(data.to_vec()),
+        Upstream::Ping(data) => Message::Ping(data.to_vec()),
+        Upstream::Pong(data) => Message::Pong(data.to_vec()),
+        Upstream::Close(frame) => Message::Close(frame.map(|f| (u16::from(f.code).into(), f.reason.to_string()))),
+        Upstream::Frame(_) => return None,
+    })
+}

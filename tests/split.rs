@@ -1,0 +1,132 @@
+//! Cloud mode as separate processes: `api` and `node` binaries sharing PostgreSQL and Redis.
+//! The transport is driven through the API, the WebSocket is reached at the API's address, and
+//! a project moves to another node when its node dies.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_audiolab");
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `audiolab <role> --port 0` and returns it with its URL.
+fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
+    let mut child = Command::new(BINARY)
+        .args([role, "--port", "0"])
+        .env_remove("PORT")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{role}: {line:?}")).to_owned();
+    (Process(child), url)
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let response = client.post(url).json(&body).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn next_of(socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, kind: &str) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame within 5 s");
+        if let Message::Text(text) = frame.unwrap().unwrap() {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_node_processes_play_a_project_together() {
+    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let storage = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+        ("AUDIOLAB_STORAGE_URL", storage.path().display().to_string()),
+        ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+        ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+    ];
+    let (node, _node_url) = start("node", &env);
+    let (_api, api) = start("api", &env);
+    let client = reqwest::Client::new();
+
+    // Arrange: a project with one 4 s clip, its audio where the nodes read audio.
+    let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Split"})).await;
+    let project = project["id"].as_str().unwrap().to_owned();
+    let (_, track) = post(&client, format!("{api}/api/tracks"), json!({"project_id": project, "name": "Bass", "track_index": 0})).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    let store = audiolab_store::Store::connect(&database.url).await.unwrap();
+    let mut clip = audiolab_domain::clip::Clip::create(
+        audiolab_domain::clip::NewClip {
+            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
+            track_id: track.parse::<uuid::Uuid>().unwrap().into(),
+            take_id: None,
+            name: "Line".into(),
+            start: audiolab_domain::Frames(0),
+            length: audiolab_domain::Frames(192_000),
+            source_sample_rate: 48_000,
+            channels: 1,
+        },
+        audiolab_domain::now(),
+    )
+    .unwrap();
+    let key = format!("projects/{project}/clips/{}.wav", clip.id);
+    std::fs::create_dir_all(storage.path().join(&key).parent().unwrap()).unwrap();
+    audiolab_media::wav::write(&storage.path().join(&key), 1, 48_000, audiolab_media::wav::SampleFormat::Float32, &vec![0.25; 192_000]).unwrap();
+    clip.audio_key = Some(key);
+    clip.status = audiolab_domain::clip::ClipStatus::Ready;
+    store.insert_clip(&clip).await.unwrap();
+
+    // The transport through the API reaches the node.
+    let playback = format!("{api}/api/audio/projects/{project}/playback");
+    let (status, loaded) = post(&client, format!("{playback}/load"), Value::Null).await;
+    assert_eq!(status, 200, "{loaded}");
+    assert_eq!((loaded["clips_loaded"].as_u64(), loaded["duration"].as_f64()), (Some(1), Some(4.0)));
+
+    // The WebSocket at the API's address reaches the same session.
+    let ws_url = format!("{}/ws/audio/{project}", api.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
+    next_of(&mut socket, "pong").await;
+    let (status, playing) = post(&client, format!("{playback}/play"), json!({"position": 1.0})).await;
+    assert_eq!((status, playing["status"].as_str()), (200, Some("playing")), "{playing}");
+    let update = next_of(&mut socket, "position_update").await;
+    assert!(update["data"]["position"].as_f64().unwrap() >= 1.0);
+
+    // A mixer change through the API reaches the node's clients through the Redis bus.
+    let (status, _) = post(&client, format!("{api}/api/audio/tracks/{track}/volume?volume=0.4"), Value::Null).await;
+    assert_eq!(status, 200);
+    let change = next_of(&mut socket, "track_update").await;
+    assert_eq!(change["data"]["volume"].as_f64(), Some(0.4));
+
+    // WS control through the proxy.
+    socket.send(Message::text(json!({"type": "control", "id": "s", "command": "stop"}).to_string())).await.unwrap();
+    let response = next_of(&mut socket, "control_response").await;
+    assert_eq!((response["data"]["success"].as_bool(), response["data"]["result"]["frame"].as_i64()), (Some(true), Some(0)));
+
+    // The node dies without a word; a second node takes the project once the first goes stale.
+    let (_second, _) = start("node", &env);
+    drop(node);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, replayed) = post(&client, format!("{playback}/play"), json!({"position": 2.0})).await;
+    assert_eq!((status, replayed["status"].as_str()), (200, Some("playing")), "{replayed}");
+    assert_eq!(replayed["project_loaded"], true);
+}
