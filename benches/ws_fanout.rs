@@ -1,0 +1,125 @@
+//! `position_update` cadence with many WebSocket clients on one project.
+//!
+//! `cargo bench --bench ws_fanout [-- --clients 1000 --seconds 5]`
+//!
+//! Starts `serve` in this process, plays a looping project, connects the clients over real
+//! sockets and records when each `position_update` arrives. Prints the interval between
+//! consecutive updates per client (p50 / p99 / max; the contract is 50 ms) and the delay from
+//! the server's timestamp to arrival.
+
+use audiolab::{Application, Role};
+use audiolab_config::Settings;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str, default: &str| args.iter().position(|a| a == flag).map_or(default.to_owned(), |i| args[i + 1].clone());
+    let clients: usize = value("--clients", "1000").parse().unwrap();
+    let seconds: f64 = value("--seconds", "5").parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run(clients, seconds));
+}
+
+async fn run(clients: usize, seconds: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings { port: 0, data_dir: dir.path().to_path_buf(), ..Settings::default() };
+    let app = Application::start(settings, Role::Serve).await.unwrap();
+    let base = format!("http://{}", app.address());
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move { http.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let project = post("/api/projects".into(), json!({"name": "Fan-out"})).await["id"].as_str().unwrap().to_owned();
+    let track = post("/api/tracks".into(), json!({"project_id": project, "name": "Pad", "track_index": 0})).await;
+    let store = audiolab_store::Store::connect(&format!("sqlite://{}", dir.path().join("audiolab.db").display())).await.unwrap();
+    let mut clip = audiolab_domain::clip::Clip::create(
+        audiolab_domain::clip::NewClip {
+            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
+            track_id: track["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into(),
+            take_id: None,
+            name: "Pad".into(),
+            start: audiolab_domain::Frames(0),
+            length: audiolab_domain::Frames(96_000),
+            source_sample_rate: 48_000,
+            channels: 1,
+        },
+        audiolab_domain::now(),
+    )
+    .unwrap();
+    let key = format!("projects/{project}/pad.wav");
+    let path = dir.path().join("audio").join(&key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    audiolab_media::wav::write(&path, 1, 48_000, audiolab_media::wav::SampleFormat::Float32, &vec![0.1; 96_000]).unwrap();
+    clip.audio_key = Some(key);
+    clip.status = audiolab_domain::clip::ClipStatus::Ready;
+    store.insert_clip(&clip).await.unwrap();
+    let region = post(format!("/api/projects/{project}/loops"), json!({"start": 0.0, "end": 2.0})).await;
+    post(format!("/api/audio/projects/{project}/playback/loop/enable"), json!({"loop_region_id": region["id"]})).await;
+
+    let ws_url = format!("{}/ws/audio/{project}", base.replace("http://", "ws://"));
+    let connect_started = Instant::now();
+    let mut sockets = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+        socket.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+        sockets.push(socket);
+    }
+    println!("{clients} clients connected in {:.2} s", connect_started.elapsed().as_secs_f64());
+
+    post(format!("/api/audio/projects/{project}/playback/play"), json!({})).await;
+    let window = Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut arrivals = Vec::new();
+                let mut delays = Vec::new();
+                let deadline = tokio::time::Instant::now() + window + Duration::from_millis(500);
+                while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
+                    let Message::Text(text) = frame else { continue };
+                    if !text.contains("position_update") {
+                        continue;
+                    }
+                    let now = Instant::now();
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    let sent = value["data"]["server_time"].as_f64().unwrap();
+                    let wall = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+                    arrivals.push(now);
+                    delays.push((wall - sent) * 1000.0);
+                }
+                (arrivals, delays)
+            })
+        })
+        .collect();
+    // Skip the first half second of each client (playback starting, sockets warming up).
+    let mut intervals = Vec::new();
+    let mut delays = Vec::new();
+    let mut counts = Vec::new();
+    for task in tasks {
+        let (arrivals, client_delays) = task.await.unwrap();
+        counts.push(arrivals.len());
+        let skip = arrivals.len().min(10);
+        intervals.extend(arrivals[skip..].windows(2).map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0));
+        delays.extend(client_delays.into_iter().skip(skip));
+    }
+    intervals.sort_by(f64::total_cmp);
+    delays.sort_by(f64::total_cmp);
+    let pick = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    counts.sort();
+    println!("updates per client over {seconds} s: min {} median {} max {}", counts[0], counts[counts.len() / 2], counts[counts.len() - 1]);
+    println!(
+        "position_update interval: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} intervals; contract 50 ± 5 ms at p99)",
+        pick(&intervals, 0.5),
+        pick(&intervals, 0.99),
+        pick(&intervals, 1.0),
+        intervals.len()
+    );
+    println!("server_time → arrival: p50 {:.1} ms  p99 {:.1} ms", pick(&delays, 0.5), pick(&delays, 0.99));
+    app.stop().await;
+}
