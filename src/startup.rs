@@ -74,7 +74,12 @@ impl Application {
                 tasks.push(tokio::spawn(audiolab_worker::run(store.clone(), queue, shutdown.clone())));
                 let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
-                let api = audiolab_api::app(api_context(&settings, store, role, node.clone()));
+                let mut context = api_context(&settings, store, role, node.clone());
+                if node.output() == audiolab_node::backend::Output::Hardware {
+                    context.audio_status =
+                        AudioStatus { capability: AudioCapability::Full, engine: "cpal", has_hardware: true, overdubbing: false };
+                }
+                let api = audiolab_api::app(context);
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node)).nest("/", api).boxed()
             }
             Role::Api => {

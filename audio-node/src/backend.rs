@@ -34,7 +34,8 @@ impl Drop for Worker {
     }
 }
 
-fn spawn(name: String, body: impl FnOnce(Arc<AtomicBool>) + Send + 'static) -> std::io::Result<Worker> {
+/// Runs `body` on a named thread; it should return once the flag it is given turns true.
+pub fn spawn_worker(name: String, body: impl FnOnce(Arc<AtomicBool>) + Send + 'static) -> std::io::Result<Worker> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new().name(name).spawn(move || body(flag))?;
@@ -50,7 +51,7 @@ pub fn spawn_mock_clock(
     mut output: impl FnMut(&[f32]) + Send + 'static,
 ) -> std::io::Result<Worker> {
     let period = Duration::from_secs_f64(BLOCK_FRAMES as f64 / f64::from(sample_rate));
-    spawn("audiolab-clock".into(), move |stop| {
+    spawn_worker("audiolab-clock".into(), move |stop| {
         let mut buffer = vec![0.0f32; BLOCK_FRAMES * 2];
         let started = Instant::now();
         let mut block: u32 = 0;
@@ -78,11 +79,52 @@ pub fn spawn_mock_clock(
 
 /// The read-ahead thread: keeps the prefetcher's blocks full, checking every millisecond.
 pub fn spawn_reader(mut prefetcher: Prefetcher) -> std::io::Result<Worker> {
-    spawn("audiolab-reader".into(), move |stop| {
+    spawn_worker("audiolab-reader".into(), move |stop| {
         while !stop.load(Relaxed) {
             if prefetcher.fill() == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
     })
+}
+
+/// What plays a node's engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The mock clock: real-time pace, the mix goes to subscribers or nowhere.
+    Mock,
+    /// The sound card, through cpal.
+    Hardware,
+}
+
+impl Output {
+    /// The sound card when the `hw-audio` feature is built in and a device plays stereo `f32`
+    /// at 48 kHz; else the mock clock.
+    pub fn detect() -> Output {
+        #[cfg(feature = "hw-audio")]
+        if crate::cpal_output::output_available(48_000) {
+            return Output::Hardware;
+        }
+        Output::Mock
+    }
+
+    pub fn engine_name(self) -> &'static str {
+        match self {
+            Output::Mock => "mock",
+            Output::Hardware => "cpal",
+        }
+    }
+}
+
+/// Starts `core` on the sound card if `output` says so and a stream opens at `sample_rate`,
+/// else on the mock clock. Returns the driving thread and the output actually used.
+pub fn start_output(core: crate::engine::EngineCore, sample_rate: u32, stats: Arc<ClockStats>, output: Output) -> std::io::Result<(Worker, Output)> {
+    #[cfg(feature = "hw-audio")]
+    if output == Output::Hardware && crate::cpal_output::output_available(sample_rate) {
+        // A stream that fails to open after a successful probe loses this engine's core, so
+        // probe first; a failure here is reported and the session fails to start.
+        return crate::cpal_output::spawn_output(core, sample_rate, stats).map(|w| (w, Output::Hardware)).map_err(std::io::Error::other);
+    }
+    let _ = output;
+    spawn_mock_clock(core, sample_rate, stats, |_| {}).map(|w| (w, Output::Mock))
 }

@@ -2,6 +2,8 @@
 
 pub mod backend;
 pub mod bus;
+#[cfg(feature = "hw-audio")]
+pub mod cpal_output;
 pub mod engine;
 pub mod hub;
 pub mod internal;
@@ -13,7 +15,6 @@ pub mod ws;
 
 pub use node::Node;
 
-use audiolab_store::Store;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, get, handler, http::StatusCode};
 use std::sync::Arc;
@@ -34,30 +35,30 @@ pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>) -> impl poem::Endpoint
 
 /// The node's own HTTP routes when it runs as a separate process.
 pub fn app(node: Arc<Node>) -> impl poem::Endpoint {
-    let store = node.store().clone();
     Route::new()
         .at("/health", get(health))
-        .at(WS_PATH, ws_endpoint(node.clone()))
-        .at(internal::CONTROL_PATH, poem::post(internal::control).data(node))
-        .data(store)
+        .at(WS_PATH, get(ws::ws_audio))
+        .at(internal::CONTROL_PATH, poem::post(internal::control))
+        .data(node)
 }
 
 #[handler]
-async fn health(store: Data<&Store>) -> impl IntoResponse {
-    let reachable = store.ping().await.is_ok();
+async fn health(node: Data<&Arc<Node>>) -> impl IntoResponse {
+    let reachable = node.store().ping().await.is_ok();
+    let engine = node.output().engine_name();
     let status = if reachable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "status": if reachable { "healthy" } else { "unhealthy" },
         "role": "node",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": { "database": if reachable { "connected" } else { "unavailable" }, "audio_engine": "mock" },
+        "services": { "database": if reachable { "connected" } else { "unavailable" }, "audio_engine": engine },
     });
     Json(body).with_status(status)
 }
 
 /// Runs the node until `shutdown` is cancelled, then stops every engine.
 pub async fn run(node: Arc<Node>, shutdown: CancellationToken) {
-    tracing::info!(backend = ?node.store().backend(), engine = "mock", "audio node ready");
+    tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
     shutdown.cancelled().await;
     node.unload_all().await;
     tracing::info!("audio node stopped");

@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// Hosts the engine sessions of the projects loaded on this node.
 pub struct Node {
     store: Store,
+    output: crate::backend::Output,
     storage: LocalStorage,
     hub: Arc<Hub>,
     sessions: tokio::sync::Mutex<HashMap<ProjectId, Arc<Session>>>,
@@ -32,7 +33,13 @@ fn store_error(err: StoreError) -> TransportError {
 
 impl Node {
     pub fn new(store: Store, storage: LocalStorage) -> Self {
-        Self { store, storage, hub: Arc::new(Hub::default()), sessions: Default::default() }
+        let output = crate::backend::Output::detect();
+        Self { store, output, storage, hub: Arc::new(Hub::default()), sessions: Default::default() }
+    }
+
+    /// What plays this node's engines.
+    pub fn output(&self) -> crate::backend::Output {
+        self.output
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -65,7 +72,8 @@ impl Node {
         let clips = store.project_clips(project_id).await.map_err(store_error)?;
         let enabled_loop = store.enabled_loop_region(project_id).await.map_err(store_error)?;
         let storage = self.storage.clone();
-        let session = tokio::task::spawn_blocking(move || Session::start(&project, &tracks, &clips, &storage))
+        let output = self.output;
+        let session = tokio::task::spawn_blocking(move || Session::start(&project, &tracks, &clips, &storage, output))
             .await
             .map_err(|e| TransportError::Internal(e.to_string()))?
             .map_err(|e| TransportError::Unavailable(format!("cannot start the engine: {e}")))?;

@@ -1,6 +1,6 @@
 //! One loaded project: its engine, the threads that drive it, and the tasks that report on it.
 
-use crate::backend::{ClockStats, Worker, spawn_mock_clock, spawn_reader};
+use crate::backend::{ClockStats, Output, Worker, spawn_reader, start_output};
 use crate::engine::{self, ClipSource, Command, EngineEvent, EngineHandle, TrackSources, TransportState};
 use crate::hub::{Hub, message};
 use audiolab_domain::clip::{Clip, ClipStatus};
@@ -109,7 +109,7 @@ fn open_sources(
 impl Session {
     /// Opens the project's audio and starts its engine threads and report tasks.
     /// Blocking (opens files, spawns threads): call from a blocking context.
-    pub fn start(project: &Project, tracks: &[Track], clips: &[Clip], storage: &LocalStorage) -> std::io::Result<Self> {
+    pub fn start(project: &Project, tracks: &[Track], clips: &[Clip], storage: &LocalStorage, output: Output) -> std::io::Result<Self> {
         let rate = project.sample_rate;
         let (sources, clips_loaded, duration) = open_sources(rate, tracks, clips, storage);
         let (core, handle, prefetcher) = engine::create(rate.hz(), duration, sources);
@@ -121,7 +121,8 @@ impl Session {
         }
         let clock_stats = Arc::new(ClockStats::default());
         let reader = spawn_reader(prefetcher)?;
-        let clock = spawn_mock_clock(core, rate.hz(), clock_stats.clone(), |_| {})?;
+        let (clock, output) = start_output(core, rate.hz(), clock_stats.clone(), output)?;
+        tracing::info!(project_id = %project.id, engine = output.engine_name(), "engine started");
         let session = Self {
             project_id: project.id,
             project_name: project.name.clone(),
