@@ -94,7 +94,7 @@ impl Node {
     /// Stops every engine (on shutdown).
     pub async fn unload_all(&self) {
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
-        drop(sessions);
+        let _ = tokio::task::spawn_blocking(move || drop(sessions)).await;
     }
 }
 
@@ -127,7 +127,11 @@ impl AudioControl for Node {
             session.handle.send(command).map_err(busy)?;
         }
         let summary = session.summary();
-        self.sessions.lock().await.insert(project, session);
+        let replaced = self.sessions.lock().await.insert(project, session);
+        // Stopping an engine joins its threads: not on the async runtime.
+        if let Some(old) = replaced {
+            tokio::task::spawn_blocking(move || drop(old));
+        }
         Ok(summary)
     }
 
