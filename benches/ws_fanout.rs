@@ -16,11 +16,20 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: &str| args.iter().position(|a| a == flag).map_or(default.to_owned(), |i| args[i + 1].clone());
+    let value = |flag: &str, default: &str| {
+        args.iter().position(|a| a == flag).map_or(default.to_owned(), |i| args[i + 1].clone())
+    };
     let clients: usize = value("--clients", "1000").parse().unwrap();
     let seconds: f64 = value("--seconds", "5").parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(run(clients, seconds));
+    if let Some(url) = args.iter().position(|a| a == "--listen").map(|i| args[i + 1].clone()) {
+        // One thread reads every socket in the order the kernel reports them, as cheaply as a
+        // client process can, so its own scheduling adds as little as possible to the timings.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(listen(url, clients, seconds));
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(run(clients, seconds));
+    }
 }
 
 async fn run(clients: usize, seconds: f64) {
@@ -37,7 +46,9 @@ async fn run(clients: usize, seconds: f64) {
 
     let project = post("/api/projects".into(), json!({"name": "Fan-out"})).await["id"].as_str().unwrap().to_owned();
     let track = post("/api/tracks".into(), json!({"project_id": project, "name": "Pad", "track_index": 0})).await;
-    let store = audiolab_store::Store::connect(&format!("sqlite://{}", dir.path().join("audiolab.db").display())).await.unwrap();
+    let store = audiolab_store::Store::connect(&format!("sqlite://{}", dir.path().join("audiolab.db").display()))
+        .await
+        .unwrap();
     let mut clip = audiolab_domain::clip::Clip::create(
         audiolab_domain::clip::NewClip {
             project_id: project.parse::<uuid::Uuid>().unwrap().into(),
@@ -55,7 +66,8 @@ async fn run(clients: usize, seconds: f64) {
     let key = format!("projects/{project}/pad.wav");
     let path = dir.path().join("audio").join(&key);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    audiolab_media::wav::write(&path, 1, 48_000, audiolab_media::wav::SampleFormat::Float32, &vec![0.1; 96_000]).unwrap();
+    audiolab_media::wav::write(&path, 1, 48_000, audiolab_media::wav::SampleFormat::Float32, &vec![0.1; 96_000])
+        .unwrap();
     clip.audio_key = Some(key);
     clip.status = audiolab_domain::clip::ClipStatus::Ready;
     store.insert_clip(&clip).await.unwrap();
@@ -63,6 +75,27 @@ async fn run(clients: usize, seconds: f64) {
     post(format!("/api/audio/projects/{project}/playback/loop/enable"), json!({"loop_region_id": region["id"]})).await;
 
     let ws_url = format!("{}/ws/audio/{project}", base.replace("http://", "ws://"));
+    // The clients run in a second process, as remote clients would: their work does not
+    // share this process's runtime with the server's fan-out.
+    let mut listener = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--listen", &ws_url, "--clients", &clients.to_string(), "--seconds", &seconds.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(listener.stdout.take().unwrap()));
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line == "ready" {
+            post(format!("/api/audio/projects/{project}/playback/play"), json!({})).await;
+        } else {
+            println!("{line}");
+        }
+    }
+    listener.wait().await.unwrap();
+    app.stop().await;
+}
+
+/// The client side: connects, says hello, reports ready, then records `position_update`s.
+async fn listen(ws_url: String, clients: usize, seconds: f64) {
     let connect_started = Instant::now();
     let mut sockets = Vec::with_capacity(clients);
     for _ in 0..clients {
@@ -72,7 +105,7 @@ async fn run(clients: usize, seconds: f64) {
     }
     println!("{clients} clients connected in {:.2} s", connect_started.elapsed().as_secs_f64());
 
-    post(format!("/api/audio/projects/{project}/playback/play"), json!({})).await;
+    println!("ready");
     let window = Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -86,12 +119,13 @@ async fn run(clients: usize, seconds: f64) {
                     if !text.contains("position_update") {
                         continue;
                     }
+                    // Keep the client cheap, like a real remote client: no full JSON parse here.
                     let now = Instant::now();
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    let sent = value["data"]["server_time"].as_f64().unwrap();
                     let wall = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
                     arrivals.push(now);
-                    delays.push((wall - sent) * 1000.0);
+                    if let Some(sent) = server_time(&text) {
+                        delays.push((wall - sent) * 1000.0);
+                    }
                 }
                 (arrivals, delays)
             })
@@ -112,7 +146,12 @@ async fn run(clients: usize, seconds: f64) {
     delays.sort_by(f64::total_cmp);
     let pick = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     counts.sort();
-    println!("updates per client over {seconds} s: min {} median {} max {}", counts[0], counts[counts.len() / 2], counts[counts.len() - 1]);
+    println!(
+        "updates per client over {seconds} s: min {} median {} max {}",
+        counts[0],
+        counts[counts.len() / 2],
+        counts[counts.len() - 1]
+    );
     println!(
         "position_update interval: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} intervals; contract 50 ± 5 ms at p99)",
         pick(&intervals, 0.5),
@@ -121,5 +160,12 @@ async fn run(clients: usize, seconds: f64) {
         intervals.len()
     );
     println!("server_time → arrival: p50 {:.1} ms  p99 {:.1} ms", pick(&delays, 0.5), pick(&delays, 0.99));
-    app.stop().await;
+}
+
+/// The `server_time` field of a `position_update`, found without parsing the whole message.
+fn server_time(text: &str) -> Option<f64> {
+    let start = text.find("\"server_time\":")? + "\"server_time\":".len();
+    let rest = &text[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
 }

@@ -61,7 +61,7 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(settings.bind_address())
             .await
             .with_context(|| format!("cannot listen on {} (host, port)", settings.bind_address()))?;
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let acceptor = NoDelay(TcpAcceptor::from_tokio(listener)?);
         let address = acceptor
             .local_addr()
             .first()
@@ -76,8 +76,12 @@ impl Application {
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
                 let mut context = api_context(&settings, store, role, node.clone());
                 if node.output() == audiolab_node::backend::Output::Hardware {
-                    context.audio_status =
-                        AudioStatus { capability: AudioCapability::Full, engine: "cpal", has_hardware: true, overdubbing: false };
+                    context.audio_status = AudioStatus {
+                        capability: AudioCapability::Full,
+                        engine: "cpal",
+                        has_hardware: true,
+                        overdubbing: false,
+                    };
                 }
                 let api = audiolab_api::app(context);
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node)).nest("/", api).boxed()
@@ -214,4 +218,24 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
+}
+
+/// Accepts TCP connections with Nagle's algorithm off: WebSocket updates are small and must go
+/// out at once, not wait for the previous one's acknowledgement.
+struct NoDelay(TcpAcceptor);
+
+impl Acceptor for NoDelay {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
+        let accepted = self.0.accept().await?;
+        accepted.0.set_nodelay(true)?;
+        Ok(accepted)
+    }
 }

@@ -32,7 +32,11 @@ fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{role}: {line:?}")).to_owned();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{role}: {line:?}"))
+        .to_owned();
     (Process(child), url)
 }
 
@@ -41,7 +45,10 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
 }
 
-async fn next_of(socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, kind: &str) -> Value {
+async fn next_of(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    kind: &str,
+) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame within 5 s");
         if let Message::Text(text) = frame.unwrap().unwrap() {
@@ -71,7 +78,9 @@ async fn api_and_node_processes_play_a_project_together() {
     // Arrange: a project with one 4 s clip, its audio where the nodes read audio.
     let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Split"})).await;
     let project = project["id"].as_str().unwrap().to_owned();
-    let (_, track) = post(&client, format!("{api}/api/tracks"), json!({"project_id": project, "name": "Bass", "track_index": 0})).await;
+    let (_, track) =
+        post(&client, format!("{api}/api/tracks"), json!({"project_id": project, "name": "Bass", "track_index": 0}))
+            .await;
     let track = track["id"].as_str().unwrap().to_owned();
     let store = audiolab_store::Store::connect(&database.url).await.unwrap();
     let mut clip = audiolab_domain::clip::Clip::create(
@@ -90,7 +99,14 @@ async fn api_and_node_processes_play_a_project_together() {
     .unwrap();
     let key = format!("projects/{project}/clips/{}.wav", clip.id);
     std::fs::create_dir_all(storage.path().join(&key).parent().unwrap()).unwrap();
-    audiolab_media::wav::write(&storage.path().join(&key), 1, 48_000, audiolab_media::wav::SampleFormat::Float32, &vec![0.25; 192_000]).unwrap();
+    audiolab_media::wav::write(
+        &storage.path().join(&key),
+        1,
+        48_000,
+        audiolab_media::wav::SampleFormat::Float32,
+        &vec![0.25; 192_000],
+    )
+    .unwrap();
     clip.audio_key = Some(key);
     clip.status = audiolab_domain::clip::ClipStatus::Ready;
     store.insert_clip(&clip).await.unwrap();
@@ -120,7 +136,10 @@ async fn api_and_node_processes_play_a_project_together() {
     // WS control through the proxy.
     socket.send(Message::text(json!({"type": "control", "id": "s", "command": "stop"}).to_string())).await.unwrap();
     let response = next_of(&mut socket, "control_response").await;
-    assert_eq!((response["data"]["success"].as_bool(), response["data"]["result"]["frame"].as_i64()), (Some(true), Some(0)));
+    assert_eq!(
+        (response["data"]["success"].as_bool(), response["data"]["result"]["frame"].as_i64()),
+        (Some(true), Some(0))
+    );
 
     // The node dies without a word; a second node takes the project once the first goes stale.
     let (_second, _) = start("node", &env);

@@ -33,15 +33,29 @@ fn main() {
     }
     let value = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].clone());
     let seconds = value("--seconds").unwrap_or_else(|| "5".into());
-    let counts: Vec<usize> = value("--projects").unwrap_or_else(|| "8,16,32,48,64,80,96,128".into()).split(',').map(|n| n.parse().unwrap()).collect();
+    let counts: Vec<usize> = value("--projects")
+        .unwrap_or_else(|| "8,16,32,48,64,80,96,128".into())
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
 
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     write_fixtures(dir.path());
-    println!("fixtures: {TRACKS} stereo 24-bit {RATE} Hz WAV files of {CLIP_SECONDS} s ({:.1} s to write)", started.elapsed().as_secs_f64());
-    println!("block: {BLOCK_FRAMES} frames = {:.2} ms; {seconds} s per run; {} cores", BLOCK_FRAMES as f64 * 1000.0 / f64::from(RATE), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "fixtures: {TRACKS} stereo 24-bit {RATE} Hz WAV files of {CLIP_SECONDS} s ({:.1} s to write)",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "block: {BLOCK_FRAMES} frames = {:.2} ms; {seconds} s per run; {} cores",
+        BLOCK_FRAMES as f64 * 1000.0 / f64::from(RATE),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!();
-    println!("{:>8} {:>7} {:>9} {:>11} {:>10} {:>15} {:>15} {:>9} {:>12}", "projects", "tracks", "blocks", "late", "underruns", "render max/blk", "render mean/blk", "cpu", "peak RSS MB");
+    println!(
+        "{:>8} {:>7} {:>9} {:>11} {:>10} {:>15} {:>15} {:>9} {:>12}",
+        "projects", "tracks", "blocks", "late", "underruns", "render max/blk", "render mean/blk", "cpu", "peak RSS MB"
+    );
     let mut capacity = 0;
     for n in counts {
         let output = std::process::Command::new(std::env::current_exe().unwrap())
@@ -98,7 +112,15 @@ fn child(projects: usize, dir: &Path, seconds: f64) {
         let tracks = (0..TRACKS)
             .map(|slot| {
                 let reader = WavReader::open(&fixture(dir, slot)).unwrap();
-                let placement = ClipPlacement { start: 0, length: duration, source_offset: 0, gain: 0.5, fade_in: 480, fade_out: 480, channels: 2 };
+                let placement = ClipPlacement {
+                    start: 0,
+                    length: duration,
+                    source_offset: 0,
+                    gain: 0.5,
+                    fade_in: 480,
+                    fade_out: 480,
+                    channels: 2,
+                };
                 (slot, vec![ClipSource { placement, reader }])
             })
             .collect();
@@ -145,5 +167,10 @@ fn cpu_seconds() -> f64 {
 
 fn peak_rss_kb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
 }

@@ -118,12 +118,19 @@ impl Output {
 
 /// Starts `core` on the sound card if `output` says so and a stream opens at `sample_rate`,
 /// else on the mock clock. Returns the driving thread and the output actually used.
-pub fn start_output(core: crate::engine::EngineCore, sample_rate: u32, stats: Arc<ClockStats>, output: Output) -> std::io::Result<(Worker, Output)> {
+pub fn start_output(
+    core: crate::engine::EngineCore,
+    sample_rate: u32,
+    stats: Arc<ClockStats>,
+    output: Output,
+) -> std::io::Result<(Worker, Output)> {
     #[cfg(feature = "hw-audio")]
     if output == Output::Hardware && crate::cpal_output::output_available(sample_rate) {
         // A stream that fails to open after a successful probe loses this engine's core, so
         // probe first; a failure here is reported and the session fails to start.
-        return crate::cpal_output::spawn_output(core, sample_rate, stats).map(|w| (w, Output::Hardware)).map_err(std::io::Error::other);
+        return crate::cpal_output::spawn_output(core, sample_rate, stats)
+            .map(|w| (w, Output::Hardware))
+            .map_err(std::io::Error::other);
     }
     let _ = output;
     spawn_mock_clock(core, sample_rate, stats, |_| {}).map(|w| (w, Output::Mock))

@@ -81,7 +81,10 @@ impl Node {
             let command = session.set_loop(Some(region));
             session.handle.send(command).map_err(busy)?;
         }
-        session.spawn_reports(self.hub.clone());
+        let mut session = session;
+        session
+            .spawn_reports(self.hub.clone())
+            .map_err(|e| TransportError::Unavailable(format!("cannot start the engine: {e}")))?;
         Ok(Arc::new(session))
     }
 

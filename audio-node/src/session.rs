@@ -36,6 +36,7 @@ pub struct Session {
     slots: HashMap<TrackId, usize>,
     active_loop: Mutex<Option<LoopRegionId>>,
     reports: CancellationToken,
+    positions: Option<Worker>,
     // Dropped after the reports stop: joins the threads.
     _clock: Worker,
     _reader: Worker,
@@ -109,7 +110,13 @@ fn open_sources(
 impl Session {
     /// Opens the project's audio and starts its engine threads and report tasks.
     /// Blocking (opens files, spawns threads): call from a blocking context.
-    pub fn start(project: &Project, tracks: &[Track], clips: &[Clip], storage: &LocalStorage, output: Output) -> std::io::Result<Self> {
+    pub fn start(
+        project: &Project,
+        tracks: &[Track],
+        clips: &[Clip],
+        storage: &LocalStorage,
+        output: Output,
+    ) -> std::io::Result<Self> {
         let rate = project.sample_rate;
         let (sources, clips_loaded, duration) = open_sources(rate, tracks, clips, storage);
         let (core, handle, prefetcher) = engine::create(rate.hz(), duration, sources);
@@ -136,6 +143,7 @@ impl Session {
             slots,
             active_loop: Mutex::new(None),
             reports: CancellationToken::new(),
+            positions: None,
             _clock: clock,
             _reader: reader,
         };
@@ -143,15 +151,10 @@ impl Session {
     }
 
     /// Starts the tasks that turn engine state into client messages. Needs a tokio runtime.
-    pub fn spawn_reports(&self, hub: Arc<Hub>) {
-        tokio::spawn(report_positions(
-            self.project_id,
-            self.handle.clone(),
-            self.rate,
-            hub.clone(),
-            self.reports.clone(),
-        ));
+    pub fn spawn_reports(&mut self, hub: Arc<Hub>) -> std::io::Result<()> {
+        self.positions = Some(spawn_position_reports(self.project_id, self.handle.clone(), self.rate, hub.clone())?);
         tokio::spawn(report_events(self.project_id, self.handle.clone(), self.rate, hub, self.reports.clone()));
+        Ok(())
     }
 
     pub fn summary(&self) -> LoadSummary {
@@ -217,42 +220,41 @@ impl Session {
     }
 }
 
-async fn report_positions(
+/// Sends `position_update` every [`POSITION_INTERVAL`] while the transport rolls, from its own
+/// thread on a fixed grid of deadlines, so a busy async runtime cannot make the cadence drift.
+fn spawn_position_reports(
     project: ProjectId,
     handle: Arc<EngineHandle>,
     rate: SampleRate,
     hub: Arc<Hub>,
-    stop: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(POSITION_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticks.tick() => {}
+) -> std::io::Result<Worker> {
+    crate::backend::spawn_worker("audiolab-positions".into(), move |stop| {
+        let started = std::time::Instant::now();
+        let mut tick: u32 = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tick += 1;
+            let deadline = started + POSITION_INTERVAL * tick;
+            if let Some(wait) = deadline.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let shared = &handle.shared;
+            if shared.state() != TransportState::Playing || !hub.has_listeners(project) {
+                continue;
+            }
+            let frame = shared.position();
+            let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+            let data = json!({
+                "project_id": project,
+                "position": Frames(frame).to_seconds(rate),
+                "frame": frame,
+                "sample_rate": rate.hz(),
+                "playing": true,
+                "recording": false,
+                "server_time": server_time,
+            });
+            hub.publish(project, message("position_update", data));
         }
-        let shared = &handle.shared;
-        if shared.state() != TransportState::Playing || !hub.has_listeners(project) {
-            continue;
-        }
-        let frame = shared.position();
-        let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-        hub.publish(
-            project,
-            message(
-                "position_update",
-                json!({
-                    "project_id": project,
-                    "position": Frames(frame).to_seconds(rate),
-                    "frame": frame,
-                    "sample_rate": rate.hz(),
-                    "playing": true,
-                    "recording": false,
-                    "server_time": server_time,
-                }),
-            ),
-        );
-    }
+    })
 }
 
 async fn report_events(
