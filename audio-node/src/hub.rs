@@ -1,14 +1,22 @@
 //! Per-project broadcast of WebSocket messages: every client of a project gets every event.
+//!
+//! One fan-out task per project writes each message to its clients' sockets one after another,
+//! always in the order they joined. A fixed order keeps each client's spacing between
+//! `position_update`s at the sender's cadence (a client late in the round is late by the same
+//! amount every round), where one task per client would let the scheduler reshuffle them.
+//! A client whose socket is not ready misses the message instead of holding up the others,
+//! and is told how many it missed once it drains.
 
+use futures_util::{FutureExt, Sink, SinkExt};
+use poem::web::websocket::Message as Frame;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 
 use audiolab_domain::ProjectId;
-
-/// Messages queued per client before a slow client starts missing some.
-const CHANNEL_CAPACITY: usize = 256;
 
 /// A serialised `{"type", "data"}` message, shared by every receiver.
 pub type Message = Arc<str>;
@@ -18,29 +26,238 @@ pub fn message(kind: &str, data: Value) -> Message {
     json!({ "type": kind, "data": data }).to_string().into()
 }
 
-#[derive(Debug, Default)]
+type BoxSink = Pin<Box<dyn Sink<Frame, Error = poem::Error> + Send>>;
+
+/// The sending half of one client's socket, shared by its connection (replies) and the
+/// project's fan-out (events).
+pub struct Outbox {
+    sink: tokio::sync::Mutex<BoxSink>,
+    missed: AtomicUsize,
+}
+
+impl Outbox {
+    pub fn new<S>(sink: S) -> Arc<Self>
+    where
+        S: Sink<Frame> + Send + 'static,
+        S::Error: std::fmt::Display,
+    {
+        let sink = sink.sink_map_err(|e| poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_GATEWAY));
+        Arc::new(Self { sink: tokio::sync::Mutex::new(Box::pin(sink)), missed: AtomicUsize::new(0) })
+    }
+
+    /// Sends a reply to this client, waiting for the socket.
+    pub async fn send(&self, text: String) -> bool {
+        self.sink.lock().await.send(Frame::Text(text)).await.is_ok()
+    }
+
+    /// Sends `close` and ends the connection.
+    pub async fn close(&self, frame: Frame) {
+        let _ = self.sink.lock().await.send(frame).await;
+    }
+
+    /// Queues `text` if the socket can take it right now, and starts writing it out.
+    fn offer(self: &Arc<Self>, text: &str) {
+        let Ok(mut sink) = self.sink.try_lock() else {
+            self.missed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let missed = self.missed.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            let notice = message(
+                "error",
+                json!({"message": format!("{missed} messages were dropped because the connection is slow")}),
+            );
+            if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
+                self.missed.fetch_add(missed + 1, Ordering::Relaxed);
+                return;
+            }
+        }
+        match sink.feed(Frame::Text(text.to_owned())).now_or_never() {
+            Some(_) => {}
+            None => {
+                self.missed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if sink.flush().now_or_never().is_none() {
+            // The kernel buffer is full: finish the write without holding up the round.
+            drop(sink);
+            let outbox = self.clone();
+            tokio::spawn(async move {
+                let _ = outbox.sink.lock().await.flush().await;
+            });
+        }
+    }
+}
+
+struct Channel {
+    clients: Vec<(u64, Arc<Outbox>)>,
+    queue: mpsc::UnboundedSender<Message>,
+}
+
+#[derive(Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<ProjectId, broadcast::Sender<Message>>>,
+    channels: Arc<Mutex<HashMap<ProjectId, Channel>>>,
+    next_client: AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// A client's place in a project's fan-out; leaving is dropping it.
+pub struct Membership {
+    channels: Arc<Mutex<HashMap<ProjectId, Channel>>>,
+    project: ProjectId,
+    client: u64,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = channels.get_mut(&self.project) {
+            channel.clients.retain(|(id, _)| *id != self.client);
+            if channel.clients.is_empty() {
+                // Dropping the queue's sender ends the fan-out task.
+                channels.remove(&self.project);
+            }
+        }
+    }
 }
 
 impl Hub {
-    fn sender(&self, project: ProjectId) -> broadcast::Sender<Message> {
+    /// Adds a client to `project`'s broadcasts, after those already there. Must be called
+    /// inside the async runtime (the project's fan-out task starts with its first client).
+    pub fn join(&self, project: ProjectId, outbox: Arc<Outbox>) -> Membership {
+        let client = self.next_client.fetch_add(1, Ordering::Relaxed);
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels.entry(project).or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0).clone()
+        let channel = channels.entry(project).or_insert_with(|| {
+            let (queue, incoming) = mpsc::unbounded_channel();
+            // Unconstrained: a round is one poll that writes to every socket, and tokio's
+            // cooperative budget would otherwise turn every write after the 128th into Pending.
+            tokio::spawn(tokio::task::unconstrained(fan_out(self.channels.clone(), project, incoming)));
+            Channel { clients: Vec::new(), queue }
+        });
+        channel.clients.push((client, outbox));
+        Membership { channels: self.channels.clone(), project, client }
     }
 
-    pub fn subscribe(&self, project: ProjectId) -> broadcast::Receiver<Message> {
-        self.sender(project).subscribe()
-    }
-
-    /// Sends to every client of `project` (nobody listening is fine).
+    /// Sends to every client of `project` (nobody listening is fine). Callable from any thread.
     pub fn publish(&self, project: ProjectId, message: Message) {
-        let _ = self.sender(project).send(message);
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = channels.get(&project) {
+            let _ = channel.queue.send(message);
+        }
     }
 
     /// Whether any client is connected to `project`.
     pub fn has_listeners(&self, project: ProjectId) -> bool {
         let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels.get(&project).is_some_and(|s| s.receiver_count() > 0)
+        channels.get(&project).is_some_and(|c| !c.clients.is_empty())
+    }
+}
+
+async fn fan_out(
+    channels: Arc<Mutex<HashMap<ProjectId, Channel>>>,
+    project: ProjectId,
+    mut incoming: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut round: Vec<Arc<Outbox>> = Vec::new();
+    while let Some(message) = incoming.recv().await {
+        round.clear();
+        {
+            let channels = channels.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(channel) = channels.get(&project) else { return };
+            round.extend(channel.clients.iter().map(|(_, outbox)| outbox.clone()));
+        }
+        for outbox in &round {
+            outbox.offer(&message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Poll};
+
+    /// A client socket that takes frames while `open` and is full (not ready) otherwise.
+    struct Client {
+        frames: Arc<Mutex<Vec<String>>>,
+        open: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Sink<Frame> for Client {
+        type Error = std::io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.open.load(Ordering::SeqCst) { Poll::Ready(Ok(())) } else { Poll::Pending }
+        }
+        fn start_send(self: Pin<&mut Self>, frame: Frame) -> Result<(), Self::Error> {
+            let Frame::Text(text) = frame else { panic!("text frames only") };
+            self.frames.lock().unwrap().push(text);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn client(open: bool) -> (Arc<Outbox>, Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>) {
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(open));
+        (Outbox::new(Client { frames: frames.clone(), open: open.clone() }), frames, open)
+    }
+
+    async fn settle(frames: &Mutex<Vec<String>>, count: usize) {
+        for _ in 0..1000 {
+            if frames.lock().unwrap().len() >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("expected {count} frames, got {:?}", frames.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_client_misses_messages_without_holding_up_the_others_and_is_told() {
+        let hub = Hub::default();
+        let project = ProjectId::new();
+        let (fast, fast_frames, _) = client(true);
+        let (slow, slow_frames, slow_open) = client(false);
+        let _fast = hub.join(project, fast);
+        let _slow = hub.join(project, slow);
+        assert!(hub.has_listeners(project));
+
+        for n in 0..3 {
+            hub.publish(project, message("n", json!(n)));
+        }
+        settle(&fast_frames, 3).await;
+        assert!(slow_frames.lock().unwrap().is_empty());
+
+        slow_open.store(true, Ordering::SeqCst);
+        hub.publish(project, message("n", json!(3)));
+        settle(&slow_frames, 2).await;
+        let slow_frames = slow_frames.lock().unwrap().clone();
+        assert!(slow_frames[0].contains("3 messages were dropped"), "{slow_frames:?}");
+        assert_eq!(slow_frames[1], r#"{"data":3,"type":"n"}"#);
+        settle(&fast_frames, 4).await;
+        let expected: Vec<String> = (0..4).map(|n| format!(r#"{{"data":{n},"type":"n"}}"#)).collect();
+        assert_eq!(*fast_frames.lock().unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn the_last_client_leaving_ends_the_project_channel() {
+        let hub = Hub::default();
+        let project = ProjectId::new();
+        let (outbox, _, _) = client(true);
+        let membership = hub.join(project, outbox);
+        drop(membership);
+        assert!(!hub.has_listeners(project));
+        hub.publish(project, message("n", json!(0)));
     }
 }

@@ -2,19 +2,18 @@
 //! control commands answered one `control_response` each; the project's events broadcast to
 //! every client once it has spoken.
 
-use crate::hub::message;
+use crate::hub::{Outbox, message};
 use crate::node::Node;
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Response, handler};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
 
 /// Largest frame a client may send; larger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -42,48 +41,31 @@ pub async fn ws_audio(Path(project): Path<String>, ws: WebSocket, node: Data<&Ar
 }
 
 async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
-    let (mut sink, mut stream) = socket.split();
-    let mut events = node.hub().subscribe(project);
-    // The server sends nothing until the client speaks.
-    let mut spoke = false;
-    loop {
-        tokio::select! {
-            incoming = stream.next() => {
-                let reply = match incoming {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Ok(Message::Text(text))) => handle_text(&text, project, &node).await,
-                    Some(Ok(Message::Binary(_))) => Some(error("binary frames are reserved for audio streaming")),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                    Some(Err(err)) => {
-                        let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
-                        if oversized {
-                            let _ = sink.send(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
-                        }
-                        break;
-                    }
-                };
-                spoke = true;
-                if let Some(reply) = reply {
-                    if sink.send(Message::Text(reply)).await.is_err() {
-                        break;
-                    }
+    let (sink, mut stream) = socket.split();
+    let outbox = Outbox::new(sink);
+    // The server sends nothing until the client speaks; then it joins the project's broadcasts.
+    let mut membership = None;
+    while let Some(incoming) = stream.next().await {
+        let reply = match incoming {
+            Ok(Message::Close(_)) => break,
+            Ok(Message::Text(text)) => handle_text(&text, project, &node).await,
+            Ok(Message::Binary(_)) => Some(error("binary frames are reserved for audio streaming")),
+            Ok(Message::Ping(_) | Message::Pong(_)) => None,
+            Err(err) => {
+                let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
+                if oversized {
+                    outbox.close(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
                 }
+                break;
             }
-            event = events.recv(), if spoke => match event {
-                Ok(event) => {
-                    if sink.send(Message::Text(event.to_string())).await.is_err() {
-                        break;
-                    }
-                }
-                // A client too slow to keep up misses some messages rather than stalling others.
-                Err(RecvError::Lagged(missed)) => {
-                    let notice = message("error", json!({"message": format!("{missed} messages were dropped because the connection is slow")}));
-                    if sink.send(Message::Text(notice.to_string())).await.is_err() {
-                        break;
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            },
+        };
+        if let Some(reply) = reply {
+            if !outbox.send(reply).await {
+                break;
+            }
+        }
+        if membership.is_none() {
+            membership = Some(node.hub().join(project, outbox.clone()));
         }
     }
 }
