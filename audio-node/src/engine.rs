@@ -15,11 +15,13 @@
 //! live fader, pan and mute/solo and sums. A seek, a loop change or an underrun starts a new
 //! *generation*: the audio thread tells the prefetcher where to resume and drops older blocks.
 
+mod capture;
 mod core;
 mod prefetch;
 mod shared;
 
 pub use self::core::EngineCore;
+pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES};
 pub use prefetch::{ClipSource, Prefetcher, TrackSources};
 pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 
@@ -33,7 +35,7 @@ pub const MAX_TRACKS: usize = 32;
 pub const PREFETCH_BLOCKS: usize = 8;
 
 /// A control request, applied by the audio thread at the start of its next block.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug)]
 pub enum Command {
     /// Start rolling, from `from` if given, else from the current position.
     Play {
@@ -50,6 +52,10 @@ pub enum Command {
     SetLoop(Option<ActiveLoop>),
     /// Keep rolling past the end of the last clip (while recording).
     HoldAtEnd(bool),
+    /// Start capturing from the next played frame.
+    StartCapture(Box<Capture>),
+    /// Stop the capture with this id; it comes back to the control side to be dropped there.
+    StopCapture(u64),
 }
 
 /// Where the prefetcher must continue from: sent by the audio thread on every discontinuity.
@@ -97,13 +103,22 @@ pub fn create(sample_rate: u32, duration: i64, tracks: TrackSources) -> (EngineC
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS);
     let (mut free_tx, free_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS + 2);
     let (reposition_tx, reposition_rx) = rtrb::RingBuffer::new(64);
+    let (retired_tx, retired_rx) = rtrb::RingBuffer::new(MAX_CAPTURES * 2);
     for _ in 0..PREFETCH_BLOCKS {
         free_tx.push(Bundle::new()).expect("ring sized for every bundle");
     }
     let shared = std::sync::Arc::new(Shared::new(sample_rate, duration));
-    let mut core = EngineCore::new(shared.clone(), command_rx, event_tx, filled_rx, free_tx, reposition_tx, duration);
+    let rings = core::CoreRings {
+        commands: command_rx,
+        events: event_tx,
+        filled: filled_rx,
+        free: free_tx,
+        repositions: reposition_tx,
+        retired: retired_tx,
+    };
+    let mut core = EngineCore::new(shared.clone(), rings, duration);
     core.announce_position();
-    let handle = EngineHandle::new(shared, command_tx, event_rx);
+    let handle = EngineHandle::new(shared, command_tx, event_rx, retired_rx);
     let prefetcher = Prefetcher::new(tracks, filled_tx, free_rx, reposition_rx);
     (core, handle, prefetcher)
 }

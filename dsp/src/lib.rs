@@ -12,6 +12,7 @@
 //! blocks gives the same samples: the engine and the mixdown agree sample for sample.
 
 pub mod gain;
+pub mod input;
 pub mod mix;
 pub mod render;
 pub mod transport;

@@ -4,5 +4,6 @@
 //! read-ahead needs that) and writes WAV; [`storage`] maps object keys to files, refusing keys
 //! that could escape the storage root.
 
+pub mod capture;
 pub mod storage;
 pub mod wav;

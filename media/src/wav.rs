@@ -183,26 +183,50 @@ pub fn write(
     format: SampleFormat,
     samples: &[f32],
 ) -> Result<(), WavError> {
-    let (bits, sample_format) = match format {
-        SampleFormat::Float32 => (32, hound::SampleFormat::Float),
-        SampleFormat::Int16 => (16, hound::SampleFormat::Int),
-        SampleFormat::Int24 => (24, hound::SampleFormat::Int),
-        SampleFormat::Int32 => (32, hound::SampleFormat::Int),
-    };
-    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
-    let mut writer = hound::WavWriter::create(path, spec)?;
-    for &sample in samples {
-        match format {
-            SampleFormat::Float32 => writer.write_sample(sample)?,
-            SampleFormat::Int16 => writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?,
-            SampleFormat::Int24 => writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?,
-            SampleFormat::Int32 => {
-                writer.write_sample((f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32)?
+    let mut writer = Writer::create(path, channels, sample_rate, format)?;
+    writer.write(samples)?;
+    writer.finish()
+}
+
+/// A WAV file written as the audio arrives, so memory stays bounded whatever its length.
+pub struct Writer {
+    inner: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    format: SampleFormat,
+}
+
+impl Writer {
+    pub fn create(path: &Path, channels: u16, sample_rate: u32, format: SampleFormat) -> Result<Self, WavError> {
+        let (bits, sample_format) = match format {
+            SampleFormat::Float32 => (32, hound::SampleFormat::Float),
+            SampleFormat::Int16 => (16, hound::SampleFormat::Int),
+            SampleFormat::Int24 => (24, hound::SampleFormat::Int),
+            SampleFormat::Int32 => (32, hound::SampleFormat::Int),
+        };
+        let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
+        Ok(Self { inner: hound::WavWriter::create(path, spec)?, format })
+    }
+
+    /// Appends interleaved samples. Integer formats clip to full scale.
+    pub fn write(&mut self, samples: &[f32]) -> Result<(), WavError> {
+        let writer = &mut self.inner;
+        for &sample in samples {
+            match self.format {
+                SampleFormat::Float32 => writer.write_sample(sample)?,
+                SampleFormat::Int16 => writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?,
+                SampleFormat::Int24 => writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?,
+                SampleFormat::Int32 => {
+                    writer.write_sample((f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32)?
+                }
             }
         }
+        Ok(())
     }
-    writer.finalize()?;
-    Ok(())
+
+    /// Completes the header and closes the file.
+    pub fn finish(self) -> Result<(), WavError> {
+        self.inner.finalize()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The audio-thread half of the engine. `process` never blocks, locks, allocates or does I/O:
 //! it reads rings and atomics, mixes pre-rendered blocks, and writes rings and atomics.
 
+use super::capture::{Capture, MAX_CAPTURES};
 use super::shared::{EngineEvent, Shared, TransportState};
 use super::{BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition};
 use audiolab_dsp::mix::{TrackMix, mix_track};
@@ -29,18 +30,23 @@ pub struct EngineCore {
     current: Option<Box<Bundle>>,
     offset: usize,
     mixes: [TrackMix; MAX_TRACKS],
+    captures: [Option<Box<Capture>>; MAX_CAPTURES],
+    retired: rtrb::Producer<Box<Capture>>,
+}
+
+/// The audio thread's ends of the engine's rings.
+pub(super) struct CoreRings {
+    pub commands: rtrb::Consumer<Command>,
+    pub events: rtrb::Producer<EngineEvent>,
+    pub filled: rtrb::Consumer<Box<Bundle>>,
+    pub free: rtrb::Producer<Box<Bundle>>,
+    pub repositions: rtrb::Producer<Reposition>,
+    pub retired: rtrb::Producer<Box<Capture>>,
 }
 
 impl EngineCore {
-    pub(super) fn new(
-        shared: Arc<Shared>,
-        commands: rtrb::Consumer<Command>,
-        events: rtrb::Producer<EngineEvent>,
-        filled: rtrb::Consumer<Box<Bundle>>,
-        free: rtrb::Producer<Box<Bundle>>,
-        repositions: rtrb::Producer<Reposition>,
-        duration: i64,
-    ) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, rings: CoreRings, duration: i64) -> Self {
+        let CoreRings { commands, events, filled, free, repositions, retired } = rings;
         Self {
             shared,
             commands,
@@ -48,6 +54,8 @@ impl EngineCore {
             filled,
             free,
             repositions,
+            captures: Default::default(),
+            retired,
             position: 0,
             state: TransportState::Stopped,
             active_loop: None,
@@ -115,6 +123,9 @@ impl EngineCore {
                             mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
                         }
                     }
+                    for capture in self.captures.iter_mut().flatten() {
+                        capture.capture(self.position, span);
+                    }
                 }
                 self.offset += frames;
                 done += frames;
@@ -150,8 +161,26 @@ impl EngineCore {
                     self.restart_read_ahead();
                 }
                 Command::HoldAtEnd(hold) => self.hold_at_end = hold,
+                Command::StartCapture(capture) => match self.captures.iter_mut().find(|c| c.is_none()) {
+                    Some(free) => *free = Some(capture),
+                    None => self.retire(capture),
+                },
+                Command::StopCapture(id) => {
+                    if let Some(slot) = self.captures.iter_mut().find(|c| c.as_ref().is_some_and(|c| c.id == id)) {
+                        if let Some(capture) = slot.take() {
+                            self.retire(capture);
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Hands a capture back to the control side (dropping it here could free memory).
+    fn retire(&mut self, capture: Box<Capture>) {
+        capture.finish();
+        // Sized for every capture there can be, and drained on every command.
+        let _ = self.retired.push(capture);
     }
 
     /// Moves the playhead, clamped to [0, duration]. A move to where it already is keeps the

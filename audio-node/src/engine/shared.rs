@@ -166,6 +166,7 @@ pub struct EngineHandle {
     pub shared: std::sync::Arc<Shared>,
     commands: Mutex<rtrb::Producer<Command>>,
     events: Mutex<rtrb::Consumer<EngineEvent>>,
+    retired: Mutex<rtrb::Consumer<Box<super::Capture>>>,
 }
 
 impl EngineHandle {
@@ -173,12 +174,18 @@ impl EngineHandle {
         shared: std::sync::Arc<Shared>,
         commands: rtrb::Producer<Command>,
         events: rtrb::Consumer<EngineEvent>,
+        retired: rtrb::Consumer<Box<super::Capture>>,
     ) -> Self {
-        Self { shared, commands: Mutex::new(commands), events: Mutex::new(events) }
+        Self { shared, commands: Mutex::new(commands), events: Mutex::new(events), retired: Mutex::new(retired) }
     }
 
     /// Queues `command` for the audio thread's next block.
     pub fn send(&self, command: Command) -> Result<(), EngineBusy> {
+        {
+            // Captures the audio thread let go of are freed here, off the audio thread.
+            let mut retired = self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            while retired.pop().is_ok() {}
+        }
         let mut commands = self.commands.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         commands.push(command).map_err(|_| EngineBusy)
     }

@@ -1,0 +1,143 @@
+//! Recording on the audio thread: each active [`Capture`] takes the block's input (a virtual
+//! device's signal, or the engine's own mix for the loopback device) and pushes it into its
+//! ring for the writer thread, noting where on the timeline its first sample fell.
+
+use audiolab_dsp::input::VirtualSignal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// Captures one engine runs at once (tracks recording simultaneously).
+pub const MAX_CAPTURES: usize = 8;
+/// Seconds of audio a capture ring holds before the writer must have drained it.
+pub const RING_SECONDS: usize = 4;
+
+/// Where a capture's samples come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputSource {
+    Virtual(VirtualSignal),
+    /// The engine's own stereo output, sample-aligned with the timeline it plays.
+    Loopback,
+}
+
+impl InputSource {
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Virtual(signal) => signal.channels(),
+            Self::Loopback => 2,
+        }
+    }
+}
+
+/// What the audio thread reports about one capture, read by the control side and the writer.
+#[derive(Debug)]
+pub struct CaptureMeter {
+    first_frame: AtomicI64,
+    frames: AtomicU64,
+    dropped: AtomicU64,
+    peak: AtomicU32,
+    finished: AtomicBool,
+}
+
+impl Default for CaptureMeter {
+    fn default() -> Self {
+        Self {
+            first_frame: AtomicI64::new(i64::MIN),
+            frames: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            peak: AtomicU32::new(0),
+            finished: AtomicBool::new(false),
+        }
+    }
+}
+
+impl CaptureMeter {
+    /// The timeline frame that played while the first sample was captured.
+    pub fn first_frame(&self) -> Option<i64> {
+        Some(self.first_frame.load(Relaxed)).filter(|&f| f != i64::MIN)
+    }
+
+    /// Frames captured so far (including any the writer was too late to take).
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Relaxed)
+    }
+
+    /// Frames lost because the ring was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    /// The loudest sample since the last call, 0–1.
+    pub fn take_peak(&self) -> f32 {
+        f32::from_bits(self.peak.swap(0, Relaxed))
+    }
+
+    /// Whether the audio thread has let go of the capture: nothing more will arrive.
+    pub fn finished(&self) -> bool {
+        self.finished.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// One track's recording as the audio thread holds it.
+pub struct Capture {
+    pub id: u64,
+    source: InputSource,
+    sample_rate: u32,
+    ring: rtrb::Producer<f32>,
+    meter: Arc<CaptureMeter>,
+    /// The device's own frame counter (virtual signals are functions of it).
+    input_frame: u64,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture").field("id", &self.id).field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl Capture {
+    /// A capture and the consumer end of its ring, for the writer thread.
+    pub fn new(id: u64, source: InputSource, sample_rate: u32) -> (Box<Self>, rtrb::Consumer<f32>, Arc<CaptureMeter>) {
+        let capacity = sample_rate as usize * RING_SECONDS * source.channels();
+        let (ring, consumer) = rtrb::RingBuffer::new(capacity);
+        let meter = Arc::new(CaptureMeter::default());
+        let capture = Box::new(Self { id, source, sample_rate, ring, meter: meter.clone(), input_frame: 0 });
+        (capture, consumer, meter)
+    }
+
+    /// Captures `frames` frames played from timeline frame `position`; `mix` is the engine's
+    /// stereo output for exactly those frames.
+    pub(super) fn capture(&mut self, position: i64, mix: &[f32]) {
+        let frames = mix.len() / 2;
+        let channels = self.source.channels();
+        let samples = frames * channels;
+        if self.meter.first_frame.load(Relaxed) == i64::MIN {
+            self.meter.first_frame.store(position, Relaxed);
+        }
+        self.meter.frames.fetch_add(frames as u64, Relaxed);
+        let Ok(chunk) = self.ring.write_chunk_uninit(samples) else {
+            // The writer is seconds behind: lose this block rather than wait.
+            self.meter.dropped.fetch_add(frames as u64, Relaxed);
+            self.input_frame += frames as u64;
+            return;
+        };
+        let mut peak = 0.0f32;
+        let first = self.input_frame;
+        let (source, rate) = (self.source, self.sample_rate);
+        let written = chunk.fill_from_iter((0..samples).map(|i| {
+            let sample = match source {
+                InputSource::Loopback => mix[i],
+                InputSource::Virtual(signal) => signal.sample(first + (i / channels) as u64, i % channels, rate),
+            };
+            peak = peak.max(sample.abs());
+            sample
+        }));
+        debug_assert_eq!(written, samples);
+        self.input_frame += frames as u64;
+        self.meter.peak.fetch_max(peak.to_bits(), Relaxed);
+    }
+
+    /// Marks the capture finished: everything it will ever capture is in the ring.
+    pub(super) fn finish(&self) {
+        self.meter.finished.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
