@@ -231,3 +231,54 @@ fn a_late_read_ahead_plays_silence_keeps_time_and_recovers() {
     let out = rig.step();
     assert_eq!(left(&out)[0], ramp(expected as usize) * CENTRE, "the next block is back in place");
 }
+
+fn drain(ring: &mut rtrb::Consumer<f32>) -> Vec<f32> {
+    std::iter::from_fn(|| ring.pop().ok()).collect()
+}
+
+#[test]
+fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    rig.send(Command::Play { from: Some(1_000) });
+    rig.steps(3);
+    let (capture, mut ring, meter) = engine::Capture::new(7, engine::InputSource::Loopback, RATE);
+    let started_at = rig.position();
+    rig.send(Command::StartCapture(capture));
+    let played = rig.steps(4);
+    rig.send(Command::StopCapture(7));
+    rig.steps(2);
+
+    assert!(meter.finished());
+    assert_eq!(meter.first_frame(), Some(started_at));
+    assert_eq!(meter.frames(), 4 * BLOCK_FRAMES as u64);
+    let captured = drain(&mut ring);
+    assert_eq!(captured, played, "the capture is the engine's output, sample for sample");
+    // And that output is the clip at the timeline frames the meter reports.
+    let first = meter.first_frame().unwrap() as usize;
+    assert_eq!(left(&captured)[..5], [0, 1, 2, 3, 4].map(|i| ramp(first + i) * CENTRE));
+}
+
+#[test]
+fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
+    let mut rig = Rig::new(|_| vec![], 96_000);
+    let (capture, mut ring, meter) =
+        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE);
+    // Started while stopped: nothing is captured until the transport rolls.
+    rig.send(Command::StartCapture(capture));
+    rig.send(Command::HoldAtEnd(true));
+    rig.steps(2);
+    assert_eq!(meter.frames(), 0);
+    rig.send(Command::Play { from: Some(24_000) });
+    rig.steps(10);
+    rig.send(Command::StopCapture(1));
+    rig.steps(1);
+
+    let captured = drain(&mut ring);
+    assert_eq!(meter.first_frame(), Some(24_000));
+    assert_eq!(captured.len() as u64, meter.frames(), "mono: one sample per frame");
+    let expected: Vec<f32> =
+        (0..captured.len() as u64).map(|n| audiolab_dsp::input::VirtualSignal::Sine.sample(n, 0, RATE)).collect();
+    assert_eq!(captured, expected);
+    assert!(meter.take_peak() > 0.24);
+}
