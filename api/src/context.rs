@@ -96,6 +96,20 @@ impl AudioControl for NoAudio {
         Err(unavailable())
     }
     async fn track_changed(&self, _: &Track) {}
+    async fn record_start(
+        &self,
+        _: ProjectId,
+        _: audiolab_domain::transport::RecordRequest,
+    ) -> TransportResult<audiolab_domain::transport::RecordingStarted> {
+        Err(unavailable())
+    }
+    async fn record_stop(
+        &self,
+        _: ProjectId,
+        _: audiolab_domain::RecordingSessionId,
+    ) -> TransportResult<audiolab_domain::transport::RecordingStopped> {
+        Err(unavailable())
+    }
 }
 
 fn unavailable() -> TransportError {

@@ -15,6 +15,7 @@ mod mixer;
 mod pagination;
 mod playback;
 mod projects;
+mod recording;
 mod tracks;
 
 pub use context::{ApiContext, AudioStatus, NoAudio};
@@ -51,6 +52,7 @@ type Apis = (
     loops::LoopsApi,
     mixer::MixerApi,
     playback::PlaybackApi,
+    recording::RecordingApi,
     jobs::JobsApi,
 );
 
@@ -64,6 +66,7 @@ fn service() -> OpenApiService<Apis, ()> {
         loops::LoopsApi,
         mixer::MixerApi,
         playback::PlaybackApi,
+        recording::RecordingApi,
         jobs::JobsApi,
     );
     OpenApiService::new(apis, "AudioLab", env!("CARGO_PKG_VERSION")).description(

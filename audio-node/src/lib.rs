@@ -8,6 +8,7 @@ pub mod engine;
 pub mod hub;
 pub mod internal;
 pub mod node;
+pub mod recording;
 pub mod registry;
 pub mod remote;
 pub mod session;
@@ -59,7 +60,9 @@ async fn health(node: Data<&Arc<Node>>) -> impl IntoResponse {
 /// Runs the node until `shutdown` is cancelled, then stops every engine.
 pub async fn run(node: Arc<Node>, shutdown: CancellationToken) {
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
+    let finalizer = tokio::spawn(node.clone().run_finalizer());
     shutdown.cancelled().await;
+    finalizer.abort();
     node.unload_all().await;
     tracing::info!("audio node stopped");
 }

@@ -2,10 +2,14 @@
 
 use crate::engine::{Command, TransportState};
 use crate::hub::{Hub, message};
+use crate::recording::{ActiveRecording, CaptureWriter, device_latency, input_source, manifest};
 use crate::session::Session;
+use audiolab_domain::clip::{Clip, NewClip};
+use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
-use audiolab_domain::{Frames, LoopRegionId, ProjectId};
+use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped};
+use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TakeId};
 use audiolab_media::storage::LocalStorage;
 use audiolab_store::{Page, Store, StoreError};
 use serde_json::json;
@@ -19,6 +23,11 @@ pub struct Node {
     storage: LocalStorage,
     hub: Arc<Hub>,
     sessions: tokio::sync::Mutex<HashMap<ProjectId, Arc<Session>>>,
+    recordings: tokio::sync::Mutex<HashMap<RecordingSessionId, ActiveRecording>>,
+    next_capture: std::sync::atomic::AtomicU64,
+    /// Stopped recordings waiting to be finalised, taken by [`Node::run_finalizer`].
+    to_finalize: tokio::sync::mpsc::UnboundedSender<(ProjectId, RecordingSessionId)>,
+    finalize_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(ProjectId, RecordingSessionId)>>>,
 }
 
 fn store_error(err: StoreError) -> TransportError {
@@ -34,7 +43,18 @@ fn store_error(err: StoreError) -> TransportError {
 impl Node {
     pub fn new(store: Store, storage: LocalStorage) -> Self {
         let output = crate::backend::Output::detect();
-        Self { store, output, storage, hub: Arc::new(Hub::default()), sessions: Default::default() }
+        let (to_finalize, finalize_queue) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            store,
+            output,
+            storage,
+            hub: Arc::new(Hub::default()),
+            sessions: Default::default(),
+            recordings: Default::default(),
+            next_capture: Default::default(),
+            to_finalize,
+            finalize_queue: std::sync::Mutex::new(Some(finalize_queue)),
+        }
     }
 
     /// What plays this node's engines.
@@ -94,11 +114,285 @@ impl Node {
         self.hub.publish(project, message(kind, data));
     }
 
+    /// Announces a recording's progress to the project's clients.
+    fn publish_recording(&self, project: ProjectId, event: &str, data: serde_json::Value) {
+        let mut data = data;
+        data["project_id"] = json!(project);
+        data["event"] = json!(event);
+        self.hub.publish(project, message("recording_status", data));
+    }
+
+    /// Finalises stopped recordings as they come, until the node shuts down.
+    pub async fn run_finalizer(self: Arc<Self>) {
+        let Some(mut queue) = self.finalize_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        while let Some((project, session_id)) = queue.recv().await {
+            tokio::spawn(self.clone().finalize(project, session_id));
+        }
+    }
+
+    /// Finalises a stopped recording's capture, then makes its take playable.
+    async fn finalize(self: Arc<Self>, project: ProjectId, session_id: RecordingSessionId) {
+        match audiolab_worker::finalize::finalize_capture(&self.store, &self.storage, session_id).await {
+            Ok(done) => {
+                for clip in &done.clips {
+                    self.hub.publish(
+                        project,
+                        message(
+                            "clip_ready",
+                            json!({"project_id": project, "clip_id": clip, "session_id": session_id}),
+                        ),
+                    );
+                }
+                self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": done.clips}));
+                // The new take joins the engine once no other take is being recorded into it.
+                if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
+                    if let Err(err) = self.load(project).await {
+                        tracing::warn!(%project, %err, "reload after a take failed");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(%session_id, %err, "finalising a capture failed");
+                self.publish_recording(project, "failed", json!({"session_id": session_id, "error": err.to_string()}));
+            }
+        }
+    }
+
+    /// Starts recording (see [`AudioControl::record_start`]); `self` is shared so the take can be
+    /// finalised in the background when it stops.
+    pub async fn start_recording(
+        &self,
+        project: ProjectId,
+        request: RecordRequest,
+    ) -> TransportResult<RecordingStarted> {
+        let track = self.store.get_track(request.track_id).await.map_err(store_error)?;
+        let track = track.filter(|t| t.project_id == project).ok_or(TransportError::NotFound("track"))?;
+        if !track.record_enabled {
+            return Err(TransportError::Conflict(format!(
+                "track {} is not armed: enable recording on it first (POST /api/audio/tracks/{}/record/enable)",
+                track.id, track.id
+            )));
+        }
+        let device_id = request.device_id.or(track.input_device_id.clone()).unwrap_or_else(|| "mock_0".into());
+        let session = self.loaded(project).await?;
+        let source = input_source(&device_id, session.tempo)
+            .ok_or_else(|| TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))?;
+        let start_frame = request.start_time.map(|t| seconds_to_frames(t, &session)).transpose()?;
+
+        let mut recordings = self.recordings.lock().await;
+        if let Some(busy) = recordings.values().find(|r| r.device_id == device_id) {
+            return Err(TransportError::Conflict(format!(
+                "device {device_id} is already recording (session {})",
+                busy.id
+            )));
+        }
+        if recordings.values().any(|r| r.track_id == track.id) {
+            return Err(TransportError::Conflict(format!("track {} is already recording", track.id)));
+        }
+        if recordings.values().filter(|r| r.project_id == project).count() >= crate::engine::MAX_CAPTURES {
+            return Err(TransportError::Conflict("too many tracks are recording in this project".into()));
+        }
+
+        // The journal row comes before the first sample, and the manifest before the writer.
+        let now = audiolab_domain::now();
+        let journal = RecordingSession {
+            id: RecordingSessionId::new(),
+            project_id: project,
+            track_id: track.id,
+            device_id: device_id.clone(),
+            status: RecordingStatus::Recording,
+            start: Frames(start_frame.unwrap_or_else(|| session.handle.shared.position())),
+            applied_offset: Frames::ZERO,
+            capture_key: String::new(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let journal = RecordingSession { capture_key: format!("captures/{}", journal.id), ..journal };
+        let dir = self.storage.path(&journal.capture_key).map_err(|e| TransportError::Internal(e.to_string()))?;
+        self.store.insert_recording_session(&journal).await.map_err(store_error)?;
+        let rate = session.rate.hz();
+        let chunks = tokio::task::spawn_blocking(move || {
+            audiolab_media::capture::ChunkWriter::create(&dir, manifest(source, rate))
+        })
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?
+        .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
+        let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate);
+        let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
+            .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
+
+        let rolling = session.state() == TransportState::Playing;
+        session.handle.send(Command::StartCapture(capture)).map_err(busy)?;
+        session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
+        if !rolling {
+            // Starting while stopped rolls the transport: the other tracks play (the overdub).
+            session.command(Command::Play { from: Some(journal.start.get()) }).await.map_err(busy)?;
+            self.publish(project, "playback_started", &session.status());
+        }
+        let started = RecordingStarted {
+            session_id: journal.id,
+            track_id: track.id,
+            device_id: device_id.clone(),
+            start_time: journal.start.to_seconds(session.rate),
+        };
+        recordings.insert(
+            journal.id,
+            ActiveRecording {
+                id: journal.id,
+                project_id: project,
+                track_id: track.id,
+                device_id,
+                capture_id,
+                source,
+                meter,
+                writer,
+            },
+        );
+        drop(recordings);
+        self.publish_recording(
+            project,
+            "started",
+            json!({"session_id": journal.id, "track_id": track.id, "start_time": started.start_time}),
+        );
+        Ok(started)
+    }
+
+    /// Stops a recording (see [`AudioControl::record_stop`]) and finalises it in the background.
+    pub async fn stop_recording(
+        &self,
+        project: ProjectId,
+        session_id: RecordingSessionId,
+    ) -> TransportResult<RecordingStopped> {
+        let Some(recording) = self.recordings.lock().await.remove(&session_id).filter(|r| r.project_id == project)
+        else {
+            return match self.store.get_recording_session(session_id).await.map_err(store_error)? {
+                Some(found) if found.project_id == project => Err(TransportError::Conflict(format!(
+                    "recording session {session_id} is not recording (it is {})",
+                    found.status.as_str()
+                ))),
+                _ => Err(TransportError::NotFound("recording session")),
+            };
+        };
+        let session = self.loaded(project).await?;
+        session.command(Command::StopCapture(recording.capture_id)).await.map_err(busy)?;
+        if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
+            session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
+        }
+        let ActiveRecording { writer, ref meter, source, .. } = recording;
+        let meter = meter.clone();
+        // The writer ends once the audio thread lets go of the capture and the ring is drained.
+        let written = tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|e| TransportError::Internal(e.to_string()))?;
+
+        let frames = meter.frames() - meter.dropped().min(meter.frames());
+        let latency = device_latency(source);
+        let first = meter.first_frame();
+        let start = first.map_or(0, |f| (f - latency).max(0));
+        self.store.stop_recording_session(session_id, Frames(start), Frames(-latency)).await.map_err(store_error)?;
+        let mut stopped = RecordingStopped {
+            session_id,
+            track_id: recording.track_id,
+            clip_id: None,
+            start: Frames(start).to_seconds(session.rate),
+            start_frame: start,
+            frames,
+            dropped_frames: meter.dropped(),
+        };
+        if let Err(reason) = written {
+            let _ = self
+                .store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Stopped,
+                    RecordingStatus::Failed,
+                    Some(&reason),
+                )
+                .await;
+            self.publish_recording(project, "failed", json!({"session_id": session_id, "error": reason}));
+            return Err(TransportError::Unavailable(format!("the capture could not be written: {reason}")));
+        }
+        if first.is_none() {
+            let reason = "nothing was captured: the transport did not roll";
+            let _ = self
+                .store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Stopped,
+                    RecordingStatus::Failed,
+                    Some(reason),
+                )
+                .await;
+            self.publish_recording(project, "stopped", json!({"session_id": session_id, "clip_id": null, "frames": 0}));
+            return Ok(stopped);
+        }
+
+        let taking = Taking { id: session_id, track_id: recording.track_id, channels: source.channels() as u16 };
+        let clip = self.take_clip(project, &taking, start, frames, session.rate.hz()).await?;
+        stopped.clip_id = Some(clip);
+        self.publish_recording(
+            project,
+            "stopped",
+            json!({"session_id": session_id, "clip_id": clip, "frames": frames, "start": stopped.start}),
+        );
+        let _ = self.to_finalize.send((project, session_id));
+        Ok(stopped)
+    }
+
+    /// The take's row and its clip (status `processing` until finalised).
+    async fn take_clip(
+        &self,
+        project: ProjectId,
+        recording: &Taking,
+        start: i64,
+        frames: u64,
+        rate: u32,
+    ) -> TransportResult<audiolab_domain::ClipId> {
+        let earlier = self.store.list_takes(recording.track_id).await.map_err(store_error)?.len();
+        let take_id = TakeId::new();
+        let clip = Clip::create(
+            NewClip {
+                project_id: project,
+                track_id: recording.track_id,
+                take_id: Some(take_id),
+                name: format!("Take {}", earlier + 1),
+                start: Frames(start),
+                length: Frames(frames as i64),
+                source_sample_rate: rate,
+                channels: recording.channels,
+            },
+            audiolab_domain::now(),
+        )
+        .map_err(|e| TransportError::Invalid(e.to_string()))?;
+        let take = Take {
+            id: take_id,
+            session_id: recording.id,
+            track_id: recording.track_id,
+            clip_id: clip.id,
+            pass_index: 0,
+            capture_offset: Frames::ZERO,
+            length: Frames(frames as i64),
+            created_at: clip.created_at,
+        };
+        self.store.insert_take(&take).await.map_err(store_error)?;
+        self.store.insert_clip(&clip).await.map_err(store_error)?;
+        Ok(clip.id)
+    }
+
     /// Stops every engine (on shutdown).
     pub async fn unload_all(&self) {
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         let _ = tokio::task::spawn_blocking(move || drop(sessions)).await;
     }
+}
+
+/// What a take's rows need to know of its recording.
+struct Taking {
+    id: RecordingSessionId,
+    track_id: audiolab_domain::TrackId,
+    channels: u16,
 }
 
 fn busy(_: crate::engine::EngineBusy) -> TransportError {
@@ -209,5 +503,13 @@ impl AudioControl for Node {
             session.apply_track(track);
         }
         self.hub.publish(track.project_id, message("track_update", crate::ws::track_json(track)));
+    }
+
+    async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
+        self.start_recording(project, request).await
+    }
+
+    async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped> {
+        self.stop_recording(project, session).await
     }
 }

@@ -4,8 +4,11 @@
 
 use crate::internal::CONTROL_PATH;
 use audiolab_domain::track::Track;
-use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
-use audiolab_domain::{LoopRegionId, ProjectId};
+use audiolab_domain::transport::{
+    AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult,
+    TransportStatus,
+};
+use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
@@ -102,6 +105,12 @@ impl AudioControl for RemoteNodes {
             Some(id) => self.call(project, "loop_enable", json!({ "loop_region_id": id })).await,
             None => self.call(project, "loop_disable", Value::Null).await,
         }
+    }
+    async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
+        self.call(project, "record_start", serde_json::to_value(request).unwrap_or(Value::Null)).await
+    }
+    async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped> {
+        self.call(project, "record_stop", json!({ "session_id": session })).await
     }
     async fn track_changed(&self, track: &Track) {
         let Some(redis) = &self.redis else { return };

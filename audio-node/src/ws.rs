@@ -6,7 +6,7 @@ use crate::hub::{Outbox, message};
 use crate::node::Node;
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
-use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
+use audiolab_domain::transport::{AudioControl, RecordRequest, TransportError, TransportResult};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -130,8 +130,16 @@ pub async fn control(command: &str, data: &Value, project: ProjectId, node: &Nod
         }
         "loop_disable" => node.set_loop(project, None).await?,
         "set_track" => return set_track(data, project, node).await,
-        "record_start" | "record_stop" => {
-            return Err(TransportError::Unavailable("recording is not available on this node yet".into()));
+        "record_start" => {
+            let request: RecordRequest = serde_json::from_value(data.clone()).map_err(|e| {
+                TransportError::Invalid(format!("record_start needs {{track_id, device_id?, start_time?}}: {e}"))
+            })?;
+            return Ok(serde_json::to_value(node.record_start(project, request).await?).unwrap_or(Value::Null));
+        }
+        "record_stop" => {
+            let id = data["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+            let id = id.ok_or_else(|| TransportError::Invalid("session_id: required, a UUID".into()))?;
+            return Ok(serde_json::to_value(node.record_stop(project, id.into()).await?).unwrap_or(Value::Null));
         }
         other => return Err(TransportError::Invalid(format!("unknown command {other:?}"))),
     };

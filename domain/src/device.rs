@@ -12,6 +12,9 @@ pub struct InputDevice {
     pub host_api: String,
 }
 
+/// The device that records the engine's own output.
+pub const LOOPBACK_DEVICE_ID: &str = "loopback";
+
 /// The virtual devices, present on every node whether or not it has a sound card: they make
 /// recording possible (and testable) in the cloud.
 pub fn virtual_devices(sample_rate: u32) -> Vec<InputDevice> {
@@ -27,6 +30,7 @@ pub fn virtual_devices(sample_rate: u32) -> Vec<InputDevice> {
         device("mock_0", "AudioLab Virtual Microphone 1", 1, true),
         device("mock_1", "AudioLab Virtual Microphone 2", 2, false),
         device("mock_2", "AudioLab Virtual Line In", 2, false),
+        device(LOOPBACK_DEVICE_ID, "AudioLab Loopback (engine output)", 2, false),
     ]
 }
 
@@ -35,10 +39,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn three_virtual_devices_with_mock_0_the_mono_default() {
+    fn three_virtual_microphones_and_a_loopback_with_mock_0_the_mono_default() {
         let devices = virtual_devices(48_000);
         let ids: Vec<_> = devices.iter().map(|d| d.device_id.as_str()).collect();
-        assert_eq!(ids, ["mock_0", "mock_1", "mock_2"]);
+        assert_eq!(ids, ["mock_0", "mock_1", "mock_2", "loopback"]);
         assert_eq!((devices[0].channels, devices[0].is_default), (1, true));
         assert!(devices[1..].iter().all(|d| d.channels == 2 && !d.is_default));
     }

@@ -3,7 +3,7 @@
 //! node process reached over the network).
 
 use crate::track::Track;
-use crate::{LoopRegionId, ProjectId};
+use crate::{ClipId, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use serde::{Deserialize, Serialize};
 
 /// What `load` found in a project.
@@ -81,6 +81,41 @@ pub enum TransportError {
 pub type TransportResult<T> = Result<T, TransportError>;
 
 /// Drives the engines. Callers have already checked the caller owns the project.
+/// A request to record a take on an armed track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordRequest {
+    pub track_id: TrackId,
+    /// The input; the track's `input_device_id` when absent, else the default virtual microphone.
+    pub device_id: Option<String>,
+    /// Where to roll from (seconds) when the transport is stopped; ignored while rolling.
+    pub start_time: Option<f64>,
+}
+
+/// A recording that has begun: the journal row exists and the capture is armed on the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingStarted {
+    pub session_id: RecordingSessionId,
+    pub track_id: TrackId,
+    pub device_id: String,
+    /// The transport position (seconds) the take starts from.
+    pub start_time: f64,
+}
+
+/// A recording that has ended: its take's clip exists (status `processing` until finalised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingStopped {
+    pub session_id: RecordingSessionId,
+    pub track_id: TrackId,
+    /// None when nothing was captured (the transport never rolled).
+    pub clip_id: Option<ClipId>,
+    /// Timeline position of the take, seconds and frames (after latency compensation).
+    pub start: f64,
+    pub start_frame: i64,
+    pub frames: u64,
+    /// Frames lost because storage could not keep up (0 on a healthy node).
+    pub dropped_frames: u64,
+}
+
 #[async_trait::async_trait]
 pub trait AudioControl: Send + Sync {
     /// Loads (or reloads) the project's tracks and ready clips into an engine.
@@ -98,4 +133,8 @@ pub trait AudioControl: Send + Sync {
     async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus>;
     /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client.
     async fn track_changed(&self, track: &Track);
+    /// Starts recording a take on `request.track_id` (a track of `project`).
+    async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
+    /// Stops a recording of `project`; its clip id is returned at once.
+    async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped>;
 }

@@ -141,6 +141,29 @@ impl Store {
         Ok(moved == 1)
     }
 
+    /// Ends a recording: `recording` → `stopped`, recording where its take landed on the timeline
+    /// and the latency compensation applied. Returns false when it was not recording.
+    #[tracing::instrument(skip(self))]
+    pub async fn stop_recording_session(
+        &self,
+        id: RecordingSessionId,
+        start: Frames,
+        applied_offset: Frames,
+    ) -> StoreResult<bool> {
+        let moved = on_pool!(self, pool => sqlx::query(
+            "UPDATE recording_sessions SET status = 'stopped', start_frame = $2, applied_offset_frames = $3, updated_at = $4
+             WHERE id = $1 AND status = 'recording'",
+        )
+        .bind(id.0)
+        .bind(start.get())
+        .bind(applied_offset.get())
+        .bind(Utc::now())
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(moved == 1)
+    }
+
     /// Errors: `Conflict` when the session already has a take for this pass.
     #[tracing::instrument(skip_all, fields(take_id = %take.id))]
     pub async fn insert_take(&self, take: &Take) -> StoreResult<()> {

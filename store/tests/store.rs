@@ -286,6 +286,17 @@ async fn recording_sessions_move_between_states_once(store: Store) {
     );
     assert!(store.recording_sessions_with_status(RecordingStatus::Recording).await.unwrap().is_empty());
     assert_eq!(store.get_recording_session(s.id).await.unwrap().unwrap().status, RecordingStatus::Stopped);
+
+    // Stopping records the take's placement, once.
+    let other = session(&p, track.id);
+    store.insert_recording_session(&other).await.unwrap();
+    assert!(store.stop_recording_session(other.id, Frames(48_123), Frames(-256)).await.unwrap());
+    assert!(!store.stop_recording_session(other.id, Frames(1), Frames(1)).await.unwrap());
+    let stopped = store.get_recording_session(other.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stopped.status, stopped.start, stopped.applied_offset),
+        (RecordingStatus::Stopped, Frames(48_123), Frames(-256))
+    );
 }
 
 async fn takes_are_unique_per_pass(store: Store) {

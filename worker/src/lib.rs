@@ -4,6 +4,8 @@
 //! its own process taking jobs from Redis. Today it connects to its dependencies, reports ready
 //! and waits for shutdown; job handlers arrive with the recording and mixdown work.
 
+pub mod finalize;
+
 use audiolab_config::Settings;
 use audiolab_store::Store;
 use tokio_util::sync::CancellationToken;

@@ -1,0 +1,260 @@
+//! `/api/audio/tracks/{id}/record/…` and `/api/audio/recording/…`: arming tracks, recording
+//! takes on the project's engine, and the recording journal.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{ApiError, ApiResult};
+use audiolab_domain::recording::{RecordingSession, RecordingStatus};
+use audiolab_domain::track::TrackPatch;
+use audiolab_domain::transport::RecordRequest;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+pub struct RecordingApi;
+
+/// Arm or disarm a track.
+#[derive(Debug, Object)]
+pub struct RecordEnable {
+    /// The input to record from (`mock_0`, `mock_1`, `mock_2`, `loopback`, or a sound card
+    /// input); kept on the track. Unchanged when absent.
+    pub device_id: Option<String>,
+    /// Whether the track is armed. Default true.
+    pub enabled: Option<bool>,
+}
+
+/// The track's recording state.
+#[derive(Debug, Object)]
+pub struct RecordEnabled {
+    /// Always true.
+    pub success: bool,
+    /// The track.
+    pub track_id: Uuid,
+    /// Whether it is armed.
+    pub record_enabled: bool,
+    /// Its input device.
+    pub device_id: Option<String>,
+}
+
+/// Start a take.
+#[derive(Debug, Object)]
+pub struct RecordStart {
+    /// The input; the track's input device when absent, else `mock_0`.
+    pub device_id: Option<String>,
+    /// When the transport is stopped it rolls from here (seconds; default its current
+    /// position). Ignored while rolling: the take starts where the playhead is.
+    pub start_time: Option<f64>,
+}
+
+/// A recording that has started.
+#[derive(Debug, Object)]
+pub struct RecordStarted {
+    /// Always true.
+    pub success: bool,
+    /// The recording session: pass it to `record/stop`.
+    pub session_id: Uuid,
+    /// The track recording.
+    pub track_id: Uuid,
+    /// The input device.
+    pub device_id: String,
+    /// Transport position (seconds) the take starts from.
+    pub start_time: f64,
+    /// Always null: the clip exists once the recording stops.
+    pub clip_id: Option<Uuid>,
+    /// A human-readable summary.
+    pub message: String,
+    /// Always empty.
+    pub errors: Vec<String>,
+}
+
+/// A recording that has stopped.
+#[derive(Debug, Object)]
+pub struct RecordStopped {
+    /// Always true.
+    pub success: bool,
+    /// The recording session.
+    pub session_id: Uuid,
+    /// The track.
+    pub track_id: Uuid,
+    /// The take's clip, status `processing` until finalised (then `clip_ready` on the
+    /// WebSocket). Null when nothing was captured.
+    pub clip_id: Option<Uuid>,
+    /// Where the take starts on the timeline (seconds, after latency compensation).
+    pub start: f64,
+    /// The same in frames.
+    pub start_frame: i64,
+    /// Frames captured.
+    pub frames: u64,
+    /// Frames lost because storage fell behind (0 normally).
+    pub dropped_frames: u64,
+    /// A human-readable summary.
+    pub message: String,
+}
+
+/// A recording session from the journal.
+#[derive(Debug, Object)]
+pub struct RecordingView {
+    /// Session id.
+    pub session_id: Uuid,
+    /// Project.
+    pub project_id: Uuid,
+    /// Track recorded.
+    pub track_id: Uuid,
+    /// Input device.
+    pub device_id: String,
+    /// `recording`, `stopped`, `finalizing`, `saved`, `failed` or `recovered`.
+    pub status: String,
+    /// Timeline position of the take in frames (set when it stops).
+    pub start_frame: i64,
+    /// Latency compensation applied, frames.
+    pub applied_offset_frames: i64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// The clips of its takes.
+    pub clip_ids: Vec<Uuid>,
+    /// When it started.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn view(ctx: &ApiContext, session: RecordingSession) -> ApiResult<RecordingView> {
+    let takes = ctx.store.list_takes(session.track_id).await?;
+    Ok(RecordingView {
+        session_id: session.id.0,
+        project_id: session.project_id.0,
+        track_id: session.track_id.0,
+        device_id: session.device_id,
+        status: session.status.as_str().into(),
+        start_frame: session.start.get(),
+        applied_offset_frames: session.applied_offset.get(),
+        error: session.error,
+        clip_ids: takes.iter().filter(|t| t.session_id == session.id).map(|t| t.clip_id.0).collect(),
+        created_at: session.created_at,
+    })
+}
+
+#[OpenApi(tag = "Tag::Audio")]
+impl RecordingApi {
+    /// Arm a track for recording
+    ///
+    /// Sets `record_enabled` (and the input device) on the track; a take can only be recorded
+    /// on an armed track.
+    #[oai(path = "/api/audio/tracks/:id/record/enable", method = "post", operation_id = "enable_recording")]
+    async fn enable(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        body: Json<RecordEnable>,
+    ) -> ApiResult<Json<RecordEnabled>> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        if let Some(device) = &body.device_id {
+            let known = audiolab_domain::device::virtual_devices(48_000).iter().any(|d| &d.device_id == device);
+            if !known {
+                return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")));
+            }
+        }
+        let patch = TrackPatch {
+            record_enabled: Some(body.enabled.unwrap_or(true)),
+            input_device_id: body.device_id.clone(),
+            ..Default::default()
+        };
+        let track = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
+        ctx.audio.track_changed(&track).await;
+        Ok(Json(RecordEnabled {
+            success: true,
+            track_id: track.id.0,
+            record_enabled: track.record_enabled,
+            device_id: track.input_device_id,
+        }))
+    }
+
+    /// Start recording a take
+    ///
+    /// Starting while stopped rolls the transport from `start_time`, so the other tracks play
+    /// (the overdub); starting while rolling records from the playhead. 409 when the track is
+    /// not armed, or the device or track is already recording.
+    #[oai(path = "/api/audio/tracks/:id/record/start", method = "post", operation_id = "start_recording")]
+    async fn start(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        body: Json<RecordStart>,
+    ) -> ApiResult<Json<RecordStarted>> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        let request = RecordRequest { track_id: track.id, device_id: body.0.device_id, start_time: body.0.start_time };
+        let started = ctx.audio.record_start(track.project_id, request).await?;
+        Ok(Json(RecordStarted {
+            success: true,
+            session_id: started.session_id.0,
+            track_id: started.track_id.0,
+            message: format!("recording {} from {:.3} s", started.device_id, started.start_time),
+            device_id: started.device_id,
+            start_time: started.start_time,
+            clip_id: None,
+            errors: Vec::new(),
+        }))
+    }
+
+    /// Stop recording a take
+    ///
+    /// Returns the take's clip id at once; the clip is `processing` until its audio is
+    /// finalised. 409 when the session is no longer recording.
+    #[oai(path = "/api/audio/tracks/:id/record/stop/:session_id", method = "post", operation_id = "stop_recording")]
+    async fn stop(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Recording session id, from `record/start`.
+        session_id: Path<Uuid>,
+    ) -> ApiResult<Json<RecordStopped>> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        let session = ctx.store.get_recording_session(session_id.0.into()).await?;
+        let session =
+            session.filter(|s| s.track_id == track.id).ok_or_else(|| ApiError::not_found("recording session"))?;
+        let stopped = ctx.audio.record_stop(track.project_id, session.id).await?;
+        Ok(Json(RecordStopped {
+            success: true,
+            session_id: stopped.session_id.0,
+            track_id: stopped.track_id.0,
+            clip_id: stopped.clip_id.map(|c| c.0),
+            start: stopped.start,
+            start_frame: stopped.start_frame,
+            frames: stopped.frames,
+            dropped_frames: stopped.dropped_frames,
+            message: match stopped.clip_id {
+                Some(_) => format!("recorded {} frames", stopped.frames),
+                None => "nothing was captured: the transport did not roll".into(),
+            },
+        }))
+    }
+
+    /// Recordings in progress
+    #[oai(path = "/api/audio/recording/active", method = "get", operation_id = "active_recordings")]
+    async fn active(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<RecordingView>>> {
+        let mut views = Vec::new();
+        for session in ctx.store.recording_sessions_with_status(RecordingStatus::Recording).await? {
+            if ctx.owned_project(session.project_id).await.is_ok() {
+                views.push(view(&ctx, session).await?);
+            }
+        }
+        Ok(Json(views))
+    }
+
+    /// A recording session
+    #[oai(path = "/api/audio/recording/status/:session_id", method = "get", operation_id = "recording_status")]
+    async fn status(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Recording session id.
+        session_id: Path<Uuid>,
+    ) -> ApiResult<Json<RecordingView>> {
+        let session = ctx.store.get_recording_session(session_id.0.into()).await?;
+        let session = session.ok_or_else(|| ApiError::not_found("recording session"))?;
+        ctx.owned_project(session.project_id).await?;
+        Ok(Json(view(&ctx, session).await?))
+    }
+}

@@ -1,0 +1,112 @@
+//! Recording on a node: a take's journal row, its capture lane on the engine, the writer thread
+//! that puts the capture on storage, and the hand-off to finalisation when it stops.
+//!
+//! ```text
+//! record_start: journal row ─▶ manifest on storage ─▶ writer thread ─▶ StartCapture (+ roll)
+//! audio thread: block input ─▶ capture ring ─▶ writer: one-second chunks, synced
+//! record_stop:  StopCapture ─▶ writer drains ─▶ placement ─▶ take + clip (processing) ─▶ finalize
+//! ```
+
+use crate::backend::{Worker, spawn_worker};
+use crate::engine::{CaptureMeter, InputSource};
+use audiolab_domain::device::LOOPBACK_DEVICE_ID;
+use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
+use audiolab_dsp::input::VirtualSignal;
+use audiolab_media::capture::{ChunkWriter, Manifest};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the writer drains a capture ring: far inside its [`crate::engine::capture`] capacity.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The input a device id names, if this node has it.
+pub fn input_source(device_id: &str, tempo: f64) -> Option<InputSource> {
+    match device_id {
+        "mock_0" => Some(InputSource::Virtual(VirtualSignal::Sine)),
+        "mock_1" => Some(InputSource::Virtual(VirtualSignal::Tones)),
+        "mock_2" => Some(InputSource::Virtual(VirtualSignal::Click { tempo })),
+        LOOPBACK_DEVICE_ID => Some(InputSource::Loopback),
+        _ => None,
+    }
+}
+
+/// Input + output latency of a device in frames, subtracted from a take's position. The virtual
+/// devices and the loopback are sample-aligned with the engine's frame counter by construction.
+pub fn device_latency(_source: InputSource) -> i64 {
+    0
+}
+
+/// A recording in progress on this node.
+pub struct ActiveRecording {
+    pub id: RecordingSessionId,
+    pub project_id: ProjectId,
+    pub track_id: TrackId,
+    pub device_id: String,
+    pub capture_id: u64,
+    pub source: InputSource,
+    pub meter: Arc<CaptureMeter>,
+    pub writer: CaptureWriter,
+}
+
+/// The thread moving one capture from its ring to storage.
+pub struct CaptureWriter {
+    failure: Arc<Mutex<Option<String>>>,
+    done: Arc<AtomicBool>,
+    worker: Option<Worker>,
+}
+
+impl CaptureWriter {
+    /// Starts writing `ring` into `chunks` until the audio thread finishes the capture and the
+    /// ring is empty (or the node shuts down: then what is in the ring is written first).
+    pub fn spawn(
+        name: String,
+        mut ring: rtrb::Consumer<f32>,
+        meter: Arc<CaptureMeter>,
+        mut chunks: ChunkWriter,
+    ) -> std::io::Result<Self> {
+        let failure = Arc::new(Mutex::new(None));
+        let done = Arc::new(AtomicBool::new(false));
+        let (failed, finished) = (failure.clone(), done.clone());
+        let worker = spawn_worker(name, move |stop| {
+            let mut result = Ok(());
+            loop {
+                // Read `finished` before draining: whatever it covers is in the ring by now.
+                let last = meter.finished() || stop.load(Relaxed);
+                let available = ring.slots();
+                if available > 0 {
+                    if let Ok(chunk) = ring.read_chunk(available) {
+                        let (first, second) = chunk.as_slices();
+                        result = result.and_then(|()| chunks.write(first)).and_then(|()| chunks.write(second));
+                        chunk.commit_all();
+                    }
+                }
+                if last && ring.is_empty() {
+                    break;
+                }
+                std::thread::sleep(DRAIN_INTERVAL);
+            }
+            let result = result.and_then(|()| chunks.finish());
+            if let Err(err) = result {
+                tracing::error!(%err, "capture could not be written");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+            }
+            finished.store(true, Relaxed);
+        })?;
+        Ok(Self { failure, done, worker: Some(worker) })
+    }
+
+    /// Waits for the writer to put the whole capture on storage. Blocking: call off the runtime.
+    pub fn join(mut self) -> Result<(), String> {
+        while !self.done.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(self.worker.take());
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
+    }
+}
+
+/// The capture's manifest for a source at `sample_rate`.
+pub fn manifest(source: InputSource, sample_rate: u32) -> Manifest {
+    Manifest { channels: source.channels() as u16, sample_rate }
+}

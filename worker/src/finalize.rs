@@ -1,0 +1,110 @@
+//! `finalize_capture`: a stopped (or interrupted) recording's chunks become the audio of its
+//! takes' clips. Idempotent: a session already saved is left as it is, and a second worker
+//! racing the first loses the compare-and-set on the session's status.
+
+use audiolab_domain::clip::ClipStatus;
+use audiolab_domain::recording::RecordingStatus;
+use audiolab_domain::{ClipId, Frames, RecordingSessionId};
+use audiolab_media::capture::{self, CaptureError};
+use audiolab_media::storage::LocalStorage;
+use audiolab_media::wav::SampleFormat;
+use audiolab_store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FinalizeError {
+    #[error("recording session not found")]
+    NotFound,
+    #[error("the recording is still in progress")]
+    StillRecording,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("storage key: {0}")]
+    Key(String),
+}
+
+/// What finalisation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finalized {
+    pub clips: Vec<ClipId>,
+    pub frames: u64,
+    /// The session's final status: `saved`, or `recovered` after a crash.
+    pub status: RecordingStatus,
+}
+
+/// Turns the capture of `session_id` into its clips' audio and marks them ready.
+pub async fn finalize_capture(
+    store: &Store,
+    storage: &LocalStorage,
+    session_id: RecordingSessionId,
+) -> Result<Finalized, FinalizeError> {
+    let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
+    let takes: Vec<_> =
+        store.list_takes(session.track_id).await?.into_iter().filter(|t| t.session_id == session_id).collect();
+    let clips: Vec<ClipId> = takes.iter().map(|t| t.clip_id).collect();
+    let done = match session.status {
+        RecordingStatus::Recording => return Err(FinalizeError::StillRecording),
+        RecordingStatus::Saved | RecordingStatus::Recovered => true,
+        _ => false,
+    };
+    if done {
+        return Ok(Finalized { clips, frames: 0, status: session.status });
+    }
+    store.transition_recording_session(session_id, RecordingStatus::Stopped, RecordingStatus::Finalizing, None).await?;
+
+    // One WAV per capture; each take's clip plays its stretch of it.
+    let capture_dir = storage.path(&session.capture_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let audio_key = format!("projects/{}/takes/{}.wav", session.project_id, session.id);
+    let audio_path = storage.path(&audio_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let assembled = tokio::task::spawn_blocking(move || {
+        if let Some(parent) = audio_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        capture::assemble_wav(&capture_dir, &audio_path, SampleFormat::Float32)
+    })
+    .await
+    .map_err(|e| CaptureError::Io(std::io::Error::other(e)))?;
+    let (_, frames) = match assembled {
+        Ok(done) => done,
+        Err(err) => {
+            let reason = err.to_string();
+            store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Finalizing,
+                    RecordingStatus::Failed,
+                    Some(&reason),
+                )
+                .await?;
+            for clip in &clips {
+                let _ = store
+                    .update_clip(*clip, |c| {
+                        c.status = ClipStatus::Failed;
+                        c.error = Some(reason.clone());
+                        Ok(())
+                    })
+                    .await;
+            }
+            return Err(err.into());
+        }
+    };
+
+    for take in &takes {
+        // A take cannot outlast the audio that reached the disk (after a crash it may).
+        let available = (frames as i64 - take.capture_offset.get()).max(0);
+        store
+            .update_clip(take.clip_id, |clip| {
+                clip.audio_key = Some(audio_key.clone());
+                clip.source_offset = take.capture_offset;
+                clip.length = Frames(take.length.get().min(available));
+                clip.source_length = Frames(frames as i64);
+                clip.status = ClipStatus::Ready;
+                clip.error = None;
+                Ok(())
+            })
+            .await?;
+    }
+    store.transition_recording_session(session_id, RecordingStatus::Finalizing, RecordingStatus::Saved, None).await?;
+    Ok(Finalized { clips, frames, status: RecordingStatus::Saved })
+}
