@@ -89,6 +89,11 @@ impl TestApp {
     }
 
     /// The WebSocket URL of a project's transport.
+    /// Where the object with storage key `key` lives on disk.
+    pub fn audio_path(&self, key: &str) -> std::path::PathBuf {
+        self._data_dir.path().join("audio").join(key)
+    }
+
     pub fn ws_url(&self, project: &str) -> String {
         format!("{}/ws/audio/{project}", self.base.replace("http://", "ws://"))
     }

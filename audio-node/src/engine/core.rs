@@ -183,10 +183,12 @@ impl EngineCore {
         let _ = self.retired.push(capture);
     }
 
-    /// Moves the playhead, clamped to [0, duration]. A move to where it already is keeps the
+    /// Moves the playhead, clamped to [0, duration] (no upper bound while recording). A move to where it already is keeps the
     /// read-ahead, so play-after-stop starts without a gap.
     fn seek(&mut self, frame: i64) {
-        let frame = frame.clamp(0, self.duration.max(0));
+        // While recording the timeline extends past the last clip: a take may start there.
+        let end = if self.hold_at_end { i64::MAX / 2 } else { self.duration.max(0) };
+        let frame = frame.clamp(0, end);
         if frame != self.position || self.current.is_some() && self.offset != 0 {
             self.position = frame;
             self.restart_read_ahead();

@@ -1,0 +1,181 @@
+//! Recording takes through the §3 API against `serve`: overdubs aligned to the sample, the
+//! virtual microphone's sine, and the errors a musician can run into.
+
+mod common;
+
+use audiolab_dsp::input::VirtualSignal;
+use audiolab_media::wav::WavReader;
+use common::{TestApp, assert_error};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const RATE: u32 = 48_000;
+const CENTRE: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+async fn arm(app: &TestApp, track: &str, device: &str) {
+    let (status, body) = app
+        .post(&format!("/api/audio/tracks/{track}/record/enable"), json!({"device_id": device, "enabled": true}))
+        .await;
+    assert_eq!((status, body["record_enabled"].as_bool()), (200, Some(true)), "{body}");
+}
+
+/// Polls the clip until finalisation marks it ready.
+async fn ready_clip(app: &TestApp, clip: &str) -> Value {
+    for _ in 0..200 {
+        let (_, body) = app.get(&format!("/api/clips/{clip}")).await;
+        match body["status"].as_str() {
+            Some("ready") => return body,
+            Some("failed") => panic!("finalisation failed: {body}"),
+            _ => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    panic!("clip {clip} was not finalised within 5 s");
+}
+
+/// The take's audio: (channels, samples from the clip's source offset, length frames).
+async fn take_audio(app: &TestApp, clip_id: &str) -> (usize, Vec<f32>, Value) {
+    let clip = ready_clip(app, clip_id).await;
+    let store = app.store().await;
+    let id: uuid::Uuid = clip_id.parse().unwrap();
+    let stored = store.get_clip(id.into()).await.unwrap().unwrap();
+    let mut reader = WavReader::open(&app.audio_path(stored.audio_key.as_deref().unwrap())).unwrap();
+    let channels = reader.info().channels as usize;
+    let mut samples = vec![0.0; stored.length.get() as usize * channels];
+    let read = reader.read_frames(stored.source_offset.get() as u64, &mut samples).unwrap();
+    assert_eq!(read as i64, stored.length.get());
+    (channels, samples, clip)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdub_from_the_loopback_lines_up_with_the_click_track_to_the_sample() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Overdub", "tempo": 120})).await;
+    let click_track = app.track(&project, "Click", 0).await;
+    let click = VirtualSignal::Click { tempo: 120.0 };
+    let clicks: Vec<f32> = (0..4 * RATE as u64).map(|n| click.sample(n, 0, RATE)).collect();
+    app.audio_clip(&project, click_track["id"].as_str().unwrap(), 0.0, 1, &clicks).await;
+    let overdub = app.track(&project, "Overdub", 1).await;
+    let overdub = overdub["id"].as_str().unwrap();
+    arm(&app, overdub, "loopback").await;
+
+    let (status, started) =
+        app.post(&format!("/api/audio/tracks/{overdub}/record/start"), json!({"start_time": 0.5})).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!((started["success"].as_bool(), started["clip_id"].clone()), (Some(true), Value::Null));
+    let session = started["session_id"].as_str().unwrap().to_owned();
+    let (_, active) = app.get("/api/audio/recording/active").await;
+    assert_eq!(active[0]["session_id"], session.as_str());
+    let (_, playing) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+    assert_eq!(playing["status"], "playing", "record/start rolled the transport");
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{overdub}/record/stop/{session}")).await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["start_frame"], 24_000, "the take starts where the transport rolled from");
+    let clip_id = stopped["clip_id"].as_str().unwrap().to_owned();
+
+    let (channels, take, clip) = take_audio(&app, &clip_id).await;
+    assert_eq!(channels, 2);
+    assert_eq!(clip["start"].as_f64(), Some(0.5));
+    let frames = take.len() / 2;
+    assert!(frames > 48_000, "about 1.5 s recorded, got {frames} frames");
+    // Every frame of the take is the click track as it played at that timeline frame.
+    let start = 24_000usize;
+    for (i, frame) in take.chunks_exact(2).enumerate() {
+        let expected = clicks.get(start + i).copied().unwrap_or(0.0) * CENTRE;
+        assert_eq!(frame, [expected, expected], "frame {i} of the take (timeline {})", start + i);
+    }
+    let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;
+    assert_eq!((journal["status"].as_str(), journal["clip_ids"][0].as_str()), (Some("saved"), Some(clip_id.as_str())));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_virtual_microphone_records_its_sine_where_and_for_as_long_as_it_played() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Vocals"})).await;
+    let track = app.track(&project, "Mic", 0).await;
+    let track = track["id"].as_str().unwrap();
+    arm(&app, track, "mock_0").await;
+
+    let (status, started) =
+        app.post(&format!("/api/audio/tracks/{track}/record/start"), json!({"start_time": 1.0})).await;
+    assert_eq!(status, 200, "{started}");
+    let clock = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+    let elapsed = clock.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["start_frame"], 48_000);
+
+    let (channels, take, clip) = take_audio(&app, stopped["clip_id"].as_str().unwrap()).await;
+    assert_eq!(channels, 1);
+    assert_eq!(clip["start"].as_f64(), Some(1.0));
+    // As long as the transport rolled between the two calls (a block of slack each way for the
+    // command round trips, and a little for a busy machine).
+    let seconds = take.len() as f64 / f64::from(RATE);
+    assert!((seconds - elapsed).abs() < 0.1, "{seconds} s recorded in {elapsed} s");
+    let expected: Vec<f32> = (0..take.len() as u64).map(|n| VirtualSignal::Sine.sample(n, 0, RATE)).collect();
+    assert_eq!(take, expected, "the take is the microphone's sine from its first sample");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_mistakes_get_clear_errors_and_lose_nothing() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Errors"})).await;
+    let vox = app.track(&project, "Vox", 0).await;
+    let vox = vox["id"].as_str().unwrap().to_owned();
+    let gtr = app.track(&project, "Guitar", 1).await;
+    let gtr = gtr["id"].as_str().unwrap().to_owned();
+
+    // Not armed.
+    let (status, body) = app.post(&format!("/api/audio/tracks/{vox}/record/start"), json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(assert_error(&body).contains("not armed"));
+    // An unknown device.
+    let (status, body) =
+        app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "mic_99"})).await;
+    assert_eq!(status, 422, "{body}");
+
+    arm(&app, &vox, "mock_0").await;
+    arm(&app, &gtr, "mock_0").await;
+    let (status, started) = app.post(&format!("/api/audio/tracks/{vox}/record/start"), json!({})).await;
+    assert_eq!(status, 200, "{started}");
+    // The device records one session at a time.
+    let (status, body) = app.post(&format!("/api/audio/tracks/{gtr}/record/start"), json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(assert_error(&body).contains("already recording"));
+    // Another device on the other track is fine: two takes at once.
+    let (status, second) =
+        app.post(&format!("/api/audio/tracks/{gtr}/record/start"), json!({"device_id": "mock_1"})).await;
+    assert_eq!(status, 200, "{second}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{vox}/record/stop/{session}")).await;
+    assert_eq!(status, 200, "{stopped}");
+    // Stop twice.
+    let (status, body) = app.post_empty(&format!("/api/audio/tracks/{vox}/record/stop/{session}")).await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body);
+    // Unknown and malformed sessions.
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(app.post_empty(&format!("/api/audio/tracks/{vox}/record/stop/{unknown}")).await.0, 404);
+    assert_eq!(app.post_empty(&format!("/api/audio/tracks/{vox}/record/stop/not-a-uuid")).await.0, 422);
+    assert_eq!(app.get(&format!("/api/audio/recording/status/{unknown}")).await.0, 404);
+
+    // The first take is intact and the second still recording.
+    let (_, take, first) = take_audio(&app, stopped["clip_id"].as_str().unwrap()).await;
+    assert_eq!(first["status"], "ready");
+    assert!(!take.is_empty());
+    let (_, active) = app.get("/api/audio/recording/active").await;
+    assert_eq!(active.as_array().unwrap().len(), 1);
+    assert_eq!(active[0]["session_id"], second["session_id"]);
+    let (status, _) = app
+        .post_empty(&format!("/api/audio/tracks/{gtr}/record/stop/{}", second["session_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
