@@ -73,7 +73,8 @@ impl Application {
                 let queue = audiolab_worker::connect(&settings).await?;
                 tasks.push(tokio::spawn(audiolab_worker::run(store.clone(), queue, shutdown.clone())));
                 let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
-                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
+                let stale_after = Duration::from_secs(settings.node_stale_secs);
+                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
                 let mut context = api_context(&settings, store, role, node.clone());
                 if node.output() == audiolab_node::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
@@ -97,11 +98,13 @@ impl Application {
             }
             Role::Node => {
                 let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
-                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), shutdown.clone())));
+                let id = uuid::Uuid::now_v7();
+                let stale_after = Duration::from_secs(settings.node_stale_secs);
+                tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
                 let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));
                 let every = Duration::from_secs(settings.node_heartbeat_secs);
                 tracing::info!(%url, "announcing the node");
-                tasks.push(tokio::spawn(registry::announce(store, uuid::Uuid::now_v7(), url, every, shutdown.clone())));
+                tasks.push(tokio::spawn(registry::announce(store, id, url, every, shutdown.clone())));
                 if let Some(redis) = redis {
                     tasks.push(tokio::spawn(bus::follow_tracks(redis, node.clone(), shutdown.clone())));
                 }

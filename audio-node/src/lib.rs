@@ -58,8 +58,14 @@ async fn health(node: Data<&Arc<Node>>) -> impl IntoResponse {
 }
 
 /// Runs the node until `shutdown` is cancelled, then stops every engine.
-pub async fn run(node: Arc<Node>, shutdown: CancellationToken) {
+pub async fn run(
+    node: Arc<Node>,
+    me: Option<uuid::Uuid>,
+    stale_after: std::time::Duration,
+    shutdown: CancellationToken,
+) {
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
+    node.recover_interrupted(me, stale_after).await;
     let finalizer = tokio::spawn(node.clone().run_finalizer());
     shutdown.cancelled().await;
     finalizer.abort();

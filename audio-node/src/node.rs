@@ -4,12 +4,11 @@ use crate::engine::{Command, TransportState};
 use crate::hub::{Hub, message};
 use crate::recording::{ActiveRecording, CaptureWriter, device_latency, input_source, manifest};
 use crate::session::Session;
-use audiolab_domain::clip::{Clip, NewClip};
-use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
+use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
 use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped};
-use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TakeId};
+use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId};
 use audiolab_media::storage::LocalStorage;
 use audiolab_store::{Page, Store, StoreError};
 use serde_json::json;
@@ -120,6 +119,36 @@ impl Node {
         data["project_id"] = json!(project);
         data["event"] = json!(event);
         self.hub.publish(project, message("recording_status", data));
+    }
+
+    /// Recovers recordings a crash interrupted: those in `recording` whose project no other
+    /// live node hosts. `me` is this node's registry id (none in `serve`).
+    pub async fn recover_interrupted(&self, me: Option<uuid::Uuid>, stale_after: std::time::Duration) {
+        let open = match self.store.recording_sessions_with_status(RecordingStatus::Recording).await {
+            Ok(open) => open,
+            Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
+        };
+        for journal in open {
+            if self.recordings.lock().await.contains_key(&journal.id) {
+                continue;
+            }
+            match self.store.live_host_of(journal.project_id, stale_after).await {
+                Ok(Some(host)) if Some(host) != me => continue,
+                Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
+                _ => {}
+            }
+            match audiolab_worker::finalize::recover_capture(&self.store, &self.storage, journal.id).await {
+                Ok(Some(done)) => {
+                    tracing::info!(session_id = %journal.id, frames = done.frames, "recovered an interrupted recording");
+                    for clip in &done.clips {
+                        let data = json!({"project_id": journal.project_id, "clip_id": clip, "session_id": journal.id});
+                        self.hub.publish(journal.project_id, message("clip_ready", data));
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => tracing::error!(session_id = %journal.id, %err, "recovering a recording failed"),
+            }
+        }
     }
 
     /// Finalises stopped recordings as they come, until the node shuts down.
@@ -329,8 +358,17 @@ impl Node {
             return Ok(stopped);
         }
 
-        let taking = Taking { id: session_id, track_id: recording.track_id, channels: source.channels() as u16 };
-        let clip = self.take_clip(project, &taking, start, frames, session.rate.hz()).await?;
+        let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
+        let journal = journal.ok_or(TransportError::NotFound("recording session"))?;
+        let clip = audiolab_worker::finalize::create_take(
+            &self.store,
+            &journal,
+            frames,
+            source.channels() as u16,
+            session.rate.hz(),
+        )
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?;
         stopped.clip_id = Some(clip);
         self.publish_recording(
             project,
@@ -341,58 +379,11 @@ impl Node {
         Ok(stopped)
     }
 
-    /// The take's row and its clip (status `processing` until finalised).
-    async fn take_clip(
-        &self,
-        project: ProjectId,
-        recording: &Taking,
-        start: i64,
-        frames: u64,
-        rate: u32,
-    ) -> TransportResult<audiolab_domain::ClipId> {
-        let earlier = self.store.list_takes(recording.track_id).await.map_err(store_error)?.len();
-        let take_id = TakeId::new();
-        let clip = Clip::create(
-            NewClip {
-                project_id: project,
-                track_id: recording.track_id,
-                take_id: Some(take_id),
-                name: format!("Take {}", earlier + 1),
-                start: Frames(start),
-                length: Frames(frames as i64),
-                source_sample_rate: rate,
-                channels: recording.channels,
-            },
-            audiolab_domain::now(),
-        )
-        .map_err(|e| TransportError::Invalid(e.to_string()))?;
-        let take = Take {
-            id: take_id,
-            session_id: recording.id,
-            track_id: recording.track_id,
-            clip_id: clip.id,
-            pass_index: 0,
-            capture_offset: Frames::ZERO,
-            length: Frames(frames as i64),
-            created_at: clip.created_at,
-        };
-        self.store.insert_take(&take).await.map_err(store_error)?;
-        self.store.insert_clip(&clip).await.map_err(store_error)?;
-        Ok(clip.id)
-    }
-
     /// Stops every engine (on shutdown).
     pub async fn unload_all(&self) {
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         let _ = tokio::task::spawn_blocking(move || drop(sessions)).await;
     }
-}
-
-/// What a take's rows need to know of its recording.
-struct Taking {
-    id: RecordingSessionId,
-    track_id: audiolab_domain::TrackId,
-    channels: u16,
 }
 
 fn busy(_: crate::engine::EngineBusy) -> TransportError {

@@ -146,6 +146,22 @@ pub fn read_frames(dir: &Path, mut each: impl FnMut(&[f32]) -> Result<(), Captur
     Ok(frames)
 }
 
+/// Frames a capture holds, from its chunks' sizes (the same rules as [`read_frames`]).
+pub fn frames(dir: &Path) -> Result<u64, CaptureError> {
+    let manifest = read_manifest(dir)?;
+    let frame_bytes = 4 * u64::from(manifest.channels);
+    let full_chunk = u64::from(manifest.sample_rate) * frame_bytes;
+    let mut frames = 0;
+    for index in 0.. {
+        let Ok(meta) = std::fs::metadata(chunk_path(dir, index)) else { break };
+        frames += meta.len() / frame_bytes;
+        if meta.len() < full_chunk {
+            break;
+        }
+    }
+    Ok(frames)
+}
+
 /// Writes a capture as a WAV file, streaming chunk by chunk. Returns the frames written.
 pub fn assemble_wav(dir: &Path, path: &Path, format: SampleFormat) -> Result<(Manifest, u64), CaptureError> {
     let manifest = read_manifest(dir)?;
@@ -175,6 +191,7 @@ mod tests {
         assert_eq!(sizes, [64_000, 64_000, 4 * 2 * 4_500]);
         assert!(!chunk_path(&capture, 3).exists());
 
+        assert_eq!(frames(&capture).unwrap(), 20_500);
         let out = dir.path().join("take.wav");
         let (read_manifest, frames) = assemble_wav(&capture, &out, SampleFormat::Float32).unwrap();
         assert_eq!((read_manifest, frames), (manifest, 20_500));

@@ -58,6 +58,19 @@ impl Store {
         .await?))
     }
 
+    /// The live node `project` is assigned to, if any (without assigning it).
+    pub async fn live_host_of(&self, project: ProjectId, stale_after: Duration) -> StoreResult<Option<Uuid>> {
+        let cutoff = audiolab_domain::now() - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT a.node_id FROM project_assignments a JOIN audio_nodes n ON n.id = a.node_id
+             WHERE a.project_id = $1 AND n.heartbeat_at >= $2",
+        )
+        .bind(project.0)
+        .bind(cutoff)
+        .fetch_optional(pool)
+        .await?))
+    }
+
     /// The live node hosting `project`, assigning it to the least loaded live node when it has
     /// none or its node went quiet. `None` when no node is alive.
     #[tracing::instrument(skip(self))]

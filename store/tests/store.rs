@@ -357,9 +357,11 @@ async fn projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet(s
     let second = store.node_for_project(p2.id, fresh).await.unwrap().unwrap();
     assert_ne!(first.id, second.id, "the second project goes to the idle node");
     assert_eq!(store.node_for_project(p1.id, fresh).await.unwrap().unwrap().id, first.id, "assignments stick");
+    assert_eq!(store.live_host_of(p1.id, fresh).await.unwrap(), Some(first.id));
     // The first node goes quiet: only the other one heartbeats from now on.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     store.heartbeat_node(second.id, &second.url).await.unwrap();
+    assert_eq!(store.live_host_of(p1.id, Duration::from_secs(1)).await.unwrap(), None, "its host went quiet");
     let moved = store.node_for_project(p1.id, Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(moved.id, second.id);
     store.remove_node(second.id).await.unwrap();

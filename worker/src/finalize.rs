@@ -2,9 +2,9 @@
 //! takes' clips. Idempotent: a session already saved is left as it is, and a second worker
 //! racing the first loses the compare-and-set on the session's status.
 
-use audiolab_domain::clip::ClipStatus;
-use audiolab_domain::recording::RecordingStatus;
-use audiolab_domain::{ClipId, Frames, RecordingSessionId};
+use audiolab_domain::clip::{Clip, ClipStatus, NewClip};
+use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
+use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
 use audiolab_media::capture::{self, CaptureError};
 use audiolab_media::storage::LocalStorage;
 use audiolab_media::wav::SampleFormat;
@@ -33,11 +33,97 @@ pub struct Finalized {
     pub status: RecordingStatus,
 }
 
+/// The take of a stopped recording and its clip (status `processing` until finalised): one
+/// pass of `frames` frames from the start of the capture, placed at the session's start.
+pub async fn create_take(
+    store: &Store,
+    session: &RecordingSession,
+    frames: u64,
+    channels: u16,
+    sample_rate: u32,
+) -> Result<ClipId, FinalizeError> {
+    let earlier = store.list_takes(session.track_id).await?.len();
+    let take_id = TakeId::new();
+    let new = NewClip {
+        project_id: session.project_id,
+        track_id: session.track_id,
+        take_id: Some(take_id),
+        name: format!("Take {}", earlier + 1),
+        start: session.start,
+        length: Frames(frames as i64),
+        source_sample_rate: sample_rate,
+        channels,
+    };
+    let clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let take = Take {
+        id: take_id,
+        session_id: session.id,
+        track_id: session.track_id,
+        clip_id: clip.id,
+        pass_index: 0,
+        capture_offset: Frames::ZERO,
+        length: Frames(frames as i64),
+        created_at: clip.created_at,
+    };
+    store.insert_take(&take).await?;
+    store.insert_clip(&clip).await?;
+    Ok(clip.id)
+}
+
+/// Recovers a recording interrupted by a crash: its take is what reached storage, finalised
+/// with status `recovered`. Nothing is deleted. Returns `None` when another process got to it
+/// first.
+pub async fn recover_capture(
+    store: &Store,
+    storage: &LocalStorage,
+    session_id: RecordingSessionId,
+) -> Result<Option<Finalized>, FinalizeError> {
+    let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
+    let dir = storage.path(&session.capture_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let counted = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, CaptureError>((capture::read_manifest(&dir)?, capture::frames(&dir)?))
+        })
+        .await
+        .map_err(|e| CaptureError::Io(std::io::Error::other(e)))?
+    };
+    let (manifest, frames) = match counted {
+        Ok(found) if found.1 > 0 => found,
+        Ok(_) | Err(_) => {
+            let reason = "interrupted before any audio reached storage";
+            store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Recording,
+                    RecordingStatus::Failed,
+                    Some(reason),
+                )
+                .await?;
+            return Ok(None);
+        }
+    };
+    if !store.stop_recording_session(session_id, session.start, session.applied_offset).await? {
+        return Ok(None);
+    }
+    create_take(store, &session, frames, manifest.channels, manifest.sample_rate).await?;
+    finalize(store, storage, session_id, RecordingStatus::Recovered).await.map(Some)
+}
+
 /// Turns the capture of `session_id` into its clips' audio and marks them ready.
 pub async fn finalize_capture(
     store: &Store,
     storage: &LocalStorage,
     session_id: RecordingSessionId,
+) -> Result<Finalized, FinalizeError> {
+    finalize(store, storage, session_id, RecordingStatus::Saved).await
+}
+
+async fn finalize(
+    store: &Store,
+    storage: &LocalStorage,
+    session_id: RecordingSessionId,
+    outcome: RecordingStatus,
 ) -> Result<Finalized, FinalizeError> {
     let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
     let takes: Vec<_> =
@@ -105,6 +191,6 @@ pub async fn finalize_capture(
             })
             .await?;
     }
-    store.transition_recording_session(session_id, RecordingStatus::Finalizing, RecordingStatus::Saved, None).await?;
-    Ok(Finalized { clips, frames, status: RecordingStatus::Saved })
+    store.transition_recording_session(session_id, RecordingStatus::Finalizing, outcome, None).await?;
+    Ok(Finalized { clips, frames, status: outcome })
 }
