@@ -179,3 +179,74 @@ async fn recording_mistakes_get_clear_errors_and_lose_nothing() {
     assert_eq!(status, 200);
     app.stop().await;
 }
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(socket: &mut Socket, value: Value) {
+    use futures_util::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::text(value.to_string())).await.unwrap();
+}
+
+/// The next frame matching `wanted`, skipping others (failing after 5 s).
+async fn next_where(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Value {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next()).await.expect("the frame within 5 s");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame.unwrap().unwrap() {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if wanted(&value) {
+                return value;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_records_a_take_and_watches_its_level_and_finalisation() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Live"})).await;
+    let track = app.track(&project, "Keys", 0).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    arm(&app, &track, "mock_1").await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&project)).await.unwrap();
+    send(&mut socket, json!({"type": "ping"})).await;
+    next_where(&mut socket, |v| v["type"] == "pong").await;
+
+    send(&mut socket, json!({"type": "control", "id": "r1", "command": "record_start", "data": {"track_id": track}}))
+        .await;
+    let response = next_where(&mut socket, |v| v["type"] == "control_response").await;
+    assert_eq!(
+        (response["data"]["id"].as_str(), response["data"]["success"].as_bool()),
+        (Some("r1"), Some(true)),
+        "{response}"
+    );
+    let session = response["data"]["result"]["session_id"].as_str().unwrap().to_owned();
+    let rolling = next_where(&mut socket, |v| v["type"] == "position_update").await;
+    assert_eq!(rolling["data"]["recording"], true);
+    let progress =
+        next_where(&mut socket, |v| v["type"] == "recording_status" && v["data"]["event"] == "progress").await;
+    assert_eq!(progress["data"]["session_id"], session.as_str());
+    let level = progress["data"]["level"].as_f64().unwrap();
+    assert!((level - 0.25).abs() < 0.01, "the meter shows the tones' −12 dBFS peak: {progress}");
+
+    send(
+        &mut socket,
+        json!({"type": "control", "id": "r2", "command": "record_stop", "data": {"session_id": session}}),
+    )
+    .await;
+    let response = next_where(&mut socket, |v| v["type"] == "control_response").await;
+    assert_eq!(response["data"]["success"], true, "{response}");
+    let clip = response["data"]["result"]["clip_id"].as_str().unwrap().to_owned();
+    let ready = next_where(&mut socket, |v| v["type"] == "clip_ready").await;
+    assert_eq!(ready["data"]["clip_id"], clip.as_str());
+    let saved = next_where(&mut socket, |v| v["type"] == "recording_status" && v["data"]["event"] == "saved").await;
+    assert_eq!(saved["data"]["session_id"], session.as_str());
+
+    // A bad command gets an answer, not a closed socket.
+    send(&mut socket, json!({"type": "control", "id": "r3", "command": "record_stop", "data": {"session_id": "nope"}}))
+        .await;
+    let response = next_where(&mut socket, |v| v["type"] == "control_response").await;
+    assert_eq!((response["data"]["success"].as_bool(), response["data"]["id"].as_str()), (Some(false), Some("r3")));
+    app.stop().await;
+}

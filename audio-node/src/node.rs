@@ -249,6 +249,7 @@ impl Node {
         .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
         let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate);
+        let meter_for_reports = meter.clone();
         let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
             .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
 
@@ -280,6 +281,7 @@ impl Node {
             },
         );
         drop(recordings);
+        tokio::spawn(report_progress(self.hub.clone(), project, journal.id, meter_for_reports, rate));
         self.publish_recording(
             project,
             "started",
@@ -383,6 +385,36 @@ impl Node {
     pub async fn unload_all(&self) {
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         let _ = tokio::task::spawn_blocking(move || drop(sessions)).await;
+    }
+}
+
+/// How often a recording's clients get its length and input level.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Sends `recording_status` progress (length and peak level) until the capture finishes.
+async fn report_progress(
+    hub: Arc<Hub>,
+    project: ProjectId,
+    session_id: RecordingSessionId,
+    meter: Arc<crate::engine::CaptureMeter>,
+    rate: u32,
+) {
+    let mut ticks = tokio::time::interval(PROGRESS_INTERVAL);
+    ticks.tick().await;
+    while !meter.finished() {
+        ticks.tick().await;
+        let peak = meter.take_peak();
+        let data = json!({
+            "project_id": project,
+            "event": "progress",
+            "session_id": session_id,
+            "frames": meter.frames(),
+            "seconds": meter.frames() as f64 / f64::from(rate),
+            "level": peak,
+            "level_db": if peak > 0.0 { (20.0 * peak.log10()).max(-120.0) } else { -120.0 },
+            "dropped_frames": meter.dropped(),
+        });
+        hub.publish(project, message("recording_status", data));
     }
 }
 

@@ -249,7 +249,7 @@ fn spawn_position_reports(
                 "frame": frame,
                 "sample_rate": rate.hz(),
                 "playing": true,
-                "recording": false,
+                "recording": shared.recording(),
                 "server_time": server_time,
             });
             hub.publish(project, message("position_update", data));

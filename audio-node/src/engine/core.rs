@@ -173,6 +173,7 @@ impl EngineCore {
                     }
                 }
             }
+            self.shared.set_captures(self.captures.iter().flatten().count() as u32);
         }
     }
 

@@ -72,6 +72,7 @@ pub struct Shared {
     looping: AtomicBool,
     underruns: AtomicU64,
     blocks: AtomicU64,
+    captures: AtomicU32,
     mixer: [TrackParams; MAX_TRACKS],
 }
 
@@ -86,6 +87,7 @@ impl Shared {
             looping: AtomicBool::new(false),
             underruns: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            captures: AtomicU32::new(0),
             mixer: std::array::from_fn(|_| TrackParams::default()),
         };
         for slot in 0..MAX_TRACKS {
@@ -109,6 +111,15 @@ impl Shared {
     /// The loop pass being played, when a loop is active.
     pub fn loop_pass(&self) -> Option<u32> {
         self.looping.load(Relaxed).then(|| self.loop_pass.load(Relaxed))
+    }
+
+    /// Whether any capture is running (a take is being recorded).
+    pub fn recording(&self) -> bool {
+        self.captures.load(Relaxed) > 0
+    }
+
+    pub(crate) fn set_captures(&self, count: u32) {
+        self.captures.store(count, Relaxed);
     }
 
     pub fn underruns(&self) -> u64 {
