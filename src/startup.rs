@@ -75,13 +75,13 @@ impl Application {
                 let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
-                let mut context = api_context(&settings, store, role, node.clone());
+                let mut context = api_context(&settings, store, role, node.clone())?;
                 if node.output() == audiolab_node::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
                         capability: AudioCapability::Full,
                         engine: "cpal",
                         has_hardware: true,
-                        overdubbing: false,
+                        overdubbing: true,
                     };
                 }
                 let api = audiolab_api::app(context);
@@ -93,7 +93,7 @@ impl Application {
                 }
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after));
-                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone()));
+                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone())?);
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes)).nest("/", api).boxed()
             }
             Role::Node => {
@@ -171,7 +171,12 @@ fn audio_storage(settings: &Settings) -> anyhow::Result<LocalStorage> {
     }
 }
 
-fn api_context(settings: &Settings, store: Store, role: Role, audio: Arc<dyn AudioControl>) -> ApiContext {
+fn api_context(
+    settings: &Settings,
+    store: Store,
+    role: Role,
+    audio: Arc<dyn AudioControl>,
+) -> anyhow::Result<ApiContext> {
     let environment = detect_environment(
         settings.environment,
         |name| std::env::var(name).ok(),
@@ -180,16 +185,17 @@ fn api_context(settings: &Settings, store: Store, role: Role, audio: Arc<dyn Aud
     let audio_status = match role {
         // The in-process node renders on the mock clock until sound-card support lands.
         Role::Serve => {
-            AudioStatus { capability: AudioCapability::Mock, engine: "mock", has_hardware: false, overdubbing: false }
+            AudioStatus { capability: AudioCapability::Mock, engine: "mock", has_hardware: false, overdubbing: true }
         }
         _ => AudioStatus {
             capability: AudioCapability::ProcessingOnly,
             engine: "remote",
             has_hardware: false,
-            overdubbing: false,
+            overdubbing: true,
         },
     };
-    ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio }
+    let storage = audio_storage(settings)?;
+    Ok(ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio, storage })
 }
 
 /// Runs the worker role until shutdown is requested.

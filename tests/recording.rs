@@ -118,6 +118,23 @@ async fn the_virtual_microphone_records_its_sine_where_and_for_as_long_as_it_pla
     assert!((seconds - elapsed).abs() < 0.1, "{seconds} s recorded in {elapsed} s");
     let expected: Vec<f32> = (0..take.len() as u64).map(|n| VirtualSignal::Sine.sample(n, 0, RATE)).collect();
     assert_eq!(take, expected, "the take is the microphone's sine from its first sample");
+
+    // Finalisation measured it: a −12 dBFS-peak sine is −15.7 LUFS (BS.1770: −0.691 + 10·log10(A²/2)).
+    let lufs = clip["loudness_lufs"].as_f64().expect("loudness measured");
+    assert!((lufs - (-0.691 + 10.0 * (0.25f64 * 0.25 / 2.0).log10())).abs() < 0.2, "{lufs} LUFS");
+    // And drew its waveform: the zoom level nearest 1000 is 1024 frames per pixel.
+    let response =
+        reqwest::get(app.url(&format!("/api/clips/{}/peaks?samples_per_pixel=1000", clip["id"].as_str().unwrap())))
+            .await
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    let dat = response.bytes().await.unwrap();
+    let word = |at: usize| i32::from_le_bytes(dat[at..at + 4].try_into().unwrap());
+    let pixels = take.len().div_ceil(1024);
+    assert_eq!([word(0), word(4), word(8), word(12), word(16), word(20)], [2, 0, 48_000, 1024, pixels as i32, 1]);
+    assert_eq!(dat.len(), 24 + pixels * 4);
+    let first_max = i16::from_le_bytes([dat[26], dat[27]]);
+    assert!((i32::from(first_max) - 8_192).abs() < 20, "a full pixel of the sine peaks at 0.25: {first_max}");
     app.stop().await;
 }
 
@@ -134,6 +151,13 @@ async fn recording_mistakes_get_clear_errors_and_lose_nothing() {
     let (status, body) = app.post(&format!("/api/audio/tracks/{vox}/record/start"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert!(assert_error(&body).contains("not armed"));
+    // No waveform for a clip that has no audio yet.
+    let pending = app.audio_clip(&project, &vox, 0.0, 1, &[0.0; 480]).await;
+    let store = app.store().await;
+    let pending_id: uuid::Uuid = pending.parse().unwrap();
+    assert!(store.get_clip(pending_id.into()).await.unwrap().unwrap().peaks_key.is_none());
+    let (status, body) = app.get(&format!("/api/clips/{pending}/peaks")).await;
+    assert_eq!(status, 409, "{body}");
     // An unknown device.
     let (status, body) =
         app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "mic_99"})).await;

@@ -150,6 +150,38 @@ impl ClipsApi {
         Ok(Json(ClipList::new(clips, page, |c| ClipView::new(c, project.sample_rate))))
     }
 
+    /// A clip's waveform overview
+    ///
+    /// audiowaveform `.dat` version 2 (16-bit min/max per pixel and channel) of the clip's
+    /// source audio, at the zoom level nearest `samples_per_pixel` (256, 1024 or 4096; default
+    /// 256). 409 while the clip is still processing.
+    #[oai(path = "/api/clips/:id/peaks", method = "get", operation_id = "get_clip_peaks")]
+    async fn peaks(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Clip id.
+        id: Path<Uuid>,
+        /// Frames per pixel wanted.
+        samples_per_pixel: Query<Option<u32>>,
+    ) -> ApiResult<poem_openapi::payload::Binary<Vec<u8>>> {
+        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
+        let Some(key) = clip.peaks_key else {
+            return Err(ApiError::conflict(format!(
+                "clip {} has no waveform yet (status {})",
+                clip.id,
+                clip.status.as_str()
+            )));
+        };
+        let wanted = samples_per_pixel.0.unwrap_or(256).max(1);
+        let zoom = audiolab_dsp::peaks::ZOOM_LEVELS
+            .into_iter()
+            .min_by_key(|z| ((f64::from(*z) / f64::from(wanted)).ln().abs() * 1e6) as u64)
+            .unwrap_or(256);
+        let path = ctx.storage.path(&format!("{key}/{zoom}.dat")).map_err(|e| ApiError::internal(&e))?;
+        let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("waveform"))?;
+        Ok(poem_openapi::payload::Binary(bytes))
+    }
+
     /// Get a clip
     #[oai(path = "/api/clips/:id", method = "get", operation_id = "get_clip")]
     async fn get(

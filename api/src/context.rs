@@ -17,6 +17,8 @@ pub struct ApiContext {
     pub audio_status: AudioStatus,
     /// The engines: in this process (`serve`) or reached over the network (`api`).
     pub audio: Arc<dyn AudioControl>,
+    /// Where audio objects (takes, peaks, mixdowns) are kept.
+    pub storage: audiolab_media::storage::LocalStorage,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.

@@ -14,6 +14,7 @@
 pub mod gain;
 pub mod input;
 pub mod mix;
+pub mod peaks;
 pub mod render;
 pub mod transport;
 

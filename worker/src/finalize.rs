@@ -5,10 +5,12 @@
 use audiolab_domain::clip::{Clip, ClipStatus, NewClip};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
+use audiolab_dsp::peaks::{Peaks, ZOOM_LEVELS};
 use audiolab_media::capture::{self, CaptureError};
 use audiolab_media::storage::LocalStorage;
-use audiolab_media::wav::SampleFormat;
+use audiolab_media::wav::{self, SampleFormat};
 use audiolab_store::{Store, StoreError};
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinalizeError {
@@ -142,16 +144,13 @@ async fn finalize(
     // One WAV per capture; each take's clip plays its stretch of it.
     let capture_dir = storage.path(&session.capture_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
     let audio_key = format!("projects/{}/takes/{}.wav", session.project_id, session.id);
+    let peaks_key = format!("projects/{}/peaks/{}", session.project_id, session.id);
     let audio_path = storage.path(&audio_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
-    let assembled = tokio::task::spawn_blocking(move || {
-        if let Some(parent) = audio_path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        capture::assemble_wav(&capture_dir, &audio_path, SampleFormat::Float32)
-    })
-    .await
-    .map_err(|e| CaptureError::Io(std::io::Error::other(e)))?;
-    let (_, frames) = match assembled {
+    let peaks_dir = storage.path(&peaks_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let assembled = tokio::task::spawn_blocking(move || render_capture(&capture_dir, &audio_path, &peaks_dir))
+        .await
+        .map_err(|e| CaptureError::Io(std::io::Error::other(e)))?;
+    let (frames, loudness) = match assembled {
         Ok(done) => done,
         Err(err) => {
             let reason = err.to_string();
@@ -187,10 +186,39 @@ async fn finalize(
                 clip.source_length = Frames(frames as i64);
                 clip.status = ClipStatus::Ready;
                 clip.error = None;
+                clip.peaks_key = Some(peaks_key.clone());
+                clip.loudness_lufs = loudness;
                 Ok(())
             })
             .await?;
     }
     store.transition_recording_session(session_id, RecordingStatus::Finalizing, outcome, None).await?;
     Ok(Finalized { clips, frames, status: outcome })
+}
+
+/// One pass over a capture: the WAV file, the waveform overviews (one `.dat` per zoom level,
+/// named `{frames_per_pixel}.dat`) and the integrated loudness (LUFS; None for silence).
+fn render_capture(capture_dir: &Path, audio_path: &Path, peaks_dir: &Path) -> Result<(u64, Option<f64>), CaptureError> {
+    let manifest = capture::read_manifest(capture_dir)?;
+    let channels = usize::from(manifest.channels);
+    for dir in [audio_path.parent(), Some(peaks_dir)].into_iter().flatten() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut wav = wav::Writer::create(audio_path, manifest.channels, manifest.sample_rate, SampleFormat::Float32)?;
+    let mut peaks: Vec<Peaks> = ZOOM_LEVELS.iter().map(|&z| Peaks::new(channels, z)).collect();
+    let mut meter = ebur128::EbuR128::new(u32::from(manifest.channels), manifest.sample_rate, ebur128::Mode::I).ok();
+    let frames = capture::read_frames(capture_dir, |samples| {
+        wav.write(samples)?;
+        peaks.iter_mut().for_each(|p| p.add(samples));
+        if let Some(meter) = &mut meter {
+            let _ = meter.add_frames_f32(samples);
+        }
+        Ok(())
+    })?;
+    wav.finish()?;
+    for (zoom, level) in ZOOM_LEVELS.iter().zip(peaks) {
+        std::fs::write(peaks_dir.join(format!("{zoom}.dat")), level.finish(manifest.sample_rate))?;
+    }
+    let loudness = meter.and_then(|m| m.loudness_global().ok()).filter(|l| l.is_finite());
+    Ok((frames, loudness))
 }
