@@ -46,6 +46,10 @@ pub struct RecordStart {
     /// When the transport is stopped it rolls from here (seconds; default its current
     /// position). Ignored while rolling: the take starts where the playhead is.
     pub start_time: Option<f64>,
+    /// Punch-in (seconds): with `punch_out`, only audio played inside the range is recorded.
+    pub punch_in: Option<f64>,
+    /// Punch-out (seconds).
+    pub punch_out: Option<f64>,
 }
 
 /// A recording that has started.
@@ -79,8 +83,10 @@ pub struct RecordStopped {
     /// The track.
     pub track_id: Uuid,
     /// The take's clip, status `processing` until finalised (then `clip_ready` on the
-    /// WebSocket). Null when nothing was captured.
+    /// WebSocket). With a loop active, the newest pass's take. Null when nothing was captured.
     pub clip_id: Option<Uuid>,
+    /// Every take's clip, oldest first: one per loop pass (older ones inactive).
+    pub clip_ids: Vec<Uuid>,
     /// Where the take starts on the timeline (seconds, after latency compensation).
     pub start: f64,
     /// The same in frames.
@@ -116,6 +122,44 @@ pub struct RecordingView {
     pub clip_ids: Vec<Uuid>,
     /// When it started.
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One pass of a recording.
+#[derive(Debug, Object)]
+pub struct TakeView {
+    /// Take id.
+    pub id: Uuid,
+    /// The recording session it came from.
+    pub session_id: Uuid,
+    /// The track.
+    pub track_id: Uuid,
+    /// Its clip.
+    pub clip_id: Uuid,
+    /// 0 for a recording's first pass.
+    pub pass_index: u32,
+    /// Where the pass starts in the recording's capture, frames.
+    pub capture_offset_frames: i64,
+    /// Its length, frames.
+    pub length_frames: i64,
+    /// Whether its clip is the one that plays.
+    pub active: bool,
+    /// When it was recorded.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn take_view(ctx: &ApiContext, take: audiolab_domain::recording::Take) -> ApiResult<TakeView> {
+    let clip = ctx.store.get_clip(take.clip_id).await?;
+    Ok(TakeView {
+        id: take.id.0,
+        session_id: take.session_id.0,
+        track_id: take.track_id.0,
+        clip_id: take.clip_id.0,
+        pass_index: take.pass_index,
+        capture_offset_frames: take.capture_offset.get(),
+        length_frames: take.length.get(),
+        active: clip.is_some_and(|c| c.active),
+        created_at: take.created_at,
+    })
 }
 
 async fn view(ctx: &ApiContext, session: RecordingSession) -> ApiResult<RecordingView> {
@@ -184,7 +228,14 @@ impl RecordingApi {
         body: Json<RecordStart>,
     ) -> ApiResult<Json<RecordStarted>> {
         let (track, _) = ctx.owned_track(id.0.into()).await?;
-        let request = RecordRequest { track_id: track.id, device_id: body.0.device_id, start_time: body.0.start_time };
+        let body = body.0;
+        let request = RecordRequest {
+            track_id: track.id,
+            device_id: body.device_id,
+            start_time: body.start_time,
+            punch_in: body.punch_in,
+            punch_out: body.punch_out,
+        };
         let started = ctx.audio.record_start(track.project_id, request).await?;
         Ok(Json(RecordStarted {
             success: true,
@@ -221,6 +272,7 @@ impl RecordingApi {
             session_id: stopped.session_id.0,
             track_id: stopped.track_id.0,
             clip_id: stopped.clip_id.map(|c| c.0),
+            clip_ids: stopped.clip_ids.iter().map(|c| c.0).collect(),
             start: stopped.start,
             start_frame: stopped.start_frame,
             frames: stopped.frames,
@@ -230,6 +282,54 @@ impl RecordingApi {
                 None => "nothing was captured: the transport did not roll".into(),
             },
         }))
+    }
+
+    /// List a track's takes
+    ///
+    /// Newest first. A loop recording has one take per pass; the newest is active.
+    #[oai(path = "/api/tracks/:id/takes", method = "get", operation_id = "list_takes")]
+    async fn takes(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Track id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<TakeView>>> {
+        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        let mut views = Vec::new();
+        for take in ctx.store.list_takes(track.id).await? {
+            views.push(take_view(&ctx, take).await?);
+        }
+        Ok(Json(views))
+    }
+
+    /// Make a take the active one
+    ///
+    /// Its clip plays; the other takes of the same recording stay listed but silent.
+    #[oai(path = "/api/takes/:id/activate", method = "post", operation_id = "activate_take")]
+    async fn activate(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Take id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<TakeView>> {
+        let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
+        let (track, _) = ctx.owned_track(take.track_id).await.map_err(|_| ApiError::not_found("take"))?;
+        let siblings: Vec<_> =
+            ctx.store.list_takes(track.id).await?.into_iter().filter(|t| t.session_id == take.session_id).collect();
+        for sibling in &siblings {
+            let active = sibling.id == take.id;
+            ctx.store
+                .update_clip(sibling.clip_id, |clip| {
+                    clip.active = active;
+                    Ok(())
+                })
+                .await?;
+        }
+        // A loaded engine picks up the change (it keeps its playhead).
+        if ctx.audio.status(track.project_id).await.is_ok_and(|s| s.project_loaded) {
+            ctx.audio.load(track.project_id).await?;
+        }
+        Ok(Json(take_view(&ctx, take).await?))
     }
 
     /// Recordings in progress

@@ -21,7 +21,7 @@ mod prefetch;
 mod shared;
 
 pub use self::core::EngineCore;
-pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES};
+pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES, MAX_PASSES, Pass};
 pub use prefetch::{ClipSource, Prefetcher, TrackSources};
 pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 

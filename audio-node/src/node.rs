@@ -207,6 +207,18 @@ impl Node {
         let source = input_source(&device_id, session.tempo)
             .ok_or_else(|| TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))?;
         let start_frame = request.start_time.map(|t| seconds_to_frames(t, &session)).transpose()?;
+        let punch = match (request.punch_in, request.punch_out) {
+            (None, None) => None,
+            (Some(punch_in), Some(punch_out)) => {
+                let (punch_in, punch_out) =
+                    (seconds_to_frames(punch_in, &session)?, seconds_to_frames(punch_out, &session)?);
+                if punch_in >= punch_out {
+                    return Err(TransportError::Invalid("punch_in: must be before punch_out".into()));
+                }
+                Some((punch_in, punch_out))
+            }
+            _ => return Err(TransportError::Invalid("punch_in and punch_out: give both or neither".into())),
+        };
 
         let mut recordings = self.recordings.lock().await;
         if let Some(busy) = recordings.values().find(|r| r.device_id == device_id) {
@@ -248,7 +260,7 @@ impl Node {
         .map_err(|e| TransportError::Internal(e.to_string()))?
         .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
         let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate);
+        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch);
         let meter_for_reports = meter.clone();
         let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
             .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
@@ -327,6 +339,7 @@ impl Node {
             session_id,
             track_id: recording.track_id,
             clip_id: None,
+            clip_ids: Vec::new(),
             start: Frames(start).to_seconds(session.rate),
             start_frame: start,
             frames,
@@ -362,15 +375,18 @@ impl Node {
 
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
         let journal = journal.ok_or(TransportError::NotFound("recording session"))?;
-        let clip = audiolab_worker::finalize::create_take(
+        let spans = take_spans(&meter.passes(), meter.frames(), latency);
+        let clips = audiolab_worker::finalize::create_takes(
             &self.store,
             &journal,
-            frames,
+            &spans,
             source.channels() as u16,
             session.rate.hz(),
         )
         .await
         .map_err(|e| TransportError::Internal(e.to_string()))?;
+        let clip = *clips.last().ok_or_else(|| TransportError::Internal("a capture with frames has a pass".into()))?;
+        stopped.clip_ids = clips;
         stopped.clip_id = Some(clip);
         self.publish_recording(
             project,
@@ -416,6 +432,23 @@ async fn report_progress(
         });
         hub.publish(project, message("recording_status", data));
     }
+}
+
+/// The takes of a capture of `frames` frames from its passes, placed `latency` frames earlier.
+fn take_spans(passes: &[crate::engine::Pass], frames: u64, latency: i64) -> Vec<audiolab_worker::finalize::TakeSpan> {
+    passes
+        .iter()
+        .enumerate()
+        .map(|(i, pass)| {
+            let end = passes.get(i + 1).map_or(frames, |next| next.capture_offset);
+            audiolab_worker::finalize::TakeSpan {
+                capture_offset: pass.capture_offset,
+                timeline_start: (pass.timeline_start - latency).max(0),
+                frames: end.saturating_sub(pass.capture_offset),
+            }
+        })
+        .filter(|span| span.frames > 0)
+        .collect()
 }
 
 fn busy(_: crate::engine::EngineBusy) -> TransportError {

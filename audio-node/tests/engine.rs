@@ -242,7 +242,7 @@ fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.send(Command::Play { from: Some(1_000) });
     rig.steps(3);
-    let (capture, mut ring, meter) = engine::Capture::new(7, engine::InputSource::Loopback, RATE);
+    let (capture, mut ring, meter) = engine::Capture::new(7, engine::InputSource::Loopback, RATE, None);
     let started_at = rig.position();
     rig.send(Command::StartCapture(capture));
     let played = rig.steps(4);
@@ -263,7 +263,7 @@ fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
 fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
     let mut rig = Rig::new(|_| vec![], 96_000);
     let (capture, mut ring, meter) =
-        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE);
+        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE, None);
     // Started while stopped: nothing is captured until the transport rolls.
     rig.send(Command::StartCapture(capture));
     rig.send(Command::HoldAtEnd(true));
@@ -281,4 +281,49 @@ fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
         (0..captured.len() as u64).map(|n| audiolab_dsp::input::VirtualSignal::Sine.sample(n, 0, RATE)).collect();
     assert_eq!(captured, expected);
     assert!(meter.take_peak() > 0.24);
+}
+
+#[test]
+fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
+    // A 1 s clip looped over [4_800, 9_600): 0.1 s passes, 9.375 blocks each.
+    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    rig.send(Command::SetLoop(Some(ActiveLoop::new(4_800, 9_600, None))));
+    rig.send(Command::Play { from: Some(6_000) });
+    rig.steps(2);
+    let started_at = rig.position();
+    let (capture, mut ring, meter) = engine::Capture::new(3, engine::InputSource::Loopback, RATE, None);
+    rig.send(Command::StartCapture(capture));
+    let played = rig.steps(40);
+    rig.send(Command::StopCapture(3));
+    rig.steps(1);
+
+    let passes = meter.passes();
+    let first = engine::Pass { capture_offset: 0, timeline_start: started_at };
+    assert_eq!(passes[0], first);
+    // The first pass runs to the loop end; every later one is a whole loop from its start.
+    let first_length = (9_600 - started_at) as u64;
+    for (i, pass) in passes.iter().enumerate().skip(1) {
+        assert_eq!(*pass, engine::Pass { capture_offset: first_length + (i as u64 - 1) * 4_800, timeline_start: 4_800 });
+    }
+    assert_eq!(passes.len() as u64, 1 + (40 * BLOCK_FRAMES as u64 - first_length).div_ceil(4_800));
+    // One continuous capture of what played, seamless across the wraps.
+    assert_eq!(drain(&mut ring), played);
+    let second_pass = &left(&played)[first_length as usize..first_length as usize + 3];
+    assert_eq!(second_pass, [0, 1, 2].map(|i| ramp(4_800 + i) * CENTRE));
+}
+
+#[test]
+fn a_punch_range_records_only_inside_it() {
+    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    let (capture, mut ring, meter) = engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)));
+    rig.send(Command::StartCapture(capture));
+    rig.send(Command::Play { from: Some(0) });
+    let played = rig.steps(10);
+    rig.send(Command::StopCapture(5));
+    rig.steps(1);
+
+    assert_eq!((meter.first_frame(), meter.frames()), (Some(1_000), 2_000));
+    assert_eq!(meter.passes(), [engine::Pass { capture_offset: 0, timeline_start: 1_000 }]);
+    // The playhead locates first, so played frame i is timeline frame i here.
+    assert_eq!(drain(&mut ring), played[1_000 * 2..3_000 * 2]);
 }

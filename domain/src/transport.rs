@@ -89,6 +89,11 @@ pub struct RecordRequest {
     pub device_id: Option<String>,
     /// Where to roll from (seconds) when the transport is stopped; ignored while rolling.
     pub start_time: Option<f64>,
+    /// Punch range (seconds): only audio played inside `[punch_in, punch_out)` is recorded.
+    #[serde(default)]
+    pub punch_in: Option<f64>,
+    #[serde(default)]
+    pub punch_out: Option<f64>,
 }
 
 /// A recording that has begun: the journal row exists and the capture is armed on the engine.
@@ -106,8 +111,11 @@ pub struct RecordingStarted {
 pub struct RecordingStopped {
     pub session_id: RecordingSessionId,
     pub track_id: TrackId,
-    /// None when nothing was captured (the transport never rolled).
+    /// The newest take's clip (the active one); None when nothing was captured.
     pub clip_id: Option<ClipId>,
+    /// Every take's clip, oldest first: one per loop pass.
+    #[serde(default)]
+    pub clip_ids: Vec<ClipId>,
     /// Timeline position of the take, seconds and frames (after latency compensation).
     pub start: f64,
     pub start_frame: i64,

@@ -2,7 +2,7 @@
 
 use crate::{Store, StoreError, StoreResult, corrupt, on_pool};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
-use audiolab_domain::{Frames, RecordingSessionId, TrackId};
+use audiolab_domain::{Frames, RecordingSessionId, TakeId, TrackId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -186,11 +186,20 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(skip(self))]
+    pub async fn get_take(&self, id: TakeId) -> StoreResult<Option<Take>> {
+        let row: Option<TakeRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM takes WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?);
+        row.map(Take::try_from).transpose()
+    }
+
     /// The track's takes, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn list_takes(&self, track_id: TrackId) -> StoreResult<Vec<Take>> {
         let rows: Vec<TakeRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT * FROM takes WHERE track_id = $1 ORDER BY id DESC",
+            "SELECT * FROM takes WHERE track_id = $1 ORDER BY created_at DESC, pass_index DESC",
         )
         .bind(track_id.0)
         .fetch_all(pool)

@@ -35,41 +35,54 @@ pub struct Finalized {
     pub status: RecordingStatus,
 }
 
-/// The take of a stopped recording and its clip (status `processing` until finalised): one
-/// pass of `frames` frames from the start of the capture, placed at the session's start.
-pub async fn create_take(
+/// One take of a recording: a stretch of the capture and where it lands on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakeSpan {
+    pub capture_offset: u64,
+    pub timeline_start: i64,
+    pub frames: u64,
+}
+
+/// The takes of a stopped recording and their clips (status `processing` until finalised),
+/// oldest first. The newest take's clip is the active one; older ones stay listed, inactive.
+pub async fn create_takes(
     store: &Store,
     session: &RecordingSession,
-    frames: u64,
+    spans: &[TakeSpan],
     channels: u16,
     sample_rate: u32,
-) -> Result<ClipId, FinalizeError> {
+) -> Result<Vec<ClipId>, FinalizeError> {
     let earlier = store.list_takes(session.track_id).await?.len();
-    let take_id = TakeId::new();
-    let new = NewClip {
-        project_id: session.project_id,
-        track_id: session.track_id,
-        take_id: Some(take_id),
-        name: format!("Take {}", earlier + 1),
-        start: session.start,
-        length: Frames(frames as i64),
-        source_sample_rate: sample_rate,
-        channels,
-    };
-    let clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
-    let take = Take {
-        id: take_id,
-        session_id: session.id,
-        track_id: session.track_id,
-        clip_id: clip.id,
-        pass_index: 0,
-        capture_offset: Frames::ZERO,
-        length: Frames(frames as i64),
-        created_at: clip.created_at,
-    };
-    store.insert_take(&take).await?;
-    store.insert_clip(&clip).await?;
-    Ok(clip.id)
+    let mut clips = Vec::with_capacity(spans.len());
+    for (pass, span) in spans.iter().enumerate() {
+        let take_id = TakeId::new();
+        let new = NewClip {
+            project_id: session.project_id,
+            track_id: session.track_id,
+            take_id: Some(take_id),
+            name: format!("Take {}", earlier + pass + 1),
+            start: Frames(span.timeline_start),
+            length: Frames(span.frames as i64),
+            source_sample_rate: sample_rate,
+            channels,
+        };
+        let mut clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
+        clip.active = pass + 1 == spans.len();
+        let take = Take {
+            id: take_id,
+            session_id: session.id,
+            track_id: session.track_id,
+            clip_id: clip.id,
+            pass_index: pass as u32,
+            capture_offset: Frames(span.capture_offset as i64),
+            length: Frames(span.frames as i64),
+            created_at: clip.created_at,
+        };
+        store.insert_take(&take).await?;
+        store.insert_clip(&clip).await?;
+        clips.push(clip.id);
+    }
+    Ok(clips)
 }
 
 /// Recovers a recording interrupted by a crash: its take is what reached storage, finalised
@@ -108,7 +121,8 @@ pub async fn recover_capture(
     if !store.stop_recording_session(session_id, session.start, session.applied_offset).await? {
         return Ok(None);
     }
-    create_take(store, &session, frames, manifest.channels, manifest.sample_rate).await?;
+    let span = TakeSpan { capture_offset: 0, timeline_start: session.start.get(), frames };
+    create_takes(store, &session, &[span], manifest.channels, manifest.sample_rate).await?;
     finalize(store, storage, session_id, RecordingStatus::Recovered).await.map(Some)
 }
 

@@ -10,6 +10,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::R
 pub const MAX_CAPTURES: usize = 8;
 /// Seconds of audio a capture ring holds before the writer must have drained it.
 pub const RING_SECONDS: usize = 4;
+/// Loop passes a capture tells apart; later passes extend the last one.
+pub const MAX_PASSES: usize = 256;
+
+/// One pass of a capture: where it starts in the capture and on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub capture_offset: u64,
+    pub timeline_start: i64,
+}
 
 /// Where a capture's samples come from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +42,9 @@ impl InputSource {
 pub struct CaptureMeter {
     first_frame: AtomicI64,
     frames: AtomicU64,
+    pass_offsets: [AtomicU64; MAX_PASSES],
+    pass_starts: [AtomicI64; MAX_PASSES],
+    pass_count: std::sync::atomic::AtomicUsize,
     dropped: AtomicU64,
     peak: AtomicU32,
     finished: AtomicBool,
@@ -43,6 +55,9 @@ impl Default for CaptureMeter {
         Self {
             first_frame: AtomicI64::new(i64::MIN),
             frames: AtomicU64::new(0),
+            pass_offsets: std::array::from_fn(|_| AtomicU64::new(0)),
+            pass_starts: std::array::from_fn(|_| AtomicI64::new(0)),
+            pass_count: std::sync::atomic::AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             peak: AtomicU32::new(0),
             finished: AtomicBool::new(false),
@@ -59,6 +74,27 @@ impl CaptureMeter {
     /// Frames captured so far (including any the writer was too late to take).
     pub fn frames(&self) -> u64 {
         self.frames.load(Relaxed)
+    }
+
+    /// The passes captured so far: one unless a loop wrapped while recording. Read it once the
+    /// capture is finished for the final list.
+    pub fn passes(&self) -> Vec<Pass> {
+        let count = self.pass_count.load(std::sync::atomic::Ordering::Acquire);
+        (0..count)
+            .map(|i| Pass {
+                capture_offset: self.pass_offsets[i].load(Relaxed),
+                timeline_start: self.pass_starts[i].load(Relaxed),
+            })
+            .collect()
+    }
+
+    fn open_pass(&self, capture_offset: u64, timeline_start: i64) {
+        let count = self.pass_count.load(Relaxed);
+        if count < MAX_PASSES {
+            self.pass_offsets[count].store(capture_offset, Relaxed);
+            self.pass_starts[count].store(timeline_start, Relaxed);
+            self.pass_count.store(count + 1, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Frames lost because the ring was full.
@@ -86,6 +122,10 @@ pub struct Capture {
     meter: Arc<CaptureMeter>,
     /// The device's own frame counter (virtual signals are functions of it).
     input_frame: u64,
+    /// Only timeline frames in `[in, out)` are captured.
+    punch: Option<(i64, i64)>,
+    /// The loop wrapped since the last captured frame: the next one opens a pass.
+    wrapped: bool,
 }
 
 impl std::fmt::Debug for Capture {
@@ -96,43 +136,82 @@ impl std::fmt::Debug for Capture {
 
 impl Capture {
     /// A capture and the consumer end of its ring, for the writer thread.
-    pub fn new(id: u64, source: InputSource, sample_rate: u32) -> (Box<Self>, rtrb::Consumer<f32>, Arc<CaptureMeter>) {
+    pub fn new(
+        id: u64,
+        source: InputSource,
+        sample_rate: u32,
+        punch: Option<(i64, i64)>,
+    ) -> (Box<Self>, rtrb::Consumer<f32>, Arc<CaptureMeter>) {
         let capacity = sample_rate as usize * RING_SECONDS * source.channels();
         let (ring, consumer) = rtrb::RingBuffer::new(capacity);
         let meter = Arc::new(CaptureMeter::default());
-        let capture = Box::new(Self { id, source, sample_rate, ring, meter: meter.clone(), input_frame: 0 });
+        let capture = Box::new(Self {
+            id,
+            source,
+            sample_rate,
+            ring,
+            meter: meter.clone(),
+            input_frame: 0,
+            punch,
+            wrapped: false,
+        });
         (capture, consumer, meter)
     }
 
-    /// Captures `frames` frames played from timeline frame `position`; `mix` is the engine's
-    /// stereo output for exactly those frames.
+    /// Notes that the loop wrapped: what is captured next belongs to a new pass.
+    pub(super) fn loop_wrapped(&mut self) {
+        self.wrapped = true;
+    }
+
+    /// Captures the frames played from timeline frame `position` (contiguous on the timeline);
+    /// `mix` is the engine's stereo output for exactly those frames. Only frames inside the
+    /// punch range are kept; the device's own clock runs through all of them.
     pub(super) fn capture(&mut self, position: i64, mix: &[f32]) {
+        let frames = mix.len() / 2;
+        let (from, to) = match self.punch {
+            None => (0, frames),
+            Some((punch_in, punch_out)) => {
+                let lo = (punch_in - position).clamp(0, frames as i64) as usize;
+                let hi = (punch_out - position).clamp(0, frames as i64) as usize;
+                (lo, hi.max(lo))
+            }
+        };
+        if from < to {
+            self.keep(position + from as i64, self.input_frame + from as u64, &mix[from * 2..to * 2]);
+        }
+        self.input_frame += frames as u64;
+    }
+
+    /// Pushes frames (from timeline frame `position`, device frame `device_frame`) to the ring.
+    fn keep(&mut self, position: i64, device_frame: u64, mix: &[f32]) {
         let frames = mix.len() / 2;
         let channels = self.source.channels();
         let samples = frames * channels;
+        let captured = self.meter.frames.load(Relaxed);
         if self.meter.first_frame.load(Relaxed) == i64::MIN {
             self.meter.first_frame.store(position, Relaxed);
+            self.meter.open_pass(0, position);
+        } else if self.wrapped {
+            self.meter.open_pass(captured, position);
         }
-        self.meter.frames.fetch_add(frames as u64, Relaxed);
+        self.wrapped = false;
+        self.meter.frames.store(captured + frames as u64, Relaxed);
         let Ok(chunk) = self.ring.write_chunk_uninit(samples) else {
             // The writer is seconds behind: lose this block rather than wait.
             self.meter.dropped.fetch_add(frames as u64, Relaxed);
-            self.input_frame += frames as u64;
             return;
         };
         let mut peak = 0.0f32;
-        let first = self.input_frame;
         let (source, rate) = (self.source, self.sample_rate);
         let written = chunk.fill_from_iter((0..samples).map(|i| {
             let sample = match source {
-                InputSource::Loopback => mix[i],
-                InputSource::Virtual(signal) => signal.sample(first + (i / channels) as u64, i % channels, rate),
+                InputSource::Loopback => mix[(i / channels) * 2 + i % channels],
+                InputSource::Virtual(signal) => signal.sample(device_frame + (i / channels) as u64, i % channels, rate),
             };
             peak = peak.max(sample.abs());
             sample
         }));
         debug_assert_eq!(written, samples);
-        self.input_frame += frames as u64;
         self.meter.peak.fetch_max(peak.to_bits(), Relaxed);
     }
 

@@ -123,8 +123,18 @@ impl EngineCore {
                             mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
                         }
                     }
-                    for capture in self.captures.iter_mut().flatten() {
-                        capture.capture(self.position, span);
+                    // The timeline stretches these frames came from: two when the loop wraps.
+                    let mut preview = self.active_loop;
+                    let step = advance(self.position, frames, &mut preview);
+                    let mut offset = 0;
+                    for (index, &(start, length)) in step.segments().iter().enumerate() {
+                        for capture in self.captures.iter_mut().flatten() {
+                            if index > 0 {
+                                capture.loop_wrapped();
+                            }
+                            capture.capture(start, &span[offset * 2..(offset + length) * 2]);
+                        }
+                        offset += length;
                     }
                 }
                 self.offset += frames;
