@@ -274,3 +274,100 @@ async fn a_websocket_client_records_a_take_and_watches_its_level_and_finalisatio
     assert_eq!((response["data"]["success"].as_bool(), response["data"]["id"].as_str()), (Some(false), Some("r3")));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loop_recording_makes_a_take_per_pass_and_any_take_can_be_made_active() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Loops"})).await;
+    let track = app.track(&project, "Mic", 0).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    arm(&app, &track, "mock_0").await;
+    let (_, region) = app.post(&format!("/api/projects/{project}/loops"), json!({"start": 1.0, "end": 1.5})).await;
+    let (status, _) = app
+        .post(&format!("/api/audio/projects/{project}/playback/loop/enable"), json!({"loop_region_id": region["id"]}))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, started) =
+        app.post(&format!("/api/audio/tracks/{track}/record/start"), json!({"start_time": 1.0})).await;
+    assert_eq!(status, 200, "{started}");
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+    assert_eq!(status, 200, "{stopped}");
+    let clip_ids: Vec<String> =
+        stopped["clip_ids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert!(clip_ids.len() >= 3, "1.8 s over a 0.5 s loop: {stopped}");
+    assert_eq!(stopped["clip_id"].as_str(), clip_ids.last().map(String::as_str), "the newest pass is the take");
+
+    // Every pass but the last is exactly one loop long and starts at the loop start.
+    for clip in &clip_ids {
+        ready_clip(&app, clip).await;
+    }
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    let takes = takes.as_array().unwrap();
+    assert_eq!(takes.len(), clip_ids.len());
+    let oldest_first: Vec<&Value> = takes.iter().rev().collect();
+    for (pass, take) in oldest_first.iter().enumerate() {
+        assert_eq!(take["pass_index"], pass);
+        assert_eq!(take["clip_id"], clip_ids[pass].as_str());
+        assert_eq!(take["capture_offset_frames"], pass * 24_000);
+        assert_eq!(take["active"], pass + 1 == clip_ids.len());
+        let (_, clip) = app.get(&format!("/api/clips/{}", clip_ids[pass])).await;
+        assert_eq!(clip["start"].as_f64(), Some(1.0));
+        if pass + 1 < clip_ids.len() {
+            assert_eq!(take["length_frames"], 24_000);
+        }
+    }
+    // Each pass's audio continues the microphone's sine where the previous pass stopped.
+    let (_, second, _) = take_audio(&app, &clip_ids[1]).await;
+    let expected: Vec<f32> =
+        (24_000..24_000 + second.len() as u64).map(|n| VirtualSignal::Sine.sample(n, 0, RATE)).collect();
+    assert_eq!(second, expected);
+
+    // Choose the first pass instead.
+    let first_take = oldest_first[0]["id"].as_str().unwrap();
+    let (status, chosen) = app.post_empty(&format!("/api/takes/{first_take}/activate")).await;
+    assert_eq!((status, chosen["active"].as_bool()), (200, Some(true)), "{chosen}");
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    let active: Vec<&str> =
+        takes.as_array().unwrap().iter().filter(|t| t["active"] == true).map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(active, [first_take]);
+    assert_eq!(app.post_empty(&format!("/api/takes/{}/activate", uuid::Uuid::new_v4())).await.0, 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_punch_range_keeps_only_the_audio_inside_it() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Punch"})).await;
+    let track = app.track(&project, "Gtr", 0).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    arm(&app, &track, "mock_1").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/audio/tracks/{track}/record/start"),
+            json!({"start_time": 0.0, "punch_in": 0.75, "punch_out": 0.5}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    let punch = json!({"start_time": 0.0, "punch_in": 0.25, "punch_out": 0.75});
+    let (status, started) = app.post(&format!("/api/audio/tracks/{track}/record/start"), punch).await;
+    assert_eq!(status, 200, "{started}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (_, stopped) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+    assert_eq!(
+        (stopped["start_frame"].as_i64(), stopped["frames"].as_u64()),
+        (Some(12_000), Some(24_000)),
+        "{stopped}"
+    );
+    let (channels, take, clip) = take_audio(&app, stopped["clip_id"].as_str().unwrap()).await;
+    assert_eq!((channels, clip["start"].as_f64(), clip["length"].as_f64()), (2, Some(0.25), Some(0.5)));
+    // The device ran from the roll; the take holds its frames 12,000 to 36,000.
+    let expected: Vec<f32> =
+        (12_000..36_000u64).flat_map(|n| [0, 1].map(|c| VirtualSignal::Tones.sample(n, c, RATE))).collect();
+    assert_eq!(take, expected);
+    app.stop().await;
+}

@@ -286,7 +286,8 @@ fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
 #[test]
 fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
     // A 1 s clip looped over [4_800, 9_600): 0.1 s passes, 9.375 blocks each.
-    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.send(Command::SetLoop(Some(ActiveLoop::new(4_800, 9_600, None))));
     rig.send(Command::Play { from: Some(6_000) });
     rig.steps(2);
@@ -303,7 +304,10 @@ fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
     // The first pass runs to the loop end; every later one is a whole loop from its start.
     let first_length = (9_600 - started_at) as u64;
     for (i, pass) in passes.iter().enumerate().skip(1) {
-        assert_eq!(*pass, engine::Pass { capture_offset: first_length + (i as u64 - 1) * 4_800, timeline_start: 4_800 });
+        assert_eq!(
+            *pass,
+            engine::Pass { capture_offset: first_length + (i as u64 - 1) * 4_800, timeline_start: 4_800 }
+        );
     }
     assert_eq!(passes.len() as u64, 1 + (40 * BLOCK_FRAMES as u64 - first_length).div_ceil(4_800));
     // One continuous capture of what played, seamless across the wraps.
@@ -314,7 +318,8 @@ fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
 
 #[test]
 fn a_punch_range_records_only_inside_it() {
-    let mut rig = Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     let (capture, mut ring, meter) = engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)));
     rig.send(Command::StartCapture(capture));
     rig.send(Command::Play { from: Some(0) });
