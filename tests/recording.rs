@@ -371,3 +371,35 @@ async fn a_punch_range_keeps_only_the_audio_inside_it() {
     assert_eq!(take, expected);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_offset_moves_its_takes_and_is_kept_with_them() {
+    let app = TestApp::sqlite().await;
+    let put = |path: String, body: Value| {
+        let url = app.url(&path);
+        async move {
+            let response = reqwest::Client::new().put(url).json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(put("/api/audio/devices/mock_0/offset".into(), json!({"offset_ms": 1500})).await.0, 422);
+    assert_eq!(put("/api/audio/devices/nope/offset".into(), json!({"offset_ms": 1})).await.0, 404);
+    let (status, set) = put("/api/audio/devices/mock_0/offset".into(), json!({"offset_ms": 12.5})).await;
+    assert_eq!((status, set["offset_ms"].as_f64()), (200, Some(12.5)), "{set}");
+    let (_, devices) = app.get("/api/audio/devices").await;
+    assert_eq!(devices[0]["offset_ms"].as_f64(), Some(12.5));
+
+    let project = app.project(json!({"name": "Offset"})).await;
+    let track = app.track(&project, "Mic", 0).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    arm(&app, &track, "mock_0").await;
+    let (_, started) = app.post(&format!("/api/audio/tracks/{track}/record/start"), json!({"start_time": 1.0})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (_, stopped) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+    // 12.5 ms at 48 kHz is 600 frames later than the engine's frame at the first sample.
+    assert_eq!(stopped["start_frame"], 48_600, "{stopped}");
+    let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;
+    assert_eq!((journal["start_frame"].as_i64(), journal["applied_offset_frames"].as_i64()), (Some(48_600), Some(600)));
+    app.stop().await;
+}

@@ -1,10 +1,12 @@
 //! `GET /api/audio/devices`: the input devices tracks can record from.
 
+use crate::Tag;
 use crate::context::ApiContext;
-use crate::{Tag, error::ApiResult};
+use crate::error::{ApiError, ApiResult};
 use audiolab_domain::SampleRate;
 use audiolab_domain::device::{InputDevice, virtual_devices};
 use poem::web::Data;
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
@@ -29,6 +31,28 @@ pub struct DeviceView {
     pub is_default: bool,
     /// `virtual` for AudioLab's own devices, else the audio host (ALSA, CoreAudio, WASAPI…).
     pub host_api: String,
+    /// Manual latency correction (ms) added to the position of every take from this device.
+    pub offset_ms: f64,
+}
+
+/// A device's manual latency correction.
+#[derive(Debug, Object)]
+pub struct DeviceOffset {
+    /// Milliseconds added to the timeline position of takes recorded from the device
+    /// (negative moves them earlier), −1000 to 1000.
+    #[oai(validator(minimum(value = "-1000"), maximum(value = "1000")))]
+    pub offset_ms: f64,
+}
+
+/// The offset now in force.
+#[derive(Debug, Object)]
+pub struct DeviceOffsetSet {
+    /// Always true.
+    pub success: bool,
+    /// The device.
+    pub device_id: String,
+    /// Milliseconds, rounded to the microsecond.
+    pub offset_ms: f64,
 }
 
 impl From<InputDevice> for DeviceView {
@@ -42,6 +66,7 @@ impl From<InputDevice> for DeviceView {
             default_sample_rate: device.sample_rate,
             is_default: device.is_default,
             host_api: device.host_api,
+            offset_ms: 0.0,
         }
     }
 }
@@ -53,7 +78,36 @@ impl DevicesApi {
     /// The virtual devices every node offers (`mock_0` mono sine, `mock_1` stereo tones,
     /// `mock_2` a click on every beat), plus sound-card inputs where there is hardware.
     #[oai(path = "/api/audio/devices", method = "get", operation_id = "list_devices")]
-    async fn list(&self, _ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<DeviceView>>> {
-        Ok(Json(virtual_devices(SampleRate::DEFAULT.hz()).into_iter().map(DeviceView::from).collect()))
+    async fn list(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<DeviceView>>> {
+        let mut views = Vec::new();
+        for device in virtual_devices(SampleRate::DEFAULT.hz()) {
+            let offset_us = ctx.store.device_offset_us(&device.device_id).await?;
+            views.push(DeviceView { offset_ms: offset_us as f64 / 1000.0, ..DeviceView::from(device) });
+        }
+        Ok(Json(views))
+    }
+
+    /// Set a device's latency offset
+    ///
+    /// Added to the timeline position of every take recorded from the device from now on, to
+    /// correct what its reported latency misses. Each take stores the offset it got, so takes
+    /// can be re-aligned later.
+    #[oai(path = "/api/audio/devices/:device_id/offset", method = "put", operation_id = "set_device_offset")]
+    async fn set_offset(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Device id.
+        device_id: Path<String>,
+        body: Json<DeviceOffset>,
+    ) -> ApiResult<Json<DeviceOffsetSet>> {
+        if !virtual_devices(SampleRate::DEFAULT.hz()).iter().any(|d| d.device_id == device_id.0) {
+            return Err(ApiError::not_found("device"));
+        }
+        if !body.offset_ms.is_finite() {
+            return Err(ApiError::unprocessable("offset_ms: must be a number of milliseconds"));
+        }
+        let offset_us = (body.offset_ms * 1000.0).round() as i64;
+        ctx.store.set_device_offset_us(&device_id.0, offset_us).await?;
+        Ok(Json(DeviceOffsetSet { success: true, device_id: device_id.0, offset_ms: offset_us as f64 / 1000.0 }))
     }
 }

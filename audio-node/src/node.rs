@@ -323,7 +323,8 @@ impl Node {
         if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
             session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
         }
-        let ActiveRecording { writer, ref meter, source, .. } = recording;
+        let ActiveRecording { writer, ref meter, source, ref device_id, .. } = recording;
+        let device_id = device_id.clone();
         let meter = meter.clone();
         // The writer ends once the audio thread lets go of the capture and the ring is drained.
         let written = tokio::task::spawn_blocking(move || writer.join())
@@ -331,10 +332,14 @@ impl Node {
             .map_err(|e| TransportError::Internal(e.to_string()))?;
 
         let frames = meter.frames() - meter.dropped().min(meter.frames());
-        let latency = device_latency(source);
+        // Placement: the engine's frame at the first sample, minus the device's latency, plus
+        // the musician's manual offset for the device.
+        let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
+        let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
+        let shift = offset - device_latency(source);
         let first = meter.first_frame();
-        let start = first.map_or(0, |f| (f - latency).max(0));
-        self.store.stop_recording_session(session_id, Frames(start), Frames(-latency)).await.map_err(store_error)?;
+        let start = first.map_or(0, |f| (f + shift).max(0));
+        self.store.stop_recording_session(session_id, Frames(start), Frames(shift)).await.map_err(store_error)?;
         let mut stopped = RecordingStopped {
             session_id,
             track_id: recording.track_id,
@@ -375,7 +380,7 @@ impl Node {
 
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
         let journal = journal.ok_or(TransportError::NotFound("recording session"))?;
-        let spans = take_spans(&meter.passes(), meter.frames(), latency);
+        let spans = take_spans(&meter.passes(), meter.frames(), shift);
         let clips = audiolab_worker::finalize::create_takes(
             &self.store,
             &journal,
@@ -434,8 +439,8 @@ async fn report_progress(
     }
 }
 
-/// The takes of a capture of `frames` frames from its passes, placed `latency` frames earlier.
-fn take_spans(passes: &[crate::engine::Pass], frames: u64, latency: i64) -> Vec<audiolab_worker::finalize::TakeSpan> {
+/// The takes of a capture of `frames` frames from its passes, each moved by `shift` frames.
+fn take_spans(passes: &[crate::engine::Pass], frames: u64, shift: i64) -> Vec<audiolab_worker::finalize::TakeSpan> {
     passes
         .iter()
         .enumerate()
@@ -443,7 +448,7 @@ fn take_spans(passes: &[crate::engine::Pass], frames: u64, latency: i64) -> Vec<
             let end = passes.get(i + 1).map_or(frames, |next| next.capture_offset);
             audiolab_worker::finalize::TakeSpan {
                 capture_offset: pass.capture_offset,
-                timeline_start: (pass.timeline_start - latency).max(0),
+                timeline_start: (pass.timeline_start + shift).max(0),
                 frames: end.saturating_sub(pass.capture_offset),
             }
         })

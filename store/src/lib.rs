@@ -10,6 +10,7 @@
 //! in between (retrying a few times otherwise), so concurrent edits are never silently lost.
 
 mod clips;
+mod devices;
 mod error;
 mod jobs;
 mod loop_regions;

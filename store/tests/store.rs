@@ -46,7 +46,18 @@ on_both_backends!(
     jobs_finish_once,
     migrations_are_idempotent,
     projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
+    device_offsets_default_to_zero_and_stay_within_a_second,
 );
+
+async fn device_offsets_default_to_zero_and_stay_within_a_second(store: Store) {
+    assert_eq!(store.device_offset_us("mock_0").await.unwrap(), 0);
+    store.set_device_offset_us("mock_0", -2_500).await.unwrap();
+    store.set_device_offset_us("mock_0", 1_250).await.unwrap();
+    assert_eq!(store.device_offset_us("mock_0").await.unwrap(), 1_250);
+    assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
+    assert!(store.set_device_offset_us("mock_1", 2_000_000).await.is_err(), "more than a second is refused");
+    assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
+}
 
 async fn prepare(db: &TestDatabase) -> Store {
     let store = db.open().await.expect("open test database");
