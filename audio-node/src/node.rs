@@ -79,7 +79,7 @@ impl Node {
         if let Some(session) = self.session(project).await {
             return Ok(session);
         }
-        self.load(project).await?;
+        self.reload(project).await?;
         self.session(project).await.ok_or_else(|| TransportError::Internal("session vanished after load".into()))
     }
 
@@ -174,11 +174,15 @@ impl Node {
                 }
                 self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": done.clips}));
                 // The new take joins the engine once no other take is being recorded into it.
-                if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
-                    if let Err(err) = self.load(project).await {
+                // Under the recordings lock: a take starting meanwhile must not land on the
+                // engine being replaced.
+                let recordings = self.recordings.lock().await;
+                if !recordings.values().any(|r| r.project_id == project) {
+                    if let Err(err) = self.reload(project).await {
                         tracing::warn!(%project, %err, "reload after a take failed");
                     }
                 }
+                drop(recordings);
             }
             Err(err) => {
                 tracing::error!(%session_id, %err, "finalising a capture failed");
@@ -203,6 +207,8 @@ impl Node {
             )));
         }
         let device_id = request.device_id.or(track.input_device_id.clone()).unwrap_or_else(|| "mock_0".into());
+        // Held until the capture is on the engine, so no reload can replace the engine between.
+        let mut recordings = self.recordings.lock().await;
         let session = self.loaded(project).await?;
         let source = input_source(&device_id, session.tempo)
             .ok_or_else(|| TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))?;
@@ -220,7 +226,6 @@ impl Node {
             _ => return Err(TransportError::Invalid("punch_in and punch_out: give both or neither".into())),
         };
 
-        let mut recordings = self.recordings.lock().await;
         if let Some(busy) = recordings.values().find(|r| r.device_id == device_id) {
             return Err(TransportError::Conflict(format!(
                 "device {device_id} is already recording (session {})",
@@ -470,9 +475,10 @@ fn seconds_to_frames(position: f64, session: &Session) -> TransportResult<i64> {
         .get())
 }
 
-#[async_trait::async_trait]
-impl AudioControl for Node {
-    async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
+impl Node {
+    /// (Re)starts the project's engine from the database. Callers make sure no take is being
+    /// recorded into the engine it replaces.
+    async fn reload(&self, project: ProjectId) -> TransportResult<LoadSummary> {
         let previous = self.session(project).await.map(|s| (s.status(), s.state()));
         let session = self.start_session(project).await?;
         // A reload keeps the playhead, and keeps rolling if it was.
@@ -491,6 +497,21 @@ impl AudioControl for Node {
             tokio::task::spawn_blocking(move || drop(old));
         }
         Ok(summary)
+    }
+}
+
+#[async_trait::async_trait]
+impl AudioControl for Node {
+    async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
+        let recordings = self.recordings.lock().await;
+        if recordings.values().any(|r| r.project_id == project) {
+            return Err(TransportError::Conflict(
+                "a take is recording in this project: stop it before reloading".into(),
+            ));
+        }
+        let summary = self.reload(project).await;
+        drop(recordings);
+        summary
     }
 
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {

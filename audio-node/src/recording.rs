@@ -72,7 +72,8 @@ impl CaptureWriter {
             let mut result = Ok(());
             loop {
                 // Read `finished` before draining: whatever it covers is in the ring by now.
-                let last = meter.finished() || stop.load(Relaxed);
+                // An engine dropped mid-take (shutdown) abandons the ring: what is in it is all.
+                let last = meter.finished() || stop.load(Relaxed) || ring.is_abandoned();
                 let available = ring.slots();
                 if available > 0 {
                     if let Ok(chunk) = ring.read_chunk(available) {
