@@ -65,6 +65,8 @@ async fn an_overdub_from_the_loopback_lines_up_with_the_click_track_to_the_sampl
     let session = started["session_id"].as_str().unwrap().to_owned();
     let (_, active) = app.get("/api/audio/recording/active").await;
     assert_eq!(active[0]["session_id"], session.as_str());
+    // The engine applies the roll within a block of the answer.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let (_, playing) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
     assert_eq!(playing["status"], "playing", "record/start rolled the transport");
 

@@ -174,15 +174,11 @@ impl Node {
                 }
                 self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": done.clips}));
                 // The new take joins the engine once no other take is being recorded into it.
-                // Under the recordings lock: a take starting meanwhile must not land on the
-                // engine being replaced.
-                let recordings = self.recordings.lock().await;
-                if !recordings.values().any(|r| r.project_id == project) {
-                    if let Err(err) = self.reload(project).await {
-                        tracing::warn!(%project, %err, "reload after a take failed");
-                    }
+                // A take being recorded meanwhile keeps the engine; the next reload brings both.
+                match self.reload_unless_recording(project).await {
+                    Ok(_) | Err(TransportError::Conflict(_)) => {}
+                    Err(err) => tracing::warn!(%project, %err, "reload after a take failed"),
                 }
-                drop(recordings);
             }
             Err(err) => {
                 tracing::error!(%session_id, %err, "finalising a capture failed");
@@ -275,8 +271,12 @@ impl Node {
         session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
         if !rolling {
             // Starting while stopped rolls the transport: the other tracks play (the overdub).
-            session.command(Command::Play { from: Some(journal.start.get()) }).await.map_err(busy)?;
-            self.publish(project, "playback_started", &session.status());
+            // Not waited for: the engine applies it within a block, and the take's position
+            // comes from the engine's own frame counter whenever that is.
+            session.handle.send(Command::Play { from: Some(journal.start.get()) }).map_err(busy)?;
+            let data = json!({"project_id": project, "position": journal.start.to_seconds(session.rate),
+                              "frame": journal.start.get(), "status": "playing"});
+            self.hub.publish(project, message("playback_started", data));
         }
         let started = RecordingStarted {
             session_id: journal.id,
@@ -476,42 +476,59 @@ fn seconds_to_frames(position: f64, session: &Session) -> TransportResult<i64> {
 }
 
 impl Node {
-    /// (Re)starts the project's engine from the database. Callers make sure no take is being
-    /// recorded into the engine it replaces.
+    /// (Re)starts the project's engine from the database. Only for a project with no take
+    /// recording: [`Node::reload_unless_recording`] is the checked form.
     async fn reload(&self, project: ProjectId) -> TransportResult<LoadSummary> {
-        let previous = self.session(project).await.map(|s| (s.status(), s.state()));
         let session = self.start_session(project).await?;
-        // A reload keeps the playhead, and keeps rolling if it was.
-        if let Some((status, state)) = previous {
-            let frame = status.frame.min(session.duration);
-            let command = match state {
+        Ok(self.install(project, session).await)
+    }
+
+    /// Reloads the project's engine unless a take is being recorded into it (then the new
+    /// engine is discarded and `Err` names the conflict). The slow part, starting the new
+    /// engine, runs outside the recordings lock, so `record/start` never waits for it.
+    async fn reload_unless_recording(&self, project: ProjectId) -> TransportResult<LoadSummary> {
+        let session = self.start_session(project).await?;
+        let recordings = self.recordings.lock().await;
+        if recordings.values().any(|r| r.project_id == project) {
+            drop(recordings);
+            tokio::task::spawn_blocking(move || drop(session));
+            return Err(TransportError::Conflict(
+                "a take is recording in this project: stop it before reloading".into(),
+            ));
+        }
+        let summary = self.install(project, session).await;
+        drop(recordings);
+        Ok(summary)
+    }
+
+    /// Puts `session` in place of the project's engine, carrying over the playhead (and
+    /// rolling on if it was).
+    async fn install(&self, project: ProjectId, session: Arc<Session>) -> LoadSummary {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(previous) = sessions.get(&project) {
+            let frame = previous.status().frame.min(session.duration);
+            let command = match previous.state() {
                 TransportState::Playing => Command::Play { from: Some(frame) },
                 _ => Command::Seek(frame),
             };
-            session.handle.send(command).map_err(busy)?;
+            // A fresh engine's command ring is empty: this cannot fail.
+            let _ = session.handle.send(command);
         }
         let summary = session.summary();
-        let replaced = self.sessions.lock().await.insert(project, session);
+        let replaced = sessions.insert(project, session);
+        drop(sessions);
         // Stopping an engine joins its threads: not on the async runtime.
         if let Some(old) = replaced {
             tokio::task::spawn_blocking(move || drop(old));
         }
-        Ok(summary)
+        summary
     }
 }
 
 #[async_trait::async_trait]
 impl AudioControl for Node {
     async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
-        let recordings = self.recordings.lock().await;
-        if recordings.values().any(|r| r.project_id == project) {
-            return Err(TransportError::Conflict(
-                "a take is recording in this project: stop it before reloading".into(),
-            ));
-        }
-        let summary = self.reload(project).await;
-        drop(recordings);
-        summary
+        self.reload_unless_recording(project).await
     }
 
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
