@@ -222,11 +222,17 @@ fn render_capture(capture_dir: &Path, audio_path: &Path, peaks_dir: &Path) -> Re
     let mut peaks: Vec<Peaks> = ZOOM_LEVELS.iter().map(|&z| Peaks::new(channels, z)).collect();
     let mut meter = ebur128::EbuR128::new(u32::from(manifest.channels), manifest.sample_rate, ebur128::Mode::I).ok();
     let frames = capture::read_frames(capture_dir, |samples| {
-        wav.write(samples)?;
-        peaks.iter_mut().for_each(|p| p.add(samples));
-        if let Some(meter) = &mut meter {
-            let _ = meter.add_frames_f32(samples);
-        }
+        // Loudness (the costliest part: K-weighting every sample) on a second core while this
+        // one writes the file and the overviews.
+        std::thread::scope(|scope| {
+            if let Some(meter) = &mut meter {
+                scope.spawn(|| {
+                    let _ = meter.add_frames_f32(samples);
+                });
+            }
+            peaks.iter_mut().for_each(|p| p.add(samples));
+            wav.write(samples)
+        })?;
         Ok(())
     })?;
     wav.finish()?;
