@@ -141,6 +141,31 @@ async fn api_and_node_processes_play_a_project_together() {
         (Some(true), Some(0))
     );
 
+    // A take recorded through the API lands on the node, is finalised there, and its clip,
+    // journal and waveform are visible through the API.
+    let (status, _) =
+        post(&client, format!("{api}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_2"})).await;
+    assert_eq!(status, 200);
+    let (status, started) =
+        post(&client, format!("{api}/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.5})).await;
+    assert_eq!(status, 200, "{started}");
+    let session = started["session_id"].as_str().unwrap().to_owned();
+    let recording = next_of(&mut socket, "recording_status").await;
+    assert_eq!(recording["data"]["session_id"], session.as_str());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, stopped) =
+        post(&client, format!("{api}/api/audio/tracks/{track}/record/stop/{session}"), Value::Null).await;
+    assert_eq!((status, stopped["start_frame"].as_i64()), (200, Some(24_000)), "{stopped}");
+    let clip = stopped["clip_id"].as_str().unwrap().to_owned();
+    let ready = next_of(&mut socket, "clip_ready").await;
+    assert_eq!(ready["data"]["clip_id"], clip.as_str());
+    let journal: Value =
+        client.get(format!("{api}/api/audio/recording/status/{session}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(journal["status"], "saved");
+    let peaks = client.get(format!("{api}/api/clips/{clip}/peaks")).send().await.unwrap();
+    assert_eq!(peaks.status(), 200);
+    assert_eq!(&peaks.bytes().await.unwrap()[..4], &2i32.to_le_bytes());
+
     // The node dies without a word; a second node takes the project once the first goes stale.
     let (_second, _) = start("node", &env);
     drop(node);
