@@ -87,6 +87,8 @@ pub struct RecordStopped {
     pub clip_id: Option<Uuid>,
     /// Every take's clip, oldest first: one per loop pass (older ones inactive).
     pub clip_ids: Vec<Uuid>,
+    /// The `finalize_capture` job (`GET /api/jobs/{id}`; `job_progress` on the WebSocket).
+    pub finalize_job_id: Option<Uuid>,
     /// Where the take starts on the timeline (seconds, after latency compensation).
     pub start: f64,
     /// The same in frames.
@@ -273,6 +275,7 @@ impl RecordingApi {
             track_id: stopped.track_id.0,
             clip_id: stopped.clip_id.map(|c| c.0),
             clip_ids: stopped.clip_ids.iter().map(|c| c.0).collect(),
+            finalize_job_id: stopped.finalize_job_id.map(|j| j.0),
             start: stopped.start,
             start_frame: stopped.start_frame,
             frames: stopped.frames,

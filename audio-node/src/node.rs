@@ -25,9 +25,12 @@ pub struct Node {
     recordings: tokio::sync::Mutex<HashMap<RecordingSessionId, ActiveRecording>>,
     next_capture: std::sync::atomic::AtomicU64,
     /// Stopped recordings waiting to be finalised, taken by [`Node::run_finalizer`].
-    to_finalize: tokio::sync::mpsc::UnboundedSender<(ProjectId, RecordingSessionId)>,
-    finalize_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(ProjectId, RecordingSessionId)>>>,
+    to_finalize: tokio::sync::mpsc::UnboundedSender<FinalizeRequest>,
+    finalize_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FinalizeRequest>>>,
 }
+
+/// A stopped take waiting to be finalised: its project, recording session and job row.
+type FinalizeRequest = (ProjectId, RecordingSessionId, audiolab_domain::JobId);
 
 fn store_error(err: StoreError) -> TransportError {
     match err {
@@ -154,14 +157,25 @@ impl Node {
     /// Finalises stopped recordings as they come, until the node shuts down.
     pub async fn run_finalizer(self: Arc<Self>) {
         let Some(mut queue) = self.finalize_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        while let Some((project, session_id)) = queue.recv().await {
-            tokio::spawn(self.clone().finalize(project, session_id));
+        while let Some((project, session_id, job_id)) = queue.recv().await {
+            tokio::spawn(self.clone().finalize(project, session_id, job_id));
         }
     }
 
     /// Finalises a stopped recording's capture, then makes its take playable.
-    async fn finalize(self: Arc<Self>, project: ProjectId, session_id: RecordingSessionId) {
-        match audiolab_worker::finalize::finalize_capture(&self.store, &self.storage, session_id).await {
+    async fn finalize(
+        self: Arc<Self>,
+        project: ProjectId,
+        session_id: RecordingSessionId,
+        job_id: audiolab_domain::JobId,
+    ) {
+        let hub = self.hub.clone();
+        let report = move |update: audiolab_worker::jobs::JobUpdate| {
+            let data = json!({"project_id": project, "job_id": update.job_id, "kind": update.kind.as_str(),
+                              "status": update.status.as_str(), "progress": update.progress, "error": update.error});
+            hub.publish(project, message("job_progress", data));
+        };
+        match audiolab_worker::jobs::run_finalize(&self.store, &self.storage, job_id, session_id, report).await {
             Ok(done) => {
                 for clip in &done.clips {
                     self.hub.publish(
@@ -350,6 +364,7 @@ impl Node {
             track_id: recording.track_id,
             clip_id: None,
             clip_ids: Vec::new(),
+            finalize_job_id: None,
             start: Frames(start).to_seconds(session.rate),
             start_frame: start,
             frames,
@@ -403,7 +418,10 @@ impl Node {
             "stopped",
             json!({"session_id": session_id, "clip_id": clip, "frames": frames, "start": stopped.start}),
         );
-        let _ = self.to_finalize.send((project, session_id));
+        let job_id =
+            audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
+        stopped.finalize_job_id = Some(job_id);
+        let _ = self.to_finalize.send((project, session_id, job_id));
         Ok(stopped)
     }
 

@@ -116,6 +116,9 @@ pub struct RecordingStopped {
     /// Every take's clip, oldest first: one per loop pass.
     #[serde(default)]
     pub clip_ids: Vec<ClipId>,
+    /// The `finalize_capture` job turning the capture into the clips' audio.
+    #[serde(default)]
+    pub finalize_job_id: Option<crate::JobId>,
     /// Timeline position of the take, seconds and frames (after latency compensation).
     pub start: f64,
     pub start_frame: i64,

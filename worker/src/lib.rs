@@ -5,6 +5,7 @@
 //! and waits for shutdown; job handlers arrive with the recording and mixdown work.
 
 pub mod finalize;
+pub mod jobs;
 
 use audiolab_config::Settings;
 use audiolab_store::Store;
