@@ -89,3 +89,79 @@ async fn a_take_interrupted_by_kill_9_is_recovered_with_at_most_a_second_lost() 
     let expected: Vec<f32> = (0..frames as u64).map(|n| VirtualSignal::Sine.sample(n, 0, 48_000)).collect();
     assert_eq!(samples, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finalize_job_cut_short_by_a_crash_runs_again_at_restart_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let (mut first, url) = serve(dir.path());
+    let project =
+        post(&http, format!("{url}/api/projects"), json!({"name": "Jobs"})).await["id"].as_str().unwrap().to_owned();
+    let track =
+        post(&http, format!("{url}/api/tracks"), json!({"project_id": project, "name": "Vox", "track_index": 0})).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    post(&http, format!("{url}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_0"})).await;
+    let started = post(&http, format!("{url}/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.0})).await;
+    let session = started["session_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stopped = post(&http, format!("{url}/api/audio/tracks/{track}/record/stop/{session}"), json!({})).await;
+    let job = stopped["finalize_job_id"].as_str().unwrap().to_owned();
+    let frames = stopped["frames"].as_u64().unwrap();
+    let job_status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    for _ in 0..200 {
+        if job_status(format!("{url}/api/jobs/{job}")).await["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    // Wind the job back to the moment of a crash mid-finalisation: job running, session
+    // finalizing, clip processing, the take's audio only half written.
+    let data = dir.path().join("audiolab-data");
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("audiolab.db").display())).await.unwrap();
+    let job_id: uuid::Uuid = job.parse().unwrap();
+    let session_id: uuid::Uuid = session.parse().unwrap();
+    sqlx::query("UPDATE jobs SET status = 'running', progress = 0.3, result = NULL WHERE id = $1")
+        .bind(job_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE recording_sessions SET status = 'finalizing' WHERE id = $1")
+        .bind(session_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE clips SET status = 'processing' WHERE take_id IN (SELECT id FROM takes WHERE session_id = $1)")
+        .bind(session_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let wav = data.join(format!("audio/projects/{project}/takes/{session}.wav"));
+    std::fs::write(&wav, b"RIFF").unwrap();
+
+    let (_second, url) = serve(dir.path());
+    let mut row = Value::Null;
+    for _ in 0..200 {
+        row = job_status(format!("{url}/api/jobs/{job}")).await;
+        if row["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(row["status"], "succeeded", "{row}");
+    let journal = job_status(format!("{url}/api/audio/recording/status/{session}")).await;
+    assert_eq!(journal["status"], "saved");
+    let clip = job_status(format!("{url}/api/clips/{}", journal["clip_ids"][0].as_str().unwrap())).await;
+    assert_eq!(clip["status"], "ready");
+    assert_eq!(
+        audiolab_media::wav::WavReader::open(&wav).unwrap().info().frames,
+        frames,
+        "the take's audio is whole again"
+    );
+}

@@ -154,6 +154,26 @@ impl Node {
         }
     }
 
+    /// Queues again the `finalize_capture` jobs a crash left queued or running (their sessions
+    /// are on this node's projects, as for [`Node::recover_interrupted`]).
+    pub async fn resume_finalize_jobs(&self, me: Option<uuid::Uuid>, stale_after: std::time::Duration) {
+        let jobs = match self.store.unfinished_jobs(audiolab_domain::job::JobKind::FinalizeCapture).await {
+            Ok(jobs) => jobs,
+            Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
+        };
+        for job in jobs {
+            let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+            let (Some(project), Some(session)) = (job.project_id, session) else { continue };
+            match self.store.live_host_of(project, stale_after).await {
+                Ok(Some(host)) if Some(host) != me => continue,
+                Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
+                _ => {}
+            }
+            tracing::info!(job_id = %job.id, "resuming an interrupted finalize_capture job");
+            let _ = self.to_finalize.send((project, session.into(), job.id));
+        }
+    }
+
     /// Finalises stopped recordings as they come, until the node shuts down.
     pub async fn run_finalizer(self: Arc<Self>) {
         let Some(mut queue) = self.finalize_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };

@@ -72,6 +72,17 @@ impl Store {
         row.map(Job::try_from).transpose()
     }
 
+    /// Jobs of `kind` that were queued or running: after a crash, the ones to run again.
+    pub async fn unfinished_jobs(&self, kind: audiolab_domain::job::JobKind) -> StoreResult<Vec<Job>> {
+        let rows: Vec<JobRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM jobs WHERE kind = $1 AND status IN ('queued', 'running') ORDER BY created_at",
+        )
+        .bind(kind.as_str())
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
     /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
     #[tracing::instrument(skip(self))]
     pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {

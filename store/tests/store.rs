@@ -336,7 +336,11 @@ async fn jobs_finish_once(store: Store) {
     let p = project(&store, "Jobs").await;
     let job = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({"format": "wav"}), audiolab_domain::now());
     store.insert_job(&job).await.unwrap();
+    let other = Job::queued(JobKind::Import, Some(p.id), serde_json::json!({}), audiolab_domain::now());
+    store.insert_job(&other).await.unwrap();
+    assert_eq!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap(), [job.clone()]);
     assert!(store.set_job_progress(job.id, 0.5).await.unwrap());
+    assert_eq!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().len(), 1, "running is unfinished");
     let running = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((running.status, running.progress), (JobStatus::Running, 0.5));
     assert_eq!(running.payload, serde_json::json!({"format": "wav"}));
@@ -346,6 +350,7 @@ async fn jobs_finish_once(store: Store) {
     assert!(!store.set_job_progress(job.id, 0.1).await.unwrap());
     let done = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.progress, done.result, done.error), (JobStatus::Succeeded, 1.0, Some(result), None));
+    assert!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().is_empty());
 }
 
 async fn migrations_are_idempotent(store: Store) {
