@@ -123,19 +123,7 @@ impl EngineCore {
                             mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
                         }
                     }
-                    // The timeline stretches these frames came from: two when the loop wraps.
-                    let mut preview = self.active_loop;
-                    let step = advance(self.position, frames, &mut preview);
-                    let mut offset = 0;
-                    for (index, &(start, length)) in step.segments().iter().enumerate() {
-                        for capture in self.captures.iter_mut().flatten() {
-                            if index > 0 {
-                                capture.loop_wrapped();
-                            }
-                            capture.capture(start, &span[offset * 2..(offset + length) * 2]);
-                        }
-                        offset += length;
-                    }
+                    self.feed_captures(span);
                 }
                 self.offset += frames;
                 done += frames;
@@ -184,6 +172,26 @@ impl EngineCore {
                 }
             }
             self.shared.set_captures(self.captures.iter().flatten().count() as u32);
+        }
+    }
+
+    /// Gives every running capture the span just mixed (the playhead is at its first frame),
+    /// split where the loop wraps so each piece is contiguous on the timeline.
+    fn feed_captures(&mut self, span: &[f32]) {
+        if self.captures.iter().all(Option::is_none) {
+            return;
+        }
+        let mut preview = self.active_loop;
+        let step = advance(self.position, span.len() / 2, &mut preview);
+        let mut offset = 0;
+        for (index, &(start, length)) in step.segments().iter().enumerate() {
+            for capture in self.captures.iter_mut().flatten() {
+                if index > 0 {
+                    capture.loop_wrapped();
+                }
+                capture.capture(start, &span[offset * 2..(offset + length) * 2]);
+            }
+            offset += length;
         }
     }
 
