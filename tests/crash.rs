@@ -43,19 +43,24 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
     body
 }
 
+/// A project whose armed track is recording from `mock_0` from 0 s: (project, track, session).
+async fn start_take(http: &reqwest::Client, url: &str) -> (String, String, String) {
+    let project =
+        post(http, format!("{url}/api/projects"), json!({"name": "Crash"})).await["id"].as_str().unwrap().to_owned();
+    let track =
+        post(http, format!("{url}/api/tracks"), json!({"project_id": project, "name": "Vox", "track_index": 0})).await;
+    let track = track["id"].as_str().unwrap().to_owned();
+    post(http, format!("{url}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_0"})).await;
+    let started = post(http, format!("{url}/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.0})).await;
+    (project, track, started["session_id"].as_str().unwrap().to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_interrupted_by_kill_9_is_recovered_with_at_most_a_second_lost() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let (mut first, url) = serve(dir.path());
-    let project =
-        post(&http, format!("{url}/api/projects"), json!({"name": "Crash"})).await["id"].as_str().unwrap().to_owned();
-    let track =
-        post(&http, format!("{url}/api/tracks"), json!({"project_id": project, "name": "Vox", "track_index": 0})).await;
-    let track = track["id"].as_str().unwrap().to_owned();
-    post(&http, format!("{url}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_0"})).await;
-    let started = post(&http, format!("{url}/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.0})).await;
-    let session = started["session_id"].as_str().unwrap().to_owned();
+    let (project, _track, session) = start_take(&http, &url).await;
     let clock = Instant::now();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     first.0.kill().unwrap();
@@ -95,14 +100,7 @@ async fn a_finalize_job_cut_short_by_a_crash_runs_again_at_restart_and_completes
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let (mut first, url) = serve(dir.path());
-    let project =
-        post(&http, format!("{url}/api/projects"), json!({"name": "Jobs"})).await["id"].as_str().unwrap().to_owned();
-    let track =
-        post(&http, format!("{url}/api/tracks"), json!({"project_id": project, "name": "Vox", "track_index": 0})).await;
-    let track = track["id"].as_str().unwrap().to_owned();
-    post(&http, format!("{url}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_0"})).await;
-    let started = post(&http, format!("{url}/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.0})).await;
-    let session = started["session_id"].as_str().unwrap().to_owned();
+    let (project, track, session) = start_take(&http, &url).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let stopped = post(&http, format!("{url}/api/audio/tracks/{track}/record/stop/{session}"), json!({})).await;
     let job = stopped["finalize_job_id"].as_str().unwrap().to_owned();

@@ -100,7 +100,7 @@ impl DevicesApi {
         device_id: Path<String>,
         body: Json<DeviceOffset>,
     ) -> ApiResult<Json<DeviceOffsetSet>> {
-        if !virtual_devices(SampleRate::DEFAULT.hz()).iter().any(|d| d.device_id == device_id.0) {
+        if !audiolab_domain::device::is_virtual_device(&device_id.0) {
             return Err(ApiError::not_found("device"));
         }
         if !body.offset_ms.is_finite() {

@@ -196,8 +196,7 @@ impl RecordingApi {
     ) -> ApiResult<Json<RecordEnabled>> {
         let (track, _) = ctx.owned_track(id.0.into()).await?;
         if let Some(device) = &body.device_id {
-            let known = audiolab_domain::device::virtual_devices(48_000).iter().any(|d| &d.device_id == device);
-            if !known {
+            if !audiolab_domain::device::is_virtual_device(device) {
                 return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")));
             }
         }

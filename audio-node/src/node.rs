@@ -539,6 +539,21 @@ impl Node {
         Ok(summary)
     }
 
+    /// One transport move: loads the project if needed, applies `command` on its engine, and
+    /// tells the project's clients with an `event` carrying the resulting status.
+    async fn drive(
+        &self,
+        project: ProjectId,
+        event: &str,
+        command: impl FnOnce(&Session) -> TransportResult<Command>,
+    ) -> TransportResult<TransportStatus> {
+        let session = self.loaded(project).await?;
+        session.command(command(&session)?).await.map_err(busy)?;
+        let status = session.status();
+        self.publish(project, event, &status);
+        Ok(status)
+    }
+
     /// Puts `session` in place of the project's engine, carrying over the playhead (and
     /// rolling on if it was).
     async fn install(&self, project: ProjectId, session: Arc<Session>) -> LoadSummary {
@@ -570,45 +585,26 @@ impl AudioControl for Node {
     }
 
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        let from = position.map(|p| seconds_to_frames(p, &session)).transpose()?;
-        session.command(Command::Play { from }).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, "playback_started", &status);
-        Ok(status)
+        self.drive(project, "playback_started", |session| {
+            Ok(Command::Play { from: position.map(|p| seconds_to_frames(p, session)).transpose()? })
+        })
+        .await
     }
 
     async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        session.command(Command::Pause).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, "playback_paused", &status);
-        Ok(status)
+        self.drive(project, "playback_paused", |_| Ok(Command::Pause)).await
     }
 
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        session.command(Command::Resume).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, "playback_started", &status);
-        Ok(status)
+        self.drive(project, "playback_started", |_| Ok(Command::Resume)).await
     }
 
     async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        session.command(Command::Stop).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, "playback_stopped", &status);
-        Ok(status)
+        self.drive(project, "playback_stopped", |_| Ok(Command::Stop)).await
     }
 
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        let frame = seconds_to_frames(position, &session)?;
-        session.command(Command::Seek(frame)).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, "playback_seeked", &status);
-        Ok(status)
+        self.drive(project, "playback_seeked", |session| Ok(Command::Seek(seconds_to_frames(position, session)?))).await
     }
 
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus> {

@@ -7,14 +7,13 @@
 //! record_stop:  StopCapture ─▶ writer drains ─▶ placement ─▶ take + clip (processing) ─▶ finalize
 //! ```
 
-use crate::backend::{Worker, spawn_worker};
 use crate::engine::{CaptureMeter, InputSource};
 use audiolab_domain::device::LOOPBACK_DEVICE_ID;
 use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
 use audiolab_dsp::input::VirtualSignal;
 use audiolab_media::capture::{ChunkWriter, Manifest};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often the writer drains a capture ring: far inside its [`crate::engine::capture`] capacity.
@@ -49,11 +48,11 @@ pub struct ActiveRecording {
     pub writer: CaptureWriter,
 }
 
-/// The thread moving one capture from its ring to storage.
+/// The thread moving one capture from its ring to storage. Dropping it (shutdown) makes it
+/// write what the ring holds and end.
 pub struct CaptureWriter {
-    failure: Arc<Mutex<Option<String>>>,
-    done: Arc<AtomicBool>,
-    worker: Option<Worker>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl CaptureWriter {
@@ -65,15 +64,14 @@ impl CaptureWriter {
         meter: Arc<CaptureMeter>,
         mut chunks: ChunkWriter,
     ) -> std::io::Result<Self> {
-        let failure = Arc::new(Mutex::new(None));
-        let done = Arc::new(AtomicBool::new(false));
-        let (failed, finished) = (failure.clone(), done.clone());
-        let worker = spawn_worker(name, move |stop| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
             let mut result = Ok(());
             loop {
                 // Read `finished` before draining: whatever it covers is in the ring by now.
                 // An engine dropped mid-take (shutdown) abandons the ring: what is in it is all.
-                let last = meter.finished() || stop.load(Relaxed) || ring.is_abandoned();
+                let last = meter.finished() || stopping.load(Relaxed) || ring.is_abandoned();
                 let available = ring.slots();
                 if available > 0 {
                     if let Ok(chunk) = ring.read_chunk(available) {
@@ -87,23 +85,28 @@ impl CaptureWriter {
                 }
                 std::thread::sleep(DRAIN_INTERVAL);
             }
-            let result = result.and_then(|()| chunks.finish());
-            if let Err(err) = result {
+            result.and_then(|()| chunks.finish()).map_err(|err| {
                 tracing::error!(%err, "capture could not be written");
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
-            }
-            finished.store(true, Relaxed);
+                err.to_string()
+            })
         })?;
-        Ok(Self { failure, done, worker: Some(worker) })
+        Ok(Self { stop, thread: Some(thread) })
     }
 
-    /// Waits for the writer to put the whole capture on storage. Blocking: call off the runtime.
+    /// Waits for the writer to put the whole capture on storage (once the audio thread has
+    /// finished it). Blocking: call off the runtime.
     pub fn join(mut self) -> Result<(), String> {
-        while !self.done.load(Relaxed) {
-            std::thread::sleep(Duration::from_millis(2));
+        let thread = self.thread.take().expect("joined once");
+        thread.join().unwrap_or_else(|_| Err("the capture writer panicked".into()))
+    }
+}
+
+impl Drop for CaptureWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        drop(self.worker.take());
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
     }
 }
 

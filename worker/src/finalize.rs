@@ -26,6 +26,18 @@ pub enum FinalizeError {
     Key(String),
 }
 
+impl FinalizeError {
+    /// Whether trying again may succeed (the database or the disk hiccuped), as opposed to a
+    /// capture that can never be finalised.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FinalizeError::Store(err) => err.is_unavailable(),
+            FinalizeError::Capture(audiolab_media::capture::CaptureError::Io(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// What finalisation produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finalized {

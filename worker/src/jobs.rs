@@ -22,18 +22,6 @@ pub struct JobUpdate {
     pub error: Option<String>,
 }
 
-impl FinalizeError {
-    /// Whether trying again may succeed (the database or the disk hiccuped), as opposed to a
-    /// capture that can never be finalised.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            FinalizeError::Store(err) => err.is_unavailable(),
-            FinalizeError::Capture(audiolab_media::capture::CaptureError::Io(_)) => true,
-            _ => false,
-        }
-    }
-}
-
 /// Queues the row of a `finalize_capture` job.
 pub async fn queue_finalize(
     store: &Store,
