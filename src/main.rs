@@ -32,10 +32,12 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
         Command::Api => Role::Api,
         Command::Node => Role::Node,
         Command::Worker => {
+            let (jobs, queue) = startup::open_worker(&settings).await?;
+            println!("AudioLab (Worker) taking jobs from {queue:?}");
             let shutdown = tokio_util::sync::CancellationToken::new();
-            let worker = tokio::spawn(startup::run_worker(settings, shutdown.clone()));
+            let worker = tokio::spawn(audiolab_worker::run(jobs, queue, shutdown.clone()));
             tokio::select! {
-                result = worker => return result?,
+                result = worker => return Ok(result?),
                 () = startup::shutdown_signal() => shutdown.cancel(),
             }
             return Ok(());

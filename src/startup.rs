@@ -9,6 +9,9 @@ use audiolab_media::storage::LocalStorage;
 use audiolab_node::remote::RemoteNodes;
 use audiolab_node::{Node, bus, registry};
 use audiolab_store::{Backend, Store};
+use audiolab_worker::events::{self, JobEvents};
+use audiolab_worker::jobs::Jobs;
+use audiolab_worker::queue::JobQueue;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
 use std::net::SocketAddr;
@@ -70,9 +73,18 @@ impl Application {
         let redis = settings.redis_url.as_deref().map(redis::Client::open).transpose().context("redis_url")?;
         let app = match role {
             Role::Serve => {
-                let queue = audiolab_worker::connect(&settings).await?;
-                tasks.push(tokio::spawn(audiolab_worker::run(store.clone(), queue, shutdown.clone())));
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
+                let queue = JobQueue::open(&settings).await?;
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue.clone()));
+                let events = match &redis {
+                    Some(redis) => {
+                        let channel = events::channel(&settings.queue_name);
+                        tasks.push(tokio::spawn(bus::follow(redis.clone(), channel, node.clone(), shutdown.clone())));
+                        job_events(&settings, redis)
+                    }
+                    None => node.local_job_events(),
+                };
+                let jobs = Jobs { store: store.clone(), storage: audio_storage(&settings)?, events };
+                tasks.push(tokio::spawn(audiolab_worker::run(jobs, queue, shutdown.clone())));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
                 let mut context = api_context(&settings, store, role, node.clone())?;
@@ -97,7 +109,8 @@ impl Application {
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes)).nest("/", api).boxed()
             }
             Role::Node => {
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?));
+                let queue = JobQueue::open(&settings).await?;
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue));
                 let id = uuid::Uuid::now_v7();
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
@@ -105,8 +118,12 @@ impl Application {
                 let every = Duration::from_secs(settings.node_heartbeat_secs);
                 tracing::info!(%url, "announcing the node");
                 tasks.push(tokio::spawn(registry::announce(store, id, url, every, shutdown.clone())));
-                if let Some(redis) = redis {
-                    tasks.push(tokio::spawn(bus::follow_tracks(redis, node.clone(), shutdown.clone())));
+                match redis {
+                    Some(redis) => {
+                        let channel = events::channel(&settings.queue_name);
+                        tasks.push(tokio::spawn(bus::follow(redis, channel, node.clone(), shutdown.clone())));
+                    }
+                    None => tracing::warn!("redis_url is not set: takes will not reach engines once finalised"),
                 }
                 audiolab_node::app(node).map_to_response().boxed()
             }
@@ -198,12 +215,21 @@ fn api_context(
     Ok(ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio, storage })
 }
 
-/// Runs the worker role until shutdown is requested.
-pub async fn run_worker(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(&settings).await?;
-    let queue = audiolab_worker::connect(&settings).await?;
-    audiolab_worker::run(store, queue, shutdown).await;
-    Ok(())
+/// Connects the worker role: its jobs' context and the queue to take them from (run them with
+/// [`audiolab_worker::run`]).
+pub async fn open_worker(settings: &Settings) -> anyhow::Result<(Jobs, JobQueue)> {
+    let store = open_store(settings).await?;
+    let queue = JobQueue::open(settings).await?;
+    let events = match &settings.redis_url {
+        Some(url) => job_events(settings, &redis::Client::open(url.as_str()).context("redis_url")?),
+        None => JobEvents::Discard,
+    };
+    Ok((Jobs { store, storage: audio_storage(settings)?, events }, queue))
+}
+
+/// Job updates published for every node of the deployment.
+fn job_events(settings: &Settings, redis: &redis::Client) -> JobEvents {
+    JobEvents::redis(redis.clone(), events::channel(&settings.queue_name))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,4 +1,5 @@
-//! Cloud mode as separate processes: `api` and `node` binaries sharing PostgreSQL and Redis.
+//! Cloud mode as separate processes: `api`, `node` and `worker` binaries sharing PostgreSQL and
+//! Redis.
 //! The transport is driven through the API, the WebSocket is reached at the API's address, and
 //! a project moves to another node when its node dies.
 
@@ -40,6 +41,22 @@ fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
     (Process(child), url)
 }
 
+/// Starts `audiolab worker` (it serves no HTTP) and waits until it is connected.
+fn start_worker(env: &[(&str, String)]) -> Process {
+    let mut child = Command::new(BINARY)
+        .arg("worker")
+        .env_remove("PORT")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("taking jobs from JobQueue::Redis"), "{line:?}");
+    Process(child)
+}
+
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let response = client.post(url).json(&body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
@@ -70,8 +87,10 @@ async fn api_and_node_processes_play_a_project_together() {
         ("AUDIOLAB_STORAGE_URL", storage.path().display().to_string()),
         ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
         ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+        ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
     ];
     let (node, _node_url) = start("node", &env);
+    let _worker = start_worker(&env);
     let (_api, api) = start("api", &env);
     let client = reqwest::Client::new();
 
@@ -141,7 +160,7 @@ async fn api_and_node_processes_play_a_project_together() {
         (Some(true), Some(0))
     );
 
-    // A take recorded through the API lands on the node, is finalised there, and its clip,
+    // A take recorded through the API lands on the node, is finalised by the worker, and its clip,
     // journal and waveform are visible through the API.
     let (status, _) =
         post(&client, format!("{api}/api/audio/tracks/{track}/record/enable"), json!({"device_id": "mock_2"})).await;

@@ -1,5 +1,5 @@
-//! The event bus across processes: API processes publish track changes on Redis; every node
-//! subscribes and applies those for the projects it hosts.
+//! The event bus across processes: API processes publish track changes and workers publish job
+//! updates on Redis; every node subscribes and applies those for the projects it hosts.
 
 use crate::node::Node;
 use audiolab_domain::track::Track;
@@ -19,18 +19,24 @@ pub async fn publish_track(redis: &redis::Client, track: &Track) -> redis::Redis
     Ok(())
 }
 
-/// Applies published track changes on this node until `shutdown`, reconnecting when Redis
-/// goes away. The message carries ids only; the track is read fresh from the database.
-pub async fn follow_tracks(redis: redis::Client, node: Arc<Node>, shutdown: CancellationToken) {
+/// Applies published track changes and job updates (on `jobs_channel`) on this node until
+/// `shutdown`, reconnecting when Redis goes away. A track message carries ids only; the track
+/// is read fresh from the database.
+pub async fn follow(redis: redis::Client, jobs_channel: String, node: Arc<Node>, shutdown: CancellationToken) {
     loop {
         let connected = async {
             let mut pubsub = redis.get_async_pubsub().await?;
             pubsub.subscribe(TRACK_CHANNEL).await?;
-            tracing::info!("following track changes on Redis");
+            pubsub.subscribe(&jobs_channel).await?;
+            tracing::info!("following track changes and job updates on Redis");
             let mut messages = pubsub.on_message();
             while let Some(message) = messages.next().await {
                 let Ok(payload) = message.get_payload::<String>() else { continue };
-                apply(&node, &payload).await;
+                if message.get_channel_name() == TRACK_CHANNEL {
+                    apply(&node, &payload).await;
+                } else if let Ok(update) = serde_json::from_str(&payload) {
+                    node.job_changed(&update).await;
+                }
             }
             redis::RedisResult::Ok(())
         };

@@ -67,9 +67,7 @@ pub async fn run(
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
     node.recover_interrupted(me, stale_after).await;
     node.resume_finalize_jobs(me, stale_after).await;
-    let finalizer = tokio::spawn(node.clone().run_finalizer());
     shutdown.cancelled().await;
-    finalizer.abort();
     node.unload_all().await;
     tracing::info!("audio node stopped");
 }

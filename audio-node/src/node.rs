@@ -4,6 +4,7 @@ use crate::engine::{Command, TransportState};
 use crate::hub::{Hub, message};
 use crate::recording::{ActiveRecording, CaptureWriter, device_latency, input_source, manifest};
 use crate::session::Session;
+use audiolab_domain::job::{JobKind, JobStatus};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
@@ -11,6 +12,8 @@ use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopp
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId};
 use audiolab_media::storage::LocalStorage;
 use audiolab_store::{Page, Store, StoreError};
+use audiolab_worker::jobs::JobUpdate;
+use audiolab_worker::queue::JobQueue;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,13 +27,9 @@ pub struct Node {
     sessions: tokio::sync::Mutex<HashMap<ProjectId, Arc<Session>>>,
     recordings: tokio::sync::Mutex<HashMap<RecordingSessionId, ActiveRecording>>,
     next_capture: std::sync::atomic::AtomicU64,
-    /// Stopped recordings waiting to be finalised, taken by [`Node::run_finalizer`].
-    to_finalize: tokio::sync::mpsc::UnboundedSender<FinalizeRequest>,
-    finalize_queue: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FinalizeRequest>>>,
+    /// Where stopped takes go to be finalised by a worker.
+    queue: JobQueue,
 }
-
-/// A stopped take waiting to be finalised: its project, recording session and job row.
-type FinalizeRequest = (ProjectId, RecordingSessionId, audiolab_domain::JobId);
 
 fn store_error(err: StoreError) -> TransportError {
     match err {
@@ -43,9 +42,8 @@ fn store_error(err: StoreError) -> TransportError {
 }
 
 impl Node {
-    pub fn new(store: Store, storage: LocalStorage) -> Self {
+    pub fn new(store: Store, storage: LocalStorage, queue: JobQueue) -> Self {
         let output = crate::backend::Output::detect();
-        let (to_finalize, finalize_queue) = tokio::sync::mpsc::unbounded_channel();
         Self {
             store,
             output,
@@ -54,8 +52,7 @@ impl Node {
             sessions: Default::default(),
             recordings: Default::default(),
             next_capture: Default::default(),
-            to_finalize,
-            finalize_queue: std::sync::Mutex::new(Some(finalize_queue)),
+            queue,
         }
     }
 
@@ -155,69 +152,83 @@ impl Node {
     }
 
     /// Queues again the `finalize_capture` jobs a crash left queued or running (their sessions
-    /// are on this node's projects, as for [`Node::recover_interrupted`]).
+    /// are on this node's projects, as for [`Node::recover_interrupted`]). Only for the node of
+    /// `serve`, which is also the only worker: in cloud mode a job may be running on a worker
+    /// right now, and the queue itself gives a dead worker's jobs to the others.
     pub async fn resume_finalize_jobs(&self, me: Option<uuid::Uuid>, stale_after: std::time::Duration) {
+        if me.is_some() {
+            return;
+        }
         let jobs = match self.store.unfinished_jobs(audiolab_domain::job::JobKind::FinalizeCapture).await {
             Ok(jobs) => jobs,
             Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
         };
         for job in jobs {
-            let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-            let (Some(project), Some(session)) = (job.project_id, session) else { continue };
+            let Some(project) = job.project_id else { continue };
             match self.store.live_host_of(project, stale_after).await {
-                Ok(Some(host)) if Some(host) != me => continue,
+                Ok(Some(_)) => continue,
                 Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
                 _ => {}
             }
             tracing::info!(job_id = %job.id, "resuming an interrupted finalize_capture job");
-            let _ = self.to_finalize.send((project, session.into(), job.id));
+            if let Err(err) = self.queue.push(job.id).await {
+                tracing::error!(job_id = %job.id, %err, "cannot queue an interrupted job");
+            }
         }
     }
 
-    /// Finalises stopped recordings as they come, until the node shuts down.
-    pub async fn run_finalizer(self: Arc<Self>) {
-        let Some(mut queue) = self.finalize_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        while let Some((project, session_id, job_id)) = queue.recv().await {
-            tokio::spawn(self.clone().finalize(project, session_id, job_id));
-        }
+    /// Job updates for this node from a worker in the same process, handled in order.
+    pub fn local_job_events(self: &Arc<Self>) -> audiolab_worker::events::JobEvents {
+        let (sender, mut updates) = tokio::sync::mpsc::unbounded_channel();
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(update) = updates.recv().await {
+                node.job_changed(&update).await;
+            }
+        });
+        audiolab_worker::events::JobEvents::Local(sender)
     }
 
-    /// Finalises a stopped recording's capture, then makes its take playable.
-    async fn finalize(
-        self: Arc<Self>,
-        project: ProjectId,
-        session_id: RecordingSessionId,
-        job_id: audiolab_domain::JobId,
-    ) {
-        let hub = self.hub.clone();
-        let report = move |update: audiolab_worker::jobs::JobUpdate| {
-            let data = json!({"project_id": project, "job_id": update.job_id, "kind": update.kind.as_str(),
-                              "status": update.status.as_str(), "progress": update.progress, "error": update.error});
-            hub.publish(project, message("job_progress", data));
-        };
-        match audiolab_worker::jobs::run_finalize(&self.store, &self.storage, job_id, session_id, report).await {
-            Ok(done) => {
-                for clip in &done.clips {
-                    self.hub.publish(
-                        project,
-                        message(
-                            "clip_ready",
-                            json!({"project_id": project, "clip_id": clip, "session_id": session_id}),
-                        ),
-                    );
+    /// Follows a job's progress: tells the project's clients, and once a take is finalised,
+    /// announces its clips and brings them into the engine if the project plays here.
+    pub async fn job_changed(self: &Arc<Self>, update: &JobUpdate) {
+        let Some(project) = update.project_id else { return };
+        let data = json!({"project_id": project, "job_id": update.job_id, "kind": update.kind.as_str(),
+                          "status": update.status.as_str(), "progress": update.progress, "error": update.error});
+        self.hub.publish(project, message("job_progress", data));
+        if update.kind != JobKind::FinalizeCapture {
+            return;
+        }
+        match update.status {
+            JobStatus::Succeeded => {
+                let result = update.result.clone().unwrap_or_default();
+                let session_id = &result["session_id"];
+                let clips = result["clip_ids"].as_array().cloned().unwrap_or_default();
+                for clip in &clips {
+                    let data = json!({"project_id": project, "clip_id": clip, "session_id": session_id});
+                    self.hub.publish(project, message("clip_ready", data));
                 }
-                self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": done.clips}));
+                self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": clips}));
                 // The new take joins the engine once no other take is being recorded into it.
                 // A take being recorded meanwhile keeps the engine; the next reload brings both.
-                match self.reload_unless_recording(project).await {
-                    Ok(_) | Err(TransportError::Conflict(_)) => {}
-                    Err(err) => tracing::warn!(%project, %err, "reload after a take failed"),
+                // Off the caller's path: updates after this one need not wait for the engine.
+                if self.session(project).await.is_some() {
+                    let node = self.clone();
+                    tokio::spawn(async move {
+                        match node.reload_unless_recording(project).await {
+                            Ok(_) | Err(TransportError::Conflict(_)) => {}
+                            Err(err) => tracing::warn!(%project, %err, "reload after a take failed"),
+                        }
+                    });
                 }
             }
-            Err(err) => {
-                tracing::error!(%session_id, %err, "finalising a capture failed");
-                self.publish_recording(project, "failed", json!({"session_id": session_id, "error": err.to_string()}));
+            JobStatus::Failed => {
+                let job = self.store.get_job(update.job_id).await.ok().flatten();
+                let session_id = job.map(|j| j.payload["session_id"].clone()).unwrap_or_default();
+                tracing::error!(%session_id, error = ?update.error, "finalising a capture failed");
+                self.publish_recording(project, "failed", json!({"session_id": session_id, "error": update.error}));
             }
+            _ => {}
         }
     }
 
@@ -441,7 +452,11 @@ impl Node {
         let job_id =
             audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
         stopped.finalize_job_id = Some(job_id);
-        let _ = self.to_finalize.send((project, session_id, job_id));
+        if let Err(err) = self.queue.push(job_id).await {
+            // The take is safe on storage and its job row is queued: the next start of `serve`
+            // queues it again. Say so rather than fail a stop whose audio is saved.
+            tracing::error!(%job_id, %err, "cannot queue the finalize_capture job");
+        }
         Ok(stopped)
     }
 

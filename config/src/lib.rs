@@ -43,6 +43,9 @@ pub struct Settings {
     pub node_heartbeat_secs: u64,
     /// Seconds without a heartbeat after which a node's projects move to another node.
     pub node_stale_secs: u64,
+    /// Name of the deployment's job queue, and prefix of its Redis keys and channels: the
+    /// processes of one deployment share it; two deployments on one Redis must not.
+    pub queue_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,7 @@ impl Default for Settings {
             node_url: None,
             node_heartbeat_secs: 2,
             node_stale_secs: 10,
+            queue_name: "audiolab".into(),
         }
     }
 }
@@ -126,6 +130,13 @@ impl Settings {
             return Err(ConfigError::Rule {
                 setting: "node_stale_secs",
                 message: "must be longer than node_heartbeat_secs, which must be above zero".into(),
+            });
+        }
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if self.queue_name.is_empty() || self.queue_name.len() > 64 || !self.queue_name.chars().all(name_ok) {
+            return Err(ConfigError::Rule {
+                setting: "queue_name",
+                message: "must be 1 to 64 letters, digits, '_' or '-'".into(),
             });
         }
         if self.max_upload_bytes == 0 || self.max_request_bytes == 0 {
@@ -199,6 +210,11 @@ mod tests {
             jail.set_env("AUDIOLAB_ENVIRONMENT", "mars");
             let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
             assert!(message.contains("ENVIRONMENT") && message.contains("mars"), "{message}");
+
+            jail.set_env("AUDIOLAB_ENVIRONMENT", "cloud");
+            jail.set_env("AUDIOLAB_QUEUE_NAME", "jobs:*");
+            let message = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(message.contains("queue_name"), "{message}");
             Ok(())
         });
     }

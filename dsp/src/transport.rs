@@ -59,7 +59,7 @@ pub fn advance(position: i64, frames: usize, active: &mut Option<ActiveLoop>) ->
     let Some(l) = active.as_mut() else {
         return result;
     };
-    if position >= l.end || position + frames as i64 <= l.end - 1 {
+    if position >= l.end || position + (frames as i64) < l.end {
         return result;
     }
     // The block reaches the loop end: the frame after `end - 1` is the wrap point.

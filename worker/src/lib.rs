@@ -1,47 +1,83 @@
-//! The AudioLab worker: runs background jobs (capture finalisation, mixdown, import).
-//!
-//! In the embedded default it runs inside `serve` on an in-process queue; in cloud mode it is
-//! its own process taking jobs from Redis. Today it connects to its dependencies, reports ready
-//! and waits for shutdown; job handlers arrive with the recording and mixdown work.
+//! The AudioLab worker: runs background jobs (capture finalisation today; mixdown and import
+//! next) taken from the job queue. In the embedded default it runs inside `serve` on a SQLite
+//! queue; in cloud mode every `worker` process takes jobs from the Redis queue.
 
+pub mod events;
 pub mod finalize;
 pub mod jobs;
+pub mod queue;
 
-use audiolab_config::Settings;
-use audiolab_store::Store;
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::backend::ext::poll_strategy::Strategy;
+use jobs::Jobs;
+use queue::{JobQueue, QueuedJob};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error("cannot reach Redis at the configured redis_url: {0}")]
-    Redis(#[from] redis::RedisError),
-}
+/// Jobs one worker process runs at once.
+const CONCURRENCY: usize = 2;
 
-/// Where the worker takes jobs from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Queue {
-    /// The embedded default: jobs submitted inside this process.
-    InProcess,
-    /// Cloud mode: the Redis queue shared by every process.
-    Redis,
-}
-
-/// Checks the worker's dependencies and returns which queue it will use.
-///
-/// Errors: [`WorkerError::Redis`] when `redis_url` is set but Redis does not answer PING.
-pub async fn connect(settings: &Settings) -> Result<Queue, WorkerError> {
-    let Some(url) = &settings.redis_url else {
-        return Ok(Queue::InProcess);
-    };
-    let client = redis::Client::open(url.as_str())?;
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    let _: String = redis::cmd("PING").query_async(&mut connection).await?;
-    Ok(Queue::Redis)
-}
-
-/// Runs the worker until `shutdown` is cancelled.
-pub async fn run(store: Store, queue: Queue, shutdown: CancellationToken) {
-    tracing::info!(?queue, backend = ?store.backend(), "worker ready");
-    shutdown.cancelled().await;
+/// Takes jobs from `queue` and runs them until `shutdown` is cancelled. When the queue fails
+/// (Redis restarted, say) the worker starts again under a new name after a second, so a
+/// restarted queue is picked up again without restarting the process.
+pub async fn run(jobs: Jobs, queue: JobQueue, shutdown: CancellationToken) {
+    tracing::info!(?queue, backend = ?jobs.store.backend(), "worker ready");
+    let jobs = Arc::new(jobs);
+    for generation in 0u64.. {
+        // Names are unique per run: a queue refuses a second worker under a live one's name,
+        // and the jobs a dead worker held go back on the queue for the others.
+        let name = format!("worker-{}-{}-{generation}", hostname(), std::process::id());
+        let stop = shutdown.clone();
+        let signal = async move {
+            stop.cancelled().await;
+            Ok::<(), std::io::Error>(())
+        };
+        let outcome = match &queue {
+            JobQueue::Sqlite { storage, pushed } => {
+                let strategy = Strategy::new().stream(pushed.clone()).interval(queue::SQLITE_POLL);
+                WorkerBuilder::new(name)
+                    .backend(storage.clone().poll_with_strategy(strategy))
+                    .data(jobs.clone())
+                    .concurrency(CONCURRENCY)
+                    .build(take)
+                    .run_until(signal)
+                    .await
+            }
+            JobQueue::Redis { storage, .. } => {
+                WorkerBuilder::new(name)
+                    .backend(storage.as_ref().clone().poll_with_interval(queue::REDIS_POLL))
+                    .data(jobs.clone())
+                    .concurrency(CONCURRENCY)
+                    .build(take)
+                    .run_until(signal)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(()) => break,
+            Err(error) => tracing::warn!(%error, "the job queue failed; the worker starts again in a second"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
     tracing::info!("worker stopped");
+}
+
+/// The worker's handler: runs the job the queue handed over. The job's own failures are in its
+/// row; only an unreadable row (database down) fails the delivery.
+async fn take(job: QueuedJob, jobs: Data<Arc<Jobs>>) -> Result<(), BoxDynError> {
+    jobs.run(job.job_id).await?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

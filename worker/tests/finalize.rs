@@ -1,5 +1,6 @@
-//! `finalize_capture` as a job: a good capture becomes ready clips once however often it runs;
-//! a broken one fails the job with its reason and keeps everything already saved.
+//! `finalize_capture` as a job: pushed on the real queue (apalis SQLite beside SQLite, Redis
+//! beside PostgreSQL, as deployed), a good capture becomes ready clips once however often it
+//! runs; a broken one fails the job with its reason and keeps everything already saved.
 
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::JobStatus;
@@ -11,8 +12,12 @@ use audiolab_media::capture::{ChunkWriter, Manifest};
 use audiolab_media::storage::LocalStorage;
 use audiolab_store::Store;
 use audiolab_store::testing::TestDatabase;
+use audiolab_worker::events::JobEvents;
 use audiolab_worker::finalize::{TakeSpan, create_takes, finalize_capture};
-use audiolab_worker::jobs::{queue_finalize, run_finalize};
+use audiolab_worker::jobs::{JobUpdate, Jobs, queue_finalize};
+use audiolab_worker::queue::JobQueue;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Each test, on SQLite and on a fresh PostgreSQL database.
 macro_rules! on_both_backends {
@@ -80,30 +85,63 @@ async fn stopped_session(store: &Store, storage: &LocalStorage, frames: u64) -> 
     session
 }
 
+/// A worker's context whose updates arrive on the returned receiver.
+fn jobs(store: &Store, storage: &LocalStorage) -> (Jobs, UnboundedReceiver<JobUpdate>) {
+    let (sender, updates) = tokio::sync::mpsc::unbounded_channel();
+    (Jobs { store: store.clone(), storage: storage.clone(), events: JobEvents::Local(sender) }, updates)
+}
+
+async fn next(updates: &mut UnboundedReceiver<JobUpdate>) -> JobUpdate {
+    tokio::time::timeout(Duration::from_secs(20), updates.recv()).await.expect("a job update in time").unwrap()
+}
+
 async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: TestDatabase) {
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = LocalStorage::new(dir.path());
+    let storage = LocalStorage::new(dir.path().join("audio"));
     let session = stopped_session(&store, &storage, 60_000).await;
+    // The queue each deployment uses: Redis beside PostgreSQL, a SQLite file beside SQLite.
+    let settings = audiolab_config::Settings {
+        data_dir: dir.path().to_owned(),
+        redis_url: (store.backend() == audiolab_store::Backend::Postgres).then(|| "redis://127.0.0.1:6379".into()),
+        queue_name: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        ..Default::default()
+    };
+    let queue = JobQueue::open(&settings).await.expect("the job queue opens");
+    let (jobs, mut updates) = jobs(&store, &storage);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(audiolab_worker::run(jobs.clone(), queue.clone(), shutdown.clone()));
 
     let job = queue_finalize(&store, session.project_id, session.id).await.unwrap();
-    let updates = std::sync::Mutex::new(Vec::new());
-    let done =
-        run_finalize(&store, &storage, job, session.id, |u| updates.lock().unwrap().push(u.status)).await.unwrap();
-    assert_eq!(done.frames, 60_000);
-    assert_eq!(*updates.lock().unwrap(), [JobStatus::Running, JobStatus::Succeeded]);
+    queue.push(job).await.unwrap();
+    let running = next(&mut updates).await;
+    assert_eq!(
+        (running.job_id, running.status, running.project_id),
+        (job, JobStatus::Running, Some(session.project_id))
+    );
+    let done = next(&mut updates).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    let result = done.result.unwrap();
+    assert_eq!(result["frames"], 60_000);
+    let clip_id: uuid::Uuid = result["clip_ids"][0].as_str().unwrap().parse().unwrap();
     let row = store.get_job(job).await.unwrap().unwrap();
     assert_eq!((row.status, row.progress), (JobStatus::Succeeded, 1.0));
-    let clip = store.get_clip(done.clips[0]).await.unwrap().unwrap();
+    let clip = store.get_clip(clip_id.into()).await.unwrap().unwrap();
     assert_eq!((clip.status, clip.start, clip.length), (ClipStatus::Ready, Frames(4_800), Frames(60_000)));
     let audio = std::fs::metadata(storage.path(clip.audio_key.as_deref().unwrap()).unwrap()).unwrap();
 
-    // Again (a retried delivery): nothing is rewritten or duplicated.
+    // Delivered again: a finished job is left alone. Finalised again: nothing is rewritten.
+    queue.push(job).await.unwrap();
+    jobs.run(job).await.unwrap();
     let again = finalize_capture(&store, &storage, session.id).await.unwrap();
-    assert_eq!(again.clips, done.clips);
+    assert_eq!(again.clips, [clip.id]);
     assert_eq!(store.list_takes(session.track_id).await.unwrap().len(), 1);
     let after = std::fs::metadata(storage.path(clip.audio_key.as_deref().unwrap()).unwrap()).unwrap();
     assert_eq!(after.modified().unwrap(), audio.modified().unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(updates.try_recv().is_err(), "a finished job runs once");
+    shutdown.cancel();
+    worker.await.unwrap();
 }
 
 async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: TestDatabase) {
@@ -115,8 +153,13 @@ async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: 
     std::fs::write(capture.join("manifest"), "channels=0\n").unwrap();
 
     let job = queue_finalize(&store, session.project_id, session.id).await.unwrap();
-    let err = run_finalize(&store, &storage, job, session.id, |_| {}).await.unwrap_err();
-    assert!(!err.is_transient());
+    let (jobs, mut updates) = jobs(&store, &storage);
+    jobs.run(job).await.unwrap();
+    assert_eq!(next(&mut updates).await.status, JobStatus::Running);
+    let failed = next(&mut updates).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.error.as_deref().unwrap().contains("manifest"), "{:?}", failed.error);
+    assert!(updates.try_recv().is_err(), "not retried: a broken manifest stays broken");
     let row = store.get_job(job).await.unwrap().unwrap();
     assert_eq!(row.status, JobStatus::Failed);
     assert!(row.error.as_deref().unwrap().contains("manifest"), "{:?}", row.error);
