@@ -6,6 +6,7 @@ pub mod events;
 pub mod finalize;
 pub mod jobs;
 pub mod queue;
+pub mod testing;
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::backend::ext::BackendExt;

@@ -4,16 +4,13 @@
 
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::JobStatus;
-use audiolab_domain::project::{NewProject, Project};
-use audiolab_domain::recording::{RecordingSession, RecordingStatus};
-use audiolab_domain::track::NewTrack;
-use audiolab_domain::{Frames, RecordingSessionId};
-use audiolab_media::capture::{ChunkWriter, Manifest};
+use audiolab_domain::recording::RecordingStatus;
+use audiolab_domain::Frames;
 use audiolab_media::storage::LocalStorage;
 use audiolab_store::Store;
 use audiolab_store::testing::TestDatabase;
 use audiolab_worker::events::JobEvents;
-use audiolab_worker::finalize::{TakeSpan, create_takes, finalize_capture};
+use audiolab_worker::finalize::finalize_capture;
 use audiolab_worker::jobs::{JobUpdate, Jobs, queue_finalize};
 use audiolab_worker::queue::JobQueue;
 use std::time::Duration;
@@ -43,48 +40,6 @@ on_both_backends!(
     a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing,
 );
 
-async fn stopped_session(store: &Store, storage: &LocalStorage, frames: u64) -> RecordingSession {
-    store.ensure_local_user().await.unwrap();
-    let project = Project::create(
-        audiolab_domain::user::LOCAL_USER_ID,
-        NewProject { name: "Jobs".into(), ..Default::default() },
-        audiolab_domain::now(),
-    )
-    .unwrap();
-    store.insert_project(&project).await.unwrap();
-    let track = store
-        .create_track(project.id, NewTrack { name: "Vox".into(), track_index: Some(0), ..Default::default() })
-        .await
-        .unwrap();
-    let now = audiolab_domain::now();
-    let id = RecordingSessionId::new();
-    let session = RecordingSession {
-        id,
-        project_id: project.id,
-        track_id: track.id,
-        device_id: "mock_0".into(),
-        status: RecordingStatus::Recording,
-        start: Frames(4_800),
-        applied_offset: Frames(0),
-        capture_key: format!("captures/{id}"),
-        error: None,
-        created_at: now,
-        updated_at: now,
-    };
-    store.insert_recording_session(&session).await.unwrap();
-    let mut chunks = ChunkWriter::create(
-        &storage.path(&session.capture_key).unwrap(),
-        Manifest { channels: 1, sample_rate: 48_000 },
-    )
-    .unwrap();
-    chunks.write(&vec![0.5; frames as usize]).unwrap();
-    chunks.finish().unwrap();
-    assert!(store.stop_recording_session(id, session.start, session.applied_offset).await.unwrap());
-    let span = TakeSpan { capture_offset: 0, timeline_start: 4_800, frames };
-    create_takes(store, &session, &[span], 1, 48_000).await.unwrap();
-    session
-}
-
 /// A worker's context whose updates arrive on the returned receiver.
 fn jobs(store: &Store, storage: &LocalStorage) -> (Jobs, UnboundedReceiver<JobUpdate>) {
     let (sender, updates) = tokio::sync::mpsc::unbounded_channel();
@@ -99,7 +54,7 @@ async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: T
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage = LocalStorage::new(dir.path().join("audio"));
-    let session = stopped_session(&store, &storage, 60_000).await;
+    let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 60_000).await;
     // The queue each deployment uses: Redis beside PostgreSQL, a SQLite file beside SQLite.
     let settings = audiolab_config::Settings {
         data_dir: dir.path().to_owned(),
@@ -148,7 +103,7 @@ async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: 
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage = LocalStorage::new(dir.path());
-    let session = stopped_session(&store, &storage, 4_800).await;
+    let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 4_800).await;
     let capture = storage.path(&session.capture_key).unwrap();
     std::fs::write(capture.join("manifest"), "channels=0\n").unwrap();
 
