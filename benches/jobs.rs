@@ -9,7 +9,7 @@
 
 use audiolab_config::Settings;
 use audiolab_domain::job::{Job, JobKind, JobStatus};
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_worker::events::JobEvents;
 use audiolab_worker::jobs::Jobs;
@@ -41,7 +41,7 @@ async fn measure(label: &str, store: Store, settings: Settings, count: usize) {
     store.ensure_local_user().await.unwrap();
     let queue = JobQueue::open(&settings).await.expect("the queue opens");
     let (sender, mut updates) = tokio::sync::mpsc::unbounded_channel();
-    let storage = LocalStorage::new(settings.data_dir.join("audio"));
+    let storage = Storage::new(settings.data_dir.join("audio"));
     let jobs = Jobs { store: store.clone(), storage, events: JobEvents::Local(sender) };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(audiolab_worker::run(jobs, queue.clone(), shutdown.clone()));

@@ -82,7 +82,7 @@ async fn finalize_ten_minutes() {
     const RATE: u32 = 48_000;
     const SECONDS: u64 = 600;
     let dir = tempfile::tempdir().unwrap();
-    let storage = audiolab_media::storage::LocalStorage::new(dir.path().join("audio"));
+    let storage = audiolab_media::storage::Storage::new(dir.path().join("audio"));
     let store =
         audiolab_store::Store::connect(&format!("sqlite://{}", dir.path().join("db.sqlite").display())).await.unwrap();
     store.migrate().await.unwrap();

@@ -5,7 +5,7 @@ use anyhow::Context;
 use audiolab_api::{ApiContext, AudioStatus};
 use audiolab_config::{AudioCapability, Settings, detect_environment};
 use audiolab_domain::transport::AudioControl;
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_node::remote::RemoteNodes;
 use audiolab_node::{Node, bus, registry};
 use audiolab_store::{Backend, Store};
@@ -177,14 +177,30 @@ fn advertised_url(address: SocketAddr) -> String {
     }
 }
 
-/// Where audio objects live. Only local directories exist so far.
-fn audio_storage(settings: &Settings) -> anyhow::Result<LocalStorage> {
+/// Where audio objects live: a local directory, or an S3-compatible bucket (`s3://bucket/prefix`,
+/// credentials and endpoint from the standard `AWS_*` variables) with `data_dir/audio` as this
+/// process's working copy.
+fn audio_storage(settings: &Settings) -> anyhow::Result<Storage> {
+    let local = settings.data_dir.join("audio");
     match &settings.storage_url {
-        Some(url) if url.contains("://") => {
-            anyhow::bail!("storage_url: only local directories are supported so far, got {url}")
+        Some(url) if url.starts_with("s3://") => {
+            let rest = &url["s3://".len()..];
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .with_context(|| format!("storage_url {url}: cannot use the bucket (AWS_* variables)"))?;
+            let remote: Arc<dyn object_store::ObjectStore> = match prefix.trim_matches('/') {
+                "" => Arc::new(s3),
+                prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
+            };
+            Ok(Storage::mirrored(local, remote))
         }
-        Some(path) => Ok(LocalStorage::new(path)),
-        None => Ok(LocalStorage::new(settings.data_dir.join("audio"))),
+        Some(url) if url.contains("://") => {
+            anyhow::bail!("storage_url: a local directory or s3://bucket/prefix, got {url}")
+        }
+        Some(path) => Ok(Storage::new(path)),
+        None => Ok(Storage::new(local)),
     }
 }
 

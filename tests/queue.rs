@@ -4,7 +4,7 @@
 
 use audiolab_domain::JobId;
 use audiolab_domain::job::JobStatus;
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_worker::queue::JobQueue;
 use std::io::{BufRead, BufReader};
@@ -57,8 +57,8 @@ impl Deployment {
         }
     }
 
-    fn audio(&self) -> LocalStorage {
-        LocalStorage::new(self.storage.path())
+    fn audio(&self) -> Storage {
+        Storage::new(self.storage.path())
     }
 
     /// Starts `audiolab worker` and waits until it is connected.

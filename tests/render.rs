@@ -28,12 +28,23 @@ fn every_service_runs_a_real_subcommand() {
         if let Some(pre) = service["preDeployCommand"].as_str() {
             assert_eq!(format!("{:?}", parse_command(pre).command()), "Migrate", "{name}");
         }
-        let keys: Vec<&str> =
-            service["envVars"].as_sequence().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+        let vars = service["envVars"].as_sequence().unwrap();
+        let keys: Vec<&str> = vars.iter().filter_map(|v| v["key"].as_str()).collect();
         assert!(keys.contains(&"DATABASE_URL") && keys.contains(&"REDIS_URL"), "{name} lacks its dependencies");
+        assert!(vars.iter().any(|v| v["fromGroup"] == "audiolab-storage"), "{name} does not share the audio bucket");
     }
     roles.sort();
     assert_eq!(roles, ["Api", "Node", "Worker"]);
+}
+
+#[test]
+fn the_shared_storage_is_an_s3_bucket_with_its_credentials() {
+    let blueprint = blueprint();
+    let group = &blueprint["envVarGroups"].as_sequence().unwrap()[0];
+    let keys: Vec<&str> = group["envVars"].as_sequence().unwrap().iter().map(|v| v["key"].as_str().unwrap()).collect();
+    for key in ["AUDIOLAB_STORAGE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        assert!(keys.contains(&key), "{key}");
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Cloud mode as separate processes: `api`, `node` and `worker` binaries sharing PostgreSQL and
-//! Redis.
+//! Cloud mode as separate processes: `api`, `node` and `worker` binaries sharing PostgreSQL,
+//! Redis and an S3-compatible object store (`s3s-fs`), each with a data directory of its own.
 //! The transport is driven through the API, the WebSocket is reached at the API's address, and
 //! a project moves to another node when its node dies.
 
@@ -57,6 +57,35 @@ fn start_worker(env: &[(&str, String)]) -> Process {
     Process(child)
 }
 
+/// An S3-compatible server over a temporary directory (buckets are its sub-directories).
+struct ObjectStore {
+    dir: tempfile::TempDir,
+    port: u16,
+    _process: Process,
+}
+
+impl ObjectStore {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "audiolab", "--secret-key", "audiolab-secret"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs must be installed: cargo install s3s-fs@0.14.1 --features binary");
+        let process = Process(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, port, _process: process }
+    }
+}
+
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let response = client.post(url).json(&body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
@@ -80,21 +109,33 @@ async fn next_of(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_node_processes_play_a_project_together() {
     let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
-    let storage = tempfile::tempdir().unwrap();
-    let env = vec![
+    let objects = ObjectStore::start();
+    let prefix = format!("split-{}", uuid::Uuid::new_v4().simple());
+    let bucket_dir = objects.dir.path().join("audiolab").join(&prefix);
+    std::fs::create_dir_all(&bucket_dir).unwrap();
+    let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
+    let data_dir = |i: usize| ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string());
+    let mut env = vec![
         ("DATABASE_URL", database.url.clone()),
         ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-        ("AUDIOLAB_STORAGE_URL", storage.path().display().to_string()),
+        ("AUDIOLAB_STORAGE_URL", format!("s3://audiolab/{prefix}")),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", objects.port)),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "audiolab".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "audiolab-secret".to_owned()),
         ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
         ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
         ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
     ];
-    let (node, _node_url) = start("node", &env);
-    let _worker = start_worker(&env);
-    let (_api, api) = start("api", &env);
+    let with_dir = |env: &[(&'static str, String)], i: usize| [env, &[data_dir(i)]].concat();
+    env.shrink_to_fit();
+    let (node, _node_url) = start("node", &with_dir(&env, 0));
+    let _worker = start_worker(&with_dir(&env, 1));
+    let (_api, api) = start("api", &with_dir(&env, 2));
     let client = reqwest::Client::new();
 
-    // Arrange: a project with one 4 s clip, its audio where the nodes read audio.
+    // Arrange: a project with one 4 s clip, its audio in the object store.
     let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Split"})).await;
     let project = project["id"].as_str().unwrap().to_owned();
     let (_, track) =
@@ -117,9 +158,9 @@ async fn api_and_node_processes_play_a_project_together() {
     )
     .unwrap();
     let key = format!("projects/{project}/clips/{}.wav", clip.id);
-    std::fs::create_dir_all(storage.path().join(&key).parent().unwrap()).unwrap();
+    std::fs::create_dir_all(bucket_dir.join(&key).parent().unwrap()).unwrap();
     audiolab_media::wav::write(
-        &storage.path().join(&key),
+        &bucket_dir.join(&key),
         1,
         48_000,
         audiolab_media::wav::SampleFormat::Float32,
@@ -184,9 +225,17 @@ async fn api_and_node_processes_play_a_project_together() {
     let peaks = client.get(format!("{api}/api/clips/{clip}/peaks")).send().await.unwrap();
     assert_eq!(peaks.status(), 200);
     assert_eq!(&peaks.bytes().await.unwrap()[..4], &2i32.to_le_bytes());
+    // Each process worked on its own disk; the take travelled through the object store.
+    let take = format!("projects/{project}/takes/{session}.wav");
+    assert!(bucket_dir.join(format!("captures/{session}/manifest")).exists(), "the node published the capture");
+    assert!(bucket_dir.join(&take).exists(), "the worker published the take");
+    assert!(data_dirs[1].path().join(format!("audio/captures/{session}/chunk-000000.f32")).exists());
+    assert!(data_dirs[1].path().join(format!("audio/{take}")).exists(), "the worker wrote the take");
+    assert!(!data_dirs[2].path().join(format!("audio/{take}")).exists(), "the API fetched only the waveform");
+    assert!(data_dirs[2].path().join(format!("audio/projects/{project}/peaks/{session}/256.dat")).exists());
 
     // The node dies without a word; a second node takes the project once the first goes stale.
-    let (_second, _) = start("node", &env);
+    let (_second, _) = start("node", &with_dir(&env, 3));
     drop(node);
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (status, replayed) = post(&client, format!("{playback}/play"), json!({"position": 2.0})).await;

@@ -18,7 +18,7 @@ pub struct ApiContext {
     /// The engines: in this process (`serve`) or reached over the network (`api`).
     pub audio: Arc<dyn AudioControl>,
     /// Where audio objects (takes, peaks, mixdowns) are kept.
-    pub storage: audiolab_media::storage::LocalStorage,
+    pub storage: audiolab_media::storage::Storage,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.

@@ -10,7 +10,7 @@ use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
 use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId};
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::{Page, Store, StoreError};
 use audiolab_worker::jobs::JobUpdate;
 use audiolab_worker::queue::JobQueue;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub struct Node {
     store: Store,
     output: crate::backend::Output,
-    storage: LocalStorage,
+    storage: Storage,
     hub: Arc<Hub>,
     sessions: tokio::sync::Mutex<HashMap<ProjectId, Arc<Session>>>,
     recordings: tokio::sync::Mutex<HashMap<RecordingSessionId, ActiveRecording>>,
@@ -42,7 +42,7 @@ fn store_error(err: StoreError) -> TransportError {
 }
 
 impl Node {
-    pub fn new(store: Store, storage: LocalStorage, queue: JobQueue) -> Self {
+    pub fn new(store: Store, storage: Storage, queue: JobQueue) -> Self {
         let output = crate::backend::Output::detect();
         Self {
             store,
@@ -89,6 +89,12 @@ impl Node {
             store.get_project(project_id).await.map_err(store_error)?.ok_or(TransportError::NotFound("project"))?;
         let tracks = store.list_tracks(project_id, Page { limit: 32, offset: 0 }).await.map_err(store_error)?.items;
         let clips = store.project_clips(project_id).await.map_err(store_error)?;
+        // Clips finalised or imported by another process are brought here before the engine opens them.
+        for key in clips.iter().filter_map(|c| c.audio_key.as_deref()) {
+            if let Err(err) = self.storage.fetch(key).await {
+                tracing::warn!(%key, %err, "a clip's audio is not available");
+            }
+        }
         let enabled_loop = store.enabled_loop_region(project_id).await.map_err(store_error)?;
         let storage = self.storage.clone();
         let output = self.output;
@@ -452,11 +458,18 @@ impl Node {
         let job_id =
             audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
         stopped.finalize_job_id = Some(job_id);
-        if let Err(err) = self.queue.push(job_id).await {
-            // The take is safe on storage and its job row is queued: the next start of `serve`
-            // queues it again. Say so rather than fail a stop whose audio is saved.
-            tracing::error!(%job_id, %err, "cannot queue the finalize_capture job");
-        }
+        // The capture goes where workers read it (the object store in cloud mode), then to the
+        // queue. In the background: the take is safe on this node's disk already, and its job
+        // row is queued, so a failure here leaves it for the next start to queue again.
+        let (storage, queue, capture_key) = (self.storage.clone(), self.queue.clone(), journal.capture_key.clone());
+        tokio::spawn(async move {
+            if let Err(err) = storage.publish_dir(&capture_key).await {
+                return tracing::error!(%job_id, %err, "cannot publish the capture for its worker");
+            }
+            if let Err(err) = queue.push(job_id).await {
+                tracing::error!(%job_id, %err, "cannot queue the finalize_capture job");
+            }
+        });
         Ok(stopped)
     }
 

@@ -12,7 +12,7 @@ use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
 use audiolab_dsp::mix::TrackMix;
 use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_media::wav::WavReader;
 use serde_json::json;
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ fn open_sources(
     rate: SampleRate,
     tracks: &[Track],
     clips: &[Clip],
-    storage: &LocalStorage,
+    storage: &Storage,
 ) -> (TrackSources, u32, i64) {
     let mut by_track: HashMap<TrackId, Vec<ClipSource>> = HashMap::new();
     let (mut count, mut duration) = (0u32, 0i64);
@@ -114,7 +114,7 @@ impl Session {
         project: &Project,
         tracks: &[Track],
         clips: &[Clip],
-        storage: &LocalStorage,
+        storage: &Storage,
         output: Output,
     ) -> std::io::Result<Self> {
         let rate = project.sample_rate;

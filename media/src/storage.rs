@@ -1,28 +1,53 @@
-//! Audio objects on the local filesystem, addressed by keys like `projects/<id>/clips/<id>.wav`.
+//! Audio objects addressed by keys like `projects/<id>/clips/<id>.wav`: local files, mirrored to
+//! an S3-compatible object store in cloud mode.
 
+use futures_util::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid storage key {0:?}: keys are relative paths of plain names")]
 pub struct InvalidKey(pub String);
 
-/// A directory holding audio objects.
-#[derive(Debug, Clone)]
-pub struct LocalStorage {
-    root: PathBuf,
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Key(#[from] InvalidKey),
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("object storage: {0}")]
+    Remote(#[from] object_store::Error),
 }
 
-impl LocalStorage {
+/// Audio objects: files in a local directory, mirrored to an object store when the processes
+/// of a deployment do not share a disk (cloud mode). Code reads and writes the local files;
+/// [`Storage::publish`] sends a finished object to the store and [`Storage::fetch`] brings one
+/// that another process published. Objects are immutable once published, so a local copy is
+/// never stale.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+    remote: Option<Arc<dyn ObjectStore>>,
+}
+
+impl Storage {
+    /// Objects in the directory `root` only.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), remote: None }
+    }
+
+    /// Objects in `remote`, with `root` as this process's working copy.
+    pub fn mirrored(root: impl Into<PathBuf>, remote: Arc<dyn ObjectStore>) -> Self {
+        Self { root: root.into(), remote: Some(remote) }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The file for `key`. Keys with `..`, absolute paths, empty parts or odd characters are
-    /// refused, so no key reaches outside the root.
+    /// The local file for `key`. Keys with `..`, absolute paths, empty parts or odd characters
+    /// are refused, so no key reaches outside the root.
     pub fn path(&self, key: &str) -> Result<PathBuf, InvalidKey> {
         let safe_chars = key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
         let relative = Path::new(key);
@@ -32,6 +57,66 @@ impl LocalStorage {
         }
         Ok(self.root.join(relative))
     }
+
+    /// Sends the local file `key` to the object store (nothing to do without one).
+    pub async fn publish(&self, key: &str) -> Result<(), StorageError> {
+        let Some(remote) = &self.remote else { return Ok(()) };
+        let bytes = tokio::fs::read(self.path(key)?).await?;
+        remote.put(&object_store::path::Path::from(key), PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// Sends every file directly inside the local directory `key` to the object store.
+    pub async fn publish_dir(&self, key: &str) -> Result<(), StorageError> {
+        if self.remote.is_none() {
+            return Ok(());
+        }
+        let mut entries = tokio::fs::read_dir(self.path(key)?).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                self.publish(&format!("{key}/{name}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The local file for `key`, brought from the object store first if this process does not
+    /// have it. Errors: `Io` NotFound when the object exists nowhere.
+    pub async fn fetch(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let path = self.path(key)?;
+        let Some(remote) = &self.remote else { return Ok(path) };
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(path);
+        }
+        let object = match remote.get(&object_store::path::Path::from(key)).await {
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no object {key}")).into());
+            }
+            other => other?,
+        };
+        let bytes = object.bytes().await?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        // Whole or not at all: a reader never sees half an object.
+        let partial = path.with_extension("partial");
+        tokio::fs::write(&partial, &bytes).await?;
+        tokio::fs::rename(&partial, &path).await?;
+        Ok(path)
+    }
+
+    /// The local directory `key`, with every object under it in the object store brought here.
+    pub async fn fetch_dir(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let dir = self.path(key)?;
+        let Some(remote) = &self.remote else { return Ok(dir) };
+        let prefix = object_store::path::Path::from(key);
+        let objects: Vec<_> = remote.list(Some(&prefix)).try_collect().await?;
+        for object in objects {
+            self.fetch(object.location.as_ref()).await?;
+        }
+        Ok(dir)
+    }
 }
 
 #[cfg(test)]
@@ -40,7 +125,7 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_root() {
-        let storage = LocalStorage::new("/data/audio");
+        let storage = Storage::new("/data/audio");
         assert_eq!(
             storage.path("projects/p1/clips/c1.wav").unwrap(),
             PathBuf::from("/data/audio/projects/p1/clips/c1.wav")
@@ -49,5 +134,29 @@ mod tests {
         {
             assert!(storage.path(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod mirrored {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_object_published_by_one_process_is_fetched_whole_by_another() {
+        let shared: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (writer, reader) = (Storage::mirrored(a.path(), shared.clone()), Storage::mirrored(b.path(), shared));
+        let capture = writer.path("captures/s1").unwrap();
+        std::fs::create_dir_all(&capture).unwrap();
+        std::fs::write(capture.join("manifest"), "channels=1\n").unwrap();
+        std::fs::write(capture.join("chunk-000000.f32"), [1u8, 2, 3, 4]).unwrap();
+        writer.publish_dir("captures/s1").await.unwrap();
+
+        let fetched = reader.fetch_dir("captures/s1").await.unwrap();
+        assert_eq!(std::fs::read(fetched.join("chunk-000000.f32")).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(std::fs::read_to_string(fetched.join("manifest")).unwrap(), "channels=1\n");
+        let missing = reader.fetch("captures/s2/manifest").await.unwrap_err();
+        assert!(matches!(missing, StorageError::Io(ref e) if e.kind() == std::io::ErrorKind::NotFound), "{missing}");
+        assert!(reader.fetch("../etc/passwd").await.is_err());
     }
 }

@@ -7,7 +7,7 @@ use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
 use audiolab_dsp::peaks::{Peaks, ZOOM_LEVELS};
 use audiolab_media::capture::{self, CaptureError};
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_media::wav::{self, SampleFormat};
 use audiolab_store::{Store, StoreError};
 use std::path::Path;
@@ -24,6 +24,8 @@ pub enum FinalizeError {
     Capture(#[from] CaptureError),
     #[error("storage key: {0}")]
     Key(String),
+    #[error(transparent)]
+    Storage(#[from] audiolab_media::storage::StorageError),
 }
 
 impl FinalizeError {
@@ -33,6 +35,11 @@ impl FinalizeError {
         match self {
             FinalizeError::Store(err) => err.is_unavailable(),
             FinalizeError::Capture(audiolab_media::capture::CaptureError::Io(_)) => true,
+            // A capture that is nowhere will not appear; an unreachable object store may.
+            FinalizeError::Storage(audiolab_media::storage::StorageError::Io(e)) => {
+                e.kind() != std::io::ErrorKind::NotFound
+            }
+            FinalizeError::Storage(audiolab_media::storage::StorageError::Remote(_)) => true,
             _ => false,
         }
     }
@@ -102,7 +109,7 @@ pub async fn create_takes(
 /// first.
 pub async fn recover_capture(
     store: &Store,
-    storage: &LocalStorage,
+    storage: &Storage,
     session_id: RecordingSessionId,
 ) -> Result<Option<Finalized>, FinalizeError> {
     let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
@@ -141,7 +148,7 @@ pub async fn recover_capture(
 /// Turns the capture of `session_id` into its clips' audio and marks them ready.
 pub async fn finalize_capture(
     store: &Store,
-    storage: &LocalStorage,
+    storage: &Storage,
     session_id: RecordingSessionId,
 ) -> Result<Finalized, FinalizeError> {
     finalize(store, storage, session_id, RecordingStatus::Saved).await
@@ -149,7 +156,7 @@ pub async fn finalize_capture(
 
 async fn finalize(
     store: &Store,
-    storage: &LocalStorage,
+    storage: &Storage,
     session_id: RecordingSessionId,
     outcome: RecordingStatus,
 ) -> Result<Finalized, FinalizeError> {
@@ -168,7 +175,7 @@ async fn finalize(
     store.transition_recording_session(session_id, RecordingStatus::Stopped, RecordingStatus::Finalizing, None).await?;
 
     // One WAV per capture; each take's clip plays its stretch of it.
-    let capture_dir = storage.path(&session.capture_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    let capture_dir = storage.fetch_dir(&session.capture_key).await?;
     let audio_key = format!("projects/{}/takes/{}.wav", session.project_id, session.id);
     let peaks_key = format!("projects/{}/peaks/{}", session.project_id, session.id);
     let audio_path = storage.path(&audio_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
@@ -176,7 +183,19 @@ async fn finalize(
     let assembled = tokio::task::spawn_blocking(move || render_capture(&capture_dir, &audio_path, &peaks_dir))
         .await
         .map_err(|e| CaptureError::Io(std::io::Error::other(e)))?;
-    let (frames, loudness) = match assembled {
+    let published = match assembled {
+        Ok(done) => match publish(storage, &audio_key, &peaks_key).await {
+            Ok(()) => Ok(done),
+            Err(err) => {
+                // Not written where the others read it: back to `stopped`, for a retry.
+                let stopped = RecordingStatus::Stopped;
+                store.transition_recording_session(session_id, RecordingStatus::Finalizing, stopped, None).await?;
+                return Err(err);
+            }
+        },
+        Err(err) => Err(err),
+    };
+    let (frames, loudness) = match published {
         Ok(done) => done,
         Err(err) => {
             let reason = err.to_string();
@@ -220,6 +239,13 @@ async fn finalize(
     }
     store.transition_recording_session(session_id, RecordingStatus::Finalizing, outcome, None).await?;
     Ok(Finalized { clips, frames, status: outcome })
+}
+
+/// Sends a finalised capture's audio and waveforms where every process reads them.
+async fn publish(storage: &Storage, audio_key: &str, peaks_key: &str) -> Result<(), FinalizeError> {
+    storage.publish(audio_key).await?;
+    storage.publish_dir(peaks_key).await?;
+    Ok(())
 }
 
 /// One pass over a capture: the WAV file, the waveform overviews (one `.dat` per zoom level,

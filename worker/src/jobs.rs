@@ -5,7 +5,7 @@ use crate::events::JobEvents;
 use crate::finalize::{FinalizeError, Finalized, finalize_capture};
 use audiolab_domain::job::{Job, JobKind, JobStatus};
 use audiolab_domain::{JobId, ProjectId, RecordingSessionId};
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::{Store, StoreError};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -30,7 +30,7 @@ pub struct JobUpdate {
 #[derive(Debug, Clone)]
 pub struct Jobs {
     pub store: Store,
-    pub storage: LocalStorage,
+    pub storage: Storage,
     pub events: JobEvents,
 }
 

@@ -6,12 +6,12 @@ use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::NewTrack;
 use audiolab_domain::{Frames, RecordingSessionId};
 use audiolab_media::capture::{ChunkWriter, Manifest};
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 
 /// A project with one track whose take of `frames` frames of a constant 0.5 (on `channels`
 /// channels, 48 kHz, placed at 0.1 s) is stopped and waits for its `finalize_capture` job.
-pub async fn stopped_session(store: &Store, storage: &LocalStorage, channels: u16, frames: u64) -> RecordingSession {
+pub async fn stopped_session(store: &Store, storage: &Storage, channels: u16, frames: u64) -> RecordingSession {
     store.ensure_local_user().await.unwrap();
     let project = Project::create(
         audiolab_domain::user::LOCAL_USER_ID,

@@ -6,7 +6,7 @@ use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::JobStatus;
 use audiolab_domain::recording::RecordingStatus;
 use audiolab_domain::Frames;
-use audiolab_media::storage::LocalStorage;
+use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_store::testing::TestDatabase;
 use audiolab_worker::events::JobEvents;
@@ -41,7 +41,7 @@ on_both_backends!(
 );
 
 /// A worker's context whose updates arrive on the returned receiver.
-fn jobs(store: &Store, storage: &LocalStorage) -> (Jobs, UnboundedReceiver<JobUpdate>) {
+fn jobs(store: &Store, storage: &Storage) -> (Jobs, UnboundedReceiver<JobUpdate>) {
     let (sender, updates) = tokio::sync::mpsc::unbounded_channel();
     (Jobs { store: store.clone(), storage: storage.clone(), events: JobEvents::Local(sender) }, updates)
 }
@@ -53,7 +53,7 @@ async fn next(updates: &mut UnboundedReceiver<JobUpdate>) -> JobUpdate {
 async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: TestDatabase) {
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = LocalStorage::new(dir.path().join("audio"));
+    let storage = Storage::new(dir.path().join("audio"));
     let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 60_000).await;
     // The queue each deployment uses: Redis beside PostgreSQL, a SQLite file beside SQLite.
     let settings = audiolab_config::Settings {
@@ -102,7 +102,7 @@ async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: T
 async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: TestDatabase) {
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let storage = LocalStorage::new(dir.path());
+    let storage = Storage::new(dir.path());
     let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 4_800).await;
     let capture = storage.path(&session.capture_key).unwrap();
     std::fs::write(capture.join("manifest"), "channels=0\n").unwrap();
