@@ -312,7 +312,7 @@ impl Node {
         .map_err(|e| TransportError::Internal(e.to_string()))?
         .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
         let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch);
+        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, None);
         let meter_for_reports = meter.clone();
         let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
             .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;

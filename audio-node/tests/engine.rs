@@ -242,7 +242,7 @@ fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.send(Command::Play { from: Some(1_000) });
     rig.steps(3);
-    let (capture, mut ring, meter) = engine::Capture::new(7, engine::InputSource::Loopback, RATE, None);
+    let (capture, mut ring, meter) = engine::Capture::new(7, engine::InputSource::Loopback, RATE, None, None);
     let started_at = rig.position();
     rig.send(Command::StartCapture(capture));
     let played = rig.steps(4);
@@ -263,7 +263,7 @@ fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
 fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
     let mut rig = Rig::new(|_| vec![], 96_000);
     let (capture, mut ring, meter) =
-        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE, None);
+        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE, None, None);
     // Started while stopped: nothing is captured until the transport rolls.
     rig.send(Command::StartCapture(capture));
     rig.send(Command::HoldAtEnd(true));
@@ -292,7 +292,7 @@ fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
     rig.send(Command::Play { from: Some(6_000) });
     rig.steps(2);
     let started_at = rig.position();
-    let (capture, mut ring, meter) = engine::Capture::new(3, engine::InputSource::Loopback, RATE, None);
+    let (capture, mut ring, meter) = engine::Capture::new(3, engine::InputSource::Loopback, RATE, None, None);
     rig.send(Command::StartCapture(capture));
     let played = rig.steps(40);
     rig.send(Command::StopCapture(3));
@@ -320,7 +320,7 @@ fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
 fn a_punch_range_records_only_inside_it() {
     let mut rig =
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
-    let (capture, mut ring, meter) = engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)));
+    let (capture, mut ring, meter) = engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)), None);
     rig.send(Command::StartCapture(capture));
     rig.send(Command::Play { from: Some(0) });
     let played = rig.steps(10);
@@ -331,4 +331,41 @@ fn a_punch_range_records_only_inside_it() {
     assert_eq!(meter.passes(), [engine::Pass { capture_offset: 0, timeline_start: 1_000 }]);
     // The playhead locates first, so played frame i is timeline frame i here.
     assert_eq!(drain(&mut ring), played[1_000 * 2..3_000 * 2]);
+}
+
+#[test]
+fn a_sound_card_input_is_captured_from_its_ring_newest_first_and_punched_in_its_own_time() {
+    let mut rig = Rig::new(|_| vec![], 96_000);
+    // The card's callback has run for a while before the take reaches the audio thread.
+    let (mut card, device) = rtrb::RingBuffer::<f32>::new(RATE as usize * 2);
+    let counter = |from: usize, to: usize| (from..to).map(|n| n as f32 / 1e6);
+    for sample in counter(0, 3_000) {
+        card.push(sample).unwrap();
+    }
+    let source = engine::InputSource::Device { channels: 1 };
+    let (capture, mut ring, meter) = engine::Capture::new(9, source, RATE, Some((1_024, 2_048)), Some(device));
+    rig.send(Command::StartCapture(capture));
+    rig.send(Command::Play { from: Some(0) });
+    // The card keeps pace with the engine, a block at a time.
+    let mut delivered = 3_000;
+    let mut first_rolling_block = None;
+    for block in 0..7 {
+        for sample in counter(delivered, delivered + 512) {
+            card.push(sample).unwrap();
+        }
+        delivered += 512;
+        rig.steps(1);
+        if first_rolling_block.is_none() && rig.position() > 0 {
+            first_rolling_block = Some(block);
+        }
+    }
+    rig.send(Command::StopCapture(9));
+    rig.steps(1);
+
+    assert_eq!((meter.first_frame(), meter.frames()), (Some(1_024), 1_024));
+    // At the first block played the card had delivered 3,512 + 512 k samples: all but the
+    // newest block's worth went, so timeline frame t is the card's sample 3,000 + 512 k + t,
+    // and the punch keeps frames 1,024..2,048 of that.
+    let zero = 3_000 + 512 * first_rolling_block.unwrap();
+    assert_eq!(drain(&mut ring), counter(zero + 1_024, zero + 2_048).collect::<Vec<_>>());
 }

@@ -1,6 +1,7 @@
 //! Recording on the audio thread: each active [`Capture`] takes the block's input (a virtual
-//! device's signal, or the engine's own mix for the loopback device) and pushes it into its
-//! ring for the writer thread, noting where on the timeline its first sample fell.
+//! device's signal, the engine's own mix for the loopback device, or a sound card's input
+//! stream through a ring) and pushes it into its ring for the writer thread, noting where on
+//! the timeline its first sample fell.
 
 use audiolab_dsp::input::VirtualSignal;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub enum InputSource {
     Virtual(VirtualSignal),
     /// The engine's own stereo output, sample-aligned with the timeline it plays.
     Loopback,
+    /// A sound card's input, delivered by its stream's callback into the capture's device ring.
+    Device { channels: u16 },
 }
 
 impl InputSource {
@@ -33,6 +36,7 @@ impl InputSource {
         match self {
             Self::Virtual(signal) => signal.channels(),
             Self::Loopback => 2,
+            Self::Device { channels } => usize::from(channels),
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Capture {
     punch: Option<(i64, i64)>,
     /// The loop wrapped since the last captured frame: the next one opens a pass.
     wrapped: bool,
+    /// A sound card's samples as its input callback delivered them (for `InputSource::Device`).
+    device: Option<rtrb::Consumer<f32>>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -135,12 +141,14 @@ impl std::fmt::Debug for Capture {
 }
 
 impl Capture {
-    /// A capture and the consumer end of its ring, for the writer thread.
+    /// A capture and the consumer end of its ring, for the writer thread. `device` is the ring
+    /// a sound card's input callback fills, for [`InputSource::Device`].
     pub fn new(
         id: u64,
         source: InputSource,
         sample_rate: u32,
         punch: Option<(i64, i64)>,
+        device: Option<rtrb::Consumer<f32>>,
     ) -> (Box<Self>, rtrb::Consumer<f32>, Arc<CaptureMeter>) {
         let capacity = sample_rate as usize * RING_SECONDS * source.channels();
         let (ring, consumer) = rtrb::RingBuffer::new(capacity);
@@ -154,6 +162,7 @@ impl Capture {
             input_frame: 0,
             punch,
             wrapped: false,
+            device,
         });
         (capture, consumer, meter)
     }
@@ -168,6 +177,15 @@ impl Capture {
     /// punch range are kept; the device's own clock runs through all of them.
     pub(super) fn capture(&mut self, position: i64, mix: &[f32]) {
         let frames = mix.len() / 2;
+        let channels = self.source.channels();
+        if let Some(device) = &mut self.device
+            && self.input_frame == 0
+        {
+            // The stream ran before the first block reached the capture: keep only the newest
+            // block's worth, the sound that is playing now.
+            let stale = device.slots().saturating_sub(frames * channels);
+            discard(device, stale);
+        }
         let (from, to) = match self.punch {
             None => (0, frames),
             Some((punch_in, punch_out)) => {
@@ -176,8 +194,14 @@ impl Capture {
                 (lo, hi.max(lo))
             }
         };
+        if let Some(device) = &mut self.device {
+            discard(device, from * channels);
+        }
         if from < to {
             self.keep(position + from as i64, self.input_frame + from as u64, &mix[from * 2..to * 2]);
+        }
+        if let Some(device) = &mut self.device {
+            discard(device, (frames - to.max(from)) * channels);
         }
         self.input_frame += frames as u64;
     }
@@ -202,11 +226,14 @@ impl Capture {
             return;
         };
         let mut peak = 0.0f32;
-        let (source, rate) = (self.source, self.sample_rate);
+        let (source, rate, device) = (self.source, self.sample_rate, &mut self.device);
         let written = chunk.fill_from_iter((0..samples).map(|i| {
             let sample = match source {
                 InputSource::Loopback => mix[(i / channels) * 2 + i % channels],
                 InputSource::Virtual(signal) => signal.sample(device_frame + (i / channels) as u64, i % channels, rate),
+                // A card that delivered less than a block (it started late, or its clock is
+                // slower) leaves silence, so the take keeps the timeline's length.
+                InputSource::Device { .. } => device.as_mut().and_then(|d| d.pop().ok()).unwrap_or(0.0),
             };
             peak = peak.max(sample.abs());
             sample
@@ -218,5 +245,13 @@ impl Capture {
     /// Marks the capture finished: everything it will ever capture is in the ring.
     pub(super) fn finish(&self) {
         self.meter.finished.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Drops up to `samples` samples from a device ring (input played outside a punch range).
+fn discard(device: &mut rtrb::Consumer<f32>, samples: usize) {
+    let samples = samples.min(device.slots());
+    if let Ok(chunk) = device.read_chunk(samples) {
+        chunk.commit_all();
     }
 }
