@@ -82,8 +82,7 @@ impl Deployment {
 
     /// A stopped take of `seconds` of stereo audio and its queued (not yet pushed) job.
     async fn take(&self, seconds: u64) -> (audiolab_domain::recording::RecordingSession, JobId) {
-        let session =
-            audiolab_worker::testing::stopped_session(&self.store, &self.audio(), 2, seconds * 48_000).await;
+        let session = audiolab_worker::testing::stopped_session(&self.store, &self.audio(), 2, seconds * 48_000).await;
         let job = audiolab_worker::jobs::queue_finalize(&self.store, session.project_id, session.id).await.unwrap();
         (session, job)
     }
@@ -103,7 +102,11 @@ impl Deployment {
 }
 
 /// The clip of a finalised take holds every frame of the capture.
-async fn assert_take_saved(deployment: &Deployment, session: &audiolab_domain::recording::RecordingSession, frames: u64) {
+async fn assert_take_saved(
+    deployment: &Deployment,
+    session: &audiolab_domain::recording::RecordingSession,
+    frames: u64,
+) {
     let saved = deployment.store.get_recording_session(session.id).await.unwrap().unwrap();
     assert_eq!(saved.status, audiolab_domain::recording::RecordingStatus::Saved);
     let takes = deployment.store.list_takes(session.track_id).await.unwrap();

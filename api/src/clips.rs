@@ -177,7 +177,8 @@ impl ClipsApi {
             .into_iter()
             .min_by_key(|z| ((f64::from(*z) / f64::from(wanted)).ln().abs() * 1e6) as u64)
             .unwrap_or(256);
-        let path = ctx.storage.fetch(&format!("{key}/{zoom}.dat")).await.map_err(|_| ApiError::not_found("waveform"))?;
+        let path =
+            ctx.storage.fetch(&format!("{key}/{zoom}.dat")).await.map_err(|_| ApiError::not_found("waveform"))?;
         let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("waveform"))?;
         Ok(poem_openapi::payload::Binary(bytes))
     }

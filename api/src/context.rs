@@ -46,6 +46,12 @@ use audiolab_domain::track::Track;
 use audiolab_domain::{ProjectId, TrackId};
 
 impl ApiContext {
+    /// Whether a track can record from `device_id` (a virtual device, or a sound-card input of
+    /// the audio node).
+    pub fn has_input_device(&self, device_id: &str) -> bool {
+        self.audio.input_devices().iter().any(|d| d.device_id == device_id)
+    }
+
     /// The project, if it exists and the caller owns it (otherwise 404: whether someone else's
     /// project exists is not the caller's business).
     pub async fn owned_project(&self, id: ProjectId) -> ApiResult<Project> {

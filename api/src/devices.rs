@@ -3,8 +3,7 @@
 use crate::Tag;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
-use audiolab_domain::SampleRate;
-use audiolab_domain::device::{InputDevice, virtual_devices};
+use audiolab_domain::device::InputDevice;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -80,7 +79,7 @@ impl DevicesApi {
     #[oai(path = "/api/audio/devices", method = "get", operation_id = "list_devices")]
     async fn list(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<DeviceView>>> {
         let mut views = Vec::new();
-        for device in virtual_devices(SampleRate::DEFAULT.hz()) {
+        for device in ctx.audio.input_devices() {
             let offset_us = ctx.store.device_offset_us(&device.device_id).await?;
             views.push(DeviceView { offset_ms: offset_us as f64 / 1000.0, ..DeviceView::from(device) });
         }
@@ -100,7 +99,7 @@ impl DevicesApi {
         device_id: Path<String>,
         body: Json<DeviceOffset>,
     ) -> ApiResult<Json<DeviceOffsetSet>> {
-        if !audiolab_domain::device::is_virtual_device(&device_id.0) {
+        if !ctx.has_input_device(&device_id.0) {
             return Err(ApiError::not_found("device"));
         }
         if !body.offset_ms.is_finite() {

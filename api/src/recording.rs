@@ -196,7 +196,7 @@ impl RecordingApi {
     ) -> ApiResult<Json<RecordEnabled>> {
         let (track, _) = ctx.owned_track(id.0.into()).await?;
         if let Some(device) = &body.device_id {
-            if !audiolab_domain::device::is_virtual_device(device) {
+            if !ctx.has_input_device(device) {
                 return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")));
             }
         }

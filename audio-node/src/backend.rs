@@ -16,6 +16,9 @@ pub struct ClockStats {
     /// Longest and total render time of a block, in nanoseconds.
     pub max_render_ns: AtomicU64,
     pub total_render_ns: AtomicU64,
+    /// Output latency (callback → sound leaving the card) as the sound card last reported it;
+    /// zero on the mock clock.
+    pub output_latency_ns: AtomicU64,
 }
 
 /// A background thread that stops (and is joined) when dropped.

@@ -30,8 +30,10 @@ pub fn spawn_output(mut core: EngineCore, sample_rate: u32, stats: Arc<ClockStat
             let device = cpal::default_host().default_output_device().ok_or("no output device")?;
             let config = cpal::StreamConfig { channels: 2, sample_rate, buffer_size: cpal::BufferSize::Default };
             let period = Duration::from_secs_f64(1.0 / f64::from(sample_rate));
-            let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+            let callback = move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
                 let started = Instant::now();
+                let stamp = info.timestamp();
+                stats.output_latency_ns.store(stamp.playback.duration_since(stamp.callback).as_nanos() as u64, Relaxed);
                 core.process(data);
                 let elapsed = started.elapsed();
                 stats.blocks.fetch_add(1, Relaxed);

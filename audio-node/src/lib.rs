@@ -3,6 +3,8 @@
 pub mod backend;
 pub mod bus;
 #[cfg(feature = "hw-audio")]
+pub mod cpal_input;
+#[cfg(feature = "hw-audio")]
 pub mod cpal_output;
 pub mod engine;
 pub mod hub;

@@ -2,7 +2,7 @@
 
 use crate::engine::{Command, TransportState};
 use crate::hub::{Hub, message};
-use crate::recording::{ActiveRecording, CaptureWriter, device_latency, input_source, manifest};
+use crate::recording::{ActiveRecording, CaptureWriter, device_latency, manifest, open_input};
 use crate::session::Session;
 use audiolab_domain::job::{JobKind, JobStatus};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
@@ -257,8 +257,13 @@ impl Node {
         // Held until the capture is on the engine, so no reload can replace the engine between.
         let mut recordings = self.recordings.lock().await;
         let session = self.loaded(project).await?;
-        let source = input_source(&device_id, session.tempo)
-            .ok_or_else(|| TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))?;
+        // Busy devices are refused before a sound card's stream is opened (below).
+        if let Some(busy) = recordings.values().find(|r| r.device_id == device_id) {
+            return Err(TransportError::Conflict(format!(
+                "device {device_id} is already recording (session {})",
+                busy.id
+            )));
+        }
         let start_frame = request.start_time.map(|t| seconds_to_frames(t, &session)).transpose()?;
         let punch = match (request.punch_in, request.punch_out) {
             (None, None) => None,
@@ -273,18 +278,21 @@ impl Node {
             _ => return Err(TransportError::Invalid("punch_in and punch_out: give both or neither".into())),
         };
 
-        if let Some(busy) = recordings.values().find(|r| r.device_id == device_id) {
-            return Err(TransportError::Conflict(format!(
-                "device {device_id} is already recording (session {})",
-                busy.id
-            )));
-        }
         if recordings.values().any(|r| r.track_id == track.id) {
             return Err(TransportError::Conflict(format!("track {} is already recording", track.id)));
         }
         if recordings.values().filter(|r| r.project_id == project).count() >= crate::engine::MAX_CAPTURES {
             return Err(TransportError::Conflict("too many tracks are recording in this project".into()));
         }
+
+        let (source, opened) = open_input(&device_id, session.tempo, session.rate.hz()).map_err(|e| {
+            if e.starts_with("no input device") {
+                TransportError::Invalid(format!("device_id: {e}"))
+            } else {
+                TransportError::Unavailable(format!("cannot open the input: {e}"))
+            }
+        })?;
+        let (hardware, device_ring) = opened.map_or((None, None), |(input, ring)| (Some(input), Some(ring)));
 
         // The journal row comes before the first sample, and the manifest before the writer.
         let now = audiolab_domain::now();
@@ -312,7 +320,7 @@ impl Node {
         .map_err(|e| TransportError::Internal(e.to_string()))?
         .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
         let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, None);
+        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, device_ring);
         let meter_for_reports = meter.clone();
         let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
             .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
@@ -346,6 +354,7 @@ impl Node {
                 source,
                 meter,
                 writer,
+                hardware,
             },
         );
         drop(recordings);
@@ -379,9 +388,13 @@ impl Node {
         if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
             session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
         }
-        let ActiveRecording { writer, ref meter, source, ref device_id, .. } = recording;
-        let device_id = device_id.clone();
-        let meter = meter.clone();
+        let ActiveRecording { writer, meter, source, device_id, hardware, track_id, .. } = recording;
+        let output_latency = session.output_latency_frames();
+        let latency = device_latency(hardware.as_ref(), output_latency, session.rate.hz());
+        // The take is over: the sound card's stream stops (joining its thread, off the runtime).
+        if let Some(input) = hardware {
+            let _ = tokio::task::spawn_blocking(move || drop(input)).await;
+        }
         // The writer ends once the audio thread lets go of the capture and the ring is drained.
         let written = tokio::task::spawn_blocking(move || writer.join())
             .await
@@ -392,13 +405,13 @@ impl Node {
         // the musician's manual offset for the device.
         let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
         let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
-        let shift = offset - device_latency(source);
+        let shift = offset - latency;
         let first = meter.first_frame();
         let start = first.map_or(0, |f| (f + shift).max(0));
         self.store.stop_recording_session(session_id, Frames(start), Frames(shift)).await.map_err(store_error)?;
         let mut stopped = RecordingStopped {
             session_id,
-            track_id: recording.track_id,
+            track_id,
             clip_id: None,
             clip_ids: Vec::new(),
             finalize_job_id: None,
@@ -672,5 +685,13 @@ impl AudioControl for Node {
 
     async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped> {
         self.stop_recording(project, session).await
+    }
+
+    fn input_devices(&self) -> Vec<audiolab_domain::device::InputDevice> {
+        #[allow(unused_mut)]
+        let mut devices = audiolab_domain::device::virtual_devices(audiolab_domain::SampleRate::DEFAULT.hz());
+        #[cfg(feature = "hw-audio")]
+        devices.extend(crate::cpal_input::input_devices());
+        devices
     }
 }

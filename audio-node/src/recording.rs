@@ -30,10 +30,44 @@ pub fn input_source(device_id: &str, tempo: f64) -> Option<InputSource> {
     }
 }
 
-/// Input + output latency of a device in frames, subtracted from a take's position. The virtual
-/// devices and the loopback are sample-aligned with the engine's frame counter by construction.
-pub fn device_latency(_source: InputSource) -> i64 {
-    0
+/// A sound card delivering a take's input (only with the `hw-audio` feature; without it the
+/// type has no values).
+#[cfg(feature = "hw-audio")]
+pub use crate::cpal_input::HardwareInput;
+#[cfg(not(feature = "hw-audio"))]
+pub enum HardwareInput {}
+
+/// A device's input: what the capture reads, and for a sound card its running stream and the
+/// ring that stream fills.
+pub type OpenedInput = (InputSource, Option<(HardwareInput, rtrb::Consumer<f32>)>);
+
+/// Opens the input `device_id` names on this node: a virtual device or the loopback, or (with
+/// `hw-audio`) a sound-card input at the project's `sample_rate`. Errors say why not.
+pub fn open_input(device_id: &str, tempo: f64, sample_rate: u32) -> Result<OpenedInput, String> {
+    if let Some(source) = input_source(device_id, tempo) {
+        return Ok((source, None));
+    }
+    #[cfg(feature = "hw-audio")]
+    if device_id.starts_with(crate::cpal_input::PREFIX) {
+        let (input, ring) = crate::cpal_input::open(device_id, sample_rate)?;
+        return Ok((InputSource::Device { channels: input.channels() }, Some((input, ring))));
+    }
+    let _ = sample_rate;
+    Err(format!("no input device {device_id:?} on this node"))
+}
+
+/// Input + output latency in frames, subtracted from a take's position. The virtual devices
+/// and the loopback are sample-aligned with the engine's frame counter by construction; a
+/// sound card reports its input latency on each callback and the output its own.
+pub fn device_latency(hardware: Option<&HardwareInput>, output_latency_frames: i64, sample_rate: u32) -> i64 {
+    match hardware {
+        #[cfg(feature = "hw-audio")]
+        Some(input) => input.latency_frames(sample_rate) + output_latency_frames,
+        _ => {
+            let _ = (output_latency_frames, sample_rate);
+            0
+        }
+    }
 }
 
 /// A recording in progress on this node.
@@ -46,6 +80,8 @@ pub struct ActiveRecording {
     pub source: InputSource,
     pub meter: Arc<CaptureMeter>,
     pub writer: CaptureWriter,
+    /// The sound card's stream, for a take from one; stopped when the recording is dropped.
+    pub hardware: Option<HardwareInput>,
 }
 
 /// The thread moving one capture from its ring to storage. Dropping it (shutdown) makes it

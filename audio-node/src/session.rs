@@ -64,12 +64,7 @@ fn playable(clip: &Clip) -> bool {
 
 /// Opens every playable clip's audio. Clips whose file is missing or unreadable are skipped
 /// with a warning: one bad file must not stop a project from playing.
-fn open_sources(
-    rate: SampleRate,
-    tracks: &[Track],
-    clips: &[Clip],
-    storage: &Storage,
-) -> (TrackSources, u32, i64) {
+fn open_sources(rate: SampleRate, tracks: &[Track], clips: &[Clip], storage: &Storage) -> (TrackSources, u32, i64) {
     let mut by_track: HashMap<TrackId, Vec<ClipSource>> = HashMap::new();
     let (mut count, mut duration) = (0u32, 0i64);
     for clip in clips.iter().filter(|c| playable(c)) {
@@ -168,6 +163,12 @@ impl Session {
             tempo: self.tempo,
             sample_rate: self.rate.hz(),
         }
+    }
+
+    /// The output's latency in frames, as the sound card reports it (zero on the mock clock).
+    pub fn output_latency_frames(&self) -> i64 {
+        let ns = self.clock_stats.output_latency_ns.load(std::sync::atomic::Ordering::Relaxed);
+        (ns as f64 * f64::from(self.rate.hz()) / 1e9).round() as i64
     }
 
     pub fn status(&self) -> TransportStatus {

@@ -262,8 +262,13 @@ fn a_loopback_capture_holds_exactly_what_the_engine_played_and_where() {
 #[test]
 fn a_virtual_microphone_capture_is_its_sine_from_the_first_played_frame() {
     let mut rig = Rig::new(|_| vec![], 96_000);
-    let (capture, mut ring, meter) =
-        engine::Capture::new(1, engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine), RATE, None, None);
+    let (capture, mut ring, meter) = engine::Capture::new(
+        1,
+        engine::InputSource::Virtual(audiolab_dsp::input::VirtualSignal::Sine),
+        RATE,
+        None,
+        None,
+    );
     // Started while stopped: nothing is captured until the transport rolls.
     rig.send(Command::StartCapture(capture));
     rig.send(Command::HoldAtEnd(true));
@@ -320,7 +325,8 @@ fn a_loop_recording_opens_a_pass_at_every_wrap_exactly() {
 fn a_punch_range_records_only_inside_it() {
     let mut rig =
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
-    let (capture, mut ring, meter) = engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)), None);
+    let (capture, mut ring, meter) =
+        engine::Capture::new(5, engine::InputSource::Loopback, RATE, Some((1_000, 3_000)), None);
     rig.send(Command::StartCapture(capture));
     rig.send(Command::Play { from: Some(0) });
     let played = rig.steps(10);

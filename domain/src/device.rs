@@ -34,11 +34,6 @@ pub fn virtual_devices(sample_rate: u32) -> Vec<InputDevice> {
     ]
 }
 
-/// Whether `device_id` names one of the virtual devices.
-pub fn is_virtual_device(device_id: &str) -> bool {
-    virtual_devices(48_000).iter().any(|d| d.device_id == device_id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +45,5 @@ mod tests {
         assert_eq!(ids, ["mock_0", "mock_1", "mock_2", "loopback"]);
         assert_eq!((devices[0].channels, devices[0].is_default), (1, true));
         assert!(devices[1..].iter().all(|d| d.channels == 2 && !d.is_default));
-        assert!(is_virtual_device("loopback") && !is_virtual_device("mic_99"));
     }
 }

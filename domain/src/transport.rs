@@ -148,4 +148,9 @@ pub trait AudioControl: Send + Sync {
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
     /// Stops a recording of `project`; its clip id is returned at once.
     async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped>;
+    /// The input devices takes can be recorded from: the virtual devices every node has, and
+    /// the sound-card inputs of a node that has them.
+    fn input_devices(&self) -> Vec<crate::device::InputDevice> {
+        crate::device::virtual_devices(crate::units::SampleRate::DEFAULT.hz())
+    }
 }

@@ -40,11 +40,9 @@ pub async fn stopped_session(store: &Store, storage: &Storage, channels: u16, fr
         updated_at: now,
     };
     store.insert_recording_session(&session).await.unwrap();
-    let mut chunks = ChunkWriter::create(
-        &storage.path(&session.capture_key).unwrap(),
-        Manifest { channels, sample_rate: 48_000 },
-    )
-    .unwrap();
+    let mut chunks =
+        ChunkWriter::create(&storage.path(&session.capture_key).unwrap(), Manifest { channels, sample_rate: 48_000 })
+            .unwrap();
     let second = vec![0.5; 48_000 * usize::from(channels)];
     let mut left = frames as usize * usize::from(channels);
     while left > 0 {
@@ -58,4 +56,3 @@ pub async fn stopped_session(store: &Store, storage: &Storage, channels: u16, fr
     create_takes(store, &session, &[span], channels, 48_000).await.unwrap();
     session
 }
-

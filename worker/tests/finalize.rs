@@ -2,10 +2,10 @@
 //! beside PostgreSQL, as deployed), a good capture becomes ready clips once however often it
 //! runs; a broken one fails the job with its reason and keeps everything already saved.
 
+use audiolab_domain::Frames;
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::JobStatus;
 use audiolab_domain::recording::RecordingStatus;
-use audiolab_domain::Frames;
 use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_store::testing::TestDatabase;

@@ -28,7 +28,9 @@ pub enum InputSource {
     /// The engine's own stereo output, sample-aligned with the timeline it plays.
     Loopback,
     /// A sound card's input, delivered by its stream's callback into the capture's device ring.
-    Device { channels: u16 },
+    Device {
+        channels: u16,
+    },
 }
 
 impl InputSource {
