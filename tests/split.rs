@@ -212,7 +212,13 @@ async fn api_and_node_processes_play_a_project_together() {
     let session = started["session_id"].as_str().unwrap().to_owned();
     let recording = next_of(&mut socket, "recording_status").await;
     assert_eq!(recording["data"]["session_id"], session.as_str());
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // While the take records, each completed second of it reaches the object store.
+    let first_chunk = bucket_dir.join(format!("captures/{session}/chunk-000000.f32"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !first_chunk.exists() {
+        assert!(std::time::Instant::now() < deadline, "the first second of the take never reached the bucket");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (status, stopped) =
         post(&client, format!("{api}/api/audio/tracks/{track}/record/stop/{session}"), Value::Null).await;
     assert_eq!((status, stopped["start_frame"].as_i64()), (200, Some(24_000)), "{stopped}");

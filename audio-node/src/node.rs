@@ -343,6 +343,11 @@ impl Node {
             device_id: device_id.clone(),
             start_time: journal.start.to_seconds(session.rate),
         };
+        let uploader = self.storage.is_mirrored().then(|| {
+            let chunk_bytes = u64::from(rate) * source.channels() as u64 * 4;
+            let (storage, key) = (self.storage.clone(), journal.capture_key.clone());
+            tokio::spawn(crate::recording::upload_capture(storage, key, chunk_bytes, meter.clone()))
+        });
         recordings.insert(
             journal.id,
             ActiveRecording {
@@ -355,6 +360,7 @@ impl Node {
                 meter,
                 writer,
                 hardware,
+                uploader,
             },
         );
         drop(recordings);
@@ -388,7 +394,7 @@ impl Node {
         if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
             session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
         }
-        let ActiveRecording { writer, meter, source, device_id, hardware, track_id, .. } = recording;
+        let ActiveRecording { writer, meter, source, device_id, hardware, track_id, uploader, .. } = recording;
         let output_latency = session.output_latency_frames();
         let latency = device_latency(hardware.as_ref(), output_latency, session.rate.hz());
         // The take is over: the sound card's stream stops (joining its thread, off the runtime).
@@ -476,7 +482,11 @@ impl Node {
         // row is queued, so a failure here leaves it for the next start to queue again.
         let (storage, queue, capture_key) = (self.storage.clone(), self.queue.clone(), journal.capture_key.clone());
         tokio::spawn(async move {
-            if let Err(err) = storage.publish_dir(&capture_key).await {
+            let mut sent = match uploader {
+                Some(uploader) => uploader.await.unwrap_or_default(),
+                None => Default::default(),
+            };
+            if let Err(err) = storage.publish_new(&capture_key, &mut sent, |_, _| true).await {
                 return tracing::error!(%job_id, %err, "cannot publish the capture for its worker");
             }
             if let Err(err) = queue.push(job_id).await {

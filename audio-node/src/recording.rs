@@ -82,6 +82,8 @@ pub struct ActiveRecording {
     pub writer: CaptureWriter,
     /// The sound card's stream, for a take from one; stopped when the recording is dropped.
     pub hardware: Option<HardwareInput>,
+    /// Sends the capture to the object store while it records (cloud mode).
+    pub uploader: Option<tokio::task::JoinHandle<std::collections::HashSet<String>>>,
 }
 
 /// The thread moving one capture from its ring to storage. Dropping it (shutdown) makes it
@@ -144,6 +146,28 @@ impl Drop for CaptureWriter {
             let _ = thread.join();
         }
     }
+}
+
+/// Sends a capture's manifest and each chunk as soon as it is complete (one second of audio)
+/// to the object store, every second until the capture finishes, so a take survives the loss
+/// of its node. Returns what it sent; the rest goes when the take stops.
+pub async fn upload_capture(
+    storage: audiolab_media::storage::Storage,
+    capture_key: String,
+    chunk_bytes: u64,
+    meter: Arc<CaptureMeter>,
+) -> std::collections::HashSet<String> {
+    let mut sent = std::collections::HashSet::new();
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    while !meter.finished() {
+        ticks.tick().await;
+        let complete =
+            |name: &str, length: u64| name == "manifest" || (name.starts_with("chunk-") && length == chunk_bytes);
+        if let Err(error) = storage.publish_new(&capture_key, &mut sent, complete).await {
+            tracing::warn!(%capture_key, %error, "cannot send a capture's chunks yet; retrying");
+        }
+    }
+    sent
 }
 
 /// The capture's manifest for a source at `sample_rate`.

@@ -66,16 +66,34 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether objects are mirrored to an object store (cloud mode).
+    pub fn is_mirrored(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Sends every file directly inside the local directory `key` to the object store.
     pub async fn publish_dir(&self, key: &str) -> Result<(), StorageError> {
+        self.publish_new(key, &mut std::collections::HashSet::new(), |_, _| true).await
+    }
+
+    /// Sends the files directly inside the local directory `key` that are not in `sent` and
+    /// that `ready(name, length)` accepts, adding each to `sent` once it is in the store.
+    pub async fn publish_new(
+        &self,
+        key: &str,
+        sent: &mut std::collections::HashSet<String>,
+        ready: impl Fn(&str, u64) -> bool,
+    ) -> Result<(), StorageError> {
         if self.remote.is_none() {
             return Ok(());
         }
         let mut entries = tokio::fs::read_dir(self.path(key)?).await?;
         while let Some(entry) = entries.next_entry().await? {
-            if entry.file_type().await?.is_file() {
-                let name = entry.file_name().to_string_lossy().into_owned();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let metadata = entry.metadata().await?;
+            if metadata.is_file() && !sent.contains(&name) && ready(&name, metadata.len()) {
                 self.publish(&format!("{key}/{name}")).await?;
+                sent.insert(name);
             }
         }
         Ok(())
