@@ -12,7 +12,7 @@ use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::wav::{self, SampleFormat, WavReader};
 use audiolab_node::backend::{ClockStats, spawn_mock_clock, spawn_reader};
-use audiolab_node::engine::{self, BLOCK_FRAMES, ClipSource, Command, TrackSources};
+use audiolab_node::engine::{self, BLOCK_FRAMES, ClipSource, Command, TrackClips};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -121,10 +121,10 @@ fn child(projects: usize, dir: &Path, seconds: f64) {
                     fade_out: 480,
                     channels: 2,
                 };
-                (slot, vec![ClipSource { placement, reader }])
+                TrackClips { slot, clips: vec![ClipSource { placement, reader }] }
             })
             .collect();
-        let (core, handle, prefetcher) = engine::create(RATE, duration, TrackSources { tracks });
+        let (core, handle, prefetcher) = engine::create(RATE, duration, tracks);
         handle.send(Command::SetLoop(Some(ActiveLoop::new(0, duration, None)))).unwrap();
         handle.send(Command::Play { from: None }).unwrap();
         let reader = spawn_reader(prefetcher).unwrap();

@@ -22,7 +22,8 @@ mod shared;
 
 pub use self::core::EngineCore;
 pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES, MAX_PASSES, Pass};
-pub use prefetch::{ClipSource, Prefetcher, TrackSources};
+pub use audiolab_media::timeline::{ClipSource, TrackClips};
+pub use prefetch::Prefetcher;
 pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 
 use audiolab_dsp::transport::ActiveLoop;
@@ -97,7 +98,7 @@ impl Bundle {
 }
 
 /// Builds the three halves of an engine for a project with `tracks`, `duration` frames long.
-pub fn create(sample_rate: u32, duration: i64, tracks: TrackSources) -> (EngineCore, EngineHandle, Prefetcher) {
+pub fn create(sample_rate: u32, duration: i64, tracks: Vec<TrackClips>) -> (EngineCore, EngineHandle, Prefetcher) {
     let (command_tx, command_rx) = rtrb::RingBuffer::new(256);
     let (event_tx, event_rx) = rtrb::RingBuffer::new(256);
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS);

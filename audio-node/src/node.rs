@@ -90,10 +90,8 @@ impl Node {
         let tracks = store.list_tracks(project_id, Page { limit: 32, offset: 0 }).await.map_err(store_error)?.items;
         let clips = store.project_clips(project_id).await.map_err(store_error)?;
         // Clips finalised or imported by another process are brought here before the engine opens them.
-        for key in clips.iter().filter_map(|c| c.audio_key.as_deref()) {
-            if let Err(err) = self.storage.fetch(key).await {
-                tracing::warn!(%key, %err, "a clip's audio is not available");
-            }
+        for key in audiolab_media::timeline::fetch_audio(&self.storage, &clips).await {
+            tracing::warn!(%key, "a clip's audio is not available");
         }
         let enabled_loop = store.enabled_loop_region(project_id).await.map_err(store_error)?;
         let storage = self.storage.clone();

@@ -1,19 +1,18 @@
 //! One loaded project: its engine, the threads that drive it, and the tasks that report on it.
 
 use crate::backend::{ClockStats, Output, Worker, spawn_reader, start_output};
-use crate::engine::{self, ClipSource, Command, EngineEvent, EngineHandle, TrackSources, TransportState};
+use crate::engine::{self, Command, EngineEvent, EngineHandle, TransportState};
+use audiolab_media::timeline::Skipped;
 use crate::hub::{Hub, message};
-use audiolab_domain::clip::{Clip, ClipStatus};
+use audiolab_domain::clip::Clip;
 use audiolab_domain::loop_region::LoopRegion;
 use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
 use audiolab_dsp::mix::TrackMix;
-use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::storage::Storage;
-use audiolab_media::wav::WavReader;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,51 +56,6 @@ pub fn mix_of(track: &Track) -> TrackMix {
     }
 }
 
-/// The clips an engine plays: ready, active, with audio at the project rate.
-fn playable(clip: &Clip) -> bool {
-    clip.status == ClipStatus::Ready && clip.active && clip.audio_key.is_some() && clip.length.get() > 0
-}
-
-/// Opens every playable clip's audio. Clips whose file is missing or unreadable are skipped
-/// with a warning: one bad file must not stop a project from playing.
-fn open_sources(rate: SampleRate, tracks: &[Track], clips: &[Clip], storage: &Storage) -> (TrackSources, u32, i64) {
-    let mut by_track: HashMap<TrackId, Vec<ClipSource>> = HashMap::new();
-    let (mut count, mut duration) = (0u32, 0i64);
-    for clip in clips.iter().filter(|c| playable(c)) {
-        let key = clip.audio_key.as_deref().unwrap_or_default();
-        let opened = storage
-            .path(key)
-            .map_err(|e| e.to_string())
-            .and_then(|path| WavReader::open(&path).map_err(|e| e.to_string()));
-        let reader = match opened {
-            Ok(reader) if reader.info().sample_rate == rate.hz() => reader,
-            Ok(reader) => {
-                tracing::warn!(clip_id = %clip.id, file_rate = reader.info().sample_rate, "clip audio is not at the project rate; skipped");
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(clip_id = %clip.id, %error, "clip audio cannot be opened; skipped");
-                continue;
-            }
-        };
-        let placement = ClipPlacement {
-            start: clip.start.get(),
-            length: clip.length.get(),
-            source_offset: clip.source_offset.get(),
-            gain: clip.gain.to_linear() as f32,
-            fade_in: clip.fade_in.get(),
-            fade_out: clip.fade_out.get(),
-            channels: reader.info().channels.min(2),
-        };
-        duration = duration.max(clip.end().get());
-        count += 1;
-        by_track.entry(clip.track_id).or_default().push(ClipSource { placement, reader });
-    }
-    let tracks =
-        tracks.iter().filter_map(|t| by_track.remove(&t.id).map(|clips| (usize::from(t.index.get()), clips))).collect();
-    (TrackSources { tracks }, count, duration)
-}
-
 impl Session {
     /// Opens the project's audio and starts its engine threads and report tasks.
     /// Blocking (opens files, spawns threads): call from a blocking context.
@@ -113,8 +67,12 @@ impl Session {
         output: Output,
     ) -> std::io::Result<Self> {
         let rate = project.sample_rate;
-        let (sources, clips_loaded, duration) = open_sources(rate, tracks, clips, storage);
-        let (core, handle, prefetcher) = engine::create(rate.hz(), duration, sources);
+        let (timeline, skipped) = audiolab_media::timeline::open(rate, tracks, clips, storage);
+        for Skipped { clip, reason } in skipped {
+            tracing::warn!(clip_id = %clip, %reason, "clip skipped: its audio cannot play");
+        }
+        let (clips_loaded, duration) = (timeline.clips, timeline.duration);
+        let (core, handle, prefetcher) = engine::create(rate.hz(), duration, timeline.tracks);
         let mut slots = HashMap::new();
         for track in tracks {
             let slot = usize::from(track.index.get());

@@ -6,7 +6,7 @@ use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::wav::{self, SampleFormat, WavReader};
 use audiolab_node::engine::{
-    self, BLOCK_FRAMES, ClipSource, Command, EngineCore, EngineEvent, EngineHandle, Prefetcher, TrackSources,
+    self, BLOCK_FRAMES, ClipSource, Command, EngineCore, EngineEvent, EngineHandle, Prefetcher, TrackClips,
     TransportState,
 };
 
@@ -46,8 +46,8 @@ fn ramp(i: usize) -> f32 {
 impl Rig {
     fn new(tracks: impl FnOnce(&std::path::Path) -> Vec<(usize, Vec<ClipSource>)>, duration: i64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sources = TrackSources { tracks: tracks(dir.path()) };
-        let (core, handle, prefetcher) = engine::create(RATE, duration, sources);
+        let tracks = tracks(dir.path()).into_iter().map(|(slot, clips)| TrackClips { slot, clips }).collect();
+        let (core, handle, prefetcher) = engine::create(RATE, duration, tracks);
         Self { core, handle, prefetcher, _dir: dir }
     }
 

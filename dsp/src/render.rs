@@ -18,7 +18,7 @@ pub struct ClipPlacement {
     pub fade_in: i64,
     /// Fade-out length in frames (a linear ramp to silence).
     pub fade_out: i64,
-    /// Source channels: 1 or 2 (more are folded to their first two).
+    /// Source channels, interleaved: mono feeds both sides; of more, the first two play.
     pub channels: u16,
 }
 

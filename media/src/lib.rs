@@ -6,4 +6,5 @@
 
 pub mod capture;
 pub mod storage;
+pub mod timeline;
 pub mod wav;

@@ -3,25 +3,11 @@
 //! the audio thread will play.
 
 use super::{BLOCK_FRAMES, Bundle, MAX_TRACKS, Reposition};
-use audiolab_dsp::render::{ClipPlacement, Overlap, add_clip};
 use audiolab_dsp::transport::{ActiveLoop, advance};
-use audiolab_media::wav::WavReader;
-
-/// A clip and the open file its audio comes from.
-#[derive(Debug)]
-pub struct ClipSource {
-    pub placement: ClipPlacement,
-    pub reader: WavReader,
-}
-
-/// The clips of each track slot.
-#[derive(Debug, Default)]
-pub struct TrackSources {
-    pub tracks: Vec<(usize, Vec<ClipSource>)>,
-}
+use audiolab_media::timeline::TrackClips;
 
 pub struct Prefetcher {
-    sources: TrackSources,
+    tracks: Vec<TrackClips>,
     filled: rtrb::Producer<Box<Bundle>>,
     free: rtrb::Consumer<Box<Bundle>>,
     repositions: rtrb::Consumer<Reposition>,
@@ -35,15 +21,14 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     pub(super) fn new(
-        sources: TrackSources,
+        mut tracks: Vec<TrackClips>,
         filled: rtrb::Producer<Box<Bundle>>,
         free: rtrb::Consumer<Box<Bundle>>,
         repositions: rtrb::Consumer<Reposition>,
     ) -> Self {
-        let sources =
-            TrackSources { tracks: sources.tracks.into_iter().filter(|(slot, _)| *slot < MAX_TRACKS).collect() };
+        tracks.retain(|track| track.slot < MAX_TRACKS);
         Self {
-            sources,
+            tracks,
             filled,
             free,
             repositions,
@@ -100,32 +85,17 @@ impl Prefetcher {
         let step = advance(self.position, BLOCK_FRAMES, &mut self.active_loop);
         let mut offset = 0;
         for &(segment_start, segment_frames) in step.segments() {
-            for (slot, clips) in &mut self.sources.tracks {
-                for clip in clips.iter_mut() {
-                    let Some(overlap) = clip.placement.overlap(segment_start, segment_frames) else {
-                        continue;
-                    };
-                    let channels = usize::from(clip.placement.channels.max(1));
-                    let samples = overlap.frames * channels;
-                    if self.scratch.len() < samples {
-                        self.scratch.resize(samples, 0.0);
+            for track in &mut self.tracks {
+                let out = &mut bundle.track_mut(track.slot)[offset * 2..(offset + segment_frames) * 2];
+                let rendered = track.render(segment_start, out, &mut self.scratch);
+                if rendered.touched {
+                    bundle.active |= 1 << track.slot;
+                }
+                if rendered.read_errors > 0 {
+                    if self.read_errors == 0 {
+                        tracing::warn!("clip audio could not be read; playing silence");
                     }
-                    let source = &mut self.scratch[..samples];
-                    let from = (clip.placement.source_offset + overlap.clip_frame) as u64;
-                    let read = match clip.reader.read_frames(from, source) {
-                        Ok(frames) => frames,
-                        Err(err) => {
-                            self.read_errors += 1;
-                            if self.read_errors == 1 {
-                                tracing::warn!(error = %err, "clip audio could not be read; playing silence");
-                            }
-                            0
-                        }
-                    };
-                    source[read * channels..].fill(0.0);
-                    let overlap = Overlap { span_offset: offset + overlap.span_offset, ..overlap };
-                    add_clip(bundle.track_mut(*slot), &clip.placement, overlap, source);
-                    bundle.active |= 1 << *slot;
+                    self.read_errors += u64::from(rendered.read_errors);
                 }
             }
             offset += segment_frames;
