@@ -11,11 +11,14 @@
 //! Both stages are per-frame functions of absolute positions, so any split of the timeline into
 //! blocks gives the same samples: the engine and the mixdown agree sample for sample.
 
+pub mod dither;
 pub mod gain;
 pub mod input;
+pub mod loudness;
 pub mod mix;
 pub mod peaks;
 pub mod render;
+pub mod resample;
 pub mod transport;
 
 pub use gain::{constant_power_pan, db_to_linear};
