@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod job;
 pub mod loop_region;
+pub mod mixdown;
 pub mod project;
 pub mod recording;
 pub mod track;
