@@ -10,7 +10,7 @@ use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
-use audiolab_dsp::mix::TrackMix;
+use audiolab_media::timeline::track_mix;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::storage::Storage;
 use serde_json::json;
@@ -47,15 +47,6 @@ impl Drop for Session {
     }
 }
 
-pub fn mix_of(track: &Track) -> TrackMix {
-    TrackMix {
-        volume: track.volume.get() as f32,
-        pan: track.pan.get() as f32,
-        muted: track.muted,
-        soloed: track.soloed,
-    }
-}
-
 impl Session {
     /// Opens the project's audio and starts its engine threads and report tasks.
     /// Blocking (opens files, spawns threads): call from a blocking context.
@@ -76,7 +67,7 @@ impl Session {
         let mut slots = HashMap::new();
         for track in tracks {
             let slot = usize::from(track.index.get());
-            handle.shared.set_mix(slot, mix_of(track));
+            handle.shared.set_mix(slot, track_mix(track));
             slots.insert(track.id, slot);
         }
         let clock_stats = Arc::new(ClockStats::default());
@@ -170,7 +161,7 @@ impl Session {
 
     pub fn apply_track(&self, track: &Track) {
         if let Some(&slot) = self.slots.get(&track.id) {
-            self.handle.shared.set_mix(slot, mix_of(track));
+            self.handle.shared.set_mix(slot, track_mix(track));
         }
     }
 

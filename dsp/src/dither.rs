@@ -1,6 +1,13 @@
 //! TPDF dither for integer output: ±1 LSB of triangular noise added before quantising, so
 //! quiet passages fade into noise instead of breaking into distortion.
 
+/// A float sample as a signed integer of `bits` (scaled by 2^(bits−1), so integer audio passes
+/// through float and back unchanged), clipped to the integer range: the only place AudioLab clips.
+pub fn quantize(sample: f32, bits: u32) -> i32 {
+    let scale = (1i64 << (bits - 1)) as f64;
+    (f64::from(sample) * scale).round().clamp(-scale, scale - 1.0) as i32
+}
+
 /// A dither source for one output at `bits` per sample. Deterministic for a seed, so the same
 /// render gives the same bytes.
 #[derive(Debug, Clone)]
@@ -49,6 +56,15 @@ mod tests {
         assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
         let near_zero = samples.iter().filter(|s| s.abs() < lsb / 2.0).count() as f64 / samples.len() as f64;
         assert!((near_zero - 0.75).abs() < 0.01, "a triangle keeps 3/4 of its mass within ½ LSB: {near_zero}");
+    }
+
+    #[test]
+    fn quantizing_clips_to_the_integer_range_and_round_trips_integers() {
+        assert_eq!(quantize(0.5, 16), 16_384);
+        assert_eq!((quantize(1.0, 16), quantize(-1.0, 16), quantize(-3.0, 24)), (32_767, -32_768, -8_388_608));
+        for value in [-8_388_608i32, -1, 0, 1, 12_345, 8_388_607] {
+            assert_eq!(quantize(value as f32 / 8_388_608.0, 24), value);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (lengths, MD5) is rewritten in place at the end.
 
 use crate::wav::{self, SampleFormat};
+use audiolab_dsp::dither::quantize;
 use audiolab_domain::mixdown::AudioFormat;
 use flacenc::bitsink::MemSink;
 use flacenc::component::{BitRepr, Stream, StreamInfo};
@@ -26,11 +27,6 @@ pub enum EncodeError {
     Flac(String),
 }
 
-/// A float sample as a signed integer of `bits`, clipped to full scale (as the WAV writer does).
-pub fn quantize(sample: f32, bits: u32) -> i32 {
-    let full_scale = ((1i64 << (bits - 1)) - 1) as f64;
-    (f64::from(sample).clamp(-1.0, 1.0) * full_scale).round() as i32
-}
 
 /// An audio file being written.
 pub enum AudioWriter {

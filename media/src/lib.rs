@@ -6,6 +6,7 @@
 //! [`decode`] turns any supported file into clip audio.
 
 pub mod capture;
+pub mod decode;
 pub mod encode;
 pub mod storage;
 pub mod timeline;

@@ -6,6 +6,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+/// Objects up to this size are sent in one request; larger ones in parts of this size.
+pub const MULTIPART_BYTES: usize = 8 << 20;
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid storage key {0:?}: keys are relative paths of plain names")]
 pub struct InvalidKey(pub String);
@@ -59,10 +62,29 @@ impl Storage {
     }
 
     /// Sends the local file `key` to the object store (nothing to do without one).
+    /// Files larger than [`MULTIPART_BYTES`] go up in parts, so memory stays bounded.
     pub async fn publish(&self, key: &str) -> Result<(), StorageError> {
+        use tokio::io::AsyncReadExt;
         let Some(remote) = &self.remote else { return Ok(()) };
-        let bytes = tokio::fs::read(self.path(key)?).await?;
-        remote.put(&object_store::path::Path::from(key), PutPayload::from(bytes)).await?;
+        let location = object_store::path::Path::from(key);
+        let mut file = tokio::fs::File::open(self.path(key)?).await?;
+        if file.metadata().await?.len() <= MULTIPART_BYTES as u64 {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).await?;
+            remote.put(&location, PutPayload::from(bytes)).await?;
+            return Ok(());
+        }
+        let mut upload = object_store::WriteMultipart::new_with_chunk_size(remote.put_multipart(&location).await?, MULTIPART_BYTES);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            upload.wait_for_capacity(2).await?;
+            upload.write(&buffer[..read]);
+        }
+        upload.finish().await?;
         Ok(())
     }
 
@@ -113,13 +135,18 @@ impl Storage {
             }
             other => other?,
         };
-        let bytes = object.bytes().await?;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
         // Whole or not at all: a reader never sees half an object.
         let partial = path.with_extension("partial");
-        tokio::fs::write(&partial, &bytes).await?;
+        let mut file = tokio::fs::File::create(&partial).await?;
+        let mut stream = object.into_stream();
+        while let Some(bytes) = stream.try_next().await? {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+        drop(file);
         tokio::fs::rename(&partial, &path).await?;
         Ok(path)
     }

@@ -7,6 +7,7 @@ use crate::wav::WavReader;
 use audiolab_domain::clip::{Clip, ClipStatus};
 use audiolab_domain::track::Track;
 use audiolab_domain::{SampleRate, TrackId};
+use audiolab_dsp::mix::TrackMix;
 use audiolab_dsp::render::{ClipPlacement, add_clip};
 use std::collections::HashMap;
 
@@ -73,6 +74,11 @@ pub struct Timeline {
     pub clips: u32,
     /// The end of the last clip, in frames.
     pub duration: i64,
+}
+
+/// A track's mixer settings as the render core applies them.
+pub fn track_mix(track: &Track) -> TrackMix {
+    TrackMix { volume: track.volume.get() as f32, pan: track.pan.get() as f32, muted: track.muted, soloed: track.soloed }
 }
 
 /// The clips that sound: ready, active, with audio.

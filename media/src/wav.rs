@@ -3,6 +3,7 @@
 //! Clip audio is stored as WAV at the project rate. Reads go through `pread`, so one open file
 //! serves any position with no shared cursor, and no more than the requested frames are read.
 
+use audiolab_dsp::dither::quantize;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -209,15 +210,11 @@ impl Writer {
     /// Appends interleaved samples. Integer formats clip to full scale.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), WavError> {
         let writer = &mut self.inner;
-        for &sample in samples {
-            match self.format {
-                SampleFormat::Float32 => writer.write_sample(sample)?,
-                SampleFormat::Int16 => writer.write_sample((sample.clamp(-1.0, 1.0) * 32_767.0).round() as i16)?,
-                SampleFormat::Int24 => writer.write_sample((sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)?,
-                SampleFormat::Int32 => {
-                    writer.write_sample((f64::from(sample).clamp(-1.0, 1.0) * 2_147_483_647.0).round() as i32)?
-                }
-            }
+        match self.format {
+            SampleFormat::Float32 => samples.iter().try_for_each(|&s| writer.write_sample(s))?,
+            SampleFormat::Int16 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 16) as i16))?,
+            SampleFormat::Int24 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 24)))?,
+            SampleFormat::Int32 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 32)))?,
         }
         Ok(())
     }

@@ -83,6 +83,18 @@ impl Store {
         rows.into_iter().map(Job::try_from).collect()
     }
 
+    /// A project's jobs of `kind`, newest first.
+    pub async fn project_jobs(&self, project_id: audiolab_domain::ProjectId, kind: JobKind) -> StoreResult<Vec<Job>> {
+        let rows: Vec<JobRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM jobs WHERE project_id = $1 AND kind = $2 ORDER BY created_at DESC",
+        )
+        .bind(project_id.0)
+        .bind(kind.as_str())
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
     /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
     #[tracing::instrument(skip(self))]
     pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {

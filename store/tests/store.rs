@@ -351,6 +351,10 @@ async fn jobs_finish_once(store: Store) {
     let done = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.progress, done.result, done.error), (JobStatus::Succeeded, 1.0, Some(result), None));
     assert!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().is_empty());
+    let later = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({}), audiolab_domain::now());
+    store.insert_job(&later).await.unwrap();
+    let mixdowns: Vec<_> = store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(mixdowns, [later.id, job.id], "the project's mixdowns, newest first");
 }
 
 async fn migrations_are_idempotent(store: Store) {

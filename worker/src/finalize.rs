@@ -5,10 +5,9 @@
 use audiolab_domain::clip::{Clip, ClipStatus, NewClip};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
-use audiolab_dsp::peaks::{Peaks, ZOOM_LEVELS};
+use crate::clip_audio::ClipAudioWriter;
 use audiolab_media::capture::{self, CaptureError};
 use audiolab_media::storage::Storage;
-use audiolab_media::wav::{self, SampleFormat};
 use audiolab_store::{Store, StoreError};
 use std::path::Path;
 
@@ -248,35 +247,10 @@ async fn publish(storage: &Storage, audio_key: &str, peaks_key: &str) -> Result<
     Ok(())
 }
 
-/// One pass over a capture: the WAV file, the waveform overviews (one `.dat` per zoom level,
-/// named `{frames_per_pixel}.dat`) and the integrated loudness (LUFS; None for silence).
+/// One pass over a capture into its clip audio, overviews and loudness.
 fn render_capture(capture_dir: &Path, audio_path: &Path, peaks_dir: &Path) -> Result<(u64, Option<f64>), CaptureError> {
     let manifest = capture::read_manifest(capture_dir)?;
-    let channels = usize::from(manifest.channels);
-    for dir in [audio_path.parent(), Some(peaks_dir)].into_iter().flatten() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut wav = wav::Writer::create(audio_path, manifest.channels, manifest.sample_rate, SampleFormat::Float32)?;
-    let mut peaks: Vec<Peaks> = ZOOM_LEVELS.iter().map(|&z| Peaks::new(channels, z)).collect();
-    let mut meter = ebur128::EbuR128::new(u32::from(manifest.channels), manifest.sample_rate, ebur128::Mode::I).ok();
-    let frames = capture::read_frames(capture_dir, |samples| {
-        // Loudness (the costliest part: K-weighting every sample) on a second core while this
-        // one writes the file and the overviews.
-        std::thread::scope(|scope| {
-            if let Some(meter) = &mut meter {
-                scope.spawn(|| {
-                    let _ = meter.add_frames_f32(samples);
-                });
-            }
-            peaks.iter_mut().for_each(|p| p.add(samples));
-            wav.write(samples)
-        })?;
-        Ok(())
-    })?;
-    wav.finish()?;
-    for (zoom, level) in ZOOM_LEVELS.iter().zip(peaks) {
-        std::fs::write(peaks_dir.join(format!("{zoom}.dat")), level.finish(manifest.sample_rate))?;
-    }
-    let loudness = meter.and_then(|m| m.loudness_global().ok()).filter(|l| l.is_finite());
-    Ok((frames, loudness))
+    let mut clip = ClipAudioWriter::create(audio_path, peaks_dir, manifest.channels, manifest.sample_rate)?;
+    capture::read_frames(capture_dir, |samples| Ok(clip.add(samples)?))?;
+    Ok(clip.finish()?)
 }

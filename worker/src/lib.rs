@@ -2,6 +2,7 @@
 //! next) taken from the job queue. In the embedded default it runs inside `serve` on a SQLite
 //! queue; in cloud mode every `worker` process takes jobs from the Redis queue.
 
+pub mod clip_audio;
 pub mod events;
 pub mod finalize;
 pub mod jobs;
