@@ -2,7 +2,9 @@
 //! retried on transient failures, then `succeeded` with a result or `failed` with a reason.
 
 use crate::events::JobEvents;
-use crate::finalize::{FinalizeError, Finalized, finalize_capture};
+use crate::finalize::finalize_capture;
+use crate::import::{ImportPayload, import};
+use crate::mixdown::mixdown;
 use audiolab_domain::job::{Job, JobKind, JobStatus};
 use audiolab_domain::{JobId, ProjectId, RecordingSessionId};
 use audiolab_media::storage::Storage;
@@ -45,33 +47,114 @@ impl Jobs {
         if job.status.is_terminal() {
             return Ok(());
         }
-        match job.kind {
-            JobKind::FinalizeCapture => {
-                let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-                match session {
-                    Some(session) => {
-                        let _ = run_finalize(self, &job, session.into()).await;
-                    }
-                    None => self.fail(&job, "the job's payload names no session_id").await,
-                }
-            }
-            kind => self.fail(&job, &format!("{} jobs are not supported by this worker", kind.as_str())).await,
+        if let Err(reason) = self.execute(&job).await {
+            tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), %reason, "job failed");
         }
         Ok(())
     }
 
-    async fn fail(&self, job: &Job, reason: &str) {
-        let _ = self.store.finish_job(job.id, JobStatus::Failed, None, Some(reason)).await;
-        self.events.send(JobUpdate {
-            job_id: job.id,
-            kind: job.kind,
-            project_id: job.project_id,
-            status: JobStatus::Failed,
-            progress: 0.0,
-            error: Some(reason.to_owned()),
-            result: None,
-        });
+    /// One attempt at a job's work: its result, or why not and whether trying again may help.
+    async fn work(&self, job: &Job) -> Result<Value, Failure> {
+        match job.kind {
+            JobKind::FinalizeCapture => {
+                let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
+                let session = session.ok_or_else(|| Failure::permanent("the job's payload names no session_id"))?;
+                let done = finalize_capture(&self.store, &self.storage, session.into()).await.map_err(|e| {
+                    Failure { transient: e.is_transient(), reason: e.to_string() }
+                })?;
+                Ok(json!({"session_id": session, "clip_ids": done.clips, "frames": done.frames}))
+            }
+            JobKind::Mixdown => {
+                let report = {
+                    let (jobs, job) = (self.clone(), job.clone());
+                    move |fraction: f64| {
+                        let (jobs, job) = (jobs.clone(), job.clone());
+                        Box::pin(async move { jobs.progress(&job, fraction).await }) as futures_util::future::BoxFuture<'static, bool>
+                    }
+                };
+                let done = mixdown(&self.store, &self.storage, job, report)
+                    .await
+                    .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
+                Ok(serde_json::to_value(done).expect("results serialise"))
+            }
+            JobKind::Import => {
+                let payload: ImportPayload = serde_json::from_value(job.payload.clone())
+                    .map_err(|e| Failure::permanent(&format!("the job's payload is not an import: {e}")))?;
+                let done = import(&self.store, &self.storage, &payload)
+                    .await
+                    .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
+                Ok(serde_json::to_value(done).expect("results serialise"))
+            }
+        }
     }
+
+    /// Records progress and tells clients; `false` once the job is no longer running
+    /// (cancelled), so the work can stop.
+    async fn progress(&self, job: &Job, fraction: f64) -> bool {
+        let running = self.store.set_job_progress(job.id, fraction).await.unwrap_or(true);
+        if running {
+            self.events.send(update(job, JobStatus::Running, fraction, None, None));
+        }
+        running
+    }
+
+    /// Runs the job's work until it succeeds, fails for good, or has failed transiently
+    /// [`MAX_ATTEMPTS`] times, reporting each state change; the job's row ends with the outcome.
+    async fn execute(&self, job: &Job) -> Result<Value, String> {
+        let mut tries = 1;
+        let outcome = loop {
+            if !self.store.set_job_progress(job.id, 0.0).await.unwrap_or(true) {
+                return Err("the job was cancelled".into());
+            }
+            self.events.send(update(job, JobStatus::Running, 0.0, None, None));
+            match self.work(job).await {
+                Err(failure) if failure.transient && tries < MAX_ATTEMPTS => {
+                    tracing::warn!(job_id = %job.id, tries, reason = %failure.reason, "job failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200) * 4u32.pow(tries - 1)).await;
+                    tries += 1;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(mut result) => {
+                if let Value::Object(fields) = &mut result {
+                    fields.insert("attempts".into(), json!(tries));
+                }
+                if self.store.finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None).await.unwrap_or(false) {
+                    self.events.send(update(job, JobStatus::Succeeded, 1.0, None, Some(result.clone())));
+                }
+                Ok(result)
+            }
+            Err(failure) => {
+                self.fail(job, &failure.reason).await;
+                Err(failure.reason)
+            }
+        }
+    }
+
+    async fn fail(&self, job: &Job, reason: &str) {
+        if self.store.finish_job(job.id, JobStatus::Failed, None, Some(reason)).await.unwrap_or(false) {
+            self.events.send(update(job, JobStatus::Failed, 0.0, Some(reason.to_owned()), None));
+        }
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+struct Failure {
+    transient: bool,
+    reason: String,
+}
+
+impl Failure {
+    fn permanent(reason: &str) -> Self {
+        Self { transient: false, reason: reason.to_owned() }
+    }
+}
+
+fn update(job: &Job, status: JobStatus, progress: f64, error: Option<String>, result: Option<Value>) -> JobUpdate {
+    JobUpdate { job_id: job.id, kind: job.kind, project_id: job.project_id, status, progress, error, result }
 }
 
 /// Inserts the row of a `finalize_capture` job (queued); the caller then pushes it.
@@ -84,45 +167,4 @@ pub async fn queue_finalize(
         Job::queued(JobKind::FinalizeCapture, Some(project), json!({"session_id": session}), audiolab_domain::now());
     store.insert_job(&job).await?;
     Ok(job.id)
-}
-
-/// Runs a `finalize_capture` job to its end, reporting each state change.
-async fn run_finalize(jobs: &Jobs, job: &Job, session: RecordingSessionId) -> Result<Finalized, FinalizeError> {
-    let Jobs { store, storage, events } = jobs;
-    let update = |status, progress, error: Option<String>, result: Option<Value>| JobUpdate {
-        job_id: job.id,
-        kind: job.kind,
-        project_id: job.project_id,
-        status,
-        progress,
-        error,
-        result,
-    };
-    let mut attempt = 1;
-    let outcome = loop {
-        let _ = store.set_job_progress(job.id, 0.0).await;
-        events.send(update(JobStatus::Running, 0.0, None, None));
-        match finalize_capture(store, storage, session).await {
-            Err(err) if err.is_transient() && attempt < MAX_ATTEMPTS => {
-                tracing::warn!(job_id = %job.id, attempt, %err, "finalize_capture failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200) * 4u32.pow(attempt - 1)).await;
-                attempt += 1;
-            }
-            other => break other,
-        }
-    };
-    match &outcome {
-        Ok(done) => {
-            let result =
-                json!({"session_id": session, "clip_ids": done.clips, "frames": done.frames, "attempts": attempt});
-            let _ = store.finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None).await;
-            events.send(update(JobStatus::Succeeded, 1.0, None, Some(result)));
-        }
-        Err(err) => {
-            let reason = err.to_string();
-            let _ = store.finish_job(job.id, JobStatus::Failed, None, Some(&reason)).await;
-            events.send(update(JobStatus::Failed, 0.0, Some(reason), None));
-        }
-    }
-    outcome
 }

@@ -1,11 +1,13 @@
-//! The AudioLab worker: runs background jobs (capture finalisation today; mixdown and import
-//! next) taken from the job queue. In the embedded default it runs inside `serve` on a SQLite
+//! The AudioLab worker: runs background jobs (capture finalisation, mixdown, import) taken from
+//! the job queue. In the embedded default it runs inside `serve` on a SQLite
 //! queue; in cloud mode every `worker` process takes jobs from the Redis queue.
 
 pub mod clip_audio;
 pub mod events;
 pub mod finalize;
+pub mod import;
 pub mod jobs;
+pub mod mixdown;
 pub mod queue;
 pub mod testing;
 
