@@ -11,6 +11,7 @@ use audiolab_node::{Node, bus, registry};
 use audiolab_store::{Backend, Store};
 use audiolab_worker::events::{self, JobEvents};
 use audiolab_worker::jobs::Jobs;
+use audiolab_domain::job::JobSubmitter;
 use audiolab_worker::queue::JobQueue;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
@@ -84,10 +85,10 @@ impl Application {
                     None => node.local_job_events(),
                 };
                 let jobs = Jobs { store: store.clone(), storage: audio_storage(&settings)?, events };
-                tasks.push(tokio::spawn(audiolab_worker::run(jobs, queue, shutdown.clone())));
+                tasks.push(tokio::spawn(audiolab_worker::run(jobs, queue.clone(), shutdown.clone())));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
-                let mut context = api_context(&settings, store, role, node.clone())?;
+                let mut context = api_context(&settings, store, role, node.clone(), Arc::new(queue.clone()))?;
                 if node.output() == audiolab_node::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
                         capability: AudioCapability::Full,
@@ -105,7 +106,8 @@ impl Application {
                 }
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after));
-                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone())?);
+                let queue = Arc::new(JobQueue::open(&settings).await?);
+                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone(), queue)?);
                 Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes)).nest("/", api).boxed()
             }
             Role::Node => {
@@ -209,6 +211,7 @@ fn api_context(
     store: Store,
     role: Role,
     audio: Arc<dyn AudioControl>,
+    jobs: Arc<dyn JobSubmitter>,
 ) -> anyhow::Result<ApiContext> {
     let environment = detect_environment(
         settings.environment,
@@ -228,7 +231,7 @@ fn api_context(
         },
     };
     let storage = audio_storage(settings)?;
-    Ok(ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio, storage })
+    Ok(ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio, storage, jobs })
 }
 
 /// Connects the worker role: its jobs' context and the queue to take them from (run them with

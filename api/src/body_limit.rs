@@ -5,17 +5,66 @@
 
 use poem::error::ReadBodyError;
 use poem::http::HeaderValue;
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use futures_util::StreamExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn too_large(limit: usize) -> poem::Error {
     poem::Error::from_string(format!("the request body is larger than {limit} bytes"), StatusCode::PAYLOAD_TOO_LARGE)
 }
 
-/// Middleware body for `EndpointExt::around`.
-pub async fn limit_body<E: Endpoint>(endpoint: Arc<E>, mut req: Request, limit: usize) -> poem::Result<Response> {
+/// Whether a request is an audio upload (`POST /api/tracks/{id}/clips`), which streams under
+/// its own, larger limit instead of being read into memory.
+fn is_upload(req: &Request) -> bool {
+    let segments: Vec<&str> = req.uri().path().trim_end_matches('/').split('/').collect();
+    req.method() == Method::POST && matches!(segments[..], ["", "api", "tracks", _, "clips"])
+}
+
+/// Passes an upload through as a stream that fails once it goes past `limit` bytes; the
+/// answer is then 413 whatever the handler made of the cut-off body.
+async fn limit_upload<E: Endpoint>(endpoint: Arc<E>, mut req: Request, limit: u64) -> poem::Result<Response> {
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(upload_too_large(limit));
+    }
+    let exceeded = Arc::new(AtomicBool::new(false));
+    let mut seen = 0u64;
+    let flag = exceeded.clone();
+    let stream = req.take_body().into_bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            flag.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("the upload is too large"));
+        }
+        Ok(chunk)
+    });
+    req.set_body(poem::Body::from_bytes_stream(stream));
+    let response = endpoint.call(req).await.map(IntoResponse::into_response);
+    if exceeded.load(Ordering::Relaxed) {
+        return Err(upload_too_large(limit));
+    }
+    response
+}
+
+fn upload_too_large(limit: u64) -> poem::Error {
+    poem::Error::from_string(format!("the upload is larger than {limit} bytes"), StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// Middleware body for `EndpointExt::around`: uploads get `upload_limit`, every other body
+/// `limit`.
+pub async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut req: Request,
+    limit: usize,
+    upload_limit: u64,
+) -> poem::Result<Response> {
+    if is_upload(&req) {
+        return limit_upload(endpoint, req, upload_limit).await;
+    }
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));

@@ -66,7 +66,7 @@ pub struct ClipView {
 }
 
 impl ClipView {
-    fn new(c: Clip, rate: SampleRate) -> Self {
+    pub(crate) fn new(c: Clip, rate: SampleRate) -> Self {
         Self {
             id: c.id.0,
             track_id: c.track_id.0,
@@ -181,6 +181,28 @@ impl ClipsApi {
             ctx.storage.fetch(&format!("{key}/{zoom}.dat")).await.map_err(|_| ApiError::not_found("waveform"))?;
         let bytes = tokio::fs::read(&path).await.map_err(|_| ApiError::not_found("waveform"))?;
         Ok(poem_openapi::payload::Binary(bytes))
+    }
+
+    /// Download a clip's audio
+    ///
+    /// The clip's whole source audio (32-bit float WAV at the project rate; a take's clip plays
+    /// the stretch from `offset` for `length`). Supports `Range`. 409 while processing.
+    #[oai(path = "/api/clips/:id/audio", method = "get", operation_id = "download_clip_audio")]
+    async fn audio(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Clip id.
+        id: Path<Uuid>,
+        /// Byte range, e.g. `bytes=0-1023`.
+        #[oai(name = "Range")]
+        range: poem_openapi::param::Header<Option<String>>,
+    ) -> ApiResult<poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>> {
+        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
+        let Some(key) = clip.audio_key.filter(|_| clip.status == audiolab_domain::clip::ClipStatus::Ready) else {
+            return Err(ApiError::conflict(format!("clip {} has no audio yet (status {})", clip.id, clip.status.as_str())));
+        };
+        let name = format!("clip-{}.wav", clip.id);
+        crate::download::serve(&ctx.storage, &key, "audio/wav", &name, range.0.as_deref()).await
     }
 
     /// Get a clip

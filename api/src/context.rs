@@ -19,6 +19,8 @@ pub struct ApiContext {
     pub audio: Arc<dyn AudioControl>,
     /// Where audio objects (takes, peaks, mixdowns) are kept.
     pub storage: audiolab_media::storage::Storage,
+    /// The job queue the workers take mixdowns and imports from.
+    pub jobs: Arc<dyn audiolab_domain::job::JobSubmitter>,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.

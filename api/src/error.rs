@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The request conflicts with the current state, e.g. a track index already in use.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The upload is larger than the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The requested byte range lies outside the file; `Content-Range` gives its length.
+    #[oai(status = 416)]
+    RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
     /// A value is missing, of the wrong type or out of range.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
@@ -67,6 +73,25 @@ impl ApiError {
     pub fn unprocessable(detail: impl Into<String>) -> Self {
         let detail = detail.into();
         ApiError::Unprocessable(body(detail.clone(), vec![detail]))
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError::BadRequest(body(detail.clone(), vec![detail]))
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError::Unavailable(body(detail.clone(), vec![detail]))
+    }
+
+    pub fn too_large(limit: u64) -> Self {
+        ApiError::PayloadTooLarge(body(format!("the upload is larger than {limit} bytes"), vec![]))
+    }
+
+    pub fn range_not_satisfiable(length: u64) -> Self {
+        let detail = format!("the range lies outside the file's {length} bytes");
+        ApiError::RangeNotSatisfiable(body(detail, vec![]), format!("bytes */{length}"))
     }
 
     /// Logs `err` with its cause chain and answers an opaque 500.

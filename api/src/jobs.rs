@@ -1,9 +1,9 @@
-//! `GET /api/jobs/{id}`: the state of background work.
+//! `GET /api/jobs/{id}`: the state of background work; `POST /api/jobs/{id}/cancel` stops it.
 
 use crate::Tag;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
-use audiolab_domain::job::Job;
+use audiolab_domain::job::{Job, JobStatus};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -62,10 +62,35 @@ impl JobsApi {
         /// Job id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<JobView>> {
-        let job = ctx.store.get_job(id.0.into()).await?.ok_or_else(|| ApiError::not_found("job"))?;
-        if let Some(project) = job.project_id {
-            ctx.owned_project(project).await.map_err(|_| ApiError::not_found("job"))?;
+        Ok(Json(owned_job(&ctx, id.0).await?.into()))
+    }
+
+    /// Cancel a job
+    ///
+    /// A queued or running job stops (a running mixdown within a block or two, its partial
+    /// files removed) and ends `cancelled`. A finished job cannot be cancelled (409).
+    #[oai(path = "/api/jobs/:id/cancel", method = "post", operation_id = "cancel_job")]
+    async fn cancel(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Job id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<JobView>> {
+        let job = owned_job(&ctx, id.0).await?;
+        let cancelled = ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;
+        let job = ctx.store.get_job(job.id).await?.ok_or_else(|| ApiError::not_found("job"))?;
+        if !cancelled {
+            return Err(ApiError::conflict(format!("the job already ended: {}", job.status.as_str())));
         }
         Ok(Json(job.into()))
     }
+}
+
+/// The job, if it exists and belongs to one of the caller's projects.
+async fn owned_job(ctx: &ApiContext, id: Uuid) -> ApiResult<Job> {
+    let job = ctx.store.get_job(id.into()).await?.ok_or_else(|| ApiError::not_found("job"))?;
+    if let Some(project) = job.project_id {
+        ctx.owned_project(project).await.map_err(|_| ApiError::not_found("job"))?;
+    }
+    Ok(job)
 }

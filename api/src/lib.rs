@@ -1,4 +1,5 @@
-//! AudioLab's REST API: metadata CRUD, the mixer, health, and the OpenAPI document.
+//! AudioLab's REST API: metadata CRUD, the mixer, recording, mixdown and import jobs,
+//! downloads, health, and the OpenAPI document.
 //!
 //! Handlers are thin: they turn JSON into domain inputs, call the store, and turn the result
 //! back into JSON. One file per resource; the error model lives in [`error`].
@@ -7,11 +8,14 @@ mod body_limit;
 mod clips;
 mod context;
 mod devices;
+mod download;
 pub mod error;
 mod health;
+mod imports;
 mod jobs;
 mod loops;
 mod mixer;
+mod mixdowns;
 mod pagination;
 mod playback;
 mod projects;
@@ -49,11 +53,13 @@ type Apis = (
     projects::ProjectsApi,
     tracks::TracksApi,
     clips::ClipsApi,
+    imports::ImportsApi,
     loops::LoopsApi,
     mixer::MixerApi,
     playback::PlaybackApi,
     recording::RecordingApi,
     jobs::JobsApi,
+    mixdowns::MixdownsApi,
 );
 
 fn service() -> OpenApiService<Apis, ()> {
@@ -63,11 +69,13 @@ fn service() -> OpenApiService<Apis, ()> {
         projects::ProjectsApi,
         tracks::TracksApi,
         clips::ClipsApi,
+        imports::ImportsApi,
         loops::LoopsApi,
         mixer::MixerApi,
         playback::PlaybackApi,
         recording::RecordingApi,
         jobs::JobsApi,
+        mixdowns::MixdownsApi,
     );
     OpenApiService::new(apis, "AudioLab", env!("CARGO_PKG_VERSION")).description(
         "AudioLab is a multi-track recording and overdubbing engine driven over HTTP and WebSocket. \
@@ -87,11 +95,12 @@ pub fn app(context: ApiContext) -> impl Endpoint {
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
     let body_limit = usize::try_from(context.settings.max_request_bytes).unwrap_or(usize::MAX);
+    let upload_limit = context.settings.max_upload_bytes;
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit))
+        .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit, upload_limit))
         .catch_all_error(error::framework_error)
         .data(context)
         .with(Tracing)

@@ -94,6 +94,23 @@ impl Job {
     }
 }
 
+/// An `import` job's payload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImportPayload {
+    pub clip_id: crate::ClipId,
+    /// Storage key of the uploaded bytes.
+    pub upload_key: String,
+    /// The uploaded file's extension, a hint for the prober (the content decides).
+    pub extension: Option<String>,
+}
+
+/// The port through which the API hands a queued job (its row already inserted) to the workers.
+#[async_trait::async_trait]
+pub trait JobSubmitter: Send + Sync {
+    /// Errors: the queue cannot be reached (the reason, for the client).
+    async fn submit(&self, job: JobId) -> Result<(), String>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

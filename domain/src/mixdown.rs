@@ -136,6 +136,43 @@ impl MixdownOptions {
     }
 }
 
+/// One written file of a mixdown.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RenderedFile {
+    /// `mix` or `stem`.
+    pub kind: String,
+    pub track_id: Option<crate::TrackId>,
+    pub key: String,
+    pub bytes: u64,
+    pub content_type: String,
+}
+
+/// A finished mixdown, as stored in the job's result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MixdownResult {
+    pub fingerprint: String,
+    pub format: AudioFormat,
+    pub sample_rate: u32,
+    /// Frames in each file, at `sample_rate`.
+    pub frames: u64,
+    pub files: Vec<RenderedFile>,
+    /// Integrated loudness of the mix as written (EBU R128), `None` for silence.
+    pub loudness_lufs: Option<f64>,
+    /// True peak of the mix as written (dBTP), `None` for silence.
+    pub true_peak_dbtp: Option<f64>,
+    /// Gain applied by loudness normalisation (0 without it).
+    pub gain_db: f64,
+    /// Whether the true-peak ceiling, not the target, set the gain.
+    pub limited_by_ceiling: bool,
+}
+
+/// The job's payload: what to render, and the fingerprint of the project when it was asked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MixdownPayload {
+    pub options: MixdownOptions,
+    pub fingerprint: String,
+}
+
 /// A digest of everything a mixdown's bytes depend on: the options, the project rate, every
 /// track's mixer settings and every playable clip. Equal fingerprints mean an earlier result can
 /// be handed back instead of rendering again.

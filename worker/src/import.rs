@@ -4,6 +4,7 @@
 
 use crate::clip_audio::ClipAudioWriter;
 use audiolab_domain::clip::ClipStatus;
+use audiolab_domain::job::ImportPayload;
 use audiolab_domain::{ClipId, Frames};
 use audiolab_dsp::resample::{ResampleError, StreamResampler};
 use audiolab_media::decode::{DecodeError, Decoder};
@@ -41,16 +42,6 @@ impl ImportError {
             _ => false,
         }
     }
-}
-
-/// The job's payload.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ImportPayload {
-    pub clip_id: ClipId,
-    /// Storage key of the uploaded bytes.
-    pub upload_key: String,
-    /// The uploaded file's extension, a hint for the prober (the content decides).
-    pub extension: Option<String>,
 }
 
 /// What an import produced.

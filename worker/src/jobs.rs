@@ -3,9 +3,9 @@
 
 use crate::events::JobEvents;
 use crate::finalize::finalize_capture;
-use crate::import::{ImportPayload, import};
+use crate::import::import;
 use crate::mixdown::mixdown;
-use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::job::{ImportPayload, Job, JobKind, JobStatus};
 use audiolab_domain::{JobId, ProjectId, RecordingSessionId};
 use audiolab_media::storage::Storage;
 use audiolab_store::{Store, StoreError};

@@ -7,7 +7,7 @@
 //! `mix_track` in slot order, solo across all tracks), so a float mixdown at the project rate
 //! equals the engine's output sample for sample.
 
-use audiolab_domain::mixdown::{AudioFormat, MixdownOptions};
+use audiolab_domain::mixdown::{MixdownOptions, MixdownPayload, MixdownResult, RenderedFile};
 use audiolab_domain::track::Track;
 use audiolab_domain::{ProjectId, TrackId};
 use audiolab_dsp::dither::Dither;
@@ -60,43 +60,6 @@ impl MixdownError {
             _ => false,
         }
     }
-}
-
-/// One written file of a mixdown.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RenderedFile {
-    /// `mix` or `stem`.
-    pub kind: String,
-    pub track_id: Option<TrackId>,
-    pub key: String,
-    pub bytes: u64,
-    pub content_type: String,
-}
-
-/// A finished mixdown, as stored in the job's result.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MixdownResult {
-    pub fingerprint: String,
-    pub format: AudioFormat,
-    pub sample_rate: u32,
-    /// Frames in each file, at `sample_rate`.
-    pub frames: u64,
-    pub files: Vec<RenderedFile>,
-    /// Integrated loudness of the mix as written (EBU R128), `None` for silence.
-    pub loudness_lufs: Option<f64>,
-    /// True peak of the mix as written (dBTP), `None` for silence.
-    pub true_peak_dbtp: Option<f64>,
-    /// Gain applied by loudness normalisation (0 without it).
-    pub gain_db: f64,
-    /// Whether the true-peak ceiling, not the target, set the gain.
-    pub limited_by_ceiling: bool,
-}
-
-/// The job's payload: what to render, and the fingerprint of the project when it was asked.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MixdownPayload {
-    pub options: MixdownOptions,
-    pub fingerprint: String,
 }
 
 /// A track ready to render: its clips and its fader.

@@ -105,3 +105,10 @@ impl JobQueue {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl audiolab_domain::job::JobSubmitter for JobQueue {
+    async fn submit(&self, job: JobId) -> Result<(), String> {
+        self.push(job).await.map_err(|e| e.to_string())
+    }
+}

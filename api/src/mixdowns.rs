@@ -1,0 +1,183 @@
+//! Mixdowns: `POST /api/projects/{id}/mixdown` submits a render job (or hands back the one that
+//! already answers the same request on the unchanged project); the finished files download from
+//! `/api/mixdowns/{job_id}/…`.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::download;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::JobView;
+use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::mixdown::{MixdownOptions, MixdownPayload, MixdownRequest, MixdownResult, Normalize, fingerprint};
+use audiolab_store::Page;
+use poem::Body;
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::{Binary, Json, Response};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+pub struct MixdownsApi;
+
+/// Loudness normalisation (EBU R128): gain to the target, held under the true-peak ceiling.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct NormalizeBody {
+    /// Integrated loudness to reach, in LUFS (−70 to 0; −14 for streaming, −23 for broadcast).
+    pub target_lufs: f64,
+    /// Highest true peak allowed, in dBTP (−20 to 0). Default −1.
+    pub ceiling_dbtp: Option<f64>,
+}
+
+/// What to render. Every field is optional: the default is the whole project as 24-bit WAV at
+/// the project rate, dithered, without stems or normalisation.
+#[derive(Debug, Default, Object)]
+pub struct MixdownBody {
+    /// First second rendered (default 0).
+    pub start: Option<f64>,
+    /// Second the render ends at (default: the end of the last clip).
+    pub end: Option<f64>,
+    /// Also render each track alone (fader and pan applied; mute and solo ignored).
+    pub stems: Option<bool>,
+    /// `wav16`, `wav24` (default), `wav_f32`, `flac16` or `flac24`.
+    pub format: Option<String>,
+    /// Output rate in Hz (8,000–192,000); default the project's rate.
+    pub sample_rate: Option<u32>,
+    /// Loudness normalisation; off by default.
+    pub normalize: Option<NormalizeBody>,
+    /// TPDF dither before quantising to integers (default true; ignored for float).
+    pub dither: Option<bool>,
+}
+
+/// A submitted mixdown.
+#[derive(Debug, Object)]
+pub struct MixdownSubmitted {
+    /// The job rendering it (or the earlier one that already did).
+    pub job: JobView,
+    /// Whether an earlier identical mixdown of the unchanged project was handed back.
+    pub reused: bool,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SubmitResponse {
+    /// An identical request on the unchanged project is already rendered or under way.
+    #[oai(status = 200)]
+    Reused(Json<MixdownSubmitted>),
+    /// The job is queued; follow it at `GET /api/jobs/{id}` or by `job_progress` events.
+    #[oai(status = 202)]
+    Accepted(Json<MixdownSubmitted>),
+}
+
+#[OpenApi(tag = "Tag::Jobs")]
+impl MixdownsApi {
+    /// Render a mixdown
+    ///
+    /// Renders the project with the engine's mix law to WAV or FLAC, optionally with stems,
+    /// resampled and loudness-normalised. The job's result lists the files, the measured
+    /// loudness and true peak.
+    #[oai(path = "/api/projects/:id/mixdown", method = "post", operation_id = "create_mixdown")]
+    async fn submit(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<Option<MixdownBody>>,
+    ) -> ApiResult<SubmitResponse> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let b = body.0.unwrap_or_default();
+        let request = MixdownRequest {
+            start: b.start,
+            end: b.end,
+            stems: b.stems,
+            format: b.format,
+            sample_rate: b.sample_rate,
+            normalize: b
+                .normalize
+                .map(|n| Normalize { target_lufs: n.target_lufs, ceiling_dbtp: n.ceiling_dbtp.unwrap_or(-1.0) }),
+            dither: b.dither,
+        };
+        let options = MixdownOptions::from_request(&request, project.sample_rate)?;
+        let tracks = ctx.store.list_tracks(project.id, Page { limit: 64, offset: 0 }).await?.items;
+        let clips = ctx.store.project_clips(project.id).await?;
+        let fingerprint = fingerprint(&options, &project, &tracks, &clips);
+
+        let earlier = ctx.store.project_jobs(project.id, JobKind::Mixdown).await?.into_iter().find(|job| {
+            job.payload["fingerprint"].as_str() == Some(fingerprint.as_str())
+                && matches!(job.status, JobStatus::Queued | JobStatus::Running | JobStatus::Succeeded)
+        });
+        if let Some(job) = earlier {
+            return Ok(SubmitResponse::Reused(Json(MixdownSubmitted { job: job.into(), reused: true })));
+        }
+        let payload = serde_json::to_value(MixdownPayload { options, fingerprint }).expect("payload serialises");
+        let job = Job::queued(JobKind::Mixdown, Some(project.id), payload, audiolab_domain::now());
+        ctx.store.insert_job(&job).await?;
+        submit_job(&ctx, &job).await?;
+        Ok(SubmitResponse::Accepted(Json(MixdownSubmitted { job: job.into(), reused: false })))
+    }
+
+    /// Download a mixdown
+    ///
+    /// The rendered mix of a succeeded mixdown job. Supports `Range`.
+    #[oai(path = "/api/mixdowns/:job_id/file", method = "get", operation_id = "download_mixdown")]
+    async fn file(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// The mixdown's job id.
+        job_id: Path<Uuid>,
+        /// Byte range, e.g. `bytes=0-1023`.
+        #[oai(name = "Range")]
+        range: Header<Option<String>>,
+    ) -> ApiResult<Response<Binary<Body>>> {
+        let result = finished_mixdown(&ctx, job_id.0).await?;
+        let file = result.files.iter().find(|f| f.kind == "mix").ok_or_else(|| ApiError::not_found("mix file"))?;
+        let name = format!("mixdown-{}.{}", job_id.0, result.format.extension());
+        download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await
+    }
+
+    /// Download a stem
+    ///
+    /// One track of a succeeded mixdown job rendered with stems. Supports `Range`.
+    #[oai(path = "/api/mixdowns/:job_id/stems/:track_id", method = "get", operation_id = "download_stem")]
+    async fn stem(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// The mixdown's job id.
+        job_id: Path<Uuid>,
+        /// The track.
+        track_id: Path<Uuid>,
+        /// Byte range, e.g. `bytes=0-1023`.
+        #[oai(name = "Range")]
+        range: Header<Option<String>>,
+    ) -> ApiResult<Response<Binary<Body>>> {
+        let result = finished_mixdown(&ctx, job_id.0).await?;
+        let file = result
+            .files
+            .iter()
+            .find(|f| f.kind == "stem" && f.track_id.map(|t| t.0) == Some(track_id.0))
+            .ok_or_else(|| ApiError::not_found("stem"))?;
+        let name = format!("stem-{}.{}", track_id.0, result.format.extension());
+        download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await
+    }
+}
+
+/// Hands a queued job to the workers; if the queue cannot take it, the job fails with the
+/// reason and the client gets 503.
+pub async fn submit_job(ctx: &ApiContext, job: &Job) -> ApiResult<()> {
+    if let Err(reason) = ctx.jobs.submit(job.id).await {
+        let reason = format!("the job queue is unavailable: {reason}");
+        let _ = ctx.store.finish_job(job.id, JobStatus::Failed, None, Some(&reason)).await;
+        return Err(ApiError::unavailable(reason));
+    }
+    Ok(())
+}
+
+/// The result of a succeeded mixdown job the caller owns.
+async fn finished_mixdown(ctx: &ApiContext, job_id: Uuid) -> ApiResult<MixdownResult> {
+    let job = ctx.store.get_job(job_id.into()).await?.ok_or_else(|| ApiError::not_found("mixdown"))?;
+    let project = job.project_id.filter(|_| job.kind == JobKind::Mixdown).ok_or_else(|| ApiError::not_found("mixdown"))?;
+    ctx.owned_project(project).await.map_err(|_| ApiError::not_found("mixdown"))?;
+    if job.status != JobStatus::Succeeded {
+        return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())));
+    }
+    let result = job.result.ok_or_else(|| ApiError::not_found("mixdown result"))?;
+    serde_json::from_value(result).map_err(|e| ApiError::internal(&e))
+}
