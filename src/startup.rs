@@ -4,6 +4,7 @@
 use anyhow::Context;
 use audiolab_api::{ApiContext, AudioStatus};
 use audiolab_config::{AudioCapability, Settings, detect_environment};
+use audiolab_domain::job::JobSubmitter;
 use audiolab_domain::transport::AudioControl;
 use audiolab_media::storage::Storage;
 use audiolab_node::remote::RemoteNodes;
@@ -11,7 +12,6 @@ use audiolab_node::{Node, bus, registry};
 use audiolab_store::{Backend, Store};
 use audiolab_worker::events::{self, JobEvents};
 use audiolab_worker::jobs::Jobs;
-use audiolab_domain::job::JobSubmitter;
 use audiolab_worker::queue::JobQueue;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};

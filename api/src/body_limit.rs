@@ -3,12 +3,12 @@
 //! An empty body without a content type is read as an absent JSON body, so optional bodies
 //! (`POST …/play` with no position) work from a bare `curl -X POST`.
 
+use futures_util::StreamExt;
 use poem::error::ReadBodyError;
 use poem::http::HeaderValue;
-use poem::http::{Method, StatusCode};
 use poem::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use poem::http::{Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -199,7 +199,11 @@ impl ClipsApi {
     ) -> ApiResult<poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>> {
         let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
         let Some(key) = clip.audio_key.filter(|_| clip.status == audiolab_domain::clip::ClipStatus::Ready) else {
-            return Err(ApiError::conflict(format!("clip {} has no audio yet (status {})", clip.id, clip.status.as_str())));
+            return Err(ApiError::conflict(format!(
+                "clip {} has no audio yet (status {})",
+                clip.id,
+                clip.status.as_str()
+            )));
         };
         let name = format!("clip-{}.wav", clip.id);
         crate::download::serve(&ctx.storage, &key, "audio/wav", &name, range.0.as_deref()).await

@@ -112,7 +112,8 @@ impl ImportsApi {
             channels: 0,
         };
         let clip = Clip::create(new, audiolab_domain::now())?;
-        let payload = ImportPayload { clip_id: clip.id, upload_key, extension: file_name.as_deref().and_then(extension) };
+        let payload =
+            ImportPayload { clip_id: clip.id, upload_key, extension: file_name.as_deref().and_then(extension) };
         let mut job = Job::queued(
             JobKind::Import,
             Some(project.id),
@@ -146,7 +147,8 @@ async fn store_upload(path: &std::path::Path, mut source: impl AsyncRead + Unpin
     let mut buffer = vec![0u8; 256 * 1024];
     let mut written = 0u64;
     loop {
-        let read = source.read(&mut buffer).await.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        let read =
+            source.read(&mut buffer).await.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         if read == 0 {
             break;
         }

@@ -77,7 +77,8 @@ impl JobsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Json<JobView>> {
         let job = owned_job(&ctx, id.0).await?;
-        let cancelled = ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;
+        let cancelled =
+            ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;
         let job = ctx.store.get_job(job.id).await?.ok_or_else(|| ApiError::not_found("job"))?;
         if !cancelled {
             return Err(ApiError::conflict(format!("the job already ended: {}", job.status.as_str())));

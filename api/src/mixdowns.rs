@@ -173,7 +173,8 @@ pub async fn submit_job(ctx: &ApiContext, job: &Job) -> ApiResult<()> {
 /// The result of a succeeded mixdown job the caller owns.
 async fn finished_mixdown(ctx: &ApiContext, job_id: Uuid) -> ApiResult<MixdownResult> {
     let job = ctx.store.get_job(job_id.into()).await?.ok_or_else(|| ApiError::not_found("mixdown"))?;
-    let project = job.project_id.filter(|_| job.kind == JobKind::Mixdown).ok_or_else(|| ApiError::not_found("mixdown"))?;
+    let project =
+        job.project_id.filter(|_| job.kind == JobKind::Mixdown).ok_or_else(|| ApiError::not_found("mixdown"))?;
     ctx.owned_project(project).await.map_err(|_| ApiError::not_found("mixdown"))?;
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())));

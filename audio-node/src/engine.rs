@@ -21,8 +21,8 @@ mod prefetch;
 mod shared;
 
 pub use self::core::EngineCore;
-pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES, MAX_PASSES, Pass};
 pub use audiolab_media::timeline::{ClipSource, TrackClips};
+pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES, MAX_PASSES, Pass};
 pub use prefetch::Prefetcher;
 pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 

@@ -2,7 +2,6 @@
 
 use crate::backend::{ClockStats, Output, Worker, spawn_reader, start_output};
 use crate::engine::{self, Command, EngineEvent, EngineHandle, TransportState};
-use audiolab_media::timeline::Skipped;
 use crate::hub::{Hub, message};
 use audiolab_domain::clip::Clip;
 use audiolab_domain::loop_region::LoopRegion;
@@ -10,9 +9,10 @@ use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
-use audiolab_media::timeline::track_mix;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::storage::Storage;
+use audiolab_media::timeline::Skipped;
+use audiolab_media::timeline::track_mix;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

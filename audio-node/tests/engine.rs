@@ -375,3 +375,86 @@ fn a_sound_card_input_is_captured_from_its_ring_newest_first_and_punched_in_its_
     let zero = 3_000 + 512 * first_rolling_block.unwrap();
     assert_eq!(drain(&mut ring), counter(zero + 1_024, zero + 2_048).collect::<Vec<_>>());
 }
+
+/// The clips of the equality test: overlapping clips with gain and fades, mono and stereo.
+fn equality_tracks(dir: &std::path::Path) -> Vec<(usize, Vec<ClipSource>)> {
+    let stereo = |name: &str, frames: usize, placement: ClipPlacement| {
+        let path = dir.join(name);
+        let samples: Vec<f32> = (0..frames * 2).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        if !path.exists() {
+            wav::write(&path, 2, RATE, SampleFormat::Float32, &samples).unwrap();
+        }
+        ClipSource { placement: ClipPlacement { channels: 2, ..placement }, reader: WavReader::open(&path).unwrap() }
+    };
+    vec![
+        (
+            0,
+            vec![
+                mono_source(
+                    dir,
+                    "a.wav",
+                    30_000,
+                    ramp,
+                    ClipPlacement { gain: 0.7, fade_in: 1_000, fade_out: 2_500, ..placement(100, 30_000) },
+                ),
+                mono_source(
+                    dir,
+                    "b.wav",
+                    20_000,
+                    |i| (i as f32 * 0.01).sin(),
+                    ClipPlacement { source_offset: 333, ..placement(25_000, 19_000) },
+                ),
+            ],
+        ),
+        (3, vec![stereo("c.wav", 40_000, ClipPlacement { gain: 1.3, fade_out: 9_999, ..placement(5_000, 40_000) })]),
+        (
+            7,
+            vec![mono_source(dir, "d.wav", 50_000, |i| if i % 480 < 240 { 0.4 } else { -0.4 }, placement(777, 45_123))],
+        ),
+    ]
+}
+
+#[test]
+fn the_engine_and_the_offline_mixdown_render_the_same_samples() {
+    use audiolab_worker::mixdown::{MixSource, MixTrack};
+    let dir = tempfile::tempdir().unwrap();
+    let end = 45_900i64; // the end of the last clip; not a whole number of blocks
+    let settings = [
+        vec![
+            (0, TrackMix { volume: 0.8, pan: -0.3, ..TrackMix::default() }),
+            (3, TrackMix { volume: 1.7, pan: 0.9, ..TrackMix::default() }),
+            (7, TrackMix { volume: 0.5, pan: -1.0, ..TrackMix::default() }),
+        ],
+        vec![
+            (0, TrackMix { muted: true, ..TrackMix::default() }),
+            (3, TrackMix { soloed: true, pan: 0.25, ..TrackMix::default() }),
+            (7, TrackMix { soloed: true, volume: 2.0, ..TrackMix::default() }),
+        ],
+    ];
+    for mixes in settings {
+        let mut rig = Rig::new(|_| equality_tracks(dir.path()), end);
+        for (slot, mix) in &mixes {
+            rig.handle.shared.set_mix(*slot, *mix);
+        }
+        rig.send(Command::Play { from: None });
+        let blocks = (end as usize).div_ceil(BLOCK_FRAMES) + 1;
+        let engine: Vec<f32> = rig.steps(blocks)[..end as usize * 2].to_vec();
+
+        let tracks = equality_tracks(dir.path())
+            .into_iter()
+            .map(|(slot, clips)| {
+                let mix = mixes.iter().find(|(s, _)| *s == slot).unwrap().1;
+                MixTrack::new(audiolab_domain::TrackId::new(), TrackClips { slot, clips }, mix)
+            })
+            .collect();
+        let mut source = MixSource::new(tracks, mixes.iter().any(|(_, m)| m.soloed));
+        assert_eq!(source.duration, end);
+        let mut offline = Vec::new();
+        source.render(0, end, false, |mix, _| Ok::<_, ()>(offline.extend_from_slice(mix)), |_| true).unwrap();
+
+        assert_eq!(offline.len(), engine.len());
+        let first_difference = offline.iter().zip(&engine).position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(first_difference, None, "{mixes:?}");
+        assert!(engine.iter().any(|s| s.abs() > 0.1), "the render is not silence");
+    }
+}

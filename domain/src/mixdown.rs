@@ -250,15 +250,24 @@ mod tests {
             r.sample_rate = Some(44_100);
         })
         .unwrap();
-        assert_eq!((ok.start, ok.end, ok.format, ok.sample_rate), (Frames(48_000), Some(Frames(120_000)), AudioFormat::Flac16, 44_100));
+        assert_eq!(
+            (ok.start, ok.end, ok.format, ok.sample_rate),
+            (Frames(48_000), Some(Frames(120_000)), AudioFormat::Flac16, 44_100)
+        );
         for (field, bad) in [
             ("end", request(|r| r.end = Some(0.0))),
             ("end", request(|r| (r.start, r.end) = (Some(2.0), Some(1.0)))),
             ("start", request(|r| r.start = Some(-1.0))),
             ("format", request(|r| r.format = Some("mp3".into()))),
             ("sample_rate", request(|r| r.sample_rate = Some(1_000))),
-            ("normalize.target_lufs", request(|r| r.normalize = Some(Normalize { target_lufs: 5.0, ceiling_dbtp: -1.0 }))),
-            ("normalize.ceiling_dbtp", request(|r| r.normalize = Some(Normalize { target_lufs: -14.0, ceiling_dbtp: 3.0 }))),
+            (
+                "normalize.target_lufs",
+                request(|r| r.normalize = Some(Normalize { target_lufs: 5.0, ceiling_dbtp: -1.0 })),
+            ),
+            (
+                "normalize.ceiling_dbtp",
+                request(|r| r.normalize = Some(Normalize { target_lufs: -14.0, ceiling_dbtp: 3.0 })),
+            ),
         ] {
             assert_eq!(bad.unwrap_err().field, field);
         }

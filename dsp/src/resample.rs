@@ -121,10 +121,12 @@ mod tests {
     use std::f32::consts::TAU;
 
     fn sine(rate: u32, hz: f32, frames: usize) -> Vec<f32> {
-        (0..frames).flat_map(|i| {
-            let s = 0.5 * (TAU * hz * i as f32 / rate as f32).sin();
-            [s, -s]
-        }).collect()
+        (0..frames)
+            .flat_map(|i| {
+                let s = 0.5 * (TAU * hz * i as f32 / rate as f32).sin();
+                [s, -s]
+            })
+            .collect()
     }
 
     fn convert(from: u32, to: u32, input: &[f32], block: usize) -> Vec<f32> {

@@ -34,8 +34,8 @@ pub enum DecodeError {
     Unsupported(String),
     #[error("corrupt audio data: {0}")]
     Corrupt(String),
-    #[error("the file is truncated: {decoded} of {declared} frames are present")]
-    Truncated { decoded: u64, declared: u64 },
+    #[error("the file is truncated: {0}")]
+    Truncated(String),
     #[error("the audio is longer than the {MAX_SECONDS} s an import accepts")]
     TooLong,
     #[error("the file contains no audio samples")]
@@ -46,7 +46,7 @@ impl From<SymphoniaError> for DecodeError {
     fn from(error: SymphoniaError) -> Self {
         match error {
             SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                DecodeError::Corrupt("the data ends in the middle of a packet".into())
+                DecodeError::Truncated("it ends in the middle of the audio".into())
             }
             SymphoniaError::IoError(e) => DecodeError::Io(e),
             SymphoniaError::Unsupported(what) => DecodeError::Unsupported(what.into()),
@@ -87,7 +87,27 @@ impl Decoder {
         if file.metadata()?.len() == 0 {
             return Err(DecodeError::Empty);
         }
-        let source = MediaSourceStream::new(Box::new(file), Default::default());
+        Self::from_source(Box::new(file), extension)
+    }
+
+    /// Decodes bytes in memory (tests and the fuzz target).
+    pub fn from_bytes(bytes: Vec<u8>, extension: Option<&str>) -> Result<Self, DecodeError> {
+        if bytes.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        Self::from_source(Box::new(std::io::Cursor::new(bytes)), extension)
+    }
+
+    fn from_source(
+        source: Box<dyn symphonia::core::io::MediaSource>,
+        extension: Option<&str>,
+    ) -> Result<Self, DecodeError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::probe(source, extension)))
+            .unwrap_or_else(|_| Err(DecodeError::Corrupt("the file's header is malformed".into())))
+    }
+
+    fn probe(source: Box<dyn symphonia::core::io::MediaSource>, extension: Option<&str>) -> Result<Self, DecodeError> {
+        let source = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         if let Some(extension) = extension {
             hint.with_extension(extension);
@@ -141,9 +161,17 @@ impl Decoder {
 
     /// The next decoded samples (interleaved, [`Decoder::channels`] wide), or `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<&[f32]>, DecodeError> {
+        // A decoder that panics on hostile input is a corrupt file, not a dead worker.
+        let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode_packet()))
+            .unwrap_or_else(|_| Err(DecodeError::Corrupt("the decoder rejected the data".into())))?;
+        Ok(more.then_some(&self.block[..]))
+    }
+
+    /// Decodes the next packet of the track into `block`; `false` at the end.
+    fn decode_packet(&mut self) -> Result<bool, DecodeError> {
         loop {
             let Some(packet) = self.format.next_packet()? else {
-                return self.end().map(|()| None);
+                return self.end().map(|()| false);
             };
             if packet.track_id != self.track_id {
                 continue;
@@ -152,7 +180,9 @@ impl Decoder {
             let channels = decoded.spec().channels().count();
             if channels != self.source_channels {
                 let declared = self.source_channels;
-                return Err(DecodeError::Corrupt(format!("a packet of {channels} channels in a {declared}-channel stream")));
+                return Err(DecodeError::Corrupt(format!(
+                    "a packet of {channels} channels in a {declared}-channel stream"
+                )));
             }
             let frames = decoded.frames();
             if frames == 0 {
@@ -166,7 +196,7 @@ impl Decoder {
             let kept = channels.min(2);
             self.block.clear();
             self.block.extend(self.packet.chunks_exact(channels).flat_map(|frame| frame[..kept].iter().copied()));
-            return Ok(Some(&self.block));
+            return Ok(true);
         }
     }
 
@@ -177,9 +207,79 @@ impl Decoder {
         match self.declared_frames {
             // A container that promised more than it holds was cut short.
             Some(declared) if declared > self.decoded_frames => {
-                Err(DecodeError::Truncated { decoded: self.decoded_frames, declared })
+                Err(DecodeError::Truncated(format!("{} of {declared} frames are present", self.decoded_frames)))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// Decodes a whole input, returning the frames decoded: what the fuzz target and the
+/// robustness tests drive.
+pub fn decode_all(bytes: Vec<u8>, extension: Option<&str>) -> Result<u64, DecodeError> {
+    let mut decoder = Decoder::from_bytes(bytes, extension)?;
+    let channels = decoder.channels() as u64;
+    let mut frames = 0;
+    while let Some(block) = decoder.next_block()? {
+        frames += block.len() as u64 / channels;
+    }
+    Ok(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A float WAV of `frames` stereo frames.
+    fn wav(frames: usize) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wav");
+        let samples: Vec<f32> = (0..frames * 2).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+        crate::wav::write(&path, 2, 48_000, crate::wav::SampleFormat::Float32, &samples).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_good_file_decodes_whole() {
+        assert_eq!(decode_all(wav(5_000), Some("wav")).unwrap(), 5_000);
+    }
+
+    #[test]
+    fn broken_inputs_are_errors_with_reasons() {
+        let good = wav(5_000);
+        let truncated = good[..good.len() / 2].to_vec();
+        let outcome = decode_all(truncated, None);
+        assert!(matches!(outcome, Err(DecodeError::Truncated(_))), "{outcome:?}");
+        assert!(matches!(decode_all(Vec::new(), None), Err(DecodeError::Empty)));
+        assert!(matches!(
+            decode_all(b"definitely not audio at all".repeat(50), Some("wav")),
+            Err(DecodeError::UnknownFormat(_))
+        ));
+        let mut huge_rate = good.clone();
+        huge_rate[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        let error = decode_all(huge_rate, None).unwrap_err();
+        assert!(error.to_string().contains("sample rate") || matches!(error, DecodeError::Corrupt(_)), "{error}");
+    }
+
+    /// Every truncation point and a spread of byte corruptions of a valid file: each decodes
+    /// or fails with an error, none panics.
+    #[test]
+    fn no_mutation_of_a_valid_file_panics() {
+        let good = wav(3_000);
+        for cut in (0..good.len()).step_by(7) {
+            let _ = decode_all(good[..cut].to_vec(), Some("wav"));
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2_000 {
+            let mut bytes = good.clone();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % 64) as usize; // the header, where the damage is interesting
+                bytes[at] = (state >> 32) as u8;
+            }
+            let _ = decode_all(bytes, None);
         }
     }
 }

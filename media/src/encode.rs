@@ -4,8 +4,8 @@
 //! (lengths, MD5) is rewritten in place at the end.
 
 use crate::wav::{self, SampleFormat};
-use audiolab_dsp::dither::quantize;
 use audiolab_domain::mixdown::AudioFormat;
+use audiolab_dsp::dither::quantize;
 use flacenc::bitsink::MemSink;
 use flacenc::component::{BitRepr, Stream, StreamInfo};
 use flacenc::error::Verify;
@@ -26,7 +26,6 @@ pub enum EncodeError {
     #[error("FLAC encoder: {0}")]
     Flac(String),
 }
-
 
 /// An audio file being written.
 pub enum AudioWriter {

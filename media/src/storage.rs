@@ -74,7 +74,8 @@ impl Storage {
             remote.put(&location, PutPayload::from(bytes)).await?;
             return Ok(());
         }
-        let mut upload = object_store::WriteMultipart::new_with_chunk_size(remote.put_multipart(&location).await?, MULTIPART_BYTES);
+        let mut upload =
+            object_store::WriteMultipart::new_with_chunk_size(remote.put_multipart(&location).await?, MULTIPART_BYTES);
         let mut buffer = vec![0u8; 1 << 20];
         loop {
             let read = file.read(&mut buffer).await?;

@@ -78,7 +78,12 @@ pub struct Timeline {
 
 /// A track's mixer settings as the render core applies them.
 pub fn track_mix(track: &Track) -> TrackMix {
-    TrackMix { volume: track.volume.get() as f32, pan: track.pan.get() as f32, muted: track.muted, soloed: track.soloed }
+    TrackMix {
+        volume: track.volume.get() as f32,
+        pan: track.pan.get() as f32,
+        muted: track.muted,
+        soloed: track.soloed,
+    }
 }
 
 /// The clips that sound: ready, active, with audio.

@@ -353,7 +353,8 @@ async fn jobs_finish_once(store: Store) {
     assert!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().is_empty());
     let later = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({}), audiolab_domain::now());
     store.insert_job(&later).await.unwrap();
-    let mixdowns: Vec<_> = store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().into_iter().map(|j| j.id).collect();
+    let mixdowns: Vec<_> =
+        store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(mixdowns, [later.id, job.id], "the project's mixdowns, newest first");
 }
 

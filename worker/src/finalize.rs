@@ -2,10 +2,10 @@
 //! takes' clips. Idempotent: a session already saved is left as it is, and a second worker
 //! racing the first loses the compare-and-set on the session's status.
 
+use crate::clip_audio::ClipAudioWriter;
 use audiolab_domain::clip::{Clip, ClipStatus, NewClip};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
-use crate::clip_audio::ClipAudioWriter;
 use audiolab_media::capture::{self, CaptureError};
 use audiolab_media::storage::Storage;
 use audiolab_store::{Store, StoreError};

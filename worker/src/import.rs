@@ -125,11 +125,10 @@ pub async fn import(store: &Store, storage: &Storage, payload: &ImportPayload) -
     let peaks_dir = storage.path(&peaks_key).map_err(key_error)?;
     let extension = payload.extension.clone();
     let rate = project.sample_rate.hz();
-    let converted = tokio::task::spawn_blocking(move || {
-        convert_file(&upload, extension.as_deref(), rate, &audio_path, &peaks_dir)
-    })
-    .await
-    .map_err(|e| ImportError::Storage(StorageError::Io(std::io::Error::other(e.to_string()))))?;
+    let converted =
+        tokio::task::spawn_blocking(move || convert_file(&upload, extension.as_deref(), rate, &audio_path, &peaks_dir))
+            .await
+            .map_err(|e| ImportError::Storage(StorageError::Io(std::io::Error::other(e.to_string()))))?;
     let converted = match converted {
         Ok(converted) => converted,
         Err(err) => {

@@ -59,9 +59,9 @@ impl Jobs {
             JobKind::FinalizeCapture => {
                 let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
                 let session = session.ok_or_else(|| Failure::permanent("the job's payload names no session_id"))?;
-                let done = finalize_capture(&self.store, &self.storage, session.into()).await.map_err(|e| {
-                    Failure { transient: e.is_transient(), reason: e.to_string() }
-                })?;
+                let done = finalize_capture(&self.store, &self.storage, session.into())
+                    .await
+                    .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
                 Ok(json!({"session_id": session, "clip_ids": done.clips, "frames": done.frames}))
             }
             JobKind::Mixdown => {
@@ -69,7 +69,8 @@ impl Jobs {
                     let (jobs, job) = (self.clone(), job.clone());
                     move |fraction: f64| {
                         let (jobs, job) = (jobs.clone(), job.clone());
-                        Box::pin(async move { jobs.progress(&job, fraction).await }) as futures_util::future::BoxFuture<'static, bool>
+                        Box::pin(async move { jobs.progress(&job, fraction).await })
+                            as futures_util::future::BoxFuture<'static, bool>
                     }
                 };
                 let done = mixdown(&self.store, &self.storage, job, report)
@@ -121,7 +122,12 @@ impl Jobs {
                 if let Value::Object(fields) = &mut result {
                     fields.insert("attempts".into(), json!(tries));
                 }
-                if self.store.finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None).await.unwrap_or(false) {
+                if self
+                    .store
+                    .finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None)
+                    .await
+                    .unwrap_or(false)
+                {
                     self.events.send(update(job, JobStatus::Succeeded, 1.0, None, Some(result.clone())));
                 }
                 Ok(result)

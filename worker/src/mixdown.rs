@@ -82,25 +82,32 @@ pub struct MixSource {
     pub duration: i64,
 }
 
+impl MixTrack {
+    pub fn new(track_id: TrackId, clips: TrackClips, mix: TrackMix) -> Self {
+        Self { track_id, clips, mix, prefader: vec![0.0; BLOCK_FRAMES * 2], scratch: Vec::new() }
+    }
+}
+
 impl MixSource {
-    pub fn new(timeline: Timeline, tracks: &[Track]) -> Self {
-        let any_soloed = tracks.iter().any(|t| t.soloed);
-        let mut rendered: Vec<MixTrack> = timeline
+    /// `tracks` in any order (they are summed in slot order); `any_soloed` over every track of
+    /// the project, with clips or not, as the engine sees it.
+    pub fn new(mut tracks: Vec<MixTrack>, any_soloed: bool) -> Self {
+        tracks.sort_by_key(|t| t.clips.slot);
+        let duration = tracks.iter().flat_map(|t| &t.clips.clips).map(|c| c.placement.end()).max().unwrap_or(0);
+        Self { tracks, any_soloed, duration }
+    }
+
+    /// A project's opened timeline with its tracks' mixer settings.
+    pub fn open(timeline: Timeline, tracks: &[Track]) -> Self {
+        let rendered = timeline
             .tracks
             .into_iter()
             .filter_map(|clips| {
                 let track = tracks.iter().find(|t| usize::from(t.index.get()) == clips.slot)?;
-                Some(MixTrack {
-                    track_id: track.id,
-                    clips,
-                    mix: track_mix(track),
-                    prefader: vec![0.0; BLOCK_FRAMES * 2],
-                    scratch: Vec::new(),
-                })
+                Some(MixTrack::new(track.id, clips, track_mix(track)))
             })
             .collect();
-        rendered.sort_by_key(|t| t.clips.slot);
-        Self { tracks: rendered, any_soloed, duration: timeline.duration }
+        Self::new(rendered, tracks.iter().any(|t| t.soloed))
     }
 
     /// Renders `[start, end)` block by block. For each block, `sink` gets the mix and, when
@@ -174,7 +181,14 @@ struct Output {
 }
 
 impl Output {
-    fn create(path: &Path, options: &MixdownOptions, project_rate: u32, gain: f32, seed: u64, meter: bool) -> Result<Self, MixdownError> {
+    fn create(
+        path: &Path,
+        options: &MixdownOptions,
+        project_rate: u32,
+        gain: f32,
+        seed: u64,
+        meter: bool,
+    ) -> Result<Self, MixdownError> {
         let resampler = (options.sample_rate != project_rate)
             .then(|| StreamResampler::new(project_rate, options.sample_rate, 2))
             .transpose()?;
@@ -227,10 +241,7 @@ impl Output {
         }
         self.writer.finish()?;
         let (loudness, peak) = match &self.meter {
-            Some(meter) => (
-                meter.loudness_global().ok().filter(|l| l.is_finite()),
-                peak_dbtp(meter),
-            ),
+            Some(meter) => (meter.loudness_global().ok().filter(|l| l.is_finite()), peak_dbtp(meter)),
             None => (None, None),
         };
         Ok((self.frames, loudness, peak))
@@ -386,7 +397,7 @@ pub async fn mixdown(
         let reasons: Vec<String> = skipped.iter().map(|s| format!("clip {}: {}", s.clip, s.reason)).collect();
         return Err(MixdownError::UnreadableClips(reasons.join("; ")));
     }
-    let mut source = MixSource::new(opened, &tracks);
+    let mut source = MixSource::open(opened, &tracks);
     let start = options.start.get();
     let end = options.end.map_or(source.duration, |e| e.get());
     if end <= start {
@@ -453,16 +464,19 @@ pub async fn mixdown(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(err) => {
-            let _ = tokio::fs::remove_dir_all(storage.path(&dir).map_err(|e| MixdownError::Payload(e.to_string()))?).await;
+            let _ =
+                tokio::fs::remove_dir_all(storage.path(&dir).map_err(|e| MixdownError::Payload(e.to_string()))?).await;
             return Err(err);
         }
     };
 
     let mut files = Vec::with_capacity(1 + stem_keys.len());
-    let named = std::iter::once(("mix", None, &mix_key)).chain(stem_keys.iter().map(|(id, key)| ("stem", Some(*id), key)));
+    let named =
+        std::iter::once(("mix", None, &mix_key)).chain(stem_keys.iter().map(|(id, key)| ("stem", Some(*id), key)));
     for (kind, track_id, key) in named {
         storage.publish(key).await?;
-        let bytes = tokio::fs::metadata(storage.path(key).map_err(|e| MixdownError::Payload(e.to_string()))?).await?.len();
+        let bytes =
+            tokio::fs::metadata(storage.path(key).map_err(|e| MixdownError::Payload(e.to_string()))?).await?.len();
         files.push(RenderedFile {
             kind: kind.into(),
             track_id,
