@@ -40,9 +40,19 @@ impl TestApp {
         Self::start(database, Role::Api).await
     }
 
+    /// `serve` on a fresh SQLite database with adjusted settings.
+    pub async fn sqlite_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_with(TestDatabase::sqlite(), Role::Serve, adjust).await
+    }
+
     async fn start(database: TestDatabase, role: Role) -> Self {
+        Self::start_with(database, role, |_| {}).await
+    }
+
+    async fn start_with(database: TestDatabase, role: Role, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let settings = test_settings(data_dir.path(), Some(database.url.clone()));
+        let mut settings = test_settings(data_dir.path(), Some(database.url.clone()));
+        adjust(&mut settings);
         let app = Application::start(settings, role).await.expect("application starts");
         Self {
             base: format!("http://{}", app.address()),
