@@ -30,7 +30,8 @@ async fn upload_form(app: &TestApp, track: &str, file_name: &str, bytes: Vec<u8>
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_owned()))
         .text("start", start.to_string());
-    let response = app.client.post(app.url(&format!("/api/tracks/{track}/clips"))).multipart(form).send().await.unwrap();
+    let response =
+        app.client.post(app.url(&format!("/api/tracks/{track}/clips"))).multipart(form).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -162,7 +163,8 @@ async fn every_supported_format_imports_at_the_project_rate_with_its_pitch_and_l
         assert_eq!(status, 200, "{name}: {peaks}");
     }
     // The raw-body variant, and a lossless file under a misleading name: the content decides.
-    let (status, accepted) = upload_raw(&app, &track, "start=0&filename=song.mp3&name=Raw", std::fs::read(&wav).unwrap()).await;
+    let (status, accepted) =
+        upload_raw(&app, &track, "start=0&filename=song.mp3&name=Raw", std::fs::read(&wav).unwrap()).await;
     assert_eq!(status, 202, "{accepted}");
     let job = finished_job(&app, accepted["job"]["id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "succeeded", "{job}");

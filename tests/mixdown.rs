@@ -97,7 +97,10 @@ fn assert_mix(samples: &[f32], sounding: [bool; 3]) {
     assert_eq!(samples.len(), 2 * 2 * RATE as usize, "two seconds of stereo");
     for (i, frame) in samples.chunks_exact(2).enumerate() {
         let (l, r) = expected(i, sounding);
-        assert!((frame[0] - l).abs() <= 1e-6 && (frame[1] - r).abs() <= 1e-6, "frame {i}: {frame:?}, expected ({l}, {r})");
+        assert!(
+            (frame[0] - l).abs() <= 1e-6 && (frame[1] - r).abs() <= 1e-6,
+            "frame {i}: {frame:?}, expected ({l}, {r})"
+        );
     }
 }
 
@@ -145,7 +148,8 @@ async fn a_mixdown_has_exact_samples_stems_that_sum_to_it_and_is_reused_until_th
     let (_, soloed) = mixdown(&app, &project, json!({"format": "wav_f32"})).await;
     let (_, bytes) = download(&app, &format!("/api/mixdowns/{}/file", soloed["id"].as_str().unwrap())).await;
     assert_mix(&decode(&bytes).2, [false, true, false]);
-    let (status, body) = app.get(&format!("/api/mixdowns/{}/stems/{}", soloed["id"].as_str().unwrap(), tracks[0])).await;
+    let (status, body) =
+        app.get(&format!("/api/mixdowns/{}/stems/{}", soloed["id"].as_str().unwrap(), tracks[0])).await;
     assert_eq!(status, 404, "no stems were asked: {body}");
     app.stop().await;
 }
@@ -189,9 +193,10 @@ async fn integer_flac_and_resampled_mixdowns_parse_back_and_ranges_download() {
     match std::process::Command::new("sox").arg("--version").output() {
         Ok(_) => {
             let dir = tempfile::tempdir().unwrap();
-            for (name, bytes, expect) in
-                [("mix.flac", &flac, ["44100", "24-bit", "FLAC"]), ("mix.wav", &wav, ["48000", "16-bit", "Signed Integer PCM"])]
-            {
+            for (name, bytes, expect) in [
+                ("mix.flac", &flac, ["44100", "24-bit", "FLAC"]),
+                ("mix.wav", &wav, ["48000", "16-bit", "Signed Integer PCM"]),
+            ] {
                 let path = dir.path().join(name);
                 std::fs::write(&path, bytes).unwrap();
                 let info = std::process::Command::new("sox").arg("--i").arg(&path).output().unwrap();

@@ -155,7 +155,7 @@ impl Node {
         }
     }
 
-    /// Queues again the `finalize_capture` jobs a crash left queued or running (their sessions
+    /// Queues again the jobs a crash left queued or running (their sessions
     /// are on this node's projects, as for [`Node::recover_interrupted`]). Only for the node of
     /// `serve`, which is also the only worker: in cloud mode a job may be running on a worker
     /// right now, and the queue itself gives a dead worker's jobs to the others.
@@ -163,10 +163,13 @@ impl Node {
         if me.is_some() {
             return;
         }
-        let jobs = match self.store.unfinished_jobs(audiolab_domain::job::JobKind::FinalizeCapture).await {
-            Ok(jobs) => jobs,
-            Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
-        };
+        let mut jobs = Vec::new();
+        for kind in JobKind::ALL {
+            match self.store.unfinished_jobs(kind).await {
+                Ok(found) => jobs.extend(found),
+                Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
+            }
+        }
         for job in jobs {
             let Some(project) = job.project_id else { continue };
             match self.store.live_host_of(project, stale_after).await {
@@ -174,7 +177,7 @@ impl Node {
                 Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
                 _ => {}
             }
-            tracing::info!(job_id = %job.id, "resuming an interrupted finalize_capture job");
+            tracing::info!(job_id = %job.id, kind = job.kind.as_str(), "resuming an interrupted job");
             if let Err(err) = self.queue.push(job.id).await {
                 tracing::error!(job_id = %job.id, %err, "cannot queue an interrupted job");
             }
@@ -193,18 +196,21 @@ impl Node {
         audiolab_worker::events::JobEvents::Local(sender)
     }
 
-    /// Follows a job's progress: tells the project's clients, and once a take is finalised,
-    /// announces its clips and brings them into the engine if the project plays here.
+    /// Follows a job's progress: tells the project's clients, and once a take is finalised or a
+    /// file imported, announces its clips and brings them into the engine if the project plays
+    /// here.
     pub async fn job_changed(self: &Arc<Self>, update: &JobUpdate) {
         let Some(project) = update.project_id else { return };
         let data = json!({"project_id": project, "job_id": update.job_id, "kind": update.kind.as_str(),
                           "status": update.status.as_str(), "progress": update.progress, "error": update.error});
         self.hub.publish(project, message("job_progress", data));
-        if update.kind != JobKind::FinalizeCapture {
-            return;
-        }
-        match update.status {
-            JobStatus::Succeeded => {
+        match (update.kind, update.status) {
+            (JobKind::Import, JobStatus::Succeeded) => {
+                let clip = update.result.as_ref().map(|r| r["clip_id"].clone()).unwrap_or_default();
+                self.hub.publish(project, message("clip_ready", json!({"project_id": project, "clip_id": clip})));
+                self.reload_in_background(project).await;
+            }
+            (JobKind::FinalizeCapture, JobStatus::Succeeded) => {
                 let result = update.result.clone().unwrap_or_default();
                 let session_id = &result["session_id"];
                 let clips = result["clip_ids"].as_array().cloned().unwrap_or_default();
@@ -213,26 +219,30 @@ impl Node {
                     self.hub.publish(project, message("clip_ready", data));
                 }
                 self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": clips}));
-                // The new take joins the engine once no other take is being recorded into it.
-                // A take being recorded meanwhile keeps the engine; the next reload brings both.
-                // Off the caller's path: updates after this one need not wait for the engine.
-                if self.session(project).await.is_some() {
-                    let node = self.clone();
-                    tokio::spawn(async move {
-                        match node.reload_unless_recording(project).await {
-                            Ok(_) | Err(TransportError::Conflict(_)) => {}
-                            Err(err) => tracing::warn!(%project, %err, "reload after a take failed"),
-                        }
-                    });
-                }
+                self.reload_in_background(project).await;
             }
-            JobStatus::Failed => {
+            (JobKind::FinalizeCapture, JobStatus::Failed) => {
                 let job = self.store.get_job(update.job_id).await.ok().flatten();
                 let session_id = job.map(|j| j.payload["session_id"].clone()).unwrap_or_default();
                 tracing::error!(%session_id, error = ?update.error, "finalising a capture failed");
                 self.publish_recording(project, "failed", json!({"session_id": session_id, "error": update.error}));
             }
             _ => {}
+        }
+    }
+
+    /// Brings new clips into the project's engine if it plays here, once no take is being
+    /// recorded into it (a take being recorded keeps the engine; the next reload brings both).
+    /// Off the caller's path: updates after this one need not wait for the engine.
+    async fn reload_in_background(self: &Arc<Self>, project: ProjectId) {
+        if self.session(project).await.is_some() {
+            let node = self.clone();
+            tokio::spawn(async move {
+                match node.reload_unless_recording(project).await {
+                    Ok(_) | Err(TransportError::Conflict(_)) => {}
+                    Err(err) => tracing::warn!(%project, %err, "reload after new clips failed"),
+                }
+            });
         }
     }
 

@@ -327,10 +327,16 @@ pub fn render_files(
     }
 
     let gain = 10f64.powf(gain_db / 20.0) as f32;
+    // Written under names of this attempt's own, renamed into place once complete: a reader
+    // never sees half a file, and a second delivery of the job cannot interleave with this one.
+    let attempt = uuid::Uuid::new_v4();
+    let finals: Vec<&PathBuf> = std::iter::once(&plan.mix_path).chain(&plan.stem_paths).collect();
+    let partials: Vec<PathBuf> =
+        finals.iter().map(|p| p.with_file_name(format!("{}.{attempt}.partial", file_name(p)))).collect();
     let written = (|| {
-        let mut mix = Output::create(&plan.mix_path, options, plan.project_rate, gain, 1, plan.measure)?;
+        let mut mix = Output::create(&partials[0], options, plan.project_rate, gain, 1, plan.measure)?;
         let mut stems = Vec::with_capacity(plan.stem_paths.len());
-        for (i, path) in plan.stem_paths.iter().enumerate() {
+        for (i, path) in partials[1..].iter().enumerate() {
             stems.push(Output::create(path, options, plan.project_rate, gain, 2 + i as u64, false)?);
         }
         let finished = source.render(
@@ -352,19 +358,27 @@ pub fn render_files(
         for stem in stems {
             stem.finish()?;
         }
-        mix.finish()
+        let measured = mix.finish()?;
+        for (partial, path) in partials.iter().zip(&finals) {
+            std::fs::rename(partial, path)?;
+        }
+        Ok(measured)
     })();
     match written {
         Ok((frames, loudness_lufs, true_peak_dbtp)) => {
             Ok(RenderOutcome { frames, loudness_lufs, true_peak_dbtp, gain_db, limited_by_ceiling })
         }
         Err(err) => {
-            for path in std::iter::once(&plan.mix_path).chain(&plan.stem_paths) {
+            for path in &partials {
                 let _ = std::fs::remove_file(path);
             }
             Err(err)
         }
     }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Where a job's files live.
