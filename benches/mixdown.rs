@@ -1,6 +1,6 @@
 //! Mixdown speed against sox and ffmpeg, and a whole mixdown job end to end.
 //!
-//! `cargo bench --bench mixdown [-- --tracks 32 --seconds 60]`
+//! `cargo bench --bench mixdown [-- --tracks 32 --seconds 60 --dir PATH]`
 //!
 //! 1. Writes 32 stereo 24-bit 48 kHz WAV tracks of 60 s (deterministic noise and tones).
 //! 2. Mixes them to one 24-bit WAV, each tool in a child process of its own so wall time, CPU
@@ -38,14 +38,18 @@ fn main() {
         return run_one(&args[i + 1], Path::new(&args[i + 2]), &args[i + 3]);
     }
     let (tracks, seconds) = (arg("--tracks", 32), arg("--seconds", 60));
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = write_tracks(dir.path(), tracks, seconds);
+    // `--dir PATH` keeps the tracks (to profile a tool on them: `--run audiolab PATH out.wav`).
+    let kept = args.iter().position(|a| a == "--dir").map(|i| PathBuf::from(&args[i + 1]));
+    let temporary = tempfile::tempdir().unwrap();
+    let dir = kept.as_deref().unwrap_or(temporary.path());
+    std::fs::create_dir_all(dir).unwrap();
+    let inputs = write_tracks(dir, tracks, seconds);
     println!("mixdown: {tracks} stereo 24-bit {RATE} Hz tracks of {seconds} s ({} MB of WAV)", total_mb(&inputs));
 
     let mut rows = Vec::new();
     for tool in ["sox", "ffmpeg", "audiolab"] {
-        let output = dir.path().join(format!("out-{tool}.wav"));
-        match measure(tool, dir.path(), &output) {
+        let output = dir.join(format!("out-{tool}.wav"));
+        match measure(tool, dir, &output) {
             Some(row) => rows.push((tool, row, output)),
             None => println!("  {tool}: not installed, skipped"),
         }
@@ -58,10 +62,10 @@ fn main() {
     let fastest = rows.iter().filter(|(t, ..)| *t != "audiolab").min_by(|a, b| a.1.wall.total_cmp(&b.1.wall));
     if let Some((tool, them, _)) = fastest {
         println!(
-            "\n  AudioLab vs {tool} (the faster reference): {:.1}x faster wall, {:.1}x less CPU, {:.1}x less memory",
+            "\n  AudioLab vs {tool} (the faster reference): {:.1}x faster wall, {:.1}x less CPU, {:.2}x its peak RSS",
             them.wall / ours.wall,
             them.cpu / ours.cpu,
-            them.rss_mb / ours.rss_mb
+            ours.rss_mb / them.rss_mb
         );
         println!(
             "  target: >= 5x faster wall: {}; peak RSS < 100 MB: {}",
@@ -92,7 +96,8 @@ fn measure(tool: &str, dir: &Path, output: &Path) -> Option<Measured> {
         return None;
     }
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe).args(["--run", tool, dir.to_str().unwrap(), output.to_str().unwrap()]).output().unwrap();
+    let out =
+        Command::new(exe).args(["--run", tool, dir.to_str().unwrap(), output.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let numbers: Vec<f64> = text.split_whitespace().map(|n| n.parse().unwrap()).collect();
@@ -148,8 +153,15 @@ fn render_core(inputs: &[PathBuf], output: &Path) {
         .map(|(slot, path)| {
             let reader = WavReader::open(path).unwrap();
             let frames = reader.info().frames as i64;
-            let placement =
-                ClipPlacement { start: 0, length: frames, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 2 };
+            let placement = ClipPlacement {
+                start: 0,
+                length: frames,
+                source_offset: 0,
+                gain: 1.0,
+                fade_in: 0,
+                fade_out: 0,
+                channels: 2,
+            };
             let clips = TrackClips { slot, clips: vec![ClipSource { placement, reader }] };
             let mix = TrackMix { volume: std::f32::consts::SQRT_2, ..TrackMix::default() };
             MixTrack::new(audiolab_domain::TrackId::new(), clips, mix)

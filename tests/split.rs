@@ -276,7 +276,8 @@ async fn api_and_node_processes_play_a_project_together() {
     let info = audiolab_media::decode::Decoder::from_bytes(audio.bytes().await.unwrap().to_vec(), None).unwrap();
     assert_eq!(info.sample_rate(), 48_000, "resampled to the project rate by the worker");
     let (status, submitted) =
-        post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "flac16", "stems": true})).await;
+        post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "flac16", "stems": true}))
+            .await;
     assert_eq!(status, 202, "{submitted}");
     let job = submitted["job"]["id"].as_str().unwrap().to_owned();
     let mixed = finished_job(&client, &api, &job).await;

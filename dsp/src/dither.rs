@@ -3,9 +3,14 @@
 
 /// A float sample as a signed integer of `bits` (scaled by 2^(bits−1), so integer audio passes
 /// through float and back unchanged), clipped to the integer range: the only place AudioLab clips.
+#[inline]
 pub fn quantize(sample: f32, bits: u32) -> i32 {
-    let scale = (1i64 << (bits - 1)) as f64;
-    (f64::from(sample) * scale).round().clamp(-scale, scale - 1.0) as i32
+    let scale = 1i64 << (bits - 1);
+    let scaled = f64::from(sample) * scale as f64;
+    // Round half away from zero by truncating `scaled ± ½` (exact: an f32 times a power of two
+    // has few enough digits), which compiles to one conversion instead of a call to `round`.
+    let rounded = (scaled + 0.5f64.copysign(scaled)) as i64;
+    rounded.clamp(-scale, scale - 1) as i32
 }
 
 /// A dither source for one output at `bits` per sample. Deterministic for a seed, so the same
@@ -65,6 +70,13 @@ mod tests {
         for value in [-8_388_608i32, -1, 0, 1, 12_345, 8_388_607] {
             assert_eq!(quantize(value as f32 / 8_388_608.0, 24), value);
         }
+        assert_eq!(
+            (quantize(1.5 / 32_768.0, 16), quantize(-1.5 / 32_768.0, 16)),
+            (2, -2),
+            "halves round away from zero"
+        );
+        assert_eq!((quantize(0.4 / 32_768.0, 16), quantize(-0.6 / 32_768.0, 16)), (0, -1));
+        assert_eq!(quantize(f32::NAN, 16), 0);
     }
 
     #[test]

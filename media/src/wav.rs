@@ -5,7 +5,7 @@
 
 use audiolab_dsp::dither::quantize;
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -17,8 +17,6 @@ pub enum WavError {
     Format(&'static str),
     #[error("unsupported WAV sample format: {0}")]
     Unsupported(String),
-    #[error("cannot write WAV: {0}")]
-    Write(#[from] hound::Error),
 }
 
 /// How samples are stored.
@@ -98,10 +96,29 @@ impl WavReader {
                 .iter_mut()
                 .zip(bytes)
                 .for_each(|(s, b)| *s = f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
-            SampleFormat::Int24 => samples
-                .iter_mut()
-                .zip(bytes)
-                .for_each(|(s, b)| *s = (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0),
+            SampleFormat::Int24 => {
+                // Four samples (twelve bytes) per step, read as three words: far fewer bounds
+                // checks and byte shuffles than one sample at a time.
+                let mut quads = samples.chunks_exact_mut(4);
+                let mut words = self.bytes.chunks_exact(12);
+                for (s, w) in (&mut quads).zip(&mut words) {
+                    let a = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                    let b = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+                    let c = u32::from_le_bytes([w[8], w[9], w[10], w[11]]);
+                    let ints = [
+                        (a << 8) as i32,
+                        ((a >> 24) << 8 | b << 16) as i32,
+                        ((b >> 16) << 8 | c << 24) as i32,
+                        c as i32,
+                    ];
+                    for (out, int) in s.iter_mut().zip(ints) {
+                        *out = (int >> 8) as f32 * (1.0 / 8_388_608.0);
+                    }
+                }
+                for (s, b) in quads.into_remainder().iter_mut().zip(words.remainder().chunks_exact(3)) {
+                    *s = (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 * (1.0 / 8_388_608.0);
+                }
+            }
             SampleFormat::Int32 => samples
                 .iter_mut()
                 .zip(bytes)
@@ -190,38 +207,98 @@ pub fn write(
 }
 
 /// A WAV file written as the audio arrives, so memory stays bounded whatever its length.
+/// Each block is converted to bytes in one pass and written at once; the header's sizes are
+/// filled in by [`Writer::finish`].
 pub struct Writer {
-    inner: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    file: BufWriter<File>,
     format: SampleFormat,
+    bytes: Vec<u8>,
+    channels: u16,
+    sample_rate: u32,
+    data_bytes: u64,
+}
+
+/// Header bytes before the audio: RIFF, `fmt ` (16 bytes of body), `fact` (float only), `data`.
+fn header_len(format: SampleFormat) -> u64 {
+    if format == SampleFormat::Float32 { 12 + 24 + 12 + 8 } else { 12 + 24 + 8 }
 }
 
 impl Writer {
     pub fn create(path: &Path, channels: u16, sample_rate: u32, format: SampleFormat) -> Result<Self, WavError> {
-        let (bits, sample_format) = match format {
-            SampleFormat::Float32 => (32, hound::SampleFormat::Float),
-            SampleFormat::Int16 => (16, hound::SampleFormat::Int),
-            SampleFormat::Int24 => (24, hound::SampleFormat::Int),
-            SampleFormat::Int32 => (32, hound::SampleFormat::Int),
+        let mut writer = Self {
+            file: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            format,
+            bytes: Vec::new(),
+            channels,
+            sample_rate,
+            data_bytes: 0,
         };
-        let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
-        Ok(Self { inner: hound::WavWriter::create(path, spec)?, format })
+        writer.write_header()?;
+        Ok(writer)
+    }
+
+    fn write_header(&mut self) -> Result<(), WavError> {
+        let (channels, sample_rate) = (self.channels, self.sample_rate);
+        let (tag, bits) = match self.format {
+            SampleFormat::Float32 => (3u16, 32u16),
+            other => (1, other.bytes() as u16 * 8),
+        };
+        let block_align = self.format.bytes() as u16 * channels;
+        let padded = self.data_bytes + (self.data_bytes & 1);
+        let riff = header_len(self.format) - 8 + padded;
+        let mut header = Vec::with_capacity(header_len(self.format) as usize);
+        header.extend_from_slice(b"RIFF");
+        header.extend_from_slice(&(riff.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        header.extend_from_slice(b"WAVEfmt ");
+        header.extend_from_slice(&16u32.to_le_bytes());
+        header.extend_from_slice(&tag.to_le_bytes());
+        header.extend_from_slice(&channels.to_le_bytes());
+        header.extend_from_slice(&sample_rate.to_le_bytes());
+        header.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
+        header.extend_from_slice(&block_align.to_le_bytes());
+        header.extend_from_slice(&bits.to_le_bytes());
+        if self.format == SampleFormat::Float32 {
+            // Non-PCM data carries its frame count in a `fact` chunk.
+            let frames = self.data_bytes / u64::from(block_align.max(1));
+            header.extend_from_slice(b"fact");
+            header.extend_from_slice(&4u32.to_le_bytes());
+            header.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        }
+        header.extend_from_slice(b"data");
+        header.extend_from_slice(&(self.data_bytes.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        self.file.write_all(&header)?;
+        Ok(())
     }
 
     /// Appends interleaved samples. Integer formats clip to full scale.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), WavError> {
-        let writer = &mut self.inner;
+        let bytes = &mut self.bytes;
+        bytes.clear();
         match self.format {
-            SampleFormat::Float32 => samples.iter().try_for_each(|&s| writer.write_sample(s))?,
-            SampleFormat::Int16 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 16) as i16))?,
-            SampleFormat::Int24 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 24)))?,
-            SampleFormat::Int32 => samples.iter().try_for_each(|&s| writer.write_sample(quantize(s, 32)))?,
+            SampleFormat::Float32 => bytes.extend(samples.iter().flat_map(|s| s.to_le_bytes())),
+            SampleFormat::Int16 => bytes.extend(samples.iter().flat_map(|&s| (quantize(s, 16) as i16).to_le_bytes())),
+            SampleFormat::Int24 => {
+                bytes.resize(samples.len() * 3, 0);
+                for (out, &s) in bytes.chunks_exact_mut(3).zip(samples) {
+                    out.copy_from_slice(&quantize(s, 24).to_le_bytes()[..3]);
+                }
+            }
+            SampleFormat::Int32 => bytes.extend(samples.iter().flat_map(|&s| quantize(s, 32).to_le_bytes())),
         }
+        self.file.write_all(bytes)?;
+        self.data_bytes += bytes.len() as u64;
         Ok(())
     }
 
-    /// Completes the header and closes the file.
-    pub fn finish(self) -> Result<(), WavError> {
-        self.inner.finalize()?;
+    /// Pads the data to an even length, fills in the header's sizes and closes the file.
+    pub fn finish(mut self) -> Result<(), WavError> {
+        if self.data_bytes & 1 == 1 {
+            self.file.write_all(&[0])?;
+        }
+        // Only the sizes change: the header is written again with them.
+        self.file.seek(SeekFrom::Start(0))?;
+        self.write_header()?;
+        self.file.flush()?;
         Ok(())
     }
 }
@@ -260,6 +337,26 @@ mod tests {
             WavReader::open(&path).unwrap().read_frames(0, &mut out).unwrap();
             for (got, want) in out.iter().zip([0.5, -0.25, 1.0, -1.0]) {
                 assert!((got - want).abs() <= tolerance * 2.0, "{format:?}: {out:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_24_bit_value_reads_back_from_any_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("24.wav");
+        // A spread of values including both extremes, an odd count so the tail path runs too.
+        let values: Vec<i32> = (0..1_001)
+            .map(|i: i32| (i.wrapping_mul(2_654_435_761u32 as i32) >> 8).clamp(-8_388_608, 8_388_607))
+            .collect();
+        let samples: Vec<f32> = values.iter().map(|&v| v as f32 / 8_388_608.0).collect();
+        write(&path, 1, 48_000, SampleFormat::Int24, &samples).unwrap();
+        let mut reader = WavReader::open(&path).unwrap();
+        for start in [0u64, 1, 2, 3, 997] {
+            let mut out = vec![0.0f32; 1_001];
+            let read = reader.read_frames(start, &mut out).unwrap();
+            for (i, got) in out[..read].iter().enumerate() {
+                assert_eq!((got * 8_388_608.0) as i32, values[start as usize + i], "frame {}", start as usize + i);
             }
         }
     }
