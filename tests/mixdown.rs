@@ -317,3 +317,73 @@ async fn bad_mixdown_requests_are_refused_with_reasons() {
     assert!(job["error"].as_str().unwrap().contains("no ready clips"), "{job}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_follow_a_mixdown_and_a_playing_engine_picks_up_an_import() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::sqlite().await;
+    let (project, tracks) = known_project(&app).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(&project)).await.unwrap();
+    socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
+    let mut next = async move |kind: &str| loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next()).await.expect("a frame in time");
+        if let Message::Text(text) = frame.unwrap().unwrap() {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == kind {
+                return value["data"].clone();
+            }
+        }
+    };
+
+    // A minute of timeline with stems: long enough for progress reports on the way.
+    let body = json!({"end": 60.0, "stems": true});
+    let (status, submitted) = app.post(&format!("/api/projects/{project}/mixdown"), body).await;
+    assert_eq!(status, 202, "{submitted}");
+    let job = submitted["job"]["id"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let update = next("job_progress").await;
+        assert_eq!((update["job_id"].as_str(), update["kind"].as_str()), (Some(job.as_str()), Some("mixdown")));
+        seen.push((update["status"].as_str().unwrap().to_owned(), update["progress"].as_f64().unwrap()));
+        if update["status"] != "running" {
+            break;
+        }
+    }
+    assert_eq!(seen.last().unwrap(), &("succeeded".to_owned(), 1.0), "{seen:?}");
+    let partial: Vec<f64> =
+        seen.iter().filter(|(s, p)| s == "running" && *p > 0.0 && *p < 1.0).map(|(_, p)| *p).collect();
+    assert!(!partial.is_empty(), "progress while running: {seen:?}");
+    assert!(partial.windows(2).all(|w| w[0] <= w[1]), "progress only grows: {partial:?}");
+
+    // A loaded project takes an imported clip once its job ends.
+    let (status, loaded) = app.post_empty(&format!("/api/audio/projects/{project}/playback/load")).await;
+    assert_eq!((status, loaded["duration"].as_f64()), (200, Some(2.0)), "{loaded}");
+    let samples: Vec<f32> = (0..RATE as usize).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("line.wav");
+    audiolab_media::wav::write(&path, 1, RATE, audiolab_media::wav::SampleFormat::Int16, &samples).unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/api/tracks/{}/clips?start=3", tracks[0])))
+        .header("content-type", "application/octet-stream")
+        .body(std::fs::read(&path).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    let ready = next("clip_ready").await;
+    assert_eq!(ready["clip_id"], accepted["clip"]["id"]);
+    let mut duration = 0.0;
+    for _ in 0..100 {
+        let (_, status) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+        duration = status["duration"].as_f64().unwrap_or_default();
+        if duration == 4.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(duration, 4.0, "the engine reloaded with the clip imported at 3 s");
+    app.stop().await;
+}
