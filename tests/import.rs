@@ -5,25 +5,13 @@
 
 mod common;
 
-use common::{TestApp, assert_error};
+use common::{TestApp, assert_error, decode};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 const PROJECT_RATE: u32 = 48_000;
 const SOURCE_RATE: u32 = 44_100;
-
-async fn finished_job(app: &TestApp, job: &str) -> Value {
-    for _ in 0..1200 {
-        let (_, row) = app.get(&format!("/api/jobs/{job}")).await;
-        if matches!(row["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
-            return row;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("job {job} did not finish");
-}
 
 /// Uploads `bytes` as a multipart form; returns (status, body).
 async fn upload_form(app: &TestApp, track: &str, file_name: &str, bytes: Vec<u8>, start: f64) -> (u16, Value) {
@@ -55,7 +43,7 @@ async fn import(app: &TestApp, track: &str, file_name: &str, bytes: Vec<u8>) -> 
     let (status, accepted) = upload_form(app, track, file_name, bytes, 1.5).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["clip"]["status"], "processing");
-    let job = finished_job(app, accepted["job"]["id"].as_str().unwrap()).await;
+    let job = app.finished_job(accepted["job"]["id"].as_str().unwrap()).await;
     let (_, clip) = app.get(&format!("/api/clips/{}", accepted["clip"]["id"].as_str().unwrap())).await;
     (job, clip)
 }
@@ -92,14 +80,7 @@ async fn clip_audio(app: &TestApp, clip: &str) -> (u32, usize, Vec<f32>) {
     let response = app.client.get(app.url(&format!("/api/clips/{clip}/audio"))).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "audio/wav");
-    let bytes = response.bytes().await.unwrap().to_vec();
-    let mut decoder = audiolab_media::decode::Decoder::from_bytes(bytes, None).unwrap();
-    let (rate, channels) = (decoder.sample_rate(), decoder.channels());
-    let mut samples = Vec::new();
-    while let Some(block) = decoder.next_block().unwrap() {
-        samples.extend_from_slice(block);
-    }
-    (rate, channels, samples)
+    decode(&response.bytes().await.unwrap())
 }
 
 async fn project_and_track(app: &TestApp) -> (String, String) {
@@ -166,7 +147,7 @@ async fn every_supported_format_imports_at_the_project_rate_with_its_pitch_and_l
     let (status, accepted) =
         upload_raw(&app, &track, "start=0&filename=song.mp3&name=Raw", std::fs::read(&wav).unwrap()).await;
     assert_eq!(status, 202, "{accepted}");
-    let job = finished_job(&app, accepted["job"]["id"].as_str().unwrap()).await;
+    let job = app.finished_job(accepted["job"]["id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(accepted["clip"]["name"], "Raw");
     app.stop().await;

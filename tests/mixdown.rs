@@ -4,32 +4,19 @@
 
 mod common;
 
-use common::{TestApp, assert_error};
+use common::{TestApp, assert_error, decode};
 use serde_json::{Value, json};
 use std::f32::consts::FRAC_1_SQRT_2;
 use std::time::Duration;
 
 const RATE: u32 = 48_000;
 
-/// Waits for a job to end and returns its row.
-pub async fn finished_job(app: &TestApp, job: &str) -> Value {
-    for _ in 0..1200 {
-        let (status, row) = app.get(&format!("/api/jobs/{job}")).await;
-        assert_eq!(status, 200, "{row}");
-        if matches!(row["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
-            return row;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("job {job} did not finish");
-}
-
 /// Submits a mixdown and waits for it; returns (HTTP status of the submission, job row).
 async fn mixdown(app: &TestApp, project: &str, body: Value) -> (u16, Value) {
     let (status, submitted) = app.post(&format!("/api/projects/{project}/mixdown"), body).await;
     assert!(status == 200 || status == 202, "{status} {submitted}");
     let job = submitted["job"]["id"].as_str().unwrap().to_owned();
-    (status, finished_job(app, &job).await)
+    (status, app.finished_job(&job).await)
 }
 
 async fn download(app: &TestApp, path: &str) -> (reqwest::header::HeaderMap, Vec<u8>) {
@@ -37,17 +24,6 @@ async fn download(app: &TestApp, path: &str) -> (reqwest::header::HeaderMap, Vec
     assert_eq!(response.status(), 200, "{path}");
     let headers = response.headers().clone();
     (headers, response.bytes().await.unwrap().to_vec())
-}
-
-/// Decodes a downloaded file with symphonia: (rate, channels, interleaved samples).
-fn decode(bytes: &[u8]) -> (u32, usize, Vec<f32>) {
-    let mut decoder = audiolab_media::decode::Decoder::from_bytes(bytes.to_vec(), None).unwrap();
-    let (rate, channels) = (decoder.sample_rate(), decoder.channels());
-    let mut samples = Vec::new();
-    while let Some(block) = decoder.next_block().unwrap() {
-        samples.extend_from_slice(block);
-    }
-    (rate, channels, samples)
 }
 
 /// A project with three tracks of known constant audio:
@@ -115,7 +91,11 @@ async fn a_mixdown_has_exact_samples_stems_that_sum_to_it_and_is_reused_until_th
     let result = &job["result"];
     assert_eq!((result["frames"].as_u64(), result["sample_rate"].as_u64()), (Some(2 * RATE as u64), Some(RATE as u64)));
     let id = job["id"].as_str().unwrap();
-    let (headers, bytes) = download(&app, &format!("/api/mixdowns/{id}/file")).await;
+    let files = result["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4, "the mix and three stems: {result}");
+    assert_eq!(files[0]["url"], format!("/api/mixdowns/{id}/file").as_str());
+    let (headers, bytes) = download(&app, files[0]["url"].as_str().unwrap()).await;
+    assert_eq!(files[0]["bytes"].as_u64(), Some(bytes.len() as u64));
     assert_eq!(headers["content-type"], "audio/wav");
     assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
     let (rate, channels, mix) = decode(&bytes);
@@ -285,7 +265,7 @@ async fn a_running_mixdown_can_be_cancelled_and_leaves_no_files() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!dir.exists(), "the partial files are removed");
-    assert_eq!(finished_job(&app, &job).await["status"], "cancelled", "the worker does not overwrite it");
+    assert_eq!(app.finished_job(&job).await["status"], "cancelled", "the worker does not overwrite it");
     app.stop().await;
 }
 

@@ -450,7 +450,11 @@ fn the_engine_and_the_offline_mixdown_render_the_same_samples() {
         let mut source = MixSource::new(tracks, mixes.iter().any(|(_, m)| m.soloed));
         assert_eq!(source.duration, end);
         let mut offline = Vec::new();
-        source.render(0, end, false, |mix, _| Ok::<_, ()>(offline.extend_from_slice(mix)), |_| true).unwrap();
+        let collect = |mix: &[f32], _: &[Vec<f32>]| {
+            offline.extend_from_slice(mix);
+            Ok::<_, ()>(())
+        };
+        source.render(0, end, false, collect, |_| true).unwrap();
 
         assert_eq!(offline.len(), engine.len());
         let first_difference = offline.iter().zip(&engine).position(|(a, b)| a.to_bits() != b.to_bits());

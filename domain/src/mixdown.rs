@@ -143,6 +143,8 @@ pub struct RenderedFile {
     pub kind: String,
     pub track_id: Option<crate::TrackId>,
     pub key: String,
+    /// Where the API serves it.
+    pub url: String,
     pub bytes: u64,
     pub content_type: String,
 }

@@ -152,6 +152,19 @@ impl TestApp {
         track
     }
 
+    /// Waits for a job to end (succeeded, failed or cancelled) and returns its row.
+    pub async fn finished_job(&self, job: &str) -> Value {
+        for _ in 0..1200 {
+            let (status, row) = self.get(&format!("/api/jobs/{job}")).await;
+            assert_eq!(status, 200, "{row}");
+            if matches!(row["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+                return row;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("job {job} did not finish");
+    }
+
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
@@ -164,6 +177,17 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
     let text = response.text().await.unwrap();
     let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (status, body)
+}
+
+/// Decodes an audio file's bytes (symphonia): (rate, channels, interleaved samples).
+pub fn decode(bytes: &[u8]) -> (u32, usize, Vec<f32>) {
+    let mut decoder = audiolab_media::decode::Decoder::from_bytes(bytes.to_vec(), None).unwrap();
+    let (rate, channels) = (decoder.sample_rate(), decoder.channels());
+    let mut samples = Vec::new();
+    while let Some(block) = decoder.next_block().unwrap() {
+        samples.extend_from_slice(block);
+    }
+    (rate, channels, samples)
 }
 
 /// Asserts the §3 error shape and returns the detail.

@@ -491,10 +491,16 @@ pub async fn mixdown(
         storage.publish(key).await?;
         let bytes =
             tokio::fs::metadata(storage.path(key).map_err(|e| MixdownError::Payload(e.to_string()))?).await?.len();
+        // The download routes of the API (the result is what clients read).
+        let url = match track_id {
+            None => format!("/api/mixdowns/{}/file", job.id),
+            Some(track) => format!("/api/mixdowns/{}/stems/{track}", job.id),
+        };
         files.push(RenderedFile {
             kind: kind.into(),
             track_id,
             key: key.clone(),
+            url,
             bytes,
             content_type: options.format.content_type().into(),
         });
