@@ -159,6 +159,14 @@ impl Decoder {
         self.source_channels.min(2)
     }
 
+    /// How far decoding got, 0–1, when the file declares its length (else 0).
+    pub fn progress(&self) -> f64 {
+        match self.declared_frames {
+            Some(declared) if declared > 0 => (self.decoded_frames as f64 / declared as f64).min(1.0),
+            _ => 0.0,
+        }
+    }
+
     /// The next decoded samples (interleaved, [`Decoder::channels`] wide), or `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<&[f32]>, DecodeError> {
         // A decoder that panics on hostile input is a corrupt file, not a dead worker.

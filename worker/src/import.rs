@@ -3,6 +3,7 @@
 //! that cannot be imported fails the job and the clip with the decoder's reason.
 
 use crate::clip_audio::ClipAudioWriter;
+use crate::progress::{Progress, Report, run_blocking};
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::ImportPayload;
 use audiolab_domain::{ClipId, Frames};
@@ -24,6 +25,8 @@ pub enum ImportError {
     ClipGone,
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("the import was cancelled")]
+    Cancelled,
     #[error(transparent)]
     Resample(#[from] ResampleError),
     #[error("cannot write the clip's audio: {0}")]
@@ -71,6 +74,7 @@ pub fn convert_file(
     rate: u32,
     audio_path: &Path,
     peaks_dir: &Path,
+    progress: &Progress,
 ) -> Result<Converted, ImportError> {
     let converted = (|| {
         let mut decoder = Decoder::open(source, extension)?;
@@ -79,7 +83,12 @@ pub fn convert_file(
             (source_rate != rate).then(|| StreamResampler::new(source_rate, rate, channels)).transpose()?;
         let mut clip = ClipAudioWriter::create(audio_path, peaks_dir, channels as u16, rate)?;
         let mut pending = Vec::with_capacity(WRITE_FRAMES * channels * 2);
-        while let Some(block) = decoder.next_block()? {
+        loop {
+            let fraction = decoder.progress();
+            let Some(block) = decoder.next_block()? else { break };
+            if !progress.set(fraction) {
+                return Err(ImportError::Cancelled);
+            }
             match &mut resampler {
                 Some(resampler) => resampler.process(block, &mut pending),
                 None => pending.extend_from_slice(block),
@@ -105,7 +114,12 @@ pub fn convert_file(
 
 /// Runs an import: the upload becomes the clip's audio and the clip turns `ready`, or `failed`
 /// with the reason. Idempotent: a clip already ready is left as it is.
-pub async fn import(store: &Store, storage: &Storage, payload: &ImportPayload) -> Result<Imported, ImportError> {
+pub async fn import(
+    store: &Store,
+    storage: &Storage,
+    payload: &ImportPayload,
+    report: Report,
+) -> Result<Imported, ImportError> {
     let clip = store.get_clip(payload.clip_id).await?.ok_or(ImportError::ClipGone)?;
     if clip.status == ClipStatus::Ready {
         return Ok(Imported {
@@ -125,10 +139,13 @@ pub async fn import(store: &Store, storage: &Storage, payload: &ImportPayload) -
     let peaks_dir = storage.path(&peaks_key).map_err(key_error)?;
     let extension = payload.extension.clone();
     let rate = project.sample_rate.hz();
-    let converted =
-        tokio::task::spawn_blocking(move || convert_file(&upload, extension.as_deref(), rate, &audio_path, &peaks_dir))
-            .await
-            .map_err(|e| ImportError::Storage(StorageError::Io(std::io::Error::other(e.to_string()))))?;
+    let converted = run_blocking(
+        move |progress| convert_file(&upload, extension.as_deref(), rate, &audio_path, &peaks_dir, progress),
+        &report,
+        0.95,
+    )
+    .await
+    .map_err(|e| ImportError::Storage(StorageError::Io(e)))?;
     let converted = match converted {
         Ok(converted) => converted,
         Err(err) => {

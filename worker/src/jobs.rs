@@ -65,15 +65,7 @@ impl Jobs {
                 Ok(json!({"session_id": session, "clip_ids": done.clips, "frames": done.frames}))
             }
             JobKind::Mixdown => {
-                let report = {
-                    let (jobs, job) = (self.clone(), job.clone());
-                    move |fraction: f64| {
-                        let (jobs, job) = (jobs.clone(), job.clone());
-                        Box::pin(async move { jobs.progress(&job, fraction).await })
-                            as futures_util::future::BoxFuture<'static, bool>
-                    }
-                };
-                let done = mixdown(&self.store, &self.storage, job, report)
+                let done = mixdown(&self.store, &self.storage, job, self.reporter(job))
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
                 Ok(serde_json::to_value(done).expect("results serialise"))
@@ -81,12 +73,21 @@ impl Jobs {
             JobKind::Import => {
                 let payload: ImportPayload = serde_json::from_value(job.payload.clone())
                     .map_err(|e| Failure::permanent(&format!("the job's payload is not an import: {e}")))?;
-                let done = import(&self.store, &self.storage, &payload)
+                let done = import(&self.store, &self.storage, &payload, self.reporter(job))
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
                 Ok(serde_json::to_value(done).expect("results serialise"))
             }
         }
+    }
+
+    /// The job's progress reporter for [`crate::progress::run_blocking`].
+    fn reporter(&self, job: &Job) -> crate::progress::Report {
+        let (jobs, job) = (self.clone(), job.clone());
+        Box::new(move |fraction| {
+            let (jobs, job) = (jobs.clone(), job.clone());
+            Box::pin(async move { jobs.progress(&job, fraction).await })
+        })
     }
 
     /// Records progress and tells clients; `false` once the job is no longer running

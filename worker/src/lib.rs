@@ -8,6 +8,7 @@ pub mod finalize;
 pub mod import;
 pub mod jobs;
 pub mod mixdown;
+pub mod progress;
 pub mod queue;
 pub mod testing;
 

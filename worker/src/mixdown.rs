@@ -7,6 +7,7 @@
 //! `mix_track` in slot order, solo across all tracks), so a float mixdown at the project rate
 //! equals the engine's output sample for sample.
 
+use crate::progress::{Report, run_blocking};
 use audiolab_domain::mixdown::{MixdownOptions, MixdownPayload, MixdownResult, RenderedFile};
 use audiolab_domain::track::Track;
 use audiolab_domain::{ProjectId, TrackId};
@@ -19,8 +20,6 @@ use audiolab_media::storage::{Storage, StorageError};
 use audiolab_media::timeline::{self, Timeline, TrackClips, track_mix};
 use audiolab_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Frames rendered per block: large enough to amortise the per-block work across tracks.
 pub const BLOCK_FRAMES: usize = 16_384;
@@ -387,13 +386,13 @@ pub fn mixdown_dir(project: ProjectId, job: audiolab_domain::JobId) -> String {
 }
 
 /// Runs a mixdown job's work: loads the project, renders on a blocking thread while reporting
-/// progress through `report` (which returns `false` once the job was cancelled), then publishes
-/// the files.
+/// progress through `report` (which returns `false` once the job was cancelled: the render then
+/// stops), then publishes the files.
 pub async fn mixdown(
     store: &Store,
     storage: &Storage,
     job: &audiolab_domain::job::Job,
-    report: impl Fn(f64) -> futures_util::future::BoxFuture<'static, bool>,
+    report: Report,
 ) -> Result<MixdownResult, MixdownError> {
     let payload: MixdownPayload =
         serde_json::from_value(job.payload.clone()).map_err(|e| MixdownError::Payload(e.to_string()))?;
@@ -446,34 +445,9 @@ pub async fn mixdown(
         }
     }
 
-    // The render reports through atomics; this task turns them into job updates.
-    let done = Arc::new(AtomicU64::new(0f64.to_bits()));
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let render = {
-        let (done, cancelled) = (done.clone(), cancelled.clone());
+    let outcome = {
         let plan = plan.clone();
-        tokio::task::spawn_blocking(move || {
-            render_files(&mut source, &plan, |fraction| {
-                done.store(fraction.to_bits(), Ordering::Relaxed);
-                !cancelled.load(Ordering::Relaxed)
-            })
-        })
-    };
-    tokio::pin!(render);
-    let mut reported = 0.0;
-    let outcome = loop {
-        tokio::select! {
-            finished = &mut render => break finished.map_err(|e| std::io::Error::other(e.to_string()))?,
-            () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
-                let fraction = f64::from_bits(done.load(Ordering::Relaxed));
-                if fraction > reported {
-                    reported = fraction;
-                    if !report(fraction * 0.95).await {
-                        cancelled.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
+        run_blocking(move |progress| render_files(&mut source, &plan, |f| progress.set(f)), &report, 0.95).await?
     };
     let outcome = match outcome {
         Ok(outcome) => outcome,
