@@ -21,6 +21,9 @@ use audiolab_media::timeline::{self, Timeline, TrackClips, track_mix};
 use audiolab_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 
+/// Headroom kept under a true-peak ceiling when the ceiling sets the gain (dB).
+const CEILING_HEADROOM_DB: f64 = 0.01;
+
 /// Frames rendered per block: large enough to amortise the per-block work across tracks.
 pub const BLOCK_FRAMES: usize = 16_384;
 
@@ -321,7 +324,9 @@ pub fn render_files(
             let _ = meter.add_frames_f32(&resampled);
         }
         let loudness = meter.loudness_global().ok().filter(|l| l.is_finite());
-        let decided = normalization_gain(loudness, peak_dbtp(&meter), normalize.target_lufs, normalize.ceiling_dbtp);
+        // A hundredth of a dB under the ceiling leaves room for dither and quantisation.
+        let ceiling = normalize.ceiling_dbtp - CEILING_HEADROOM_DB;
+        let decided = normalization_gain(loudness, peak_dbtp(&meter), normalize.target_lufs, ceiling);
         (gain_db, limited_by_ceiling) = (decided.gain_db, decided.limited_by_ceiling);
     }
 
