@@ -289,6 +289,16 @@ async fn api_and_node_processes_play_a_project_together() {
     let key = format!("projects/{project}/mixdowns/{job}/mix.flac");
     assert_eq!(std::fs::read(bucket_dir.join(&key)).unwrap(), bytes, "the API served the worker's file");
     assert!(bucket_dir.join(format!("projects/{project}/mixdowns/{job}/stems/{track}.flac")).exists());
+    // A file larger than one upload part (8 MB) reaches the bucket in parts, whole.
+    let (status, submitted) =
+        post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "wav_f32", "end": 30.0})).await;
+    assert_eq!(status, 202, "{submitted}");
+    let big = submitted["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(finished_job(&client, &api, &big).await["status"], "succeeded");
+    let bytes = client.get(format!("{api}/api/mixdowns/{big}/file")).send().await.unwrap().bytes().await.unwrap();
+    assert!(bytes.len() > 30 * 48_000 * 8, "{} bytes", bytes.len());
+    let key = format!("projects/{project}/mixdowns/{big}/mix.wav");
+    assert_eq!(std::fs::read(bucket_dir.join(&key)).unwrap(), bytes);
 
     // The node dies without a word; a second node takes the project once the first goes stale.
     let (_second, _) = start("node", &with_dir(&env, 3));

@@ -205,4 +205,19 @@ mod mirrored {
         assert!(matches!(missing, StorageError::Io(ref e) if e.kind() == std::io::ErrorKind::NotFound), "{missing}");
         assert!(reader.fetch("../etc/passwd").await.is_err());
     }
+
+    #[tokio::test]
+    async fn a_large_object_goes_up_in_parts_and_comes_back_whole() {
+        let shared: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (writer, reader) = (Storage::mirrored(a.path(), shared.clone()), Storage::mirrored(b.path(), shared));
+        let key = "projects/p/mixdowns/j/mix.wav";
+        let path = writer.path(key).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes: Vec<u8> = (0..2 * MULTIPART_BYTES + 12_345).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        writer.publish(key).await.unwrap();
+        let fetched = reader.fetch(key).await.unwrap();
+        assert_eq!(std::fs::read(fetched).unwrap(), bytes);
+    }
 }
