@@ -131,6 +131,10 @@ async fn a_mixdown_has_exact_samples_stems_that_sum_to_it_and_is_reused_until_th
     let (status, body) =
         app.get(&format!("/api/mixdowns/{}/stems/{}", soloed["id"].as_str().unwrap(), tracks[0])).await;
     assert_eq!(status, 404, "no stems were asked: {body}");
+    let (status, listed) = app.get(&format!("/api/projects/{project}/mixdowns")).await;
+    assert_eq!(status, 200, "{listed}");
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [soloed["id"].as_str().unwrap(), muted["id"].as_str().unwrap(), id], "newest first");
     app.stop().await;
 }
 

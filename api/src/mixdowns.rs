@@ -114,6 +114,22 @@ impl MixdownsApi {
         Ok(SubmitResponse::Accepted(Json(MixdownSubmitted { job: job.into(), reused: false })))
     }
 
+    /// List a project's mixdowns
+    ///
+    /// Every mixdown job of the project, newest first, whatever its status; succeeded ones carry
+    /// their files (with download URLs), loudness and peak in `result`.
+    #[oai(path = "/api/projects/:id/mixdowns", method = "get", operation_id = "list_mixdowns")]
+    async fn list(
+        &self,
+        ctx: Data<&ApiContext>,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<JobView>>> {
+        let project = ctx.owned_project(id.0.into()).await?;
+        let jobs = ctx.store.project_jobs(project.id, JobKind::Mixdown).await?;
+        Ok(Json(jobs.into_iter().map(JobView::from).collect()))
+    }
+
     /// Download a mixdown
     ///
     /// The rendered mix of a succeeded mixdown job. Supports `Range`.
