@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::pagination::{page, paged_list};
 use crate::projects::Deleted;
 use audiolab_domain::clip::{Clip, ClipPatch};
+use audiolab_domain::transport::{ModelAction, ModelItem};
 use audiolab_domain::{ClipId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -251,6 +252,7 @@ impl ClipsApi {
             fade_out: b.fade_out,
         };
         let updated = ctx.store.update_clip(clip.id, |c| c.apply(&patch, rate, audiolab_domain::now())).await?;
+        ctx.changed(updated.project_id, ModelItem::Clip, updated.id, ModelAction::Updated).await;
         Ok(Json(ClipView::new(updated, rate)))
     }
 
@@ -266,6 +268,7 @@ impl ClipsApi {
         if !ctx.store.delete_clip(clip.id).await? {
             return Err(ApiError::not_found("clip"));
         }
+        ctx.changed(clip.project_id, ModelItem::Clip, clip.id, ModelAction::Deleted).await;
         Ok(Deleted::Deleted)
     }
 }

@@ -54,6 +54,18 @@ impl ApiContext {
         self.audio.input_devices().iter().any(|d| d.device_id == device_id)
     }
 
+    /// Tells the project's engine and clients that one of its rows changed in the database.
+    pub async fn changed(
+        &self,
+        project: ProjectId,
+        item: audiolab_domain::transport::ModelItem,
+        id: impl Into<uuid::Uuid>,
+        action: audiolab_domain::transport::ModelAction,
+    ) {
+        let change = audiolab_domain::transport::ModelChange::new(item, id, action);
+        self.audio.project_changed(project, change).await;
+    }
+
     /// The project, if it exists and the caller owns it (otherwise 404: whether someone else's
     /// project exists is not the caller's business).
     pub async fn owned_project(&self, id: ProjectId) -> ApiResult<Project> {
@@ -116,10 +128,13 @@ impl AudioControl for NoAudio {
     async fn record_stop(
         &self,
         _: ProjectId,
+        _: Option<TrackId>,
         _: audiolab_domain::RecordingSessionId,
     ) -> TransportResult<audiolab_domain::transport::RecordingStopped> {
         Err(unavailable())
     }
+    async fn project_changed(&self, _: ProjectId, _: audiolab_domain::transport::ModelChange) {}
+    async fn project_deleted(&self, _: ProjectId) {}
 }
 
 fn unavailable() -> TransportError {

@@ -5,6 +5,7 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::projects::Deleted;
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
+use audiolab_domain::transport::{ModelAction, ModelItem};
 use audiolab_domain::{LoopRegionId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -136,6 +137,7 @@ impl LoopsApi {
         };
         let region = LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
         ctx.store.insert_loop_region(&region).await?;
+        ctx.changed(project.id, ModelItem::LoopRegion, region.id, ModelAction::Created).await;
         Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(region, project.sample_rate))))
     }
 
@@ -193,6 +195,7 @@ impl LoopsApi {
         };
         let updated =
             ctx.store.update_loop_region(region.id, |r| r.apply(&patch, rate, audiolab_domain::now())).await?;
+        ctx.changed(updated.project_id, ModelItem::LoopRegion, updated.id, ModelAction::Updated).await;
         Ok(Json(LoopRegionView::new(updated, rate)))
     }
 
@@ -208,6 +211,7 @@ impl LoopsApi {
         if !ctx.store.delete_loop_region(region.id).await? {
             return Err(ApiError::not_found("loop region"));
         }
+        ctx.changed(region.project_id, ModelItem::LoopRegion, region.id, ModelAction::Deleted).await;
         Ok(Deleted::Deleted)
     }
 }

@@ -193,6 +193,8 @@ impl ProjectsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         let project = ctx.owned_project(id.0.into()).await?;
+        // Its takes stop and its engine unloads first, so nothing writes into a deleted project.
+        ctx.audio.project_deleted(project.id).await;
         if !ctx.store.delete_project(project.id).await? {
             return Err(ApiError::not_found("project"));
         }

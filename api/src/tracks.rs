@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::pagination::paged_list;
 use crate::projects::Deleted;
 use audiolab_domain::track::{NewTrack, Track, TrackPatch};
+use audiolab_domain::transport::{ModelAction, ModelItem};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -150,6 +151,7 @@ impl TracksApi {
             monitoring: body.monitoring,
         };
         let track = ctx.store.create_track(project.id, new).await?;
+        ctx.changed(project.id, ModelItem::Track, track.id, ModelAction::Created).await;
         Ok(TrackCreated::Created(Json(track.into())))
     }
 
@@ -191,6 +193,10 @@ impl TracksApi {
         };
         let updated = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
         ctx.audio.track_changed(&updated).await;
+        if updated.index != track.index {
+            // Another mixer slot: the engine rearranges.
+            ctx.changed(updated.project_id, ModelItem::Track, updated.id, ModelAction::Updated).await;
+        }
         Ok(Json(updated.into()))
     }
 
@@ -208,6 +214,7 @@ impl TracksApi {
         if !ctx.store.delete_track(track.id).await? {
             return Err(ApiError::not_found("track"));
         }
+        ctx.changed(track.project_id, ModelItem::Track, track.id, ModelAction::Deleted).await;
         Ok(Deleted::Deleted)
     }
 }

@@ -57,14 +57,27 @@ pub enum Command {
     StartCapture(Box<Capture>),
     /// Stop the capture with this id; it comes back to the control side to be dropped there.
     StopCapture(u64),
+    /// Play the project's clips as they are now (an edit, a delete, an import or take landing).
+    /// Applied at the next block boundary, without a gap; the previous arrangement is dropped
+    /// by the read-ahead thread.
+    Arrange(Box<Arrangement>),
 }
 
-/// Where the prefetcher must continue from: sent by the audio thread on every discontinuity.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A project's opened clips, as the read-ahead renders them, and where the last one ends.
+#[derive(Debug)]
+pub struct Arrangement {
+    pub tracks: Vec<TrackClips>,
+    pub duration: i64,
+}
+
+/// Where the prefetcher must continue from: sent by the audio thread on every discontinuity,
+/// carrying a new arrangement when the clips changed.
+#[derive(Debug)]
 struct Reposition {
     generation: u64,
     position: i64,
     active_loop: Option<ActiveLoop>,
+    arrangement: Option<Box<Arrangement>>,
 }
 
 /// One block of pre-fader audio for every track, for the transport frames from `start`.

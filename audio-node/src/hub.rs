@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use audiolab_domain::ProjectId;
 
@@ -99,6 +100,23 @@ struct Channel {
 pub struct Hub {
     channels: Arc<Mutex<HashMap<ProjectId, Channel>>>,
     next_client: AtomicU64,
+    /// Cancelled when a project's sockets must close (the project was deleted), with the reason.
+    closings: Mutex<HashMap<ProjectId, (CancellationToken, Arc<Mutex<String>>)>>,
+}
+
+/// What a connection watches to learn that its project is gone.
+#[derive(Clone)]
+pub struct Closing {
+    token: CancellationToken,
+    reason: Arc<Mutex<String>>,
+}
+
+impl Closing {
+    /// Resolves once the project's sockets must close; returns why.
+    pub async fn closed(&self) -> String {
+        self.token.cancelled().await;
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -150,6 +168,23 @@ impl Hub {
         if let Some(channel) = channels.get(&project) {
             let _ = channel.queue.send(message);
         }
+    }
+
+    /// What a connection to `project` watches to be told to close.
+    pub fn closing(&self, project: ProjectId) -> Closing {
+        let mut closings = self.closings.lock().unwrap_or_else(|p| p.into_inner());
+        let (token, reason) = closings.entry(project).or_default();
+        Closing { token: token.clone(), reason: reason.clone() }
+    }
+
+    /// Closes every connection to `project`, telling each `reason`, and ends its broadcasts.
+    pub fn close_project(&self, project: ProjectId, reason: &str) {
+        let closing = self.closings.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
+        if let Some((token, why)) = closing {
+            *why.lock().unwrap_or_else(|p| p.into_inner()) = reason.to_owned();
+            token.cancel();
+        }
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
     }
 
     /// Whether any client is connected to `project`.

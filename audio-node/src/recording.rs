@@ -8,6 +8,7 @@
 //! ```
 
 use crate::engine::{CaptureMeter, InputSource};
+use crate::hub::Hub;
 use audiolab_domain::device::LOOPBACK_DEVICE_ID;
 use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
 use audiolab_dsp::input::VirtualSignal;
@@ -173,4 +174,362 @@ pub async fn upload_capture(
 /// The capture's manifest for a source at `sample_rate`.
 pub fn manifest(source: InputSource, sample_rate: u32) -> Manifest {
     Manifest { channels: source.channels() as u16, sample_rate }
+}
+
+use crate::engine::{Command, TransportState};
+use crate::hub::message;
+use crate::node::{Node, busy, seconds_to_frames, store_error};
+use crate::session::Session;
+use audiolab_domain::Frames;
+use audiolab_domain::recording::{RecordingSession, RecordingStatus};
+use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult};
+use serde_json::json;
+
+impl Node {
+    /// Starts recording (see [`AudioControl::record_start`]); `self` is shared so the take can be
+    /// finalised in the background when it stops.
+    pub async fn start_recording(
+        &self,
+        project: ProjectId,
+        request: RecordRequest,
+    ) -> TransportResult<RecordingStarted> {
+        let track = self.store.get_track(request.track_id).await.map_err(store_error)?;
+        let track = track.filter(|t| t.project_id == project).ok_or(TransportError::NotFound("track"))?;
+        if !track.record_enabled {
+            return Err(TransportError::Conflict(format!(
+                "track {} is not armed: enable recording on it first (POST /api/audio/tracks/{}/record/enable)",
+                track.id, track.id
+            )));
+        }
+        let device_id = request.device_id.or(track.input_device_id.clone()).unwrap_or_else(|| "mock_0".into());
+        // Held until the capture is on the engine, so a project delete cannot miss the take.
+        let mut recordings = self.recordings.lock().await;
+        let session = self.loaded(project).await?;
+        // Busy devices are refused before a sound card's stream is opened (below). Every
+        // project has virtual devices of its own; a sound card is one per machine.
+        let exclusive = input_source(&device_id, session.tempo).is_none();
+        if let Some(busy) =
+            recordings.values().find(|r| r.device_id == device_id && (exclusive || r.project_id == project))
+        {
+            return Err(TransportError::Conflict(format!(
+                "device {device_id} is already recording (session {})",
+                busy.id
+            )));
+        }
+        let start_frame = request.start_time.map(|t| seconds_to_frames(t, &session)).transpose()?;
+        let punch = match (request.punch_in, request.punch_out) {
+            (None, None) => None,
+            (Some(punch_in), Some(punch_out)) => {
+                let (punch_in, punch_out) =
+                    (seconds_to_frames(punch_in, &session)?, seconds_to_frames(punch_out, &session)?);
+                if punch_in >= punch_out {
+                    return Err(TransportError::Invalid("punch_in: must be before punch_out".into()));
+                }
+                Some((punch_in, punch_out))
+            }
+            _ => return Err(TransportError::Invalid("punch_in and punch_out: give both or neither".into())),
+        };
+
+        if recordings.values().any(|r| r.track_id == track.id) {
+            return Err(TransportError::Conflict(format!("track {} is already recording", track.id)));
+        }
+        if recordings.values().filter(|r| r.project_id == project).count() >= crate::engine::MAX_CAPTURES {
+            return Err(TransportError::Conflict("too many tracks are recording in this project".into()));
+        }
+
+        let (source, opened) = open_input(&device_id, session.tempo, session.rate.hz()).map_err(|e| {
+            if e.starts_with("no input device") {
+                TransportError::Invalid(format!("device_id: {e}"))
+            } else {
+                TransportError::Unavailable(format!("cannot open the input: {e}"))
+            }
+        })?;
+        let (hardware, device_ring) = opened.map_or((None, None), |(input, ring)| (Some(input), Some(ring)));
+
+        // The journal row comes before the first sample, and the manifest before the writer.
+        let now = audiolab_domain::now();
+        let journal = RecordingSession {
+            id: RecordingSessionId::new(),
+            project_id: project,
+            track_id: track.id,
+            device_id: device_id.clone(),
+            status: RecordingStatus::Recording,
+            start: Frames(start_frame.unwrap_or_else(|| session.handle.shared.position())),
+            applied_offset: Frames::ZERO,
+            capture_key: String::new(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let journal = RecordingSession { capture_key: format!("captures/{}", journal.id), ..journal };
+        let dir = self.storage.path(&journal.capture_key).map_err(|e| TransportError::Internal(e.to_string()))?;
+        self.store.insert_recording_session(&journal).await.map_err(store_error)?;
+        let rate = session.rate.hz();
+        let chunks = tokio::task::spawn_blocking(move || {
+            audiolab_media::capture::ChunkWriter::create(&dir, manifest(source, rate))
+        })
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?
+        .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
+        let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, device_ring);
+        let meter_for_reports = meter.clone();
+        let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
+            .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
+
+        let rolling = session.state() == TransportState::Playing;
+        session.handle.send(Command::StartCapture(capture)).map_err(busy)?;
+        session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
+        if !rolling {
+            // Starting while stopped rolls the transport: the other tracks play (the overdub).
+            // Not waited for: the engine applies it within a block, and the take's position
+            // comes from the engine's own frame counter whenever that is.
+            session.handle.send(Command::Play { from: Some(journal.start.get()) }).map_err(busy)?;
+            let data = json!({"project_id": project, "position": journal.start.to_seconds(session.rate),
+                              "frame": journal.start.get(), "status": "playing"});
+            self.hub.publish(project, message("playback_started", data));
+        }
+        let started = RecordingStarted {
+            session_id: journal.id,
+            track_id: track.id,
+            device_id: device_id.clone(),
+            start_time: journal.start.to_seconds(session.rate),
+        };
+        let uploader = self.storage.is_mirrored().then(|| {
+            let chunk_bytes = u64::from(rate) * source.channels() as u64 * 4;
+            let (storage, key) = (self.storage.clone(), journal.capture_key.clone());
+            tokio::spawn(crate::recording::upload_capture(storage, key, chunk_bytes, meter.clone()))
+        });
+        recordings.insert(
+            journal.id,
+            ActiveRecording {
+                id: journal.id,
+                project_id: project,
+                track_id: track.id,
+                device_id,
+                capture_id,
+                source,
+                meter,
+                writer,
+                hardware,
+                uploader,
+            },
+        );
+        drop(recordings);
+        tokio::spawn(report_progress(self.hub.clone(), project, journal.id, meter_for_reports, rate));
+        self.publish_recording(
+            project,
+            "started",
+            json!({"session_id": journal.id, "track_id": track.id, "start_time": started.start_time}),
+        );
+        Ok(started)
+    }
+
+    /// Stops a recording (see [`AudioControl::record_stop`]) and finalises it in the background.
+    /// Only the session's own project (and track, when given) reaches it: any other pair is
+    /// `NotFound` and leaves the take recording.
+    pub async fn stop_recording(
+        &self,
+        project: ProjectId,
+        track: Option<TrackId>,
+        session_id: RecordingSessionId,
+    ) -> TransportResult<RecordingStopped> {
+        let belongs =
+            |project_id: ProjectId, track_id: TrackId| project_id == project && track.is_none_or(|t| t == track_id);
+        let recording = {
+            let mut recordings = self.recordings.lock().await;
+            let owned = recordings.get(&session_id).is_some_and(|r| belongs(r.project_id, r.track_id));
+            if owned { recordings.remove(&session_id) } else { None }
+        };
+        let Some(recording) = recording else {
+            return match self.store.get_recording_session(session_id).await.map_err(store_error)? {
+                Some(found) if belongs(found.project_id, found.track_id) => Err(TransportError::Conflict(format!(
+                    "recording session {session_id} is not recording (it is {})",
+                    found.status.as_str()
+                ))),
+                _ => Err(TransportError::NotFound("recording session")),
+            };
+        };
+        let session = self.loaded(project).await?;
+        session.command(Command::StopCapture(recording.capture_id)).await.map_err(busy)?;
+        if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
+            session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
+        }
+        let ActiveRecording { writer, meter, source, device_id, hardware, track_id, uploader, .. } = recording;
+        let output_latency = session.output_latency_frames();
+        let latency = device_latency(hardware.as_ref(), output_latency, session.rate.hz());
+        // The take is over: the sound card's stream stops (joining its thread, off the runtime).
+        if let Some(input) = hardware {
+            let _ = tokio::task::spawn_blocking(move || drop(input)).await;
+        }
+        // The writer ends once the audio thread lets go of the capture and the ring is drained.
+        let written = tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|e| TransportError::Internal(e.to_string()))?;
+
+        let frames = meter.frames() - meter.dropped().min(meter.frames());
+        // Placement: the engine's frame at the first sample, minus the device's latency, plus
+        // the musician's manual offset for the device.
+        let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
+        let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
+        let shift = offset - latency;
+        let first = meter.first_frame();
+        let start = first.map_or(0, |f| (f + shift).max(0));
+        self.store.stop_recording_session(session_id, Frames(start), Frames(shift)).await.map_err(store_error)?;
+        let mut stopped = RecordingStopped {
+            session_id,
+            track_id,
+            clip_id: None,
+            clip_ids: Vec::new(),
+            finalize_job_id: None,
+            start: Frames(start).to_seconds(session.rate),
+            start_frame: start,
+            frames,
+            dropped_frames: meter.dropped(),
+        };
+        if let Err(reason) = written {
+            let _ = self
+                .store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Stopped,
+                    RecordingStatus::Failed,
+                    Some(&reason),
+                )
+                .await;
+            self.publish_recording(project, "failed", json!({"session_id": session_id, "error": reason}));
+            return Err(TransportError::Unavailable(format!("the capture could not be written: {reason}")));
+        }
+        if first.is_none() {
+            let reason = "nothing was captured: the transport did not roll";
+            let _ = self
+                .store
+                .transition_recording_session(
+                    session_id,
+                    RecordingStatus::Stopped,
+                    RecordingStatus::Failed,
+                    Some(reason),
+                )
+                .await;
+            self.publish_recording(project, "stopped", json!({"session_id": session_id, "clip_id": null, "frames": 0}));
+            return Ok(stopped);
+        }
+
+        let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
+        let journal = journal.ok_or(TransportError::NotFound("recording session"))?;
+        let spans = take_spans(&meter.passes(), meter.frames(), shift);
+        let clips = audiolab_worker::finalize::create_takes(
+            &self.store,
+            &journal,
+            &spans,
+            source.channels() as u16,
+            session.rate.hz(),
+        )
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?;
+        let clip = *clips.last().ok_or_else(|| TransportError::Internal("a capture with frames has a pass".into()))?;
+        stopped.clip_ids = clips;
+        stopped.clip_id = Some(clip);
+        self.publish_recording(
+            project,
+            "stopped",
+            json!({"session_id": session_id, "clip_id": clip, "frames": frames, "start": stopped.start}),
+        );
+        let job_id =
+            audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
+        stopped.finalize_job_id = Some(job_id);
+        // The capture goes where workers read it (the object store in cloud mode), then to the
+        // queue. In the background: the take is safe on this node's disk already, and its job
+        // row is queued, so a failure here leaves it for the next start to queue again.
+        let (storage, queue, capture_key) = (self.storage.clone(), self.queue.clone(), journal.capture_key.clone());
+        tokio::spawn(async move {
+            let mut sent = match uploader {
+                Some(uploader) => uploader.await.unwrap_or_default(),
+                None => Default::default(),
+            };
+            if let Err(err) = storage.publish_new(&capture_key, &mut sent, |_, _| true).await {
+                return tracing::error!(%job_id, %err, "cannot publish the capture for its worker");
+            }
+            if let Err(err) = queue.push(job_id).await {
+                tracing::error!(%job_id, %err, "cannot queue the finalize_capture job");
+            }
+        });
+        Ok(stopped)
+    }
+
+    /// Stops and discards every take recording in `project` (being deleted): the captures
+    /// leave the engine, their writers end, and their chunks are removed. Returns how many.
+    pub(crate) async fn discard_recordings(&self, project: ProjectId, session: Option<&Session>) -> usize {
+        let doomed: Vec<ActiveRecording> = {
+            let mut recordings = self.recordings.lock().await;
+            let ids: Vec<_> = recordings.values().filter(|r| r.project_id == project).map(|r| r.id).collect();
+            ids.iter().filter_map(|id| recordings.remove(id)).collect()
+        };
+        let count = doomed.len();
+        for recording in doomed {
+            if let Some(session) = session {
+                let _ = session.handle.send(Command::StopCapture(recording.capture_id));
+            }
+            if let Some(uploader) = &recording.uploader {
+                uploader.abort();
+            }
+            let dir = self.storage.path(&format!("captures/{}", recording.id)).ok();
+            // The writer ends once the capture is let go of; its files go after it.
+            let _ = tokio::task::spawn_blocking(move || {
+                drop(recording);
+                if let Some(dir) = dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            })
+            .await;
+        }
+        count
+    }
+}
+
+/// How often a recording's clients get its length and input level.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Sends `recording_status` progress (length and peak level) until the capture finishes.
+async fn report_progress(
+    hub: Arc<Hub>,
+    project: ProjectId,
+    session_id: RecordingSessionId,
+    meter: Arc<crate::engine::CaptureMeter>,
+    rate: u32,
+) {
+    let mut ticks = tokio::time::interval(PROGRESS_INTERVAL);
+    ticks.tick().await;
+    while !meter.finished() {
+        ticks.tick().await;
+        let peak = meter.take_peak();
+        let data = json!({
+            "project_id": project,
+            "event": "progress",
+            "session_id": session_id,
+            "frames": meter.frames(),
+            "seconds": meter.frames() as f64 / f64::from(rate),
+            "level": peak,
+            "level_db": if peak > 0.0 { (20.0 * peak.log10()).max(-120.0) } else { -120.0 },
+            "dropped_frames": meter.dropped(),
+        });
+        hub.publish(project, message("recording_status", data));
+    }
+}
+
+/// The takes of a capture of `frames` frames from its passes, each moved by `shift` frames.
+fn take_spans(passes: &[crate::engine::Pass], frames: u64, shift: i64) -> Vec<audiolab_worker::finalize::TakeSpan> {
+    passes
+        .iter()
+        .enumerate()
+        .map(|(i, pass)| {
+            let end = passes.get(i + 1).map_or(frames, |next| next.capture_offset);
+            audiolab_worker::finalize::TakeSpan {
+                capture_offset: pass.capture_offset,
+                timeline_start: (pass.timeline_start + shift).max(0),
+                frames: end.saturating_sub(pass.capture_offset),
+            }
+        })
+        .filter(|span| span.frames > 0)
+        .collect()
 }

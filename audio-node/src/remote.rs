@@ -2,13 +2,14 @@
 //! project is assigned to, over its internal control route; WebSocket clients are proxied to the
 //! same node, so a client needs only the API's address; track changes go out on the Redis bus.
 
+use crate::bus::BusEvent;
 use crate::internal::CONTROL_PATH;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{
-    AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult,
-    TransportStatus,
+    AudioControl, LoadSummary, ModelChange, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
+    TransportResult, TransportStatus,
 };
-use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId};
+use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
@@ -47,8 +48,32 @@ impl RemoteNodes {
         }
     }
 
+    /// The URL of the live node the project is assigned to, without assigning it.
+    async fn host_url(&self, project: ProjectId) -> Result<Option<String>, audiolab_store::StoreError> {
+        let Some(host) = self.store.live_host_of(project, self.stale_after).await? else { return Ok(None) };
+        let live = self.store.live_nodes(self.stale_after).await?;
+        Ok(live.into_iter().find(|n| n.id == host).map(|n| n.url))
+    }
+
+    async fn announce(&self, event: BusEvent) {
+        let Some(redis) = &self.redis else { return };
+        if let Err(error) = crate::bus::publish(redis, &event).await {
+            tracing::warn!(%error, "could not publish a change to the nodes");
+        }
+    }
+
     async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: &str, data: Value) -> TransportResult<T> {
         let url = self.node_url(project).await?;
+        self.call_at(&url, project, command, data).await
+    }
+
+    async fn call_at<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        project: ProjectId,
+        command: &str,
+        data: Value,
+    ) -> TransportResult<T> {
         let endpoint = format!("{url}{}", CONTROL_PATH.replace(":project_id", &project.to_string()));
         let response = self
             .http
@@ -109,14 +134,32 @@ impl AudioControl for RemoteNodes {
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
         self.call(project, "record_start", serde_json::to_value(request).unwrap_or(Value::Null)).await
     }
-    async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped> {
-        self.call(project, "record_stop", json!({ "session_id": session })).await
+    async fn record_stop(
+        &self,
+        project: ProjectId,
+        track: Option<TrackId>,
+        session: RecordingSessionId,
+    ) -> TransportResult<RecordingStopped> {
+        self.call(project, "record_stop", json!({ "session_id": session, "track_id": track })).await
     }
     async fn track_changed(&self, track: &Track) {
-        let Some(redis) = &self.redis else { return };
-        if let Err(error) = crate::bus::publish_track(redis, track).await {
-            tracing::warn!(%error, "could not publish a track change");
+        self.announce(BusEvent::TrackChanged { project_id: track.project_id, track_id: track.id }).await;
+    }
+    async fn project_changed(&self, project: ProjectId, change: ModelChange) {
+        self.announce(BusEvent::ProjectChanged { project_id: project, change }).await;
+    }
+    async fn project_deleted(&self, project: ProjectId) {
+        // The hosting node stops the takes before the rows go; every node hears it on the bus.
+        match self.host_url(project).await {
+            Ok(Some(url)) => {
+                if let Err(error) = self.call_at::<Value>(&url, project, "unload", Value::Null).await {
+                    tracing::warn!(%project, %error, "the audio node could not unload a deleted project");
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%project, %error, "cannot look up the node of a deleted project"),
         }
+        self.announce(BusEvent::ProjectDeleted { project_id: project }).await;
     }
 }
 

@@ -8,7 +8,7 @@ use audiolab_domain::loop_region::LoopRegion;
 use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
-use audiolab_domain::{Frames, LoopRegionId, ProjectId, SampleRate, TrackId};
+use audiolab_domain::{Frames, ProjectId, SampleRate, TrackId};
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::storage::Storage;
 use audiolab_media::timeline::Skipped;
@@ -27,18 +27,55 @@ pub struct Session {
     pub project_name: String,
     pub tempo: f64,
     pub rate: SampleRate,
-    pub duration: i64,
-    pub tracks_loaded: u32,
-    pub clips_loaded: u32,
     pub handle: Arc<EngineHandle>,
     pub clock_stats: Arc<ClockStats>,
-    slots: HashMap<TrackId, usize>,
-    active_loop: Mutex<Option<LoopRegionId>>,
+    /// What the engine plays now, as the control side knows it; changed by [`Session::arrange`].
+    model: Mutex<Model>,
+    /// The loop region the engine plays, as last sent to it.
+    active_loop: Mutex<Option<LoopRegion>>,
+    /// Held while the session is brought up to date, so refreshes apply in order.
+    pub arranging: tokio::sync::Mutex<()>,
     reports: CancellationToken,
     positions: Option<Worker>,
     // Dropped after the reports stop: joins the threads.
     _clock: Worker,
     _reader: Worker,
+}
+
+/// The project as its engine was last told it.
+#[derive(Debug, Default)]
+struct Model {
+    duration: i64,
+    tracks_loaded: u32,
+    clips_loaded: u32,
+    /// Each track's mixer slot (its `track_index`).
+    slots: HashMap<TrackId, usize>,
+}
+
+impl Model {
+    fn new(tracks: &[Track], timeline: &audiolab_media::timeline::Timeline) -> Self {
+        Self {
+            duration: timeline.duration,
+            tracks_loaded: tracks.len() as u32,
+            clips_loaded: timeline.clips,
+            slots: tracks.iter().map(|t| (t.id, usize::from(t.index.get()))).collect(),
+        }
+    }
+}
+
+/// Opens the playable clips of `tracks` for an engine, reporting those that cannot play.
+/// Blocking (opens files).
+pub fn open_timeline(
+    rate: SampleRate,
+    tracks: &[Track],
+    clips: &[Clip],
+    storage: &Storage,
+) -> audiolab_media::timeline::Timeline {
+    let (timeline, skipped) = audiolab_media::timeline::open(rate, tracks, clips, storage);
+    for Skipped { clip, reason } in skipped {
+        tracing::warn!(clip_id = %clip, %reason, "clip skipped: its audio cannot play");
+    }
+    timeline
 }
 
 impl Drop for Session {
@@ -58,17 +95,12 @@ impl Session {
         output: Output,
     ) -> std::io::Result<Self> {
         let rate = project.sample_rate;
-        let (timeline, skipped) = audiolab_media::timeline::open(rate, tracks, clips, storage);
-        for Skipped { clip, reason } in skipped {
-            tracing::warn!(clip_id = %clip, %reason, "clip skipped: its audio cannot play");
-        }
-        let (clips_loaded, duration) = (timeline.clips, timeline.duration);
-        let (core, handle, prefetcher) = engine::create(rate.hz(), duration, timeline.tracks);
-        let mut slots = HashMap::new();
+        let mut timeline = open_timeline(rate, tracks, clips, storage);
+        let model = Model::new(tracks, &timeline);
+        let (core, handle, prefetcher) =
+            engine::create(rate.hz(), timeline.duration, std::mem::take(&mut timeline.tracks));
         for track in tracks {
-            let slot = usize::from(track.index.get());
-            handle.shared.set_mix(slot, track_mix(track));
-            slots.insert(track.id, slot);
+            handle.shared.set_mix(usize::from(track.index.get()), track_mix(track));
         }
         let clock_stats = Arc::new(ClockStats::default());
         let reader = spawn_reader(prefetcher)?;
@@ -79,13 +111,11 @@ impl Session {
             project_name: project.name.clone(),
             tempo: project.tempo.bpm(),
             rate,
-            duration,
-            tracks_loaded: tracks.len() as u32,
-            clips_loaded,
             handle: Arc::new(handle),
             clock_stats,
-            slots,
+            model: Mutex::new(model),
             active_loop: Mutex::new(None),
+            arranging: tokio::sync::Mutex::new(()),
             reports: CancellationToken::new(),
             positions: None,
             _clock: clock,
@@ -101,14 +131,48 @@ impl Session {
         Ok(())
     }
 
+    fn model(&self) -> std::sync::MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Frames to the end of the last clip the engine plays.
+    pub fn duration(&self) -> i64 {
+        self.model().duration
+    }
+
+    /// Makes the engine play `tracks` with the clips of `timeline` (opened by
+    /// [`open_timeline`]): mixers at once, clips from the next block boundary, without a gap.
+    pub fn arrange(
+        &self,
+        tracks: &[Track],
+        timeline: audiolab_media::timeline::Timeline,
+    ) -> Result<(), engine::EngineBusy> {
+        let mut model = self.model();
+        let new = Model::new(tracks, &timeline);
+        for (id, slot) in &model.slots {
+            if !new.slots.contains_key(id) {
+                // A deleted track's slot plays nothing; a track created there later sets it.
+                self.handle.shared.set_mix(*slot, audiolab_dsp::mix::TrackMix::default());
+            }
+        }
+        for track in tracks {
+            self.handle.shared.set_mix(usize::from(track.index.get()), track_mix(track));
+        }
+        let arrangement = engine::Arrangement { tracks: timeline.tracks, duration: timeline.duration };
+        self.handle.send(engine::Command::Arrange(Box::new(arrangement)))?;
+        *model = new;
+        Ok(())
+    }
+
     pub fn summary(&self) -> LoadSummary {
+        let model = self.model();
         LoadSummary {
             project_id: self.project_id,
             project_name: self.project_name.clone(),
-            tracks_loaded: self.tracks_loaded,
-            clips_loaded: self.clips_loaded,
-            duration: Frames(self.duration).to_seconds(self.rate),
-            duration_frames: self.duration,
+            tracks_loaded: model.tracks_loaded,
+            clips_loaded: model.clips_loaded,
+            duration: Frames(model.duration).to_seconds(self.rate),
+            duration_frames: model.duration,
             tempo: self.tempo,
             sample_rate: self.rate.hz(),
         }
@@ -123,17 +187,18 @@ impl Session {
     pub fn status(&self) -> TransportStatus {
         let shared = &self.handle.shared;
         let frame = shared.position();
+        let model = self.model();
         TransportStatus {
             project_id: self.project_id,
             project_loaded: true,
             status: shared.state().as_str().into(),
             position: Frames(frame).to_seconds(self.rate),
             frame,
-            duration: Frames(self.duration).to_seconds(self.rate),
-            duration_frames: self.duration,
-            tracks_loaded: self.tracks_loaded,
+            duration: Frames(model.duration).to_seconds(self.rate),
+            duration_frames: model.duration,
+            tracks_loaded: model.tracks_loaded,
             sample_rate: self.rate.hz(),
-            loop_region_id: *self.active_loop.lock().unwrap_or_else(|p| p.into_inner()),
+            loop_region_id: self.active_loop.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|r| r.id),
             loop_pass: shared.loop_pass(),
             underruns: shared.underruns(),
         }
@@ -154,13 +219,20 @@ impl Session {
         Ok(())
     }
 
-    pub fn set_loop(&self, region: Option<&LoopRegion>) -> Command {
-        *self.active_loop.lock().unwrap_or_else(|p| p.into_inner()) = region.map(|r| r.id);
-        Command::SetLoop(region.map(|r| ActiveLoop::new(r.start.get(), r.end.get(), r.repeat_count)))
+    /// The command that makes the engine loop `region` (or stop looping), unless it already
+    /// loops exactly that range: an unrelated edit must not restart the pass count.
+    pub fn set_loop(&self, region: Option<&LoopRegion>) -> Option<Command> {
+        let mut active = self.active_loop.lock().unwrap_or_else(|p| p.into_inner());
+        let plays = |r: &LoopRegion| (r.id, r.start, r.end, r.repeat_count);
+        if active.as_ref().map(plays) == region.map(plays) {
+            return None;
+        }
+        *active = region.cloned();
+        Some(Command::SetLoop(region.map(|r| ActiveLoop::new(r.start.get(), r.end.get(), r.repeat_count))))
     }
 
     pub fn apply_track(&self, track: &Track) {
-        if let Some(&slot) = self.slots.get(&track.id) {
+        if let Some(&slot) = self.model().slots.get(&track.id) {
             self.handle.shared.set_mix(slot, track_mix(track));
         }
     }

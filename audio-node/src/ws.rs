@@ -43,9 +43,20 @@ pub async fn ws_audio(Path(project): Path<String>, ws: WebSocket, node: Data<&Ar
 async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
     let (sink, mut stream) = socket.split();
     let outbox = Outbox::new(sink);
+    let closing = node.hub().closing(project);
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
-    while let Some(incoming) = stream.next().await {
+    loop {
+        let incoming = tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(incoming) => incoming,
+                None => break,
+            },
+            reason = closing.closed() => {
+                outbox.close(Message::Close(Some((CloseCode::Normal, reason)))).await;
+                break;
+            }
+        };
         let reply = match incoming {
             Ok(Message::Close(_)) => break,
             Ok(Message::Text(text)) => handle_text(&text, project, &node).await,
@@ -112,6 +123,10 @@ fn seconds(data: &Value, field: &str) -> TransportResult<Option<f64>> {
 /// HTTP control route both come through here. Returns the command's result as JSON.
 pub async fn control(command: &str, data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
     let status = match command {
+        "unload" => {
+            node.unload_project(project, "the project was deleted").await;
+            return Ok(Value::Null);
+        }
         "load" => return Ok(serde_json::to_value(node.load(project).await?).unwrap_or(Value::Null)),
         "status" => node.status(project).await?,
         "play" => node.play(project, seconds(data, "position")?).await?,
@@ -139,7 +154,17 @@ pub async fn control(command: &str, data: &Value, project: ProjectId, node: &Nod
         "record_stop" => {
             let id = data["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
             let id = id.ok_or_else(|| TransportError::Invalid("session_id: required, a UUID".into()))?;
-            return Ok(serde_json::to_value(node.record_stop(project, id.into()).await?).unwrap_or(Value::Null));
+            let track = match &data["track_id"] {
+                Value::Null => None,
+                value => Some(
+                    value
+                        .as_str()
+                        .and_then(|s| s.parse::<uuid::Uuid>().ok())
+                        .ok_or_else(|| TransportError::Invalid("track_id: a UUID".into()))?,
+                ),
+            };
+            let stopped = node.record_stop(project, track.map(Into::into), id.into()).await?;
+            return Ok(serde_json::to_value(stopped).unwrap_or(Value::Null));
         }
         other => return Err(TransportError::Invalid(format!("unknown command {other:?}"))),
     };

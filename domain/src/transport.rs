@@ -127,6 +127,38 @@ pub struct RecordingStopped {
     pub dropped_frames: u64,
 }
 
+/// What kind of row of a project changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelItem {
+    Track,
+    Clip,
+    LoopRegion,
+}
+
+/// How it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelAction {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A change to a project's model made in the database, for its engine and its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelChange {
+    pub item: ModelItem,
+    pub id: uuid::Uuid,
+    pub action: ModelAction,
+}
+
+impl ModelChange {
+    pub fn new(item: ModelItem, id: impl Into<uuid::Uuid>, action: ModelAction) -> Self {
+        Self { item, id: id.into(), action }
+    }
+}
+
 #[async_trait::async_trait]
 pub trait AudioControl: Send + Sync {
     /// Loads (or reloads) the project's tracks and ready clips into an engine.
@@ -146,8 +178,20 @@ pub trait AudioControl: Send + Sync {
     async fn track_changed(&self, track: &Track);
     /// Starts recording a take on `request.track_id` (a track of `project`).
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
-    /// Stops a recording of `project`; its clip id is returned at once.
-    async fn record_stop(&self, project: ProjectId, session: RecordingSessionId) -> TransportResult<RecordingStopped>;
+    /// Stops a recording of `project` on `track` (when given, it must be the session's track;
+    /// any other pair is `NotFound` and changes nothing); its clip id is returned at once.
+    async fn record_stop(
+        &self,
+        project: ProjectId,
+        track: Option<TrackId>,
+        session: RecordingSessionId,
+    ) -> TransportResult<RecordingStopped>;
+    /// The project's tracks, clips or loop regions changed in the database: a loaded engine
+    /// plays the new state from its next block, and the project's clients are told.
+    async fn project_changed(&self, project: ProjectId, change: ModelChange);
+    /// The project is being deleted: its takes are stopped and discarded, its engine unloaded,
+    /// its sockets closed with a reason.
+    async fn project_deleted(&self, project: ProjectId);
     /// The input devices takes can be recorded from: the virtual devices every node has, and
     /// the sound-card inputs of a node that has them.
     fn input_devices(&self) -> Vec<crate::device::InputDevice> {

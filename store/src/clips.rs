@@ -64,11 +64,11 @@ impl ClipRow {
     }
 }
 
-impl Store {
-    /// Stores a new clip. Errors: `MissingParent` when its track or project does not exist.
-    #[tracing::instrument(skip_all, fields(clip_id = %clip.id))]
-    pub async fn insert_clip(&self, clip: &Clip) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+/// The bound INSERT of a clip, for a pool or a transaction of either engine.
+macro_rules! insert_clip_query {
+    ($clip:expr) => {{
+        let clip = $clip;
+sqlx::query(
             "INSERT INTO clips (id, project_id, track_id, take_id, name, audio_key, start_frame, source_offset_frames,
                                 length_frames, source_length_frames, gain_db, fade_in_frames, fade_out_frames,
                                 source_sample_rate, channels, status, error, peaks_key, loudness_lufs, active,
@@ -97,6 +97,15 @@ impl Store {
         .bind(clip.active)
         .bind(clip.created_at)
         .bind(clip.updated_at)
+    }};
+}
+pub(crate) use insert_clip_query;
+
+impl Store {
+    /// Stores a new clip. Errors: `MissingParent` when its track or project does not exist.
+    #[tracing::instrument(skip_all, fields(clip_id = %clip.id))]
+    pub async fn insert_clip(&self, clip: &Clip) -> StoreResult<()> {
+        on_pool!(self, pool => insert_clip_query!(clip)
         .execute(pool)
         .await
         .map(drop)

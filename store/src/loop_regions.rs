@@ -43,29 +43,42 @@ impl LoopRegionRow {
     }
 }
 
+/// Disables the project's ($1) enabled regions other than $2, stamping them changed at $3.
+const DISABLE_OTHERS: &str = "UPDATE loop_regions SET enabled = FALSE, updated_at = $3, version = version + 1
+                              WHERE project_id = $1 AND enabled AND id <> $2";
+
 impl Store {
-    /// Errors: `MissingParent` when the project does not exist.
+    /// Inserts a region. An enabled region becomes the project's only enabled one (the others
+    /// are disabled in the same transaction). Errors: `MissingParent` when the project does not
+    /// exist.
     #[tracing::instrument(skip_all, fields(loop_region_id = %region.id))]
     pub async fn insert_loop_region(&self, region: &LoopRegion) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO loop_regions (id, project_id, name, start_frame, end_frame, enabled, repeat_count,
-                                       auto_punch_record, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(region.id.0)
-        .bind(region.project_id.0)
-        .bind(&region.name)
-        .bind(region.start.get())
-        .bind(region.end.get())
-        .bind(region.enabled)
-        .bind(region.repeat_count.map(|n| n as i32))
-        .bind(region.auto_punch_record)
-        .bind(region.created_at)
-        .bind(region.updated_at)
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(|e| StoreError::from_write(e, "a loop region with this id already exists", "project"))?);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if region.enabled {
+                sqlx::query(DISABLE_OTHERS).bind(region.project_id.0).bind(region.id.0).bind(region.updated_at)
+                    .execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO loop_regions (id, project_id, name, start_frame, end_frame, enabled, repeat_count,
+                                           auto_punch_record, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(region.id.0)
+            .bind(region.project_id.0)
+            .bind(&region.name)
+            .bind(region.start.get())
+            .bind(region.end.get())
+            .bind(region.enabled)
+            .bind(region.repeat_count.map(|n| n as i32))
+            .bind(region.auto_punch_record)
+            .bind(region.created_at)
+            .bind(region.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, "a loop region with this id already exists", "project"))?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -125,7 +138,13 @@ impl Versioned for LoopRegion {
 
     async fn save(&self, store: &Store, version: i64) -> StoreResult<bool> {
         let region = self;
-        let written = on_pool!(store, pool => sqlx::query(
+        let written = on_pool!(store, pool => {
+            let mut tx = pool.begin().await?;
+            if region.enabled {
+                sqlx::query(DISABLE_OTHERS).bind(region.project_id.0).bind(region.id.0).bind(region.updated_at)
+                    .execute(&mut *tx).await?;
+            }
+            let written = sqlx::query(
             "UPDATE loop_regions SET name = $3, start_frame = $4, end_frame = $5, enabled = $6, repeat_count = $7,
                     auto_punch_record = $8, updated_at = $9, version = version + 1
              WHERE id = $1 AND version = $2",
@@ -139,39 +158,61 @@ impl Versioned for LoopRegion {
         .bind(region.repeat_count.map(|n| n as i32))
         .bind(region.auto_punch_record)
         .bind(region.updated_at)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected());
+        .rows_affected();
+            // A lost race rolls back the disabling too.
+            if written == 1 {
+                tx.commit().await?;
+            }
+            written
+        });
         Ok(written == 1)
     }
 }
 
 impl Store {
     /// Makes `region` the project's only enabled loop (or disables all with `None`) and returns
-    /// it. Errors: `NotFound` when `region` is not a loop region of `project_id`.
+    /// it, in one transaction. Errors: `NotFound` when `region` is not a loop region of
+    /// `project_id`.
     #[tracing::instrument(skip(self))]
     pub async fn enable_loop_region(
         &self,
         project_id: ProjectId,
         region: Option<LoopRegionId>,
     ) -> StoreResult<Option<LoopRegion>> {
-        if let Some(id) = region {
-            let found = self.get_loop_region(id).await?;
-            if found.is_none_or(|r| r.project_id != project_id) {
-                return Err(StoreError::NotFound("loop region"));
-            }
-        }
         let now = audiolab_domain::now();
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE loop_regions SET enabled = (id = $2), updated_at = $3, version = version + 1
-             WHERE project_id = $1 AND (enabled OR id = $2)",
-        )
-        .bind(project_id.0)
-        .bind(region.map(|r| r.0))
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(drop)?);
+        // With no region to keep, the nil id matches nothing, so every region is disabled.
+        let keep = region.map_or(Uuid::nil(), |r| r.0);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(DISABLE_OTHERS).bind(project_id.0).bind(keep).bind(now).execute(&mut *tx).await?;
+            if let Some(id) = region {
+                let enabled = sqlx::query(
+                    "UPDATE loop_regions SET enabled = TRUE, updated_at = $3, version = version + 1
+                     WHERE project_id = $1 AND id = $2 AND NOT enabled",
+                )
+                .bind(project_id.0)
+                .bind(id.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if enabled == 0 {
+                    let exists: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM loop_regions WHERE project_id = $1 AND id = $2",
+                    )
+                    .bind(project_id.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if exists.is_none() {
+                        return Err(StoreError::NotFound("loop region"));
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
         self.enabled_loop_region(project_id).await
     }
 

@@ -1,6 +1,7 @@
 //! Recording sessions (the crash-safety journal) and their takes.
 
 use crate::{Store, StoreError, StoreResult, corrupt, on_pool};
+use audiolab_domain::clip::Clip;
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{Frames, RecordingSessionId, TakeId, TrackId};
 use chrono::{DateTime, Utc};
@@ -67,6 +68,25 @@ impl TryFrom<TakeRow> for Take {
             created_at: row.created_at,
         })
     }
+}
+
+/// The bound INSERT of a take, for a pool or a transaction of either engine.
+macro_rules! insert_take_query {
+    ($take:expr) => {{
+        let take = $take;
+sqlx::query(
+            "INSERT INTO takes (id, session_id, track_id, clip_id, pass_index, capture_offset_frames, length_frames, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(take.id.0)
+        .bind(take.session_id.0)
+        .bind(take.track_id.0)
+        .bind(take.clip_id.0)
+        .bind(take.pass_index as i32)
+        .bind(take.capture_offset.get())
+        .bind(take.length.get())
+        .bind(take.created_at)
+    }};
 }
 
 impl Store {
@@ -164,21 +184,31 @@ impl Store {
         Ok(moved == 1)
     }
 
+    /// Stores the takes of one recording with their clips, all or none.
+    /// Errors: `Conflict` when the session already has a take for one of the passes.
+    #[tracing::instrument(skip_all, fields(takes = takes.len()))]
+    pub async fn insert_takes(&self, takes: &[(Take, Clip)]) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (take, clip) in takes {
+                insert_take_query!(take)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_write(e, "this pass already has a take", "recording session"))?;
+                crate::clips::insert_clip_query!(clip)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_write(e, "a clip with this id already exists", "track"))?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Errors: `Conflict` when the session already has a take for this pass.
     #[tracing::instrument(skip_all, fields(take_id = %take.id))]
     pub async fn insert_take(&self, take: &Take) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO takes (id, session_id, track_id, clip_id, pass_index, capture_offset_frames, length_frames, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(take.id.0)
-        .bind(take.session_id.0)
-        .bind(take.track_id.0)
-        .bind(take.clip_id.0)
-        .bind(take.pass_index as i32)
-        .bind(take.capture_offset.get())
-        .bind(take.length.get())
-        .bind(take.created_at)
+        on_pool!(self, pool => insert_take_query!(take)
         .execute(pool)
         .await
         .map(drop)

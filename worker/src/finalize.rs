@@ -71,7 +71,8 @@ pub async fn create_takes(
     sample_rate: u32,
 ) -> Result<Vec<ClipId>, FinalizeError> {
     let earlier = store.list_takes(session.track_id).await?.len();
-    let mut clips = Vec::with_capacity(spans.len());
+    let active = active_pieces(spans);
+    let mut rows = Vec::with_capacity(spans.len());
     for (pass, span) in spans.iter().enumerate() {
         let take_id = TakeId::new();
         let new = NewClip {
@@ -85,7 +86,7 @@ pub async fn create_takes(
             channels,
         };
         let mut clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
-        clip.active = pass + 1 == spans.len();
+        clip.active = active[pass];
         let take = Take {
             id: take_id,
             session_id: session.id,
@@ -96,11 +97,24 @@ pub async fn create_takes(
             length: Frames(span.frames as i64),
             created_at: clip.created_at,
         };
-        store.insert_take(&take).await?;
-        store.insert_clip(&clip).await?;
-        clips.push(clip.id);
+        rows.push((take, clip));
     }
-    Ok(clips)
+    store.insert_takes(&rows).await?;
+    Ok(rows.iter().map(|(_, clip)| clip.id).collect())
+}
+
+/// Which pieces of a recording play: a piece stays active unless a later piece overlaps it on
+/// the timeline. Loop passes over one region leave only the newest active (older passes are
+/// alternative takes); pieces split by a jump to elsewhere all play where they were recorded.
+pub fn active_pieces(spans: &[TakeSpan]) -> Vec<bool> {
+    let end = |s: &TakeSpan| s.timeline_start + s.frames as i64;
+    spans
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            !spans[i + 1..].iter().any(|later| later.timeline_start < end(piece) && piece.timeline_start < end(later))
+        })
+        .collect()
 }
 
 /// Recovers a recording interrupted by a crash: its take is what reached storage, finalised

@@ -82,7 +82,8 @@ impl CaptureMeter {
         self.frames.load(Relaxed)
     }
 
-    /// The passes captured so far: one unless a loop wrapped while recording. Read it once the
+    /// The passes captured so far: one unless the playhead jumped (a loop wrap, a seek) while
+    /// recording. Read it once the
     /// capture is finished for the final list.
     pub fn passes(&self) -> Vec<Pass> {
         let count = self.pass_count.load(std::sync::atomic::Ordering::Acquire);
@@ -130,8 +131,11 @@ pub struct Capture {
     input_frame: u64,
     /// Only timeline frames in `[in, out)` are captured.
     punch: Option<(i64, i64)>,
-    /// The loop wrapped since the last captured frame: the next one opens a pass.
-    wrapped: bool,
+    /// The timeline frame that follows the last one played, to tell a jump (a loop wrap, a
+    /// seek, a loop change) from continuous playback.
+    next_position: Option<i64>,
+    /// The playhead jumped since the last captured frame: the next one opens a pass.
+    jumped: bool,
     /// A sound card's samples as its input callback delivered them (for `InputSource::Device`).
     device: Option<rtrb::Consumer<f32>>,
 }
@@ -163,22 +167,24 @@ impl Capture {
             meter: meter.clone(),
             input_frame: 0,
             punch,
-            wrapped: false,
+            next_position: None,
+            jumped: false,
             device,
         });
         (capture, consumer, meter)
     }
 
-    /// Notes that the loop wrapped: what is captured next belongs to a new pass.
-    pub(super) fn loop_wrapped(&mut self) {
-        self.wrapped = true;
-    }
-
     /// Captures the frames played from timeline frame `position` (contiguous on the timeline);
     /// `mix` is the engine's stereo output for exactly those frames. Only frames inside the
-    /// punch range are kept; the device's own clock runs through all of them.
+    /// punch range are kept; the device's own clock runs through all of them. Frames that do
+    /// not follow on from the last ones played (the playhead jumped) start a new pass, so
+    /// every piece of the take keeps the timeline position it was played at.
     pub(super) fn capture(&mut self, position: i64, mix: &[f32]) {
         let frames = mix.len() / 2;
+        if self.next_position.is_some_and(|next| next != position) {
+            self.jumped = true;
+        }
+        self.next_position = Some(position + frames as i64);
         let channels = self.source.channels();
         if let Some(device) = &mut self.device
             && self.input_frame == 0
@@ -217,10 +223,10 @@ impl Capture {
         if self.meter.first_frame.load(Relaxed) == i64::MIN {
             self.meter.first_frame.store(position, Relaxed);
             self.meter.open_pass(0, position);
-        } else if self.wrapped {
+        } else if self.jumped {
             self.meter.open_pass(captured, position);
         }
-        self.wrapped = false;
+        self.jumped = false;
         self.meter.frames.store(captured + frames as u64, Relaxed);
         let Ok(chunk) = self.ring.write_chunk_uninit(samples) else {
             // The writer is seconds behind: lose this block rather than wait.

@@ -3,7 +3,7 @@
 
 use super::capture::{Capture, MAX_CAPTURES};
 use super::shared::{EngineEvent, Shared, TransportState};
-use super::{BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition};
+use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition};
 use audiolab_dsp::mix::{TrackMix, mix_track};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ pub struct EngineCore {
     generation: u64,
     /// A reposition the prefetcher has not received yet (its ring was full).
     reposition_pending: bool,
+    /// Clips for the prefetcher, sent with the next reposition.
+    arrangement: Option<Box<Arrangement>>,
     /// After a jump, the playhead holds still (playing silence) until the read-ahead has the
     /// new position's audio, as a tape machine locates before it rolls.
     locating: bool,
@@ -63,6 +65,7 @@ impl EngineCore {
             hold_at_end: false,
             generation: 0,
             reposition_pending: false,
+            arrangement: None,
             locating: false,
             current: None,
             offset: 0,
@@ -86,7 +89,8 @@ impl EngineCore {
     pub fn prepare(&mut self) {
         self.apply_commands();
         if self.reposition_pending {
-            self.send_reposition();
+            // Whatever was planned, a fresh start from the playhead is always right.
+            self.restart_read_ahead();
         }
     }
 
@@ -156,7 +160,14 @@ impl EngineCore {
                 Command::Seek(frame) => self.seek(frame),
                 Command::SetLoop(active_loop) => {
                     self.active_loop = active_loop;
-                    self.restart_read_ahead();
+                    self.follow_change();
+                }
+                Command::Arrange(arrangement) => {
+                    self.duration = arrangement.duration;
+                    // A later arrangement replaces one still waiting for the prefetcher's ring
+                    // (only possible when that thread is stuck): the older is dropped here.
+                    self.arrangement = Some(arrangement);
+                    self.follow_change();
                 }
                 Command::HoldAtEnd(hold) => self.hold_at_end = hold,
                 Command::StartCapture(capture) => match self.captures.iter_mut().find(|c| c.is_none()) {
@@ -184,11 +195,8 @@ impl EngineCore {
         let mut preview = self.active_loop;
         let step = advance(self.position, span.len() / 2, &mut preview);
         let mut offset = 0;
-        for (index, &(start, length)) in step.segments().iter().enumerate() {
+        for &(start, length) in step.segments() {
             for capture in self.captures.iter_mut().flatten() {
-                if index > 0 {
-                    capture.loop_wrapped();
-                }
                 capture.capture(start, &span[offset * 2..(offset + length) * 2]);
             }
             offset += length;
@@ -268,10 +276,36 @@ impl EngineCore {
         self.send_reposition();
     }
 
+    /// Starts a new generation of read-ahead at the end of the block being played, which plays
+    /// on: a changed arrangement or loop reaches the output at the next block boundary without
+    /// a gap. Blocks queued after it followed the old plan and go back to the free ring.
+    fn follow_change(&mut self) {
+        if self.state != TransportState::Playing || self.locating || !self.ensure_bundle() {
+            return self.restart_read_ahead();
+        }
+        while let Ok(stale) = self.filled.pop() {
+            let _ = self.free.push(stale);
+        }
+        let mut active_loop = self.active_loop;
+        let next = advance(self.position, BLOCK_FRAMES - self.offset, &mut active_loop).position;
+        self.generation += 1;
+        self.send_reposition_at(next, active_loop);
+    }
+
     fn send_reposition(&mut self) {
-        let reposition =
-            Reposition { generation: self.generation, position: self.position, active_loop: self.active_loop };
-        self.reposition_pending = self.repositions.push(reposition).is_err();
+        self.send_reposition_at(self.position, self.active_loop);
+    }
+
+    fn send_reposition_at(&mut self, position: i64, active_loop: Option<ActiveLoop>) {
+        let arrangement = self.arrangement.take();
+        let reposition = Reposition { generation: self.generation, position, active_loop, arrangement };
+        match self.repositions.push(reposition) {
+            Ok(()) => self.reposition_pending = false,
+            Err(rtrb::PushError::Full(back)) => {
+                self.arrangement = back.arrangement;
+                self.reposition_pending = true;
+            }
+        }
     }
 
     /// Publishes the transport state and tells the prefetcher where to start.

@@ -50,6 +50,11 @@ impl Prefetcher {
                 self.position = reposition.position;
                 self.active_loop = reposition.active_loop;
                 self.started = true;
+                if let Some(arrangement) = reposition.arrangement {
+                    // The old clips (open files) are closed here, off the audio thread.
+                    self.tracks = arrangement.tracks;
+                    self.tracks.retain(|track| track.slot < MAX_TRACKS);
+                }
             }
             if !self.started || self.filled.slots() == 0 || !self.repositions.is_empty() {
                 if self.repositions.is_empty() {
