@@ -316,21 +316,13 @@ impl RecordingApi {
     ) -> ApiResult<Json<TakeView>> {
         let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let (track, _) = ctx.owned_track(take.track_id).await.map_err(|_| ApiError::not_found("take"))?;
-        let siblings: Vec<_> =
-            ctx.store.list_takes(track.id).await?.into_iter().filter(|t| t.session_id == take.session_id).collect();
-        for sibling in &siblings {
-            let active = sibling.id == take.id;
-            ctx.store
-                .update_clip(sibling.clip_id, |clip| {
-                    clip.active = active;
-                    Ok(())
-                })
-                .await?;
-        }
-        // A loaded engine picks up the change (it keeps its playhead).
-        if ctx.audio.status(track.project_id).await.is_ok_and(|s| s.project_loaded) {
-            ctx.audio.load(track.project_id).await?;
-        }
+        ctx.store.activate_take(&take).await?;
+        let change = audiolab_domain::transport::ModelChange::new(
+            audiolab_domain::transport::ModelItem::Clip,
+            take.clip_id,
+            audiolab_domain::transport::ModelAction::Updated,
+        );
+        ctx.audio.project_changed(track.project_id, change).await;
         Ok(Json(take_view(&ctx, take).await?))
     }
 

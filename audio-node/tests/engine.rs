@@ -462,3 +462,103 @@ fn the_engine_and_the_offline_mixdown_render_the_same_samples() {
         assert!(engine.iter().any(|s| s.abs() > 0.1), "the render is not silence");
     }
 }
+
+/// The clip `a.wav` of the rig's folder placed afresh, as the node opens it after an edit.
+fn reopened(rig: &Rig, name: &str, placement: ClipPlacement, duration: i64) -> Command {
+    let reader = WavReader::open(&rig._dir.path().join(name)).unwrap();
+    let tracks = vec![TrackClips { slot: 0, clips: vec![ClipSource { placement, reader }] }];
+    Command::Arrange(Box::new(engine::Arrangement { tracks, duration }))
+}
+
+#[test]
+fn a_clip_edit_is_heard_from_the_next_block_boundary_without_a_gap() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 96_000, ramp, placement(0, 96_000))])], 96_000);
+    rig.send(Command::Play { from: Some(0) });
+    rig.steps(4);
+
+    // Half the gain, and moved 1,000 frames later.
+    let mut edited = placement(1_000, 96_000);
+    edited.gain = 0.5;
+    rig.send(reopened(&rig, "a.wav", edited, 97_000));
+    let in_flight = left(&rig.step());
+    let after = left(&rig.steps(3));
+
+    // The block already on its way plays out as it was, so nothing is cut short...
+    let expected_in_flight: Vec<f32> = (0..BLOCK_FRAMES).map(|i| ramp(4 * BLOCK_FRAMES + i) * CENTRE).collect();
+    assert_eq!(in_flight, expected_in_flight);
+    // ...and the very next frame is the edited clip, at its new place and gain: no gap.
+    let from = 5 * BLOCK_FRAMES;
+    let expected_after: Vec<f32> = (0..3 * BLOCK_FRAMES).map(|i| ramp(from + i - 1_000) * 0.5 * CENTRE).collect();
+    assert_eq!(after, expected_after);
+    assert_eq!(rig.position(), 8 * BLOCK_FRAMES as i64);
+    assert_eq!(rig.handle.shared.underruns(), 0);
+}
+
+#[test]
+fn a_deleted_clip_falls_silent_at_the_next_block_and_the_transport_plays_on() {
+    let mut rig = Rig::new(
+        |dir| {
+            vec![
+                (0, vec![mono_source(dir, "a.wav", 96_000, |_| 0.5, placement(0, 96_000))]),
+                (1, vec![mono_source(dir, "b.wav", 96_000, |_| 0.25, placement(0, 96_000))]),
+            ]
+        },
+        96_000,
+    );
+    rig.send(Command::Play { from: Some(0) });
+    rig.steps(2);
+    // Track 0's clip deleted: only track 1 remains.
+    let reader = WavReader::open(&rig._dir.path().join("b.wav")).unwrap();
+    let tracks = vec![TrackClips { slot: 1, clips: vec![ClipSource { placement: placement(0, 96_000), reader }] }];
+    rig.send(Command::Arrange(Box::new(engine::Arrangement { tracks, duration: 96_000 })));
+    let in_flight = left(&rig.step());
+    let after = left(&rig.steps(2));
+    assert!(in_flight.iter().all(|&s| s == 0.75 * CENTRE));
+    assert!(after.iter().all(|&s| s == 0.25 * CENTRE), "no gap and no trace of the deleted clip");
+    assert_eq!(rig.state(), TransportState::Playing);
+}
+
+#[test]
+fn a_loop_widened_while_playing_is_followed_without_a_gap() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 96_000, ramp, placement(0, 96_000))])], 96_000);
+    rig.send(Command::SetLoop(Some(ActiveLoop::new(0, 4_800, None))));
+    rig.send(Command::Play { from: Some(0) });
+    rig.steps(2);
+    rig.send(Command::SetLoop(Some(ActiveLoop::new(0, 24_000, None))));
+    rig.step();
+    let after = left(&rig.steps(20));
+    // Past the old end (4,800) without wrapping: frame by frame the ramp goes on.
+    let from = 3 * BLOCK_FRAMES;
+    let expected: Vec<f32> = (0..20 * BLOCK_FRAMES).map(|i| ramp(from + i) * CENTRE).collect();
+    assert_eq!(after, expected);
+    assert_eq!(rig.position(), 23 * BLOCK_FRAMES as i64);
+}
+
+#[test]
+fn a_seek_while_recording_starts_a_new_piece_where_the_playhead_landed() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 96_000, ramp, placement(0, 96_000))])], 96_000);
+    rig.send(Command::Play { from: Some(0) });
+    rig.step();
+    let (capture, mut ring, meter) = engine::Capture::new(9, engine::InputSource::Loopback, RATE, None, None);
+    rig.send(Command::StartCapture(capture));
+    let before = rig.steps(4);
+    rig.send(Command::Seek(60_000));
+    let after = rig.steps(3);
+    rig.send(Command::StopCapture(9));
+    rig.step();
+
+    let passes = meter.passes();
+    assert_eq!(
+        passes,
+        [
+            engine::Pass { capture_offset: 0, timeline_start: BLOCK_FRAMES as i64 },
+            engine::Pass { capture_offset: 4 * BLOCK_FRAMES as u64, timeline_start: 60_000 },
+        ]
+    );
+    let captured = drain(&mut ring);
+    assert_eq!(captured, [before, after.clone()].concat());
+    assert_eq!(left(&after)[..3], [0, 1, 2].map(|i| ramp(60_000 + i) * CENTRE));
+}

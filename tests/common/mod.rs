@@ -196,3 +196,46 @@ pub fn assert_error(body: &Value) -> String {
     assert!(body["errors"].is_array(), "{body}");
     body["detail"].as_str().expect("detail").to_owned()
 }
+
+/// A WebSocket client of the transport.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to a project's socket and says hello, so its broadcasts start.
+pub async fn joined(app: &TestApp, project: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(app.ws_url(project)).await.expect("WebSocket connects");
+    send(&mut socket, serde_json::json!({"type": "ping"})).await;
+    next_where(&mut socket, |v| v["type"] == "pong").await;
+    socket
+}
+
+pub async fn send(socket: &mut Socket, value: Value) {
+    use futures_util::SinkExt;
+    socket.send(tokio_tungstenite::tungstenite::Message::text(value.to_string())).await.unwrap();
+}
+
+/// The next text frame matching `wanted`, skipping others (failing after 5 s or on close).
+pub async fn next_where(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) -> Value {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next()).await.expect("the frame within 5 s");
+        match frame.expect("socket open").expect("a frame") {
+            tokio_tungstenite::tungstenite::Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if wanted(&value) {
+                    return value;
+                }
+            }
+            tokio_tungstenite::tungstenite::Message::Close(close) => panic!("closed: {close:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Sends one control command and returns its `control_response` data.
+pub async fn control(socket: &mut Socket, command: &str, data: Value) -> Value {
+    let id = uuid::Uuid::new_v4().to_string();
+    send(socket, serde_json::json!({"type": "control", "id": id, "command": command, "data": data})).await;
+    let response = next_where(socket, |v| v["type"] == "control_response" && v["data"]["id"] == id.as_str()).await;
+    response["data"].clone()
+}
