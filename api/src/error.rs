@@ -132,7 +132,7 @@ impl From<StoreError> for ApiError {
 impl From<TransportError> for ApiError {
     fn from(err: TransportError) -> Self {
         match err {
-            TransportError::NotFound(what) => ApiError::not_found(what),
+            TransportError::NotFound(what) => ApiError::not_found(&what),
             TransportError::Invalid(message) => ApiError::unprocessable(message),
             TransportError::Conflict(message) => ApiError::conflict(message),
             TransportError::Unavailable(message) => ApiError::Unavailable(body(message.clone(), vec![message])),

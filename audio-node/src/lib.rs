@@ -10,6 +10,7 @@ pub mod engine;
 pub mod hub;
 pub mod internal;
 pub mod node;
+pub mod protocol;
 pub mod recording;
 pub mod registry;
 pub mod remote;

@@ -36,7 +36,7 @@ pub struct Node {
 
 pub(crate) fn store_error(err: StoreError) -> TransportError {
     match err {
-        StoreError::NotFound(what) | StoreError::MissingParent(what) => TransportError::NotFound(what),
+        StoreError::NotFound(what) | StoreError::MissingParent(what) => TransportError::not_found(what),
         StoreError::Invalid(invalid) => TransportError::Invalid(invalid.to_string()),
         StoreError::Conflict(message) => TransportError::Conflict(message),
         err if err.is_unavailable() => TransportError::Unavailable("the database is unavailable".into()),
@@ -146,8 +146,11 @@ impl Node {
 
     async fn start_session(&self, project_id: ProjectId) -> TransportResult<Arc<Session>> {
         let store = &self.store;
-        let project =
-            store.get_project(project_id).await.map_err(store_error)?.ok_or(TransportError::NotFound("project"))?;
+        let project = store
+            .get_project(project_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| TransportError::not_found("project"))?;
         let (tracks, clips) = self.project_model(project_id).await?;
         let enabled_loop = store.enabled_loop_region(project_id).await.map_err(store_error)?;
         let storage = self.storage.clone();
@@ -371,8 +374,12 @@ impl AudioControl for Node {
         if let Some(session) = self.session(project).await {
             return Ok(session.status());
         }
-        let found =
-            self.store.get_project(project).await.map_err(store_error)?.ok_or(TransportError::NotFound("project"))?;
+        let found = self
+            .store
+            .get_project(project)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| TransportError::not_found("project"))?;
         Ok(TransportStatus::unloaded(project, found.sample_rate.hz()))
     }
 

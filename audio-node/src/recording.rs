@@ -194,7 +194,7 @@ impl Node {
         request: RecordRequest,
     ) -> TransportResult<RecordingStarted> {
         let track = self.store.get_track(request.track_id).await.map_err(store_error)?;
-        let track = track.filter(|t| t.project_id == project).ok_or(TransportError::NotFound("track"))?;
+        let track = track.filter(|t| t.project_id == project).ok_or_else(|| TransportError::not_found("track"))?;
         if !track.record_enabled {
             return Err(TransportError::Conflict(format!(
                 "track {} is not armed: enable recording on it first (POST /api/audio/tracks/{}/record/enable)",
@@ -347,7 +347,7 @@ impl Node {
                     "recording session {session_id} is not recording (it is {})",
                     found.status.as_str()
                 ))),
-                _ => Err(TransportError::NotFound("recording session")),
+                _ => Err(TransportError::not_found("recording session")),
             };
         };
         let session = self.loaded(project).await?;
@@ -416,7 +416,7 @@ impl Node {
         }
 
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
-        let journal = journal.ok_or(TransportError::NotFound("recording session"))?;
+        let journal = journal.ok_or_else(|| TransportError::not_found("recording session"))?;
         let spans = take_spans(&meter.passes(), meter.frames(), shift);
         let clips = audiolab_worker::finalize::create_takes(
             &self.store,

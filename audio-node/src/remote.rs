@@ -4,6 +4,7 @@
 
 use crate::bus::BusEvent;
 use crate::internal::CONTROL_PATH;
+use crate::protocol::ControlOutcome;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{
     AudioControl, LoadSummary, ModelChange, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
@@ -82,23 +83,17 @@ impl RemoteNodes {
             .send()
             .await
             .map_err(|e| TransportError::Unavailable(format!("the audio node did not answer: {e}")))?;
-        let body: Value = response
+        let outcome: ControlOutcome = response
             .json()
             .await
             .map_err(|e| TransportError::Unavailable(format!("bad answer from the audio node: {e}")))?;
-        if body["success"] == true {
-            return serde_json::from_value(body["result"].clone()).map_err(|e| TransportError::Internal(e.to_string()));
-        }
-        let message = body["error"].as_str().unwrap_or("the audio node refused the command").to_owned();
-        Err(match body["kind"].as_str() {
-            Some("not_found") => {
-                TransportError::NotFound(if message.starts_with("loop") { "loop region" } else { "project" })
+        match outcome {
+            ControlOutcome { success: true, result, .. } => serde_json::from_value(result.unwrap_or(Value::Null))
+                .map_err(|e| TransportError::Internal(format!("bad result from the audio node: {e}"))),
+            ControlOutcome { error, .. } => {
+                Err(error.unwrap_or_else(|| TransportError::Internal("the audio node refused the command".into())))
             }
-            Some("invalid") => TransportError::Invalid(message),
-            Some("conflict") => TransportError::Conflict(message),
-            Some("unavailable") => TransportError::Unavailable(message),
-            _ => TransportError::Internal(message),
-        })
+        }
     }
 }
 

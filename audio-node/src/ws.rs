@@ -4,9 +4,10 @@
 
 use crate::hub::{Outbox, message};
 use crate::node::Node;
+use crate::protocol::{ClientMessage, ControlCommand, Refusal, SetTrack};
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
-use audiolab_domain::transport::{AudioControl, RecordRequest, TransportError, TransportResult};
+use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -85,122 +86,79 @@ fn error(text: &str) -> String {
     message("error", json!({"message": text})).to_string()
 }
 
-async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<String> {
-    let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        return Some(error("malformed JSON"));
-    };
-    match frame["type"].as_str() {
-        Some("ping") => Some(
-            message("pong", json!({"server_time": chrono::Utc::now().timestamp_micros() as f64 / 1e6})).to_string(),
-        ),
-        Some("control") => {
-            let id = frame["id"].clone();
-            let command = frame["command"].as_str().unwrap_or_default().to_owned();
-            let data = frame.get("data").cloned().unwrap_or(Value::Null);
-            let outcome = control(&command, &data, project, node).await;
-            let body = match outcome {
-                Ok(result) => json!({"id": id, "command": command, "success": true, "result": result}),
-                Err(err) => json!({"id": id, "command": command, "success": false, "error": err.to_string()}),
-            };
-            Some(message("control_response", body).to_string())
+fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -> String {
+    let body = match outcome {
+        Ok(result) => json!({"id": id, "command": command, "success": true, "result": result}),
+        Err(err) => {
+            json!({"id": id, "command": command, "success": false, "error": err.to_string(), "code": err.code()})
         }
-        Some(other) => Some(error(&format!("unknown message type {other:?}"))),
-        None => Some(error("a message needs a \"type\"")),
-    }
+    };
+    message("control_response", body).to_string()
 }
 
-fn seconds(data: &Value, field: &str) -> TransportResult<Option<f64>> {
-    match &data[field] {
-        Value::Null => Ok(None),
-        value => value
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| TransportError::Invalid(format!("{field}: must be a number of seconds"))),
+/// Answers one text frame. `None` for messages that need no answer (`subscribe`).
+async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<String> {
+    match ClientMessage::parse(text) {
+        Ok(ClientMessage::Ping) => Some(
+            message("pong", json!({"server_time": chrono::Utc::now().timestamp_micros() as f64 / 1e6})).to_string(),
+        ),
+        Ok(ClientMessage::Subscribe) => None,
+        Ok(ClientMessage::Control { id, command }) => {
+            let name = command.name();
+            Some(control_response(id, name, control(command, project, node).await))
+        }
+        Err(Refusal::Malformed(reason)) => Some(error(&reason)),
+        Err(Refusal::BadCommand { id, command, error }) => Some(control_response(id, &command, Err(error))),
     }
 }
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal
 /// HTTP control route both come through here. Returns the command's result as JSON.
-pub async fn control(command: &str, data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
+pub async fn control(command: ControlCommand, project: ProjectId, node: &Node) -> TransportResult<Value> {
+    let json = |value: Result<_, serde_json::Error>| value.map_err(|e| TransportError::Internal(e.to_string()));
     let status = match command {
-        "unload" => {
+        ControlCommand::Unload {} => {
             node.unload_project(project, "the project was deleted").await;
             return Ok(Value::Null);
         }
-        "load" => return Ok(serde_json::to_value(node.load(project).await?).unwrap_or(Value::Null)),
-        "status" => node.status(project).await?,
-        "play" => node.play(project, seconds(data, "position")?).await?,
-        "pause" => node.pause(project).await?,
-        "resume" => node.resume(project).await?,
-        "stop" => node.stop(project).await?,
-        "seek" => {
-            let position =
-                seconds(data, "position")?.ok_or_else(|| TransportError::Invalid("position: required".into()))?;
-            node.seek(project, position).await?
+        ControlCommand::Load {} => return json(serde_json::to_value(node.load(project).await?)),
+        ControlCommand::Status {} => node.status(project).await?,
+        ControlCommand::Play { position } => node.play(project, position).await?,
+        ControlCommand::Pause {} => node.pause(project).await?,
+        ControlCommand::Resume {} => node.resume(project).await?,
+        ControlCommand::Stop {} => node.stop(project).await?,
+        ControlCommand::Seek { position } => node.seek(project, position).await?,
+        ControlCommand::LoopEnable { loop_region_id } => node.set_loop(project, Some(loop_region_id.into())).await?,
+        ControlCommand::LoopDisable {} => node.set_loop(project, None).await?,
+        ControlCommand::SetTrack(change) => return set_track(change, project, node).await,
+        ControlCommand::RecordStart(request) => {
+            return json(serde_json::to_value(node.record_start(project, request).await?));
         }
-        "loop_enable" => {
-            let id = data["loop_region_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-            let id = id.ok_or_else(|| TransportError::Invalid("loop_region_id: required, a UUID".into()))?;
-            node.set_loop(project, Some(id.into())).await?
+        ControlCommand::RecordStop { session_id, track_id } => {
+            let stopped = node.record_stop(project, track_id.map(Into::into), session_id.into()).await?;
+            return json(serde_json::to_value(stopped));
         }
-        "loop_disable" => node.set_loop(project, None).await?,
-        "set_track" => return set_track(data, project, node).await,
-        "record_start" => {
-            let request: RecordRequest = serde_json::from_value(data.clone()).map_err(|e| {
-                TransportError::Invalid(format!("record_start needs {{track_id, device_id?, start_time?}}: {e}"))
-            })?;
-            return Ok(serde_json::to_value(node.record_start(project, request).await?).unwrap_or(Value::Null));
-        }
-        "record_stop" => {
-            let id = data["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-            let id = id.ok_or_else(|| TransportError::Invalid("session_id: required, a UUID".into()))?;
-            let track = match &data["track_id"] {
-                Value::Null => None,
-                value => Some(
-                    value
-                        .as_str()
-                        .and_then(|s| s.parse::<uuid::Uuid>().ok())
-                        .ok_or_else(|| TransportError::Invalid("track_id: a UUID".into()))?,
-                ),
-            };
-            let stopped = node.record_stop(project, track.map(Into::into), id.into()).await?;
-            return Ok(serde_json::to_value(stopped).unwrap_or(Value::Null));
-        }
-        other => return Err(TransportError::Invalid(format!("unknown command {other:?}"))),
     };
-    Ok(serde_json::to_value(status).unwrap_or(Value::Null))
+    json(serde_json::to_value(status))
 }
 
-async fn set_track(data: &Value, project: ProjectId, node: &Node) -> TransportResult<Value> {
-    let id = data["track_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-    let id = id.ok_or_else(|| TransportError::Invalid("track_id: required, a UUID".into()))?;
-    let number = |field: &str| match &data[field] {
-        Value::Null => Ok(None),
-        v => v.as_f64().map(Some).ok_or_else(|| TransportError::Invalid(format!("{field}: must be a number"))),
-    };
-    let flag = |field: &str| match &data[field] {
-        Value::Null => Ok(None),
-        v => v.as_bool().map(Some).ok_or_else(|| TransportError::Invalid(format!("{field}: must be true or false"))),
-    };
+async fn set_track(change: SetTrack, project: ProjectId, node: &Node) -> TransportResult<Value> {
     let patch = TrackPatch {
-        volume: number("volume")?,
-        pan: number("pan")?,
-        muted: flag("muted")?,
-        soloed: flag("soloed")?,
+        volume: change.volume,
+        pan: change.pan,
+        muted: change.muted,
+        soloed: change.soloed,
         ..Default::default()
     };
+    let id = change.track_id.into();
     let store = node.store();
-    match store.get_track(id.into()).await {
+    match store.get_track(id).await {
         Ok(Some(track)) if track.project_id == project => {}
-        Ok(_) => return Err(TransportError::NotFound("track")),
+        Ok(_) => return Err(TransportError::not_found("track")),
         Err(_) => return Err(TransportError::Unavailable("the database is unavailable".into())),
     }
     let track =
-        store.update_track(id.into(), |t| t.apply(&patch, audiolab_domain::now())).await.map_err(|e| match e {
-            audiolab_store::StoreError::Invalid(invalid) => TransportError::Invalid(invalid.to_string()),
-            audiolab_store::StoreError::NotFound(what) => TransportError::NotFound(what),
-            other => TransportError::Internal(other.to_string()),
-        })?;
+        store.update_track(id, |t| t.apply(&patch, audiolab_domain::now())).await.map_err(crate::node::store_error)?;
     node.track_changed(&track).await;
     Ok(track_json(&track))
 }

@@ -62,11 +62,14 @@ impl TransportStatus {
     }
 }
 
-/// Why a transport request failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a transport request failed. On the wire (the internal node route, the socket's
+/// `control_response`) it travels as `{"code", "message"}`, so no caller reads error text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", content = "message", rename_all = "snake_case")]
 pub enum TransportError {
+    /// What was not found ("project", "loop region", …).
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -76,6 +79,24 @@ pub enum TransportError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl TransportError {
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(what.to_owned())
+    }
+
+    /// The error's code: `invalid`, `not_found`, `conflict`, `unavailable`, `internal` (the
+    /// protocol reserves `forbidden` for members' roles).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Invalid(_) => "invalid",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
 }
 
 pub type TransportResult<T> = Result<T, TransportError>;
