@@ -36,11 +36,14 @@ pub enum Command {
     Node,
     /// Apply database migrations and exit.
     Migrate,
-    /// Write the OpenAPI document and exit.
+    /// Write the OpenAPI document (REST) and the AsyncAPI document (WebSocket) and exit.
     Openapi {
-        /// Where to write it.
+        /// Where to write the OpenAPI document.
         #[arg(long, default_value = "openapi/openapi.json")]
         output: PathBuf,
+        /// Where to write the AsyncAPI document.
+        #[arg(long, default_value = "openapi/asyncapi.json")]
+        asyncapi: PathBuf,
     },
 }
 

@@ -47,12 +47,16 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
             println!("audiolab: migrations applied to {}", redact(&settings.database_url()));
             return Ok(());
         }
-        Command::Openapi { output } => {
-            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+        Command::Openapi { output, asyncapi } => {
+            let documents =
+                [(output, audiolab_api::openapi_json()), (asyncapi, audiolab_node::protocol::asyncapi_json())];
+            for (path, document) in documents {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, document)?;
+                println!("audiolab: wrote {}", path.display());
             }
-            std::fs::write(&output, audiolab_api::openapi_json())?;
-            println!("audiolab: wrote {}", output.display());
             return Ok(());
         }
     };

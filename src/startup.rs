@@ -98,7 +98,11 @@ impl Application {
                     };
                 }
                 let api = audiolab_api::app(context);
-                Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node)).nest("/", api).boxed()
+                Route::new()
+                    .at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node))
+                    .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
+                    .nest("/", api)
+                    .boxed()
             }
             Role::Api => {
                 if redis.is_none() {
@@ -108,7 +112,11 @@ impl Application {
                 let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after));
                 let queue = Arc::new(JobQueue::open(&settings).await?);
                 let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone(), queue)?);
-                Route::new().at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes)).nest("/", api).boxed()
+                Route::new()
+                    .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes))
+                    .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
+                    .nest("/", api)
+                    .boxed()
             }
             Role::Node => {
                 let queue = JobQueue::open(&settings).await?;

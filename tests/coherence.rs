@@ -80,6 +80,7 @@ async fn a_stop_sent_through_another_project_leaves_the_take_recording() {
         let answer = control(&mut a_socket, "record_stop", json!({"session_id": b_session})).await;
         assert_eq!(answer["success"], false, "{answer}");
         assert_eq!(answer["error"], "recording session not found", "{answer}");
+        assert_eq!(answer["code"], "not_found", "{answer}");
     }
     // A track of B named with the wrong project's path is not found either.
     let (_, active) = app.get("/api/audio/recording/active").await;

@@ -9,7 +9,7 @@
 
 use futures_util::{FutureExt, Sink, SinkExt};
 use poem::web::websocket::Message as Frame;
-use serde_json::{Value, json};
+
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,9 +22,10 @@ use audiolab_domain::ProjectId;
 /// A serialised `{"type", "data"}` message, shared by every receiver.
 pub type Message = Arc<str>;
 
-/// Builds a `{"type": kind, "data": data}` message.
-pub fn message(kind: &str, data: Value) -> Message {
-    json!({ "type": kind, "data": data }).to_string().into()
+/// Builds a `{"type": kind, "data": data}` message (for tests of the fan-out itself).
+#[cfg(test)]
+fn message(kind: &str, data: serde_json::Value) -> Message {
+    serde_json::json!({ "type": kind, "data": data }).to_string().into()
 }
 
 type BoxSink = Pin<Box<dyn Sink<Frame, Error = poem::Error> + Send>>;
@@ -64,10 +65,8 @@ impl Outbox {
         };
         let missed = self.missed.swap(0, Ordering::Relaxed);
         if missed > 0 {
-            let notice = message(
-                "error",
-                json!({"message": format!("{missed} messages were dropped because the connection is slow")}),
-            );
+            let text = format!("{missed} messages were dropped because the connection is slow");
+            let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
             if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
                 self.missed.fetch_add(missed + 1, Ordering::Relaxed);
                 return;

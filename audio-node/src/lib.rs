@@ -32,6 +32,16 @@ pub fn ws_endpoint(node: Arc<Node>) -> impl poem::Endpoint {
     get(ws::ws_audio).data(node)
 }
 
+/// `/asyncapi.json`: the socket protocol's AsyncAPI document, on whichever server hosts it.
+pub fn asyncapi_endpoint() -> impl poem::Endpoint {
+    get(asyncapi)
+}
+
+#[handler]
+fn asyncapi() -> impl IntoResponse {
+    protocol::asyncapi_json().with_content_type("application/json")
+}
+
 /// The WebSocket route of an API process, proxying to the project's node; mount at [`WS_PATH`].
 pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>) -> impl poem::Endpoint {
     get(remote::ws_proxy).data(nodes)

@@ -1,7 +1,8 @@
 //! The node: the registry of loaded projects, and the transport operations on them.
 
 use crate::engine::Command;
-use crate::hub::{Hub, message};
+use crate::hub::Hub;
+use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::recording::ActiveRecording;
 use crate::session::Session;
 use audiolab_domain::job::{JobKind, JobStatus};
@@ -14,7 +15,6 @@ use audiolab_media::storage::Storage;
 use audiolab_store::{Page, Store, StoreError};
 use audiolab_worker::jobs::JobUpdate;
 use audiolab_worker::queue::JobQueue;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -169,18 +169,26 @@ impl Node {
         Ok(Arc::new(session))
     }
 
-    pub(crate) fn publish(&self, project: ProjectId, kind: &str, status: &TransportStatus) {
-        let data =
-            json!({"project_id": project, "position": status.position, "frame": status.frame, "status": status.status});
-        self.hub.publish(project, message(kind, data));
+    /// Tells the project's clients what a transport move did; `kind` picks the message.
+    pub(crate) fn publish(
+        &self,
+        project: ProjectId,
+        kind: fn(PlaybackEvent) -> ServerMessage,
+        status: &TransportStatus,
+    ) {
+        let event = PlaybackEvent {
+            project_id: project.0,
+            position: status.position,
+            frame: status.frame,
+            status: status.status.clone(),
+            reason: None,
+        };
+        self.hub.publish(project, kind(event).frame());
     }
 
     /// Announces a recording's progress to the project's clients.
-    pub(crate) fn publish_recording(&self, project: ProjectId, event: &str, data: serde_json::Value) {
-        let mut data = data;
-        data["project_id"] = json!(project);
-        data["event"] = json!(event);
-        self.hub.publish(project, message("recording_status", data));
+    pub(crate) fn publish_recording(&self, project: ProjectId, event: RecordingEvent) {
+        self.hub.publish(project, ServerMessage::RecordingStatus(event).frame());
     }
 
     /// Recovers recordings a crash interrupted: those in `recording` whose project no other
@@ -203,8 +211,12 @@ impl Node {
                 Ok(Some(done)) => {
                     tracing::info!(session_id = %journal.id, frames = done.frames, "recovered an interrupted recording");
                     for clip in &done.clips {
-                        let data = json!({"project_id": journal.project_id, "clip_id": clip, "session_id": journal.id});
-                        self.hub.publish(journal.project_id, message("clip_ready", data));
+                        let ready = ServerMessage::ClipReady {
+                            project_id: journal.project_id.0,
+                            clip_id: clip.0,
+                            session_id: Some(journal.id.0),
+                        };
+                        self.hub.publish(journal.project_id, ready.frame());
                     }
                 }
                 Ok(None) => {}
@@ -259,31 +271,45 @@ impl Node {
     /// here.
     pub async fn job_changed(self: &Arc<Self>, update: &JobUpdate) {
         let Some(project) = update.project_id else { return };
-        let data = json!({"project_id": project, "job_id": update.job_id, "kind": update.kind.as_str(),
-                          "status": update.status.as_str(), "progress": update.progress, "error": update.error});
-        self.hub.publish(project, message("job_progress", data));
+        let progress = JobProgress {
+            project_id: project.0,
+            job_id: update.job_id.0,
+            kind: update.kind.as_str().into(),
+            status: update.status.as_str().into(),
+            progress: update.progress,
+            error: update.error.clone(),
+        };
+        self.hub.publish(project, ServerMessage::JobProgress(progress).frame());
+        let uuid = |value: &serde_json::Value| value.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
         match (update.kind, update.status) {
             (JobKind::Import, JobStatus::Succeeded) => {
-                let clip = update.result.as_ref().map(|r| r["clip_id"].clone()).unwrap_or_default();
-                self.hub.publish(project, message("clip_ready", json!({"project_id": project, "clip_id": clip})));
+                if let Some(clip_id) = update.result.as_ref().and_then(|r| uuid(&r["clip_id"])) {
+                    let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: None };
+                    self.hub.publish(project, ready.frame());
+                }
                 self.refresh_in_background(project);
             }
             (JobKind::FinalizeCapture, JobStatus::Succeeded) => {
                 let result = update.result.clone().unwrap_or_default();
-                let session_id = &result["session_id"];
-                let clips = result["clip_ids"].as_array().cloned().unwrap_or_default();
-                for clip in &clips {
-                    let data = json!({"project_id": project, "clip_id": clip, "session_id": session_id});
-                    self.hub.publish(project, message("clip_ready", data));
+                let clips: Vec<uuid::Uuid> =
+                    result["clip_ids"].as_array().map(|c| c.iter().filter_map(uuid).collect()).unwrap_or_default();
+                if let Some(session_id) = uuid(&result["session_id"]) {
+                    for &clip_id in &clips {
+                        let ready =
+                            ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: Some(session_id) };
+                        self.hub.publish(project, ready.frame());
+                    }
+                    let saved = RecordingEvent::Saved { project_id: project.0, session_id, clip_ids: clips };
+                    self.publish_recording(project, saved);
                 }
-                self.publish_recording(project, "saved", json!({"session_id": session_id, "clip_ids": clips}));
                 self.refresh_in_background(project);
             }
             (JobKind::FinalizeCapture, JobStatus::Failed) => {
                 let job = self.store.get_job(update.job_id).await.ok().flatten();
-                let session_id = job.map(|j| j.payload["session_id"].clone()).unwrap_or_default();
-                tracing::error!(%session_id, error = ?update.error, "finalising a capture failed");
-                self.publish_recording(project, "failed", json!({"session_id": session_id, "error": update.error}));
+                let session_id = job.and_then(|j| uuid(&j.payload["session_id"]));
+                tracing::error!(?session_id, error = ?update.error, "finalising a capture failed");
+                let failed = RecordingEvent::Failed { project_id: project.0, session_id, error: update.error.clone() };
+                self.publish_recording(project, failed);
             }
             _ => {}
         }
@@ -327,7 +353,7 @@ impl Node {
     async fn drive(
         &self,
         project: ProjectId,
-        event: &str,
+        event: fn(PlaybackEvent) -> ServerMessage,
         command: impl FnOnce(&Session) -> TransportResult<Command>,
     ) -> TransportResult<TransportStatus> {
         let session = self.loaded(project).await?;
@@ -348,26 +374,29 @@ impl AudioControl for Node {
     }
 
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
-        self.drive(project, "playback_started", |session| {
+        self.drive(project, ServerMessage::PlaybackStarted, |session| {
             Ok(Command::Play { from: position.map(|p| seconds_to_frames(p, session)).transpose()? })
         })
         .await
     }
 
     async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.drive(project, "playback_paused", |_| Ok(Command::Pause)).await
+        self.drive(project, ServerMessage::PlaybackPaused, |_| Ok(Command::Pause)).await
     }
 
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.drive(project, "playback_started", |_| Ok(Command::Resume)).await
+        self.drive(project, ServerMessage::PlaybackStarted, |_| Ok(Command::Resume)).await
     }
 
     async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.drive(project, "playback_stopped", |_| Ok(Command::Stop)).await
+        self.drive(project, ServerMessage::PlaybackStopped, |_| Ok(Command::Stop)).await
     }
 
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
-        self.drive(project, "playback_seeked", |session| Ok(Command::Seek(seconds_to_frames(position, session)?))).await
+        self.drive(project, ServerMessage::PlaybackSeeked, |session| {
+            Ok(Command::Seek(seconds_to_frames(position, session)?))
+        })
+        .await
     }
 
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus> {
@@ -391,11 +420,17 @@ impl AudioControl for Node {
         }
         let status = session.status();
         let event = match &enabled {
-            Some(r) => json!({"project_id": project, "event": "started", "loop_region_id": r.id, "iteration": 1,
-                              "start": r.start.to_seconds(session.rate), "end": r.end.to_seconds(session.rate), "repeat_count": r.repeat_count}),
-            None => json!({"project_id": project, "event": "disabled"}),
+            Some(r) => LoopEvent::Started {
+                project_id: project.0,
+                loop_region_id: r.id.0,
+                iteration: 1,
+                start: r.start.to_seconds(session.rate),
+                end: r.end.to_seconds(session.rate),
+                repeat_count: r.repeat_count,
+            },
+            None => LoopEvent::Disabled { project_id: project.0 },
         };
-        self.hub.publish(project, message("loop_event", event));
+        self.hub.publish(project, ServerMessage::LoopEvent(event).frame());
         Ok(status)
     }
 
@@ -403,7 +438,7 @@ impl AudioControl for Node {
         if let Some(session) = self.session(track.project_id).await {
             session.apply_track(track);
         }
-        self.hub.publish(track.project_id, message("track_update", crate::ws::track_json(track)));
+        self.hub.publish(track.project_id, ServerMessage::TrackUpdate(track.into()).frame());
     }
 
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
@@ -423,8 +458,13 @@ impl AudioControl for Node {
         if let Err(err) = self.refresh(project).await {
             tracing::warn!(%project, %err, "the engine could not follow a change");
         }
-        let data = json!({"project_id": project, "item": change.item, "id": change.id, "action": change.action});
-        self.hub.publish(project, message("model_changed", data));
+        let changed = ServerMessage::ModelChanged {
+            project_id: project.0,
+            item: change.item,
+            id: change.id,
+            action: change.action,
+        };
+        self.hub.publish(project, changed.frame());
     }
 
     async fn project_deleted(&self, project: ProjectId) {

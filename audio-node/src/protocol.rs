@@ -2,7 +2,8 @@
 //! socket, the internal node route and the API's node client), and how errors travel. A frame
 //! is parsed once into these types and then applied; nothing downstream reads raw JSON.
 
-use audiolab_domain::transport::{RecordRequest, TransportError};
+use audiolab_domain::transport::{ModelAction, ModelItem, RecordRequest, TransportError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ pub enum ClientMessage {
 }
 
 /// A control command and its arguments (`data`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "command", content = "data", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ControlCommand {
     /// (Re)load the project into an engine.
@@ -60,7 +61,7 @@ pub enum ControlCommand {
 }
 
 /// A mixer change of one track; absent fields stay as they are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTrack {
     pub track_id: Uuid,
@@ -164,6 +165,338 @@ impl From<Result<Value, TransportError>> for ControlOutcome {
             Err(error) => Self { success: false, result: None, error: Some(error) },
         }
     }
+}
+
+/// The error codes a failed command carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or a value is out of range.
+    Invalid,
+    /// The project, track, clip, loop region or recording session does not exist here.
+    NotFound,
+    /// The request conflicts with the state (a track already recording, a device busy).
+    Conflict,
+    /// The caller may not do this (reserved for members' roles).
+    Forbidden,
+    /// The engine or a dependency cannot take the request now; retry.
+    Unavailable,
+    /// An unexpected failure; it has been logged.
+    Internal,
+}
+
+impl From<&TransportError> for ErrorCode {
+    fn from(error: &TransportError) -> Self {
+        match error {
+            TransportError::NotFound(_) => Self::NotFound,
+            TransportError::Invalid(_) => Self::Invalid,
+            TransportError::Conflict(_) => Self::Conflict,
+            TransportError::Unavailable(_) => Self::Unavailable,
+            TransportError::Internal(_) => Self::Internal,
+        }
+    }
+}
+
+/// A frame the server sends: `{"type", "data"}`. Every message the node sends is one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `ping`; the first frame the server sends on a connection.
+    Pong {
+        server_time: f64,
+    },
+    /// A frame that could not be understood, or messages a slow client missed.
+    Error {
+        message: String,
+    },
+    /// The answer to one `control` message.
+    ControlResponse(ControlResponse),
+    /// Every 50 ms while the transport rolls.
+    PositionUpdate(PositionUpdate),
+    PlaybackStarted(PlaybackEvent),
+    PlaybackPaused(PlaybackEvent),
+    /// The transport stopped (a command, or the end of the project: `reason: "end"`).
+    PlaybackStopped(PlaybackEvent),
+    PlaybackSeeked(PlaybackEvent),
+    LoopEvent(LoopEvent),
+    RecordingStatus(RecordingEvent),
+    /// A track's mixer or metadata changed, from any client or the REST API.
+    TrackUpdate(TrackState),
+    /// A track, clip or loop region was created, changed or deleted; the engine plays the
+    /// change from its next block.
+    ModelChanged {
+        project_id: Uuid,
+        item: ModelItem,
+        id: Uuid,
+        action: ModelAction,
+    },
+    /// A job of the project moved on.
+    JobProgress(JobProgress),
+    /// A clip's audio is ready to play (an import, a finalised take).
+    ClipReady {
+        project_id: Uuid,
+        clip_id: Uuid,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_id: Option<Uuid>,
+    },
+}
+
+impl ServerMessage {
+    /// The serialised frame, shared by every receiver.
+    pub fn frame(&self) -> crate::hub::Message {
+        serde_json::to_string(self).unwrap_or_default().into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ControlResponse {
+    /// The `id` the client sent, echoed.
+    pub id: Value,
+    pub command: String,
+    pub success: bool,
+    /// The command's result (the transport status, a recording, a load summary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Why the command failed, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+impl ControlResponse {
+    pub fn new(id: Value, command: &str, outcome: Result<Value, TransportError>) -> Self {
+        let command = command.to_owned();
+        match outcome {
+            Ok(result) => Self { id, command, success: true, result: Some(result), error: None, code: None },
+            Err(error) => Self {
+                id,
+                command,
+                success: false,
+                result: None,
+                code: Some(ErrorCode::from(&error)),
+                error: Some(error.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PositionUpdate {
+    pub project_id: Uuid,
+    /// Playhead in seconds.
+    pub position: f64,
+    /// Playhead in frames at `sample_rate`.
+    pub frame: i64,
+    pub sample_rate: u32,
+    pub playing: bool,
+    pub recording: bool,
+    /// Server clock (Unix seconds) when `frame` was read, to extrapolate from.
+    pub server_time: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PlaybackEvent {
+    pub project_id: Uuid,
+    pub position: f64,
+    pub frame: i64,
+    /// `stopped`, `playing` or `paused`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LoopEvent {
+    /// Looping `loop_region_id` began.
+    Started { project_id: Uuid, loop_region_id: Uuid, iteration: u32, start: f64, end: f64, repeat_count: Option<u32> },
+    /// The playhead wrapped to the loop start; `iteration` is the pass now playing.
+    Wrapped { project_id: Uuid, iteration: u32, position: f64 },
+    /// The last pass ended; playback goes on past the loop.
+    Ended { project_id: Uuid, position: f64 },
+    /// Looping was turned off.
+    Disabled { project_id: Uuid },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RecordingEvent {
+    Started {
+        project_id: Uuid,
+        session_id: Uuid,
+        track_id: Uuid,
+        start_time: f64,
+    },
+    /// Every 250 ms while recording: length and input level.
+    Progress {
+        project_id: Uuid,
+        session_id: Uuid,
+        frames: u64,
+        seconds: f64,
+        level: f32,
+        level_db: f32,
+        dropped_frames: u64,
+    },
+    /// The take stopped; `clip_id` is its newest take's clip (none when nothing was captured).
+    Stopped {
+        project_id: Uuid,
+        session_id: Uuid,
+        clip_id: Option<Uuid>,
+        frames: u64,
+        start: Option<f64>,
+    },
+    /// The take's audio is finalised.
+    Saved {
+        project_id: Uuid,
+        session_id: Uuid,
+        clip_ids: Vec<Uuid>,
+    },
+    Failed {
+        project_id: Uuid,
+        session_id: Option<Uuid>,
+        error: Option<String>,
+    },
+}
+
+/// A track as clients see it (the same fields as the REST API).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct TrackState {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub track_index: u8,
+    pub volume: f64,
+    pub pan: f64,
+    pub muted: bool,
+    pub soloed: bool,
+    pub color: Option<String>,
+    pub record_enabled: bool,
+    pub input_device_id: Option<String>,
+    pub monitoring: bool,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&audiolab_domain::track::Track> for TrackState {
+    fn from(track: &audiolab_domain::track::Track) -> Self {
+        Self {
+            id: track.id.0,
+            project_id: track.project_id.0,
+            name: track.name.clone(),
+            track_index: track.index.get(),
+            volume: track.volume.get(),
+            pan: track.pan.get(),
+            muted: track.muted,
+            soloed: track.soloed,
+            color: track.color.clone(),
+            record_enabled: track.record_enabled,
+            input_device_id: track.input_device_id.clone(),
+            monitoring: track.monitoring,
+            updated_at: track.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct JobProgress {
+    pub project_id: Uuid,
+    pub job_id: Uuid,
+    /// `finalize_capture`, `mixdown` or `import`.
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub progress: f64,
+    pub error: Option<String>,
+}
+
+/// The AsyncAPI 3 document of the socket, generated from the types above, as committed under
+/// `openapi/asyncapi.json` and served at `/asyncapi.json`.
+pub fn asyncapi_json() -> String {
+    let settings = schemars::generate::SchemaSettings::draft07().with(|s| {
+        s.definitions_path = "/components/schemas".into();
+        s.meta_schema = None;
+    });
+    let mut generator = settings.for_serialize().into_generator();
+    let server = generator.subschema_for::<ServerMessage>();
+    let mut schemas = generator.take_definitions(true);
+    let mut generator = schemars::generate::SchemaSettings::draft07()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .for_deserialize()
+        .into_generator();
+    let command = generator.subschema_for::<ControlCommand>();
+    schemas.extend(generator.take_definitions(true));
+    // A command is read from inside the `control` frame, beside `type` and `id`, and `data`
+    // may be left out (it is then `{}`): say so, or validators would refuse real frames.
+    if let Some(variants) = schemas.get_mut("ControlCommand").and_then(|c| c["oneOf"].as_array_mut()) {
+        for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
+            variant.remove("additionalProperties");
+            variant.insert("required".into(), serde_json::json!(["command"]));
+        }
+    }
+    let kind = |name: &str| serde_json::json!({"type": "string", "const": name});
+    let client = serde_json::json!({
+        "oneOf": [
+            {"title": "ping", "description": "Answered by `pong`.", "type": "object",
+             "properties": {"type": kind("ping")}, "required": ["type"]},
+            {"title": "subscribe", "description": "Join the project's broadcasts without a command.",
+             "type": "object", "properties": {"type": kind("subscribe")}, "required": ["type"]},
+            {"title": "control", "description": "One command, answered by one `control_response` carrying `id`.",
+             "allOf": [
+                {"type": "object", "properties": {"type": kind("control"),
+                  "id": {"description": "Any JSON value, echoed in the response."}}, "required": ["type"]},
+                command.to_value(),
+             ]},
+        ]
+    });
+    schemas.insert("ClientMessage".into(), client);
+    let document = serde_json::json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "AudioLab transport",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The WebSocket of one project: JSON text frames `{\"type\", \"data\"}`. \
+                The server sends nothing until the client speaks; `ping` is answered by `pong`, the first \
+                frame of the connection. Each `control` message gets one `control_response`; broadcasts \
+                go to every client that has spoken. Malformed frames get an `error` and the connection \
+                stays open; frames over 64 KiB close it with 1009. Deleting the project closes it with \
+                code 1000 and the reason.",
+        },
+        "channels": {
+            "transport": {
+                "address": "/ws/audio/{project_id}",
+                "parameters": {"project_id": {"description": "The project's id (a UUID)."}},
+                "messages": {
+                    "client": {"$ref": "#/components/messages/client"},
+                    "server": {"$ref": "#/components/messages/server"},
+                },
+            },
+        },
+        "operations": {
+            "send": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/transport"},
+                "messages": [{"$ref": "#/channels/transport/messages/client"}],
+            },
+            "receive": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/transport"},
+                "messages": [{"$ref": "#/channels/transport/messages/server"}],
+            },
+        },
+        "components": {
+            "messages": {
+                "client": {"name": "client", "title": "What a client sends",
+                           "payload": {"$ref": "#/components/schemas/ClientMessage"}},
+                "server": {"name": "server", "title": "What the server sends",
+                           "payload": server.to_value()},
+            },
+            "schemas": schemas,
+        },
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -177,13 +177,12 @@ pub fn manifest(source: InputSource, sample_rate: u32) -> Manifest {
 }
 
 use crate::engine::{Command, TransportState};
-use crate::hub::message;
 use crate::node::{Node, busy, seconds_to_frames, store_error};
+use crate::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::session::Session;
 use audiolab_domain::Frames;
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult};
-use serde_json::json;
 
 impl Node {
     /// Starts recording (see [`AudioControl::record_start`]); `self` is shared so the take can be
@@ -285,9 +284,14 @@ impl Node {
             // Not waited for: the engine applies it within a block, and the take's position
             // comes from the engine's own frame counter whenever that is.
             session.handle.send(Command::Play { from: Some(journal.start.get()) }).map_err(busy)?;
-            let data = json!({"project_id": project, "position": journal.start.to_seconds(session.rate),
-                              "frame": journal.start.get(), "status": "playing"});
-            self.hub.publish(project, message("playback_started", data));
+            let rolled = PlaybackEvent {
+                project_id: project.0,
+                position: journal.start.to_seconds(session.rate),
+                frame: journal.start.get(),
+                status: "playing".into(),
+                reason: None,
+            };
+            self.hub.publish(project, ServerMessage::PlaybackStarted(rolled).frame());
         }
         let started = RecordingStarted {
             session_id: journal.id,
@@ -317,11 +321,13 @@ impl Node {
         );
         drop(recordings);
         tokio::spawn(report_progress(self.hub.clone(), project, journal.id, meter_for_reports, rate));
-        self.publish_recording(
-            project,
-            "started",
-            json!({"session_id": journal.id, "track_id": track.id, "start_time": started.start_time}),
-        );
+        let event = RecordingEvent::Started {
+            project_id: project.0,
+            session_id: journal.id.0,
+            track_id: track.id.0,
+            start_time: started.start_time,
+        };
+        self.publish_recording(project, event);
         Ok(started)
     }
 
@@ -397,7 +403,12 @@ impl Node {
                     Some(&reason),
                 )
                 .await;
-            self.publish_recording(project, "failed", json!({"session_id": session_id, "error": reason}));
+            let failed = RecordingEvent::Failed {
+                project_id: project.0,
+                session_id: Some(session_id.0),
+                error: Some(reason.clone()),
+            };
+            self.publish_recording(project, failed);
             return Err(TransportError::Unavailable(format!("the capture could not be written: {reason}")));
         }
         if first.is_none() {
@@ -411,7 +422,14 @@ impl Node {
                     Some(reason),
                 )
                 .await;
-            self.publish_recording(project, "stopped", json!({"session_id": session_id, "clip_id": null, "frames": 0}));
+            let event = RecordingEvent::Stopped {
+                project_id: project.0,
+                session_id: session_id.0,
+                clip_id: None,
+                frames: 0,
+                start: None,
+            };
+            self.publish_recording(project, event);
             return Ok(stopped);
         }
 
@@ -430,11 +448,14 @@ impl Node {
         let clip = *clips.last().ok_or_else(|| TransportError::Internal("a capture with frames has a pass".into()))?;
         stopped.clip_ids = clips;
         stopped.clip_id = Some(clip);
-        self.publish_recording(
-            project,
-            "stopped",
-            json!({"session_id": session_id, "clip_id": clip, "frames": frames, "start": stopped.start}),
-        );
+        let event = RecordingEvent::Stopped {
+            project_id: project.0,
+            session_id: session_id.0,
+            clip_id: Some(clip.0),
+            frames,
+            start: Some(stopped.start),
+        };
+        self.publish_recording(project, event);
         let job_id =
             audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
         stopped.finalize_job_id = Some(job_id);
@@ -503,17 +524,16 @@ async fn report_progress(
     while !meter.finished() {
         ticks.tick().await;
         let peak = meter.take_peak();
-        let data = json!({
-            "project_id": project,
-            "event": "progress",
-            "session_id": session_id,
-            "frames": meter.frames(),
-            "seconds": meter.frames() as f64 / f64::from(rate),
-            "level": peak,
-            "level_db": if peak > 0.0 { (20.0 * peak.log10()).max(-120.0) } else { -120.0 },
-            "dropped_frames": meter.dropped(),
-        });
-        hub.publish(project, message("recording_status", data));
+        let progress = RecordingEvent::Progress {
+            project_id: project.0,
+            session_id: session_id.0,
+            frames: meter.frames(),
+            seconds: meter.frames() as f64 / f64::from(rate),
+            level: peak,
+            level_db: if peak > 0.0 { (20.0 * peak.log10()).max(-120.0) } else { -120.0 },
+            dropped_frames: meter.dropped(),
+        };
+        hub.publish(project, ServerMessage::RecordingStatus(progress).frame());
     }
 }
 

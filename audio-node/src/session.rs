@@ -2,7 +2,8 @@
 
 use crate::backend::{ClockStats, Output, Worker, spawn_reader, start_output};
 use crate::engine::{self, Command, EngineEvent, EngineHandle, TransportState};
-use crate::hub::{Hub, message};
+use crate::hub::Hub;
+use crate::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage};
 use audiolab_domain::clip::Clip;
 use audiolab_domain::loop_region::LoopRegion;
 use audiolab_domain::project::Project;
@@ -13,7 +14,6 @@ use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::storage::Storage;
 use audiolab_media::timeline::Skipped;
 use audiolab_media::timeline::track_mix;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -265,16 +265,16 @@ fn spawn_position_reports(
             }
             let frame = shared.position();
             let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-            let data = json!({
-                "project_id": project,
-                "position": Frames(frame).to_seconds(rate),
-                "frame": frame,
-                "sample_rate": rate.hz(),
-                "playing": true,
-                "recording": shared.recording(),
-                "server_time": server_time,
-            });
-            hub.publish(project, message("position_update", data));
+            let update = PositionUpdate {
+                project_id: project.0,
+                position: Frames(frame).to_seconds(rate),
+                frame,
+                sample_rate: rate.hz(),
+                playing: true,
+                recording: shared.recording(),
+                server_time,
+            };
+            hub.publish(project, ServerMessage::PositionUpdate(update).frame());
         }
     })
 }
@@ -295,23 +295,25 @@ async fn report_events(
         for event in handle.drain_events() {
             let frame = handle.shared.position();
             let position = Frames(frame).to_seconds(rate);
+            let project_id = project.0;
             let msg = match event {
-                EngineEvent::LoopWrapped { pass } => message(
-                    "loop_event",
-                    json!({"project_id": project, "event": "wrapped", "iteration": pass, "position": position}),
-                ),
-                EngineEvent::LoopFinished => {
-                    message("loop_event", json!({"project_id": project, "event": "ended", "position": position}))
+                EngineEvent::LoopWrapped { pass } => {
+                    ServerMessage::LoopEvent(LoopEvent::Wrapped { project_id, iteration: pass, position })
                 }
-                EngineEvent::ReachedEnd => {
-                    message("playback_stopped", json!({"project_id": project, "reason": "end", "position": 0.0}))
-                }
+                EngineEvent::LoopFinished => ServerMessage::LoopEvent(LoopEvent::Ended { project_id, position }),
+                EngineEvent::ReachedEnd => ServerMessage::PlaybackStopped(PlaybackEvent {
+                    project_id,
+                    position: 0.0,
+                    frame: 0,
+                    status: "stopped".into(),
+                    reason: Some("end".into()),
+                }),
                 EngineEvent::Underrun { position } => {
                     tracing::debug!(%project, position, "read-ahead underrun");
                     continue;
                 }
             };
-            hub.publish(project, msg);
+            hub.publish(project, msg.frame());
         }
     }
 }

@@ -2,9 +2,9 @@
 //! control commands answered one `control_response` each; the project's events broadcast to
 //! every client once it has spoken.
 
-use crate::hub::{Outbox, message};
+use crate::hub::Outbox;
 use crate::node::Node;
-use crate::protocol::{ClientMessage, ControlCommand, Refusal, SetTrack};
+use crate::protocol::{ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage, SetTrack, TrackState};
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
@@ -83,25 +83,20 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
 }
 
 fn error(text: &str) -> String {
-    message("error", json!({"message": text})).to_string()
+    ServerMessage::Error { message: text.to_owned() }.frame().to_string()
 }
 
 fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -> String {
-    let body = match outcome {
-        Ok(result) => json!({"id": id, "command": command, "success": true, "result": result}),
-        Err(err) => {
-            json!({"id": id, "command": command, "success": false, "error": err.to_string(), "code": err.code()})
-        }
-    };
-    message("control_response", body).to_string()
+    ServerMessage::ControlResponse(ControlResponse::new(id, command, outcome)).frame().to_string()
 }
 
 /// Answers one text frame. `None` for messages that need no answer (`subscribe`).
 async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<String> {
     match ClientMessage::parse(text) {
-        Ok(ClientMessage::Ping) => Some(
-            message("pong", json!({"server_time": chrono::Utc::now().timestamp_micros() as f64 / 1e6})).to_string(),
-        ),
+        Ok(ClientMessage::Ping) => {
+            let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+            Some(ServerMessage::Pong { server_time }.frame().to_string())
+        }
         Ok(ClientMessage::Subscribe) => None,
         Ok(ClientMessage::Control { id, command }) => {
             let name = command.name();
@@ -165,19 +160,5 @@ async fn set_track(change: SetTrack, project: ProjectId, node: &Node) -> Transpo
 
 /// A track as clients see it in `track_update` messages (the same fields as the REST API).
 pub fn track_json(track: &Track) -> Value {
-    json!({
-        "id": track.id,
-        "project_id": track.project_id,
-        "name": track.name,
-        "track_index": track.index.get(),
-        "volume": track.volume.get(),
-        "pan": track.pan.get(),
-        "muted": track.muted,
-        "soloed": track.soloed,
-        "color": track.color,
-        "record_enabled": track.record_enabled,
-        "input_device_id": track.input_device_id,
-        "monitoring": track.monitoring,
-        "updated_at": track.updated_at,
-    })
+    serde_json::to_value(TrackState::from(track)).unwrap_or(Value::Null)
 }

@@ -103,7 +103,7 @@ pub type TransportResult<T> = Result<T, TransportError>;
 
 /// Drives the engines. Callers have already checked the caller owns the project.
 /// A request to record a take on an armed track.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordRequest {
     pub track_id: TrackId,
     /// The input; the track's `input_device_id` when absent, else the default virtual microphone.
@@ -149,7 +149,7 @@ pub struct RecordingStopped {
 }
 
 /// What kind of row of a project changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelItem {
     Track,
@@ -158,7 +158,7 @@ pub enum ModelItem {
 }
 
 /// How it changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelAction {
     Created,

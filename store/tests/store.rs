@@ -41,6 +41,7 @@ on_both_backends!(
     concurrent_edits_are_not_lost,
     clips_round_trip_and_invalid_edits_change_nothing,
     loop_regions_crud,
+    a_project_has_at_most_one_enabled_loop,
     recording_sessions_move_between_states_once,
     takes_are_unique_per_pass,
     jobs_finish_once,
@@ -255,6 +256,37 @@ async fn loop_regions_crud(store: Store) {
     assert_eq!(store.list_loop_regions(p.id).await.unwrap(), vec![updated]);
     assert!(store.delete_loop_region(region.id).await.unwrap());
     assert!(store.list_loop_regions(p.id).await.unwrap().is_empty());
+}
+
+async fn a_project_has_at_most_one_enabled_loop(store: Store) {
+    let p = project(&store, "Loops").await;
+    let region = |start: f64, enabled: bool| {
+        let new = NewLoopRegion { start, end: start + 1.0, enabled: Some(enabled), ..Default::default() };
+        LoopRegion::create(p.id, p.sample_rate, new, audiolab_domain::now()).unwrap()
+    };
+    let enabled = |store: Store| async move {
+        let regions = store.list_loop_regions(p.id).await.unwrap();
+        regions.into_iter().filter(|r| r.enabled).map(|r| r.id).collect::<Vec<_>>()
+    };
+    let (first, second) = (region(1.0, true), region(3.0, false));
+    store.insert_loop_region(&first).await.unwrap();
+    store.insert_loop_region(&second).await.unwrap();
+    // Enabling another region, by the transport or by an edit, disables the first.
+    assert_eq!(store.enable_loop_region(p.id, Some(second.id)).await.unwrap().map(|r| r.id), Some(second.id));
+    assert_eq!(enabled(store.clone()).await, vec![second.id]);
+    let on = LoopRegionPatch { enabled: Some(true), ..Default::default() };
+    store.update_loop_region(first.id, |r| r.apply(&on, p.sample_rate, audiolab_domain::now())).await.unwrap();
+    assert_eq!(enabled(store.clone()).await, vec![first.id]);
+    let third = region(5.0, true);
+    store.insert_loop_region(&third).await.unwrap();
+    assert_eq!(enabled(store.clone()).await, vec![third.id]);
+    // Disabling leaves none; an unknown region changes nothing.
+    assert_eq!(store.enable_loop_region(p.id, None).await.unwrap(), None);
+    assert!(enabled(store.clone()).await.is_empty());
+    store.enable_loop_region(p.id, Some(first.id)).await.unwrap();
+    let unknown = audiolab_domain::LoopRegionId::new();
+    assert!(matches!(store.enable_loop_region(p.id, Some(unknown)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(enabled(store.clone()).await, vec![first.id], "a refused enable rolls back");
 }
 
 fn session(project: &Project, track: TrackId) -> RecordingSession {

@@ -268,3 +268,23 @@ fn render_capture(capture_dir: &Path, audio_path: &Path, peaks_dir: &Path) -> Re
     capture::read_frames(capture_dir, |samples| Ok(clip.add(samples)?))?;
     Ok(clip.finish()?)
 }
+
+#[cfg(test)]
+mod pieces {
+    use super::{TakeSpan, active_pieces};
+
+    fn span(timeline_start: i64, frames: u64) -> TakeSpan {
+        TakeSpan { capture_offset: 0, timeline_start, frames }
+    }
+
+    #[test]
+    fn loop_passes_leave_the_newest_active_and_pieces_of_a_jump_all_play() {
+        // Three passes over [100, 200): alternatives, only the last plays.
+        assert_eq!(active_pieces(&[span(150, 50), span(100, 100), span(100, 40)]), [false, false, true]);
+        // A seek from 0–48,000 to 480,000: both pieces play where they were recorded.
+        assert_eq!(active_pieces(&[span(0, 48_000), span(480_000, 24_000)]), [true, true]);
+        // Touching is not overlapping.
+        assert_eq!(active_pieces(&[span(0, 100), span(100, 100)]), [true, true]);
+        assert_eq!(active_pieces(&[]), Vec::<bool>::new());
+    }
+}
