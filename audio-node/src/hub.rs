@@ -268,13 +268,13 @@ mod tests {
         assert!(hub.has_listeners(project));
 
         for n in 0..3 {
-            hub.publish(project, message("n", json!(n)));
+            hub.publish(project, message("n", serde_json::json!(n)));
         }
         settle(&fast_frames, 3).await;
         assert!(slow_frames.lock().unwrap().is_empty());
 
         slow_open.store(true, Ordering::SeqCst);
-        hub.publish(project, message("n", json!(3)));
+        hub.publish(project, message("n", serde_json::json!(3)));
         settle(&slow_frames, 2).await;
         let slow_frames = slow_frames.lock().unwrap().clone();
         assert!(slow_frames[0].contains("3 messages were dropped"), "{slow_frames:?}");
@@ -292,6 +292,6 @@ mod tests {
         let membership = hub.join(project, outbox);
         drop(membership);
         assert!(!hub.has_listeners(project));
-        hub.publish(project, message("n", json!(0)));
+        hub.publish(project, message("n", serde_json::json!(0)));
     }
 }
