@@ -300,6 +300,15 @@ async fn api_and_node_processes_play_a_project_together() {
     let key = format!("projects/{project}/mixdowns/{big}/mix.wav");
     assert_eq!(std::fs::read(bucket_dir.join(&key)).unwrap(), bytes);
 
+    // A clip moved through the API reaches the node's engine and clients through the bus.
+    let response =
+        client.patch(format!("{api}/api/clips/{clip_id}")).json(&json!({"start": 20.0})).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let changed = next_of(&mut socket, "model_changed").await;
+    assert_eq!((changed["data"]["item"].as_str(), changed["data"]["id"].as_str()), (Some("clip"), Some(clip_id)));
+    let status: Value = client.get(format!("{playback}/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["duration"].as_f64(), Some(21.0), "the engine plays the moved clip: {status}");
+
     // The node dies without a word; a second node takes the project once the first goes stale.
     let (_second, _) = start("node", &with_dir(&env, 3));
     drop(node);
@@ -307,4 +316,22 @@ async fn api_and_node_processes_play_a_project_together() {
     let (status, replayed) = post(&client, format!("{playback}/play"), json!({"position": 2.0})).await;
     assert_eq!((status, replayed["status"].as_str()), (200, Some("playing")), "{replayed}");
     assert_eq!(replayed["project_loaded"], true);
+
+    // Deleting the project through the API closes its socket on the new node with the reason.
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
+    next_of(&mut socket, "pong").await;
+    let response = client.delete(format!("{api}/api/projects/{project}")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let reason = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("closed within 5 s");
+        match frame {
+            Some(Ok(Message::Close(close))) => break close.map(|c| c.reason.to_string()),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(reason.as_deref(), Some("the project was deleted"));
+    let status = client.get(format!("{playback}/status")).send().await.unwrap().status();
+    assert_eq!(status, 404);
 }
