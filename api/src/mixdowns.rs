@@ -100,16 +100,13 @@ impl MixdownsApi {
         let clips = ctx.store.project_clips(project.id).await?;
         let fingerprint = fingerprint(&options, &project, &tracks, &clips);
 
-        let earlier = ctx.store.project_jobs(project.id, JobKind::Mixdown).await?.into_iter().find(|job| {
-            job.payload["fingerprint"].as_str() == Some(fingerprint.as_str())
-                && matches!(job.status, JobStatus::Queued | JobStatus::Running | JobStatus::Succeeded)
-        });
-        if let Some(job) = earlier {
+        let payload = serde_json::to_value(MixdownPayload { options, fingerprint: fingerprint.clone() })
+            .expect("payload serialises");
+        let job = Job::queued(JobKind::Mixdown, Some(project.id), payload, audiolab_domain::now());
+        let (job, created) = ctx.store.insert_mixdown_job(&job, &fingerprint).await?;
+        if !created {
             return Ok(SubmitResponse::Reused(Json(MixdownSubmitted { job: job.into(), reused: true })));
         }
-        let payload = serde_json::to_value(MixdownPayload { options, fingerprint }).expect("payload serialises");
-        let job = Job::queued(JobKind::Mixdown, Some(project.id), payload, audiolab_domain::now());
-        ctx.store.insert_job(&job).await?;
         submit_job(&ctx, &job).await?;
         Ok(SubmitResponse::Accepted(Json(MixdownSubmitted { job: job.into(), reused: false })))
     }

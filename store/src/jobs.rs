@@ -63,6 +63,48 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts a mixdown job unless one with the same `fingerprint` is queued, running or
+    /// succeeded. Returns the job that stands and whether it is the one just inserted. The
+    /// database's unique index decides, so identical requests at the same moment share a job.
+    #[tracing::instrument(skip_all, fields(job_id = %job.id))]
+    pub async fn insert_mixdown_job(&self, job: &Job, fingerprint: &str) -> StoreResult<(Job, bool)> {
+        let inserted = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO jobs (id, kind, project_id, status, progress, payload, result, error, created_at, updated_at,
+                               fingerprint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(job.id.0)
+        .bind(job.kind.as_str())
+        .bind(job.project_id.map(|p| p.0))
+        .bind(job.status.as_str())
+        .bind(job.progress)
+        .bind(Json(&job.payload))
+        .bind(job.result.as_ref().map(Json))
+        .bind(&job.error)
+        .bind(job.created_at)
+        .bind(job.updated_at)
+        .bind(fingerprint)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?
+        .rows_affected());
+        if inserted == 1 {
+            return Ok((job.clone(), true));
+        }
+        let row: Option<JobRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM jobs WHERE fingerprint = $1 AND status IN ('queued', 'running', 'succeeded')",
+        )
+        .bind(fingerprint)
+        .fetch_optional(pool)
+        .await?);
+        match row {
+            Some(row) => Ok((Job::try_from(row)?, false)),
+            // The standing job finished unsuccessfully in between: this request may render.
+            None => Box::pin(self.insert_mixdown_job(job, fingerprint)).await,
+        }
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn get_job(&self, id: JobId) -> StoreResult<Option<Job>> {
         let row: Option<JobRow> = on_pool!(self, pool => sqlx::query_as("SELECT * FROM jobs WHERE id = $1")

@@ -45,6 +45,7 @@ on_both_backends!(
     recording_sessions_move_between_states_once,
     takes_are_unique_per_pass,
     jobs_finish_once,
+    identical_mixdowns_requested_at_once_share_one_job,
     migrations_are_idempotent,
     projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
     device_offsets_default_to_zero_and_stay_within_a_second,
@@ -362,6 +363,30 @@ async fn takes_are_unique_per_pass(store: Store) {
     store.insert_take(&second).await.unwrap();
     assert!(matches!(store.insert_take(&take(1)).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.list_takes(track.id).await.unwrap(), vec![second, first], "newest first");
+}
+
+async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
+    let p = project(&store, "Mixes").await;
+    let request = || Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({"f": "abc"}), audiolab_domain::now());
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, job) = (store.clone(), request());
+            tokio::spawn(async move { store.insert_mixdown_job(&job, "abc").await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.unwrap());
+    }
+    let created: Vec<_> = outcomes.iter().filter(|(_, created)| *created).map(|(job, _)| job.id).collect();
+    assert_eq!(created.len(), 1, "one request renders, the others reuse it");
+    assert!(outcomes.iter().all(|(job, _)| job.id == created[0]));
+    assert_eq!(store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().len(), 1);
+    // Once it failed, the same request renders again; another fingerprint is another job.
+    assert!(store.finish_job(created[0], JobStatus::Failed, None, Some("disk full")).await.unwrap());
+    let (again, fresh) = store.insert_mixdown_job(&request(), "abc").await.unwrap();
+    assert!(fresh && again.id != created[0]);
+    assert!(store.insert_mixdown_job(&request(), "other").await.unwrap().1);
 }
 
 async fn jobs_finish_once(store: Store) {
