@@ -83,7 +83,7 @@ impl Deployment {
     /// A stopped take of `seconds` of stereo audio and its queued (not yet pushed) job.
     async fn take(&self, seconds: u64) -> (audiolab_domain::recording::RecordingSession, JobId) {
         let session = audiolab_worker::testing::stopped_session(&self.store, &self.audio(), 2, seconds * 48_000).await;
-        let job = audiolab_worker::jobs::queue_finalize(&self.store, session.project_id, session.id).await.unwrap();
+        let job = audiolab_jobs::queue_finalize(&self.store, session.project_id, session.id).await.unwrap();
         (session, job)
     }
 

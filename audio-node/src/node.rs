@@ -11,10 +11,10 @@ use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
 use audiolab_domain::transport::{ModelChange, RecordRequest, RecordingStarted, RecordingStopped};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
+use audiolab_jobs::JobUpdate;
+use audiolab_jobs::queue::JobQueue;
 use audiolab_media::storage::Storage;
 use audiolab_store::{Page, Store, StoreError};
-use audiolab_worker::jobs::JobUpdate;
-use audiolab_worker::queue::JobQueue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -207,7 +207,7 @@ impl Node {
                 Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
                 _ => {}
             }
-            match audiolab_worker::finalize::recover_capture(&self.store, &self.storage, journal.id).await {
+            match audiolab_jobs::finalize::recover_capture(&self.store, &self.storage, journal.id).await {
                 Ok(Some(done)) => {
                     tracing::info!(session_id = %journal.id, frames = done.frames, "recovered an interrupted recording");
                     for clip in &done.clips {
@@ -255,7 +255,7 @@ impl Node {
     }
 
     /// Job updates for this node from a worker in the same process, handled in order.
-    pub fn local_job_events(self: &Arc<Self>) -> audiolab_worker::events::JobEvents {
+    pub fn local_job_events(self: &Arc<Self>) -> audiolab_jobs::events::JobEvents {
         let (sender, mut updates) = tokio::sync::mpsc::unbounded_channel();
         let node = self.clone();
         tokio::spawn(async move {
@@ -263,7 +263,7 @@ impl Node {
                 node.job_changed(&update).await;
             }
         });
-        audiolab_worker::events::JobEvents::Local(sender)
+        audiolab_jobs::events::JobEvents::Local(sender)
     }
 
     /// Follows a job's progress: tells the project's clients, and once a take is finalised or a

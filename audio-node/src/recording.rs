@@ -436,7 +436,7 @@ impl Node {
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
         let journal = journal.ok_or_else(|| TransportError::not_found("recording session"))?;
         let spans = take_spans(&meter.passes(), meter.frames(), shift);
-        let clips = audiolab_worker::finalize::create_takes(
+        let clips = audiolab_jobs::finalize::create_takes(
             &self.store,
             &journal,
             &spans,
@@ -456,8 +456,7 @@ impl Node {
             start: Some(stopped.start),
         };
         self.publish_recording(project, event);
-        let job_id =
-            audiolab_worker::jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
+        let job_id = audiolab_jobs::queue_finalize(&self.store, project, session_id).await.map_err(store_error)?;
         stopped.finalize_job_id = Some(job_id);
         // The capture goes where workers read it (the object store in cloud mode), then to the
         // queue. In the background: the take is safe on this node's disk already, and its job
@@ -538,13 +537,13 @@ async fn report_progress(
 }
 
 /// The takes of a capture of `frames` frames from its passes, each moved by `shift` frames.
-fn take_spans(passes: &[crate::engine::Pass], frames: u64, shift: i64) -> Vec<audiolab_worker::finalize::TakeSpan> {
+fn take_spans(passes: &[crate::engine::Pass], frames: u64, shift: i64) -> Vec<audiolab_jobs::finalize::TakeSpan> {
     passes
         .iter()
         .enumerate()
         .map(|(i, pass)| {
             let end = passes.get(i + 1).map_or(frames, |next| next.capture_offset);
-            audiolab_worker::finalize::TakeSpan {
+            audiolab_jobs::finalize::TakeSpan {
                 capture_offset: pass.capture_offset,
                 timeline_start: (pass.timeline_start + shift).max(0),
                 frames: end.saturating_sub(pass.capture_offset),

@@ -1,12 +1,13 @@
 //! Running a job against its row in the `jobs` table: `running` with progress while it works,
 //! retried on transient failures, then `succeeded` with a result or `failed` with a reason.
 
-use crate::events::JobEvents;
-use crate::finalize::finalize_capture;
 use crate::import::import;
 use crate::mixdown::mixdown;
+use audiolab_domain::JobId;
 use audiolab_domain::job::{ImportPayload, Job, JobKind, JobStatus};
-use audiolab_domain::{JobId, ProjectId, RecordingSessionId};
+use audiolab_jobs::JobUpdate;
+use audiolab_jobs::events::JobEvents;
+use audiolab_jobs::finalize::finalize_capture;
 use audiolab_media::storage::Storage;
 use audiolab_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -14,19 +15,6 @@ use std::time::Duration;
 
 /// Attempts before a transient failure fails the job.
 pub const MAX_ATTEMPTS: u32 = 3;
-
-/// A change in a job's state, for `job_progress` events and for the node playing the project.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct JobUpdate {
-    pub job_id: JobId,
-    pub kind: JobKind,
-    pub project_id: Option<ProjectId>,
-    pub status: JobStatus,
-    pub progress: f64,
-    pub error: Option<String>,
-    /// The job's result once it succeeded.
-    pub result: Option<Value>,
-}
 
 /// What a worker needs to run jobs.
 #[derive(Debug, Clone)]
@@ -162,16 +150,4 @@ impl Failure {
 
 fn update(job: &Job, status: JobStatus, progress: f64, error: Option<String>, result: Option<Value>) -> JobUpdate {
     JobUpdate { job_id: job.id, kind: job.kind, project_id: job.project_id, status, progress, error, result }
-}
-
-/// Inserts the row of a `finalize_capture` job (queued); the caller then pushes it.
-pub async fn queue_finalize(
-    store: &Store,
-    project: ProjectId,
-    session: RecordingSessionId,
-) -> Result<JobId, StoreError> {
-    let job =
-        Job::queued(JobKind::FinalizeCapture, Some(project), json!({"session_id": session}), audiolab_domain::now());
-    store.insert_job(&job).await?;
-    Ok(job.id)
 }

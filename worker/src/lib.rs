@@ -2,21 +2,21 @@
 //! the job queue. In the embedded default it runs inside `serve` on a SQLite
 //! queue; in cloud mode every `worker` process takes jobs from the Redis queue.
 
-pub mod clip_audio;
-pub mod events;
-pub mod finalize;
 pub mod import;
 pub mod jobs;
 pub mod mixdown;
 pub mod progress;
-pub mod queue;
 pub mod testing;
+
+// The queue, job events and finalisation live in `audiolab-jobs`, shared with the API and the
+// node; they are re-exported here under the worker's names.
+pub use audiolab_jobs::{clip_audio, events, finalize, queue};
 
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::backend::ext::BackendExt;
 use apalis_core::backend::ext::poll_strategy::Strategy;
+use audiolab_jobs::queue::{JobQueue, QueuedJob};
 use jobs::Jobs;
-use queue::{JobQueue, QueuedJob};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

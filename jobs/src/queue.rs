@@ -14,10 +14,10 @@ pub struct QueuedJob {
 
 /// A SQLite worker is woken by the database's update hook when this process pushes, and polls
 /// at this interval for items pushed by other processes sharing the file.
-pub(crate) const SQLITE_POLL: Duration = Duration::from_millis(500);
+pub const SQLITE_POLL: Duration = Duration::from_millis(500);
 /// Redis workers poll at this interval: one cheap script call, and push-to-start stays well
 /// under a second (about half the interval on average).
-pub(crate) const REDIS_POLL: Duration = Duration::from_millis(50);
+pub const REDIS_POLL: Duration = Duration::from_millis(50);
 /// Workers announce themselves this often; a worker silent for `MISSED_HEARTBEATS` of them is
 /// dead and the jobs it held go back on the queue for the others.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);

@@ -2,7 +2,7 @@
 //! the project learns from them that a take is ready. Inside one process they go straight to
 //! the node; across processes they travel, in order, on a Redis channel every node follows.
 
-use crate::jobs::JobUpdate;
+use crate::JobUpdate;
 use std::time::Duration;
 
 /// Where a worker sends [`JobUpdate`]s.
