@@ -6,7 +6,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::pagination::{page, paged_list};
 use crate::projects::Deleted;
 use audiolab_domain::clip::{Clip, ClipPatch};
-use audiolab_domain::transport::{ModelAction, ModelItem};
 use audiolab_domain::{ClipId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -251,8 +250,7 @@ impl ClipsApi {
             fade_in: b.fade_in,
             fade_out: b.fade_out,
         };
-        let updated = ctx.store.update_clip(clip.id, |c| c.apply(&patch, rate, audiolab_domain::now())).await?;
-        ctx.changed(updated.project_id, ModelItem::Clip, updated.id, ModelAction::Updated).await;
+        let updated = ctx.changes().update_clip(&clip, &patch, rate).await?;
         Ok(Json(ClipView::new(updated, rate)))
     }
 
@@ -265,10 +263,7 @@ impl ClipsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
-        if !ctx.store.delete_clip(clip.id).await? {
-            return Err(ApiError::not_found("clip"));
-        }
-        ctx.changed(clip.project_id, ModelItem::Clip, clip.id, ModelAction::Deleted).await;
+        ctx.changes().delete_clip(&clip).await?;
         Ok(Deleted::Deleted)
     }
 }

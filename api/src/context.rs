@@ -54,16 +54,9 @@ impl ApiContext {
         self.audio.input_devices().iter().any(|d| d.device_id == device_id)
     }
 
-    /// Tells the project's engine and clients that one of its rows changed in the database.
-    pub async fn changed(
-        &self,
-        project: ProjectId,
-        item: audiolab_domain::transport::ModelItem,
-        id: impl Into<uuid::Uuid>,
-        action: audiolab_domain::transport::ModelAction,
-    ) {
-        let change = audiolab_domain::transport::ModelChange::new(item, id, action);
-        self.audio.project_changed(project, change).await;
+    /// The use cases every change goes through: the store, then the engine and the clients.
+    pub fn changes(&self) -> audiolab_app::Changes<'_> {
+        audiolab_app::Changes::new(&self.store, self.audio.as_ref())
     }
 
     /// The project, if it exists and the caller owns it (otherwise 404: whether someone else's

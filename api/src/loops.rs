@@ -5,7 +5,6 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::projects::Deleted;
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
-use audiolab_domain::transport::{ModelAction, ModelItem};
 use audiolab_domain::{LoopRegionId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -136,8 +135,7 @@ impl LoopsApi {
             auto_punch_record: b.auto_punch_record,
         };
         let region = LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
-        ctx.store.insert_loop_region(&region).await?;
-        ctx.changed(project.id, ModelItem::LoopRegion, region.id, ModelAction::Created).await;
+        ctx.changes().create_loop(&region).await?;
         Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(region, project.sample_rate))))
     }
 
@@ -193,9 +191,7 @@ impl LoopsApi {
             },
             auto_punch_record: b.auto_punch_record,
         };
-        let updated =
-            ctx.store.update_loop_region(region.id, |r| r.apply(&patch, rate, audiolab_domain::now())).await?;
-        ctx.changed(updated.project_id, ModelItem::LoopRegion, updated.id, ModelAction::Updated).await;
+        let updated = ctx.changes().update_loop(&region, &patch, rate).await?;
         Ok(Json(LoopRegionView::new(updated, rate)))
     }
 
@@ -208,10 +204,7 @@ impl LoopsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         let (region, _) = Self::owned_region(&ctx, id.0.into()).await?;
-        if !ctx.store.delete_loop_region(region.id).await? {
-            return Err(ApiError::not_found("loop region"));
-        }
-        ctx.changed(region.project_id, ModelItem::LoopRegion, region.id, ModelAction::Deleted).await;
+        ctx.changes().delete_loop(&region).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -59,9 +59,7 @@ pub struct SoloChanged {
 impl MixerApi {
     async fn change(ctx: &ApiContext, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
         let (track, _) = ctx.owned_track(id.into()).await?;
-        let track = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
-        ctx.audio.track_changed(&track).await;
-        Ok(track)
+        Ok(ctx.changes().update_track(&track, &patch).await?)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::Tag;
 use crate::context::ApiContext;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::pagination::{page, paged_list};
 use crate::tracks::{TrackList, TrackView};
 use audiolab_domain::project::{NewProject, Project, ProjectPatch};
@@ -193,11 +193,7 @@ impl ProjectsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         let project = ctx.owned_project(id.0.into()).await?;
-        // Its takes stop and its engine unloads first, so nothing writes into a deleted project.
-        ctx.audio.project_deleted(project.id).await;
-        if !ctx.store.delete_project(project.id).await? {
-            return Err(ApiError::not_found("project"));
-        }
+        ctx.changes().delete_project(&project).await?;
         Ok(Deleted::Deleted)
     }
 

@@ -205,8 +205,7 @@ impl RecordingApi {
             input_device_id: body.device_id.clone(),
             ..Default::default()
         };
-        let track = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
-        ctx.audio.track_changed(&track).await;
+        let track = ctx.changes().update_track(&track, &patch).await?;
         Ok(Json(RecordEnabled {
             success: true,
             track_id: track.id.0,
@@ -316,13 +315,7 @@ impl RecordingApi {
     ) -> ApiResult<Json<TakeView>> {
         let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let (track, _) = ctx.owned_track(take.track_id).await.map_err(|_| ApiError::not_found("take"))?;
-        ctx.store.activate_take(&take).await?;
-        let change = audiolab_domain::transport::ModelChange::new(
-            audiolab_domain::transport::ModelItem::Clip,
-            take.clip_id,
-            audiolab_domain::transport::ModelAction::Updated,
-        );
-        ctx.audio.project_changed(track.project_id, change).await;
+        ctx.changes().activate_take(&take, track.project_id).await?;
         Ok(Json(take_view(&ctx, take).await?))
     }
 

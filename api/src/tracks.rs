@@ -2,11 +2,10 @@
 
 use crate::Tag;
 use crate::context::ApiContext;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::pagination::paged_list;
 use crate::projects::Deleted;
 use audiolab_domain::track::{NewTrack, Track, TrackPatch};
-use audiolab_domain::transport::{ModelAction, ModelItem};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -150,8 +149,7 @@ impl TracksApi {
             input_device_id: body.input_device_id,
             monitoring: body.monitoring,
         };
-        let track = ctx.store.create_track(project.id, new).await?;
-        ctx.changed(project.id, ModelItem::Track, track.id, ModelAction::Created).await;
+        let track = ctx.changes().create_track(project.id, new).await?;
         Ok(TrackCreated::Created(Json(track.into())))
     }
 
@@ -191,12 +189,7 @@ impl TracksApi {
             input_device_id: b.input_device_id,
             monitoring: b.monitoring,
         };
-        let updated = ctx.store.update_track(track.id, |t| t.apply(&patch, audiolab_domain::now())).await?;
-        ctx.audio.track_changed(&updated).await;
-        if updated.index != track.index {
-            // Another mixer slot: the engine rearranges.
-            ctx.changed(updated.project_id, ModelItem::Track, updated.id, ModelAction::Updated).await;
-        }
+        let updated = ctx.changes().update_track(&track, &patch).await?;
         Ok(Json(updated.into()))
     }
 
@@ -211,10 +204,7 @@ impl TracksApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         let (track, _) = ctx.owned_track(id.0.into()).await?;
-        if !ctx.store.delete_track(track.id).await? {
-            return Err(ApiError::not_found("track"));
-        }
-        ctx.changed(track.project_id, ModelItem::Track, track.id, ModelAction::Deleted).await;
+        ctx.changes().delete_track(&track).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -146,15 +146,12 @@ async fn set_track(change: SetTrack, project: ProjectId, node: &Node) -> Transpo
         ..Default::default()
     };
     let id = change.track_id.into();
-    let store = node.store();
-    match store.get_track(id).await {
-        Ok(Some(track)) if track.project_id == project => {}
-        Ok(_) => return Err(TransportError::not_found("track")),
-        Err(_) => return Err(TransportError::Unavailable("the database is unavailable".into())),
-    }
-    let track =
-        store.update_track(id, |t| t.apply(&patch, audiolab_domain::now())).await.map_err(crate::node::store_error)?;
-    node.track_changed(&track).await;
+    let track = match node.store().get_track(id).await.map_err(crate::node::store_error)? {
+        Some(track) if track.project_id == project => track,
+        _ => return Err(TransportError::not_found("track")),
+    };
+    let changes = audiolab_app::Changes::new(node.store(), node);
+    let track = changes.update_track(&track, &patch).await.map_err(crate::node::store_error)?;
     Ok(track_json(&track))
 }
 
