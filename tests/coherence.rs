@@ -36,21 +36,9 @@ async fn record_stop(app: &TestApp, track: &str, session: &str) -> Value {
     stopped
 }
 
-async fn ready_clip(app: &TestApp, clip: &str) -> Value {
-    for _ in 0..400 {
-        let (_, body) = app.get(&format!("/api/clips/{clip}")).await;
-        match body["status"].as_str() {
-            Some("ready") => return body,
-            Some("failed") => panic!("finalisation failed: {body}"),
-            _ => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-    panic!("clip {clip} was not finalised");
-}
-
 /// A ready clip's playing samples (interleaved) and its JSON.
 async fn clip_samples(app: &TestApp, clip: &str) -> (Vec<f32>, Value) {
-    let body = ready_clip(app, clip).await;
+    let body = app.ready_clip(clip).await;
     let stored = app.store().await.get_clip(clip.parse::<uuid::Uuid>().unwrap().into()).await.unwrap().unwrap();
     let mut reader = WavReader::open(&app.audio_path(stored.audio_key.as_deref().unwrap())).unwrap();
     let channels = usize::from(reader.info().channels);

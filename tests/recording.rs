@@ -19,22 +19,9 @@ async fn arm(app: &TestApp, track: &str, device: &str) {
     assert_eq!((status, body["record_enabled"].as_bool()), (200, Some(true)), "{body}");
 }
 
-/// Polls the clip until finalisation marks it ready.
-async fn ready_clip(app: &TestApp, clip: &str) -> Value {
-    for _ in 0..200 {
-        let (_, body) = app.get(&format!("/api/clips/{clip}")).await;
-        match body["status"].as_str() {
-            Some("ready") => return body,
-            Some("failed") => panic!("finalisation failed: {body}"),
-            _ => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-    panic!("clip {clip} was not finalised within 5 s");
-}
-
 /// The take's audio: (channels, samples from the clip's source offset, length frames).
 async fn take_audio(app: &TestApp, clip_id: &str) -> (usize, Vec<f32>, Value) {
-    let clip = ready_clip(app, clip_id).await;
+    let clip = app.ready_clip(clip_id).await;
     let store = app.store().await;
     let id: uuid::Uuid = clip_id.parse().unwrap();
     let stored = store.get_clip(id.into()).await.unwrap().unwrap();
@@ -319,7 +306,7 @@ async fn loop_recording_makes_a_take_per_pass_and_any_take_can_be_made_active() 
 
     // Every pass but the last is exactly one loop long and starts at the loop start.
     for clip in &clip_ids {
-        ready_clip(&app, clip).await;
+        app.ready_clip(clip).await;
     }
     let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
     let takes = takes.as_array().unwrap();

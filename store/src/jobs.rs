@@ -42,32 +42,15 @@ impl TryFrom<JobRow> for Job {
 impl Store {
     #[tracing::instrument(skip_all, fields(job_id = %job.id, kind = job.kind.as_str()))]
     pub async fn insert_job(&self, job: &Job) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO jobs (id, kind, project_id, status, progress, payload, result, error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(job.id.0)
-        .bind(job.kind.as_str())
-        .bind(job.project_id.map(|p| p.0))
-        .bind(job.status.as_str())
-        .bind(job.progress)
-        .bind(Json(&job.payload))
-        .bind(job.result.as_ref().map(Json))
-        .bind(&job.error)
-        .bind(job.created_at)
-        .bind(job.updated_at)
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?);
+        if !self.insert_job_row(job, None).await? {
+            return Err(StoreError::Conflict("a job with this id already exists".into()));
+        }
         Ok(())
     }
 
-    /// Inserts a mixdown job unless one with the same `fingerprint` is queued, running or
-    /// succeeded. Returns the job that stands and whether it is the one just inserted. The
-    /// database's unique index decides, so identical requests at the same moment share a job.
-    #[tracing::instrument(skip_all, fields(job_id = %job.id))]
-    pub async fn insert_mixdown_job(&self, job: &Job, fingerprint: &str) -> StoreResult<(Job, bool)> {
+    /// Inserts the row unless it conflicts (same id, or a live job with the same
+    /// `fingerprint`); returns whether it was inserted.
+    async fn insert_job_row(&self, job: &Job, fingerprint: Option<&str>) -> StoreResult<bool> {
         let inserted = on_pool!(self, pool => sqlx::query(
             "INSERT INTO jobs (id, kind, project_id, status, progress, payload, result, error, created_at, updated_at,
                                fingerprint)
@@ -89,7 +72,16 @@ impl Store {
         .await
         .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?
         .rows_affected());
-        if inserted == 1 {
+        Ok(inserted == 1)
+    }
+
+    /// Inserts a mixdown job unless one with the same `fingerprint` is queued, running or
+    /// succeeded. Returns the job that stands and whether it is the one just inserted. The
+    /// database's unique index decides, so identical requests at the same moment share a job.
+    #[tracing::instrument(skip_all, fields(job_id = %job.id))]
+    pub async fn insert_mixdown_job(&self, job: &Job, fingerprint: &str) -> StoreResult<(Job, bool)> {
+        let inserted = self.insert_job_row(job, Some(fingerprint)).await?;
+        if inserted {
             return Ok((job.clone(), true));
         }
         let row: Option<JobRow> = on_pool!(self, pool => sqlx::query_as(

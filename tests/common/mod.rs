@@ -165,6 +165,19 @@ impl TestApp {
         panic!("job {job} did not finish");
     }
 
+    /// Polls the clip until finalisation marks it ready (failing after 10 s or on `failed`).
+    pub async fn ready_clip(&self, clip: &str) -> Value {
+        for _ in 0..400 {
+            let (_, body) = self.get(&format!("/api/clips/{clip}")).await;
+            match body["status"].as_str() {
+                Some("ready") => return body,
+                Some("failed") => panic!("finalisation failed: {body}"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
+        panic!("clip {clip} was not finalised within 10 s");
+    }
+
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.stop().await;
