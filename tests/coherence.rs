@@ -122,9 +122,15 @@ async fn deleting_a_playing_project_unloads_it_and_closes_its_sockets_with_a_rea
     let track = app.track(&project, "Drums", 0).await;
     app.audio_clip(&project, track["id"].as_str().unwrap(), 0.0, 1, &vec![0.5; 10 * RATE as usize]).await;
     let mut socket = joined(&app, &project).await;
+    // A listener that only subscribes, without a ping or a command.
+    let (mut listener, _) = tokio_tungstenite::connect_async(app.ws_url(&project)).await.unwrap();
+    common::send(&mut listener, json!({"type": "subscribe"})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let answer = control(&mut socket, "play", json!({"position": 0.0})).await;
     assert_eq!(answer["success"], true, "{answer}");
     next_where(&mut socket, |v| v["type"] == "position_update").await;
+    let heard = next_where(&mut listener, |v| v["type"] == "position_update" || v["type"] == "playback_started").await;
+    assert_eq!(heard["data"]["project_id"], project.as_str(), "subscribe joined the broadcasts");
 
     let (code, _) = app.delete(&format!("/api/projects/{project}")).await;
     assert_eq!(code, 204);
@@ -138,6 +144,14 @@ async fn deleting_a_playing_project_unloads_it_and_closes_its_sockets_with_a_rea
         }
     };
     assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("the project was deleted"));
+    let listener_closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), listener.next()).await.expect("closed within 5 s") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(close))) => break close,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(listener_closed.map(|c| c.reason.to_string()).as_deref(), Some("the project was deleted"));
     assert!(
         tokio::time::timeout(Duration::from_millis(300), socket.next()).await.map_or(true, |f| f.is_none()),
         "nothing after the close"

@@ -8,7 +8,7 @@ use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::{ClipId, Frames, RecordingSessionId, TakeId};
 use audiolab_media::capture::{self, CaptureError};
 use audiolab_media::storage::Storage;
-use audiolab_store::{Store, StoreError};
+use audiolab_store::{ReadyClip, Store, StoreError};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -233,24 +233,27 @@ async fn finalize(
         }
     };
 
-    for take in &takes {
-        // A take cannot outlast the audio that reached the disk (after a crash it may).
-        let available = (frames as i64 - take.capture_offset.get()).max(0);
-        store
-            .update_clip(take.clip_id, |clip| {
-                clip.audio_key = Some(audio_key.clone());
-                clip.source_offset = take.capture_offset;
-                clip.length = Frames(take.length.get().min(available));
-                clip.source_length = Frames(frames as i64);
-                clip.status = ClipStatus::Ready;
-                clip.error = None;
-                clip.peaks_key = Some(peaks_key.clone());
-                clip.loudness_lufs = loudness;
-                Ok(())
-            })
-            .await?;
+    let ready: Vec<ReadyClip> = takes
+        .iter()
+        .map(|take| ReadyClip {
+            clip_id: take.clip_id,
+            audio_key: audio_key.clone(),
+            source_offset: take.capture_offset,
+            // A take cannot outlast the audio that reached the disk (after a crash it may).
+            length: Frames(take.length.get().min((frames as i64 - take.capture_offset.get()).max(0))),
+            source_length: Frames(frames as i64),
+            peaks_key: peaks_key.clone(),
+            loudness_lufs: loudness,
+        })
+        .collect();
+    if !store.finish_capture(session_id, outcome, &ready).await? {
+        // Another delivery of the job got there first: finished is finished.
+        let now = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
+        if !matches!(now.status, RecordingStatus::Saved | RecordingStatus::Recovered) {
+            let reason = format!("the recording is {}, not being finalised", now.status.as_str());
+            return Err(FinalizeError::Store(StoreError::Conflict(reason)));
+        }
     }
-    store.transition_recording_session(session_id, RecordingStatus::Finalizing, outcome, None).await?;
     Ok(Finalized { clips, frames, status: outcome })
 }
 

@@ -23,6 +23,7 @@ mod users;
 
 pub use error::{StoreError, StoreResult};
 pub use nodes::AudioNode;
+pub use recordings::ReadyClip;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};

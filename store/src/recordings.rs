@@ -70,6 +70,18 @@ impl TryFrom<TakeRow> for Take {
     }
 }
 
+/// What a finalised take's clip becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadyClip {
+    pub clip_id: audiolab_domain::ClipId,
+    pub audio_key: String,
+    pub source_offset: Frames,
+    pub length: Frames,
+    pub source_length: Frames,
+    pub peaks_key: String,
+    pub loudness_lufs: Option<f64>,
+}
+
 /// The bound INSERT of a take, for a pool or a transaction of either engine.
 macro_rules! insert_take_query {
     ($take:expr) => {{
@@ -159,6 +171,56 @@ impl Store {
         .await?
         .rows_affected());
         Ok(moved == 1)
+    }
+
+    /// Finishes a finalised capture in one transaction: every take's clip gets its audio and
+    /// becomes `ready`, and the session moves `finalizing` → `outcome`. All or nothing, so a
+    /// crash halfway never leaves some takes ready and the session unfinished. Returns false
+    /// (changing nothing) when the session was not finalizing.
+    #[tracing::instrument(skip(self, clips))]
+    pub async fn finish_capture(
+        &self,
+        id: RecordingSessionId,
+        outcome: RecordingStatus,
+        clips: &[ReadyClip],
+    ) -> StoreResult<bool> {
+        let now = audiolab_domain::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = sqlx::query(
+                "UPDATE recording_sessions SET status = $3, error = NULL, updated_at = $4 WHERE id = $1 AND status = $2",
+            )
+            .bind(id.0)
+            .bind(RecordingStatus::Finalizing.as_str())
+            .bind(outcome.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved != 1 {
+                return Ok(false);
+            }
+            for clip in clips {
+                sqlx::query(
+                    "UPDATE clips SET audio_key = $2, source_offset_frames = $3, length_frames = $4,
+                            source_length_frames = $5, status = 'ready', error = NULL, peaks_key = $6,
+                            loudness_lufs = $7, updated_at = $8, version = version + 1
+                     WHERE id = $1",
+                )
+                .bind(clip.clip_id.0)
+                .bind(&clip.audio_key)
+                .bind(clip.source_offset.get())
+                .bind(clip.length.get())
+                .bind(clip.source_length.get())
+                .bind(&clip.peaks_key)
+                .bind(clip.loudness_lufs)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// Ends a recording: `recording` → `stopped`, recording where its take landed on the timeline

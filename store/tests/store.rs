@@ -44,6 +44,7 @@ on_both_backends!(
     a_project_has_at_most_one_enabled_loop,
     recording_sessions_move_between_states_once,
     takes_are_unique_per_pass,
+    a_recordings_takes_are_stored_and_finished_all_or_nothing,
     jobs_finish_once,
     identical_mixdowns_requested_at_once_share_one_job,
     migrations_are_idempotent,
@@ -363,6 +364,71 @@ async fn takes_are_unique_per_pass(store: Store) {
     store.insert_take(&second).await.unwrap();
     assert!(matches!(store.insert_take(&take(1)).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.list_takes(track.id).await.unwrap(), vec![second, first], "newest first");
+}
+
+async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store) {
+    let p = project(&store, "Atomic").await;
+    let track = store.create_track(p.id, named("Vox")).await.unwrap();
+    let s = session(&p, track.id);
+    store.insert_recording_session(&s).await.unwrap();
+    let piece = |pass: u32| {
+        let new = NewClip {
+            project_id: p.id,
+            track_id: track.id,
+            take_id: None,
+            name: format!("Take {pass}"),
+            start: Frames(0),
+            length: Frames(48_000),
+            source_sample_rate: 48_000,
+            channels: 1,
+        };
+        let clip = Clip::create(new, audiolab_domain::now()).unwrap();
+        let take = Take {
+            id: TakeId::new(),
+            session_id: s.id,
+            track_id: track.id,
+            clip_id: clip.id,
+            pass_index: pass,
+            capture_offset: Frames(i64::from(pass) * 48_000),
+            length: Frames(48_000),
+            created_at: audiolab_domain::now(),
+        };
+        (take, clip)
+    };
+    let first = piece(0);
+    store.insert_takes(std::slice::from_ref(&first)).await.unwrap();
+    // A batch whose second take repeats a pass is refused whole: its first clip is not kept.
+    let (fresh, repeated) = (piece(1), piece(0));
+    assert!(matches!(store.insert_takes(&[fresh.clone(), repeated]).await, Err(StoreError::Conflict(_))));
+    assert!(store.get_clip(fresh.1.id).await.unwrap().is_none());
+    assert_eq!(store.list_takes(track.id).await.unwrap(), vec![first.0.clone()]);
+
+    let ready = vec![audiolab_store::ReadyClip {
+        clip_id: first.1.id,
+        audio_key: "projects/p/takes/s.wav".into(),
+        source_offset: Frames(0),
+        length: Frames(40_000),
+        source_length: Frames(40_000),
+        peaks_key: "projects/p/peaks/s".into(),
+        loudness_lufs: Some(-20.0),
+    }];
+    // Not finalizing yet: nothing changes.
+    assert!(!store.finish_capture(s.id, RecordingStatus::Saved, &ready).await.unwrap());
+    assert_eq!(store.get_clip(first.1.id).await.unwrap().unwrap().status, ClipStatus::Processing);
+    store.stop_recording_session(s.id, Frames(0), Frames(0)).await.unwrap();
+    assert!(
+        store
+            .transition_recording_session(s.id, RecordingStatus::Stopped, RecordingStatus::Finalizing, None)
+            .await
+            .unwrap()
+    );
+    assert!(store.finish_capture(s.id, RecordingStatus::Saved, &ready).await.unwrap());
+    let clip = store.get_clip(first.1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (clip.status, clip.length, clip.audio_key.as_deref()),
+        (ClipStatus::Ready, Frames(40_000), Some("projects/p/takes/s.wav"))
+    );
+    assert_eq!(store.get_recording_session(s.id).await.unwrap().unwrap().status, RecordingStatus::Saved);
 }
 
 async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
