@@ -345,3 +345,32 @@ async fn many_projects_record_from_their_own_virtual_microphone_at_once() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takes_started_while_their_project_is_deleted_do_not_outlive_it() {
+    let app = std::sync::Arc::new(TestApp::sqlite().await);
+    for round in 0..3 {
+        let project = app.project(json!({"name": format!("Race {round}")})).await;
+        let mut tracks = Vec::new();
+        for index in 0..4 {
+            tracks.push(armed_track(&app, &project, index, "mock_0").await);
+        }
+        let starts: Vec<_> = tracks
+            .into_iter()
+            .map(|track| {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    app.post(&format!("/api/audio/tracks/{track}/record/start"), json!({"start_time": 0.0})).await.0
+                })
+            })
+            .collect();
+        let (code, _) = app.delete(&format!("/api/projects/{project}")).await;
+        assert_eq!(code, 204);
+        for start in starts {
+            let code = start.await.unwrap();
+            assert!(matches!(code, 200 | 404), "a start either ran before the delete or finds no project: {code}");
+        }
+        let (_, active) = app.get("/api/audio/recording/active").await;
+        assert_eq!(active, json!([]), "no take of the deleted project records on");
+    }
+}

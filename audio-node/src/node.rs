@@ -30,6 +30,8 @@ pub struct Node {
     /// The takes recording on this node (see `recording.rs`, which owns their rules).
     pub(crate) recordings: tokio::sync::Mutex<HashMap<RecordingSessionId, ActiveRecording>>,
     pub(crate) next_capture: std::sync::atomic::AtomicU64,
+    /// Projects deleted while this node ran: never loaded again (ids are never reused).
+    deleted: std::sync::Mutex<std::collections::HashSet<ProjectId>>,
     /// Where stopped takes go to be finalised by a worker.
     pub(crate) queue: JobQueue,
 }
@@ -55,6 +57,7 @@ impl Node {
             sessions: Default::default(),
             recordings: Default::default(),
             next_capture: Default::default(),
+            deleted: Default::default(),
             queue,
         }
     }
@@ -82,6 +85,9 @@ impl Node {
     pub(crate) async fn loaded(&self, project: ProjectId) -> TransportResult<Arc<Session>> {
         if let Some(session) = self.session(project).await {
             return Ok(session);
+        }
+        if self.deleted.lock().unwrap_or_else(|p| p.into_inner()).contains(&project) {
+            return Err(TransportError::not_found("project"));
         }
         let started = self.start_session(project).await?;
         let mut sessions = self.sessions.lock().await;
@@ -133,8 +139,14 @@ impl Node {
     /// Deletes a project from this node: its takes stop and are discarded (their captures
     /// removed), its engine unloads, and its sockets close saying why.
     pub async fn unload_project(&self, project: ProjectId, reason: &str) {
+        // From here on the project cannot load again on this node, so no take can start on it.
+        self.deleted.lock().unwrap_or_else(|p| p.into_inner()).insert(project);
+        // The recordings lock waits out a `record/start` already under way; its take is
+        // discarded with the others.
+        let mut recordings = self.recordings.lock().await;
         let session = self.sessions.lock().await.remove(&project);
-        let discarded = self.discard_recordings(project, session.as_deref()).await;
+        let discarded = self.discard_recordings(project, &mut recordings, session.as_deref()).await;
+        drop(recordings);
         if discarded > 0 {
             tracing::info!(%project, discarded, "takes discarded with their project");
         }

@@ -479,12 +479,15 @@ impl Node {
 
     /// Stops and discards every take recording in `project` (being deleted): the captures
     /// leave the engine, their writers end, and their chunks are removed. Returns how many.
-    pub(crate) async fn discard_recordings(&self, project: ProjectId, session: Option<&Session>) -> usize {
-        let doomed: Vec<ActiveRecording> = {
-            let mut recordings = self.recordings.lock().await;
-            let ids: Vec<_> = recordings.values().filter(|r| r.project_id == project).map(|r| r.id).collect();
-            ids.iter().filter_map(|id| recordings.remove(id)).collect()
-        };
+    /// `recordings` is the map, locked by the caller so no take can start meanwhile.
+    pub(crate) async fn discard_recordings(
+        &self,
+        project: ProjectId,
+        recordings: &mut std::collections::HashMap<RecordingSessionId, ActiveRecording>,
+        session: Option<&Session>,
+    ) -> usize {
+        let ids: Vec<_> = recordings.values().filter(|r| r.project_id == project).map(|r| r.id).collect();
+        let doomed: Vec<ActiveRecording> = ids.iter().filter_map(|id| recordings.remove(id)).collect();
         let count = doomed.len();
         for recording in doomed {
             if let Some(session) = session {
