@@ -64,6 +64,10 @@ async fn a_stop_sent_through_another_project_leaves_the_take_recording() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut a_socket = joined(&app, &a).await;
+    // The node's internal `unload` is not a socket command.
+    let mut b_socket = joined(&app, &b).await;
+    let refused = control(&mut b_socket, "unload", json!({})).await;
+    assert_eq!((refused["success"].as_bool(), refused["code"].as_str()), (Some(false), Some("invalid")), "{refused}");
     for _ in 0..8 {
         let answer = control(&mut a_socket, "record_stop", json!({"session_id": b_session})).await;
         assert_eq!(answer["success"], false, "{answer}");

@@ -63,6 +63,14 @@ pub enum Command {
     Arrange(Box<Arrangement>),
 }
 
+/// What the audio thread lets go of, handed back so it is freed on the control side.
+#[derive(Debug)]
+pub enum Retired {
+    Capture(Box<Capture>),
+    /// An arrangement replaced before the prefetcher took it.
+    Arrangement(Box<Arrangement>),
+}
+
 /// A project's opened clips, as the read-ahead renders them, and where the last one ends.
 #[derive(Debug)]
 pub struct Arrangement {
@@ -117,7 +125,7 @@ pub fn create(sample_rate: u32, duration: i64, tracks: Vec<TrackClips>) -> (Engi
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS);
     let (mut free_tx, free_rx) = rtrb::RingBuffer::new(PREFETCH_BLOCKS + 2);
     let (reposition_tx, reposition_rx) = rtrb::RingBuffer::new(64);
-    let (retired_tx, retired_rx) = rtrb::RingBuffer::new(MAX_CAPTURES * 2);
+    let (retired_tx, retired_rx) = rtrb::RingBuffer::new(MAX_CAPTURES * 2 + 8);
     for _ in 0..PREFETCH_BLOCKS {
         free_tx.push(Bundle::new()).expect("ring sized for every bundle");
     }

@@ -91,13 +91,16 @@ impl Node {
         }
         let started = self.start_session(project).await?;
         let mut sessions = self.sessions.lock().await;
-        let session = sessions.entry(project).or_insert_with(|| started.clone()).clone();
+        // Checked again under the lock `unload_project` removes engines under: a project
+        // deleted while its engine was starting never gets one.
+        let deleted = self.deleted.lock().unwrap_or_else(|p| p.into_inner()).contains(&project);
+        let session = (!deleted).then(|| sessions.entry(project).or_insert_with(|| started.clone()).clone());
         drop(sessions);
-        if !Arc::ptr_eq(&session, &started) {
+        if session.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &started)) {
             // Stopping an engine joins its threads: not on the async runtime.
             tokio::task::spawn_blocking(move || drop(started));
         }
-        Ok(session)
+        session.ok_or_else(|| TransportError::not_found("project"))
     }
 
     /// Brings a loaded engine up to date with the database: the tracks' mixers, the playable

@@ -56,7 +56,8 @@ pub enum ControlCommand {
         #[serde(default)]
         track_id: Option<Uuid>,
     },
-    /// Internal: the project was deleted; stop its takes, unload it, close its sockets.
+    /// Internal route only (refused on the socket): the project was deleted; stop its takes,
+    /// unload it, close its sockets.
     Unload {},
 }
 
@@ -84,6 +85,11 @@ impl ControlCommand {
         };
         serde_json::from_value(serde_json::json!({"command": command, "data": data}))
             .map_err(|e| TransportError::Invalid(format!("{command}: {e}")))
+    }
+
+    /// Whether only API processes may send it (over the internal route), never a socket client.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Unload {})
     }
 
     /// The command's name, as clients send it.

@@ -394,15 +394,7 @@ impl Node {
             dropped_frames: meter.dropped(),
         };
         if let Err(reason) = written {
-            let _ = self
-                .store
-                .transition_recording_session(
-                    session_id,
-                    RecordingStatus::Stopped,
-                    RecordingStatus::Failed,
-                    Some(&reason),
-                )
-                .await;
+            self.fail_stopped(session_id, &reason).await;
             let failed = RecordingEvent::Failed {
                 project_id: project.0,
                 session_id: Some(session_id.0),
@@ -413,15 +405,7 @@ impl Node {
         }
         if first.is_none() {
             let reason = "nothing was captured: the transport did not roll";
-            let _ = self
-                .store
-                .transition_recording_session(
-                    session_id,
-                    RecordingStatus::Stopped,
-                    RecordingStatus::Failed,
-                    Some(reason),
-                )
-                .await;
+            self.fail_stopped(session_id, reason).await;
             let event = RecordingEvent::Stopped {
                 project_id: project.0,
                 session_id: session_id.0,
@@ -475,6 +459,14 @@ impl Node {
             }
         });
         Ok(stopped)
+    }
+
+    /// Marks a stopped session failed with `reason` (best effort: the caller reports it anyway).
+    async fn fail_stopped(&self, session_id: RecordingSessionId, reason: &str) {
+        let (stopped, failed) = (RecordingStatus::Stopped, RecordingStatus::Failed);
+        if let Err(err) = self.store.transition_recording_session(session_id, stopped, failed, Some(reason)).await {
+            tracing::warn!(%session_id, %err, "cannot mark a recording failed");
+        }
     }
 
     /// Stops and discards every take recording in `project` (being deleted): the captures

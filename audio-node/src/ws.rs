@@ -98,6 +98,10 @@ async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<Stri
             Some(ServerMessage::Pong { server_time }.frame().to_string())
         }
         Ok(ClientMessage::Subscribe) => None,
+        Ok(ClientMessage::Control { id, command }) if command.is_internal() => {
+            let refused = TransportError::Invalid(format!("unknown command {:?}", command.name()));
+            Some(control_response(id, command.name(), Err(refused)))
+        }
         Ok(ClientMessage::Control { id, command }) => {
             let name = command.name();
             Some(control_response(id, name, control(command, project, node).await))

@@ -140,6 +140,14 @@ pub struct Capture {
     device: Option<rtrb::Consumer<f32>>,
 }
 
+impl Drop for Capture {
+    /// A capture dropped with its engine (the project was deleted, the node is stopping) is
+    /// finished too, so whatever waits on its meter ends.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture").field("id", &self.id).field("source", &self.source).finish_non_exhaustive()

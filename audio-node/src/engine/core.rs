@@ -3,7 +3,7 @@
 
 use super::capture::{Capture, MAX_CAPTURES};
 use super::shared::{EngineEvent, Shared, TransportState};
-use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition};
+use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition, Retired};
 use audiolab_dsp::mix::{TrackMix, mix_track};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub struct EngineCore {
     offset: usize,
     mixes: [TrackMix; MAX_TRACKS],
     captures: [Option<Box<Capture>>; MAX_CAPTURES],
-    retired: rtrb::Producer<Box<Capture>>,
+    retired: rtrb::Producer<Retired>,
 }
 
 /// The audio thread's ends of the engine's rings.
@@ -43,7 +43,7 @@ pub(super) struct CoreRings {
     pub filled: rtrb::Consumer<Box<Bundle>>,
     pub free: rtrb::Producer<Box<Bundle>>,
     pub repositions: rtrb::Producer<Reposition>,
-    pub retired: rtrb::Producer<Box<Capture>>,
+    pub retired: rtrb::Producer<Retired>,
 }
 
 impl EngineCore {
@@ -165,8 +165,10 @@ impl EngineCore {
                 Command::Arrange(arrangement) => {
                     self.duration = arrangement.duration;
                     // A later arrangement replaces one still waiting for the prefetcher's ring
-                    // (only possible when that thread is stuck): the older is dropped here.
-                    self.arrangement = Some(arrangement);
+                    // (only when that thread is stuck); the older goes back to be freed.
+                    if let Some(older) = self.arrangement.replace(arrangement) {
+                        let _ = self.retired.push(Retired::Arrangement(older));
+                    }
                     self.follow_change();
                 }
                 Command::HoldAtEnd(hold) => self.hold_at_end = hold,
@@ -207,7 +209,7 @@ impl EngineCore {
     fn retire(&mut self, capture: Box<Capture>) {
         capture.finish();
         // Sized for every capture there can be, and drained on every command.
-        let _ = self.retired.push(capture);
+        let _ = self.retired.push(Retired::Capture(capture));
     }
 
     /// Moves the playhead, clamped to [0, duration] (no upper bound while recording). A move to where it already is keeps the

@@ -177,7 +177,7 @@ pub struct EngineHandle {
     pub shared: std::sync::Arc<Shared>,
     commands: Mutex<rtrb::Producer<Command>>,
     events: Mutex<rtrb::Consumer<EngineEvent>>,
-    retired: Mutex<rtrb::Consumer<Box<super::Capture>>>,
+    retired: Mutex<rtrb::Consumer<super::Retired>>,
 }
 
 impl EngineHandle {
@@ -185,7 +185,7 @@ impl EngineHandle {
         shared: std::sync::Arc<Shared>,
         commands: rtrb::Producer<Command>,
         events: rtrb::Consumer<EngineEvent>,
-        retired: rtrb::Consumer<Box<super::Capture>>,
+        retired: rtrb::Consumer<super::Retired>,
     ) -> Self {
         Self { shared, commands: Mutex::new(commands), events: Mutex::new(events), retired: Mutex::new(retired) }
     }
