@@ -356,8 +356,9 @@ async fn takes_started_while_their_project_is_deleted_do_not_outlive_it() {
     for round in 0..3 {
         let project = app.project(json!({"name": format!("Race {round}")})).await;
         let mut tracks = Vec::new();
-        for index in 0..4 {
-            tracks.push(armed_track(&app, &project, index, "mock_0").await);
+        // One device each: a project's virtual devices take one take at a time.
+        for (index, device) in ["mock_0", "mock_1", "mock_2", "loopback"].into_iter().enumerate() {
+            tracks.push(armed_track(&app, &project, index as i64, device).await);
         }
         let starts: Vec<_> = tracks
             .into_iter()
