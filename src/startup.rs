@@ -75,7 +75,7 @@ impl Application {
         let app = match role {
             Role::Serve => {
                 let queue = JobQueue::open(&settings).await?;
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue.clone()));
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue.clone(), engine_limits(&settings)).context("starting the audio node")?);
                 let events = match &redis {
                     Some(redis) => {
                         let channel = events::channel(&settings.queue_name);
@@ -120,7 +120,7 @@ impl Application {
             }
             Role::Node => {
                 let queue = JobQueue::open(&settings).await?;
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue));
+                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue, engine_limits(&settings)).context("starting the audio node")?);
                 let id = uuid::Uuid::now_v7();
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
@@ -184,6 +184,14 @@ fn advertised_url(address: SocketAddr) -> String {
         format!("http://{host}:{}", address.port())
     } else {
         format!("http://{address}")
+    }
+}
+
+/// How many engines this process's node keeps, and for how long an unused one stays loaded.
+fn engine_limits(settings: &Settings) -> audiolab_node::node::EngineLimits {
+    audiolab_node::node::EngineLimits {
+        idle_after: Duration::from_secs(settings.engine_idle_secs),
+        max_engines: settings.max_engines.unwrap_or_else(audiolab_node::node::EngineLimits::machine_max_engines),
     }
 }
 

@@ -12,6 +12,9 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// How much of an oversized upload is read and dropped before the 413 goes out.
+const DRAIN_BYTES: u64 = 16 << 20;
+
 fn too_large(limit: usize) -> poem::Error {
     poem::Error::from_string(format!("the request body is larger than {limit} bytes"), StatusCode::PAYLOAD_TOO_LARGE)
 }
@@ -28,25 +31,48 @@ fn is_upload(req: &Request) -> bool {
 async fn limit_upload<E: Endpoint>(endpoint: Arc<E>, mut req: Request, limit: u64) -> poem::Result<Response> {
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(upload_too_large(limit));
+        return Ok(unread_body_refused(upload_too_large(limit)));
     }
     let exceeded = Arc::new(AtomicBool::new(false));
-    let mut seen = 0u64;
     let flag = exceeded.clone();
-    let stream = req.take_body().into_bytes_stream().map(move |chunk| {
-        let chunk = chunk?;
-        seen += chunk.len() as u64;
-        if seen > limit {
+    let inner = req.take_body().into_bytes_stream();
+    let stream = futures_util::stream::unfold(Some((inner, 0u64)), move |state| {
+        let flag = flag.clone();
+        async move {
+            let (mut inner, mut seen) = state?;
+            let chunk = match inner.next().await? {
+                Ok(chunk) => chunk,
+                Err(err) => return Some((Err(err), None)),
+            };
+            seen += chunk.len() as u64;
+            if seen <= limit {
+                return Some((Ok(chunk), Some((inner, seen))));
+            }
             flag.store(true, Ordering::Relaxed);
-            return Err(std::io::Error::other("the upload is too large"));
+            // Read (and drop) a bounded rest of the body first, so a client still sending
+            // receives the 413 instead of a reset connection.
+            while seen <= limit.saturating_add(DRAIN_BYTES) {
+                match inner.next().await {
+                    Some(Ok(chunk)) => seen += chunk.len() as u64,
+                    _ => break,
+                }
+            }
+            Some((Err(std::io::Error::other("the upload is too large")), None))
         }
-        Ok(chunk)
     });
     req.set_body(poem::Body::from_bytes_stream(stream));
     let response = endpoint.call(req).await.map(IntoResponse::into_response);
     if exceeded.load(Ordering::Relaxed) {
         return Err(upload_too_large(limit));
     }
+    response
+}
+
+/// The answer to a request refused before its body was read: the connection closes after it,
+/// so a client does not send its next request after a body the server never read.
+fn unread_body_refused(err: poem::Error) -> Response {
+    let mut response = crate::error::error_response(err.status(), err.to_string());
+    response.headers_mut().insert(poem::http::header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -67,7 +93,7 @@ pub async fn limit_body<E: Endpoint>(
     }
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large(limit));
+        return Ok(unread_body_refused(too_large(limit)));
     }
     let body = req.take_body();
     let empty = body.is_empty();

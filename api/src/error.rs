@@ -49,12 +49,16 @@ pub enum ApiError {
     /// An unexpected failure; it has been logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency such as the database is unreachable; retry later.
+    /// A dependency such as the database is unreachable, or the audio node is at its limit of
+    /// loaded projects; retry after the seconds `Retry-After` gives.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Seconds a client is asked to wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 fn body(detail: impl Into<String>, errors: Vec<String>) -> Json<ErrorBody> {
     Json(ErrorBody { detail: detail.into(), errors, success: false })
@@ -82,7 +86,7 @@ impl ApiError {
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
         let detail = detail.into();
-        ApiError::Unavailable(body(detail.clone(), vec![detail]))
+        ApiError::Unavailable(body(detail.clone(), vec![detail]), RETRY_AFTER_SECS)
     }
 
     pub fn too_large(limit: u64) -> Self {
@@ -122,7 +126,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(invalid) => invalid.into(),
             err if err.is_unavailable() => {
                 tracing::warn!(error = %err, "database unavailable");
-                ApiError::Unavailable(body("the database is unavailable; try again shortly", vec![]))
+                ApiError::Unavailable(body("the database is unavailable; try again shortly", vec![]), RETRY_AFTER_SECS)
             }
             err => ApiError::internal(&err),
         }
@@ -135,13 +139,20 @@ impl From<TransportError> for ApiError {
             TransportError::NotFound(what) => ApiError::not_found(&what),
             TransportError::Invalid(message) => ApiError::unprocessable(message),
             TransportError::Conflict(message) => ApiError::conflict(message),
-            TransportError::Unavailable(message) => ApiError::Unavailable(body(message.clone(), vec![message])),
+            TransportError::Unavailable(message) => ApiError::unavailable(message),
             TransportError::Internal(message) => {
                 tracing::error!(error = %message, "transport failed");
                 ApiError::Internal(body("internal server error", vec![]))
             }
         }
     }
+}
+
+/// A response in the JSON error shape with `status` and `detail`.
+pub fn error_response(status: StatusCode, detail: String) -> Response {
+    let mut response = Json(ErrorBody { detail: detail.clone(), errors: vec![detail], success: false }).into_response();
+    response.set_status(status);
+    response
 }
 
 /// Turns errors raised by the framework itself (unparseable parameters or bodies, unknown

@@ -1,18 +1,25 @@
-//! How many projects of 32 stereo tracks one node plays in real time on the mock clock.
+//! What one node's render pool costs and carries on the mock clock, three ways:
 //!
-//! `cargo bench -p audiolab-node --bench engine_load [-- --seconds S --projects 16,32,64]`
+//! - **idle**: N loaded projects of 8 tracks that neither play nor record — CPU, threads, RSS;
+//! - **play**: N rolling projects of 32 stereo tracks of real 24-bit WAV files looping
+//!   endlessly — late blocks (rendered after they were due), read-ahead underruns, render time
+//!   per block as a fraction of the block, CPU, peak RSS; the largest N with no late block and
+//!   no underrun is the capacity;
+//! - **record**: N projects each recording its own virtual microphone while 8 tracks play —
+//!   frames the captures dropped.
 //!
-//! For each project count N, a fresh child process (so peak RSS is its own) starts N engine
-//! sessions, each with 32 tracks of real 24-bit stereo WAV files looping endlessly, and runs
-//! them for S seconds at real-time pace. It reports late blocks (a block rendered after it was
-//! due), read-ahead underruns, render time per block as a fraction of the block's duration,
-//! CPU use and peak RSS. The largest N with no late block and no underrun is the capacity.
+//! `cargo bench -p audiolab-node --bench engine_load [-- --seconds S --idle 1000
+//!  --projects 32,64,128 --record 64]`
+//!
+//! Each run is a fresh child process, so its threads and peak RSS are its own.
 
+use audiolab_dsp::input::VirtualSignal;
 use audiolab_dsp::render::ClipPlacement;
 use audiolab_dsp::transport::ActiveLoop;
 use audiolab_media::wav::{self, SampleFormat, WavReader};
-use audiolab_node::backend::{ClockStats, spawn_mock_clock, spawn_reader};
-use audiolab_node::engine::{self, BLOCK_FRAMES, ClipSource, Command, TrackClips};
+use audiolab_node::backend::ClockStats;
+use audiolab_node::engine::{self, BLOCK_FRAMES, Capture, CaptureMeter, ClipSource, Command, InputSource, TrackClips};
+use audiolab_node::pool::{PoolEntry, RenderPool};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,19 +32,26 @@ const CLIP_SECONDS: usize = 10;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        let projects: usize = args[i + 1].parse().unwrap();
-        let dir = PathBuf::from(&args[i + 2]);
-        let seconds: f64 = args[i + 3].parse().unwrap();
-        child(projects, &dir, seconds);
+        let mode = args[i + 1].clone();
+        let projects: usize = args[i + 2].parse().unwrap();
+        let dir = PathBuf::from(&args[i + 3]);
+        let seconds: f64 = args[i + 4].parse().unwrap();
+        child(&mode, projects, &dir, seconds);
         return;
     }
     let value = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].clone());
     let seconds = value("--seconds").unwrap_or_else(|| "5".into());
-    let counts: Vec<usize> = value("--projects")
-        .unwrap_or_else(|| "8,16,32,48,64,80,96,128".into())
-        .split(',')
-        .map(|n| n.parse().unwrap())
-        .collect();
+    let list = |flag: &str, default: &str| -> Vec<usize> {
+        value(flag)
+            .unwrap_or_else(|| default.into())
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    let idle = list("--idle", "1000");
+    let playing = list("--projects", "32,64,96,128,160");
+    let recording = list("--record", "64");
 
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -51,26 +65,41 @@ fn main() {
         BLOCK_FRAMES as f64 * 1000.0 / f64::from(RATE),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!();
-    println!(
-        "{:>8} {:>7} {:>9} {:>11} {:>10} {:>15} {:>15} {:>9} {:>12}",
-        "projects", "tracks", "blocks", "late", "underruns", "render max/blk", "render mean/blk", "cpu", "peak RSS MB"
-    );
-    let mut capacity = 0;
-    for n in counts {
+    let run = |mode: &str, n: usize| -> Option<Vec<f64>> {
         let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--child", &n.to_string(), &dir.path().display().to_string(), &seconds])
+            .args(["--child", mode, &n.to_string(), &dir.path().display().to_string(), &seconds])
             .output()
             .unwrap();
         let line = String::from_utf8_lossy(&output.stdout);
         let fields: Vec<f64> = line.split_whitespace().map(|f| f.parse().unwrap_or(f64::NAN)).collect();
-        if fields.len() < 7 {
-            println!("{n:>8} failed: {}", String::from_utf8_lossy(&output.stderr));
-            break;
+        if fields.len() < 9 {
+            println!("{mode} {n} failed: {}", String::from_utf8_lossy(&output.stderr));
+            return None;
         }
-        let [blocks, late, underruns, max_ratio, mean_ratio, cpu, rss_kb] = fields[..7] else { unreachable!() };
+        Some(fields)
+    };
+
+    println!();
+    println!("idle: loaded projects of 8 tracks that neither play nor record");
+    println!("{:>8} {:>9} {:>8} {:>12}", "projects", "cpu", "threads", "peak RSS MB");
+    for n in idle {
+        let Some(f) = run("idle", n) else { break };
+        println!("{n:>8} {:>8.2}% {:>8} {:>12.1}", f[5] * 100.0, f[7], f[6] / 1024.0);
+    }
+
+    println!();
+    println!("play: rolling projects of {TRACKS} stereo tracks");
+    println!(
+        "{:>8} {:>7} {:>9} {:>11} {:>10} {:>15} {:>15} {:>9} {:>8} {:>12}",
+        "projects", "tracks", "blocks", "late", "underruns", "render max/blk", "render mean/blk", "cpu", "threads",
+        "peak RSS MB"
+    );
+    let mut capacity = 0;
+    for n in playing {
+        let Some(f) = run("play", n) else { break };
+        let [blocks, late, underruns, max_ratio, mean_ratio, cpu, rss_kb, threads, _] = f[..9] else { unreachable!() };
         println!(
-            "{n:>8} {:>7} {blocks:>9} {late:>11} {underruns:>10} {:>14.1}% {:>14.2}% {:>8.2}c {:>12.1}",
+            "{n:>8} {:>7} {blocks:>9} {late:>11} {underruns:>10} {:>14.1}% {:>14.2}% {:>8.2}c {threads:>8} {:>12.1}",
             n * TRACKS,
             max_ratio * 100.0,
             mean_ratio * 100.0,
@@ -81,8 +110,15 @@ fn main() {
             capacity = capacity.max(n);
         }
     }
-    println!();
     println!("largest project count with no late block and no underrun: {capacity} ({} tracks)", capacity * TRACKS);
+
+    println!();
+    println!("record: projects each recording its own virtual microphone while 8 tracks play");
+    println!("{:>8} {:>11} {:>10} {:>15} {:>9} {:>9}", "projects", "late", "underruns", "dropped frames", "cpu", "threads");
+    for n in recording {
+        let Some(f) = run("record", n) else { break };
+        println!("{n:>8} {:>11} {:>10} {:>15} {:>8.2}c {:>9}", f[1], f[2], f[8], f[5], f[7]);
+    }
 }
 
 fn fixture(dir: &Path, track: usize) -> PathBuf {
@@ -103,38 +139,81 @@ fn write_fixtures(dir: &Path) {
     }
 }
 
-fn child(projects: usize, dir: &Path, seconds: f64) {
+/// One project's tracks: `tracks` of the fixtures, each a clip over the whole loop.
+fn project_tracks(dir: &Path, tracks: usize, duration: i64) -> Vec<TrackClips> {
+    (0..tracks)
+        .map(|slot| {
+            let reader = WavReader::open(&fixture(dir, slot)).unwrap();
+            let placement = ClipPlacement {
+                start: 0,
+                length: duration,
+                source_offset: 0,
+                gain: 0.5,
+                fade_in: 480,
+                fade_out: 480,
+                channels: 2,
+            };
+            TrackClips { slot, clips: vec![ClipSource { placement, reader }] }
+        })
+        .collect()
+}
+
+/// Runs `projects` engines in `mode` for `seconds` and prints one line of figures: blocks,
+/// late blocks, underruns, max and mean render per block (fraction of a block), CPU (cores),
+/// peak RSS (kB), threads, frames dropped by captures.
+fn child(mode: &str, projects: usize, dir: &Path, seconds: f64) {
     let duration = (RATE as usize * CLIP_SECONDS) as i64;
     let stats = Arc::new(ClockStats::default());
-    let mut sessions = Vec::new();
+    let pool = RenderPool::per_core().unwrap();
+    let mut entries: Vec<PoolEntry> = Vec::new();
     let mut handles = Vec::new();
-    for _ in 0..projects {
-        let tracks = (0..TRACKS)
-            .map(|slot| {
-                let reader = WavReader::open(&fixture(dir, slot)).unwrap();
-                let placement = ClipPlacement {
-                    start: 0,
-                    length: duration,
-                    source_offset: 0,
-                    gain: 0.5,
-                    fade_in: 480,
-                    fade_out: 480,
-                    channels: 2,
-                };
-                TrackClips { slot, clips: vec![ClipSource { placement, reader }] }
-            })
-            .collect();
-        let (core, handle, prefetcher) = engine::create(RATE, duration, tracks);
-        handle.send(Command::SetLoop(Some(ActiveLoop::new(0, duration, None)))).unwrap();
-        handle.send(Command::Play { from: None }).unwrap();
-        let reader = spawn_reader(prefetcher).unwrap();
-        let clock = spawn_mock_clock(core, RATE, stats.clone(), |_| {}).unwrap();
-        sessions.push((clock, reader));
+    let mut meters: Vec<Arc<CaptureMeter>> = Vec::new();
+    let mut rings = Vec::new();
+    for id in 0..projects {
+        let tracks = match mode {
+            "play" => TRACKS,
+            _ => 8,
+        };
+        let (core, handle, prefetcher) = engine::create(RATE, duration, project_tracks(dir, tracks, duration));
+        let entry = pool.add(prefetcher).unwrap();
+        if mode != "idle" {
+            handle.send(Command::SetLoop(Some(ActiveLoop::new(0, duration, None)))).unwrap();
+            handle.send(Command::Play { from: None }).unwrap();
+        }
+        if mode == "record" {
+            let (capture, ring, meter) =
+                Capture::new(id as u64, InputSource::Virtual(VirtualSignal::Sine), RATE, None, None);
+            handle.send(Command::StartCapture(capture)).unwrap();
+            meters.push(meter);
+            rings.push(ring);
+        }
+        entry.render(core, RATE, stats.clone()).unwrap();
+        entries.push(entry);
         handles.push(handle);
     }
+    // The captures' writers, as one thread draining every ring every 20 ms.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drained = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut total = 0u64;
+            while !stop.load(Relaxed) {
+                for ring in &mut rings {
+                    let n = ring.slots();
+                    if let Ok(chunk) = ring.read_chunk(n) {
+                        total += chunk.len() as u64;
+                        chunk.commit_all();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            total
+        })
+    };
     // Let every session locate and start, then measure from a clean slate.
     std::thread::sleep(Duration::from_millis(500));
     let underruns_before: u64 = handles.iter().map(|h| h.shared.underruns()).sum();
+    let dropped_before: u64 = meters.iter().map(|m| m.dropped()).sum();
     stats.late_blocks.store(0, Relaxed);
     stats.blocks.store(0, Relaxed);
     stats.max_render_ns.store(0, Relaxed);
@@ -144,15 +223,19 @@ fn child(projects: usize, dir: &Path, seconds: f64) {
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let wall = started.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu_before) / wall;
+    let threads = proc_status("Threads:");
     let blocks = stats.blocks.load(Relaxed);
     let late = stats.late_blocks.load(Relaxed);
     let underruns = handles.iter().map(|h| h.shared.underruns()).sum::<u64>() - underruns_before;
+    let dropped = meters.iter().map(|m| m.dropped()).sum::<u64>() - dropped_before;
     let period_ns = BLOCK_FRAMES as f64 * 1e9 / f64::from(RATE);
     let max_ratio = stats.max_render_ns.load(Relaxed) as f64 / period_ns;
     let mean_ratio = stats.total_render_ns.load(Relaxed) as f64 / blocks.max(1) as f64 / period_ns;
-    let rss = peak_rss_kb();
-    drop(sessions);
-    println!("{blocks} {late} {underruns} {max_ratio} {mean_ratio} {cpu} {rss}");
+    let rss = proc_status("VmHWM:");
+    stop.store(true, Relaxed);
+    let _ = drained.join();
+    drop(entries);
+    println!("{blocks} {late} {underruns} {max_ratio} {mean_ratio} {cpu} {rss} {threads} {dropped}");
 }
 
 /// User + system CPU seconds of this process, from /proc.
@@ -165,11 +248,12 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_kb() -> f64 {
+/// A number from /proc/self/status (`VmHWM:` in kB, `Threads:`).
+fn proc_status(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN)

@@ -49,6 +49,9 @@ pub enum Command {
     Stop,
     /// Move the playhead (clamped to [0, duration]); keeps rolling if rolling.
     Seek(i64),
+    /// Stand where an earlier engine of the project stood when it unloaded: at `frame`,
+    /// paused there or stopped.
+    Restore { frame: i64, paused: bool },
     /// Set or clear the loop.
     SetLoop(Option<ActiveLoop>),
     /// Keep rolling past the end of the last clip (while recording).
@@ -95,18 +98,29 @@ struct Bundle {
     start: i64,
     /// Bit `i` set: track slot `i` has audio in this block (others are silent and unwritten).
     active: u32,
-    /// `MAX_TRACKS` stereo interleaved blocks, one after the other.
+    /// Stereo interleaved blocks of the slots the project uses, one after the other; grown by
+    /// the read-ahead thread (never the audio thread) when a track takes a higher slot, so an
+    /// engine costs memory for the tracks it has, not for all [`MAX_TRACKS`].
     prefader: Box<[f32]>,
 }
 
 impl Bundle {
     fn new() -> Box<Self> {
-        Box::new(Self {
-            generation: u64::MAX,
-            start: 0,
-            active: 0,
-            prefader: vec![0.0; MAX_TRACKS * BLOCK_FRAMES * 2].into_boxed_slice(),
-        })
+        Box::new(Self { generation: u64::MAX, start: 0, active: 0, prefader: Box::default() })
+    }
+
+    /// Slots this bundle has room for.
+    fn slots(&self) -> usize {
+        self.prefader.len() / (BLOCK_FRAMES * 2)
+    }
+
+    /// Makes room for `slots` slots (read-ahead thread only: it allocates).
+    fn reserve(&mut self, slots: usize) {
+        if slots > self.slots() {
+            let mut grown = vec![0.0; slots.min(MAX_TRACKS) * BLOCK_FRAMES * 2].into_boxed_slice();
+            grown[..self.prefader.len()].copy_from_slice(&self.prefader);
+            self.prefader = grown;
+        }
     }
 
     fn track(&self, slot: usize) -> &[f32] {

@@ -10,10 +10,12 @@ pub mod engine;
 pub mod hub;
 pub mod internal;
 pub mod node;
+pub mod pool;
 pub mod protocol;
 pub mod recording;
 pub mod registry;
 pub mod remote;
+pub mod reports;
 pub mod session;
 pub mod ws;
 
@@ -80,7 +82,18 @@ pub async fn run(
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
     node.recover_interrupted(me, stale_after).await;
     node.resume_finalize_jobs(me, stale_after).await;
-    shutdown.cancelled().await;
+    let mut ticks = tokio::time::interval(node.limits().idle_after.clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    ) / 2);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticks.tick() => {
+                node.unload_idle().await;
+            }
+        }
+    }
     node.unload_all().await;
     tracing::info!("audio node stopped");
 }

@@ -1,6 +1,6 @@
 //! The node: the registry of loaded projects, and the transport operations on them.
 
-use crate::engine::Command;
+use crate::engine::{Command, TransportState};
 use crate::hub::Hub;
 use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::recording::ActiveRecording;
@@ -18,6 +18,38 @@ use audiolab_store::{Page, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How many engines a node keeps, and for how long an unused one stays loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// An engine that neither plays nor records and got no command for this long unloads
+    /// (keeping its position) and loads again on the next command.
+    pub idle_after: std::time::Duration,
+    /// Engines loaded at once; a load beyond it first unloads the longest-idle engine, and is
+    /// refused (`unavailable`) when every engine is busy.
+    pub max_engines: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self { idle_after: std::time::Duration::from_secs(300), max_engines: Self::machine_max_engines() }
+    }
+}
+
+impl EngineLimits {
+    /// Engines a machine of this many cores carries: the render pool plays 64 rolling projects
+    /// of 32 tracks per core in real time, and idle ones cost only memory and open files.
+    pub fn machine_max_engines() -> usize {
+        256 * std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Where an engine unloaded for idleness was, so it comes back there.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    frame: i64,
+    paused: bool,
+}
+
 /// Hosts the engine sessions of the projects loaded on this node.
 pub struct Node {
     pub(crate) store: Store,
@@ -34,6 +66,13 @@ pub struct Node {
     deleted: std::sync::Mutex<std::collections::HashSet<ProjectId>>,
     /// Where stopped takes go to be finalised by a worker.
     pub(crate) queue: JobQueue,
+    /// The threads that render and feed every engine of this node.
+    pool: Arc<crate::pool::RenderPool>,
+    /// The thread that turns engine state into client messages.
+    reports: crate::reports::Reports,
+    limits: EngineLimits,
+    /// Positions of engines unloaded while idle, restored when they load again.
+    parked: std::sync::Mutex<HashMap<ProjectId, Parked>>,
 }
 
 pub(crate) fn store_error(err: StoreError) -> TransportError {
@@ -47,19 +86,37 @@ pub(crate) fn store_error(err: StoreError) -> TransportError {
 }
 
 impl Node {
-    pub fn new(store: Store, storage: Storage, queue: JobQueue) -> Self {
+    /// A node with a render pool of one lane per core.
+    ///
+    /// # Errors
+    /// When the pool's or the reports' threads cannot be started.
+    pub fn new(store: Store, storage: Storage, queue: JobQueue, limits: EngineLimits) -> std::io::Result<Self> {
         let output = crate::backend::Output::detect();
-        Self {
+        let hub = Arc::new(Hub::default());
+        Ok(Self {
             store,
             output,
             storage,
-            hub: Arc::new(Hub::default()),
+            pool: Arc::new(crate::pool::RenderPool::per_core()?),
+            reports: crate::reports::Reports::start(hub.clone())?,
+            hub,
             sessions: Default::default(),
             recordings: Default::default(),
             next_capture: Default::default(),
             deleted: Default::default(),
             queue,
-        }
+            limits,
+            parked: Default::default(),
+        })
+    }
+
+    pub fn limits(&self) -> EngineLimits {
+        self.limits
+    }
+
+    /// Blocks the render pool has rendered, for every engine of this node.
+    pub fn renders(&self) -> u64 {
+        self.pool.renders()
     }
 
     /// What plays this node's engines.
@@ -80,15 +137,27 @@ impl Node {
         self.sessions.lock().await.get(&project).cloned()
     }
 
-    /// The project's session, loading it first if needed. Two callers loading at once get the
-    /// same engine: the one that started second is discarded.
+    /// Engines loaded on this node.
+    pub async fn engines(&self) -> usize {
+        self.sessions.lock().await.len()
+    }
+
+    /// The project's session, loading it first if needed (where an idle unload left it). Two
+    /// callers loading at once get the same engine: the one that started second is discarded.
+    /// Counts as a use of the engine: it stays loaded another `idle_after`.
+    ///
+    /// # Errors
+    /// `not_found` for a deleted project; `unavailable` when the node is at `max_engines` and
+    /// every engine is busy.
     pub(crate) async fn loaded(&self, project: ProjectId) -> TransportResult<Arc<Session>> {
         if let Some(session) = self.session(project).await {
+            session.touch();
             return Ok(session);
         }
         if self.deleted.lock().unwrap_or_else(|p| p.into_inner()).contains(&project) {
             return Err(TransportError::not_found("project"));
         }
+        self.make_room().await?;
         let started = self.start_session(project).await?;
         let mut sessions = self.sessions.lock().await;
         // Checked again under the lock `unload_project` removes engines under: a project
@@ -97,10 +166,75 @@ impl Node {
         let session = (!deleted).then(|| sessions.entry(project).or_insert_with(|| started.clone()).clone());
         drop(sessions);
         if session.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &started)) {
-            // Stopping an engine joins its threads: not on the async runtime.
-            tokio::task::spawn_blocking(move || drop(started));
+            drop(started);
         }
         session.ok_or_else(|| TransportError::not_found("project"))
+    }
+
+    /// Makes room for one more engine: nothing to do under `max_engines`; else the engine idle
+    /// longest unloads, or, when every engine plays or records, the load is refused.
+    async fn make_room(&self) -> TransportResult<()> {
+        let recording = self.recording_projects().await;
+        let sessions = self.sessions.lock().await;
+        if sessions.len() < self.limits.max_engines {
+            return Ok(());
+        }
+        let idlest = sessions
+            .values()
+            .filter(|s| !s.busy() && !recording.contains(&s.project_id))
+            .max_by_key(|s| s.idle_for())
+            .map(|s| s.project_id);
+        drop(sessions);
+        match idlest {
+            Some(project) => {
+                self.park(project).await;
+                Ok(())
+            }
+            None => Err(TransportError::Unavailable(format!(
+                "this audio node is at its limit of {} loaded projects, all playing or recording; try again later",
+                self.limits.max_engines
+            ))),
+        }
+    }
+
+    /// Projects with a take recording on this node.
+    async fn recording_projects(&self) -> std::collections::HashSet<ProjectId> {
+        self.recordings.lock().await.values().map(|r| r.project_id).collect()
+    }
+
+    /// Unloads the engines that neither play nor record and were not used for `idle_after`.
+    /// Returns how many unloaded.
+    pub async fn unload_idle(&self) -> usize {
+        let recording = self.recording_projects().await;
+        let idle: Vec<ProjectId> = self
+            .sessions
+            .lock()
+            .await
+            .values()
+            .filter(|s| !s.busy() && !recording.contains(&s.project_id) && s.idle_for() >= self.limits.idle_after)
+            .map(|s| s.project_id)
+            .collect();
+        for &project in &idle {
+            self.park(project).await;
+        }
+        idle.len()
+    }
+
+    /// Unloads `project`'s engine, keeping where its transport stands for the next load.
+    async fn park(&self, project: ProjectId) {
+        // Under the recordings lock, so no take starts on the engine while it goes.
+        let recordings = self.recordings.lock().await;
+        if recordings.values().any(|r| r.project_id == project) {
+            return;
+        }
+        let mut sessions = self.sessions.lock().await;
+        let Some(session) = sessions.get(&project).filter(|s| !s.busy()).cloned() else { return };
+        sessions.remove(&project);
+        drop(sessions);
+        drop(recordings);
+        let parked = Parked { frame: session.handle.shared.position(), paused: session.state() == TransportState::Paused };
+        self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(project, parked);
+        tracing::info!(%project, frame = parked.frame, "idle engine unloaded");
     }
 
     /// Brings a loaded engine up to date with the database: the tracks' mixers, the playable
@@ -144,6 +278,7 @@ impl Node {
     pub async fn unload_project(&self, project: ProjectId, reason: &str) {
         // From here on the project cannot load again on this node, so no take can start on it.
         self.deleted.lock().unwrap_or_else(|p| p.into_inner()).insert(project);
+        self.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
         // The recordings lock waits out a `record/start` already under way; its take is
         // discarded with the others.
         let mut recordings = self.recordings.lock().await;
@@ -170,17 +305,20 @@ impl Node {
         let enabled_loop = store.enabled_loop_region(project_id).await.map_err(store_error)?;
         let storage = self.storage.clone();
         let output = self.output;
-        let session = tokio::task::spawn_blocking(move || Session::start(&project, &tracks, &clips, &storage, output))
-            .await
-            .map_err(|e| TransportError::Internal(e.to_string()))?
-            .map_err(|e| TransportError::Unavailable(format!("cannot start the engine: {e}")))?;
+        let pool = self.pool.clone();
+        let session =
+            tokio::task::spawn_blocking(move || Session::start(&project, &tracks, &clips, &storage, output, &pool))
+                .await
+                .map_err(|e| TransportError::Internal(e.to_string()))?
+                .map_err(|e| TransportError::Unavailable(format!("cannot start the engine: {e}")))?;
         if let Some(command) = session.set_loop(enabled_loop.as_ref()) {
             session.handle.send(command).map_err(busy)?;
         }
-        let mut session = session;
-        session
-            .spawn_reports(self.hub.clone())
-            .map_err(|e| TransportError::Unavailable(format!("cannot start the engine: {e}")))?;
+        let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&project_id);
+        if let Some(Parked { frame, paused }) = parked {
+            session.handle.send(Command::Restore { frame, paused }).map_err(busy)?;
+        }
+        self.reports.watch(project_id, session.rate, &session.handle);
         Ok(Arc::new(session))
     }
 
@@ -418,13 +556,21 @@ impl AudioControl for Node {
         if let Some(session) = self.session(project).await {
             return Ok(session.status());
         }
+        let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).get(&project).copied();
         let found = self
             .store
             .get_project(project)
             .await
             .map_err(store_error)?
             .ok_or_else(|| TransportError::not_found("project"))?;
-        Ok(TransportStatus::unloaded(project, found.sample_rate.hz()))
+        let mut status = TransportStatus::unloaded(project, found.sample_rate.hz());
+        if let Some(Parked { frame, paused }) = parked {
+            // Unloaded while idle: the next command loads it where it was.
+            status.frame = frame;
+            status.position = Frames(frame).to_seconds(found.sample_rate);
+            status.status = if paused { "paused" } else { "stopped" }.into();
+        }
+        Ok(status)
     }
 
     async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus> {

@@ -1,9 +1,8 @@
 //! One loaded project: its engine, the threads that drive it, and the tasks that report on it.
 
-use crate::backend::{ClockStats, Output, Worker, spawn_reader, start_output};
-use crate::engine::{self, Command, EngineEvent, EngineHandle, TransportState};
-use crate::hub::Hub;
-use crate::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage};
+use crate::backend::{ClockStats, Output, Worker, start_output};
+use crate::engine::{self, Command, EngineHandle, TransportState};
+use crate::pool::{PoolEntry, RenderPool};
 use audiolab_domain::clip::Clip;
 use audiolab_domain::loop_region::LoopRegion;
 use audiolab_domain::project::Project;
@@ -17,10 +16,6 @@ use audiolab_media::timeline::track_mix;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// How often clients get the playhead while the transport rolls.
-pub const POSITION_INTERVAL: Duration = Duration::from_millis(50);
 
 pub struct Session {
     pub project_id: ProjectId,
@@ -35,11 +30,12 @@ pub struct Session {
     active_loop: Mutex<Option<LoopRegion>>,
     /// Held while the session is brought up to date, so refreshes apply in order.
     pub arranging: tokio::sync::Mutex<()>,
-    reports: CancellationToken,
-    positions: Option<Worker>,
-    // Dropped after the reports stop: joins the threads.
-    _clock: Worker,
-    _reader: Worker,
+    /// When a command last used the engine.
+    last_used: Mutex<std::time::Instant>,
+    /// The engine's place in the render pool: dropping it takes the engine out.
+    _pooled: PoolEntry,
+    /// The sound card's stream, when it plays the engine.
+    _card: Option<Worker>,
 }
 
 /// The project as its engine was last told it.
@@ -78,21 +74,16 @@ pub fn open_timeline(
     timeline
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.reports.cancel();
-    }
-}
-
 impl Session {
-    /// Opens the project's audio and starts its engine threads and report tasks.
-    /// Blocking (opens files, spawns threads): call from a blocking context.
+    /// Opens the project's audio and places its engine in the render pool (or on the sound
+    /// card). Blocking (opens files): call from a blocking context.
     pub fn start(
         project: &Project,
         tracks: &[Track],
         clips: &[Clip],
         storage: &Storage,
         output: Output,
+        pool: &RenderPool,
     ) -> std::io::Result<Self> {
         let rate = project.sample_rate;
         let mut timeline = open_timeline(rate, tracks, clips, storage);
@@ -103,8 +94,8 @@ impl Session {
             handle.shared.set_mix(usize::from(track.index.get()), track_mix(track));
         }
         let clock_stats = Arc::new(ClockStats::default());
-        let reader = spawn_reader(prefetcher)?;
-        let (clock, output) = start_output(core, rate.hz(), clock_stats.clone(), output)?;
+        let pooled = pool.add(prefetcher)?;
+        let (card, output) = start_output(core, rate.hz(), clock_stats.clone(), output, &pooled)?;
         tracing::info!(project_id = %project.id, engine = output.engine_name(), "engine started");
         let session = Self {
             project_id: project.id,
@@ -116,19 +107,11 @@ impl Session {
             model: Mutex::new(model),
             active_loop: Mutex::new(None),
             arranging: tokio::sync::Mutex::new(()),
-            reports: CancellationToken::new(),
-            positions: None,
-            _clock: clock,
-            _reader: reader,
+            last_used: Mutex::new(std::time::Instant::now()),
+            _pooled: pooled,
+            _card: card,
         };
         Ok(session)
-    }
-
-    /// Starts the tasks that turn engine state into client messages. Needs a tokio runtime.
-    pub fn spawn_reports(&mut self, hub: Arc<Hub>) -> std::io::Result<()> {
-        self.positions = Some(spawn_position_reports(self.project_id, self.handle.clone(), self.rate, hub.clone())?);
-        tokio::spawn(report_events(self.project_id, self.handle.clone(), self.rate, hub, self.reports.clone()));
-        Ok(())
     }
 
     fn model(&self) -> std::sync::MutexGuard<'_, Model> {
@@ -207,14 +190,13 @@ impl Session {
     /// Sends a command to the engine and waits until its audio thread has applied it, so the
     /// status returned afterwards reflects it.
     pub async fn command(&self, command: Command) -> Result<(), engine::EngineBusy> {
-        let before = self.handle.shared.blocks();
-        self.handle.send(command)?;
+        let number = self.handle.send(command)?;
         let period = Duration::from_secs_f64(engine::BLOCK_FRAMES as f64 / f64::from(self.rate.hz()));
-        for _ in 0..20 {
-            if self.handle.shared.blocks() > before + 1 {
+        for _ in 0..40 {
+            if self.handle.shared.applied() >= number {
                 break;
             }
-            tokio::time::sleep(period / 2).await;
+            tokio::time::sleep(period / 4).await;
         }
         Ok(())
     }
@@ -240,80 +222,19 @@ impl Session {
     pub fn state(&self) -> TransportState {
         self.handle.shared.state()
     }
-}
 
-/// Sends `position_update` every [`POSITION_INTERVAL`] while the transport rolls, from its own
-/// thread on a fixed grid of deadlines, so a busy async runtime cannot make the cadence drift.
-fn spawn_position_reports(
-    project: ProjectId,
-    handle: Arc<EngineHandle>,
-    rate: SampleRate,
-    hub: Arc<Hub>,
-) -> std::io::Result<Worker> {
-    crate::backend::spawn_worker("audiolab-positions".into(), move |stop| {
-        let started = std::time::Instant::now();
-        let mut tick: u32 = 0;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            tick += 1;
-            let deadline = started + POSITION_INTERVAL * tick;
-            if let Some(wait) = deadline.checked_duration_since(std::time::Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let shared = &handle.shared;
-            if shared.state() != TransportState::Playing || !hub.has_listeners(project) {
-                continue;
-            }
-            let frame = shared.position();
-            let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-            let update = PositionUpdate {
-                project_id: project.0,
-                position: Frames(frame).to_seconds(rate),
-                frame,
-                sample_rate: rate.hz(),
-                playing: true,
-                recording: shared.recording(),
-                server_time,
-            };
-            hub.publish(project, ServerMessage::PositionUpdate(update).frame());
-        }
-    })
-}
+    /// Notes that a command used the engine now.
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    }
 
-async fn report_events(
-    project: ProjectId,
-    handle: Arc<EngineHandle>,
-    rate: SampleRate,
-    hub: Arc<Hub>,
-    stop: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(Duration::from_millis(10));
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        for event in handle.drain_events() {
-            let frame = handle.shared.position();
-            let position = Frames(frame).to_seconds(rate);
-            let project_id = project.0;
-            let msg = match event {
-                EngineEvent::LoopWrapped { pass } => {
-                    ServerMessage::LoopEvent(LoopEvent::Wrapped { project_id, iteration: pass, position })
-                }
-                EngineEvent::LoopFinished => ServerMessage::LoopEvent(LoopEvent::Ended { project_id, position }),
-                EngineEvent::ReachedEnd => ServerMessage::PlaybackStopped(PlaybackEvent {
-                    project_id,
-                    position: 0.0,
-                    frame: 0,
-                    status: "stopped".into(),
-                    reason: Some("end".into()),
-                }),
-                EngineEvent::Underrun { position } => {
-                    tracing::debug!(%project, position, "read-ahead underrun");
-                    continue;
-                }
-            };
-            hub.publish(project, msg.frame());
-        }
+    /// How long since a command last used the engine.
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+
+    /// Whether the engine plays or records: it must stay loaded.
+    pub fn busy(&self) -> bool {
+        self.state() == TransportState::Playing || self.handle.shared.recording()
     }
 }

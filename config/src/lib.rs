@@ -43,6 +43,11 @@ pub struct Settings {
     pub node_heartbeat_secs: u64,
     /// Seconds without a heartbeat after which a node's projects move to another node.
     pub node_stale_secs: u64,
+    /// Seconds after which an engine that neither plays nor records, and got no command,
+    /// unloads (it reloads where it was on the next command).
+    pub engine_idle_secs: u64,
+    /// Engines one node keeps loaded at once; unset: sized to the machine's cores.
+    pub max_engines: Option<usize>,
     /// Name of the deployment's job queue, and prefix of its Redis keys and channels: the
     /// processes of one deployment share it; two deployments on one Redis must not.
     pub queue_name: String,
@@ -71,6 +76,8 @@ impl Default for Settings {
             node_url: None,
             node_heartbeat_secs: 2,
             node_stale_secs: 10,
+            engine_idle_secs: 300,
+            max_engines: None,
             queue_name: "audiolab".into(),
         }
     }
@@ -131,6 +138,12 @@ impl Settings {
                 setting: "node_stale_secs",
                 message: "must be longer than node_heartbeat_secs, which must be above zero".into(),
             });
+        }
+        if self.engine_idle_secs == 0 {
+            return Err(ConfigError::Rule { setting: "engine_idle_secs", message: "must be above zero".into() });
+        }
+        if self.max_engines == Some(0) {
+            return Err(ConfigError::Rule { setting: "max_engines", message: "must be above zero".into() });
         }
         let name_ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if self.queue_name.is_empty() || self.queue_name.len() > 64 || !self.queue_name.chars().all(name_ok) {

@@ -2,6 +2,7 @@
 //! it reads rings and atomics, mixes pre-rendered blocks, and writes rings and atomics.
 
 use super::capture::{Capture, MAX_CAPTURES};
+use crate::pool::FillSignal;
 use super::shared::{EngineEvent, Shared, TransportState};
 use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition, Retired};
 use audiolab_dsp::mix::{TrackMix, mix_track};
@@ -34,6 +35,12 @@ pub struct EngineCore {
     mixes: [TrackMix; MAX_TRACKS],
     captures: [Option<Box<Capture>>; MAX_CAPTURES],
     retired: rtrb::Producer<Retired>,
+    /// How to wake the read-ahead thread (none when a test steps the engine by hand).
+    fill: Option<FillSignal>,
+    /// A bundle was freed or a reposition sent during this block: the read-ahead has work.
+    fill_wanted: bool,
+    /// Commands applied so far, published with the state at the end of the block.
+    applied: u64,
 }
 
 /// The audio thread's ends of the engine's rings.
@@ -70,7 +77,22 @@ impl EngineCore {
             current: None,
             offset: 0,
             mixes: [TrackMix::default(); MAX_TRACKS],
+            fill: None,
+            fill_wanted: false,
+            applied: 0,
         }
+    }
+
+    /// Wakes `signal`'s read-ahead thread whenever this engine has room for more blocks.
+    pub fn set_fill_signal(&mut self, signal: FillSignal) {
+        self.fill = Some(signal);
+        self.fill_wanted = true;
+    }
+
+    /// Whether the engine must be rendered at the block pace: it rolls, or it still owes the
+    /// read-ahead a reposition. An engine that neither plays nor records needs no clock.
+    pub fn needs_clock(&self) -> bool {
+        self.state == TransportState::Playing || self.reposition_pending
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -139,10 +161,16 @@ impl EngineCore {
         }
         self.shared.count_block();
         self.announce_state();
+        if std::mem::take(&mut self.fill_wanted) {
+            if let Some(fill) = &self.fill {
+                fill.request();
+            }
+        }
     }
 
     fn apply_commands(&mut self) {
         while let Ok(command) = self.commands.pop() {
+            self.applied += 1;
             match command {
                 Command::Play { from } => {
                     if let Some(frame) = from {
@@ -158,6 +186,12 @@ impl EngineCore {
                     self.seek(0);
                 }
                 Command::Seek(frame) => self.seek(frame),
+                Command::Restore { frame, paused } => {
+                    self.seek(frame);
+                    if paused {
+                        self.state = TransportState::Paused;
+                    }
+                }
                 Command::SetLoop(active_loop) => {
                     self.active_loop = active_loop;
                     self.follow_change();
@@ -258,6 +292,7 @@ impl EngineCore {
                 return true;
             }
             let _ = self.free.push(bundle);
+            self.fill_wanted = true;
         }
         false
     }
@@ -266,6 +301,7 @@ impl EngineCore {
         if let Some(bundle) = self.current.take() {
             // The free ring holds every bundle there is, so this never fails.
             let _ = self.free.push(bundle);
+            self.fill_wanted = true;
         }
         self.offset = 0;
     }
@@ -287,6 +323,7 @@ impl EngineCore {
         }
         while let Ok(stale) = self.filled.pop() {
             let _ = self.free.push(stale);
+            self.fill_wanted = true;
         }
         let mut active_loop = self.active_loop;
         let next = advance(self.position, BLOCK_FRAMES - self.offset, &mut active_loop).position;
@@ -302,7 +339,10 @@ impl EngineCore {
         let arrangement = self.arrangement.take();
         let reposition = Reposition { generation: self.generation, position, active_loop, arrangement };
         match self.repositions.push(reposition) {
-            Ok(()) => self.reposition_pending = false,
+            Ok(()) => {
+                self.reposition_pending = false;
+                self.fill_wanted = true;
+            }
             Err(rtrb::PushError::Full(back)) => {
                 self.arrangement = back.arrangement;
                 self.reposition_pending = true;
@@ -317,6 +357,6 @@ impl EngineCore {
     }
 
     fn announce_state(&self) {
-        self.shared.publish(self.position, self.state, self.active_loop.map(|l| l.pass));
+        self.shared.publish(self.position, self.state, self.active_loop.map(|l| l.pass), self.applied);
     }
 }

@@ -79,7 +79,8 @@ impl Prefetcher {
     }
 
     fn render(&mut self, bundle: &mut Bundle) {
-        for slot in 0..MAX_TRACKS {
+        bundle.reserve(self.tracks.iter().map(|t| t.slot + 1).max().unwrap_or(0));
+        for slot in 0..bundle.slots() {
             if bundle.active & (1 << slot) != 0 {
                 bundle.track_mut(slot).fill(0.0);
             }

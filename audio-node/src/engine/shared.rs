@@ -73,6 +73,12 @@ pub struct Shared {
     underruns: AtomicU64,
     blocks: AtomicU64,
     captures: AtomicU32,
+    /// Commands the audio thread has applied (published at the end of the block).
+    applied: AtomicU64,
+    /// Set by a command for an engine that may be asleep in the render pool.
+    woken: AtomicBool,
+    /// The thread that renders this engine in the pool, woken by each command.
+    waker: std::sync::OnceLock<std::thread::Thread>,
     mixer: [TrackParams; MAX_TRACKS],
 }
 
@@ -88,6 +94,9 @@ impl Shared {
             underruns: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
             captures: AtomicU32::new(0),
+            applied: AtomicU64::new(0),
+            woken: AtomicBool::new(false),
+            waker: std::sync::OnceLock::new(),
             mixer: std::array::from_fn(|_| TrackParams::default()),
         };
         for slot in 0..MAX_TRACKS {
@@ -150,11 +159,35 @@ impl Shared {
         p.soloed.store(mix.soloed, Relaxed);
     }
 
-    pub(crate) fn publish(&self, position: i64, state: TransportState, loop_pass: Option<u32>) {
+    /// Commands the audio thread has applied, counting from the engine's creation.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Makes commands wake `thread` (the render pool's thread for this engine).
+    pub(crate) fn set_waker(&self, thread: std::thread::Thread) {
+        let _ = self.waker.set(thread);
+    }
+
+    /// Whether a command came since the last call.
+    pub(crate) fn take_woken(&self) -> bool {
+        self.woken.swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    fn wake(&self) {
+        self.woken.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(thread) = self.waker.get() {
+            thread.unpark();
+        }
+    }
+
+    pub(crate) fn publish(&self, position: i64, state: TransportState, loop_pass: Option<u32>, applied: u64) {
         self.position.store(position, Relaxed);
         self.state.store(state.to_u8(), Relaxed);
         self.looping.store(loop_pass.is_some(), Relaxed);
         self.loop_pass.store(loop_pass.unwrap_or(0), Relaxed);
+        // Last: whoever sees the count sees the state the commands produced.
+        self.applied.store(applied, std::sync::atomic::Ordering::Release);
     }
 
     pub(crate) fn count_block(&self) {
@@ -176,6 +209,8 @@ pub struct EngineBusy;
 pub struct EngineHandle {
     pub shared: std::sync::Arc<Shared>,
     commands: Mutex<rtrb::Producer<Command>>,
+    /// Commands sent so far (under the `commands` lock).
+    sent: AtomicU64,
     events: Mutex<rtrb::Consumer<EngineEvent>>,
     retired: Mutex<rtrb::Consumer<super::Retired>>,
 }
@@ -187,18 +222,23 @@ impl EngineHandle {
         events: rtrb::Consumer<EngineEvent>,
         retired: rtrb::Consumer<super::Retired>,
     ) -> Self {
-        Self { shared, commands: Mutex::new(commands), events: Mutex::new(events), retired: Mutex::new(retired) }
+        Self { shared, commands: Mutex::new(commands), sent: AtomicU64::new(0), events: Mutex::new(events), retired: Mutex::new(retired) }
     }
 
-    /// Queues `command` for the audio thread's next block.
-    pub fn send(&self, command: Command) -> Result<(), EngineBusy> {
+    /// Queues `command` for the audio thread's next block. Returns its number: once
+    /// [`Shared::applied`] reaches it, the published state reflects it.
+    pub fn send(&self, command: Command) -> Result<u64, EngineBusy> {
         {
             // Captures the audio thread let go of are freed here, off the audio thread.
             let mut retired = self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             while retired.pop().is_ok() {}
         }
         let mut commands = self.commands.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        commands.push(command).map_err(|_| EngineBusy)
+        commands.push(command).map_err(|_| EngineBusy)?;
+        let number = self.sent.fetch_add(1, Relaxed) + 1;
+        drop(commands);
+        self.shared.wake();
+        Ok(number)
     }
 
     /// Events the audio thread reported since the last call.
