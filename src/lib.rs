@@ -2,6 +2,7 @@
 //! can start the real application on port 0.
 
 pub mod cli;
+pub mod connection;
 pub mod startup;
 pub mod telemetry;
 

@@ -65,7 +65,10 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(settings.bind_address())
             .await
             .with_context(|| format!("cannot listen on {} (host, port)", settings.bind_address()))?;
-        let acceptor = NoDelay(TcpAcceptor::from_tokio(listener)?);
+        let acceptor = crate::connection::GuardedAcceptor::new(
+            TcpAcceptor::from_tokio(listener)?,
+            Duration::from_secs(settings.header_timeout_secs),
+        );
         let address = acceptor
             .local_addr()
             .first()
@@ -139,8 +142,9 @@ impl Application {
             }
         };
         let stop = shutdown.clone();
+        let idle_timeout = Duration::from_secs(settings.idle_timeout_secs);
         tasks.push(tokio::spawn(async move {
-            let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            let server = Server::new_with_acceptor(acceptor).idle_timeout(idle_timeout).run_with_graceful_shutdown(
                 app,
                 stop.cancelled_owned(),
                 Some(GRACE_PERIOD),
@@ -290,22 +294,3 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// Accepts TCP connections with Nagle's algorithm off: WebSocket updates are small and must go
-/// out at once, not wait for the previous one's acknowledgement.
-struct NoDelay(TcpAcceptor);
-
-impl Acceptor for NoDelay {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
-        let accepted = self.0.accept().await?;
-        accepted.0.set_nodelay(true)?;
-        Ok(accepted)
-    }
-}

@@ -52,7 +52,7 @@ impl Outbox {
         self.sink.lock().await.send(Frame::Text(text)).await.is_ok()
     }
 
-    /// Sends `close` and ends the connection.
+    /// Sends a control frame (`close` to end the connection, or a ping), waiting for the socket.
     pub async fn close(&self, frame: Frame) {
         let _ = self.sink.lock().await.send(frame).await;
     }

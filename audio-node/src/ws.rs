@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 /// Largest frame a client may send; larger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// How often a client that has spoken is pinged, so a quiet socket (a stopped project's
+/// listener) is not closed by the server's idle timeout while the client is there.
+pub const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn error_response(status: StatusCode, detail: &str) -> Response {
     let body = json!({"detail": detail, "errors": [detail], "success": false});
@@ -47,12 +50,17 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
     let closing = node.hub().closing(project);
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     loop {
         let incoming = tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(incoming) => incoming,
                 None => break,
             },
+            _ = keepalive.tick(), if membership.is_some() => {
+                outbox.close(Message::Ping(Vec::new())).await;
+                continue;
+            }
             reason = closing.closed() => {
                 outbox.close(Message::Close(Some((CloseCode::Normal, reason)))).await;
                 break;

@@ -43,6 +43,11 @@ pub struct Settings {
     pub node_heartbeat_secs: u64,
     /// Seconds without a heartbeat after which a node's projects move to another node.
     pub node_stale_secs: u64,
+    /// Seconds a client has to send a request's header once connected.
+    pub header_timeout_secs: u64,
+    /// Seconds after which a connection (keep-alive or socket) with no traffic is closed;
+    /// sockets are pinged well within it.
+    pub idle_timeout_secs: u64,
     /// Seconds after which an engine that neither plays nor records, and got no command,
     /// unloads (it reloads where it was on the next command).
     pub engine_idle_secs: u64,
@@ -76,6 +81,8 @@ impl Default for Settings {
             node_url: None,
             node_heartbeat_secs: 2,
             node_stale_secs: 10,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 120,
             engine_idle_secs: 300,
             max_engines: None,
             queue_name: "audiolab".into(),
@@ -137,6 +144,15 @@ impl Settings {
             return Err(ConfigError::Rule {
                 setting: "node_stale_secs",
                 message: "must be longer than node_heartbeat_secs, which must be above zero".into(),
+            });
+        }
+        if self.header_timeout_secs == 0 {
+            return Err(ConfigError::Rule { setting: "header_timeout_secs", message: "must be above zero".into() });
+        }
+        if self.idle_timeout_secs < 30 {
+            return Err(ConfigError::Rule {
+                setting: "idle_timeout_secs",
+                message: "must be at least 30 (sockets are pinged every 15 s)".into(),
             });
         }
         if self.engine_idle_secs == 0 {

@@ -1,0 +1,117 @@
+//! HTTP hardening against `serve`, over raw TCP where the client misbehaves: slow headers are
+//! cut off, oversized headers and bodies and wrong content types get the JSON error shape.
+
+mod common;
+
+use common::{TestApp, assert_error};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the server closes the connection (or 10 s pass). Returns what came and when.
+async fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (received, started.elapsed()),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => panic!("the connection was still open after 10 s"),
+        }
+    }
+}
+
+/// The JSON body of a raw HTTP/1.1 response.
+fn json_body(response: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(response);
+    let (_, body) = text.split_once("\r\n\r\n").expect("a header and a body");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_half_a_header_or_trickles_it_is_cut_off() {
+    let app = TestApp::sqlite_with(|settings| settings.header_timeout_secs = 1).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+
+    let mut half = TcpStream::connect(&address).await.unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: audiolab\r\n").await.unwrap();
+    let (received, after) = read_to_close(&mut half).await;
+    assert!(received.is_empty(), "nothing is answered to half a header");
+    assert!(after >= Duration::from_millis(900) && after < Duration::from_secs(5), "closed after {after:?}");
+
+    let mut trickle = TcpStream::connect(&address).await.unwrap();
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        for byte in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if trickle.write_all(&[*byte]).await.is_err() {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the trickled header was never cut off");
+    });
+    let cut = writer.await.unwrap() - started;
+    assert!(cut < Duration::from_secs(4), "a header trickled a byte every 50 ms was cut off after {cut:?}");
+
+    // A prompt client on a fresh connection is served as usual.
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, 200, "{health}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_header_gets_431_in_the_error_shape() {
+    let app = TestApp::sqlite().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let huge = "a".repeat(70_000);
+    let request = format!("GET /health HTTP/1.1\r\nHost: audiolab\r\nX-Huge: {huge}\r\n\r\n");
+    // The server may stop reading once it has answered; what matters is the answer.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let (response, _) = read_to_close(&mut stream).await;
+    assert!(response.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&response[..response.len().min(200)]));
+    assert!(assert_error(&json_body(&response)).contains("header"));
+
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let _ = stream.write_all(format!("GET /health HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()).await;
+    let (response, _) = read_to_close(&mut stream).await;
+    assert!(response.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&response));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_and_wrong_content_types_get_the_error_shape() {
+    let app = TestApp::sqlite_with(|settings| settings.max_request_bytes = 1_000).await;
+    let big = json!({"name": "x".repeat(5_000)}).to_string();
+    let declared = app.client.post(app.url("/api/projects")).header("content-type", "application/json").body(big.clone());
+    let response = declared.send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(assert_error(&response.json::<Value>().await.unwrap()).contains("1000 bytes"));
+
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.as_bytes().chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let response = app
+        .client
+        .post(app.url("/api/projects"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_error(&response.json::<Value>().await.unwrap());
+
+    let response = app
+        .client
+        .post(app.url("/api/projects"))
+        .header("content-type", "text/plain")
+        .body(r#"{"name": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert!(assert_error(&response.json::<Value>().await.unwrap()).contains("content type"));
+    app.stop().await;
+}
