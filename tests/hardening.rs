@@ -115,3 +115,55 @@ async fn oversized_bodies_and_wrong_content_types_get_the_error_shape() {
     assert!(assert_error(&response.json::<Value>().await.unwrap()).contains("content type"));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_refused_and_nothing_changes() {
+    let app = TestApp::sqlite().await;
+    let (status, body) = app.post("/api/projects", json!({"name": "\u{0}"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(assert_error(&body).contains("name"));
+    let project = app.project(json!({"name": "Clean", "description": "verse\n\tchorus"})).await;
+    let track = app.track(&project, "Drums", 0).await;
+    let track_id = track["id"].as_str().unwrap();
+    let (status, body) = app.patch(&format!("/api/tracks/{track_id}"), json!({"name": "Dr\u{1b}[31mums"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.patch(&format!("/api/projects/{project}"), json!({"description": "bell\u{7}"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (_, track) = app.get(&format!("/api/tracks/{track_id}")).await;
+    assert_eq!(track["name"], "Drums");
+    let (_, kept) = app.get(&format!("/api/projects/{project}")).await;
+    assert_eq!(kept["description"], "verse\n\tchorus");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_paged_loops_by_limit_and_projects_by_cursor() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Loops"})).await;
+    for start in [0.0, 2.0, 4.0] {
+        let (status, body) =
+            app.post(&format!("/api/projects/{project}/loops"), json!({"start": start, "end": start + 1.0})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, first) = app.get(&format!("/api/projects/{project}/loops?limit=2")).await;
+    let starts: Vec<f64> = first.as_array().unwrap().iter().map(|l| l["start"].as_f64().unwrap()).collect();
+    assert_eq!(starts, [0.0, 2.0]);
+    let (_, rest) = app.get(&format!("/api/projects/{project}/loops?limit=2&offset=2")).await;
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+    assert_eq!(rest[0]["start"], 4.0);
+    let (status, body) = app.get(&format!("/api/projects/{project}/loops?limit=0")).await;
+    assert_eq!(status, 422, "{body}");
+
+    app.project(json!({"name": "Second"})).await;
+    app.project(json!({"name": "Third"})).await;
+    let (_, page) = app.get("/api/projects?limit=2").await;
+    assert_eq!(page["total"], 3);
+    let names: Vec<&str> = page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Loops", "Second"]);
+    let after = page["next_after"].as_str().expect("a cursor on a full page").to_owned();
+    let (_, last) = app.get(&format!("/api/projects?limit=2&after={after}")).await;
+    assert_eq!(last["items"].as_array().unwrap().len(), 1);
+    assert_eq!(last["items"][0]["name"], "Third");
+    assert!(last.get("next_after").is_none(), "the last page has no cursor: {last}");
+    app.stop().await;
+}

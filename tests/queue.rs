@@ -109,7 +109,7 @@ async fn assert_take_saved(
 ) {
     let saved = deployment.store.get_recording_session(session.id).await.unwrap().unwrap();
     assert_eq!(saved.status, audiolab_domain::recording::RecordingStatus::Saved);
-    let takes = deployment.store.list_takes(session.track_id).await.unwrap();
+    let takes = deployment.store.list_takes(session.track_id, audiolab_store::Page::ALL).await.unwrap();
     let clip = deployment.store.get_clip(takes[0].clip_id).await.unwrap().unwrap();
     assert_eq!((clip.status, clip.length.get()), (audiolab_domain::clip::ClipStatus::Ready, frames as i64));
     let path = deployment.audio().path(clip.audio_key.as_deref().unwrap()).unwrap();

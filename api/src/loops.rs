@@ -148,9 +148,14 @@ impl LoopsApi {
         ctx: Data<&ApiContext>,
         /// Project id.
         id: Path<Uuid>,
+        /// Page size, 1–500 (default 50).
+        limit: poem_openapi::param::Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: poem_openapi::param::Query<Option<i64>>,
     ) -> ApiResult<Json<Vec<LoopRegionView>>> {
+        let page = crate::pagination::page(limit.0, offset.0)?;
         let project = ctx.owned_project(id.0.into()).await?;
-        let regions = ctx.store.list_loop_regions(project.id).await?;
+        let regions = ctx.store.list_loop_regions(project.id, page).await?;
         Ok(Json(regions.into_iter().map(|r| LoopRegionView::new(r, project.sample_rate)).collect()))
     }
 

@@ -121,9 +121,14 @@ impl MixdownsApi {
         ctx: Data<&ApiContext>,
         /// Project id.
         id: Path<Uuid>,
+        /// Page size, 1–500 (default 50).
+        limit: poem_openapi::param::Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: poem_openapi::param::Query<Option<i64>>,
     ) -> ApiResult<Json<Vec<JobView>>> {
+        let page = crate::pagination::page(limit.0, offset.0)?;
         let project = ctx.owned_project(id.0.into()).await?;
-        let jobs = ctx.store.project_jobs(project.id, JobKind::Mixdown).await?;
+        let jobs = ctx.store.project_jobs(project.id, JobKind::Mixdown, page).await?;
         Ok(Json(jobs.into_iter().map(JobView::from).collect()))
     }
 

@@ -3,7 +3,7 @@
 use crate::Tag;
 use crate::context::ApiContext;
 use crate::error::ApiResult;
-use crate::pagination::{page, paged_list};
+use crate::pagination::page;
 use crate::tracks::{TrackList, TrackView};
 use audiolab_domain::project::{NewProject, Project, ProjectPatch};
 use chrono::{DateTime, Utc};
@@ -91,10 +91,21 @@ pub struct UpdateProject {
     pub time_signature: Option<String>,
 }
 
-paged_list!(
-    /// A page of projects, oldest first.
-    ProjectList of ProjectView
-);
+/// A page of projects, oldest first.
+#[derive(Debug, Object)]
+pub struct ProjectList {
+    /// The projects on this page.
+    pub items: Vec<ProjectView>,
+    /// How many projects the caller has, counted up to 10,000 (a larger count reads 10,000).
+    pub total: i64,
+    /// The page size that was applied.
+    pub limit: i64,
+    /// How many projects were skipped (after `after`, when given).
+    pub offset: i64,
+    /// The cursor for the next page: pass it as `after`. Absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_after: Option<Uuid>,
+}
 
 #[derive(ApiResponse)]
 pub enum ProjectCreated {
@@ -140,10 +151,16 @@ impl ProjectsApi {
         limit: Query<Option<i64>>,
         /// Items to skip (default 0).
         offset: Query<Option<i64>>,
+        /// Start after this project (the `next_after` of the previous page): a page costs the
+        /// same however many projects there are, where a large `offset` does not.
+        after: Query<Option<Uuid>>,
     ) -> ApiResult<Json<ProjectList>> {
         let page = page(limit.0, offset.0)?;
-        let projects = ctx.store.list_projects(ctx.owner(), page).await?;
-        Ok(Json(ProjectList::new(projects, page, ProjectView::from)))
+        let projects = ctx.store.list_projects(ctx.owner(), page, after.0.map(audiolab_domain::ProjectId::from)).await?;
+        let full = projects.items.len() as i64 == page.limit;
+        let next_after = projects.items.last().filter(|_| full).map(|p| p.id.0);
+        let items = projects.items.into_iter().map(ProjectView::from).collect();
+        Ok(Json(ProjectList { items, total: projects.total, limit: page.limit, offset: page.offset, next_after }))
     }
 
     /// Get a project

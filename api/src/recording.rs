@@ -165,7 +165,7 @@ async fn take_view(ctx: &ApiContext, take: audiolab_domain::recording::Take) -> 
 }
 
 async fn view(ctx: &ApiContext, session: RecordingSession) -> ApiResult<RecordingView> {
-    let takes = ctx.store.list_takes(session.track_id).await?;
+    let takes = ctx.store.list_takes(session.track_id, audiolab_store::Page::ALL).await?;
     Ok(RecordingView {
         session_id: session.id.0,
         project_id: session.project_id.0,
@@ -294,10 +294,15 @@ impl RecordingApi {
         ctx: Data<&ApiContext>,
         /// Track id.
         id: Path<Uuid>,
+        /// Page size, 1–500 (default 50).
+        limit: poem_openapi::param::Query<Option<i64>>,
+        /// Items to skip (default 0).
+        offset: poem_openapi::param::Query<Option<i64>>,
     ) -> ApiResult<Json<Vec<TakeView>>> {
+        let page = crate::pagination::page(limit.0, offset.0)?;
         let (track, _) = ctx.owned_track(id.0.into()).await?;
         let mut views = Vec::new();
-        for take in ctx.store.list_takes(track.id).await? {
+        for take in ctx.store.list_takes(track.id, page).await? {
             views.push(take_view(&ctx, take).await?);
         }
         Ok(Json(views))

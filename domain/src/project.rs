@@ -44,6 +44,7 @@ pub struct ProjectPatch {
 }
 
 fn validate_description(text: &str) -> ValidationResult<String> {
+    crate::error::validate_text("description", text)?;
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ValidationError::new("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
     }

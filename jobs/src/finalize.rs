@@ -70,7 +70,7 @@ pub async fn create_takes(
     channels: u16,
     sample_rate: u32,
 ) -> Result<Vec<ClipId>, FinalizeError> {
-    let earlier = store.list_takes(session.track_id).await?.len();
+    let earlier = store.list_takes(session.track_id, audiolab_store::Page::ALL).await?.len();
     let active = active_pieces(spans);
     let mut rows = Vec::with_capacity(spans.len());
     for (pass, span) in spans.iter().enumerate() {
@@ -175,7 +175,7 @@ async fn finalize(
 ) -> Result<Finalized, FinalizeError> {
     let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
     let takes: Vec<_> =
-        store.list_takes(session.track_id).await?.into_iter().filter(|t| t.session_id == session_id).collect();
+        store.list_takes(session.track_id, audiolab_store::Page::ALL).await?.into_iter().filter(|t| t.session_id == session_id).collect();
     let clips: Vec<ClipId> = takes.iter().map(|t| t.clip_id).collect();
     let done = match session.status {
         RecordingStatus::Recording => return Err(FinalizeError::StillRecording),

@@ -118,12 +118,19 @@ impl Store {
     }
 
     /// A project's jobs of `kind`, newest first.
-    pub async fn project_jobs(&self, project_id: audiolab_domain::ProjectId, kind: JobKind) -> StoreResult<Vec<Job>> {
+    pub async fn project_jobs(
+        &self,
+        project_id: audiolab_domain::ProjectId,
+        kind: JobKind,
+        page: crate::Page,
+    ) -> StoreResult<Vec<Job>> {
         let rows: Vec<JobRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT * FROM jobs WHERE project_id = $1 AND kind = $2 ORDER BY created_at DESC",
+            "SELECT * FROM jobs WHERE project_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
         )
         .bind(project_id.0)
         .bind(kind.as_str())
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(Job::try_from).collect()

@@ -47,6 +47,8 @@ pub struct Page {
 impl Page {
     pub const DEFAULT_LIMIT: i64 = 50;
     pub const MAX_LIMIT: i64 = 500;
+    /// Every row: for the application's own reads of lists bounded by their nature.
+    pub const ALL: Page = Page { limit: i64::MAX, offset: 0 };
 }
 
 impl Default for Page {

@@ -97,11 +97,13 @@ impl Store {
 
     /// The project's loop regions in timeline order.
     #[tracing::instrument(skip(self))]
-    pub async fn list_loop_regions(&self, project_id: ProjectId) -> StoreResult<Vec<LoopRegion>> {
+    pub async fn list_loop_regions(&self, project_id: ProjectId, page: crate::Page) -> StoreResult<Vec<LoopRegion>> {
         let rows: Vec<LoopRegionRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT * FROM loop_regions WHERE project_id = $1 ORDER BY start_frame, id",
+            "SELECT * FROM loop_regions WHERE project_id = $1 ORDER BY start_frame, id LIMIT $2 OFFSET $3",
         )
         .bind(project_id.0)
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(|r| r.into_domain().map(|(l, _)| l)).collect()
@@ -218,6 +220,6 @@ impl Store {
 
     /// The project's enabled loop region, if any.
     pub async fn enabled_loop_region(&self, project_id: ProjectId) -> StoreResult<Option<LoopRegion>> {
-        Ok(self.list_loop_regions(project_id).await?.into_iter().find(|r| r.enabled))
+        Ok(self.list_loop_regions(project_id, crate::Page::ALL).await?.into_iter().find(|r| r.enabled))
     }
 }

@@ -45,6 +45,9 @@ impl ProjectRow {
 }
 
 impl Store {
+    /// Lists count their rows up to this many; a larger list reports this number.
+    pub const COUNT_BOUND: i64 = 10_000;
+
     #[tracing::instrument(skip_all, fields(project_id = %project.id))]
     pub async fn insert_project(&self, project: &Project) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
@@ -83,18 +86,26 @@ impl Store {
 
     /// The owner's projects, oldest first.
     #[tracing::instrument(skip(self))]
-    pub async fn list_projects(&self, owner: UserId, page: Page) -> StoreResult<Paged<Project>> {
+    pub async fn list_projects(&self, owner: UserId, page: Page, after: Option<ProjectId>) -> StoreResult<Paged<Project>> {
+        // Keyset paging on (owner_id, id): the page after `after` costs the same at any size.
+        let after = after.map_or(Uuid::nil(), |id| id.0);
         let (rows, total): (Vec<ProjectRow>, i64) = on_pool!(self, pool => {
-            let rows = sqlx::query_as("SELECT * FROM projects WHERE owner_id = $1 ORDER BY id LIMIT $2 OFFSET $3")
-                .bind(owner.0)
-                .bind(page.limit)
-                .bind(page.offset)
-                .fetch_all(pool)
-                .await?;
-            let total = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE owner_id = $1")
-                .bind(owner.0)
-                .fetch_one(pool)
-                .await?;
+            let rows = sqlx::query_as(
+                "SELECT * FROM projects WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3 OFFSET $4",
+            )
+            .bind(owner.0)
+            .bind(after)
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(pool)
+            .await?;
+            let total = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM projects WHERE owner_id = $1 LIMIT $2) AS counted",
+            )
+            .bind(owner.0)
+            .bind(Self::COUNT_BOUND)
+            .fetch_one(pool)
+            .await?;
             (rows, total)
         });
         let items = rows.into_iter().map(|r| r.into_domain().map(|(p, _)| p)).collect::<StoreResult<_>>()?;

@@ -306,11 +306,13 @@ impl Store {
 
     /// The track's takes, newest first.
     #[tracing::instrument(skip(self))]
-    pub async fn list_takes(&self, track_id: TrackId) -> StoreResult<Vec<Take>> {
+    pub async fn list_takes(&self, track_id: TrackId, page: crate::Page) -> StoreResult<Vec<Take>> {
         let rows: Vec<TakeRow> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT * FROM takes WHERE track_id = $1 ORDER BY created_at DESC, pass_index DESC",
+            "SELECT * FROM takes WHERE track_id = $1 ORDER BY created_at DESC, pass_index DESC LIMIT $2 OFFSET $3",
         )
         .bind(track_id.0)
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(Take::try_from).collect()

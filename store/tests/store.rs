@@ -112,11 +112,17 @@ async fn projects_are_listed_by_owner_in_pages(store: Store) {
     for i in 0..5 {
         project(&store, &format!("P{i}")).await;
     }
-    let page = store.list_projects(LOCAL_USER_ID, Page { limit: 2, offset: 1 }).await.unwrap();
+    let page = store.list_projects(LOCAL_USER_ID, Page { limit: 2, offset: 1 }, None).await.unwrap();
     assert_eq!(page.total, 5);
     let names: Vec<_> = page.items.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["P1", "P2"]);
-    let nobody = store.list_projects(UserId::new(), Page::default()).await.unwrap();
+    // Keyset: the page after the last one seen, whatever came before.
+    let next = store.list_projects(LOCAL_USER_ID, Page { limit: 2, offset: 0 }, Some(page.items[1].id)).await.unwrap();
+    let names: Vec<_> = next.items.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["P3", "P4"]);
+    let end = store.list_projects(LOCAL_USER_ID, Page { limit: 2, offset: 0 }, Some(next.items[1].id)).await.unwrap();
+    assert!(end.items.is_empty());
+    let nobody = store.list_projects(UserId::new(), Page::default(), None).await.unwrap();
     assert_eq!((nobody.items.len(), nobody.total), (0, 0));
 }
 
@@ -255,9 +261,9 @@ async fn loop_regions_crud(store: Store) {
         .await
         .unwrap();
     assert_eq!((updated.repeat_count, updated.enabled), (None, true));
-    assert_eq!(store.list_loop_regions(p.id).await.unwrap(), vec![updated]);
+    assert_eq!(store.list_loop_regions(p.id, audiolab_store::Page::ALL).await.unwrap(), vec![updated]);
     assert!(store.delete_loop_region(region.id).await.unwrap());
-    assert!(store.list_loop_regions(p.id).await.unwrap().is_empty());
+    assert!(store.list_loop_regions(p.id, audiolab_store::Page::ALL).await.unwrap().is_empty());
 }
 
 async fn a_project_has_at_most_one_enabled_loop(store: Store) {
@@ -267,7 +273,7 @@ async fn a_project_has_at_most_one_enabled_loop(store: Store) {
         LoopRegion::create(p.id, p.sample_rate, new, audiolab_domain::now()).unwrap()
     };
     let enabled = |store: Store| async move {
-        let regions = store.list_loop_regions(p.id).await.unwrap();
+        let regions = store.list_loop_regions(p.id, audiolab_store::Page::ALL).await.unwrap();
         regions.into_iter().filter(|r| r.enabled).map(|r| r.id).collect::<Vec<_>>()
     };
     let (first, second) = (region(1.0, true), region(3.0, false));
@@ -363,7 +369,7 @@ async fn takes_are_unique_per_pass(store: Store) {
     store.insert_take(&first).await.unwrap();
     store.insert_take(&second).await.unwrap();
     assert!(matches!(store.insert_take(&take(1)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.list_takes(track.id).await.unwrap(), vec![second, first], "newest first");
+    assert_eq!(store.list_takes(track.id, audiolab_store::Page::ALL).await.unwrap(), vec![second, first], "newest first");
 }
 
 async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store) {
@@ -401,7 +407,7 @@ async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store)
     let (fresh, repeated) = (piece(1), piece(0));
     assert!(matches!(store.insert_takes(&[fresh.clone(), repeated]).await, Err(StoreError::Conflict(_))));
     assert!(store.get_clip(fresh.1.id).await.unwrap().is_none());
-    assert_eq!(store.list_takes(track.id).await.unwrap(), vec![first.0.clone()]);
+    assert_eq!(store.list_takes(track.id, audiolab_store::Page::ALL).await.unwrap(), vec![first.0.clone()]);
 
     let ready = vec![audiolab_store::ReadyClip {
         clip_id: first.1.id,
@@ -447,7 +453,7 @@ async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
     let created: Vec<_> = outcomes.iter().filter(|(_, created)| *created).map(|(job, _)| job.id).collect();
     assert_eq!(created.len(), 1, "one request renders, the others reuse it");
     assert!(outcomes.iter().all(|(job, _)| job.id == created[0]));
-    assert_eq!(store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().len(), 1);
+    assert_eq!(store.project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL).await.unwrap().len(), 1);
     // Once it failed, the same request renders again; another fingerprint is another job.
     assert!(store.finish_job(created[0], JobStatus::Failed, None, Some("disk full")).await.unwrap());
     let (again, fresh) = store.insert_mixdown_job(&request(), "abc").await.unwrap();
@@ -477,7 +483,7 @@ async fn jobs_finish_once(store: Store) {
     let later = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({}), audiolab_domain::now());
     store.insert_job(&later).await.unwrap();
     let mixdowns: Vec<_> =
-        store.project_jobs(p.id, JobKind::Mixdown).await.unwrap().into_iter().map(|j| j.id).collect();
+        store.project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL).await.unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(mixdowns, [later.id, job.id], "the project's mixdowns, newest first");
 }
 

@@ -91,7 +91,7 @@ async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: T
     jobs.run(job).await.unwrap();
     let again = finalize_capture(&store, &storage, session.id).await.unwrap();
     assert_eq!(again.clips, [clip.id]);
-    assert_eq!(store.list_takes(session.track_id).await.unwrap().len(), 1);
+    assert_eq!(store.list_takes(session.track_id, audiolab_store::Page::ALL).await.unwrap().len(), 1);
     let after = std::fs::metadata(storage.path(clip.audio_key.as_deref().unwrap()).unwrap()).unwrap();
     assert_eq!(after.modified().unwrap(), audio.modified().unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -121,7 +121,7 @@ async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: 
     assert!(row.error.as_deref().unwrap().contains("manifest"), "{:?}", row.error);
     let failed = store.get_recording_session(session.id).await.unwrap().unwrap();
     assert_eq!(failed.status, RecordingStatus::Failed);
-    let takes = store.list_takes(session.track_id).await.unwrap();
+    let takes = store.list_takes(session.track_id, audiolab_store::Page::ALL).await.unwrap();
     let clip = store.get_clip(takes[0].clip_id).await.unwrap().unwrap();
     assert_eq!(clip.status, ClipStatus::Failed);
     assert!(capture.join("chunk-000000.f32").exists(), "the raw capture is kept");
