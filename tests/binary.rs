@@ -147,3 +147,76 @@ fn worker_and_node_start_connect_and_stop_cleanly() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Redis"));
 }
+
+#[tokio::test]
+async fn a_hostile_upload_logs_one_summary_line_not_one_per_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let mut child = Command::new(BINARY)
+        .args(["--port", "0"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "info,symphonia=trace,symphonia_core=trace,symphonia_bundle_mp3=trace")
+        .env("AUDIOLAB_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    let post = |path: String, body: serde_json::Value| http.post(format!("{url}{path}")).json(&body).send();
+    let project: serde_json::Value = post("/api/projects".into(), serde_json::json!({"name": "Junk"})).await.unwrap().json().await.unwrap();
+    let track: serde_json::Value =
+        post("/api/tracks".into(), serde_json::json!({"project_id": project["id"], "name": "T", "track_index": 0}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    // Noise with an MP3 frame sync every 417 bytes: the decoder meets a bad frame at each.
+    let mut seed = 0x2545_f491_u32;
+    let mut junk: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as u8
+        })
+        .collect();
+    for i in (0..junk.len() - 1).step_by(417) {
+        junk[i] = 0xFF;
+        junk[i + 1] = 0xFB;
+    }
+    let accepted: serde_json::Value = http
+        .post(format!("{url}/api/tracks/{}/clips?filename=junk.mp3", track["id"].as_str().unwrap()))
+        .header("content-type", "application/octet-stream")
+        .body(junk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = accepted["job"]["id"].as_str().expect("an import job").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state: serde_json::Value = http.get(format!("{url}/api/jobs/{job}")).send().await.unwrap().json().await.unwrap();
+        if state["status"] == "succeeded" || state["status"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never finished: {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(terminate(&mut child).success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let library_lines = log.lines().filter(|l| l.contains("symphonia") && !l.contains("one line for all")).count();
+    assert_eq!(library_lines, 0, "the decoder's own warnings are not logged one by one:\n{log}");
+    let summaries: Vec<&str> = log.lines().filter(|l| l.contains("one line for all of them")).collect();
+    assert_eq!(summaries.len(), 1, "{log}");
+    let summary: serde_json::Value = serde_json::from_str(summaries[0]).unwrap();
+    let counted = summary["fields"]["warnings"].as_u64().unwrap_or(0);
+    assert!(counted > 100, "the summary counts the decoder's warnings: {summary}");
+}

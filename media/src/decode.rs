@@ -291,3 +291,43 @@ mod tests {
         }
     }
 }
+
+thread_local! {
+    /// Warnings the decoding library logged on this thread while a [`tally_warnings`] ran.
+    static TALLY: std::cell::RefCell<Option<WarningTally>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What the decoding library complained about during one decode: a hostile file can make it
+/// warn once per packet, thousands of times, so the log gets one summary line instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarningTally {
+    pub count: u64,
+    /// The library module that warned first.
+    pub first_source: Option<String>,
+}
+
+/// Runs `work` (a decode, on this thread), counting instead of logging the warnings the
+/// decoding library emits meanwhile (see [`absorb_library_warning`]).
+pub fn tally_warnings<T>(work: impl FnOnce() -> T) -> (T, WarningTally) {
+    TALLY.with(|tally| *tally.borrow_mut() = Some(WarningTally::default()));
+    let result = work();
+    let tally = TALLY.with(|tally| tally.borrow_mut().take()).unwrap_or_default();
+    (result, tally)
+}
+
+/// For the log's filter: whether an event from `target` is the decoding library's, logged
+/// during a [`tally_warnings`] on this thread. Then it is counted there and should not be
+/// written.
+pub fn absorb_library_warning(target: &str) -> bool {
+    if !target.starts_with("symphonia") {
+        return false;
+    }
+    TALLY.with(|tally| match tally.borrow_mut().as_mut() {
+        Some(tally) => {
+            tally.count += 1;
+            tally.first_source.get_or_insert_with(|| target.to_owned());
+            true
+        }
+        None => false,
+    })
+}

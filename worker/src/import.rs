@@ -76,7 +76,7 @@ pub fn convert_file(
     peaks_dir: &Path,
     progress: &Progress,
 ) -> Result<Converted, ImportError> {
-    let converted = (|| {
+    let (converted, warnings) = audiolab_media::decode::tally_warnings(|| {
         let mut decoder = Decoder::open(source, extension)?;
         let (source_rate, channels) = (decoder.sample_rate(), decoder.channels());
         let mut resampler =
@@ -104,7 +104,15 @@ pub fn convert_file(
         clip.add(&pending)?;
         let (frames, loudness_lufs) = clip.finish()?;
         Ok(Converted { frames, source_sample_rate: source_rate, channels: channels as u16, loudness_lufs })
-    })();
+    });
+    if warnings.count > 0 {
+        tracing::warn!(
+            file = %source.display(),
+            warnings = warnings.count,
+            first_from = warnings.first_source.as_deref().unwrap_or(""),
+            "the decoder found problems in the file (one line for all of them)"
+        );
+    }
     if converted.is_err() {
         let _ = std::fs::remove_file(audio_path);
         let _ = std::fs::remove_dir_all(peaks_dir);
