@@ -378,3 +378,29 @@ async fn clients_follow_a_mixdown_and_a_playing_engine_picks_up_an_import() {
     assert_eq!(duration, 4.0, "the engine reloaded with the clip imported at 3 s");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixdown_longer_than_the_limit_is_refused_before_it_renders() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Far out", "sample_rate": RATE})).await;
+    let track = app.track(&project, "Late", 0).await;
+    // A clip at 24,000 s: the whole project would mix to 6.7 hours (4.6 GB at 24 bits).
+    let clip = app.audio_clip(&project, track["id"].as_str().unwrap(), 24_000.0, 1, &[0.25; 4_800]).await;
+    app.ready_clip(&clip).await;
+    let (status, error) = app.post(&format!("/api/projects/{project}/mixdown"), json!({})).await;
+    assert_eq!(status, 422, "{error}");
+    let detail = assert_error(&error);
+    assert!(detail.contains("end") && error.to_string().contains("6.0 hours"), "{error}");
+    let (_, jobs) = app.get(&format!("/api/projects/{project}/mixdowns")).await;
+    assert_eq!(jobs.as_array().map(Vec::len), Some(0), "nothing was queued");
+
+    // The same clip, mixed over a range around it, renders.
+    let (status, job) = mixdown(&app, &project, json!({"start": 23_999.9, "end": 24_000.2, "format": "wav_f32"})).await;
+    assert_eq!(status, 202);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, bytes) = download(&app, &format!("/api/mixdowns/{}/file", job["id"].as_str().unwrap())).await;
+    let (_, channels, samples) = decode(&bytes);
+    assert_eq!(samples.len() / channels, 14_400, "0.3 s at 48 kHz");
+    assert_eq!(samples[4_800 * channels], 0.25 * FRAC_1_SQRT_2, "the clip starts at 24,000 s");
+    app.stop().await;
+}

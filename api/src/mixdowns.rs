@@ -98,6 +98,13 @@ impl MixdownsApi {
         let options = MixdownOptions::from_request(&request, project.sample_rate)?;
         let tracks = ctx.store.list_tracks(project.id, Page { limit: 64, offset: 0 }).await?.items;
         let clips = ctx.store.project_clips(project.id).await?;
+        let project_end = clips
+            .iter()
+            .filter(|c| c.active && c.status == audiolab_domain::clip::ClipStatus::Ready)
+            .map(|c| c.start.get() + c.length.get())
+            .max()
+            .unwrap_or(0);
+        options.check_length(audiolab_domain::Frames(project_end), project.sample_rate, ctx.settings.max_mixdown_secs)?;
         let fingerprint = fingerprint(&options, &project, &tracks, &clips);
 
         let payload = serde_json::to_value(MixdownPayload { options, fingerprint: fingerprint.clone() })

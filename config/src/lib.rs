@@ -43,6 +43,8 @@ pub struct Settings {
     pub node_heartbeat_secs: u64,
     /// Seconds without a heartbeat after which a node's projects move to another node.
     pub node_stale_secs: u64,
+    /// Longest mixdown, in seconds of audio; longer ranges are refused before rendering.
+    pub max_mixdown_secs: u64,
     /// Seconds a client has to send a request's header once connected.
     pub header_timeout_secs: u64,
     /// Seconds after which a connection (keep-alive or socket) with no traffic is closed;
@@ -81,6 +83,7 @@ impl Default for Settings {
             node_url: None,
             node_heartbeat_secs: 2,
             node_stale_secs: 10,
+            max_mixdown_secs: 6 * 3600,
             header_timeout_secs: 10,
             idle_timeout_secs: 120,
             engine_idle_secs: 300,

@@ -136,6 +136,32 @@ impl MixdownOptions {
     }
 }
 
+impl MixdownOptions {
+    /// Frames the mix will be: from `start` to `end`, or to `project_end` (where the last
+    /// playable clip ends) when no end was asked for.
+    pub fn rendered_frames(&self, project_end: Frames) -> i64 {
+        let end = self.end.unwrap_or(project_end);
+        (end.get() - self.start.get()).max(0)
+    }
+
+    /// Refuses a mix longer than `max_seconds` before anything renders: a clip placed days
+    /// into the timeline would otherwise start a render of hundreds of gigabytes.
+    pub fn check_length(&self, project_end: Frames, rate: SampleRate, max_seconds: u64) -> ValidationResult<()> {
+        let seconds = self.rendered_frames(project_end) as f64 / f64::from(rate.hz());
+        if seconds > max_seconds as f64 {
+            return Err(ValidationError::new(
+                "end",
+                format!(
+                    "the mixdown would be {:.1} hours long; the longest allowed is {:.1} hours (set start/end, or max_mixdown_secs)",
+                    seconds / 3600.0,
+                    max_seconds as f64 / 3600.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One written file of a mixdown.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenderedFile {

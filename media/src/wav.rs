@@ -131,12 +131,15 @@ impl WavReader {
 fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
     let mut riff = [0u8; 12];
     file.read_exact(&mut riff).map_err(|_| WavError::Format("too short"))?;
-    if &riff[0..4] != b"RIFF" || &riff[8..12] != b"WAVE" {
+    let rf64 = matches!(&riff[0..4], b"RF64" | b"BW64");
+    if !(rf64 || &riff[0..4] == b"RIFF") || &riff[8..12] != b"WAVE" {
         return Err(WavError::Format("missing RIFF/WAVE header"));
     }
     let length = file.metadata()?.len();
     let mut offset = 12u64;
     let mut format: Option<(u16, u16, u32, u16)> = None;
+    // RF64: the data chunk's real size, from the `ds64` chunk.
+    let mut data_size64: Option<u64> = None;
     // Walk the chunks; a hostile size can only move us past the end of the file.
     while offset + 8 <= length {
         let mut header = [0u8; 8];
@@ -144,6 +147,11 @@ fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
         let size = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
         let body = offset + 8;
         match &header[0..4] {
+            b"ds64" if rf64 && size >= 16 => {
+                let mut sizes = [0u8; 16];
+                file.read_exact_at(&mut sizes, body)?;
+                data_size64 = Some(u64::from_le_bytes(sizes[8..16].try_into().expect("8 bytes")));
+            }
             b"fmt " => {
                 if size < 16 {
                     return Err(WavError::Format("fmt chunk too short"));
@@ -174,6 +182,10 @@ fn read_header(file: &mut File) -> Result<WavInfo, WavError> {
                 if channels == 0 || sample_rate == 0 {
                     return Err(WavError::Format("zero channels or sample rate"));
                 }
+                let size = match data_size64 {
+                    Some(size64) if size == u64::from(u32::MAX) => size64,
+                    _ => size,
+                };
                 // Trust the file's real length over a declared size (streams write 0 or 0xFFFFFFFF).
                 let available = length.saturating_sub(body).min(size);
                 let frame_bytes = format.bytes() as u64 * u64::from(channels);
@@ -209,6 +221,11 @@ pub fn write(
 /// A WAV file written as the audio arrives, so memory stays bounded whatever its length.
 /// Each block is converted to bytes in one pass and written at once; the header's sizes are
 /// filled in by [`Writer::finish`].
+///
+/// Layout: `RIFF`, a 28-byte `JUNK` chunk, `fmt `, `fact` (float only), `data`. A file whose
+/// sizes do not fit 32 bits (over 4 GiB) becomes RF64 at the end (EBU Tech 3306): `RF64`, and
+/// the `JUNK` chunk turns into the `ds64` chunk holding the 64-bit sizes. Float, 24- and 32-bit
+/// files carry a `WAVE_FORMAT_EXTENSIBLE` format (what players expect above 16 bits).
 pub struct Writer {
     file: BufWriter<File>,
     format: SampleFormat,
@@ -216,11 +233,27 @@ pub struct Writer {
     channels: u16,
     sample_rate: u32,
     data_bytes: u64,
+    always_rf64: bool,
 }
 
-/// Header bytes before the audio: RIFF, `fmt ` (16 bytes of body), `fact` (float only), `data`.
+/// Size of the `ds64` chunk's body (riff size, data size, sample count, an empty table).
+const DS64_BODY: u32 = 28;
+
+/// Whether `format` is written with `WAVE_FORMAT_EXTENSIBLE`.
+fn extensible(format: SampleFormat) -> bool {
+    format != SampleFormat::Int16
+}
+
+/// Header bytes before the audio.
 fn header_len(format: SampleFormat) -> u64 {
-    if format == SampleFormat::Float32 { 12 + 24 + 12 + 8 } else { 12 + 24 + 8 }
+    let fmt = if extensible(format) { 8 + 40 } else { 8 + 16 };
+    let fact = if format == SampleFormat::Float32 { 12 } else { 0 };
+    12 + 8 + u64::from(DS64_BODY) + fmt + fact + 8
+}
+
+/// Whether a file with `data_bytes` of audio needs RF64: its RIFF size would not fit 32 bits.
+pub fn needs_rf64(format: SampleFormat, data_bytes: u64) -> bool {
+    header_len(format) - 8 + data_bytes + (data_bytes & 1) > u64::from(u32::MAX)
 }
 
 impl Writer {
@@ -232,40 +265,73 @@ impl Writer {
             channels,
             sample_rate,
             data_bytes: 0,
+            always_rf64: false,
         };
         writer.write_header()?;
         Ok(writer)
     }
 
+    /// Writes RF64 whatever the size (for tools that want it, and to test small RF64 files).
+    pub fn always_rf64(mut self) -> Result<Self, WavError> {
+        self.always_rf64 = true;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.write_header()?;
+        Ok(self)
+    }
+
     fn write_header(&mut self) -> Result<(), WavError> {
-        let (channels, sample_rate) = (self.channels, self.sample_rate);
-        let (tag, bits) = match self.format {
+        let (channels, sample_rate, format) = (self.channels, self.sample_rate, self.format);
+        let (tag, bits) = match format {
             SampleFormat::Float32 => (3u16, 32u16),
             other => (1, other.bytes() as u16 * 8),
         };
-        let block_align = self.format.bytes() as u16 * channels;
+        let block_align = format.bytes() as u16 * channels;
+        let frames = self.data_bytes / u64::from(block_align.max(1));
         let padded = self.data_bytes + (self.data_bytes & 1);
-        let riff = header_len(self.format) - 8 + padded;
-        let mut header = Vec::with_capacity(header_len(self.format) as usize);
-        header.extend_from_slice(b"RIFF");
-        header.extend_from_slice(&(riff.min(u64::from(u32::MAX)) as u32).to_le_bytes());
-        header.extend_from_slice(b"WAVEfmt ");
-        header.extend_from_slice(&16u32.to_le_bytes());
-        header.extend_from_slice(&tag.to_le_bytes());
+        let riff = header_len(format) - 8 + padded;
+        let rf64 = self.always_rf64 || needs_rf64(format, self.data_bytes);
+        let size32 = |size: u64| if rf64 { u32::MAX } else { size as u32 };
+        let mut header = Vec::with_capacity(header_len(format) as usize);
+        header.extend_from_slice(if rf64 { b"RF64" } else { b"RIFF" });
+        header.extend_from_slice(&size32(riff).to_le_bytes());
+        header.extend_from_slice(b"WAVE");
+        // Reserved room for the 64-bit sizes: `ds64` in an RF64 file, skipped `JUNK` otherwise.
+        header.extend_from_slice(if rf64 { b"ds64" } else { b"JUNK" });
+        header.extend_from_slice(&DS64_BODY.to_le_bytes());
+        if rf64 {
+            header.extend_from_slice(&riff.to_le_bytes());
+            header.extend_from_slice(&self.data_bytes.to_le_bytes());
+            header.extend_from_slice(&frames.to_le_bytes());
+            header.extend_from_slice(&0u32.to_le_bytes());
+        } else {
+            header.extend_from_slice(&[0u8; DS64_BODY as usize]);
+        }
+        header.extend_from_slice(b"fmt ");
+        header.extend_from_slice(&(if extensible(format) { 40u32 } else { 16 }).to_le_bytes());
+        header.extend_from_slice(&(if extensible(format) { 0xFFFEu16 } else { tag }).to_le_bytes());
         header.extend_from_slice(&channels.to_le_bytes());
         header.extend_from_slice(&sample_rate.to_le_bytes());
         header.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
         header.extend_from_slice(&block_align.to_le_bytes());
         header.extend_from_slice(&bits.to_le_bytes());
-        if self.format == SampleFormat::Float32 {
+        if extensible(format) {
+            header.extend_from_slice(&22u16.to_le_bytes());
+            header.extend_from_slice(&bits.to_le_bytes()); // valid bits per sample
+            let mask: u32 = if channels == 1 { 0x4 } else { 0x3 }; // front centre / front left + right
+            header.extend_from_slice(&mask.to_le_bytes());
+            // The sub-format GUID: the format tag, then the fixed KSDATAFORMAT tail.
+            header.extend_from_slice(&u32::from(tag).to_le_bytes());
+            header.extend_from_slice(&[0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]);
+        }
+        if format == SampleFormat::Float32 {
             // Non-PCM data carries its frame count in a `fact` chunk.
-            let frames = self.data_bytes / u64::from(block_align.max(1));
             header.extend_from_slice(b"fact");
             header.extend_from_slice(&4u32.to_le_bytes());
-            header.extend_from_slice(&(frames.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+            header.extend_from_slice(&size32(frames).to_le_bytes());
         }
         header.extend_from_slice(b"data");
-        header.extend_from_slice(&(self.data_bytes.min(u64::from(u32::MAX)) as u32).to_le_bytes());
+        header.extend_from_slice(&size32(self.data_bytes).to_le_bytes());
+        debug_assert_eq!(header.len() as u64, header_len(format));
         self.file.write_all(&header)?;
         Ok(())
     }
@@ -359,6 +425,84 @@ mod tests {
                 assert_eq!((got * 8_388_608.0) as i32, values[start as usize + i], "frame {}", start as usize + i);
             }
         }
+    }
+
+    /// `sox --i` of `path`, or `None` (with a note) where sox is not installed.
+    fn sox_info(path: &Path) -> Option<String> {
+        match std::process::Command::new("sox").arg("--i").arg(path).output() {
+            Ok(out) => {
+                assert!(out.status.success(), "sox --i failed: {}", String::from_utf8_lossy(&out.stderr));
+                // sox asks every non-PCM sub-format for a second extension size, so it says
+                // this of every WAVE_FORMAT_EXTENSIBLE float file (ffmpeg's as well) and reads it
+                // all the same; any other warning is a fault of ours.
+                let quirk = "wave header missing extended part of fmt chunk";
+                let warnings = String::from_utf8_lossy(&out.stderr).replace(&format!("sox WARN wav: {quirk}"), "");
+                assert!(warnings.trim().is_empty(), "sox warns about the file: {warnings}");
+                Some(String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+            Err(_) => {
+                eprintln!("sox is not installed; the file was checked by AudioLab's reader only");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn float_24_and_32_bit_files_are_extensible_and_sox_reads_them_without_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<f32> = (0..9_600).map(|i| ((i as f32) * 0.01).sin() * 0.5).collect();
+        for (format, tag, sox_encoding) in [
+            (SampleFormat::Float32, 0xFFFE_u16, "Floating Point"),
+            (SampleFormat::Int24, 0xFFFE, "Signed Integer"),
+            (SampleFormat::Int32, 0xFFFE, "Signed Integer"),
+            (SampleFormat::Int16, 1, "Signed Integer"),
+        ] {
+            let path = dir.path().join(format!("{format:?}.wav"));
+            write(&path, 2, 48_000, format, &samples).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let fmt = bytes.windows(4).position(|w| w == b"fmt ").unwrap();
+            assert_eq!(u16::from_le_bytes([bytes[fmt + 8], bytes[fmt + 9]]), tag, "{format:?}");
+            let info = WavReader::open(&path).unwrap().info();
+            assert_eq!((info.frames, info.format), (4_800, format));
+            if let Some(text) = sox_info(&path) {
+                assert!(text.contains(sox_encoding), "{format:?}: {text}");
+                assert!(text.contains("4800 samples"), "{format:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn rf64_files_carry_64_bit_sizes_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.wav");
+        let samples: Vec<f32> = (0..48_000).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
+        let mut writer = Writer::create(&path, 2, 48_000, SampleFormat::Float32).unwrap().always_rf64().unwrap();
+        writer.write(&samples).unwrap();
+        writer.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[0..4], b"RF64");
+        assert_eq!(&bytes[4..8], &u32::MAX.to_le_bytes(), "the 32-bit RIFF size defers to ds64");
+        assert_eq!(&bytes[12..16], b"ds64");
+        let data_size = u64::from_le_bytes(bytes[28..36].try_into().unwrap());
+        assert_eq!(data_size, 48_000 * 4);
+        let mut reader = WavReader::open(&path).unwrap();
+        assert_eq!(reader.info().frames, 24_000);
+        let mut out = vec![0.0f32; 48_000];
+        assert_eq!(reader.read_frames(0, &mut out).unwrap(), 24_000);
+        assert_eq!(out, samples);
+        if let Some(text) = sox_info(&path) {
+            assert!(text.contains("24000 samples"), "{text}");
+        }
+    }
+
+    #[test]
+    fn files_past_4_gib_switch_to_rf64() {
+        let header = header_len(SampleFormat::Int24);
+        let largest_riff_data = u64::from(u32::MAX) - (header - 8);
+        assert!(!needs_rf64(SampleFormat::Int24, largest_riff_data - 1), "odd sizes are padded by one byte");
+        assert!(needs_rf64(SampleFormat::Int24, largest_riff_data + 1));
+        // A 6.7-hour stereo 24-bit mix at 48 kHz (the size that overflowed RIFF before).
+        assert!(needs_rf64(SampleFormat::Int24, (6.7 * 3600.0 * 48_000.0) as u64 * 6));
     }
 
     #[test]
