@@ -34,6 +34,10 @@ pub const BLOCK_FRAMES: usize = 512;
 pub const MAX_TRACKS: usize = 32;
 /// Blocks rendered ahead of the playhead: ≈ 85 ms at 48 kHz.
 pub const PREFETCH_BLOCKS: usize = 8;
+/// Blocks kept ready while the transport stands: enough to start without a gap (the rest
+/// follow within the first block), while an engine that does nothing holds a quarter of the
+/// memory.
+pub const STANDING_BLOCKS: usize = 2;
 
 /// A control request, applied by the audio thread at the start of its next block.
 #[derive(Debug)]
@@ -154,7 +158,7 @@ pub fn create(sample_rate: u32, duration: i64, tracks: Vec<TrackClips>) -> (Engi
     };
     let mut core = EngineCore::new(shared.clone(), rings, duration);
     core.announce_position();
+    let prefetcher = Prefetcher::new(tracks, filled_tx, free_rx, reposition_rx, shared.clone());
     let handle = EngineHandle::new(shared, command_tx, event_rx, retired_rx);
-    let prefetcher = Prefetcher::new(tracks, filled_tx, free_rx, reposition_rx);
     (core, handle, prefetcher)
 }

@@ -213,20 +213,34 @@ fn a_jump_holds_the_playhead_until_its_audio_is_read() {
 }
 
 #[test]
+fn a_standing_engine_reads_ahead_a_little_and_a_rolling_one_all_the_way() {
+    let mut rig =
+        Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
+    assert_eq!(rig.prefetcher.fill(), engine::STANDING_BLOCKS, "standing: a gapless start's worth");
+    assert_eq!(rig.prefetcher.fill(), 0);
+    rig.send(Command::Play { from: None });
+    let out = rig.step();
+    assert_eq!(left(&out)[1], ramp(1) * CENTRE, "the first block plays at once");
+    assert_eq!(rig.prefetcher.fill(), engine::PREFETCH_BLOCKS - engine::STANDING_BLOCKS + 1, "rolling: full read-ahead");
+}
+
+#[test]
 fn a_late_read_ahead_plays_silence_keeps_time_and_recovers() {
     let mut rig =
         Rig::new(|dir| vec![(0, vec![mono_source(dir, "a.wav", 48_000, ramp, placement(0, 48_000))])], 48_000);
     rig.send(Command::Play { from: None });
     rig.steps(1);
-    // The audio thread renders PREFETCH_BLOCKS blocks while the prefetcher is stalled: the
-    // read-ahead had PREFETCH_BLOCKS - 1 left, so the last block finds nothing.
+    // Rolling now, the read-ahead fills up to PREFETCH_BLOCKS blocks.
+    rig.prefetcher.fill();
+    // The audio thread renders one block more than that while the prefetcher is stalled, so
+    // the last block finds nothing.
     let mut out = vec![0.0; BLOCK_FRAMES * 2];
-    for _ in 0..engine::PREFETCH_BLOCKS {
+    for _ in 0..=engine::PREFETCH_BLOCKS {
         rig.core.process(&mut out);
     }
     assert!(out.iter().all(|s| *s == 0.0), "the last one had nothing to play");
     assert_eq!(rig.handle.shared.underruns(), 1);
-    let expected = (engine::PREFETCH_BLOCKS as i64 + 1) * 512;
+    let expected = (engine::PREFETCH_BLOCKS as i64 + 2) * 512;
     assert_eq!(rig.position(), expected, "time goes on during an underrun");
     let out = rig.step();
     assert_eq!(left(&out)[0], ramp(expected as usize) * CENTRE, "the next block is back in place");

@@ -177,10 +177,15 @@ impl EngineCore {
                         self.seek(frame);
                     }
                     self.state = TransportState::Playing;
+                    // Rolling, the read-ahead goes further than while standing.
+                    self.fill_wanted = true;
                 }
                 Command::Pause if self.state == TransportState::Playing => self.state = TransportState::Paused,
                 Command::Pause => {}
-                Command::Resume => self.state = TransportState::Playing,
+                Command::Resume => {
+                    self.state = TransportState::Playing;
+                    self.fill_wanted = true;
+                }
                 Command::Stop => {
                     self.state = TransportState::Stopped;
                     self.seek(0);

@@ -2,7 +2,7 @@
 //! pre-fader blocks ahead of the playhead, following the same transport plan (loops included)
 //! the audio thread will play.
 
-use super::{BLOCK_FRAMES, Bundle, MAX_TRACKS, Reposition};
+use super::{BLOCK_FRAMES, Bundle, MAX_TRACKS, PREFETCH_BLOCKS, Reposition, STANDING_BLOCKS, Shared, TransportState};
 use audiolab_dsp::transport::{ActiveLoop, advance};
 use audiolab_media::timeline::TrackClips;
 
@@ -17,6 +17,8 @@ pub struct Prefetcher {
     started: bool,
     scratch: Vec<f32>,
     read_errors: u64,
+    /// The transport's state, to read ahead less while it stands.
+    shared: std::sync::Arc<Shared>,
 }
 
 impl Prefetcher {
@@ -25,6 +27,7 @@ impl Prefetcher {
         filled: rtrb::Producer<Box<Bundle>>,
         free: rtrb::Consumer<Box<Bundle>>,
         repositions: rtrb::Consumer<Reposition>,
+        shared: std::sync::Arc<Shared>,
     ) -> Self {
         tracks.retain(|track| track.slot < MAX_TRACKS);
         Self {
@@ -38,6 +41,7 @@ impl Prefetcher {
             started: false,
             scratch: vec![0.0; BLOCK_FRAMES * 2],
             read_errors: 0,
+            shared,
         }
     }
 
@@ -56,7 +60,9 @@ impl Prefetcher {
                     self.tracks.retain(|track| track.slot < MAX_TRACKS);
                 }
             }
-            if !self.started || self.filled.slots() == 0 || !self.repositions.is_empty() {
+            let queued = PREFETCH_BLOCKS - self.filled.slots();
+            let standing = self.shared.state() != TransportState::Playing;
+            if !self.started || queued >= if standing { STANDING_BLOCKS } else { PREFETCH_BLOCKS } || !self.repositions.is_empty() {
                 if self.repositions.is_empty() {
                     return rendered;
                 }
