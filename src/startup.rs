@@ -123,8 +123,10 @@ impl Application {
             }
             Role::Node => {
                 let queue = JobQueue::open(&settings).await?;
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue, engine_limits(&settings)).context("starting the audio node")?);
                 let id = uuid::Uuid::now_v7();
+                let node = Node::new(store.clone(), audio_storage(&settings)?, queue, engine_limits(&settings))
+                    .context("starting the audio node")?;
+                let node = Arc::new(node.with_identity(id));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
                 let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));

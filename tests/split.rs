@@ -309,10 +309,49 @@ async fn api_and_node_processes_play_a_project_together() {
     let status: Value = client.get(format!("{playback}/status")).send().await.unwrap().json().await.unwrap();
     assert_eq!(status["duration"].as_f64(), Some(21.0), "the engine plays the moved clip: {status}");
 
-    // The node dies without a word; a second node takes the project once the first goes stale.
+    // The node dies without a word 3 s into a take; a second node takes the project once the
+    // first goes stale, and recovers the take from the chunks in the bucket.
+    let (status, started) = post(
+        &client,
+        format!("{api}/api/audio/tracks/{track}/record/start"),
+        json!({"start_time": 30.0, "device_id": "mock_0"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let orphan = started["session_id"].as_str().unwrap().to_owned();
+    let third_second = bucket_dir.join(format!("captures/{orphan}/chunk-000002.f32"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while !third_second.exists() {
+        assert!(std::time::Instant::now() < deadline, "three seconds of the take never reached the bucket");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_second, _) = start("node", &with_dir(&env, 3));
     drop(node);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let recovered = loop {
+        let journal: Value =
+            client.get(format!("{api}/api/audio/recording/status/{orphan}")).send().await.unwrap().json().await.unwrap();
+        if journal["status"] != "recording" {
+            break journal;
+        }
+        assert!(std::time::Instant::now() < deadline + Duration::from_secs(15), "the take stayed recording: {journal}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(recovered["status"], "recovered", "{recovered}");
+    let (_, takes) = (0, client.get(format!("{api}/api/tracks/{track}/takes")).send().await.unwrap());
+    let takes: Value = takes.json().await.unwrap();
+    let take = takes.as_array().unwrap().iter().find(|t| t["session_id"] == orphan.as_str()).expect("the recovered take");
+    let clip = take["clip_id"].as_str().unwrap();
+    let audio = client.get(format!("{api}/api/clips/{clip}/audio")).send().await.unwrap();
+    assert_eq!(audio.status(), 200);
+    let mut decoder = audiolab_media::decode::Decoder::from_bytes(audio.bytes().await.unwrap().to_vec(), None).unwrap();
+    let mut samples = Vec::new();
+    while let Some(block) = decoder.next_block().unwrap() {
+        samples.extend_from_slice(block);
+    }
+    assert!(samples.len() >= 3 * 48_000, "at least the three seconds in the bucket: {} frames", samples.len());
+    let expected = |n: usize| audiolab_dsp::input::VirtualSignal::Sine.sample(n as u64, 0, 48_000);
+    assert!((0..samples.len()).step_by(997).all(|n| (samples[n] - expected(n)).abs() < 1e-6), "the microphone's sine, exact");
+
     let (status, replayed) = post(&client, format!("{playback}/play"), json!({"position": 2.0})).await;
     assert_eq!((status, replayed["status"].as_str()), (200, Some("playing")), "{replayed}");
     assert_eq!(replayed["project_loaded"], true);

@@ -80,18 +80,23 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
-    node.recover_interrupted(me, stale_after).await;
+    if me.is_none() {
+        // `serve`: takes a crash interrupted are this process's own.
+        node.recover_interrupted(me, stale_after).await;
+    }
     node.resume_finalize_jobs(me, stale_after).await;
-    let mut ticks = tokio::time::interval(node.limits().idle_after.clamp(
-        std::time::Duration::from_millis(100),
-        std::time::Duration::from_secs(5),
-    ) / 2);
+    let mut idle_checks = tokio::time::interval(
+        node.limits().idle_after.clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(5)) / 2,
+    );
+    // Cloud mode: the takes of nodes that died are claimed and recovered by a live one.
+    let mut orphan_checks = tokio::time::interval(stale_after / 2);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = ticks.tick() => {
+            _ = idle_checks.tick() => {
                 node.unload_idle().await;
             }
+            _ = orphan_checks.tick(), if me.is_some() => node.adopt_orphaned_recordings(stale_after).await,
         }
     }
     node.unload_all().await;

@@ -71,6 +71,9 @@ pub struct Node {
     /// The thread that turns engine state into client messages.
     reports: crate::reports::Reports,
     limits: EngineLimits,
+    /// This node's id in the registry of nodes (none in `serve`), written on the takes it
+    /// records so another node can claim them if this one dies.
+    pub(crate) identity: Option<uuid::Uuid>,
     /// Positions of engines unloaded while idle, restored when they load again.
     parked: std::sync::Mutex<HashMap<ProjectId, Parked>>,
 }
@@ -106,8 +109,16 @@ impl Node {
             deleted: Default::default(),
             queue,
             limits,
+            identity: None,
             parked: Default::default(),
         })
+    }
+
+    /// The node as the registry knows it (`id`): its takes carry the id.
+    #[must_use]
+    pub fn with_identity(mut self, id: uuid::Uuid) -> Self {
+        self.identity = Some(id);
+        self
     }
 
     pub fn limits(&self) -> EngineLimits {
@@ -360,21 +371,43 @@ impl Node {
                 Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
                 _ => {}
             }
-            match audiolab_jobs::finalize::recover_capture(&self.store, &self.storage, journal.id).await {
-                Ok(Some(done)) => {
-                    tracing::info!(session_id = %journal.id, frames = done.frames, "recovered an interrupted recording");
-                    for clip in &done.clips {
-                        let ready = ServerMessage::ClipReady {
-                            project_id: journal.project_id.0,
-                            clip_id: clip.0,
-                            session_id: Some(journal.id.0),
-                        };
-                        self.hub.publish(journal.project_id, ready.frame());
-                    }
+            self.recover_one(journal.id).await;
+        }
+    }
+
+    /// Recovers the takes of nodes that died while recording (cloud mode): claims them (one
+    /// statement, so one node recovers each) and rebuilds each from the chunks the dead node
+    /// left in the shared storage, at most its last second lost (status `recovered`).
+    pub async fn adopt_orphaned_recordings(&self, stale_after: std::time::Duration) {
+        let Some(me) = self.identity else { return };
+        let claimed = match self.store.claim_orphaned_recordings(me, stale_after).await {
+            Ok(claimed) => claimed,
+            Err(err) => return tracing::warn!(%err, "cannot look for takes of dead nodes"),
+        };
+        for session in claimed {
+            tracing::info!(session_id = %session, "recovering a take whose node died");
+            self.recover_one(session).await;
+        }
+    }
+
+    /// Rebuilds one interrupted take from its chunks and announces its clips.
+    async fn recover_one(&self, session: RecordingSessionId) {
+        let project = match self.store.get_recording_session(session).await {
+            Ok(Some(journal)) => journal.project_id,
+            Ok(None) => return,
+            Err(err) => return tracing::warn!(%session, %err, "cannot read an interrupted take"),
+        };
+        match audiolab_jobs::finalize::recover_capture(&self.store, &self.storage, session).await {
+            Ok(Some(done)) => {
+                tracing::info!(session_id = %session, frames = done.frames, "recovered an interrupted recording");
+                for clip in &done.clips {
+                    let ready =
+                        ServerMessage::ClipReady { project_id: project.0, clip_id: clip.0, session_id: Some(session.0) };
+                    self.hub.publish(project, ready.frame());
                 }
-                Ok(None) => {}
-                Err(err) => tracing::error!(session_id = %journal.id, %err, "recovering a recording failed"),
             }
+            Ok(None) => {}
+            Err(err) => tracing::error!(session_id = %session, %err, "recovering a recording failed"),
         }
     }
 

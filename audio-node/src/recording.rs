@@ -262,7 +262,7 @@ impl Node {
         };
         let journal = RecordingSession { capture_key: format!("captures/{}", journal.id), ..journal };
         let dir = self.storage.path(&journal.capture_key).map_err(|e| TransportError::Internal(e.to_string()))?;
-        self.store.insert_recording_session(&journal).await.map_err(store_error)?;
+        self.store.insert_recording_session_on(&journal, self.identity).await.map_err(store_error)?;
         let rate = session.rate.hz();
         let chunks = tokio::task::spawn_blocking(move || {
             audiolab_media::capture::ChunkWriter::create(&dir, manifest(source, rate))

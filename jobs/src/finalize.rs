@@ -126,7 +126,8 @@ pub async fn recover_capture(
     session_id: RecordingSessionId,
 ) -> Result<Option<Finalized>, FinalizeError> {
     let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
-    let dir = storage.path(&session.capture_key).map_err(|e| FinalizeError::Key(e.to_string()))?;
+    // In cloud mode the chunks are in the bucket: the node that recorded them may be dead.
+    let dir = storage.fetch_dir(&session.capture_key).await?;
     let counted = {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || {

@@ -105,10 +105,17 @@ impl Store {
     /// Writes the journal row of a recording. Errors: `MissingParent` for an unknown track.
     #[tracing::instrument(skip_all, fields(session_id = %session.id))]
     pub async fn insert_recording_session(&self, session: &RecordingSession) -> StoreResult<()> {
+        self.insert_recording_session_on(session, None).await
+    }
+
+    /// Inserts the journal row of a take recorded by the node `node` (none in `serve`), which
+    /// other nodes may claim with [`Store::claim_orphaned_recordings`] once it stops heartbeating.
+    #[tracing::instrument(skip(self, session), fields(session_id = %session.id))]
+    pub async fn insert_recording_session_on(&self, session: &RecordingSession, node: Option<uuid::Uuid>) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO recording_sessions (id, project_id, track_id, device_id, status, start_frame,
-                                             applied_offset_frames, capture_key, error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                             applied_offset_frames, capture_key, error, created_at, updated_at, node_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(session.id.0)
         .bind(session.project_id.0)
@@ -121,6 +128,7 @@ impl Store {
         .bind(&session.error)
         .bind(session.created_at)
         .bind(session.updated_at)
+        .bind(node)
         .execute(pool)
         .await
         .map(drop)
@@ -147,6 +155,29 @@ impl Store {
         .fetch_all(pool)
         .await?);
         rows.into_iter().map(RecordingSession::try_from).collect()
+    }
+
+    /// Takes over the takes still `recording` on nodes that stopped heartbeating for
+    /// `stale_after`: they become `me`'s, in one statement, so two live nodes sweeping at once
+    /// never both claim one. Returns the claimed sessions, for `me` to recover.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_orphaned_recordings(
+        &self,
+        me: uuid::Uuid,
+        stale_after: std::time::Duration,
+    ) -> StoreResult<Vec<RecordingSessionId>> {
+        let cutoff = audiolab_domain::now() - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        let claimed: Vec<uuid::Uuid> = on_pool!(self, pool => sqlx::query_scalar(
+            "UPDATE recording_sessions SET node_id = $1
+             WHERE status = 'recording' AND node_id IS NOT NULL AND node_id <> $1
+               AND node_id NOT IN (SELECT id FROM audio_nodes WHERE heartbeat_at >= $2)
+             RETURNING id",
+        )
+        .bind(me)
+        .bind(cutoff)
+        .fetch_all(pool)
+        .await?);
+        Ok(claimed.into_iter().map(RecordingSessionId::from).collect())
     }
 
     /// Moves a session to `status` only if it is currently in `from` (a compare-and-set, so two
