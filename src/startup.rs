@@ -132,7 +132,7 @@ impl Application {
                 let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));
                 let every = Duration::from_secs(settings.node_heartbeat_secs);
                 tracing::info!(%url, "announcing the node");
-                tasks.push(tokio::spawn(registry::announce(store, id, url, every, shutdown.clone())));
+                tasks.push(tokio::spawn(registry::announce(node.clone(), id, url, every, shutdown.clone())));
                 match redis {
                     Some(redis) => {
                         let channel = events::channel(&settings.queue_name);

@@ -88,9 +88,11 @@ async fn a_full_node_unloads_an_idle_engine_or_refuses_with_503() {
     assert!(assert_error(&body).contains("limit"), "{body}");
     assert_eq!(status(&app, &first).await["status"], "playing", "the playing engines are untouched");
 
-    // Once one stops, it makes room: the third loads and the stopped one unloads.
+    // Once one stops (and is left alone for a moment: a command may be on its way to an engine
+    // just used), it makes room: the third loads and the stopped one unloads.
     let (code, _) = transport(&app, &second, "stop", json!({})).await;
     assert_eq!(code, 200);
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
     let (code, body) = transport(&app, &third, "play", json!({"position": 0.0})).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(status(&app, &second).await["project_loaded"], false);

@@ -330,7 +330,7 @@ async fn api_and_node_processes_play_a_project_together() {
     let recovered = loop {
         let journal: Value =
             client.get(format!("{api}/api/audio/recording/status/{orphan}")).send().await.unwrap().json().await.unwrap();
-        if journal["status"] != "recording" {
+        if matches!(journal["status"].as_str(), Some("recovered" | "failed" | "saved")) {
             break journal;
         }
         assert!(std::time::Instant::now() < deadline + Duration::from_secs(15), "the take stayed recording: {journal}");
@@ -373,4 +373,70 @@ async fn api_and_node_processes_play_a_project_together() {
     assert_eq!(reason.as_deref(), Some("the project was deleted"));
     let status = client.get(format!("{playback}/status")).send().await.unwrap().status();
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
+    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let data_dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let env = |i: usize| {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+            ("AUDIOLAB_MAX_ENGINES", "1".to_owned()),
+            ("AUDIOLAB_QUEUE_NAME", format!("full-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
+        ]
+    };
+    let (_first, _) = start("node", &env(0));
+    let (_api, api) = start("api", &env(1));
+    let client = reqwest::Client::new();
+    let mut projects = Vec::new();
+    for name in ["Busy", "Waiting"] {
+        let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": name})).await;
+        let project = project["id"].as_str().unwrap().to_owned();
+        let (_, track) =
+            post(&client, format!("{api}/api/tracks"), json!({"project_id": project, "name": "Mic", "track_index": 0}))
+                .await;
+        projects.push((project, track["id"].as_str().unwrap().to_owned()));
+    }
+    // The only node's one engine records: it cannot be unloaded to make room.
+    let (busy, busy_track) = &projects[0];
+    let (status, _) =
+        post(&client, format!("{api}/api/audio/tracks/{busy_track}/record/enable"), json!({"device_id": "mock_0"})).await;
+    assert_eq!(status, 200);
+    let (status, started) =
+        post(&client, format!("{api}/api/audio/tracks/{busy_track}/record/start"), json!({"start_time": 0.0})).await;
+    assert_eq!(status, 200, "{started}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await; // the heartbeat reports the node full
+
+    let (waiting, _) = &projects[1];
+    let play = format!("{api}/api/audio/projects/{waiting}/playback/play");
+    let response = client.post(&play).json(&json!({"position": 0.0})).send().await.unwrap();
+    assert_eq!(response.status(), 503, "no node has room");
+    assert!(response.headers().contains_key("retry-after"));
+
+    // A second node comes up: the refused project moves there.
+    let (_second, _) = start("node", &env(2));
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (status, played) = post(&client, play.clone(), json!({"position": 0.0})).await;
+    assert_eq!(status, 200, "{played}");
+    assert_eq!(played["project_loaded"], true);
+    let store = audiolab_store::Store::connect(&database.url).await.unwrap();
+    let stale = Duration::from_secs(3);
+    let busy_host = store.live_host_of(busy.parse::<uuid::Uuid>().unwrap().into(), stale).await.unwrap();
+    let waiting_host = store.live_host_of(waiting.parse::<uuid::Uuid>().unwrap().into(), stale).await.unwrap();
+    assert!(busy_host.is_some() && waiting_host.is_some());
+    assert_ne!(busy_host, waiting_host, "each project on its own node");
+    let journal: Value = client
+        .get(format!("{api}/api/audio/recording/status/{}", started["session_id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(journal["status"], "recording", "the busy project's take records on");
 }

@@ -43,6 +43,10 @@ impl EngineLimits {
     }
 }
 
+/// An engine used more recently than this is never unloaded to make room: a command may be
+/// on its way to it.
+const MIN_IDLE_TO_EVICT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where an engine unloaded for idleness was, so it comes back there.
 #[derive(Debug, Clone, Copy)]
 struct Parked {
@@ -161,8 +165,7 @@ impl Node {
     /// `not_found` for a deleted project; `unavailable` when the node is at `max_engines` and
     /// every engine is busy.
     pub(crate) async fn loaded(&self, project: ProjectId) -> TransportResult<Arc<Session>> {
-        if let Some(session) = self.session(project).await {
-            session.touch();
+        if let Some(session) = self.used(project).await {
             return Ok(session);
         }
         if self.deleted.lock().unwrap_or_else(|p| p.into_inner()).contains(&project) {
@@ -182,70 +185,73 @@ impl Node {
         session.ok_or_else(|| TransportError::not_found("project"))
     }
 
+    /// The project's loaded session, marked used now. Under the lock engines unload under, so
+    /// an engine a command is about to use is never unloaded for idleness.
+    async fn used(&self, project: ProjectId) -> Option<Arc<Session>> {
+        let sessions = self.sessions.lock().await;
+        let session = sessions.get(&project)?;
+        session.touch();
+        Some(session.clone())
+    }
+
     /// Makes room for one more engine: nothing to do under `max_engines`; else the engine idle
-    /// longest unloads, or, when every engine plays or records, the load is refused.
+    /// longest unloads, or, when every engine plays, records or was just used, the load is
+    /// refused.
     async fn make_room(&self) -> TransportResult<()> {
-        let recording = self.recording_projects().await;
         let sessions = self.sessions.lock().await;
         if sessions.len() < self.limits.max_engines {
             return Ok(());
         }
         let idlest = sessions
             .values()
-            .filter(|s| !s.busy() && !recording.contains(&s.project_id))
+            .filter(|s| !s.busy() && s.idle_for() >= MIN_IDLE_TO_EVICT)
             .max_by_key(|s| s.idle_for())
             .map(|s| s.project_id);
         drop(sessions);
-        match idlest {
-            Some(project) => {
-                self.park(project).await;
-                Ok(())
-            }
-            None => Err(TransportError::Unavailable(format!(
-                "this audio node is at its limit of {} loaded projects, all playing or recording; try again later",
-                self.limits.max_engines
-            ))),
+        if let Some(project) = idlest
+            && self.park(project, MIN_IDLE_TO_EVICT).await
+        {
+            return Ok(());
         }
-    }
-
-    /// Projects with a take recording on this node.
-    async fn recording_projects(&self) -> std::collections::HashSet<ProjectId> {
-        self.recordings.lock().await.values().map(|r| r.project_id).collect()
+        Err(TransportError::Unavailable(format!(
+            "this audio node is at its limit of {} loaded projects, all in use; try again later",
+            self.limits.max_engines
+        )))
     }
 
     /// Unloads the engines that neither play nor record and were not used for `idle_after`.
     /// Returns how many unloaded.
     pub async fn unload_idle(&self) -> usize {
-        let recording = self.recording_projects().await;
         let idle: Vec<ProjectId> = self
             .sessions
             .lock()
             .await
             .values()
-            .filter(|s| !s.busy() && !recording.contains(&s.project_id) && s.idle_for() >= self.limits.idle_after)
+            .filter(|s| !s.busy() && s.idle_for() >= self.limits.idle_after)
             .map(|s| s.project_id)
             .collect();
-        for &project in &idle {
-            self.park(project).await;
+        let mut unloaded = 0;
+        for project in idle {
+            unloaded += usize::from(self.park(project, self.limits.idle_after).await);
         }
-        idle.len()
+        unloaded
     }
 
-    /// Unloads `project`'s engine, keeping where its transport stands for the next load.
-    async fn park(&self, project: ProjectId) {
-        // Under the recordings lock, so no take starts on the engine while it goes.
-        let recordings = self.recordings.lock().await;
-        if recordings.values().any(|r| r.project_id == project) {
-            return;
-        }
+    /// Unloads `project`'s engine if it neither plays nor records and was unused for
+    /// `unused_for`, keeping where its transport stands for the next load. Returns whether it
+    /// unloaded.
+    async fn park(&self, project: ProjectId, unused_for: std::time::Duration) -> bool {
         let mut sessions = self.sessions.lock().await;
-        let Some(session) = sessions.get(&project).filter(|s| !s.busy()).cloned() else { return };
+        let Some(session) = sessions.get(&project).filter(|s| !s.busy() && s.idle_for() >= unused_for).cloned()
+        else {
+            return false;
+        };
         sessions.remove(&project);
         drop(sessions);
-        drop(recordings);
         let parked = Parked { frame: session.handle.shared.position(), paused: session.state() == TransportState::Paused };
         self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(project, parked);
         tracing::info!(%project, frame = parked.frame, "idle engine unloaded");
+        true
     }
 
     /// Brings a loaded engine up to date with the database: the tracks' mixers, the playable

@@ -42,10 +42,18 @@ impl RemoteNodes {
 
     /// The base URL of the live node hosting `project` (assigning one if needed).
     pub async fn node_url(&self, project: ProjectId) -> TransportResult<String> {
+        self.node(project).await.map(|node| node.url)
+    }
+
+    /// The live node hosting `project` (assigning one if needed).
+    async fn node(&self, project: ProjectId) -> TransportResult<audiolab_store::AudioNode> {
         match self.store.node_for_project(project, self.stale_after).await {
-            Ok(Some(node)) => Ok(node.url),
+            Ok(Some(node)) => Ok(node),
             Ok(None) => Err(TransportError::Unavailable("no audio node is running".into())),
-            Err(error) => Err(TransportError::Unavailable(format!("cannot look up audio nodes: {error}"))),
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up audio nodes");
+                Err(TransportError::Unavailable("cannot look up audio nodes: the database is unavailable".into()))
+            }
         }
     }
 
@@ -63,9 +71,24 @@ impl RemoteNodes {
         }
     }
 
+    /// Sends a command to the project's node. A node that refuses because it is full (its
+    /// heartbeat says so) loses the project to a live node with room, which gets the command.
     async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: &str, data: Value) -> TransportResult<T> {
-        let url = self.node_url(project).await?;
-        self.call_at(&url, project, command, data).await
+        let node = self.node(project).await?;
+        let refused = match self.call_at(&node.url, project, command, data.clone()).await {
+            Err(TransportError::Unavailable(message)) => message,
+            answered => return answered,
+        };
+        let full = self.store.live_nodes(self.stale_after).await.ok().and_then(|live| {
+            live.into_iter().find(|n| n.id == node.id).map(|n| n.is_full())
+        });
+        if full == Some(true) {
+            if let Ok(Some(other)) = self.store.move_project(project, node.id, self.stale_after).await {
+                tracing::info!(%project, from = %node.id, to = %other.id, "project moved off a full node");
+                return self.call_at(&other.url, project, command, data).await;
+            }
+        }
+        Err(TransportError::Unavailable(refused))
     }
 
     async fn call_at<T: DeserializeOwned>(

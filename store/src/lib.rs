@@ -22,7 +22,7 @@ mod tracks;
 mod users;
 
 pub use error::{StoreError, StoreResult};
-pub use nodes::AudioNode;
+pub use nodes::{AudioNode, NodeLoad};
 pub use recordings::ReadyClip;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -18,19 +18,40 @@ pub struct AudioNode {
     pub url: String,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
+    /// Engines loaded at the last heartbeat.
+    pub engines: i64,
+    /// Engines the node may load (0: not reported).
+    pub max_engines: i64,
+}
+
+impl AudioNode {
+    /// Whether the node said it cannot load another engine.
+    pub fn is_full(&self) -> bool {
+        self.max_engines > 0 && self.engines >= self.max_engines
+    }
+}
+
+/// What a node reports of its engines with each heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeLoad {
+    pub engines: i64,
+    pub max_engines: i64,
 }
 
 impl Store {
-    /// Records that node `id` at `url` is alive now (inserting it the first time).
-    pub async fn heartbeat_node(&self, id: Uuid, url: &str) -> StoreResult<()> {
+    /// Records that node `id` at `url` is alive now with `load` (inserting it the first time).
+    pub async fn heartbeat_node(&self, id: Uuid, url: &str, load: NodeLoad) -> StoreResult<()> {
         let now = audiolab_domain::now();
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO audio_nodes (id, url, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, heartbeat_at = EXCLUDED.heartbeat_at",
+            "INSERT INTO audio_nodes (id, url, started_at, heartbeat_at, engines, max_engines) VALUES ($1, $2, $3, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, heartbeat_at = EXCLUDED.heartbeat_at,
+                                            engines = EXCLUDED.engines, max_engines = EXCLUDED.max_engines",
         )
         .bind(id)
         .bind(url)
         .bind(now)
+        .bind(load.engines)
+        .bind(load.max_engines)
         .execute(pool)
         .await
         .map(drop)?);
@@ -43,15 +64,16 @@ impl Store {
         Ok(())
     }
 
-    /// Nodes that heartbeat within `stale_after`, least loaded first.
+    /// Nodes that heartbeat within `stale_after`: those with room first, then the fewest
+    /// projects first.
     pub async fn live_nodes(&self, stale_after: Duration) -> StoreResult<Vec<AudioNode>> {
         let cutoff = audiolab_domain::now() - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
         Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT n.* FROM audio_nodes n
              LEFT JOIN project_assignments a ON a.node_id = n.id
              WHERE n.heartbeat_at >= $1
-             GROUP BY n.id, n.url, n.started_at, n.heartbeat_at
-             ORDER BY COUNT(a.project_id), n.id",
+             GROUP BY n.id, n.url, n.started_at, n.heartbeat_at, n.engines, n.max_engines
+             ORDER BY (n.max_engines > 0 AND n.engines >= n.max_engines), COUNT(a.project_id), n.id",
         )
         .bind(cutoff)
         .fetch_all(pool)
@@ -95,6 +117,35 @@ impl Store {
         .bind(least_loaded.id)
         .bind(now)
         .bind(current)
+        .execute(pool)
+        .await
+        .map(drop)?);
+        let assigned: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
+            .bind(project.0)
+            .fetch_optional(pool)
+            .await?);
+        Ok(assigned.and_then(|id| live.into_iter().find(|n| n.id == id)))
+    }
+
+    /// Moves `project` off node `from` (which refused it, being full) to the live node with
+    /// room and the fewest projects, unless another process moved it meanwhile. Returns where
+    /// the project is now, or `None` when no other node has room.
+    #[tracing::instrument(skip(self))]
+    pub async fn move_project(
+        &self,
+        project: ProjectId,
+        from: Uuid,
+        stale_after: Duration,
+    ) -> StoreResult<Option<AudioNode>> {
+        let live = self.live_nodes(stale_after).await?;
+        let Some(target) = live.iter().find(|n| n.id != from && !n.is_full()) else { return Ok(None) };
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE project_assignments SET node_id = $1, assigned_at = $2 WHERE project_id = $3 AND node_id = $4",
+        )
+        .bind(target.id)
+        .bind(audiolab_domain::now())
+        .bind(project.0)
+        .bind(from)
         .execute(pool)
         .await
         .map(drop)?);

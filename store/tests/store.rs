@@ -501,8 +501,8 @@ async fn projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet(s
     let p1 = project(&store, "One").await;
     let p2 = project(&store, "Two").await;
     assert_eq!(store.node_for_project(p1.id, fresh).await.unwrap(), None, "no node alive");
-    store.heartbeat_node(a, "http://a:1").await.unwrap();
-    store.heartbeat_node(b, "http://b:1").await.unwrap();
+    store.heartbeat_node(a, "http://a:1", Default::default()).await.unwrap();
+    store.heartbeat_node(b, "http://b:1", Default::default()).await.unwrap();
     let first = store.node_for_project(p1.id, fresh).await.unwrap().unwrap();
     let second = store.node_for_project(p2.id, fresh).await.unwrap().unwrap();
     assert_ne!(first.id, second.id, "the second project goes to the idle node");
@@ -510,7 +510,7 @@ async fn projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet(s
     assert_eq!(store.live_host_of(p1.id, fresh).await.unwrap(), Some(first.id));
     // The first node goes quiet: only the other one heartbeats from now on.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    store.heartbeat_node(second.id, &second.url).await.unwrap();
+    store.heartbeat_node(second.id, &second.url, Default::default()).await.unwrap();
     assert_eq!(store.live_host_of(p1.id, Duration::from_secs(1)).await.unwrap(), None, "its host went quiet");
     let moved = store.node_for_project(p1.id, Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(moved.id, second.id);
