@@ -9,7 +9,7 @@
 //!   frames the captures dropped.
 //!
 //! `cargo bench -p audiolab-node --bench engine_load [-- --seconds S --idle 1000
-//!  --projects 32,64,128 --record 64]`
+//!  --projects 64,128,192 --record 64]`
 //!
 //! Each run is a fresh child process, so its threads and peak RSS are its own.
 
@@ -50,7 +50,7 @@ fn main() {
             .collect()
     };
     let idle = list("--idle", "1000");
-    let playing = list("--projects", "32,64,96,128,160");
+    let playing = list("--projects", "64,128,192,224,256");
     let recording = list("--record", "64");
 
     let dir = tempfile::tempdir().unwrap();
