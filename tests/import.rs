@@ -176,15 +176,19 @@ async fn broken_and_hostile_files_fail_their_job_with_a_reason_and_nothing_else(
         bytes[at..at + value.len()].copy_from_slice(value);
         bytes
     };
+    // Where the header's fields are: after the `fmt ` and `data` chunk ids.
+    let chunk = |id: &[u8]| good.windows(4).position(|w| w == id).expect("chunk");
+    let (fmt, data) = (chunk(b"fmt "), chunk(b"data"));
+    let (channels_at, rate_at, data_size_at) = (fmt + 10, fmt + 12, data + 4);
     let mut corpus: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.wav", good[..good.len() / 3].to_vec(), "truncated"),
         ("random.mp3", random.clone(), "not a supported audio file"),
         ("notes.wav", b"these are my lyrics, not audio\n".repeat(100), "not a supported audio file"),
-        ("huge-rate.wav", with(24, &u32::MAX.to_le_bytes()), ""),
-        ("huge-channels.wav", with(22, &u16::MAX.to_le_bytes()), ""),
-        ("huge-data.wav", with(40, &u32::MAX.to_le_bytes()), "corrupt"),
-        ("zero-rate.wav", with(24, &0u32.to_le_bytes()), ""),
-        ("header-only.wav", good[..44].to_vec(), ""),
+        ("huge-rate.wav", with(rate_at, &u32::MAX.to_le_bytes()), ""),
+        ("huge-channels.wav", with(channels_at, &u16::MAX.to_le_bytes()), ""),
+        ("huge-data.wav", with(data_size_at, &u32::MAX.to_le_bytes()), "corrupt"),
+        ("zero-rate.wav", with(rate_at, &0u32.to_le_bytes()), ""),
+        ("header-only.wav", good[..data + 8].to_vec(), ""),
     ];
     if Command::new("sox").arg("--version").output().is_ok() {
         let flac = dir.path().join("cut.flac");
@@ -240,10 +244,10 @@ async fn uploads_over_the_limit_are_refused_with_413() {
         .unwrap();
     assert_eq!(response.status(), 413);
     // Under the limit, the same track takes a small file.
-    let small: Vec<u8> = big[..44].iter().copied().chain(std::iter::repeat_n(0u8, 4_000)).collect();
-    let mut small = small;
-    let (data, riff) = ((small.len() - 44) as u32, (small.len() - 8) as u32);
-    small[40..44].copy_from_slice(&data.to_le_bytes());
+    let header = big.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let mut small: Vec<u8> = big[..header].iter().copied().chain(std::iter::repeat_n(0u8, 4_000)).collect();
+    let (data, riff) = ((small.len() - header) as u32, (small.len() - 8) as u32);
+    small[header - 4..header].copy_from_slice(&data.to_le_bytes());
     small[4..8].copy_from_slice(&riff.to_le_bytes());
     let (status, body) = upload_raw(&app, &track, "", small).await;
     assert_eq!(status, 202, "{body}");

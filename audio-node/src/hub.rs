@@ -30,10 +30,20 @@ fn message(kind: &str, data: serde_json::Value) -> Message {
 
 type BoxSink = Pin<Box<dyn Sink<Frame, Error = poem::Error> + Send>>;
 
+/// Broadcasts one client may have waiting for its socket; beyond this the client is slow and
+/// misses them (and is told how many).
+const PENDING_LIMIT: usize = 256;
+
 /// The sending half of one client's socket, shared by its connection (replies) and the
 /// project's fan-out (events).
+///
+/// A broadcast is queued, then written by whoever can take the socket at once: the fan-out if
+/// it is free, else whoever holds it (the connection sending a reply, or a flush under way)
+/// right after releasing it. So a broadcast that meets the socket busy waits its turn instead
+/// of being lost; only a full kernel buffer or a full queue drops messages.
 pub struct Outbox {
     sink: tokio::sync::Mutex<BoxSink>,
+    pending: Mutex<std::collections::VecDeque<Message>>,
     missed: AtomicUsize,
 }
 
@@ -44,48 +54,80 @@ impl Outbox {
         S::Error: std::fmt::Display,
     {
         let sink = sink.sink_map_err(|e| poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_GATEWAY));
-        Arc::new(Self { sink: tokio::sync::Mutex::new(Box::pin(sink)), missed: AtomicUsize::new(0) })
+        Arc::new(Self {
+            sink: tokio::sync::Mutex::new(Box::pin(sink)),
+            pending: Mutex::default(),
+            missed: AtomicUsize::new(0),
+        })
     }
 
     /// Sends a reply to this client, waiting for the socket.
-    pub async fn send(&self, text: String) -> bool {
-        self.sink.lock().await.send(Frame::Text(text)).await.is_ok()
+    pub async fn send(self: &Arc<Self>, text: String) -> bool {
+        let sent = self.sink.lock().await.send(Frame::Text(text)).await.is_ok();
+        // Broadcasts that came while the reply held the socket go out now.
+        self.deliver();
+        sent
     }
 
     /// Sends a control frame (`close` to end the connection, or a ping), waiting for the socket.
-    pub async fn close(&self, frame: Frame) {
+    pub async fn close(self: &Arc<Self>, frame: Frame) {
         let _ = self.sink.lock().await.send(frame).await;
+        self.deliver();
     }
 
-    /// Queues `text` if the socket can take it right now, and starts writing it out.
-    fn offer(self: &Arc<Self>, text: &str) {
-        let Ok(mut sink) = self.sink.try_lock() else {
-            self.missed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let missed = self.missed.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            let text = format!("{missed} messages were dropped because the connection is slow");
-            let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
-            if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
-                self.missed.fetch_add(missed + 1, Ordering::Relaxed);
-                return;
-            }
-        }
-        match sink.feed(Frame::Text(text.to_owned())).now_or_never() {
-            Some(_) => {}
-            None => {
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Message>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a broadcast and writes it out if the socket is free.
+    fn offer(self: &Arc<Self>, message: &Message) {
+        {
+            let mut pending = self.pending();
+            if pending.len() >= PENDING_LIMIT {
                 self.missed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
+            pending.push_back(message.clone());
         }
-        if sink.flush().now_or_never().is_none() {
-            // The kernel buffer is full: finish the write without holding up the round.
-            drop(sink);
-            let outbox = self.clone();
-            tokio::spawn(async move {
-                let _ = outbox.sink.lock().await.flush().await;
-            });
+        self.deliver();
+    }
+
+    /// Writes the queued broadcasts if the socket can be taken at once; if not, its holder
+    /// calls this again after releasing it. Never waits.
+    fn deliver(self: &Arc<Self>) {
+        loop {
+            if self.pending().is_empty() {
+                return;
+            }
+            let Ok(mut sink) = self.sink.try_lock() else { return };
+            let missed = self.missed.swap(0, Ordering::Relaxed);
+            if missed > 0 {
+                let text = format!("{missed} messages were dropped because the connection is slow");
+                let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
+                if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
+                    // Still full: what is queued is missed too, and told about later.
+                    let dropped = self.pending().drain(..).count();
+                    self.missed.fetch_add(missed + dropped, Ordering::Relaxed);
+                    return;
+                }
+            }
+            while let Some(message) = self.pending().pop_front() {
+                if sink.feed(Frame::Text(message.to_string())).now_or_never().is_none() {
+                    // The kernel buffer is full: a slow client misses what does not fit.
+                    self.missed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if sink.flush().now_or_never().is_none() {
+                // Finish the write without holding up the round; then deliver what came meanwhile.
+                drop(sink);
+                let outbox = self.clone();
+                tokio::spawn(async move {
+                    let _ = outbox.sink.lock().await.flush().await;
+                    outbox.deliver();
+                });
+                return;
+            }
+            // Released: anything queued while the socket was held is written on the next turn.
         }
     }
 }
@@ -282,6 +324,22 @@ mod tests {
         settle(&fast_frames, 4).await;
         let expected: Vec<String> = (0..4).map(|n| format!(r#"{{"data":{n},"type":"n"}}"#)).collect();
         assert_eq!(*fast_frames.lock().unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_meeting_the_socket_busy_with_a_reply_follows_it_instead_of_being_lost() {
+        let hub = Hub::default();
+        let project = ProjectId::new();
+        let (outbox, frames, _) = client(true);
+        let _member = hub.join(project, outbox.clone());
+        let replying = outbox.sink.lock().await; // the connection is writing a reply
+        hub.publish(project, message("n", serde_json::json!(1)));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(frames.lock().unwrap().is_empty(), "the socket was busy");
+        drop(replying);
+        assert!(outbox.send(r#"{"type":"pong"}"#.into()).await);
+        settle(&frames, 2).await;
+        assert_eq!(*frames.lock().unwrap(), [r#"{"type":"pong"}"#, r#"{"data":1,"type":"n"}"#]);
     }
 
     #[tokio::test]

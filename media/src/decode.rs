@@ -264,7 +264,8 @@ mod tests {
             Err(DecodeError::UnknownFormat(_))
         ));
         let mut huge_rate = good.clone();
-        huge_rate[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        let rate_at = good.windows(4).position(|w| w == b"fmt ").unwrap() + 12;
+        huge_rate[rate_at..rate_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let error = decode_all(huge_rate, None).unwrap_err();
         assert!(error.to_string().contains("sample rate") || matches!(error, DecodeError::Corrupt(_)), "{error}");
     }
@@ -284,7 +285,7 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                let at = (state % 64) as usize; // the header, where the damage is interesting
+                let at = (state % 120) as usize; // the header, where the damage is interesting
                 bytes[at] = (state >> 32) as u8;
             }
             let _ = decode_all(bytes, None);
