@@ -81,6 +81,14 @@ impl Outbox {
 
     /// Queues a broadcast and writes it out if the socket is free.
     fn offer(self: &Arc<Self>, message: &Message) {
+        // Only the project's fan-out task queues broadcasts: with nothing queued and the socket
+        // free, the message goes straight out.
+        if self.pending().is_empty()
+            && let Ok(mut sink) = self.sink.try_lock()
+        {
+            self.write(&mut sink, std::iter::once(message.clone()));
+            return;
+        }
         {
             let mut pending = self.pending();
             if pending.len() >= PENDING_LIMIT {
@@ -95,40 +103,46 @@ impl Outbox {
     /// Writes the queued broadcasts if the socket can be taken at once; if not, its holder
     /// calls this again after releasing it. Never waits.
     fn deliver(self: &Arc<Self>) {
-        loop {
-            if self.pending().is_empty() {
-                return;
-            }
+        while !self.pending().is_empty() {
             let Ok(mut sink) = self.sink.try_lock() else { return };
-            let missed = self.missed.swap(0, Ordering::Relaxed);
-            if missed > 0 {
-                let text = format!("{missed} messages were dropped because the connection is slow");
-                let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
-                if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
-                    // Still full: what is queued is missed too, and told about later.
-                    let dropped = self.pending().drain(..).count();
-                    self.missed.fetch_add(missed + dropped, Ordering::Relaxed);
-                    return;
-                }
-            }
-            while let Some(message) = self.pending().pop_front() {
-                if sink.feed(Frame::Text(message.to_string())).now_or_never().is_none() {
-                    // The kernel buffer is full: a slow client misses what does not fit.
-                    self.missed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if sink.flush().now_or_never().is_none() {
-                // Finish the write without holding up the round; then deliver what came meanwhile.
-                drop(sink);
-                let outbox = self.clone();
-                tokio::spawn(async move {
-                    let _ = outbox.sink.lock().await.flush().await;
-                    outbox.deliver();
-                });
+            let queued = std::iter::from_fn(|| self.pending().pop_front());
+            if !self.write(&mut sink, queued) {
                 return;
             }
             // Released: anything queued while the socket was held is written on the next turn.
         }
+    }
+
+    /// Feeds `messages` to the held socket without waiting (telling the client first how many
+    /// it missed, if any), then flushes. Returns false when the flush goes on in a task of its
+    /// own (the kernel buffer is full), which delivers what is queued once done.
+    fn write(self: &Arc<Self>, sink: &mut tokio::sync::MutexGuard<'_, BoxSink>, messages: impl Iterator<Item = Message>) -> bool {
+        let missed = self.missed.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            let text = format!("{missed} messages were dropped because the connection is slow");
+            let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
+            if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
+                // Still full: these are missed too, and told about later.
+                self.missed.fetch_add(missed + messages.count(), Ordering::Relaxed);
+                return true;
+            }
+        }
+        for message in messages {
+            if sink.feed(Frame::Text(message.to_string())).now_or_never().is_none() {
+                // The kernel buffer is full: a slow client misses what does not fit.
+                self.missed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if sink.flush().now_or_never().is_none() {
+            // Finish the write without holding up the round; then deliver what came meanwhile.
+            let outbox = self.clone();
+            tokio::spawn(async move {
+                let _ = outbox.sink.lock().await.flush().await;
+                outbox.deliver();
+            });
+            return false;
+        }
+        true
     }
 }
 
