@@ -21,11 +21,12 @@ pub const MAX_HEADER_LINES: usize = 96;
 pub struct GuardedAcceptor {
     inner: TcpAcceptor,
     header_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl GuardedAcceptor {
-    pub fn new(inner: TcpAcceptor, header_timeout: Duration) -> Self {
-        Self { inner, header_timeout }
+    pub fn new(inner: TcpAcceptor, header_timeout: Duration, idle_timeout: Duration) -> Self {
+        Self { inner, header_timeout, idle_timeout }
     }
 }
 
@@ -41,7 +42,7 @@ impl Acceptor for GuardedAcceptor {
     ) -> io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
         let (stream, local, remote, scheme) = self.inner.accept().await?;
         stream.set_nodelay(true)?;
-        Ok((Guarded::new(stream, self.header_timeout), local, remote, scheme))
+        Ok((Guarded::new(stream, self.header_timeout, self.idle_timeout), local, remote, scheme))
     }
 }
 
@@ -55,16 +56,40 @@ enum Header {
     Done,
 }
 
-/// A connection whose first request header must arrive within a deadline and a size.
+/// A connection whose first request header must arrive within a deadline and a size, and
+/// which closes when idle.
 pub struct Guarded<Io> {
     inner: Io,
     header: Header,
+    idle_timeout: Duration,
+    last_active: tokio::time::Instant,
+    /// Wakes the reader when the connection may have gone idle; checked against `last_active`.
+    idle_check: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<Io> Guarded<Io> {
-    pub fn new(inner: Io, header_timeout: Duration) -> Self {
+    pub fn new(inner: Io, header_timeout: Duration, idle_timeout: Duration) -> Self {
         let deadline = Box::pin(tokio::time::sleep(header_timeout));
-        Self { inner, header: Header::Reading { deadline, matched: 0, bytes: 0, lines: 0 } }
+        let now = tokio::time::Instant::now();
+        Self {
+            inner,
+            header: Header::Reading { deadline, matched: 0, bytes: 0, lines: 0 },
+            idle_timeout,
+            last_active: now,
+            idle_check: Box::pin(tokio::time::sleep_until(now + idle_timeout)),
+        }
+    }
+
+    /// While a read waits: an error once nothing was read or written for the idle timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        while self.idle_check.as_mut().poll(cx).is_ready() {
+            let idle_until = self.last_active + self.idle_timeout;
+            if idle_until <= tokio::time::Instant::now() {
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, "the connection was idle too long"));
+            }
+            self.idle_check.as_mut().reset(idle_until);
+        }
+        Poll::Pending
     }
 }
 
@@ -110,7 +135,18 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<Io> {
         let this = self.get_mut();
         loop {
             match &mut this.header {
-                Header::Done => return Pin::new(&mut this.inner).poll_read(cx, buf),
+                Header::Done => {
+                    return match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                        Poll::Ready(done) => {
+                            this.last_active = tokio::time::Instant::now();
+                            Poll::Ready(done)
+                        }
+                        Poll::Pending => match this.poll_idle(cx) {
+                            Poll::Ready(idle) => Poll::Ready(Err(idle)),
+                            Poll::Pending => Poll::Pending,
+                        },
+                    };
+                }
                 Header::Refusing { written } => {
                     let answer = refusal();
                     while *written < answer.len() {
@@ -129,6 +165,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<Io> {
                     }
                     let before = buf.filled().len();
                     ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+                    this.last_active = tokio::time::Instant::now();
                     let ended = scan(&buf.filled()[before..], matched, bytes, lines);
                     if *bytes > MAX_HEADER_BYTES || *lines > MAX_HEADER_LINES {
                         buf.set_filled(before);
@@ -147,7 +184,12 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<Io> {
 
 impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, data);
+        if written.is_ready() {
+            this.last_active = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -163,7 +205,12 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if written.is_ready() {
+            this.last_active = tokio::time::Instant::now();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -173,7 +220,51 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Guarded<Io> {
 
 #[cfg(test)]
 mod tests {
-    use super::scan;
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A guarded connection (header timeout 10 s, idle timeout 30 s) and the client's end,
+    /// its header already sent.
+    async fn connection() -> (Guarded<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let mut guarded = Guarded::new(server, Duration::from_secs(10), Duration::from_secs(30));
+        client.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        let mut head = [0u8; 64];
+        let n = guarded.read(&mut head).await.unwrap();
+        assert_eq!(&head[..n], b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        (guarded, client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_idle_for_the_timeout_is_closed() {
+        let (mut guarded, _client) = connection().await;
+        let started = tokio::time::Instant::now();
+        let mut buffer = [0u8; 16];
+        let error = guarded.read(&mut buffer).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writing_keeps_a_connection_alive_without_reads() {
+        let (guarded, mut client) = connection().await;
+        let (mut reader, mut writer) = tokio::io::split(guarded);
+        let started = tokio::time::Instant::now();
+        // The server writes every 20 s (a ping, a broadcast); the client never speaks.
+        let writes = async {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                writer.write_all(b"ping").await.unwrap();
+            }
+            // Then silence: closed 30 s after the last write.
+        };
+        let mut buffer = [0u8; 16];
+        let (error, ()) = tokio::join!(reader.read(&mut buffer), writes);
+        assert_eq!(error.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(130), "alive while written to, closed 30 s after");
+        let mut received = vec![0u8; 20];
+        client.read_exact(&mut received).await.unwrap();
+    }
 
     #[test]
     fn the_header_ends_at_the_first_blank_line_even_across_reads() {

@@ -68,6 +68,7 @@ impl Application {
         let acceptor = crate::connection::GuardedAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
             Duration::from_secs(settings.header_timeout_secs),
+            Duration::from_secs(settings.idle_timeout_secs),
         );
         let address = acceptor
             .local_addr()
@@ -144,9 +145,8 @@ impl Application {
             }
         };
         let stop = shutdown.clone();
-        let idle_timeout = Duration::from_secs(settings.idle_timeout_secs);
         tasks.push(tokio::spawn(async move {
-            let server = Server::new_with_acceptor(acceptor).idle_timeout(idle_timeout).run_with_graceful_shutdown(
+            let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
                 app,
                 stop.cancelled_owned(),
                 Some(GRACE_PERIOD),

@@ -366,6 +366,13 @@ fn read_ahead(
             drop(gone);
         }
         while let Some(id) = requests.pop() {
+            if !prefetchers.contains_key(&id) {
+                // Registered after this pass began: an engine is registered here before its
+                // core can ask for anything, so the registration is waiting in the channel.
+                for (ticket, prefetcher) in incoming.try_iter() {
+                    prefetchers.insert(ticket.id, (ticket, prefetcher));
+                }
+            }
             let Some((ticket, prefetcher)) = prefetchers.get_mut(&id) else { continue };
             if ticket.detached.load(Relaxed) {
                 prefetchers.remove(&id);
