@@ -241,10 +241,18 @@ fn api_context(
         std::path::Path::new("/.dockerenv").exists(),
     );
     let audio_status = match role {
-        // The in-process node renders on the mock clock until sound-card support lands.
-        Role::Serve => {
-            AudioStatus { capability: AudioCapability::Mock, engine: "mock", has_hardware: false, overdubbing: true }
-        }
+        // The in-process node renders on the mock clock (a sound card is reported by the caller);
+        // in the cloud, with no hardware, that is processing only.
+        Role::Serve => AudioStatus {
+            capability: if environment == audiolab_config::EnvironmentKind::Cloud {
+                AudioCapability::ProcessingOnly
+            } else {
+                AudioCapability::Mock
+            },
+            engine: "mock",
+            has_hardware: false,
+            overdubbing: true,
+        },
         _ => AudioStatus {
             capability: AudioCapability::ProcessingOnly,
             engine: "remote",

@@ -44,7 +44,10 @@ async fn health_reports_environment_and_a_live_database(app: &TestApp) {
     let (status, health) = app.get("/health").await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["status"], "healthy");
-    assert_eq!(health["services"]["database"], "connected");
+    assert_eq!(health["services"]["database"], "healthy");
+    // `serve` has its own engine; an API process with no live node has none to offer.
+    let (kind, engine) = (&health["services"]["audio_engine_kind"], &health["services"]["audio_engine"]);
+    assert!(kind == "mock" && engine == "healthy" || kind == "remote" && engine == "unhealthy", "{health}");
     assert!(health["services"]["database_latency_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(health["services"]["recording_system"], "mock", "no sound card on test machines");
     assert_eq!(health["environment"]["has_audio_hardware"], false);
@@ -381,4 +384,16 @@ async fn raw_exchange(app: &TestApp, headers: &str, body: &[&[u8]]) -> String {
     let read =
         tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut response)).await.unwrap().unwrap_or(0);
     String::from_utf8_lossy(&response[..read]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_deployment_without_hardware_reports_processing_only() {
+    let app = TestApp::sqlite_with(|settings| settings.environment = Some(audiolab_config::EnvironmentKind::Cloud)).await;
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["environment"]["type"], "cloud");
+    assert_eq!(health["environment"]["is_cloud_deployment"], true);
+    assert_eq!(health["environment"]["audio_capability"], "processing_only");
+    assert_eq!((health["status"].as_str(), health["services"]["database"].as_str()), (Some("healthy"), Some("healthy")));
+    app.stop().await;
 }

@@ -379,3 +379,22 @@ async fn takes_started_while_their_project_is_deleted_do_not_outlive_it() {
         assert_eq!(active, json!([]), "no take of the deleted project records on");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_read_right_after_record_start_agrees_with_its_answer() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Agree"})).await;
+    let track = armed_track(&app, &project, 0, "mock_0").await;
+    for round in 0..5 {
+        let session = record_start(&app, &track, json!({"start_time": 2.0})).await;
+        let now = status(&app, &project).await;
+        assert_eq!(now["status"], "playing", "round {round}: the answer said recording from 2 s: {now}");
+        assert!(now["frame"].as_i64().unwrap() >= 96_000, "{now}");
+        let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;
+        assert_eq!(journal["status"], "recording", "{journal}");
+        record_stop(&app, &track, &session).await;
+        let (code, _) = app.post_empty(&format!("/api/audio/projects/{project}/playback/stop")).await;
+        assert_eq!(code, 200);
+    }
+    app.stop().await;
+}

@@ -29,12 +29,15 @@ pub struct EnvironmentView {
 /// The state of the services this process depends on.
 #[derive(Debug, Object)]
 pub struct ServicesView {
-    /// `connected` when a query round trip just succeeded, else `unavailable`.
+    /// `healthy` when a query round trip just succeeded, else `unhealthy`.
     pub database: String,
     /// Round-trip time of that query in milliseconds, when it succeeded.
     pub database_latency_ms: Option<f64>,
-    /// The engine driving playback: `mock`, `cpal`, or `remote` when engines run in node processes.
+    /// `healthy` when an engine can play: this process's own, or (for an API process) at least
+    /// one live audio node; else `unhealthy`.
     pub audio_engine: String,
+    /// The engine driving playback: `mock`, `cpal`, or `remote` when engines run in node processes.
+    pub audio_engine_kind: String,
     /// `real` when recording from hardware inputs is possible, else `mock` (virtual devices).
     pub recording_system: String,
     /// Whether a take can be recorded while other tracks play.
@@ -102,6 +105,14 @@ impl HealthApi {
         let reachable = matches!(tokio::time::timeout(DATABASE_PROBE_TIMEOUT, ctx.store.ping()).await, Ok(Ok(())));
         let latency = started.elapsed().as_secs_f64() * 1000.0;
         let audio = ctx.audio_status;
+        let engine_up = match audio.engine {
+            "remote" => {
+                let stale = Duration::from_secs(ctx.settings.node_stale_secs);
+                reachable && ctx.store.live_nodes(stale).await.is_ok_and(|nodes| !nodes.is_empty())
+            }
+            _ => true,
+        };
+        let healthy = |up: bool| if up { "healthy" } else { "unhealthy" }.to_owned();
         let view = HealthView {
             status: if reachable { "healthy" } else { "unhealthy" }.into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -112,9 +123,10 @@ impl HealthApi {
                 has_audio_hardware: audio.has_hardware,
             },
             services: ServicesView {
-                database: if reachable { "connected" } else { "unavailable" }.into(),
+                database: healthy(reachable),
                 database_latency_ms: reachable.then_some(latency),
-                audio_engine: audio.engine.into(),
+                audio_engine: healthy(engine_up),
+                audio_engine_kind: audio.engine.into(),
                 recording_system: if audio.has_hardware { "real" } else { "mock" }.into(),
                 overdubbing_capable: audio.overdubbing,
             },

@@ -67,7 +67,11 @@ async fn health(node: Data<&Arc<Node>>) -> impl IntoResponse {
         "status": if reachable { "healthy" } else { "unhealthy" },
         "role": "node",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": { "database": if reachable { "connected" } else { "unavailable" }, "audio_engine": engine },
+        "services": {
+            "database": if reachable { "healthy" } else { "unhealthy" },
+            "audio_engine": "healthy",
+            "audio_engine_kind": engine,
+        },
     });
     Json(body).with_status(status)
 }

@@ -278,12 +278,15 @@ impl Node {
 
         let rolling = session.state() == TransportState::Playing;
         session.handle.send(Command::StartCapture(capture)).map_err(busy)?;
-        session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
-        if !rolling {
+        // Waited for (within a block), so the answer and a status read after it agree: the
+        // transport rolls and the take records. The take's position comes from the engine's
+        // own frame counter whenever that is.
+        if rolling {
+            session.command(Command::HoldAtEnd(true)).await.map_err(busy)?;
+        } else {
+            session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
             // Starting while stopped rolls the transport: the other tracks play (the overdub).
-            // Not waited for: the engine applies it within a block, and the take's position
-            // comes from the engine's own frame counter whenever that is.
-            session.handle.send(Command::Play { from: Some(journal.start.get()) }).map_err(busy)?;
+            session.command(Command::Play { from: Some(journal.start.get()) }).await.map_err(busy)?;
             let rolled = PlaybackEvent {
                 project_id: project.0,
                 position: journal.start.to_seconds(session.rate),
