@@ -99,10 +99,7 @@ impl Store {
     pub async fn node_for_project(&self, project: ProjectId, stale_after: Duration) -> StoreResult<Option<AudioNode>> {
         let live = self.live_nodes(stale_after).await?;
         let Some(least_loaded) = live.first() else { return Ok(None) };
-        let current: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
-            .bind(project.0)
-            .fetch_optional(pool)
-            .await?);
+        let current = self.assignment(project).await?;
         if let Some(node) = current.and_then(|id| live.iter().find(|n| n.id == id)) {
             return Ok(Some(node.clone()));
         }
@@ -120,10 +117,7 @@ impl Store {
         .execute(pool)
         .await
         .map(drop)?);
-        let assigned: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
-            .bind(project.0)
-            .fetch_optional(pool)
-            .await?);
+        let assigned = self.assignment(project).await?;
         Ok(assigned.and_then(|id| live.into_iter().find(|n| n.id == id)))
     }
 
@@ -149,10 +143,15 @@ impl Store {
         .execute(pool)
         .await
         .map(drop)?);
-        let assigned: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
+        let assigned = self.assignment(project).await?;
+        Ok(assigned.and_then(|id| live.into_iter().find(|n| n.id == id)))
+    }
+
+    /// The node `project` is assigned to, live or not.
+    async fn assignment(&self, project: ProjectId) -> StoreResult<Option<Uuid>> {
+        Ok(on_pool!(self, pool => sqlx::query_scalar("SELECT node_id FROM project_assignments WHERE project_id = $1")
             .bind(project.0)
             .fetch_optional(pool)
-            .await?);
-        Ok(assigned.and_then(|id| live.into_iter().find(|n| n.id == id)))
+            .await?))
     }
 }

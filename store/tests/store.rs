@@ -50,7 +50,47 @@ on_both_backends!(
     migrations_are_idempotent,
     projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
     device_offsets_default_to_zero_and_stay_within_a_second,
+    a_full_node_loses_a_project_to_a_node_with_room,
+    the_takes_of_a_dead_node_are_claimed_once_by_a_live_one,
 );
+
+async fn a_full_node_loses_a_project_to_a_node_with_room(store: Store) {
+    use audiolab_store::NodeLoad;
+    let fresh = std::time::Duration::from_secs(60);
+    let (full, roomy) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let p = project(&store, "Moving").await;
+    store.heartbeat_node(full, "http://full:1", NodeLoad { engines: 2, max_engines: 2 }).await.unwrap();
+    assert_eq!(store.node_for_project(p.id, fresh).await.unwrap().unwrap().id, full, "the only node");
+    assert_eq!(store.move_project(p.id, full, fresh).await.unwrap(), None, "no node has room");
+    store.heartbeat_node(roomy, "http://roomy:1", NodeLoad { engines: 0, max_engines: 2 }).await.unwrap();
+    let q = project(&store, "New").await;
+    assert_eq!(store.node_for_project(q.id, fresh).await.unwrap().unwrap().id, roomy, "new projects go where there is room");
+    let moved = store.move_project(p.id, full, fresh).await.unwrap().unwrap();
+    assert_eq!(moved.id, roomy);
+    assert_eq!(store.live_host_of(p.id, fresh).await.unwrap(), Some(roomy));
+    // A second move from the old node changes nothing: the project is no longer there.
+    assert_eq!(store.move_project(p.id, full, fresh).await.unwrap().unwrap().id, roomy);
+}
+
+async fn the_takes_of_a_dead_node_are_claimed_once_by_a_live_one(store: Store) {
+    use audiolab_store::NodeLoad;
+    let (dead, alive, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let p = project(&store, "Orphans").await;
+    let track = store.create_track(p.id, named("Vox")).await.unwrap();
+    store.heartbeat_node(dead, "http://dead:1", NodeLoad::default()).await.unwrap();
+    let orphan = session(&p, track.id);
+    store.insert_recording_session_on(&orphan, Some(dead)).await.unwrap();
+    let serve_take = session(&p, track.id);
+    store.insert_recording_session(&serve_take).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    store.heartbeat_node(alive, "http://alive:1", NodeLoad::default()).await.unwrap();
+    store.heartbeat_node(other, "http://other:1", NodeLoad::default()).await.unwrap();
+    let stale = std::time::Duration::from_secs(1);
+    let mine = store.claim_orphaned_recordings(alive, stale).await.unwrap();
+    assert_eq!(mine, vec![orphan.id], "the dead node's take, not the one without a node");
+    assert!(store.claim_orphaned_recordings(other, stale).await.unwrap().is_empty(), "claimed once");
+    assert!(store.claim_orphaned_recordings(alive, stale).await.unwrap().is_empty(), "its own takes are not orphans");
+}
 
 async fn device_offsets_default_to_zero_and_stay_within_a_second(store: Store) {
     assert_eq!(store.device_offset_us("mock_0").await.unwrap(), 0);
