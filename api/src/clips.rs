@@ -26,12 +26,14 @@ pub struct ClipView {
     /// The project.
     pub project_id: Uuid,
     /// The take the clip was recorded as, if it was recorded.
+    #[oai(nullable)]
     pub take_id: Option<Uuid>,
     /// Display name.
     pub name: String,
     /// `processing` (audio still being written), `ready` or `failed`.
     pub status: String,
     /// Why processing failed, when it did.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// Timeline position in seconds.
     pub start: f64,
@@ -56,6 +58,7 @@ pub struct ClipView {
     /// Channels of the source audio.
     pub channels: u16,
     /// Integrated loudness (LUFS) once analysed.
+    #[oai(nullable)]
     pub loudness_lufs: Option<f64>,
     /// Whether the clip plays; older takes are kept but inactive.
     pub active: bool,
@@ -98,20 +101,28 @@ impl ClipView {
 #[derive(Debug, Object)]
 pub struct UpdateClip {
     /// Display name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Move the clip to another track of the same project.
+    #[oai(nullable)]
     pub track_id: Option<Uuid>,
     /// New timeline position.
+    #[oai(nullable)]
     pub start: Option<f64>,
     /// Trim the head: seconds of source skipped.
+    #[oai(nullable)]
     pub offset: Option<f64>,
     /// Trim the tail: seconds of source that play. `offset + length` must fit the source.
+    #[oai(nullable)]
     pub length: Option<f64>,
     /// Clip gain in dB, −60 to +20.
+    #[oai(nullable)]
     pub gain_db: Option<f64>,
     /// Fade-in length; fade in + fade out must fit the clip.
+    #[oai(nullable)]
     pub fade_in: Option<f64>,
     /// Fade-out length.
+    #[oai(nullable)]
     pub fade_out: Option<f64>,
 }
 

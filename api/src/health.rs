@@ -32,6 +32,7 @@ pub struct ServicesView {
     /// `healthy` when a query round trip just succeeded, else `unhealthy`.
     pub database: String,
     /// Round-trip time of that query in milliseconds, when it succeeded.
+    #[oai(nullable)]
     pub database_latency_ms: Option<f64>,
     /// `healthy` when an engine can play: this process's own, or (for an API process) at least
     /// one live audio node; else `unhealthy`.

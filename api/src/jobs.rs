@@ -21,14 +21,17 @@ pub struct JobView {
     /// `finalize_capture`, `mixdown` or `import`.
     pub kind: String,
     /// The project the job works on.
+    #[oai(nullable)]
     pub project_id: Option<Uuid>,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
     /// 0.0 to 1.0.
     pub progress: f64,
     /// What the job produced, when it succeeded.
+    #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// Why it failed, when it did.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// When the job was submitted.
     pub created_at: DateTime<Utc>,

@@ -36,6 +36,7 @@ pub struct LoopRegionView {
     /// Whether the transport loops this region.
     pub enabled: bool,
     /// N plays the region N+1 times, then playback continues; null loops until stopped.
+    #[oai(nullable)]
     pub repeat_count: Option<u32>,
     /// Record a take per pass while looping.
     pub auto_punch_record: bool,
@@ -68,16 +69,20 @@ impl LoopRegionView {
 #[derive(Debug, Object)]
 pub struct CreateLoopRegion {
     /// Display name (default "Loop").
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Start in seconds, ≥ 0.
     pub start: f64,
     /// End in seconds, ≥ start + 0.1.
     pub end: f64,
     /// Default false.
+    #[oai(nullable)]
     pub enabled: Option<bool>,
     /// N ≥ 0 plays N+1 passes; absent or null loops until stopped.
+    #[oai(nullable)]
     pub repeat_count: Option<i64>,
     /// Default false.
+    #[oai(nullable)]
     pub auto_punch_record: Option<bool>,
 }
 
@@ -85,16 +90,21 @@ pub struct CreateLoopRegion {
 #[derive(Debug, Object)]
 pub struct UpdateLoopRegion {
     /// Display name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Start in seconds.
+    #[oai(nullable)]
     pub start: Option<f64>,
     /// End in seconds.
+    #[oai(nullable)]
     pub end: Option<f64>,
     /// Whether the transport loops this region.
+    #[oai(nullable)]
     pub enabled: Option<bool>,
     /// N ≥ 0 plays N+1 passes; null loops until stopped.
     pub repeat_count: MaybeUndefined<i64>,
     /// Record a take per pass while looping.
+    #[oai(nullable)]
     pub auto_punch_record: Option<bool>,
 }
 

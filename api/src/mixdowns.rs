@@ -25,6 +25,7 @@ pub struct NormalizeBody {
     /// Integrated loudness to reach, in LUFS (−70 to 0; −14 for streaming, −23 for broadcast).
     pub target_lufs: f64,
     /// Highest true peak allowed, in dBTP (−20 to 0). Default −1.
+    #[oai(nullable)]
     pub ceiling_dbtp: Option<f64>,
 }
 
@@ -33,18 +34,25 @@ pub struct NormalizeBody {
 #[derive(Debug, Default, Object)]
 pub struct MixdownBody {
     /// First second rendered (default 0).
+    #[oai(nullable)]
     pub start: Option<f64>,
     /// Second the render ends at (default: the end of the last clip).
+    #[oai(nullable)]
     pub end: Option<f64>,
     /// Also render each track alone (fader and pan applied; mute and solo ignored).
+    #[oai(nullable)]
     pub stems: Option<bool>,
     /// `wav16`, `wav24` (default), `wav_f32`, `flac16` or `flac24`.
+    #[oai(nullable)]
     pub format: Option<String>,
     /// Output rate in Hz (8,000–192,000); default the project's rate.
+    #[oai(nullable)]
     pub sample_rate: Option<u32>,
     /// Loudness normalisation; off by default.
+    #[oai(nullable)]
     pub normalize: Option<NormalizeBody>,
     /// TPDF dither before quantising to integers (default true; ignored for float).
+    #[oai(nullable)]
     pub dither: Option<bool>,
 }
 

@@ -72,8 +72,10 @@ pub struct PlaybackStatus {
     /// Project sample rate in Hz.
     pub sample_rate: u32,
     /// The loop region being looped, if any.
+    #[oai(nullable)]
     pub loop_region_id: Option<Uuid>,
     /// The loop pass being played (1 for the first), while looping.
+    #[oai(nullable)]
     pub loop_pass: Option<u32>,
     /// Blocks that played silence because read-ahead was late, since load.
     pub underruns: u64,
@@ -103,6 +105,7 @@ impl From<TransportStatus> for PlaybackStatus {
 #[derive(Debug, Object)]
 pub struct PlayRequest {
     /// Seconds; the current position when absent. Clamped to the project.
+    #[oai(nullable)]
     pub position: Option<f64>,
 }
 

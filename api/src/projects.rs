@@ -63,14 +63,19 @@ pub struct CreateProject {
     /// Display name, 1–200 characters.
     pub name: String,
     /// Free-text notes, up to 5,000 characters.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// 44100, 48000 (default), 88200, 96000 or 192000 Hz.
+    #[oai(nullable)]
     pub sample_rate: Option<u32>,
     /// 16, 24 (default) or 32.
+    #[oai(nullable)]
     pub bit_depth: Option<u16>,
     /// Beats per minute, 20–999 (default 120).
+    #[oai(nullable)]
     pub tempo: Option<f64>,
     /// Such as `3/4`; default `4/4`.
+    #[oai(nullable)]
     pub time_signature: Option<String>,
 }
 
@@ -78,16 +83,22 @@ pub struct CreateProject {
 #[derive(Debug, Object)]
 pub struct UpdateProject {
     /// Display name, 1–200 characters.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Free-text notes.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Must equal the current rate if given.
+    #[oai(nullable)]
     pub sample_rate: Option<u32>,
     /// 16, 24 or 32.
+    #[oai(nullable)]
     pub bit_depth: Option<u16>,
     /// Beats per minute, 20–999.
+    #[oai(nullable)]
     pub tempo: Option<f64>,
     /// Such as `6/8`.
+    #[oai(nullable)]
     pub time_signature: Option<String>,
 }
 
@@ -103,7 +114,7 @@ pub struct ProjectList {
     /// How many projects were skipped (after `after`, when given).
     pub offset: i64,
     /// The cursor for the next page: pass it as `after`. Absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub next_after: Option<Uuid>,
 }
 

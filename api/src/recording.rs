@@ -20,8 +20,10 @@ pub struct RecordingApi;
 pub struct RecordEnable {
     /// The input to record from (`mock_0`, `mock_1`, `mock_2`, `loopback`, or a sound card
     /// input); kept on the track. Unchanged when absent.
+    #[oai(nullable)]
     pub device_id: Option<String>,
     /// Whether the track is armed. Default true.
+    #[oai(nullable)]
     pub enabled: Option<bool>,
 }
 
@@ -35,6 +37,7 @@ pub struct RecordEnabled {
     /// Whether it is armed.
     pub record_enabled: bool,
     /// Its input device.
+    #[oai(nullable)]
     pub device_id: Option<String>,
 }
 
@@ -42,13 +45,17 @@ pub struct RecordEnabled {
 #[derive(Debug, Object)]
 pub struct RecordStart {
     /// The input; the track's input device when absent, else `mock_0`.
+    #[oai(nullable)]
     pub device_id: Option<String>,
     /// When the transport is stopped it rolls from here (seconds; default its current
     /// position). Ignored while rolling: the take starts where the playhead is.
+    #[oai(nullable)]
     pub start_time: Option<f64>,
     /// Punch-in (seconds): with `punch_out`, only audio played inside the range is recorded.
+    #[oai(nullable)]
     pub punch_in: Option<f64>,
     /// Punch-out (seconds).
+    #[oai(nullable)]
     pub punch_out: Option<f64>,
 }
 
@@ -66,6 +73,7 @@ pub struct RecordStarted {
     /// Transport position (seconds) the take starts from.
     pub start_time: f64,
     /// Always null: the clip exists once the recording stops.
+    #[oai(nullable)]
     pub clip_id: Option<Uuid>,
     /// A human-readable summary.
     pub message: String,
@@ -84,10 +92,12 @@ pub struct RecordStopped {
     pub track_id: Uuid,
     /// The take's clip, status `processing` until finalised (then `clip_ready` on the
     /// WebSocket). With a loop active, the newest pass's take. Null when nothing was captured.
+    #[oai(nullable)]
     pub clip_id: Option<Uuid>,
     /// Every take's clip, oldest first: one per loop pass (older ones inactive).
     pub clip_ids: Vec<Uuid>,
     /// The `finalize_capture` job (`GET /api/jobs/{id}`; `job_progress` on the WebSocket).
+    #[oai(nullable)]
     pub finalize_job_id: Option<Uuid>,
     /// Where the take starts on the timeline (seconds, after latency compensation).
     pub start: f64,
@@ -119,6 +129,7 @@ pub struct RecordingView {
     /// Latency compensation applied, frames.
     pub applied_offset_frames: i64,
     /// Why it failed, if it did.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// The clips of its takes.
     pub clip_ids: Vec<Uuid>,

@@ -35,10 +35,12 @@ pub struct TrackView {
     /// When any track is soloed, only soloed, unmuted tracks sound.
     pub soloed: bool,
     /// Display colour, `#rrggbb`.
+    #[oai(nullable)]
     pub color: Option<String>,
     /// Armed for recording.
     pub record_enabled: bool,
     /// The device the track records from.
+    #[oai(nullable)]
     pub input_device_id: Option<String>,
     /// Whether the input is heard while armed.
     pub monitoring: bool,
@@ -77,20 +79,28 @@ pub struct CreateTrack {
     /// Display name, 1–100 characters.
     pub name: String,
     /// Slot 0–31; the lowest free slot when absent. 409 if the slot is taken or the project already has 32 tracks.
+    #[oai(nullable)]
     pub track_index: Option<i64>,
     /// Fader, 0.0–2.0 (default 1.0).
+    #[oai(nullable)]
     pub volume: Option<f64>,
     /// Pan, −1.0–1.0 (default 0.0).
+    #[oai(nullable)]
     pub pan: Option<f64>,
     /// Default false.
+    #[oai(nullable)]
     pub muted: Option<bool>,
     /// Default false.
+    #[oai(nullable)]
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
+    #[oai(nullable)]
     pub color: Option<String>,
     /// Device to record from, e.g. `mock_0`.
+    #[oai(nullable)]
     pub input_device_id: Option<String>,
     /// Hear the input while armed (default false).
+    #[oai(nullable)]
     pub monitoring: Option<bool>,
 }
 
@@ -98,24 +108,34 @@ pub struct CreateTrack {
 #[derive(Debug, Object)]
 pub struct UpdateTrack {
     /// Display name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Move to slot 0–31 (409 if taken).
+    #[oai(nullable)]
     pub track_index: Option<i64>,
     /// Fader, 0.0–2.0.
+    #[oai(nullable)]
     pub volume: Option<f64>,
     /// Pan, −1.0–1.0.
+    #[oai(nullable)]
     pub pan: Option<f64>,
     /// Mute.
+    #[oai(nullable)]
     pub muted: Option<bool>,
     /// Solo.
+    #[oai(nullable)]
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
+    #[oai(nullable)]
     pub color: Option<String>,
     /// Arm for recording.
+    #[oai(nullable)]
     pub record_enabled: Option<bool>,
     /// Device to record from.
+    #[oai(nullable)]
     pub input_device_id: Option<String>,
     /// Hear the input while armed.
+    #[oai(nullable)]
     pub monitoring: Option<bool>,
 }
 
