@@ -30,8 +30,8 @@ pub struct ClipView {
     pub take_id: Option<Uuid>,
     /// Display name.
     pub name: String,
-    /// `processing` (audio still being written), `ready` or `failed`.
-    pub status: String,
+    // Described on its type (states.rs).
+    pub status: crate::states::ClipState,
     /// Why processing failed, when it did.
     #[oai(nullable)]
     pub error: Option<String>,
@@ -76,7 +76,7 @@ impl ClipView {
             project_id: c.project_id.0,
             take_id: c.take_id.map(|t| t.0),
             name: c.name,
-            status: c.status.as_str().into(),
+            status: c.status.into(),
             error: c.error,
             start: c.start.to_seconds(rate),
             start_frame: c.start.get(),

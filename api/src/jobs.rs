@@ -18,13 +18,13 @@ pub struct JobsApi;
 pub struct JobView {
     /// Job id.
     pub id: Uuid,
-    /// `finalize_capture`, `mixdown` or `import`.
-    pub kind: String,
+    // Described on its type (states.rs).
+    pub kind: crate::states::JobKindName,
     /// The project the job works on.
     #[oai(nullable)]
     pub project_id: Option<Uuid>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    // Described on its type (states.rs).
+    pub status: crate::states::JobState,
     /// 0.0 to 1.0.
     pub progress: f64,
     /// What the job produced, when it succeeded.
@@ -43,9 +43,9 @@ impl From<Job> for JobView {
     fn from(j: Job) -> Self {
         Self {
             id: j.id.0,
-            kind: j.kind.as_str().into(),
+            kind: j.kind.into(),
             project_id: j.project_id.map(|p| p.0),
-            status: j.status.as_str().into(),
+            status: j.status.into(),
             progress: j.progress,
             result: j.result,
             error: j.error,

@@ -20,6 +20,7 @@ mod pagination;
 mod playback;
 mod projects;
 mod recording;
+mod states;
 mod tracks;
 
 pub use context::{ApiContext, AudioStatus, NoAudio};

@@ -53,8 +53,8 @@ impl From<LoadSummary> for LoadResult {
 pub struct PlaybackStatus {
     /// True when the request was carried out.
     pub success: bool,
-    /// `stopped`, `playing` or `paused`.
-    pub status: String,
+    // Described on its type (states.rs).
+    pub status: crate::states::TransportState,
     /// Playhead in seconds.
     pub position: f64,
     /// Playhead in frames at the project rate.
@@ -85,7 +85,7 @@ impl From<TransportStatus> for PlaybackStatus {
     fn from(s: TransportStatus) -> Self {
         Self {
             success: true,
-            status: s.status,
+            status: crate::states::TransportState::parse(&s.status),
             position: s.position,
             frame: s.frame,
             duration: s.duration,

@@ -122,8 +122,8 @@ pub struct RecordingView {
     pub track_id: Uuid,
     /// Input device.
     pub device_id: String,
-    /// `recording`, `stopped`, `finalizing`, `saved`, `failed` or `recovered`.
-    pub status: String,
+    // Described on its type (states.rs).
+    pub status: crate::states::RecordingState,
     /// Timeline position of the take in frames (set when it stops).
     pub start_frame: i64,
     /// Latency compensation applied, frames.
@@ -182,7 +182,7 @@ async fn view(ctx: &ApiContext, session: RecordingSession) -> ApiResult<Recordin
         project_id: session.project_id.0,
         track_id: session.track_id.0,
         device_id: session.device_id,
-        status: session.status.as_str().into(),
+        status: session.status.into(),
         start_frame: session.start.get(),
         applied_offset_frames: session.applied_offset.get(),
         error: session.error,
