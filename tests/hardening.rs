@@ -113,6 +113,12 @@ async fn oversized_bodies_and_wrong_content_types_get_the_error_shape() {
         .unwrap();
     assert_eq!(response.status(), 415);
     assert!(assert_error(&response.json::<Value>().await.unwrap()).contains("content type"));
+
+    // A method the resource does not have: 405 saying which it has.
+    let response = app.client.put(app.url("/api/projects")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET, POST"));
+    assert_error(&response.json::<Value>().await.unwrap());
     app.stop().await;
 }
 

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// The upload is larger than the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The body's content type is not one the operation reads (JSON, or audio for uploads).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// The requested byte range lies outside the file; `Content-Range` gives its length.
     #[oai(status = 416)]
     RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),

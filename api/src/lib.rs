@@ -4,6 +4,7 @@
 //! Handlers are thin: they turn JSON into domain inputs, call the store, and turn the result
 //! back into JSON. One file per resource; the error model lives in [`error`].
 
+mod allow;
 mod body_limit;
 mod clips;
 mod context;
@@ -103,6 +104,7 @@ pub fn app(context: ApiContext) -> impl Endpoint {
         .at("/openapi.json", spec)
         .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit, upload_limit))
         .catch_all_error(error::framework_error)
+        .around(allow::add_allow)
         .data(context)
         .with(Tracing)
 }
