@@ -151,8 +151,10 @@ impl ClipsApi {
         /// Track id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
         /// Items to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
     ) -> ApiResult<Json<ClipList>> {
         let (track, project) = ctx.owned_track(id.0.into()).await?;

@@ -137,8 +137,10 @@ impl MixdownsApi {
         /// Project id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: poem_openapi::param::Query<Option<i64>>,
         /// Items to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
     ) -> ApiResult<Json<Vec<JobView>>> {
         let page = crate::pagination::page(limit.0, offset.0)?;

@@ -159,8 +159,10 @@ impl ProjectsApi {
         &self,
         ctx: Data<&ApiContext>,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
         /// Items to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
         /// Start after this project (the `next_after` of the previous page): a page costs the
         /// same however many projects there are, where a large `offset` does not.
@@ -235,8 +237,10 @@ impl ProjectsApi {
         /// Project id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
         /// Items to skip (default 0).
+        #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
     ) -> ApiResult<Json<TrackList>> {
         let project = ctx.owned_project(id.0.into()).await?;
