@@ -50,8 +50,8 @@ impl Acceptor for GuardedAcceptor {
 enum Header {
     /// Still arriving: `matched` bytes of the `\r\n\r\n` that ends it seen, `bytes` and `lines` so far.
     Reading { deadline: Pin<Box<tokio::time::Sleep>>, matched: usize, bytes: usize, lines: usize },
-    /// Too large: the 431 is being written from `written` on, then the connection ends.
-    Refusing { written: usize },
+    /// Too large: `answer` (the 431) is being written from `written` on, then the connection ends.
+    Refusing { answer: Vec<u8>, written: usize },
     /// Complete: the connection is plain HTTP (or a socket) from here on.
     Done,
 }
@@ -95,9 +95,8 @@ impl<Io> Guarded<Io> {
 
 /// The answer to a header over the limits, in the API's error shape.
 fn refusal() -> Vec<u8> {
-    let detail = format!(
-        "the request header is larger than {MAX_HEADER_BYTES} bytes or has more than {MAX_HEADER_LINES} lines"
-    );
+    let detail =
+        format!("the request header is larger than {MAX_HEADER_BYTES} bytes or has more than {MAX_HEADER_LINES} lines");
     // `detail` holds no character JSON must escape.
     let body = format!(r#"{{"detail":"{detail}","errors":["{detail}"],"success":false}}"#);
     format!(
@@ -147,8 +146,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<Io> {
                         },
                     };
                 }
-                Header::Refusing { written } => {
-                    let answer = refusal();
+                Header::Refusing { answer, written } => {
                     while *written < answer.len() {
                         *written += ready!(Pin::new(&mut this.inner).poll_write(cx, &answer[*written..]))?;
                     }
@@ -169,7 +167,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<Io> {
                     let ended = scan(&buf.filled()[before..], matched, bytes, lines);
                     if *bytes > MAX_HEADER_BYTES || *lines > MAX_HEADER_LINES {
                         buf.set_filled(before);
-                        this.header = Header::Refusing { written: 0 };
+                        this.header = Header::Refusing { answer: refusal(), written: 0 };
                         continue;
                     }
                     if ended {

@@ -79,7 +79,10 @@ impl Application {
         let app = match role {
             Role::Serve => {
                 let queue = JobQueue::open(&settings).await?;
-                let node = Arc::new(Node::new(store.clone(), audio_storage(&settings)?, queue.clone(), engine_limits(&settings)).context("starting the audio node")?);
+                let node = Arc::new(
+                    Node::new(store.clone(), audio_storage(&settings)?, queue.clone(), engine_limits(&settings))
+                        .context("starting the audio node")?,
+                );
                 let events = match &redis {
                     Some(redis) => {
                         let channel = events::channel(&settings.queue_name);
@@ -303,4 +306,3 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
-

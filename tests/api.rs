@@ -388,12 +388,16 @@ async fn raw_exchange(app: &TestApp, headers: &str, body: &[&[u8]]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_deployment_without_hardware_reports_processing_only() {
-    let app = TestApp::sqlite_with(|settings| settings.environment = Some(audiolab_config::EnvironmentKind::Cloud)).await;
+    let app =
+        TestApp::sqlite_with(|settings| settings.environment = Some(audiolab_config::EnvironmentKind::Cloud)).await;
     let (status, health) = app.get("/health").await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["environment"]["type"], "cloud");
     assert_eq!(health["environment"]["is_cloud_deployment"], true);
     assert_eq!(health["environment"]["audio_capability"], "processing_only");
-    assert_eq!((health["status"].as_str(), health["services"]["database"].as_str()), (Some("healthy"), Some("healthy")));
+    assert_eq!(
+        (health["status"].as_str(), health["services"]["database"].as_str()),
+        (Some("healthy"), Some("healthy"))
+    );
     app.stop().await;
 }

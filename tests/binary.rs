@@ -168,7 +168,8 @@ async fn a_hostile_upload_logs_one_summary_line_not_one_per_packet() {
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim().to_owned();
     let http = reqwest::Client::new();
     let post = |path: String, body: serde_json::Value| http.post(format!("{url}{path}")).json(&body).send();
-    let project: serde_json::Value = post("/api/projects".into(), serde_json::json!({"name": "Junk"})).await.unwrap().json().await.unwrap();
+    let project: serde_json::Value =
+        post("/api/projects".into(), serde_json::json!({"name": "Junk"})).await.unwrap().json().await.unwrap();
     let track: serde_json::Value =
         post("/api/tracks".into(), serde_json::json!({"project_id": project["id"], "name": "T", "track_index": 0}))
             .await
@@ -203,7 +204,8 @@ async fn a_hostile_upload_logs_one_summary_line_not_one_per_packet() {
     let job = accepted["job"]["id"].as_str().expect("an import job").to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let state: serde_json::Value = http.get(format!("{url}/api/jobs/{job}")).send().await.unwrap().json().await.unwrap();
+        let state: serde_json::Value =
+            http.get(format!("{url}/api/jobs/{job}")).send().await.unwrap().json().await.unwrap();
         if state["status"] == "succeeded" || state["status"] == "failed" {
             break;
         }

@@ -47,12 +47,6 @@ async fn clip_samples(app: &TestApp, clip: &str) -> (Vec<f32>, Value) {
     (samples, body)
 }
 
-async fn status(app: &TestApp, project: &str) -> Value {
-    let (code, status) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
-    assert_eq!(code, 200, "{status}");
-    status
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_sent_through_another_project_leaves_the_take_recording() {
     let app = TestApp::sqlite().await;
@@ -182,7 +176,7 @@ async fn furthest(app: &TestApp, project: &str, window: Duration) -> f64 {
     let deadline = tokio::time::Instant::now() + window;
     let mut furthest: f64 = 0.0;
     while tokio::time::Instant::now() < deadline {
-        furthest = furthest.max(status(app, project).await["position"].as_f64().unwrap());
+        furthest = furthest.max(app.playback_status(project).await["position"].as_f64().unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     furthest
@@ -242,21 +236,21 @@ async fn editing_or_deleting_the_looping_region_reaches_the_engine_and_one_loop_
     assert_eq!(enabled[0]["id"], second["id"]);
     let second = second["id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(&app, &project).await["loop_region_id"], second.as_str());
+    assert_eq!(app.playback_status(&project).await["loop_region_id"], second.as_str());
 
     // PATCH enabled: false, then DELETE: the engine stops looping either way.
     let (code, _) = app.patch(&format!("/api/loops/{second}"), json!({"enabled": false})).await;
     assert_eq!(code, 200);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(&app, &project).await["loop_region_id"], Value::Null);
+    assert_eq!(app.playback_status(&project).await["loop_region_id"], Value::Null);
     let (code, _) = app.patch(&format!("/api/loops/{region}"), json!({"enabled": true})).await;
     assert_eq!(code, 200);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(&app, &project).await["loop_region_id"], region.as_str());
+    assert_eq!(app.playback_status(&project).await["loop_region_id"], region.as_str());
     let (code, _) = app.delete(&format!("/api/loops/{region}")).await;
     assert_eq!(code, 204);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(status(&app, &project).await["loop_region_id"], Value::Null);
+    assert_eq!(app.playback_status(&project).await["loop_region_id"], Value::Null);
     control(&mut socket, "play", json!({"position": 0.6})).await;
     assert!(furthest(&app, &project, Duration::from_millis(700)).await > 1.1, "the deleted loop no longer loops");
     app.stop().await;
@@ -387,7 +381,7 @@ async fn a_status_read_right_after_record_start_agrees_with_its_answer() {
     let track = armed_track(&app, &project, 0, "mock_0").await;
     for round in 0..5 {
         let session = record_start(&app, &track, json!({"start_time": 2.0})).await;
-        let now = status(&app, &project).await;
+        let now = app.playback_status(&project).await;
         assert_eq!(now["status"], "playing", "round {round}: the answer said recording from 2 s: {now}");
         assert!(now["frame"].as_i64().unwrap() >= 96_000, "{now}");
         let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;

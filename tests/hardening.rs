@@ -71,7 +71,11 @@ async fn an_oversized_header_gets_431_in_the_error_shape() {
     // The server may stop reading once it has answered; what matters is the answer.
     let _ = stream.write_all(request.as_bytes()).await;
     let (response, _) = read_to_close(&mut stream).await;
-    assert!(response.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&response[..response.len().min(200)]));
+    assert!(
+        response.starts_with(b"HTTP/1.1 431 "),
+        "{}",
+        String::from_utf8_lossy(&response[..response.len().min(200)])
+    );
     assert!(assert_error(&json_body(&response)).contains("header"));
 
     let mut stream = TcpStream::connect(&address).await.unwrap();
@@ -86,7 +90,8 @@ async fn an_oversized_header_gets_431_in_the_error_shape() {
 async fn oversized_bodies_and_wrong_content_types_get_the_error_shape() {
     let app = TestApp::sqlite_with(|settings| settings.max_request_bytes = 1_000).await;
     let big = json!({"name": "x".repeat(5_000)}).to_string();
-    let declared = app.client.post(app.url("/api/projects")).header("content-type", "application/json").body(big.clone());
+    let declared =
+        app.client.post(app.url("/api/projects")).header("content-type", "application/json").body(big.clone());
     let response = declared.send().await.unwrap();
     assert_eq!(response.status(), 413);
     assert!(assert_error(&response.json::<Value>().await.unwrap()).contains("1000 bytes"));

@@ -20,12 +20,6 @@ async fn transport(app: &TestApp, project: &str, action: &str, body: Value) -> (
     app.post(&format!("/api/audio/projects/{project}/playback/{action}"), body).await
 }
 
-async fn status(app: &TestApp, project: &str) -> Value {
-    let (code, status) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
-    assert_eq!(code, 200, "{status}");
-    status
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_engine_unloads_and_comes_back_where_it_was() {
     let app = TestApp::sqlite_with(|settings| settings.engine_idle_secs = 1).await;
@@ -42,7 +36,7 @@ async fn an_idle_engine_unloads_and_comes_back_where_it_was() {
     // Playing engines never unload: only after the pause does the idle clock run.
     let deadline = Instant::now() + Duration::from_secs(6);
     let unloaded = loop {
-        let now = status(&app, &project).await;
+        let now = app.playback_status(&project).await;
         if now["project_loaded"] == false {
             break now;
         }
@@ -86,7 +80,7 @@ async fn a_full_node_unloads_an_idle_engine_or_refuses_with_503() {
     assert!(retry.as_deref().and_then(|v| v.parse::<u32>().ok()).is_some_and(|s| s > 0), "Retry-After: {retry:?}");
     let body: Value = response.json().await.unwrap();
     assert!(assert_error(&body).contains("limit"), "{body}");
-    assert_eq!(status(&app, &first).await["status"], "playing", "the playing engines are untouched");
+    assert_eq!(app.playback_status(&first).await["status"], "playing", "the playing engines are untouched");
 
     // Once one stops (and is left alone for a moment: a command may be on its way to an engine
     // just used), it makes room: the third loads and the stopped one unloads.
@@ -95,7 +89,7 @@ async fn a_full_node_unloads_an_idle_engine_or_refuses_with_503() {
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     let (code, body) = transport(&app, &third, "play", json!({"position": 0.0})).await;
     assert_eq!(code, 200, "{body}");
-    assert_eq!(status(&app, &second).await["project_loaded"], false);
-    assert_eq!(status(&app, &first).await["status"], "playing");
+    assert_eq!(app.playback_status(&second).await["project_loaded"], false);
+    assert_eq!(app.playback_status(&first).await["status"], "playing");
     app.stop().await;
 }

@@ -32,7 +32,8 @@ fn every_operation_parameter_and_field_is_described() {
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
             // A field that is only a reference (the enums of states) is described by the schema
             // it names; an `allOf` wrapper carries its own description.
-            let referenced = property["$ref"].as_str().and_then(|r| schemas.get(r.trim_start_matches("#/components/schemas/")));
+            let referenced =
+                property["$ref"].as_str().and_then(|r| schemas.get(r.trim_start_matches("#/components/schemas/")));
             let described = has_description(property) || referenced.is_some_and(has_description);
             if !described {
                 missing.push(format!("schema {name}.{field}"));

@@ -328,8 +328,14 @@ async fn api_and_node_processes_play_a_project_together() {
     let (_second, _) = start("node", &with_dir(&env, 3));
     drop(node);
     let recovered = loop {
-        let journal: Value =
-            client.get(format!("{api}/api/audio/recording/status/{orphan}")).send().await.unwrap().json().await.unwrap();
+        let journal: Value = client
+            .get(format!("{api}/api/audio/recording/status/{orphan}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if matches!(journal["status"].as_str(), Some("recovered" | "failed" | "saved")) {
             break journal;
         }
@@ -339,7 +345,8 @@ async fn api_and_node_processes_play_a_project_together() {
     assert_eq!(recovered["status"], "recovered", "{recovered}");
     let (_, takes) = (0, client.get(format!("{api}/api/tracks/{track}/takes")).send().await.unwrap());
     let takes: Value = takes.json().await.unwrap();
-    let take = takes.as_array().unwrap().iter().find(|t| t["session_id"] == orphan.as_str()).expect("the recovered take");
+    let take =
+        takes.as_array().unwrap().iter().find(|t| t["session_id"] == orphan.as_str()).expect("the recovered take");
     let clip = take["clip_id"].as_str().unwrap();
     let audio = client.get(format!("{api}/api/clips/{clip}/audio")).send().await.unwrap();
     assert_eq!(audio.status(), 200);
@@ -350,7 +357,10 @@ async fn api_and_node_processes_play_a_project_together() {
     }
     assert!(samples.len() >= 3 * 48_000, "at least the three seconds in the bucket: {} frames", samples.len());
     let expected = |n: usize| audiolab_dsp::input::VirtualSignal::Sine.sample(n as u64, 0, 48_000);
-    assert!((0..samples.len()).step_by(997).all(|n| (samples[n] - expected(n)).abs() < 1e-6), "the microphone's sine, exact");
+    assert!(
+        (0..samples.len()).step_by(997).all(|n| (samples[n] - expected(n)).abs() < 1e-6),
+        "the microphone's sine, exact"
+    );
 
     let (status, replayed) = post(&client, format!("{playback}/play"), json!({"position": 2.0})).await;
     assert_eq!((status, replayed["status"].as_str()), (200, Some("playing")), "{replayed}");
@@ -405,7 +415,8 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
     // The only node's one engine records: it cannot be unloaded to make room.
     let (busy, busy_track) = &projects[0];
     let (status, _) =
-        post(&client, format!("{api}/api/audio/tracks/{busy_track}/record/enable"), json!({"device_id": "mock_0"})).await;
+        post(&client, format!("{api}/api/audio/tracks/{busy_track}/record/enable"), json!({"device_id": "mock_0"}))
+            .await;
     assert_eq!(status, 200);
     let (status, started) =
         post(&client, format!("{api}/api/audio/tracks/{busy_track}/record/start"), json!({"start_time": 0.0})).await;

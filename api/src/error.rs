@@ -41,6 +41,7 @@ pub enum ApiError {
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
     /// The body's content type is not one the operation reads (JSON, or audio for uploads).
+    /// Raised by the framework before a handler runs; answered by [`framework_error`].
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
     /// The requested byte range lies outside the file; `Content-Range` gives its length.

@@ -103,9 +103,8 @@ impl ImportsApi {
         // A file name is only a hint: its control characters are dropped, where a `name` the
         // client chose with them is refused.
         let from_file = || file_name.as_deref().map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>());
-        let name = name
-            .or_else(|| from_file().filter(|n| !n.trim().is_empty()))
-            .unwrap_or_else(|| "Imported audio".into());
+        let name =
+            name.or_else(|| from_file().filter(|n| !n.trim().is_empty())).unwrap_or_else(|| "Imported audio".into());
         let new = NewClip {
             project_id: project.id,
             track_id: track.id,

@@ -112,7 +112,11 @@ impl MixdownsApi {
             .map(|c| c.start.get() + c.length.get())
             .max()
             .unwrap_or(0);
-        options.check_length(audiolab_domain::Frames(project_end), project.sample_rate, ctx.settings.max_mixdown_secs)?;
+        options.check_length(
+            audiolab_domain::Frames(project_end),
+            project.sample_rate,
+            ctx.settings.max_mixdown_secs,
+        )?;
         let fingerprint = fingerprint(&options, &project, &tracks, &clips);
 
         let payload = serde_json::to_value(MixdownPayload { options, fingerprint: fingerprint.clone() })

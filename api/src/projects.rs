@@ -169,7 +169,8 @@ impl ProjectsApi {
         after: Query<Option<Uuid>>,
     ) -> ApiResult<Json<ProjectList>> {
         let page = page(limit.0, offset.0)?;
-        let projects = ctx.store.list_projects(ctx.owner(), page, after.0.map(audiolab_domain::ProjectId::from)).await?;
+        let projects =
+            ctx.store.list_projects(ctx.owner(), page, after.0.map(audiolab_domain::ProjectId::from)).await?;
         let full = projects.items.len() as i64 == page.limit;
         let next_after = projects.items.last().filter(|_| full).map(|p| p.id.0);
         let items = projects.items.into_iter().map(ProjectView::from).collect();

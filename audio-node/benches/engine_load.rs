@@ -91,7 +91,15 @@ fn main() {
     println!("play: rolling projects of {TRACKS} stereo tracks");
     println!(
         "{:>8} {:>7} {:>9} {:>11} {:>10} {:>15} {:>15} {:>9} {:>8} {:>12}",
-        "projects", "tracks", "blocks", "late", "underruns", "render max/blk", "render mean/blk", "cpu", "threads",
+        "projects",
+        "tracks",
+        "blocks",
+        "late",
+        "underruns",
+        "render max/blk",
+        "render mean/blk",
+        "cpu",
+        "threads",
         "peak RSS MB"
     );
     let mut capacity = 0;
@@ -114,7 +122,10 @@ fn main() {
 
     println!();
     println!("record: projects each recording its own virtual microphone while 8 tracks play");
-    println!("{:>8} {:>11} {:>10} {:>15} {:>9} {:>9}", "projects", "late", "underruns", "dropped frames", "cpu", "threads");
+    println!(
+        "{:>8} {:>11} {:>10} {:>15} {:>9} {:>9}",
+        "projects", "late", "underruns", "dropped frames", "cpu", "threads"
+    );
     for n in recording {
         let Some(f) = run("record", n) else { break };
         println!("{n:>8} {:>11} {:>10} {:>15} {:>8.2}c {:>9}", f[1], f[2], f[8], f[5], f[7]);

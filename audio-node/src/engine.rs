@@ -55,7 +55,10 @@ pub enum Command {
     Seek(i64),
     /// Stand where an earlier engine of the project stood when it unloaded: at `frame`,
     /// paused there or stopped.
-    Restore { frame: i64, paused: bool },
+    Restore {
+        frame: i64,
+        paused: bool,
+    },
     /// Set or clear the loop.
     SetLoop(Option<ActiveLoop>),
     /// Keep rolling past the end of the last clip (while recording).

@@ -70,7 +70,7 @@ impl Outbox {
     }
 
     /// Sends a control frame (`close` to end the connection, or a ping), waiting for the socket.
-    pub async fn close(self: &Arc<Self>, frame: Frame) {
+    pub async fn send_control(self: &Arc<Self>, frame: Frame) {
         let _ = self.sink.lock().await.send(frame).await;
         self.deliver();
     }
@@ -116,7 +116,11 @@ impl Outbox {
     /// Feeds `messages` to the held socket without waiting (telling the client first how many
     /// it missed, if any), then flushes. Returns false when the flush goes on in a task of its
     /// own (the kernel buffer is full), which delivers what is queued once done.
-    fn write(self: &Arc<Self>, sink: &mut tokio::sync::MutexGuard<'_, BoxSink>, messages: impl Iterator<Item = Message>) -> bool {
+    fn write(
+        self: &Arc<Self>,
+        sink: &mut tokio::sync::MutexGuard<'_, BoxSink>,
+        messages: impl Iterator<Item = Message>,
+    ) -> bool {
         let missed = self.missed.swap(0, Ordering::Relaxed);
         if missed > 0 {
             let text = format!("{missed} messages were dropped because the connection is slow");

@@ -86,7 +86,7 @@ pub async fn run(
     tracing::info!(backend = ?node.store().backend(), engine = node.output().engine_name(), "audio node ready");
     if me.is_none() {
         // `serve`: takes a crash interrupted are this process's own.
-        node.recover_interrupted(me, stale_after).await;
+        node.recover_interrupted(stale_after).await;
     }
     node.resume_finalize_jobs(me, stale_after).await;
     let mut idle_checks = tokio::time::interval(

@@ -129,11 +129,6 @@ impl Node {
         self.limits
     }
 
-    /// Blocks the render pool has rendered, for every engine of this node.
-    pub fn renders(&self) -> u64 {
-        self.pool.renders()
-    }
-
     /// What plays this node's engines.
     pub fn output(&self) -> crate::backend::Output {
         self.output
@@ -177,11 +172,9 @@ impl Node {
         // Checked again under the lock `unload_project` removes engines under: a project
         // deleted while its engine was starting never gets one.
         let deleted = self.deleted.lock().unwrap_or_else(|p| p.into_inner()).contains(&project);
+        // A second engine started meanwhile for the same project is dropped here (it leaves the
+        // pool); the first one stays.
         let session = (!deleted).then(|| sessions.entry(project).or_insert_with(|| started.clone()).clone());
-        drop(sessions);
-        if session.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &started)) {
-            drop(started);
-        }
         session.ok_or_else(|| TransportError::not_found("project"))
     }
 
@@ -242,13 +235,13 @@ impl Node {
     /// unloaded.
     async fn park(&self, project: ProjectId, unused_for: std::time::Duration) -> bool {
         let mut sessions = self.sessions.lock().await;
-        let Some(session) = sessions.get(&project).filter(|s| !s.busy() && s.idle_for() >= unused_for).cloned()
-        else {
+        let Some(session) = sessions.get(&project).filter(|s| !s.busy() && s.idle_for() >= unused_for).cloned() else {
             return false;
         };
         sessions.remove(&project);
         drop(sessions);
-        let parked = Parked { frame: session.handle.shared.position(), paused: session.state() == TransportState::Paused };
+        let parked =
+            Parked { frame: session.handle.shared.position(), paused: session.state() == TransportState::Paused };
         self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(project, parked);
         tracing::info!(%project, frame = parked.frame, "idle engine unloaded");
         true
@@ -361,9 +354,10 @@ impl Node {
         self.hub.publish(project, ServerMessage::RecordingStatus(event).frame());
     }
 
-    /// Recovers recordings a crash interrupted: those in `recording` whose project no other
-    /// live node hosts. `me` is this node's registry id (none in `serve`).
-    pub async fn recover_interrupted(&self, me: Option<uuid::Uuid>, stale_after: std::time::Duration) {
+    /// Recovers the recordings a crash of `serve` interrupted: those in `recording` whose
+    /// project no live node hosts (cloud nodes claim dead nodes' takes instead, see
+    /// [`Node::adopt_orphaned_recordings`]).
+    pub async fn recover_interrupted(&self, stale_after: std::time::Duration) {
         let open = match self.store.recording_sessions_with_status(RecordingStatus::Recording).await {
             Ok(open) => open,
             Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
@@ -373,7 +367,7 @@ impl Node {
                 continue;
             }
             match self.store.live_host_of(journal.project_id, stale_after).await {
-                Ok(Some(host)) if Some(host) != me => continue,
+                Ok(Some(_)) => continue,
                 Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
                 _ => {}
             }
@@ -407,8 +401,11 @@ impl Node {
             Ok(Some(done)) => {
                 tracing::info!(session_id = %session, frames = done.frames, "recovered an interrupted recording");
                 for clip in &done.clips {
-                    let ready =
-                        ServerMessage::ClipReady { project_id: project.0, clip_id: clip.0, session_id: Some(session.0) };
+                    let ready = ServerMessage::ClipReady {
+                        project_id: project.0,
+                        clip_id: clip.0,
+                        session_id: Some(session.0),
+                    };
                     self.hub.publish(project, ready.frame());
                 }
             }

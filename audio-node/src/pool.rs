@@ -211,7 +211,11 @@ impl RenderPool {
 impl PoolEntry {
     /// How the engine's core asks this entry's read-ahead thread for blocks.
     pub fn fill_signal(&self) -> FillSignal {
-        FillSignal { ticket: self.ticket.clone(), requests: self.read.requests.clone(), reader: self.read.thread.clone() }
+        FillSignal {
+            ticket: self.ticket.clone(),
+            requests: self.read.requests.clone(),
+            reader: self.read.thread.clone(),
+        }
     }
 
     /// Hands `core` to the lane's render thread, which renders it at `sample_rate` pace while

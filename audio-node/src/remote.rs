@@ -79,9 +79,12 @@ impl RemoteNodes {
             Err(TransportError::Unavailable(message)) => message,
             answered => return answered,
         };
-        let full = self.store.live_nodes(self.stale_after).await.ok().and_then(|live| {
-            live.into_iter().find(|n| n.id == node.id).map(|n| n.is_full())
-        });
+        let full = self
+            .store
+            .live_nodes(self.stale_after)
+            .await
+            .ok()
+            .and_then(|live| live.into_iter().find(|n| n.id == node.id).map(|n| n.is_full()));
         if full == Some(true) {
             if let Ok(Some(other)) = self.store.move_project(project, node.id, self.stale_after).await {
                 tracing::info!(%project, from = %node.id, to = %other.id, "project moved off a full node");

@@ -91,7 +91,12 @@ fn report(hub: &Hub, watched: &mut Watched, positions: bool) {
     }
 }
 
-fn event_message(project: ProjectId, rate: SampleRate, handle: &EngineHandle, event: EngineEvent) -> Option<ServerMessage> {
+fn event_message(
+    project: ProjectId,
+    rate: SampleRate,
+    handle: &EngineHandle,
+    event: EngineEvent,
+) -> Option<ServerMessage> {
     let position = Frames(handle.shared.position()).to_seconds(rate);
     let project_id = project.0;
     Some(match event {

@@ -58,11 +58,11 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
                 None => break,
             },
             _ = keepalive.tick(), if membership.is_some() => {
-                outbox.close(Message::Ping(Vec::new())).await;
+                outbox.send_control(Message::Ping(Vec::new())).await;
                 continue;
             }
             reason = closing.closed() => {
-                outbox.close(Message::Close(Some((CloseCode::Normal, reason)))).await;
+                outbox.send_control(Message::Close(Some((CloseCode::Normal, reason)))).await;
                 break;
             }
         };
@@ -74,7 +74,7 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
             Err(err) => {
                 let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
                 if oversized {
-                    outbox.close(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
+                    outbox.send_control(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
                 }
                 break;
             }

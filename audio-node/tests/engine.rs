@@ -221,7 +221,11 @@ fn a_standing_engine_reads_ahead_a_little_and_a_rolling_one_all_the_way() {
     rig.send(Command::Play { from: None });
     let out = rig.step();
     assert_eq!(left(&out)[1], ramp(1) * CENTRE, "the first block plays at once");
-    assert_eq!(rig.prefetcher.fill(), engine::PREFETCH_BLOCKS - engine::STANDING_BLOCKS + 1, "rolling: full read-ahead");
+    assert_eq!(
+        rig.prefetcher.fill(),
+        engine::PREFETCH_BLOCKS - engine::STANDING_BLOCKS + 1,
+        "rolling: full read-ahead"
+    );
 }
 
 #[test]

@@ -175,8 +175,12 @@ async fn finalize(
     outcome: RecordingStatus,
 ) -> Result<Finalized, FinalizeError> {
     let session = store.get_recording_session(session_id).await?.ok_or(FinalizeError::NotFound)?;
-    let takes: Vec<_> =
-        store.list_takes(session.track_id, audiolab_store::Page::ALL).await?.into_iter().filter(|t| t.session_id == session_id).collect();
+    let takes: Vec<_> = store
+        .list_takes(session.track_id, audiolab_store::Page::ALL)
+        .await?
+        .into_iter()
+        .filter(|t| t.session_id == session_id)
+        .collect();
     let clips: Vec<ClipId> = takes.iter().map(|t| t.clip_id).collect();
     let done = match session.status {
         RecordingStatus::Recording => return Err(FinalizeError::StillRecording),

@@ -86,7 +86,12 @@ impl Store {
 
     /// The owner's projects, oldest first.
     #[tracing::instrument(skip(self))]
-    pub async fn list_projects(&self, owner: UserId, page: Page, after: Option<ProjectId>) -> StoreResult<Paged<Project>> {
+    pub async fn list_projects(
+        &self,
+        owner: UserId,
+        page: Page,
+        after: Option<ProjectId>,
+    ) -> StoreResult<Paged<Project>> {
         // Keyset paging on (owner_id, id): the page after `after` costs the same at any size.
         let after = after.map_or(Uuid::nil(), |id| id.0);
         let (rows, total): (Vec<ProjectRow>, i64) = on_pool!(self, pool => {

@@ -111,7 +111,11 @@ impl Store {
     /// Inserts the journal row of a take recorded by the node `node` (none in `serve`), which
     /// other nodes may claim with [`Store::claim_orphaned_recordings`] once it stops heartbeating.
     #[tracing::instrument(skip(self, session), fields(session_id = %session.id))]
-    pub async fn insert_recording_session_on(&self, session: &RecordingSession, node: Option<uuid::Uuid>) -> StoreResult<()> {
+    pub async fn insert_recording_session_on(
+        &self,
+        session: &RecordingSession,
+        node: Option<uuid::Uuid>,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO recording_sessions (id, project_id, track_id, device_id, status, start_frame,
                                              applied_offset_frames, capture_key, error, created_at, updated_at, node_id)

@@ -64,7 +64,11 @@ async fn a_full_node_loses_a_project_to_a_node_with_room(store: Store) {
     assert_eq!(store.move_project(p.id, full, fresh).await.unwrap(), None, "no node has room");
     store.heartbeat_node(roomy, "http://roomy:1", NodeLoad { engines: 0, max_engines: 2 }).await.unwrap();
     let q = project(&store, "New").await;
-    assert_eq!(store.node_for_project(q.id, fresh).await.unwrap().unwrap().id, roomy, "new projects go where there is room");
+    assert_eq!(
+        store.node_for_project(q.id, fresh).await.unwrap().unwrap().id,
+        roomy,
+        "new projects go where there is room"
+    );
     let moved = store.move_project(p.id, full, fresh).await.unwrap().unwrap();
     assert_eq!(moved.id, roomy);
     assert_eq!(store.live_host_of(p.id, fresh).await.unwrap(), Some(roomy));
@@ -409,7 +413,11 @@ async fn takes_are_unique_per_pass(store: Store) {
     store.insert_take(&first).await.unwrap();
     store.insert_take(&second).await.unwrap();
     assert!(matches!(store.insert_take(&take(1)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.list_takes(track.id, audiolab_store::Page::ALL).await.unwrap(), vec![second, first], "newest first");
+    assert_eq!(
+        store.list_takes(track.id, audiolab_store::Page::ALL).await.unwrap(),
+        vec![second, first],
+        "newest first"
+    );
 }
 
 async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store) {
@@ -522,8 +530,13 @@ async fn jobs_finish_once(store: Store) {
     assert!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().is_empty());
     let later = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({}), audiolab_domain::now());
     store.insert_job(&later).await.unwrap();
-    let mixdowns: Vec<_> =
-        store.project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL).await.unwrap().into_iter().map(|j| j.id).collect();
+    let mixdowns: Vec<_> = store
+        .project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert_eq!(mixdowns, [later.id, job.id], "the project's mixdowns, newest first");
 }
 

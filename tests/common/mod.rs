@@ -138,6 +138,13 @@ impl TestApp {
     }
 
     /// Creates a project and returns its id.
+    /// `GET …/playback/status` of `project`, which must answer 200.
+    pub async fn playback_status(&self, project: &str) -> Value {
+        let (code, status) = self.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+        assert_eq!(code, 200, "{status}");
+        status
+    }
+
     pub async fn project(&self, body: Value) -> String {
         let (status, project) = self.post("/api/projects", body).await;
         assert_eq!(status, 201, "{project}");

@@ -2,9 +2,9 @@
 //! it reads rings and atomics, mixes pre-rendered blocks, and writes rings and atomics.
 
 use super::capture::{Capture, MAX_CAPTURES};
-use crate::pool::FillSignal;
 use super::shared::{EngineEvent, Shared, TransportState};
 use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition, Retired};
+use crate::pool::FillSignal;
 use audiolab_dsp::mix::{TrackMix, mix_track};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;

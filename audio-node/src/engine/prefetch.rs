@@ -62,7 +62,10 @@ impl Prefetcher {
             }
             let queued = PREFETCH_BLOCKS - self.filled.slots();
             let standing = self.shared.state() != TransportState::Playing;
-            if !self.started || queued >= if standing { STANDING_BLOCKS } else { PREFETCH_BLOCKS } || !self.repositions.is_empty() {
+            if !self.started
+                || queued >= if standing { STANDING_BLOCKS } else { PREFETCH_BLOCKS }
+                || !self.repositions.is_empty()
+            {
                 if self.repositions.is_empty() {
                     return rendered;
                 }

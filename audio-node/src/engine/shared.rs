@@ -222,7 +222,13 @@ impl EngineHandle {
         events: rtrb::Consumer<EngineEvent>,
         retired: rtrb::Consumer<super::Retired>,
     ) -> Self {
-        Self { shared, commands: Mutex::new(commands), sent: AtomicU64::new(0), events: Mutex::new(events), retired: Mutex::new(retired) }
+        Self {
+            shared,
+            commands: Mutex::new(commands),
+            sent: AtomicU64::new(0),
+            events: Mutex::new(events),
+            retired: Mutex::new(retired),
+        }
     }
 
     /// Queues `command` for the audio thread's next block. Returns its number: once
