@@ -93,3 +93,25 @@ async fn a_full_node_unloads_an_idle_engine_or_refuses_with_503() {
     assert_eq!(app.playback_status(&first).await["status"], "playing");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_deleted_while_its_engine_is_unloaded_stays_gone() {
+    let app = TestApp::sqlite_with(|settings| settings.engine_idle_secs = 1).await;
+    let project = project_with_audio(&app, "Parked", 4.0).await;
+    let (code, _) = transport(&app, &project, "seek", json!({"position": 1.5})).await;
+    assert_eq!(code, 200);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while app.playback_status(&project).await["project_loaded"] == true {
+        assert!(Instant::now() < deadline, "the idle engine never unloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, _) = app.delete(&format!("/api/projects/{project}")).await;
+    assert_eq!(code, 204);
+    for action in ["play", "resume"] {
+        let (code, body) = transport(&app, &project, action, json!({})).await;
+        assert_eq!(code, 404, "{action} on a deleted project: {body}");
+    }
+    let (code, _) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+    assert_eq!(code, 404);
+    app.stop().await;
+}
