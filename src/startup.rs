@@ -2,6 +2,7 @@
 //! everything cleanly when asked.
 
 use anyhow::Context;
+use audiolab_api::auth::{Gate, identify};
 use audiolab_api::{ApiContext, AudioStatus};
 use audiolab_config::{AudioCapability, Settings, detect_environment};
 use audiolab_domain::job::JobSubmitter;
@@ -59,6 +60,14 @@ impl Application {
     /// Starts `role` on the configured address (port 0 picks a free port) and returns once it
     /// accepts connections.
     pub async fn start(settings: Settings, role: Role) -> anyhow::Result<Self> {
+        let auth_enabled = settings.auth_enabled(role == Role::Serve);
+        let secret = settings.internal_secret.as_ref().map(|s| s.expose().to_owned());
+        if auth_enabled && secret.is_none() && matches!(role, Role::Api | Role::Node) {
+            anyhow::bail!(
+                "invalid configuration: internal_secret: must be set (AUDIOLAB_INTERNAL_SECRET, the same on every \
+                 api and node process) when auth is on, so only API processes reach the nodes' internal routes"
+            );
+        }
         let store = open_store(&settings).await?;
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -95,6 +104,7 @@ impl Application {
                 tasks.push(tokio::spawn(audiolab_worker::run(jobs, queue.clone(), shutdown.clone())));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
+                let store_for_gate = store.clone();
                 let mut context = api_context(&settings, store, role, node.clone(), Arc::new(queue.clone()))?;
                 if node.output() == audiolab_node::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
@@ -105,10 +115,12 @@ impl Application {
                     };
                 }
                 let api = audiolab_api::app(context);
+                let gate = Gate::new(store_for_gate, auth_enabled);
                 Route::new()
                     .at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node))
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
+                    .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
                     .boxed()
             }
             Role::Api => {
@@ -116,13 +128,15 @@ impl Application {
                     tracing::warn!("redis_url is not set: track changes made here will not reach playing engines");
                 }
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
-                let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after));
+                let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after, secret));
                 let queue = Arc::new(JobQueue::open(&settings).await?);
+                let gate = Gate::new(store.clone(), auth_enabled);
                 let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone(), queue)?);
                 Route::new()
                     .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes))
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
+                    .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
                     .boxed()
             }
             Role::Node => {
@@ -144,7 +158,7 @@ impl Application {
                     }
                     None => tracing::warn!("redis_url is not set: takes will not reach engines once finalised"),
                 }
-                audiolab_node::app(node).map_to_response().boxed()
+                audiolab_node::app(node, secret).map_to_response().boxed()
             }
         };
         let stop = shutdown.clone();
@@ -264,7 +278,17 @@ fn api_context(
         },
     };
     let storage = audio_storage(settings)?;
-    Ok(ApiContext { store, settings: Arc::new(settings.clone()), environment, audio_status, audio, storage, jobs })
+    Ok(ApiContext {
+        store,
+        settings: Arc::new(settings.clone()),
+        environment,
+        audio_status,
+        audio,
+        storage,
+        jobs,
+        auth_enabled: settings.auth_enabled(role == Role::Serve),
+        logins: Arc::default(),
+    })
 }
 
 /// Connects the worker role: its jobs' context and the queue to take them from (run them with

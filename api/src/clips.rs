@@ -1,7 +1,10 @@
 //! `/api/clips` and `/api/tracks/{id}/clips`: list, read, edit and delete clips.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{page, paged_list};
 use crate::projects::Deleted;
@@ -132,9 +135,9 @@ paged_list!(
 );
 
 impl ClipsApi {
-    async fn owned_clip(ctx: &ApiContext, id: ClipId) -> ApiResult<(Clip, SampleRate)> {
+    async fn owned_clip(ctx: &ApiContext, caller: &Caller, id: ClipId, need: Need) -> ApiResult<(Clip, SampleRate)> {
         let clip = ctx.store.get_clip(id).await?.ok_or_else(|| ApiError::not_found("clip"))?;
-        let project = ctx.owned_project(clip.project_id).await.map_err(|_| ApiError::not_found("clip"))?;
+        let project = ctx.project_as(caller, clip.project_id, need, "clip").await?;
         Ok((clip, project.sample_rate))
     }
 }
@@ -148,6 +151,7 @@ impl ClipsApi {
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
@@ -156,8 +160,8 @@ impl ClipsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
-    ) -> ApiResult<Json<ClipList>> {
-        let (track, project) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<Json<ClipList>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+        let (track, project) = ctx.track(&caller, id.0.into(), Need::Read).await?;
         let page = page(limit.0, offset.0)?;
         let clips = ctx.store.list_clips(track.id, page).await?;
         Ok(Json(ClipList::new(clips, page, |c| ClipView::new(c, project.sample_rate))))
@@ -172,18 +176,19 @@ impl ClipsApi {
     async fn peaks(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
         /// Frames per pixel wanted.
         samples_per_pixel: Query<Option<u32>>,
-    ) -> ApiResult<poem_openapi::payload::Binary<Vec<u8>>> {
-        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
+    ) -> Answer<poem_openapi::payload::Binary<Vec<u8>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+        let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.peaks_key else {
             return Err(ApiError::conflict(format!(
                 "clip {} has no waveform yet (status {})",
                 clip.id,
                 clip.status.as_str()
-            )));
+            )).into());
         };
         let wanted = samples_per_pixel.0.unwrap_or(256).max(1);
         let zoom = audiolab_dsp::peaks::ZOOM_LEVELS
@@ -204,22 +209,23 @@ impl ClipsApi {
     async fn audio(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: poem_openapi::param::Header<Option<String>>,
-    ) -> ApiResult<poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>> {
-        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
+    ) -> Answer<poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+        let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.audio_key.filter(|_| clip.status == audiolab_domain::clip::ClipStatus::Ready) else {
             return Err(ApiError::conflict(format!(
                 "clip {} has no audio yet (status {})",
                 clip.id,
                 clip.status.as_str()
-            )));
+            )).into());
         };
         let name = format!("clip-{}.wav", clip.id);
-        crate::download::serve(&ctx.storage, &key, "audio/wav", &name, range.0.as_deref()).await
+        Ok(crate::download::serve(&ctx.storage, &key, "audio/wav", &name, range.0.as_deref()).await?)
     }
 
     /// Get a clip
@@ -227,10 +233,11 @@ impl ClipsApi {
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<ClipView>> {
-        let (clip, rate) = Self::owned_clip(&ctx, id.0.into()).await?;
+    ) -> Answer<Json<ClipView>, { codes::SIGNED | codes::LOOKUP }> {
+        let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         Ok(Json(ClipView::new(clip, rate)))
     }
 
@@ -241,16 +248,17 @@ impl ClipsApi {
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
         body: Json<UpdateClip>,
-    ) -> ApiResult<Json<ClipView>> {
-        let (clip, rate) = Self::owned_clip(&ctx, id.0.into()).await?;
+    ) -> Answer<Json<ClipView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         if let Some(track_id) = b.track_id {
-            let (target, _) = ctx.owned_track(track_id.into()).await?;
+            let (target, _) = ctx.track(&caller, track_id.into(), Need::Change).await?;
             if target.project_id != clip.project_id {
-                return Err(ApiError::unprocessable("track_id: the target track belongs to another project"));
+                return Err(ApiError::unprocessable("track_id: the target track belongs to another project").into());
             }
         }
         let patch = ClipPatch {
@@ -263,7 +271,7 @@ impl ClipsApi {
             fade_in: b.fade_in,
             fade_out: b.fade_out,
         };
-        let updated = ctx.changes().update_clip(&clip, &patch, rate).await?;
+        let updated = ctx.changes(&caller).update_clip(&clip, &patch, rate).await?;
         Ok(Json(ClipView::new(updated, rate)))
     }
 
@@ -272,11 +280,12 @@ impl ClipsApi {
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
-    ) -> ApiResult<Deleted> {
-        let (clip, _) = Self::owned_clip(&ctx, id.0.into()).await?;
-        ctx.changes().delete_clip(&clip).await?;
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
+        ctx.changes(&caller).delete_clip(&clip).await?;
         Ok(Deleted::Deleted)
     }
 }

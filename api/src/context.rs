@@ -2,9 +2,7 @@
 //! its environment and audio engine.
 
 use audiolab_config::{AudioCapability, EnvironmentKind, Settings};
-use audiolab_domain::UserId;
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
-use audiolab_domain::user::LOCAL_USER_ID;
 use audiolab_store::Store;
 use std::sync::Arc;
 
@@ -21,6 +19,10 @@ pub struct ApiContext {
     pub storage: audiolab_media::storage::Storage,
     /// The job queue the workers take mixdowns and imports from.
     pub jobs: Arc<dyn audiolab_domain::job::JobSubmitter>,
+    /// Whether requests need a token.
+    pub auth_enabled: bool,
+    /// Failed logins, counted per username and address.
+    pub logins: Arc<audiolab_app::accounts::LoginLimiter>,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.
@@ -34,15 +36,9 @@ pub struct AudioStatus {
     pub overdubbing: bool,
 }
 
-impl ApiContext {
-    /// The user whose projects a request may see. Until accounts land (§8) every request acts
-    /// as the local user; handlers already scope every query by owner through this.
-    pub fn owner(&self) -> UserId {
-        LOCAL_USER_ID
-    }
-}
-
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use audiolab_domain::user::Need;
 use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
 use audiolab_domain::{ProjectId, TrackId};
@@ -54,24 +50,29 @@ impl ApiContext {
         self.audio.input_devices().iter().any(|d| d.device_id == device_id)
     }
 
-    /// The use cases every change goes through: the store, then the engine and the clients.
-    pub fn changes(&self) -> audiolab_app::Changes<'_> {
-        audiolab_app::Changes::new(&self.store, self.audio.as_ref())
+    /// The use cases every change goes through: the store, then the engine and the clients,
+    /// each change named after `caller`.
+    pub fn changes<'a>(&'a self, caller: &'a Caller) -> audiolab_app::Changes<'a> {
+        audiolab_app::Changes::new(&self.store, self.audio.as_ref(), Some(&caller.actor))
     }
 
-    /// The project, if it exists and the caller owns it (otherwise 404: whether someone else's
-    /// project exists is not the caller's business).
-    pub async fn owned_project(&self, id: ProjectId) -> ApiResult<Project> {
-        match self.store.get_project(id).await? {
-            Some(project) if project.owner_id == self.owner() => Ok(project),
-            _ => Err(ApiError::not_found("project")),
-        }
+    /// The project, if the caller is a member whose role allows `need`: 404 to anyone else
+    /// (whether someone else's project exists is not their business), 403 to a member whose
+    /// role is too small.
+    pub async fn project(&self, caller: &Caller, id: ProjectId, need: Need) -> ApiResult<Project> {
+        self.project_as(caller, id, need, "project").await
     }
 
-    /// The track and its project, if the caller owns the project.
-    pub async fn owned_track(&self, id: TrackId) -> ApiResult<(Track, Project)> {
+    /// [`Self::project`] for the project of something else, whose 404 names that thing ("clip").
+    pub async fn project_as(&self, caller: &Caller, id: ProjectId, need: Need, what: &'static str) -> ApiResult<Project> {
+        let (project, _) = audiolab_app::access::project(&self.store, &caller.actor, id, need, what).await?;
+        Ok(project)
+    }
+
+    /// The track and its project, if the caller's role in the project allows `need`.
+    pub async fn track(&self, caller: &Caller, id: TrackId, need: Need) -> ApiResult<(Track, Project)> {
         let track = self.store.get_track(id).await?.ok_or_else(|| ApiError::not_found("track"))?;
-        let project = self.owned_project(track.project_id).await.map_err(|_| ApiError::not_found("track"))?;
+        let project = self.project_as(caller, track.project_id, need, "track").await?;
         Ok((track, project))
     }
 }
@@ -110,7 +111,7 @@ impl AudioControl for NoAudio {
     ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
-    async fn track_changed(&self, _: &Track) {}
+    async fn track_changed(&self, _: &Track, _: Option<&audiolab_domain::user::Actor>) {}
     async fn record_start(
         &self,
         _: ProjectId,

@@ -1,8 +1,10 @@
 //! `GET /api/audio/devices`: the input devices tracks can record from.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Answer, codes};
+use crate::error::ApiError;
 use audiolab_domain::device::InputDevice;
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -77,7 +79,7 @@ impl DevicesApi {
     /// The virtual devices every node offers (`mock_0` mono sine, `mock_1` stereo tones,
     /// `mock_2` a click on every beat), plus sound-card inputs where there is hardware.
     #[oai(path = "/api/audio/devices", method = "get", operation_id = "list_devices")]
-    async fn list(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<DeviceView>>> {
+    async fn list(&self, ctx: Data<&ApiContext>, _caller: Caller) -> Answer<Json<Vec<DeviceView>>, { codes::SIGNED }> {
         let mut views = Vec::new();
         for device in ctx.audio.input_devices() {
             let offset_us = ctx.store.device_offset_us(&device.device_id).await?;
@@ -95,15 +97,16 @@ impl DevicesApi {
     async fn set_offset(
         &self,
         ctx: Data<&ApiContext>,
+        _caller: Caller,
         /// Device id.
         device_id: Path<String>,
         body: Json<DeviceOffset>,
-    ) -> ApiResult<Json<DeviceOffsetSet>> {
+    ) -> Answer<Json<DeviceOffsetSet>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
         if !ctx.has_input_device(&device_id.0) {
-            return Err(ApiError::not_found("device"));
+            return Err(ApiError::not_found("device").into());
         }
         if !body.offset_ms.is_finite() {
-            return Err(ApiError::unprocessable("offset_ms: must be a number of milliseconds"));
+            return Err(ApiError::unprocessable("offset_ms: must be a number of milliseconds").into());
         }
         let offset_us = (body.offset_ms * 1000.0).round() as i64;
         ctx.store.set_device_offset_us(&device_id.0, offset_us).await?;

@@ -31,7 +31,14 @@ pub enum ApiError {
     /// The request could not be read (malformed JSON, wrong content).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// The resource does not exist (or belongs to someone else).
+    /// No valid bearer token: none was sent, or it is unknown, revoked or expired.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// The caller is a member of the project whose role does not allow this (viewers change nothing;
+    /// only the owner deletes the project or manages its members).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The resource does not exist, or belongs to a project the caller is not a member of.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The request conflicts with the current state, e.g. a track index already in use.
@@ -50,6 +57,9 @@ pub enum ApiError {
     /// A value is missing, of the wrong type or out of range.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too many failed logins for this username or address; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// An unexpected failure; it has been logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -60,6 +70,102 @@ pub enum ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The statuses an operation can answer with besides success, as bits: each operation names
+/// its set in its return type ([`Answer`]), and the document lists exactly those.
+pub mod codes {
+    pub const BAD_REQUEST: u32 = 1 << 0;
+    pub const UNAUTHORIZED: u32 = 1 << 1;
+    pub const FORBIDDEN: u32 = 1 << 2;
+    pub const NOT_FOUND: u32 = 1 << 3;
+    pub const CONFLICT: u32 = 1 << 4;
+    pub const TOO_LARGE: u32 = 1 << 5;
+    pub const UNSUPPORTED: u32 = 1 << 6;
+    pub const RANGE: u32 = 1 << 7;
+    pub const UNPROCESSABLE: u32 = 1 << 8;
+    pub const TOO_MANY: u32 = 1 << 9;
+    pub const INTERNAL: u32 = 1 << 10;
+    pub const UNAVAILABLE: u32 = 1 << 11;
+
+    /// Any operation can fail unexpectedly or find the database down.
+    pub const ANY: u32 = INTERNAL | UNAVAILABLE;
+    /// An operation that needs a token.
+    pub const SIGNED: u32 = ANY | UNAUTHORIZED;
+    /// A path or query parameter that may be malformed or name nothing the caller can see.
+    pub const LOOKUP: u32 = NOT_FOUND | UNPROCESSABLE;
+    /// A JSON request body: unreadable, too large, the wrong content type or invalid.
+    pub const BODY: u32 = BAD_REQUEST | TOO_LARGE | UNSUPPORTED | UNPROCESSABLE;
+    /// Reading something of a project.
+    pub const READ: u32 = SIGNED | LOOKUP;
+    /// Changing something of a project: refused to viewers, may collide with another change.
+    pub const CHANGE: u32 = READ | FORBIDDEN | CONFLICT;
+    /// Changing something of a project with a JSON body.
+    pub const CHANGE_BODY: u32 = CHANGE | BODY;
+
+    /// The bit of an HTTP status, if it is one an operation declares.
+    pub const fn of(status: u16) -> u32 {
+        match status {
+            400 => BAD_REQUEST,
+            401 => UNAUTHORIZED,
+            403 => FORBIDDEN,
+            404 => NOT_FOUND,
+            409 => CONFLICT,
+            413 => TOO_LARGE,
+            415 => UNSUPPORTED,
+            416 => RANGE,
+            422 => UNPROCESSABLE,
+            429 => TOO_MANY,
+            500 => INTERNAL,
+            503 => UNAVAILABLE,
+            _ => 0,
+        }
+    }
+}
+
+/// An operation's error: an [`ApiError`] whose possible statuses are the bits of `CODES`, so
+/// each operation documents exactly the statuses it can answer with.
+#[derive(Debug)]
+pub struct Fails<const CODES: u32>(pub ApiError);
+
+/// What a handler returns: its success, or one of the errors its `CODES` declare.
+pub type Answer<T, const CODES: u32> = Result<T, Fails<CODES>>;
+
+impl<const CODES: u32> ApiResponse for Fails<CODES> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses.retain(|r| r.status.is_some_and(|s| CODES & codes::of(s) != 0));
+        meta
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        ApiError::register(registry);
+    }
+}
+
+impl<const CODES: u32> IntoResponse for Fails<CODES> {
+    fn into_response(self) -> Response {
+        let response = self.0.into_response();
+        // An answer the operation does not declare is a bug in its declaration: tests fail on it.
+        debug_assert!(
+            CODES & codes::of(response.status().as_u16()) != 0,
+            "undeclared status {} from an operation declaring {CODES:#b}",
+            response.status()
+        );
+        response
+    }
+}
+
+impl<const CODES: u32> From<Fails<CODES>> for poem::Error {
+    fn from(fails: Fails<CODES>) -> poem::Error {
+        poem::Error::from_response(fails.into_response())
+    }
+}
+
+impl<const CODES: u32, E: Into<ApiError>> From<E> for Fails<CODES> {
+    fn from(err: E) -> Self {
+        Fails(err.into())
+    }
+}
 
 /// Seconds a client is asked to wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u32 = 5;
@@ -86,6 +192,21 @@ impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         let detail = detail.into();
         ApiError::BadRequest(body(detail.clone(), vec![detail]))
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError::Unauthorized(body(detail.clone(), vec![detail]), "Bearer".into())
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError::Forbidden(body(detail.clone(), vec![detail]))
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: u64) -> Self {
+        let detail = detail.into();
+        ApiError::TooManyRequests(body(detail.clone(), vec![detail]), u32::try_from(retry_after).unwrap_or(u32::MAX))
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
@@ -143,11 +264,36 @@ impl From<TransportError> for ApiError {
             TransportError::NotFound(what) => ApiError::not_found(&what),
             TransportError::Invalid(message) => ApiError::unprocessable(message),
             TransportError::Conflict(message) => ApiError::conflict(message),
+            TransportError::Forbidden(message) => ApiError::forbidden(message),
             TransportError::Unavailable(message) => ApiError::unavailable(message),
             TransportError::Internal(message) => {
                 tracing::error!(error = %message, "transport failed");
                 ApiError::Internal(body("internal server error", vec![]))
             }
+        }
+    }
+}
+
+impl From<audiolab_app::access::AccessError> for ApiError {
+    fn from(err: audiolab_app::access::AccessError) -> Self {
+        use audiolab_app::access::AccessError;
+        match err {
+            AccessError::NotFound(what) => ApiError::not_found(what),
+            AccessError::Forbidden(message) => ApiError::forbidden(message),
+            AccessError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<audiolab_app::accounts::AccountError> for ApiError {
+    fn from(err: audiolab_app::accounts::AccountError) -> Self {
+        use audiolab_app::accounts::AccountError;
+        match err {
+            AccountError::Invalid(invalid) => invalid.into(),
+            AccountError::Unauthorized(message) => ApiError::unauthorized(message),
+            AccountError::RateLimited(secs) => ApiError::too_many_requests(err.to_string(), secs),
+            AccountError::Store(err) => err.into(),
+            err @ AccountError::Hashing(_) => ApiError::internal(&err),
         }
     }
 }

@@ -4,7 +4,10 @@
 
 use crate::Tag;
 use crate::clips::ClipView;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
 use crate::mixdowns::submit_job;
@@ -69,6 +72,7 @@ impl ImportsApi {
     async fn import(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Raw uploads: timeline position in seconds (default 0).
@@ -78,8 +82,8 @@ impl ImportsApi {
         /// Raw uploads: the file's name, whose extension hints at the format.
         filename: Query<Option<String>>,
         body: UploadBody,
-    ) -> ApiResult<ImportResponse> {
-        let (track, project) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<ImportResponse, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let job_id = JobId::new();
         let upload_key = format!("uploads/{job_id}/source");
         let path = ctx.storage.path(&upload_key).map_err(|e| ApiError::internal(&e))?;
@@ -97,7 +101,7 @@ impl ImportsApi {
         };
         if let Err(err) = written {
             let _ = tokio::fs::remove_file(&path).await;
-            return Err(err);
+            return Err(err.into());
         }
         let start = Frames::from_seconds("start", start.unwrap_or(0.0), project.sample_rate)?;
         // A file name is only a hint: its control characters are dropped, where a `name` the
@@ -158,13 +162,13 @@ async fn store_upload(path: &std::path::Path, mut source: impl AsyncRead + Unpin
         }
         written += read as u64;
         if written > limit {
-            return Err(ApiError::too_large(limit));
+            return Err(ApiError::too_large(limit).into());
         }
         file.write_all(&buffer[..read]).await.map_err(io_error)?;
     }
     file.flush().await.map_err(io_error)?;
     if written == 0 {
-        return Err(ApiError::unprocessable("file: the upload is empty"));
+        return Err(ApiError::unprocessable("file: the upload is empty").into());
     }
     Ok(written)
 }

@@ -1,7 +1,10 @@
 //! `GET /api/jobs/{id}`: the state of background work; `POST /api/jobs/{id}/cancel` stops it.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use audiolab_domain::job::{Job, JobStatus};
 use chrono::{DateTime, Utc};
@@ -62,10 +65,11 @@ impl JobsApi {
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Job id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<JobView>> {
-        Ok(Json(owned_job(&ctx, id.0).await?.into()))
+    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP }> {
+        Ok(Json(owned_job(&ctx, &caller, id.0, Need::Read).await?.into()))
     }
 
     /// Cancel a job
@@ -76,25 +80,26 @@ impl JobsApi {
     async fn cancel(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Job id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<JobView>> {
-        let job = owned_job(&ctx, id.0).await?;
+    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let job = owned_job(&ctx, &caller, id.0, Need::Change).await?;
         let cancelled =
             ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;
         let job = ctx.store.get_job(job.id).await?.ok_or_else(|| ApiError::not_found("job"))?;
         if !cancelled {
-            return Err(ApiError::conflict(format!("the job already ended: {}", job.status.as_str())));
+            return Err(ApiError::conflict(format!("the job already ended: {}", job.status.as_str())).into());
         }
         Ok(Json(job.into()))
     }
 }
 
 /// The job, if it exists and belongs to one of the caller's projects.
-async fn owned_job(ctx: &ApiContext, id: Uuid) -> ApiResult<Job> {
+async fn owned_job(ctx: &ApiContext, caller: &Caller, id: Uuid, need: Need) -> ApiResult<Job> {
     let job = ctx.store.get_job(id.into()).await?.ok_or_else(|| ApiError::not_found("job"))?;
     if let Some(project) = job.project_id {
-        ctx.owned_project(project).await.map_err(|_| ApiError::not_found("job"))?;
+        ctx.project_as(caller, project, need, "job").await?;
     }
     Ok(job)
 }

@@ -5,6 +5,7 @@
 //! back into JSON. One file per resource; the error model lives in [`error`].
 
 mod allow;
+pub mod auth;
 mod body_limit;
 mod clips;
 mod context;
@@ -15,6 +16,7 @@ mod health;
 mod imports;
 mod jobs;
 mod loops;
+mod members;
 mod mixdowns;
 mod mixer;
 mod pagination;
@@ -35,6 +37,8 @@ use poem_openapi::{OpenApiService, Tags};
 pub(crate) enum Tag {
     /// Liveness, environment and capabilities.
     System,
+    /// Accounts, sign-in and personal API keys.
+    Accounts,
     /// Projects: the container of tracks, with the project sample rate.
     Projects,
     /// Tracks: up to 32 per project.
@@ -51,8 +55,10 @@ pub(crate) enum Tag {
 
 type Apis = (
     health::HealthApi,
+    auth::AuthApi,
     devices::DevicesApi,
     projects::ProjectsApi,
+    members::MembersApi,
     tracks::TracksApi,
     clips::ClipsApi,
     imports::ImportsApi,
@@ -67,8 +73,10 @@ type Apis = (
 fn service() -> OpenApiService<Apis, ()> {
     let apis = (
         health::HealthApi,
+        auth::AuthApi,
         devices::DevicesApi,
         projects::ProjectsApi,
+        members::MembersApi,
         tracks::TracksApi,
         clips::ClipsApi,
         imports::ImportsApi,

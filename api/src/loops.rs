@@ -1,7 +1,10 @@
 //! `/api/projects/{id}/loops` and `/api/loops/{id}`: loop regions.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::projects::Deleted;
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
@@ -116,9 +119,9 @@ pub enum LoopRegionCreated {
 }
 
 impl LoopsApi {
-    async fn owned_region(ctx: &ApiContext, id: LoopRegionId) -> ApiResult<(LoopRegion, SampleRate)> {
+    async fn owned_region(ctx: &ApiContext, caller: &Caller, id: LoopRegionId, need: Need) -> ApiResult<(LoopRegion, SampleRate)> {
         let region = ctx.store.get_loop_region(id).await?.ok_or_else(|| ApiError::not_found("loop region"))?;
-        let project = ctx.owned_project(region.project_id).await.map_err(|_| ApiError::not_found("loop region"))?;
+        let project = ctx.project_as(caller, region.project_id, need, "loop region").await?;
         Ok((region, project.sample_rate))
     }
 }
@@ -130,11 +133,12 @@ impl LoopsApi {
     async fn create(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<CreateLoopRegion>,
-    ) -> ApiResult<LoopRegionCreated> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<LoopRegionCreated, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let new = NewLoopRegion {
             name: b.name,
@@ -145,7 +149,7 @@ impl LoopsApi {
             auto_punch_record: b.auto_punch_record,
         };
         let region = LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
-        ctx.changes().create_loop(&region).await?;
+        ctx.changes(&caller).create_loop(&region).await?;
         Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(region, project.sample_rate))))
     }
 
@@ -156,6 +160,7 @@ impl LoopsApi {
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
@@ -164,9 +169,9 @@ impl LoopsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<LoopRegionView>>> {
+    ) -> Answer<Json<Vec<LoopRegionView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
-        let project = ctx.owned_project(id.0.into()).await?;
+        let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let regions = ctx.store.list_loop_regions(project.id, page).await?;
         Ok(Json(regions.into_iter().map(|r| LoopRegionView::new(r, project.sample_rate)).collect()))
     }
@@ -176,10 +181,11 @@ impl LoopsApi {
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<LoopRegionView>> {
-        let (region, rate) = Self::owned_region(&ctx, id.0.into()).await?;
+    ) -> Answer<Json<LoopRegionView>, { codes::SIGNED | codes::LOOKUP }> {
+        let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Read).await?;
         Ok(Json(LoopRegionView::new(region, rate)))
     }
 
@@ -190,11 +196,12 @@ impl LoopsApi {
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
         body: Json<UpdateLoopRegion>,
-    ) -> ApiResult<Json<LoopRegionView>> {
-        let (region, rate) = Self::owned_region(&ctx, id.0.into()).await?;
+    ) -> Answer<Json<LoopRegionView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = LoopRegionPatch {
             name: b.name,
@@ -208,7 +215,7 @@ impl LoopsApi {
             },
             auto_punch_record: b.auto_punch_record,
         };
-        let updated = ctx.changes().update_loop(&region, &patch, rate).await?;
+        let updated = ctx.changes(&caller).update_loop(&region, &patch, rate).await?;
         Ok(Json(LoopRegionView::new(updated, rate)))
     }
 
@@ -217,11 +224,12 @@ impl LoopsApi {
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
-    ) -> ApiResult<Deleted> {
-        let (region, _) = Self::owned_region(&ctx, id.0.into()).await?;
-        ctx.changes().delete_loop(&region).await?;
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (region, _) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
+        ctx.changes(&caller).delete_loop(&region).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -3,7 +3,10 @@
 //! `/api/mixdowns/{job_id}/…`.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::download;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
@@ -86,11 +89,12 @@ impl MixdownsApi {
     async fn submit(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<Option<MixdownBody>>,
-    ) -> ApiResult<SubmitResponse> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<SubmitResponse, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0.unwrap_or_default();
         let request = MixdownRequest {
             start: b.start,
@@ -138,6 +142,7 @@ impl MixdownsApi {
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
@@ -146,9 +151,9 @@ impl MixdownsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<JobView>>> {
+    ) -> Answer<Json<Vec<JobView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
-        let project = ctx.owned_project(id.0.into()).await?;
+        let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let jobs = ctx.store.project_jobs(project.id, JobKind::Mixdown, page).await?;
         Ok(Json(jobs.into_iter().map(JobView::from).collect()))
     }
@@ -160,16 +165,17 @@ impl MixdownsApi {
     async fn file(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// The mixdown's job id.
         job_id: Path<Uuid>,
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> ApiResult<Response<Binary<Body>>> {
-        let result = finished_mixdown(&ctx, job_id.0).await?;
+    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+        let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result.files.iter().find(|f| f.kind == "mix").ok_or_else(|| ApiError::not_found("mix file"))?;
         let name = format!("mixdown-{}.{}", job_id.0, result.format.extension());
-        download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await
+        Ok(download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await?)
     }
 
     /// Download a stem
@@ -179,6 +185,7 @@ impl MixdownsApi {
     async fn stem(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// The mixdown's job id.
         job_id: Path<Uuid>,
         /// The track.
@@ -186,15 +193,15 @@ impl MixdownsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> ApiResult<Response<Binary<Body>>> {
-        let result = finished_mixdown(&ctx, job_id.0).await?;
+    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+        let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result
             .files
             .iter()
             .find(|f| f.kind == "stem" && f.track_id.map(|t| t.0) == Some(track_id.0))
             .ok_or_else(|| ApiError::not_found("stem"))?;
         let name = format!("stem-{}.{}", track_id.0, result.format.extension());
-        download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await
+        Ok(download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await?)
     }
 }
 
@@ -204,19 +211,19 @@ pub async fn submit_job(ctx: &ApiContext, job: &Job) -> ApiResult<()> {
     if let Err(reason) = ctx.jobs.submit(job.id).await {
         let reason = format!("the job queue is unavailable: {reason}");
         let _ = ctx.store.finish_job(job.id, JobStatus::Failed, None, Some(&reason)).await;
-        return Err(ApiError::unavailable(reason));
+        return Err(ApiError::unavailable(reason).into());
     }
     Ok(())
 }
 
 /// The result of a succeeded mixdown job the caller owns.
-async fn finished_mixdown(ctx: &ApiContext, job_id: Uuid) -> ApiResult<MixdownResult> {
+async fn finished_mixdown(ctx: &ApiContext, caller: &Caller, job_id: Uuid) -> ApiResult<MixdownResult> {
     let job = ctx.store.get_job(job_id.into()).await?.ok_or_else(|| ApiError::not_found("mixdown"))?;
     let project =
         job.project_id.filter(|_| job.kind == JobKind::Mixdown).ok_or_else(|| ApiError::not_found("mixdown"))?;
-    ctx.owned_project(project).await.map_err(|_| ApiError::not_found("mixdown"))?;
+    ctx.project_as(caller, project, Need::Read, "mixdown").await?;
     if job.status != JobStatus::Succeeded {
-        return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())));
+        return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())).into());
     }
     let result = job.result.ok_or_else(|| ApiError::not_found("mixdown result"))?;
     serde_json::from_value(result).map_err(|e| ApiError::internal(&e))

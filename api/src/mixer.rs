@@ -1,7 +1,10 @@
 //! `/api/audio/tracks/{id}/volume|pan|mute|solo`: the live mixer, persisted.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::ApiResult;
 use audiolab_domain::track::TrackPatch;
 use poem::web::Data;
@@ -57,9 +60,9 @@ pub struct SoloChanged {
 }
 
 impl MixerApi {
-    async fn change(ctx: &ApiContext, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
-        let (track, _) = ctx.owned_track(id.into()).await?;
-        Ok(ctx.changes().update_track(&track, &patch).await?)
+    async fn change(ctx: &ApiContext, caller: &Caller, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
+        let (track, _) = ctx.track(caller, id.into(), Need::Change).await?;
+        Ok(ctx.changes(caller).update_track(&track, &patch).await?)
     }
 }
 
@@ -72,12 +75,13 @@ impl MixerApi {
     async fn volume(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Linear factor, 0.0–2.0.
         volume: Query<f64>,
-    ) -> ApiResult<Json<VolumeChanged>> {
-        let track = Self::change(&ctx, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
+    ) -> Answer<Json<VolumeChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let track = Self::change(&ctx, &caller, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
         Ok(Json(VolumeChanged { success: true, track_id: track.id.0, volume: track.volume.get() }))
     }
 
@@ -88,12 +92,13 @@ impl MixerApi {
     async fn pan(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// −1.0 (left) to 1.0 (right).
         pan: Query<f64>,
-    ) -> ApiResult<Json<PanChanged>> {
-        let track = Self::change(&ctx, id.0, TrackPatch { pan: Some(pan.0), ..Default::default() }).await?;
+    ) -> Answer<Json<PanChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let track = Self::change(&ctx, &caller, id.0, TrackPatch { pan: Some(pan.0), ..Default::default() }).await?;
         Ok(Json(PanChanged { success: true, track_id: track.id.0, pan: track.pan.get() }))
     }
 
@@ -102,12 +107,13 @@ impl MixerApi {
     async fn mute(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Whether to mute.
         muted: Query<bool>,
-    ) -> ApiResult<Json<MuteChanged>> {
-        let track = Self::change(&ctx, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
+    ) -> Answer<Json<MuteChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let track = Self::change(&ctx, &caller, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
         Ok(Json(MuteChanged { success: true, track_id: track.id.0, muted: track.muted }))
     }
 
@@ -116,12 +122,13 @@ impl MixerApi {
     async fn solo(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Whether to solo.
         soloed: Query<bool>,
-    ) -> ApiResult<Json<SoloChanged>> {
-        let track = Self::change(&ctx, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
+    ) -> Answer<Json<SoloChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let track = Self::change(&ctx, &caller, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
         Ok(Json(SoloChanged { success: true, track_id: track.id.0, soloed: track.soloed }))
     }
 }

@@ -1,8 +1,10 @@
 //! `/api/audio/projects/{id}/playback/…`: the transport of a project's engine.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::ApiResult;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -132,10 +134,11 @@ impl PlaybackApi {
     async fn load(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<LoadResult>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<LoadResult>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.load(project.id).await?.into()))
     }
 
@@ -146,11 +149,12 @@ impl PlaybackApi {
     async fn play(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<Option<PlayRequest>>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let position = body.0.and_then(|b| b.position);
         Ok(Json(ctx.audio.play(project.id, position).await?.into()))
     }
@@ -162,10 +166,11 @@ impl PlaybackApi {
     async fn pause(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.pause(project.id).await?.into()))
     }
 
@@ -174,10 +179,11 @@ impl PlaybackApi {
     async fn resume(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.resume(project.id).await?.into()))
     }
 
@@ -188,10 +194,11 @@ impl PlaybackApi {
     async fn stop(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.stop(project.id).await?.into()))
     }
 
@@ -200,11 +207,12 @@ impl PlaybackApi {
     async fn seek(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<SeekRequest>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.seek(project.id, body.0.position).await?.into()))
     }
 
@@ -213,10 +221,11 @@ impl PlaybackApi {
     async fn status(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         Ok(Json(ctx.audio.status(project.id).await?.into()))
     }
 
@@ -224,35 +233,29 @@ impl PlaybackApi {
     ///
     /// Makes the region the project's enabled loop and loops it: seamless, sample-exact wraps;
     /// `repeat_count` N plays N+1 passes, then playback continues.
-    #[oai(
-        path = "/api/audio/projects/:id/playback/loop/enable",
-        method = "post",
-        operation_id = "playback_loop_enable"
-    )]
+    #[oai(path = "/api/audio/projects/:id/playback/loop/enable", method = "post", operation_id = "playback_loop_enable")]
     async fn loop_enable(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<LoopRequest>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
     }
 
     /// Stop looping
-    #[oai(
-        path = "/api/audio/projects/:id/playback/loop/disable",
-        method = "post",
-        operation_id = "playback_loop_disable"
-    )]
+    #[oai(path = "/api/audio/projects/:id/playback/loop/disable", method = "post", operation_id = "playback_loop_disable")]
     async fn loop_disable(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<PlaybackStatus>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, None).await?.into()))
     }
 }

@@ -1,8 +1,10 @@
 //! `/api/projects`: create, read, update, delete and list projects.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::ApiResult;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::pagination::page;
 use crate::tracks::{TrackList, TrackView};
 use audiolab_domain::project::{NewProject, Project, ProjectPatch};
@@ -136,7 +138,8 @@ pub enum Deleted {
 impl ProjectsApi {
     /// Create a project
     #[oai(path = "/api/projects", method = "post", operation_id = "create_project")]
-    async fn create(&self, ctx: Data<&ApiContext>, body: Json<CreateProject>) -> ApiResult<ProjectCreated> {
+    async fn create(&self, ctx: Data<&ApiContext>,
+        caller: Caller, body: Json<CreateProject>) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
         let body = body.0;
         let new = NewProject {
             name: body.name,
@@ -146,7 +149,7 @@ impl ProjectsApi {
             tempo: body.tempo,
             time_signature: body.time_signature,
         };
-        let project = Project::create(ctx.owner(), new, audiolab_domain::now())?;
+        let project = Project::create(caller.actor.id, new, audiolab_domain::now())?;
         ctx.store.insert_project(&project).await?;
         Ok(ProjectCreated::Created(Json(project.into())))
     }
@@ -158,6 +161,7 @@ impl ProjectsApi {
     async fn list(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Page size, 1–500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<i64>>,
@@ -167,10 +171,10 @@ impl ProjectsApi {
         /// Start after this project (the `next_after` of the previous page): a page costs the
         /// same however many projects there are, where a large `offset` does not.
         after: Query<Option<Uuid>>,
-    ) -> ApiResult<Json<ProjectList>> {
+    ) -> Answer<Json<ProjectList>, { codes::SIGNED | codes::UNPROCESSABLE }> {
         let page = page(limit.0, offset.0)?;
         let projects =
-            ctx.store.list_projects(ctx.owner(), page, after.0.map(audiolab_domain::ProjectId::from)).await?;
+            ctx.store.list_projects(caller.actor.id, page, after.0.map(audiolab_domain::ProjectId::from)).await?;
         let full = projects.items.len() as i64 == page.limit;
         let next_after = projects.items.last().filter(|_| full).map(|p| p.id.0);
         let items = projects.items.into_iter().map(ProjectView::from).collect();
@@ -182,10 +186,11 @@ impl ProjectsApi {
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<ProjectView>> {
-        Ok(Json(ctx.owned_project(id.0.into()).await?.into()))
+    ) -> Answer<Json<ProjectView>, { codes::SIGNED | codes::LOOKUP }> {
+        Ok(Json(ctx.project(&caller, id.0.into(), Need::Read).await?.into()))
     }
 
     /// Update a project
@@ -195,11 +200,12 @@ impl ProjectsApi {
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         body: Json<UpdateProject>,
-    ) -> ApiResult<Json<ProjectView>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<ProjectView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let patch = ProjectPatch {
             name: body.name,
@@ -220,11 +226,12 @@ impl ProjectsApi {
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> ApiResult<Deleted> {
-        let project = ctx.owned_project(id.0.into()).await?;
-        ctx.changes().delete_project(&project).await?;
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Own).await?;
+        ctx.changes(&caller).delete_project(&project).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -235,6 +242,7 @@ impl ProjectsApi {
     async fn tracks(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Project id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
@@ -243,8 +251,8 @@ impl ProjectsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
-    ) -> ApiResult<Json<TrackList>> {
-        let project = ctx.owned_project(id.0.into()).await?;
+    ) -> Answer<Json<TrackList>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let page = page(limit.0, offset.0)?;
         let tracks = ctx.store.list_tracks(project.id, page).await?;
         Ok(Json(TrackList::new(tracks, page, TrackView::from)))

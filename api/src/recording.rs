@@ -2,7 +2,10 @@
 //! takes on the project's engine, and the recording journal.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::TrackPatch;
@@ -201,14 +204,15 @@ impl RecordingApi {
     async fn enable(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordEnable>,
-    ) -> ApiResult<Json<RecordEnabled>> {
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<Json<RecordEnabled>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         if let Some(device) = &body.device_id {
             if !ctx.has_input_device(device) {
-                return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")));
+                return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")).into());
             }
         }
         let patch = TrackPatch {
@@ -216,7 +220,7 @@ impl RecordingApi {
             input_device_id: body.device_id.clone(),
             ..Default::default()
         };
-        let track = ctx.changes().update_track(&track, &patch).await?;
+        let track = ctx.changes(&caller).update_track(&track, &patch).await?;
         Ok(Json(RecordEnabled {
             success: true,
             track_id: track.id.0,
@@ -234,11 +238,12 @@ impl RecordingApi {
     async fn start(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordStart>,
-    ) -> ApiResult<Json<RecordStarted>> {
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<Json<RecordStarted>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let request = RecordRequest {
             track_id: track.id,
@@ -268,12 +273,13 @@ impl RecordingApi {
     async fn stop(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Recording session id, from `record/start`.
         session_id: Path<Uuid>,
-    ) -> ApiResult<Json<RecordStopped>> {
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<Json<RecordStopped>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session =
             session.filter(|s| s.track_id == track.id).ok_or_else(|| ApiError::not_found("recording session"))?;
@@ -303,6 +309,7 @@ impl RecordingApi {
     async fn takes(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         /// Page size, 1–500 (default 50).
@@ -311,9 +318,9 @@ impl RecordingApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<TakeView>>> {
+    ) -> Answer<Json<Vec<TakeView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Read).await?;
         let mut views = Vec::new();
         for take in ctx.store.list_takes(track.id, page).await? {
             views.push(take_view(&ctx, take).await?);
@@ -328,21 +335,23 @@ impl RecordingApi {
     async fn activate(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Take id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<TakeView>> {
+    ) -> Answer<Json<TakeView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
         let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
-        let (track, _) = ctx.owned_track(take.track_id).await.map_err(|_| ApiError::not_found("take"))?;
-        ctx.changes().activate_take(&take, track.project_id).await?;
+        let track = ctx.store.get_track(take.track_id).await?.ok_or_else(|| ApiError::not_found("take"))?;
+        let project = ctx.project_as(&caller, track.project_id, Need::Change, "take").await?;
+        ctx.changes(&caller).activate_take(&take, project.id).await?;
         Ok(Json(take_view(&ctx, take).await?))
     }
 
     /// Recordings in progress
     #[oai(path = "/api/audio/recording/active", method = "get", operation_id = "active_recordings")]
-    async fn active(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<Vec<RecordingView>>> {
+    async fn active(&self, ctx: Data<&ApiContext>, caller: Caller) -> Answer<Json<Vec<RecordingView>>, { codes::SIGNED }> {
         let mut views = Vec::new();
         for session in ctx.store.recording_sessions_with_status(RecordingStatus::Recording).await? {
-            if ctx.owned_project(session.project_id).await.is_ok() {
+            if ctx.project(&caller, session.project_id, Need::Read).await.is_ok() {
                 views.push(view(&ctx, session).await?);
             }
         }
@@ -354,12 +363,13 @@ impl RecordingApi {
     async fn status(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Recording session id.
         session_id: Path<Uuid>,
-    ) -> ApiResult<Json<RecordingView>> {
+    ) -> Answer<Json<RecordingView>, { codes::SIGNED | codes::LOOKUP }> {
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session = session.ok_or_else(|| ApiError::not_found("recording session"))?;
-        ctx.owned_project(session.project_id).await?;
+        ctx.project_as(&caller, session.project_id, Need::Read, "recording session").await?;
         Ok(Json(view(&ctx, session).await?))
     }
 }

@@ -117,3 +117,35 @@ impl TransportState {
         }
     }
 }
+
+/// A member's role in a project: `owner` (everything, one per project), `editor` (edits,
+/// records, mixes, imports), `viewer` (reads and listens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleName {
+    Owner,
+    Editor,
+    Viewer,
+}
+
+impl From<audiolab_domain::user::Role> for RoleName {
+    fn from(role: audiolab_domain::user::Role) -> Self {
+        use audiolab_domain::user::Role;
+        match role {
+            Role::Owner => Self::Owner,
+            Role::Editor => Self::Editor,
+            Role::Viewer => Self::Viewer,
+        }
+    }
+}
+
+impl From<RoleName> for audiolab_domain::user::Role {
+    fn from(role: RoleName) -> Self {
+        use audiolab_domain::user::Role;
+        match role {
+            RoleName::Owner => Role::Owner,
+            RoleName::Editor => Role::Editor,
+            RoleName::Viewer => Role::Viewer,
+        }
+    }
+}

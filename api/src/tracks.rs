@@ -1,8 +1,10 @@
 //! `/api/tracks`: create, read, update and delete tracks.
 
 use crate::Tag;
+use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::ApiResult;
+use crate::error::{Answer, codes};
+use audiolab_domain::user::Need;
 use crate::pagination::paged_list;
 use crate::projects::Deleted;
 use audiolab_domain::track::{NewTrack, Track, TrackPatch};
@@ -155,9 +157,10 @@ pub enum TrackCreated {
 impl TracksApi {
     /// Create a track
     #[oai(path = "/api/tracks", method = "post", operation_id = "create_track")]
-    async fn create(&self, ctx: Data<&ApiContext>, body: Json<CreateTrack>) -> ApiResult<TrackCreated> {
+    async fn create(&self, ctx: Data<&ApiContext>,
+        caller: Caller, body: Json<CreateTrack>) -> Answer<TrackCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
         let body = body.0;
-        let project = ctx.owned_project(body.project_id.into()).await?;
+        let project = ctx.project(&caller, body.project_id.into(), Need::Change).await?;
         let new = NewTrack {
             name: body.name,
             track_index: body.track_index,
@@ -169,7 +172,7 @@ impl TracksApi {
             input_device_id: body.input_device_id,
             monitoring: body.monitoring,
         };
-        let track = ctx.changes().create_track(project.id, new).await?;
+        let track = ctx.changes(&caller).create_track(project.id, new).await?;
         Ok(TrackCreated::Created(Json(track.into())))
     }
 
@@ -178,10 +181,11 @@ impl TracksApi {
     async fn get(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
-    ) -> ApiResult<Json<TrackView>> {
-        Ok(Json(ctx.owned_track(id.0.into()).await?.0.into()))
+    ) -> Answer<Json<TrackView>, { codes::SIGNED | codes::LOOKUP }> {
+        Ok(Json(ctx.track(&caller, id.0.into(), Need::Read).await?.0.into()))
     }
 
     /// Update a track
@@ -191,11 +195,12 @@ impl TracksApi {
     async fn update(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
         body: Json<UpdateTrack>,
-    ) -> ApiResult<Json<TrackView>> {
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
+    ) -> Answer<Json<TrackView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = TrackPatch {
             name: b.name,
@@ -209,7 +214,7 @@ impl TracksApi {
             input_device_id: b.input_device_id,
             monitoring: b.monitoring,
         };
-        let updated = ctx.changes().update_track(&track, &patch).await?;
+        let updated = ctx.changes(&caller).update_track(&track, &patch).await?;
         Ok(Json(updated.into()))
     }
 
@@ -220,11 +225,12 @@ impl TracksApi {
     async fn delete(
         &self,
         ctx: Data<&ApiContext>,
+        caller: Caller,
         /// Track id.
         id: Path<Uuid>,
-    ) -> ApiResult<Deleted> {
-        let (track, _) = ctx.owned_track(id.0.into()).await?;
-        ctx.changes().delete_track(&track).await?;
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
+        ctx.changes(&caller).delete_track(&track).await?;
         Ok(Deleted::Deleted)
     }
 }

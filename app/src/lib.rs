@@ -3,7 +3,11 @@
 //! [`AudioControl`] port: the loaded engine, the project's sockets and, in cloud mode, the bus
 //! to the other processes. REST handlers, socket commands and the internal node route are thin
 //! adapters onto these functions, so no entry point can store a change and forget to announce
-//! it. Callers have already checked that the caller may reach the rows they name.
+//! it. Callers check first, through [`access`], that the caller may reach the rows they name.
+
+pub mod access;
+pub mod accounts;
+pub mod members;
 
 use audiolab_domain::clip::{Clip, ClipPatch};
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch};
@@ -11,23 +15,27 @@ use audiolab_domain::project::Project;
 use audiolab_domain::recording::Take;
 use audiolab_domain::track::{NewTrack, Track, TrackPatch};
 use audiolab_domain::transport::{AudioControl, ModelAction, ModelChange, ModelItem};
+use audiolab_domain::user::Actor;
 use audiolab_domain::{ProjectId, SampleRate, now};
 use audiolab_store::{Store, StoreError, StoreResult};
 
-/// The store and the port every change is announced on.
+/// The store, the port every change is announced on, and who is making the changes.
 #[derive(Clone, Copy)]
 pub struct Changes<'a> {
     pub store: &'a Store,
     pub audio: &'a dyn AudioControl,
+    /// Who makes the changes; `None` for the deployment's own (a node acting for an API process).
+    pub actor: Option<&'a Actor>,
 }
 
 impl<'a> Changes<'a> {
-    pub fn new(store: &'a Store, audio: &'a dyn AudioControl) -> Self {
-        Self { store, audio }
+    pub fn new(store: &'a Store, audio: &'a dyn AudioControl, actor: Option<&'a Actor>) -> Self {
+        Self { store, audio, actor }
     }
 
     async fn announce(&self, project: ProjectId, item: ModelItem, id: uuid::Uuid, action: ModelAction) {
-        self.audio.project_changed(project, ModelChange::new(item, id, action)).await;
+        let change = ModelChange::new(item, id, action, self.actor.cloned());
+        self.audio.project_changed(project, change).await;
     }
 
     /// Deletes a project with everything in it. Its takes stop and its engine unloads first, so
@@ -51,7 +59,7 @@ impl<'a> Changes<'a> {
     /// shown to every client; a new `track_index` moves it to another mixer slot.
     pub async fn update_track(&self, before: &Track, patch: &TrackPatch) -> StoreResult<Track> {
         let track = self.store.update_track(before.id, |t| t.apply(patch, now())).await?;
-        self.audio.track_changed(&track).await;
+        self.audio.track_changed(&track, self.actor).await;
         if track.index != before.index {
             self.announce(track.project_id, ModelItem::Track, track.id.0, ModelAction::Updated).await;
         }

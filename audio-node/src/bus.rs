@@ -19,7 +19,12 @@ pub const MODEL_CHANNEL: &str = "audiolab:model_changed";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BusEvent {
     /// A track's mixer or metadata changed.
-    TrackChanged { project_id: ProjectId, track_id: TrackId },
+    TrackChanged {
+        project_id: ProjectId,
+        track_id: TrackId,
+        #[serde(default)]
+        actor: Option<audiolab_domain::user::Actor>,
+    },
     /// A track, clip or loop region of the project was created, changed or deleted.
     ProjectChanged { project_id: ProjectId, change: ModelChange },
     /// The project was deleted.
@@ -76,8 +81,8 @@ async fn apply(node: &Node, payload: &str) {
         Err(error) => return tracing::warn!(%error, "ignoring a malformed bus message"),
     };
     match event {
-        BusEvent::TrackChanged { track_id, .. } => match node.store().get_track(track_id).await {
-            Ok(Some(track)) => node.track_changed(&track).await,
+        BusEvent::TrackChanged { track_id, actor, .. } => match node.store().get_track(track_id).await {
+            Ok(Some(track)) => node.track_changed(&track, actor.as_ref()).await,
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, "cannot read a changed track"),
         },

@@ -1,7 +1,8 @@
 //! The node's internal control route, through which API processes drive its engines:
 //! `POST /internal/control/{project_id}` `{"command", "data"}` → a [`ControlOutcome`]. The
-//! same typed commands as the socket's `control` messages. Nodes are private services; this
-//! route is not public.
+//! same typed commands as the socket's `control` messages. Nodes are private services, and
+//! the route needs the deployment's internal secret ([`crate::gate`]); the API process that
+//! calls it has checked its user's role already.
 
 use crate::node::Node;
 use crate::protocol::{ControlCommand, ControlOutcome};
@@ -17,7 +18,7 @@ pub const CONTROL_PATH: &str = "/internal/control/:project_id";
 pub async fn control(Path(project): Path<uuid::Uuid>, body: Json<Value>, node: Data<&Arc<Node>>) -> impl IntoResponse {
     let command = body["command"].as_str().unwrap_or_default();
     let outcome = match ControlCommand::parse(command, body.get("data").cloned()) {
-        Ok(command) => crate::ws::control(command, ProjectId::from(project), &node).await,
+        Ok(command) => crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await,
         Err(error) => Err(error),
     };
     Json(ControlOutcome::from(outcome))

@@ -7,6 +7,7 @@ pub mod cpal_input;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_output;
 pub mod engine;
+pub mod gate;
 pub mod hub;
 pub mod internal;
 pub mod node;
@@ -49,13 +50,16 @@ pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>) -> impl poem::Endpoint
     get(remote::ws_proxy).data(nodes)
 }
 
-/// The node's own HTTP routes when it runs as a separate process.
-pub fn app(node: Arc<Node>) -> impl poem::Endpoint {
+/// The node's own HTTP routes when it runs as a separate process: all but `/health` need the
+/// deployment's internal `secret` when one is set.
+pub fn app(node: Arc<Node>, secret: Option<String>) -> impl poem::Endpoint {
+    let secret: Option<Arc<str>> = secret.map(Arc::from);
     Route::new()
         .at("/health", get(health))
         .at(WS_PATH, get(ws::ws_audio))
         .at(internal::CONTROL_PATH, poem::post(internal::control))
         .data(node)
+        .around(move |endpoint, req| gate::internal_only(endpoint, req, secret.clone()))
 }
 
 #[handler]

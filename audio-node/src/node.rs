@@ -2,7 +2,8 @@
 
 use crate::engine::{Command, TransportState};
 use crate::hub::Hub;
-use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage};
+use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage, TrackState};
+use audiolab_domain::user::Actor;
 use crate::recording::ActiveRecording;
 use crate::session::Session;
 use audiolab_domain::job::{JobKind, JobStatus};
@@ -631,11 +632,12 @@ impl AudioControl for Node {
         Ok(status)
     }
 
-    async fn track_changed(&self, track: &Track) {
+    async fn track_changed(&self, track: &Track, actor: Option<&Actor>) {
         if let Some(session) = self.session(track.project_id).await {
             session.apply_track(track);
         }
-        self.hub.publish(track.project_id, ServerMessage::TrackUpdate(track.into()).frame());
+        let state = TrackState { actor: actor.cloned(), ..track.into() };
+        self.hub.publish(track.project_id, ServerMessage::TrackUpdate(state).frame());
     }
 
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
@@ -660,6 +662,7 @@ impl AudioControl for Node {
             item: change.item,
             id: change.id,
             action: change.action,
+            actor: change.actor,
         };
         self.hub.publish(project, changed.frame());
     }

@@ -2,6 +2,7 @@
 //! socket, the internal node route and the API's node client), and how errors travel. A frame
 //! is parsed once into these types and then applied; nothing downstream reads raw JSON.
 
+use audiolab_domain::user::Actor;
 use audiolab_domain::transport::{ModelAction, ModelItem, RecordRequest, TransportError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -90,6 +91,16 @@ impl ControlCommand {
     /// Whether only API processes may send it (over the internal route), never a socket client.
     pub fn is_internal(&self) -> bool {
         matches!(self, Self::Unload {})
+    }
+
+    /// What the sender's role must allow: reading the status, or changing the project.
+    pub fn need(&self) -> audiolab_domain::user::Need {
+        use audiolab_domain::user::Need;
+        match self {
+            Self::Status {} => Need::Read,
+            Self::Unload {} => Need::Own,
+            _ => Need::Change,
+        }
     }
 
     /// The command's name, as clients send it.
@@ -183,7 +194,7 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the state (a track already recording, a device busy).
     Conflict,
-    /// The caller may not do this (reserved for members' roles).
+    /// The caller's role in the project does not allow this (viewers change nothing).
     Forbidden,
     /// The engine or a dependency cannot take the request now; retry.
     Unavailable,
@@ -197,6 +208,7 @@ impl From<&TransportError> for ErrorCode {
             TransportError::NotFound(_) => Self::NotFound,
             TransportError::Invalid(_) => Self::Invalid,
             TransportError::Conflict(_) => Self::Conflict,
+            TransportError::Forbidden(_) => Self::Forbidden,
             TransportError::Unavailable(_) => Self::Unavailable,
             TransportError::Internal(_) => Self::Internal,
         }
@@ -235,6 +247,9 @@ pub enum ServerMessage {
         item: ModelItem,
         id: Uuid,
         action: ModelAction,
+        /// Who made the change; absent for the system's own (a take finalised, an import done).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        actor: Option<Actor>,
     },
     /// A job of the project moved on.
     JobProgress(JobProgress),
@@ -381,6 +396,9 @@ pub struct TrackState {
     pub input_device_id: Option<String>,
     pub monitoring: bool,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Who changed it, in a `track_update` broadcast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 impl From<&audiolab_domain::track::Track> for TrackState {
@@ -399,6 +417,7 @@ impl From<&audiolab_domain::track::Track> for TrackState {
             input_device_id: track.input_device_id.clone(),
             monitoring: track.monitoring,
             updated_at: track.updated_at,
+            actor: None,
         }
     }
 }

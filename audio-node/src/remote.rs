@@ -6,6 +6,7 @@ use crate::bus::BusEvent;
 use crate::internal::CONTROL_PATH;
 use crate::protocol::ControlOutcome;
 use audiolab_domain::track::Track;
+use audiolab_domain::user::Actor;
 use audiolab_domain::transport::{
     AudioControl, LoadSummary, ModelChange, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
     TransportResult, TransportStatus,
@@ -16,7 +17,8 @@ use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Response, handler};
+use crate::gate::refuse;
+use poem::{IntoResponse, Request, Response, handler};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -32,12 +34,14 @@ pub struct RemoteNodes {
     http: reqwest::Client,
     redis: Option<redis::Client>,
     stale_after: Duration,
+    /// The deployment's internal secret, presented to nodes.
+    secret: Option<String>,
 }
 
 impl RemoteNodes {
-    pub fn new(store: Store, redis: Option<redis::Client>, stale_after: Duration) -> Self {
+    pub fn new(store: Store, redis: Option<redis::Client>, stale_after: Duration, secret: Option<String>) -> Self {
         let http = reqwest::Client::builder().timeout(CONTROL_TIMEOUT).build().unwrap_or_default();
-        Self { store, http, redis, stale_after }
+        Self { store, http, redis, stale_after, secret }
     }
 
     /// The base URL of the live node hosting `project` (assigning one if needed).
@@ -105,6 +109,7 @@ impl RemoteNodes {
         let response = self
             .http
             .post(endpoint)
+            .header(crate::gate::SECRET_HEADER, self.secret.as_deref().unwrap_or_default())
             .json(&json!({"command": command, "data": data}))
             .send()
             .await
@@ -163,8 +168,9 @@ impl AudioControl for RemoteNodes {
     ) -> TransportResult<RecordingStopped> {
         self.call(project, "record_stop", json!({ "session_id": session, "track_id": track })).await
     }
-    async fn track_changed(&self, track: &Track) {
-        self.announce(BusEvent::TrackChanged { project_id: track.project_id, track_id: track.id }).await;
+    async fn track_changed(&self, track: &Track, actor: Option<&Actor>) {
+        let actor = actor.cloned();
+        self.announce(BusEvent::TrackChanged { project_id: track.project_id, track_id: track.id, actor }).await;
     }
     async fn project_changed(&self, project: ProjectId, change: ModelChange) {
         self.announce(BusEvent::ProjectChanged { project_id: project, change }).await;
@@ -184,27 +190,32 @@ impl AudioControl for RemoteNodes {
     }
 }
 
-fn refuse(status: StatusCode, detail: &str) -> Response {
-    poem::web::Json(json!({"detail": detail, "errors": [detail], "success": false})).with_status(status).into_response()
-}
-
 /// `/ws/audio/{project_id}` on an API process: proxies the client to the project's node.
 #[handler]
-pub async fn ws_proxy(Path(project): Path<String>, ws: WebSocket, nodes: Data<&Arc<RemoteNodes>>) -> Response {
+pub async fn ws_proxy(
+    req: &Request,
+    Path(project): Path<String>,
+    ws: WebSocket,
+    nodes: Data<&Arc<RemoteNodes>>,
+) -> Response {
     let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
     };
-    match nodes.store.get_project(project).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return refuse(StatusCode::NOT_FOUND, "project not found"),
-        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable"),
-    }
+    // The same check as the node's own, here before a node is even chosen.
+    let actor = match crate::gate::admit(&nodes.store, req.extensions().get(), project).await {
+        Ok((actor, _)) => actor,
+        Err(refusal) => return refusal,
+    };
     let url = match nodes.node_url(project).await {
         Ok(url) => url,
         Err(error) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     };
     let upstream_url = format!("{}/ws/audio/{project}", url.replacen("http", "ws", 1));
-    let upstream = match tokio_tungstenite::connect_async(&upstream_url).await {
+    let upstream = match upstream_request(&upstream_url, nodes.secret.as_deref(), &actor) {
+        Ok(request) => tokio_tungstenite::connect_async(request).await,
+        Err(error) => Err(error),
+    };
+    let upstream = match upstream {
         Ok((socket, _)) => socket,
         Err(error) => {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("the audio node did not answer: {error}"));
@@ -213,6 +224,22 @@ pub async fn ws_proxy(Path(project): Path<String>, ws: WebSocket, nodes: Data<&A
     let limit = crate::ws::MAX_FRAME_BYTES;
     let config = WebSocketConfig::default().max_message_size(Some(limit)).max_frame_size(Some(limit));
     ws.config(config).on_upgrade(move |client| pump(client, upstream)).into_response()
+}
+
+/// The upgrade request to a node: the deployment's secret and the user the socket acts for.
+fn upstream_request(
+    url: &str,
+    secret: Option<&str>,
+    actor: &Actor,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let mut request = url.into_client_request()?;
+    let headers = request.headers_mut();
+    let invalid = |_| tokio_tungstenite::tungstenite::Error::Url(tokio_tungstenite::tungstenite::error::UrlError::EmptyHostName);
+    headers.insert(crate::gate::SECRET_HEADER, HeaderValue::from_str(secret.unwrap_or_default()).map_err(invalid)?);
+    headers.insert(crate::gate::ACTOR_HEADER, HeaderValue::from_str(&crate::gate::actor_header(actor)).map_err(invalid)?);
+    Ok(request)
 }
 
 type UpstreamSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -5,14 +5,16 @@
 use crate::hub::Outbox;
 use crate::node::Node;
 use crate::protocol::{ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage, SetTrack, TrackState};
+use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
+use audiolab_domain::user::{Actor, Need};
 use audiolab_domain::track::{Track, TrackPatch};
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Path};
-use poem::{IntoResponse, Response, handler};
+use poem::{IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -29,22 +31,21 @@ fn error_response(status: StatusCode, detail: &str) -> Response {
 
 /// The upgrade handler. Unknown or malformed project ids are refused before the upgrade.
 #[handler]
-pub async fn ws_audio(Path(project): Path<String>, ws: WebSocket, node: Data<&Arc<Node>>) -> Response {
+pub async fn ws_audio(req: &Request, Path(project): Path<String>, ws: WebSocket, node: Data<&Arc<Node>>) -> Response {
     let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
         return error_response(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
     };
-    match node.store().get_project(project).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return error_response(StatusCode::NOT_FOUND, "project not found"),
-        Err(_) => return error_response(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable"),
-    }
+    let actor = match crate::gate::admit(node.store(), req.extensions().get(), project).await {
+        Ok((actor, _)) => actor,
+        Err(refusal) => return refusal,
+    };
     let node = node.clone();
     let config =
         WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
-    ws.config(config).on_upgrade(move |socket| serve(socket, project, node)).into_response()
+    ws.config(config).on_upgrade(move |socket| serve(socket, project, node, actor)).into_response()
 }
 
-async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
+async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, actor: Actor) {
     let (sink, mut stream) = socket.split();
     let outbox = Outbox::new(sink);
     let closing = node.hub().closing(project);
@@ -68,7 +69,7 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>) {
         };
         let reply = match incoming {
             Ok(Message::Close(_)) => break,
-            Ok(Message::Text(text)) => handle_text(&text, project, &node).await,
+            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor).await,
             Ok(Message::Binary(_)) => Some(error("binary frames are reserved for audio streaming")),
             Ok(Message::Ping(_) | Message::Pong(_)) => None,
             Err(err) => {
@@ -99,7 +100,7 @@ fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -
 }
 
 /// Answers one text frame. `None` for messages that need no answer (`subscribe`).
-async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<String> {
+async fn handle_text(text: &str, project: ProjectId, node: &Node, actor: &Actor) -> Option<String> {
     match ClientMessage::parse(text) {
         Ok(ClientMessage::Ping) => {
             let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
@@ -112,16 +113,33 @@ async fn handle_text(text: &str, project: ProjectId, node: &Node) -> Option<Stri
         }
         Ok(ClientMessage::Control { id, command }) => {
             let name = command.name();
-            Some(control_response(id, name, control(command, project, node).await))
+            Some(control_response(id, name, control(command, project, node, Caller::Member(actor)).await))
         }
         Err(Refusal::Malformed(reason)) => Some(error(&reason)),
         Err(Refusal::BadCommand { id, command, error }) => Some(control_response(id, &command, Err(error))),
     }
 }
 
+/// Who sends a control command.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// A user on the socket: checked against the project's members before every command, so
+    /// a member removed or demoted meanwhile is refused at once.
+    Member(&'a Actor),
+    /// An API process on the internal route (it checked its user the same way).
+    Deployment,
+}
+
 /// Runs one control command on this node: the WebSocket `control` messages and the internal
 /// HTTP control route both come through here. Returns the command's result as JSON.
-pub async fn control(command: ControlCommand, project: ProjectId, node: &Node) -> TransportResult<Value> {
+pub async fn control(command: ControlCommand, project: ProjectId, node: &Node, caller: Caller<'_>) -> TransportResult<Value> {
+    let actor = match caller {
+        Caller::Member(actor) => {
+            allowed(node, actor, project, command.need()).await?;
+            Some(actor)
+        }
+        Caller::Deployment => None,
+    };
     let json = |value: Result<_, serde_json::Error>| value.map_err(|e| TransportError::Internal(e.to_string()));
     let status = match command {
         ControlCommand::Unload {} => {
@@ -137,7 +155,7 @@ pub async fn control(command: ControlCommand, project: ProjectId, node: &Node) -
         ControlCommand::Seek { position } => node.seek(project, position).await?,
         ControlCommand::LoopEnable { loop_region_id } => node.set_loop(project, Some(loop_region_id.into())).await?,
         ControlCommand::LoopDisable {} => node.set_loop(project, None).await?,
-        ControlCommand::SetTrack(change) => return set_track(change, project, node).await,
+        ControlCommand::SetTrack(change) => return set_track(change, project, node, actor).await,
         ControlCommand::RecordStart(request) => {
             return json(serde_json::to_value(node.record_start(project, request).await?));
         }
@@ -149,7 +167,18 @@ pub async fn control(command: ControlCommand, project: ProjectId, node: &Node) -
     json(serde_json::to_value(status))
 }
 
-async fn set_track(change: SetTrack, project: ProjectId, node: &Node) -> TransportResult<Value> {
+/// Refuses a command the actor's role in the project does not allow (or, to a non-member,
+/// answers that the project does not exist).
+async fn allowed(node: &Node, actor: &Actor, project: ProjectId, need: Need) -> TransportResult<()> {
+    match access::project(node.store(), actor, project, need, "project").await {
+        Ok(_) => Ok(()),
+        Err(AccessError::NotFound(what)) => Err(TransportError::not_found(what)),
+        Err(AccessError::Forbidden(reason)) => Err(TransportError::Forbidden(reason)),
+        Err(AccessError::Store(err)) => Err(crate::node::store_error(err)),
+    }
+}
+
+async fn set_track(change: SetTrack, project: ProjectId, node: &Node, actor: Option<&Actor>) -> TransportResult<Value> {
     let patch = TrackPatch {
         volume: change.volume,
         pan: change.pan,
@@ -162,7 +191,7 @@ async fn set_track(change: SetTrack, project: ProjectId, node: &Node) -> Transpo
         Some(track) if track.project_id == project => track,
         _ => return Err(TransportError::not_found("track")),
     };
-    let changes = audiolab_app::Changes::new(node.store(), node);
+    let changes = audiolab_app::Changes::new(node.store(), node, actor);
     let track = changes.update_track(&track, &patch).await.map_err(crate::node::store_error)?;
     Ok(track_json(&track))
 }

@@ -58,6 +58,38 @@ pub struct Settings {
     /// Name of the deployment's job queue, and prefix of its Redis keys and channels: the
     /// processes of one deployment share it; two deployments on one Redis must not.
     pub queue_name: String,
+    /// Whether requests need a bearer token (§8): `auto` (off for `serve` on a loopback
+    /// address, on otherwise), `enabled` or `disabled` (one local user, no tokens).
+    pub auth: AuthMode,
+    /// The secret API processes present to nodes' internal routes; required by `api` and
+    /// `node` when auth is on. Never logged.
+    pub internal_secret: Option<Secret>,
+}
+
+/// The `auth` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    Auto,
+    Enabled,
+    Disabled,
+}
+
+/// A configured secret: read like a string, shown as `***` in logs and debug output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +121,8 @@ impl Default for Settings {
             engine_idle_secs: 300,
             max_engines: None,
             queue_name: "audiolab".into(),
+            auth: AuthMode::Auto,
+            internal_secret: None,
         }
     }
 }
@@ -177,7 +211,24 @@ impl Settings {
                 message: "size limits must be above zero".into(),
             });
         }
+        if let Some(secret) = &self.internal_secret
+            && secret.expose().len() < 16
+        {
+            return Err(ConfigError::Rule {
+                setting: "internal_secret",
+                message: "must be at least 16 characters".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// Whether requests need a token, for a process that runs everything in one (`serve`) or not.
+    pub fn auth_enabled(&self, serve: bool) -> bool {
+        match self.auth {
+            AuthMode::Enabled => true,
+            AuthMode::Disabled => false,
+            AuthMode::Auto => !(serve && self.host.is_loopback()),
+        }
     }
 
     pub fn bind_address(&self) -> SocketAddr {

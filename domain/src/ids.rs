@@ -47,6 +47,8 @@ macro_rules! id_type {
 
 id_type!(/// Identifies a user account (the owner of projects).
     UserId);
+id_type!(/// Identifies an API token (a login session or a personal API key).
+    TokenId);
 id_type!(/// Identifies a project.
     ProjectId);
 id_type!(/// Identifies a track.

@@ -18,7 +18,7 @@ pub mod units;
 pub mod user;
 
 pub use error::{ValidationError, ValidationResult};
-pub use ids::{ClipId, JobId, LoopRegionId, ProjectId, RecordingSessionId, TakeId, TrackId, UserId};
+pub use ids::{ClipId, JobId, LoopRegionId, ProjectId, RecordingSessionId, TakeId, TokenId, TrackId, UserId};
 pub use units::{BitDepth, Decibels, Frames, Pan, SampleRate, Tempo, TimeSignature, Volume};
 
 /// The current time at the precision every store keeps (microseconds), so a value written and

@@ -74,6 +74,9 @@ pub enum TransportError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller's role in the project does not allow the command (a viewer changes nothing).
+    #[error("{0}")]
+    Forbidden(String),
     /// No engine can take the request right now (node down, queue full).
     #[error("{0}")]
     Unavailable(String),
@@ -86,13 +89,13 @@ impl TransportError {
         Self::NotFound(what.to_owned())
     }
 
-    /// The error's code: `invalid`, `not_found`, `conflict`, `unavailable`, `internal` (the
-    /// protocol reserves `forbidden` for members' roles).
+    /// The error's code: `invalid`, `not_found`, `conflict`, `forbidden`, `unavailable`, `internal`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
             Self::Invalid(_) => "invalid",
             Self::Conflict(_) => "conflict",
+            Self::Forbidden(_) => "forbidden",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -167,16 +170,19 @@ pub enum ModelAction {
 }
 
 /// A change to a project's model made in the database, for its engine and its clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelChange {
     pub item: ModelItem,
     pub id: uuid::Uuid,
     pub action: ModelAction,
+    /// Who made it; `None` for the system's own changes (a take finalised, an import done).
+    #[serde(default)]
+    pub actor: Option<crate::user::Actor>,
 }
 
 impl ModelChange {
-    pub fn new(item: ModelItem, id: impl Into<uuid::Uuid>, action: ModelAction) -> Self {
-        Self { item, id: id.into(), action }
+    pub fn new(item: ModelItem, id: impl Into<uuid::Uuid>, action: ModelAction, actor: Option<crate::user::Actor>) -> Self {
+        Self { item, id: id.into(), action, actor }
     }
 }
 
@@ -195,8 +201,9 @@ pub trait AudioControl: Send + Sync {
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus>;
     /// Loops `region` (marking it the project's enabled loop), or stops looping with `None`.
     async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus>;
-    /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client.
-    async fn track_changed(&self, track: &Track);
+    /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client
+    /// who changed it.
+    async fn track_changed(&self, track: &Track, actor: Option<&crate::user::Actor>);
     /// Starts recording a take on `request.track_id` (a track of `project`).
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
     /// Stops a recording of `project` on `track` (when given, it must be the session's track;

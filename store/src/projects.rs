@@ -48,26 +48,38 @@ impl Store {
     /// Lists count their rows up to this many; a larger list reports this number.
     pub const COUNT_BOUND: i64 = 10_000;
 
+    /// Stores a new project with its owner as its `owner` member (one transaction).
     #[tracing::instrument(skip_all, fields(project_id = %project.id))]
     pub async fn insert_project(&self, project: &Project) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO projects (id, owner_id, name, description, sample_rate, bit_depth, tempo, time_signature, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(project.id.0)
-        .bind(project.owner_id.0)
-        .bind(&project.name)
-        .bind(&project.description)
-        .bind(project.sample_rate.hz() as i32)
-        .bind(project.bit_depth.bits() as i16)
-        .bind(project.tempo.bpm())
-        .bind(project.time_signature.to_string())
-        .bind(project.created_at)
-        .bind(project.updated_at)
-        .execute(pool)
-        .await
-        .map(drop)
-        .map_err(|e| StoreError::from_write(e, "a project with this id already exists", "owner"))?);
+        let conflict = |e| StoreError::from_write(e, "a project with this id already exists", "owner");
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO projects (id, owner_id, name, description, sample_rate, bit_depth, tempo, time_signature, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(project.id.0)
+            .bind(project.owner_id.0)
+            .bind(&project.name)
+            .bind(&project.description)
+            .bind(project.sample_rate.hz() as i32)
+            .bind(project.bit_depth.bits() as i16)
+            .bind(project.tempo.bpm())
+            .bind(project.time_signature.to_string())
+            .bind(project.created_at)
+            .bind(project.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict)?;
+            sqlx::query("INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
+                .bind(project.id.0)
+                .bind(project.owner_id.0)
+                .bind(project.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict)?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -84,30 +96,27 @@ impl Store {
         Ok(self.project_row(id).await?.map(|(project, _)| project))
     }
 
-    /// The owner's projects, oldest first.
+    /// The projects `user` is a member of (in any role), in id order (oldest first).
     #[tracing::instrument(skip(self))]
-    pub async fn list_projects(
-        &self,
-        owner: UserId,
-        page: Page,
-        after: Option<ProjectId>,
-    ) -> StoreResult<Paged<Project>> {
-        // Keyset paging on (owner_id, id): the page after `after` costs the same at any size.
+    pub async fn list_projects(&self, user: UserId, page: Page, after: Option<ProjectId>) -> StoreResult<Paged<Project>> {
+        // Keyset paging on the membership index (user_id, project_id): the page after `after`
+        // costs the same at any size.
         let after = after.map_or(Uuid::nil(), |id| id.0);
         let (rows, total): (Vec<ProjectRow>, i64) = on_pool!(self, pool => {
             let rows = sqlx::query_as(
-                "SELECT * FROM projects WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3 OFFSET $4",
+                "SELECT p.* FROM project_members m JOIN projects p ON p.id = m.project_id
+                 WHERE m.user_id = $1 AND m.project_id > $2 ORDER BY m.project_id LIMIT $3 OFFSET $4",
             )
-            .bind(owner.0)
+            .bind(user.0)
             .bind(after)
             .bind(page.limit)
             .bind(page.offset)
             .fetch_all(pool)
             .await?;
             let total = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM projects WHERE owner_id = $1 LIMIT $2) AS counted",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM project_members WHERE user_id = $1 LIMIT $2) AS counted",
             )
-            .bind(owner.0)
+            .bind(user.0)
             .bind(Self::COUNT_BOUND)
             .fetch_one(pool)
             .await?;

@@ -1,0 +1,350 @@
+//! Authentication at the HTTP edge: the middleware that turns a request's credentials into an
+//! [`Identity`], the [`Caller`] extractor that every protected operation takes (and that puts
+//! the bearer scheme in the document), and the account operations under `/api/auth` and `/api/me`.
+
+use crate::Tag;
+use crate::context::ApiContext;
+use crate::error::{Answer, ApiError, codes};
+use audiolab_app::accounts::{self, Identity, Issued};
+use audiolab_domain::user::{Actor, TokenKind, User};
+use audiolab_domain::{TokenId, now};
+use audiolab_store::Store;
+use chrono::{DateTime, Utc};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi};
+use uuid::Uuid;
+
+/// How requests are identified: by bearer token, or all as the local user.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    store: Store,
+    enabled: bool,
+}
+
+impl Gate {
+    pub fn new(store: Store, enabled: bool) -> Self {
+        Self { store, enabled }
+    }
+
+    /// Who `req` comes from: `Authorization: Bearer <token>`, or on a socket upgrade the
+    /// `access_token` query parameter (browsers cannot set headers on a WebSocket).
+    async fn identify(&self, req: &Request) -> Identity {
+        if !self.enabled {
+            return Identity::User { actor: Actor::local(), token: None };
+        }
+        match bearer(req) {
+            Some(secret) => Identity::of_secret(&self.store, &secret, now()).await,
+            None => Identity::Anonymous,
+        }
+    }
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
+        let value = header.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+    }
+    if !req.uri().path().starts_with("/ws/") {
+        return None;
+    }
+    let query = req.uri().query()?;
+    query.split('&').find_map(|pair| pair.strip_prefix("access_token=").map(str::to_owned))
+}
+
+/// Middleware: records the request's [`Identity`] for the handlers. It refuses nothing itself;
+/// each operation decides whether it needs a caller, so public routes stay public.
+pub async fn identify<E: Endpoint>(next: E, mut req: Request, gate: Gate) -> poem::Result<Response> {
+    let identity = gate.identify(&req).await;
+    req.extensions_mut().insert(identity);
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The error for a request that needs a user and has none (401), or whose credentials could
+/// not be checked (503).
+pub fn refusal(identity: Option<&Identity>) -> ApiError {
+    match identity {
+        Some(Identity::Rejected(reason)) => ApiError::unauthorized(*reason),
+        Some(Identity::Unavailable) => ApiError::unavailable("the database is unavailable; try again shortly"),
+        _ => ApiError::unauthorized("sign in first: send Authorization: Bearer <token>"),
+    }
+}
+
+/// The user an operation acts for. Taking it makes the operation require a token (when auth
+/// is on) and declares the bearer scheme on it in the document.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// The token presented, if any (none with auth off).
+    pub token: Option<TokenId>,
+}
+
+const SCHEME: &str = "bearer";
+
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "A token from `POST /api/auth/register`, `POST /api/auth/login` or `POST /api/auth/tokens`, \
+                     sent as `Authorization: Bearer <token>`. Not needed when the server runs with auth disabled.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("opaque"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut poem::RequestBody,
+        _options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match req.extensions().get::<Identity>() {
+            Some(Identity::User { actor, token }) => Ok(Caller { actor: actor.clone(), token: *token }),
+            other => Err(poem::Error::from_response(refusal(other).into_response())),
+        }
+    }
+}
+
+pub struct AuthApi;
+
+/// A user as others see them.
+#[derive(Debug, Object)]
+pub struct UserView {
+    /// User id.
+    pub id: Uuid,
+    /// Login name (lowercase).
+    pub username: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self { id: user.id.0, username: user.username.clone() }
+    }
+}
+
+/// The signed-in user.
+#[derive(Debug, Object)]
+pub struct Me {
+    /// User id.
+    pub id: Uuid,
+    /// Login name (lowercase).
+    pub username: String,
+    /// Whether the server requires tokens; `false` means everyone acts as the local user.
+    pub auth_enabled: bool,
+}
+
+/// A username and password.
+#[derive(Debug, Object)]
+pub struct Credentials {
+    /// 3–32 characters: letters, digits, `_`, `-`, `.`; case-insensitive.
+    #[oai(validator(min_length = 3, max_length = 32))]
+    pub username: String,
+    /// 8–256 characters.
+    #[oai(validator(min_length = 8, max_length = 256))]
+    pub password: String,
+}
+
+/// A session: the user and a bearer token for them.
+#[derive(Debug, Object)]
+pub struct Session {
+    pub user: UserView,
+    /// The bearer token; send it as `Authorization: Bearer <token>`. Shown only here.
+    pub token: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    fn new(user: &User, issued: Issued) -> Self {
+        Self { user: user.into(), token: issued.secret, expires_at: issued.token.expires_at }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum Registered {
+    /// The account was created and signed in.
+    #[oai(status = 201)]
+    Created(Json<Session>),
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// The token presented is revoked.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// A new personal API key.
+#[derive(Debug, Object)]
+pub struct NewApiKey {
+    /// What the key is for ("laptop script").
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// Lifetime in days, 1–3650; 90 when absent.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub expires_in_days: Option<i64>,
+}
+
+/// A personal API key (its secret is shown only when it is created).
+#[derive(Debug, Object)]
+pub struct ApiKeyView {
+    /// Key id, for revoking it.
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A personal API key just created, with its secret.
+#[derive(Debug, Object)]
+pub struct CreatedApiKey {
+    /// Key id, for revoking it.
+    pub id: Uuid,
+    pub name: String,
+    /// The bearer token. Shown only now: store it safely.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum KeyCreated {
+    /// The key was created; its secret is in `token`.
+    #[oai(status = 201)]
+    Created(Json<CreatedApiKey>),
+}
+
+#[derive(ApiResponse)]
+pub enum KeyRevoked {
+    /// The key is revoked.
+    #[oai(status = 204)]
+    Done,
+}
+
+fn address(req: &Request) -> String {
+    req.remote_addr().as_socket_addr().map_or_else(|| "unknown".into(), |a| a.ip().to_string())
+}
+
+#[OpenApi(tag = "Tag::Accounts")]
+impl AuthApi {
+    /// Create an account
+    ///
+    /// Registers a user and signs them in: the answer carries a bearer token valid for 30 days.
+    #[oai(path = "/api/auth/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        body: Json<Credentials>,
+    ) -> Answer<Registered, { codes::ANY | codes::BODY | codes::CONFLICT }> {
+        let (user, issued) = accounts::register(&ctx.store, &body.username, &body.password, now()).await?;
+        tracing::info!(user_id = %user.id, username = %user.username, "account created");
+        Ok(Registered::Created(Json(Session::new(&user, issued))))
+    }
+
+    /// Sign in
+    ///
+    /// Exchanges a username and password for a bearer token valid for 30 days. After 5 failed
+    /// attempts for one username or from one address in 15 minutes, answers 429 until the
+    /// window passes.
+    #[oai(path = "/api/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        req: &Request,
+        body: Json<Credentials>,
+    ) -> Answer<Json<Session>, { codes::ANY | codes::BODY | codes::UNAUTHORIZED | codes::TOO_MANY }> {
+        let (user, issued) =
+            accounts::login(&ctx.store, &ctx.logins, &body.username, &body.password, &address(req), now()).await?;
+        Ok(Json(Session::new(&user, issued)))
+    }
+
+    /// Sign out
+    ///
+    /// Revokes the token this request presents.
+    #[oai(path = "/api/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, ctx: poem::web::Data<&ApiContext>, caller: Caller) -> Answer<LoggedOut, { codes::SIGNED }> {
+        if let Some(token) = caller.token {
+            ctx.store.delete_token(caller.actor.id, token).await?;
+        }
+        Ok(LoggedOut::Done)
+    }
+
+    /// The signed-in user
+    #[oai(path = "/api/me", method = "get", operation_id = "me")]
+    async fn me(&self, ctx: poem::web::Data<&ApiContext>, caller: Caller) -> Answer<Json<Me>, { codes::SIGNED }> {
+        Ok(Json(Me { id: caller.actor.id.0, username: caller.actor.username, auth_enabled: ctx.auth_enabled }))
+    }
+
+    /// Create a personal API key
+    ///
+    /// For scripts and SDKs: a bearer token that lives `expires_in_days` (90 by default) and is
+    /// revoked by deleting it. Its secret is in this answer only.
+    #[oai(path = "/api/auth/tokens", method = "post", operation_id = "create_api_key")]
+    async fn create_key(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+        body: Json<NewApiKey>,
+    ) -> Answer<KeyCreated, { codes::SIGNED | codes::BODY }> {
+        let name = audiolab_domain::error::validate_name("name", &body.name, 100)?;
+        let days = body.expires_in_days.unwrap_or(accounts::KEY_DEFAULT_DAYS);
+        let issued = accounts::issue(&ctx.store, caller.actor.id, TokenKind::ApiKey, &name, days, now()).await?;
+        let token = issued.token;
+        Ok(KeyCreated::Created(Json(CreatedApiKey {
+            id: token.id.0,
+            name: token.name,
+            token: issued.secret,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+        })))
+    }
+
+    /// List personal API keys
+    #[oai(path = "/api/auth/tokens", method = "get", operation_id = "list_api_keys")]
+    async fn list_keys(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+    ) -> Answer<Json<Vec<ApiKeyView>>, { codes::SIGNED }> {
+        let keys = ctx.store.list_tokens(caller.actor.id, TokenKind::ApiKey).await?;
+        Ok(Json(
+            keys.into_iter()
+                .map(|k| ApiKeyView { id: k.id.0, name: k.name, created_at: k.created_at, expires_at: k.expires_at })
+                .collect(),
+        ))
+    }
+
+    /// Revoke a personal API key
+    #[oai(path = "/api/auth/tokens/:id", method = "delete", operation_id = "revoke_api_key")]
+    async fn revoke_key(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+        /// Key id.
+        id: Path<Uuid>,
+    ) -> Answer<KeyRevoked, { codes::SIGNED | codes::LOOKUP }> {
+        if !ctx.store.delete_token(caller.actor.id, id.0.into()).await? {
+            return Err(ApiError::not_found("API key").into());
+        }
+        Ok(KeyRevoked::Done)
+    }
+}
