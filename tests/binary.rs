@@ -107,7 +107,18 @@ async fn migrate_and_api_run_against_postgresql() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!dir.path().join("audiolab-data").exists(), "no embedded data dir in PostgreSQL mode");
 
-    let (mut child, url) = start(dir.path(), &["api", "--port", "0"], &[("DATABASE_URL", &database.url)]);
+    let refused = Command::new(BINARY)
+        .args(["api", "--port", "0"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &database.url)
+        .env_remove("AUDIOLAB_INTERNAL_SECRET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("internal_secret"), "{stderr}");
+
+    let secret = ("AUDIOLAB_INTERNAL_SECRET", "binary-test-internal-secret");
+    let (mut child, url) = start(dir.path(), &["api", "--port", "0"], &[("DATABASE_URL", &database.url), secret]);
     let info: serde_json::Value = reqwest::get(format!("{url}/api/info")).await.unwrap().json().await.unwrap();
     assert_eq!(info["database_backend"], "postgres");
     assert!(terminate(&mut child).success());
@@ -116,7 +127,7 @@ async fn migrate_and_api_run_against_postgresql() {
 #[test]
 fn worker_and_node_start_connect_and_stop_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut node, url) = start(dir.path(), &["node", "--port", "0"], &[]);
+    let (mut node, url) = start(dir.path(), &["node", "--port", "0"], &[("AUDIOLAB_INTERNAL_SECRET", "binary-test-internal-secret")]);
     let health = Command::new("curl").args(["-s", &format!("{url}/health")]).output().unwrap();
     assert!(String::from_utf8_lossy(&health.stdout).contains("\"role\":\"node\""));
     assert!(terminate(&mut node).success());

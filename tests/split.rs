@@ -86,6 +86,20 @@ impl ObjectStore {
     }
 }
 
+/// The secret the test deployments' API and node processes share.
+const INTERNAL_SECRET: &str = "split-test-internal-secret";
+
+/// Registers a user on the API at `api`: a client sending its token, and the token.
+async fn signed_up(api: &str) -> (reqwest::Client, String) {
+    let body = json!({"username": "splitter", "password": "correct horse battery"});
+    let (status, session) = post(&reqwest::Client::new(), format!("{api}/api/auth/register"), body).await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    (reqwest::Client::builder().default_headers(headers).build().unwrap(), token)
+}
+
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let response = client.post(url).json(&body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
@@ -141,13 +155,14 @@ async fn api_and_node_processes_play_a_project_together() {
         ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
         ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
         ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
+        ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
     ];
     let with_dir = |env: &[(&'static str, String)], i: usize| [env, &[data_dir(i)]].concat();
     env.shrink_to_fit();
     let (node, _node_url) = start("node", &with_dir(&env, 0));
     let _worker = start_worker(&with_dir(&env, 1));
     let (_api, api) = start("api", &with_dir(&env, 2));
-    let client = reqwest::Client::new();
+    let (client, token) = signed_up(&api).await;
 
     // Arrange: a project with one 4 s clip, its audio in the object store.
     let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Split"})).await;
@@ -192,7 +207,7 @@ async fn api_and_node_processes_play_a_project_together() {
     assert_eq!((loaded["clips_loaded"].as_u64(), loaded["duration"].as_f64()), (Some(1), Some(4.0)));
 
     // The WebSocket at the API's address reaches the same session.
-    let ws_url = format!("{}/ws/audio/{project}", api.replace("http://", "ws://"));
+    let ws_url = format!("{}/ws/audio/{project}?access_token={token}", api.replace("http://", "ws://"));
     let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
     next_of(&mut socket, "pong").await;
@@ -397,12 +412,13 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
             ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
             ("AUDIOLAB_MAX_ENGINES", "1".to_owned()),
             ("AUDIOLAB_QUEUE_NAME", format!("full-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
             ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
         ]
     };
     let (_first, _) = start("node", &env(0));
     let (_api, api) = start("api", &env(1));
-    let client = reqwest::Client::new();
+    let (client, _) = signed_up(&api).await;
     let mut projects = Vec::new();
     for name in ["Busy", "Waiting"] {
         let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": name})).await;

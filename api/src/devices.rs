@@ -101,7 +101,7 @@ impl DevicesApi {
         /// Device id.
         device_id: Path<String>,
         body: Json<DeviceOffset>,
-    ) -> Answer<Json<DeviceOffsetSet>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Json<DeviceOffsetSet>, { codes::SIGNED | codes::LOOKUP | codes::BODY }> {
         if !ctx.has_input_device(&device_id.0) {
             return Err(ApiError::not_found("device").into());
         }

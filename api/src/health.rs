@@ -1,7 +1,8 @@
 //! `GET /health` and `GET /api/info`: is this process alive, where does it run, what can it do.
 
 use crate::context::ApiContext;
-use crate::{Tag, error::ApiResult};
+use crate::Tag;
+use crate::error::{Answer, codes};
 use audiolab_domain::SampleRate;
 use audiolab_domain::track::MAX_TRACKS;
 use audiolab_store::Backend;
@@ -139,7 +140,7 @@ impl HealthApi {
     ///
     /// Version, database engine, limits and supported sample rates.
     #[oai(path = "/api/info", method = "get", operation_id = "get_info")]
-    async fn info(&self, ctx: Data<&ApiContext>) -> ApiResult<Json<InfoView>> {
+    async fn info(&self, ctx: Data<&ApiContext>) -> Answer<Json<InfoView>, { codes::ANY }> {
         Ok(Json(InfoView {
             name: "AudioLab".into(),
             version: env!("CARGO_PKG_VERSION").into(),

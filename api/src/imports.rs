@@ -82,7 +82,7 @@ impl ImportsApi {
         /// Raw uploads: the file's name, whose extension hints at the format.
         filename: Query<Option<String>>,
         body: UploadBody,
-    ) -> Answer<ImportResponse, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<ImportResponse, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::TOO_LARGE | codes::UNSUPPORTED | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
         let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let job_id = JobId::new();
         let upload_key = format!("uploads/{job_id}/source");

@@ -139,7 +139,7 @@ impl ProjectsApi {
     /// Create a project
     #[oai(path = "/api/projects", method = "post", operation_id = "create_project")]
     async fn create(&self, ctx: Data<&ApiContext>,
-        caller: Caller, body: Json<CreateProject>) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+        caller: Caller, body: Json<CreateProject>) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY }> {
         let body = body.0;
         let new = NewProject {
             name: body.name,

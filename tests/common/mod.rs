@@ -11,7 +11,10 @@ use std::net::{IpAddr, Ipv4Addr};
 /// A running application and what it needs to stay alive.
 pub struct TestApp {
     pub base: String,
+    /// A client signed in as the test's user (when auth is on; otherwise the local user).
     pub client: reqwest::Client,
+    /// The test user's bearer token, when auth is on.
+    pub token: Option<String>,
     app: Option<Application>,
     _database: TestDatabase,
     _data_dir: tempfile::TempDir,
@@ -52,15 +55,37 @@ impl TestApp {
     async fn start_with(database: TestDatabase, role: Role, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(data_dir.path(), Some(database.url.clone()));
+        if role != Role::Serve {
+            settings.internal_secret = Some(audiolab_config::Secret(TEST_INTERNAL_SECRET.into()));
+        }
         adjust(&mut settings);
+        let auth = settings.auth_enabled(role == Role::Serve);
         let app = Application::start(settings, role).await.expect("application starts");
-        Self {
+        let mut test_app = Self {
             base: format!("http://{}", app.address()),
             client: reqwest::Client::new(),
+            token: None,
             app: Some(app),
             _database: database,
             _data_dir: data_dir,
+        };
+        if auth {
+            let (token, client) = test_app.sign_up("tester").await;
+            test_app.token = Some(token);
+            test_app.client = client;
         }
+        test_app
+    }
+
+    /// Registers `username` (password [`TEST_PASSWORD`]) and returns its token and a client
+    /// that sends it.
+    pub async fn sign_up(&self, username: &str) -> (String, reqwest::Client) {
+        let body = serde_json::json!({"username": username, "password": TEST_PASSWORD});
+        let response = reqwest::Client::new().post(self.url("/api/auth/register")).json(&body).send().await.unwrap();
+        let (status, session) = read(response).await;
+        assert_eq!(status, 201, "{session}");
+        let token = session["token"].as_str().unwrap().to_owned();
+        (token.clone(), bearer_client(&token))
     }
 
     /// A second connection to the app's database, for arranging rows the API cannot create yet.
@@ -105,7 +130,11 @@ impl TestApp {
     }
 
     pub fn ws_url(&self, project: &str) -> String {
-        format!("{}/ws/audio/{project}", self.base.replace("http://", "ws://"))
+        let url = format!("{}/ws/audio/{project}", self.base.replace("http://", "ws://"));
+        match &self.token {
+            Some(token) => format!("{url}?access_token={token}"),
+            None => url,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -192,7 +221,19 @@ impl TestApp {
     }
 }
 
-async fn read(response: reqwest::Response) -> (u16, Value) {
+/// The internal secret of test deployments that run the API and nodes apart.
+pub const TEST_INTERNAL_SECRET: &str = "test-internal-secret-0123456789";
+/// Every test user's password.
+pub const TEST_PASSWORD: &str = "correct horse battery";
+
+/// A client that sends `Authorization: Bearer <token>` on every request.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
