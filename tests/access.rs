@@ -130,7 +130,7 @@ fn request_for(operation: &str, f: &Fixture) -> (Option<Value>, &'static str) {
         "playback_loop_enable" => json!({"loop_region_id": f.loop_region}),
         "enable_recording" => json!({"device_id": "mock_1", "enabled": true}),
         "start_recording" => json!({"device_id": "mock_1"}),
-        "create_mixdown" => json!({"format": "flac"}),
+        "create_mixdown" => json!({"format": "flac16"}),
         _ => Value::Null,
     };
     let query = match operation {
@@ -249,7 +249,8 @@ async fn the_socket_refuses_strangers_and_the_anonymous_before_the_upgrade_and_v
     let changed = common::next_where(&mut socket, |v| v["type"] == "model_changed").await;
     assert_eq!(changed["data"]["id"], track["id"]);
     assert_eq!(changed["data"]["actor"]["username"], "tester", "{changed}");
-    let volume = app.post_empty(&format!("/api/audio/tracks/{}/volume?volume=0.5", track["id"].as_str().unwrap())).await;
+    let volume =
+        app.post_empty(&format!("/api/audio/tracks/{}/volume?volume=0.5", track["id"].as_str().unwrap())).await;
     assert_eq!(volume.0, 200);
     let update = common::next_where(&mut socket, |v| v["type"] == "track_update").await;
     assert_eq!(update["data"]["actor"]["username"], "tester", "{update}");
@@ -338,7 +339,8 @@ async fn wrong_passwords_get_one_message_and_a_sixth_try_waits() {
     let register = |body: Value| client.post(app.url("/api/auth/register")).json(&body).send();
     let (status, _) = read(register(json!({"username": "TESTER", "password": TEST_PASSWORD})).await.unwrap()).await;
     assert_eq!(status, 409, "usernames are case-insensitive");
-    let (status, _) = read(register(json!({"username": "ada lovelace", "password": TEST_PASSWORD})).await.unwrap()).await;
+    let (status, _) =
+        read(register(json!({"username": "ada lovelace", "password": TEST_PASSWORD})).await.unwrap()).await;
     assert_eq!(status, 422);
     let (status, _) = read(register(json!({"username": "ada", "password": "short"})).await.unwrap()).await;
     assert_eq!(status, 422);

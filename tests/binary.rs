@@ -127,7 +127,8 @@ async fn migrate_and_api_run_against_postgresql() {
 #[test]
 fn worker_and_node_start_connect_and_stop_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut node, url) = start(dir.path(), &["node", "--port", "0"], &[("AUDIOLAB_INTERNAL_SECRET", "binary-test-internal-secret")]);
+    let (mut node, url) =
+        start(dir.path(), &["node", "--port", "0"], &[("AUDIOLAB_INTERNAL_SECRET", "binary-test-internal-secret")]);
     let health = Command::new("curl").args(["-s", &format!("{url}/health")]).output().unwrap();
     assert!(String::from_utf8_lossy(&health.stdout).contains("\"role\":\"node\""));
     assert!(terminate(&mut node).success());
@@ -232,4 +233,47 @@ async fn a_hostile_upload_logs_one_summary_line_not_one_per_packet() {
     let summary: serde_json::Value = serde_json::from_str(summaries[0]).unwrap();
     let counted = summary["fields"]["warnings"].as_u64().unwrap_or(0);
     assert!(counted > 100, "the summary counts the decoder's warnings: {summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_and_tokens_never_reach_the_log_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--port", "0"])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("PORT")
+        .env("AUDIOLAB_AUTH", "enabled")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim().to_owned();
+
+    let client = reqwest::Client::new();
+    let password = "Zebra-Piano-7731";
+    let credentials = serde_json::json!({"username": "ada", "password": password});
+    let session: serde_json::Value =
+        client.post(format!("{url}/api/auth/register")).json(&credentials).send().await.unwrap().json().await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let wrong = serde_json::json!({"username": "ada", "password": "Wrong-Guess-4412"});
+    assert_eq!(client.post(format!("{url}/api/auth/login")).json(&wrong).send().await.unwrap().status(), 401);
+    assert_eq!(client.post(format!("{url}/api/auth/login")).json(&credentials).send().await.unwrap().status(), 200);
+    let me = client.get(format!("{url}/api/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let socket = format!("{}/ws/audio/{}?access_token={token}", url.replace("http", "ws"), uuid::Uuid::new_v4());
+    assert!(tokio_tungstenite::connect_async(socket).await.is_err(), "no such project");
+    assert!(terminate(&mut child).success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.lines().count() > 20, "trace logging is on: {log}");
+    assert!(log.contains("account created"), "the registration is logged");
+    for secret in [password, "Wrong-Guess-4412", &token, &token[3..]] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }

@@ -56,3 +56,21 @@ fn the_api_has_a_health_check_and_migrations_run_first() {
     assert_eq!(blueprint["databases"].as_sequence().unwrap().len(), 1);
     assert!(blueprint["services"].as_sequence().unwrap().iter().any(|s| s["type"] == "redis"));
 }
+
+#[test]
+fn the_api_and_the_nodes_share_one_generated_internal_secret() {
+    let blueprint = blueprint();
+    let group = blueprint["envVarGroups"].as_sequence().unwrap().iter().find(|g| g["name"] == "audiolab-internal");
+    let secret = &group.expect("the internal group")["envVars"][0];
+    assert_eq!(
+        (secret["key"].as_str(), secret["generateValue"].as_bool()),
+        (Some("AUDIOLAB_INTERNAL_SECRET"), Some(true))
+    );
+    for service in blueprint["services"].as_sequence().unwrap() {
+        let shares = service["envVars"]
+            .as_sequence()
+            .is_some_and(|vars| vars.iter().any(|v| v["fromGroup"] == "audiolab-internal"));
+        let needs = matches!(service["name"].as_str(), Some("audiolab-api" | "audiolab-node"));
+        assert_eq!(shares, needs, "{:?}", service["name"]);
+    }
+}

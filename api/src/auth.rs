@@ -166,6 +166,7 @@ pub struct Credentials {
 /// A session: the user and a bearer token for them.
 #[derive(Debug, Object)]
 pub struct Session {
+    /// The signed-in user.
     pub user: UserView,
     /// The bearer token; send it as `Authorization: Bearer <token>`. Shown only here.
     pub token: String,
@@ -209,8 +210,11 @@ pub struct NewApiKey {
 pub struct ApiKeyView {
     /// Key id, for revoking it.
     pub id: Uuid,
+    /// What the key is for.
     pub name: String,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -219,10 +223,13 @@ pub struct ApiKeyView {
 pub struct CreatedApiKey {
     /// Key id, for revoking it.
     pub id: Uuid,
+    /// What the key is for.
     pub name: String,
     /// The bearer token. Shown only now: store it safely.
     pub token: String,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
 

@@ -4,11 +4,11 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{page, paged_list};
 use crate::projects::Deleted;
 use audiolab_domain::clip::{Clip, ClipPatch};
+use audiolab_domain::user::Need;
 use audiolab_domain::{ClipId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -104,28 +104,34 @@ impl ClipView {
 #[derive(Debug, Object)]
 pub struct UpdateClip {
     /// Display name.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Move the clip to another track of the same project.
     #[oai(nullable)]
     pub track_id: Option<Uuid>,
     /// New timeline position.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: Option<f64>,
     /// Trim the head: seconds of source skipped.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub offset: Option<f64>,
     /// Trim the tail: seconds of source that play. `offset + length` must fit the source.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub length: Option<f64>,
     /// Clip gain in dB, −60 to +20.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "-60"), maximum(value = "20")))]
     pub gain_db: Option<f64>,
     /// Fade-in length; fade in + fade out must fit the clip.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub fade_in: Option<f64>,
     /// Fade-out length.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub fade_out: Option<f64>,
 }
 
@@ -181,14 +187,18 @@ impl ClipsApi {
         id: Path<Uuid>,
         /// Frames per pixel wanted.
         samples_per_pixel: Query<Option<u32>>,
-    ) -> Answer<poem_openapi::payload::Binary<Vec<u8>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<
+        poem_openapi::payload::Binary<Vec<u8>>,
+        { codes::SIGNED | codes::CONFLICT | codes::CONFLICT | codes::LOOKUP | codes::UNPROCESSABLE },
+    > {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.peaks_key else {
             return Err(ApiError::conflict(format!(
                 "clip {} has no waveform yet (status {})",
                 clip.id,
                 clip.status.as_str()
-            )).into());
+            ))
+            .into());
         };
         let wanted = samples_per_pixel.0.unwrap_or(256).max(1);
         let zoom = audiolab_dsp::peaks::ZOOM_LEVELS
@@ -215,14 +225,18 @@ impl ClipsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: poem_openapi::param::Header<Option<String>>,
-    ) -> Answer<poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+    ) -> Answer<
+        poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>,
+        { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE },
+    > {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.audio_key.filter(|_| clip.status == audiolab_domain::clip::ClipStatus::Ready) else {
             return Err(ApiError::conflict(format!(
                 "clip {} has no audio yet (status {})",
                 clip.id,
                 clip.status.as_str()
-            )).into());
+            ))
+            .into());
         };
         let name = format!("clip-{}.wav", clip.id);
         Ok(crate::download::serve(&ctx.storage, &key, "audio/wav", &name, range.0.as_deref()).await?)
@@ -252,7 +266,10 @@ impl ClipsApi {
         /// Clip id.
         id: Path<Uuid>,
         body: Json<UpdateClip>,
-    ) -> Answer<Json<ClipView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<ClipView>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         if let Some(track_id) = b.track_id {
@@ -283,7 +300,8 @@ impl ClipsApi {
         caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_clip(&clip).await?;
         Ok(Deleted::Deleted)

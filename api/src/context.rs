@@ -38,9 +38,9 @@ pub struct AudioStatus {
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use audiolab_domain::user::Need;
 use audiolab_domain::project::Project;
 use audiolab_domain::track::Track;
+use audiolab_domain::user::Need;
 use audiolab_domain::{ProjectId, TrackId};
 
 impl ApiContext {
@@ -64,7 +64,13 @@ impl ApiContext {
     }
 
     /// [`Self::project`] for the project of something else, whose 404 names that thing ("clip").
-    pub async fn project_as(&self, caller: &Caller, id: ProjectId, need: Need, what: &'static str) -> ApiResult<Project> {
+    pub async fn project_as(
+        &self,
+        caller: &Caller,
+        id: ProjectId,
+        need: Need,
+        what: &'static str,
+    ) -> ApiResult<Project> {
         let (project, _) = audiolab_app::access::project(&self.store, &caller.actor, id, need, what).await?;
         Ok(project)
     }

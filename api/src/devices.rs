@@ -3,8 +3,8 @@
 use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::{Answer, codes};
 use crate::error::ApiError;
+use crate::error::{Answer, codes};
 use audiolab_domain::device::InputDevice;
 use poem::web::Data;
 use poem_openapi::param::Path;

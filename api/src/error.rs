@@ -313,9 +313,36 @@ pub async fn framework_error(err: poem::Error) -> Response {
     }
     let (status, detail) = classify(&err);
     let message = err.to_string();
-    let mut response = Json(ErrorBody { detail, errors: vec![message], success: false }).into_response();
+    let errors = match detail.strip_prefix("invalid ") {
+        Some(rule) => vec![rule.to_owned(), message],
+        None => vec![message],
+    };
+    let mut response = Json(ErrorBody { detail, errors, success: false }).into_response();
     response.set_status(status);
     response
+}
+
+/// The field and rule a body broke, in words (`start: must be at least 0`), read from the
+/// framework's validation message (`field `start` verification failed. minimum(0, …)`).
+fn rule_broken(reason: &str) -> Option<String> {
+    let rest = &reason[reason.find("field `")? + 7..];
+    let (field, rest) = rest.split_once('`')?;
+    let rule = rest.split_once("verification failed. ")?.1;
+    let argument = |rule: &str| rule.split_once('(').map(|(_, a)| a.split([',', ')']).next().unwrap_or("").to_owned());
+    let words = if rule.starts_with("minimum(") {
+        format!("must be at least {}", argument(rule)?)
+    } else if rule.starts_with("maximum(") {
+        format!("must be at most {}", argument(rule)?)
+    } else if rule.starts_with("maxLength(") {
+        format!("must be at most {} characters", argument(rule)?)
+    } else if rule.starts_with("minLength(") {
+        format!("must be at least {} characters", argument(rule)?)
+    } else if rule.starts_with("pattern(") {
+        "is blank, contains control characters or is not of the documented form".to_owned()
+    } else {
+        "breaks a documented rule".to_owned()
+    };
+    Some(format!("{field}: {words}"))
 }
 
 fn classify(err: &poem::Error) -> (StatusCode, String) {
@@ -325,7 +352,11 @@ fn classify(err: &poem::Error) -> (StatusCode, String) {
         if payload.reason.contains(" at line ") && payload.reason.contains(" column ") {
             return (StatusCode::BAD_REQUEST, "the request body is not valid JSON".into());
         }
-        return (StatusCode::UNPROCESSABLE_ENTITY, "the request body does not match the expected schema".into());
+        let detail = match rule_broken(&payload.reason) {
+            Some(rule) => format!("invalid {rule}"),
+            None => "the request body does not match the expected schema".into(),
+        };
+        return (StatusCode::UNPROCESSABLE_ENTITY, detail);
     }
     if err.is::<ParseParamError>() || err.is::<ParsePathError>() || err.is::<ParseMultipartError>() {
         return (StatusCode::UNPROCESSABLE_ENTITY, "a request parameter is missing or invalid".into());
@@ -343,4 +374,18 @@ fn classify(err: &poem::Error) -> (StatusCode, String) {
         _ => err.to_string(),
     };
     (status, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_broken;
+
+    #[test]
+    fn validation_messages_become_field_and_rule() {
+        let reason = r#"parse request payload error: failed to parse "CreateLoopRegion": field `start` verification failed. minimum(0, exclusive: false)"#;
+        assert_eq!(rule_broken(reason).as_deref(), Some("start: must be at least 0"));
+        let reason = r#"failed to parse "CreateTrack": field `name` verification failed. maxLength(100)"#;
+        assert_eq!(rule_broken(reason).as_deref(), Some("name: must be at most 100 characters"));
+        assert_eq!(rule_broken("expected a string"), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! `GET /health` and `GET /api/info`: is this process alive, where does it run, what can it do.
 
-use crate::context::ApiContext;
 use crate::Tag;
+use crate::context::ApiContext;
 use crate::error::{Answer, codes};
 use audiolab_domain::SampleRate;
 use audiolab_domain::track::MAX_TRACKS;

@@ -3,16 +3,16 @@
 //! storage under a key of this server's making, never the client's file name.
 
 use crate::Tag;
-use crate::clips::ClipView;
 use crate::auth::Caller;
+use crate::clips::ClipView;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
 use crate::mixdowns::submit_job;
 use audiolab_domain::clip::{Clip, NewClip};
 use audiolab_domain::job::{ImportPayload, Job, JobKind};
+use audiolab_domain::user::Need;
 use audiolab_domain::{Frames, JobId};
 use poem::Body;
 use poem::web::Data;
@@ -82,7 +82,20 @@ impl ImportsApi {
         /// Raw uploads: the file's name, whose extension hints at the format.
         filename: Query<Option<String>>,
         body: UploadBody,
-    ) -> Answer<ImportResponse, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::TOO_LARGE | codes::UNSUPPORTED | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        ImportResponse,
+        {
+            codes::SIGNED
+                | codes::LOOKUP
+                | codes::UNPROCESSABLE
+                | codes::BAD_REQUEST
+                | codes::TOO_LARGE
+                | codes::UNSUPPORTED
+                | codes::FORBIDDEN
+                | codes::CONFLICT
+                | codes::NOT_FOUND
+        },
+    > {
         let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let job_id = JobId::new();
         let upload_key = format!("uploads/{job_id}/source");

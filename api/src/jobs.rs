@@ -4,9 +4,9 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use audiolab_domain::job::{Job, JobStatus};
+use audiolab_domain::user::Need;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -83,7 +83,8 @@ impl JobsApi {
         caller: Caller,
         /// Job id.
         id: Path<Uuid>,
-    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let job = owned_job(&ctx, &caller, id.0, Need::Change).await?;
         let cancelled =
             ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;

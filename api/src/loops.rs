@@ -4,10 +4,10 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use crate::projects::Deleted;
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
+use audiolab_domain::user::Need;
 use audiolab_domain::{LoopRegionId, SampleRate};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -72,17 +72,25 @@ impl LoopRegionView {
 #[derive(Debug, Object)]
 pub struct CreateLoopRegion {
     /// Display name (default "Loop").
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Start in seconds, ≥ 0.
+    #[oai(validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: f64,
     /// End in seconds, ≥ start + 0.1.
+    #[oai(validator(minimum(value = "0"), maximum(value = "864000")))]
     pub end: f64,
     /// Default false.
     #[oai(nullable)]
     pub enabled: Option<bool>,
     /// N ≥ 0 plays N+1 passes; absent or null loops until stopped.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "10000")))]
     pub repeat_count: Option<i64>,
     /// Default false.
     #[oai(nullable)]
@@ -93,18 +101,25 @@ pub struct CreateLoopRegion {
 #[derive(Debug, Object)]
 pub struct UpdateLoopRegion {
     /// Display name.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Start in seconds.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: Option<f64>,
     /// End in seconds.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub end: Option<f64>,
     /// Whether the transport loops this region.
     #[oai(nullable)]
     pub enabled: Option<bool>,
     /// N ≥ 0 plays N+1 passes; null loops until stopped.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10000")))]
     pub repeat_count: MaybeUndefined<i64>,
     /// Record a take per pass while looping.
     #[oai(nullable)]
@@ -119,7 +134,12 @@ pub enum LoopRegionCreated {
 }
 
 impl LoopsApi {
-    async fn owned_region(ctx: &ApiContext, caller: &Caller, id: LoopRegionId, need: Need) -> ApiResult<(LoopRegion, SampleRate)> {
+    async fn owned_region(
+        ctx: &ApiContext,
+        caller: &Caller,
+        id: LoopRegionId,
+        need: Need,
+    ) -> ApiResult<(LoopRegion, SampleRate)> {
         let region = ctx.store.get_loop_region(id).await?.ok_or_else(|| ApiError::not_found("loop region"))?;
         let project = ctx.project_as(caller, region.project_id, need, "loop region").await?;
         Ok((region, project.sample_rate))
@@ -137,7 +157,10 @@ impl LoopsApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<CreateLoopRegion>,
-    ) -> Answer<LoopRegionCreated, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        LoopRegionCreated,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let new = NewLoopRegion {
@@ -200,7 +223,10 @@ impl LoopsApi {
         /// Loop region id.
         id: Path<Uuid>,
         body: Json<UpdateLoopRegion>,
-    ) -> Answer<Json<LoopRegionView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<LoopRegionView>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = LoopRegionPatch {
@@ -227,7 +253,8 @@ impl LoopsApi {
         caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let (region, _) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_loop(&region).await?;
         Ok(Deleted::Deleted)

@@ -20,7 +20,9 @@ pub struct MembersApi;
 /// A member of a project.
 #[derive(Debug, Object)]
 pub struct MemberView {
+    /// The member's user id.
     pub user_id: Uuid,
+    /// The member's username.
     pub username: String,
     pub role: RoleName,
     /// When they joined.

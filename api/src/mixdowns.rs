@@ -5,13 +5,13 @@
 use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::download;
+use crate::error::{Answer, codes};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
 use audiolab_domain::job::{Job, JobKind, JobStatus};
 use audiolab_domain::mixdown::{MixdownOptions, MixdownPayload, MixdownRequest, MixdownResult, Normalize, fingerprint};
+use audiolab_domain::user::Need;
 use audiolab_store::Page;
 use poem::Body;
 use poem::web::Data;
@@ -26,9 +26,10 @@ pub struct MixdownsApi;
 #[derive(Debug, Clone, Copy, Object)]
 pub struct NormalizeBody {
     /// Integrated loudness to reach, in LUFS (−70 to 0; −14 for streaming, −23 for broadcast).
+    #[oai(validator(minimum(value = "-70"), maximum(value = "0")))]
     pub target_lufs: f64,
     /// Highest true peak allowed, in dBTP (−20 to 0). Default −1.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "-20"), maximum(value = "0")))]
     pub ceiling_dbtp: Option<f64>,
 }
 
@@ -37,19 +38,19 @@ pub struct NormalizeBody {
 #[derive(Debug, Default, Object)]
 pub struct MixdownBody {
     /// First second rendered (default 0).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: Option<f64>,
     /// Second the render ends at (default: the end of the last clip).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub end: Option<f64>,
     /// Also render each track alone (fader and pan applied; mute and solo ignored).
     #[oai(nullable)]
     pub stems: Option<bool>,
-    /// `wav16`, `wav24` (default), `wav_f32`, `flac16` or `flac24`.
+    /// `wav16`, `wav24` (default), `wav_f32` (32-bit float), `flac16` or `flac24`.
     #[oai(nullable)]
-    pub format: Option<String>,
+    pub format: Option<crate::states::MixdownFormat>,
     /// Output rate in Hz (8,000–192,000); default the project's rate.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "8000"), maximum(value = "192000")))]
     pub sample_rate: Option<u32>,
     /// Loudness normalisation; off by default.
     #[oai(nullable)]
@@ -93,14 +94,17 @@ impl MixdownsApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<Option<MixdownBody>>,
-    ) -> Answer<SubmitResponse, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        SubmitResponse,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0.unwrap_or_default();
         let request = MixdownRequest {
             start: b.start,
             end: b.end,
             stems: b.stems,
-            format: b.format,
+            format: b.format.map(|f| f.name().to_owned()),
             sample_rate: b.sample_rate,
             normalize: b
                 .normalize
@@ -171,7 +175,7 @@ impl MixdownsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE }> {
         let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result.files.iter().find(|f| f.kind == "mix").ok_or_else(|| ApiError::not_found("mix file"))?;
         let name = format!("mixdown-{}.{}", job_id.0, result.format.extension());
@@ -193,7 +197,7 @@ impl MixdownsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::LOOKUP | codes::RANGE }> {
+    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE }> {
         let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result
             .files

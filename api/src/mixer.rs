@@ -3,10 +3,10 @@
 use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
-use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::ApiResult;
+use crate::error::{Answer, codes};
 use audiolab_domain::track::TrackPatch;
+use audiolab_domain::user::Need;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -60,7 +60,12 @@ pub struct SoloChanged {
 }
 
 impl MixerApi {
-    async fn change(ctx: &ApiContext, caller: &Caller, id: Uuid, patch: TrackPatch) -> ApiResult<audiolab_domain::track::Track> {
+    async fn change(
+        ctx: &ApiContext,
+        caller: &Caller,
+        id: Uuid,
+        patch: TrackPatch,
+    ) -> ApiResult<audiolab_domain::track::Track> {
         let (track, _) = ctx.track(caller, id.into(), Need::Change).await?;
         Ok(ctx.changes(caller).update_track(&track, &patch).await?)
     }
@@ -80,8 +85,14 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Linear factor, 0.0–2.0.
         volume: Query<f64>,
-    ) -> Answer<Json<VolumeChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
-        let track = Self::change(&ctx, &caller, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
+    ) -> Answer<
+        Json<VolumeChanged>,
+        {
+            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
+        },
+    > {
+        let track =
+            Self::change(&ctx, &caller, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
         Ok(Json(VolumeChanged { success: true, track_id: track.id.0, volume: track.volume.get() }))
     }
 
@@ -97,7 +108,12 @@ impl MixerApi {
         id: Path<Uuid>,
         /// −1.0 (left) to 1.0 (right).
         pan: Query<f64>,
-    ) -> Answer<Json<PanChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PanChanged>,
+        {
+            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
+        },
+    > {
         let track = Self::change(&ctx, &caller, id.0, TrackPatch { pan: Some(pan.0), ..Default::default() }).await?;
         Ok(Json(PanChanged { success: true, track_id: track.id.0, pan: track.pan.get() }))
     }
@@ -112,8 +128,14 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Whether to mute.
         muted: Query<bool>,
-    ) -> Answer<Json<MuteChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
-        let track = Self::change(&ctx, &caller, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
+    ) -> Answer<
+        Json<MuteChanged>,
+        {
+            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
+        },
+    > {
+        let track =
+            Self::change(&ctx, &caller, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
         Ok(Json(MuteChanged { success: true, track_id: track.id.0, muted: track.muted }))
     }
 
@@ -127,8 +149,14 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Whether to solo.
         soloed: Query<bool>,
-    ) -> Answer<Json<SoloChanged>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
-        let track = Self::change(&ctx, &caller, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
+    ) -> Answer<
+        Json<SoloChanged>,
+        {
+            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
+        },
+    > {
+        let track =
+            Self::change(&ctx, &caller, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
         Ok(Json(SoloChanged { success: true, track_id: track.id.0, soloed: track.soloed }))
     }
 }

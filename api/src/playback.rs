@@ -4,8 +4,8 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use audiolab_domain::transport::{LoadSummary, TransportStatus};
+use audiolab_domain::user::Need;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -107,7 +107,7 @@ impl From<TransportStatus> for PlaybackStatus {
 #[derive(Debug, Object)]
 pub struct PlayRequest {
     /// Seconds; the current position when absent. Clamped to the project.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub position: Option<f64>,
 }
 
@@ -115,6 +115,7 @@ pub struct PlayRequest {
 #[derive(Debug, Object)]
 pub struct SeekRequest {
     /// Seconds; clamped to [0, duration].
+    #[oai(validator(minimum(value = "0"), maximum(value = "864000")))]
     pub position: f64,
 }
 
@@ -137,7 +138,10 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<LoadResult>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<LoadResult>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.load(project.id).await?.into()))
     }
@@ -153,7 +157,10 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<Option<PlayRequest>>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let position = body.0.and_then(|b| b.position);
         Ok(Json(ctx.audio.play(project.id, position).await?.into()))
@@ -169,7 +176,10 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.pause(project.id).await?.into()))
     }
@@ -182,7 +192,10 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.resume(project.id).await?.into()))
     }
@@ -197,7 +210,10 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.stop(project.id).await?.into()))
     }
@@ -211,7 +227,10 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<SeekRequest>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.seek(project.id, body.0.position).await?.into()))
     }
@@ -233,7 +252,11 @@ impl PlaybackApi {
     ///
     /// Makes the region the project's enabled loop and loops it: seamless, sample-exact wraps;
     /// `repeat_count` N plays N+1 passes, then playback continues.
-    #[oai(path = "/api/audio/projects/:id/playback/loop/enable", method = "post", operation_id = "playback_loop_enable")]
+    #[oai(
+        path = "/api/audio/projects/:id/playback/loop/enable",
+        method = "post",
+        operation_id = "playback_loop_enable"
+    )]
     async fn loop_enable(
         &self,
         ctx: Data<&ApiContext>,
@@ -241,20 +264,30 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<LoopRequest>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
     }
 
     /// Stop looping
-    #[oai(path = "/api/audio/projects/:id/playback/loop/disable", method = "post", operation_id = "playback_loop_disable")]
+    #[oai(
+        path = "/api/audio/projects/:id/playback/loop/disable",
+        method = "post",
+        operation_id = "playback_loop_disable"
+    )]
     async fn loop_disable(
         &self,
         ctx: Data<&ApiContext>,
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<PlaybackStatus>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, None).await?.into()))
     }

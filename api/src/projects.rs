@@ -4,10 +4,11 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::pagination::page;
+use crate::states::{BitDepthBits, SampleRateHz};
 use crate::tracks::{TrackList, TrackView};
 use audiolab_domain::project::{NewProject, Project, ProjectPatch};
+use audiolab_domain::user::Need;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -63,21 +64,28 @@ impl From<Project> for ProjectView {
 #[derive(Debug, Object)]
 pub struct CreateProject {
     /// Display name, 1–200 characters.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
     /// Free-text notes, up to 5,000 characters.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")
+    )]
     pub description: Option<String>,
     /// 44100, 48000 (default), 88200, 96000 or 192000 Hz.
     #[oai(nullable)]
-    pub sample_rate: Option<u32>,
+    pub sample_rate: Option<SampleRateHz>,
     /// 16, 24 (default) or 32.
     #[oai(nullable)]
-    pub bit_depth: Option<u16>,
+    pub bit_depth: Option<BitDepthBits>,
     /// Beats per minute, 20–999 (default 120).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "20"), maximum(value = "999")))]
     pub tempo: Option<f64>,
     /// Such as `3/4`; default `4/4`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(pattern = r"^([1-9]|[12][0-9]|3[0-2])/(1|2|4|8|16|32)$"))]
     pub time_signature: Option<String>,
 }
 
@@ -85,22 +93,31 @@ pub struct CreateProject {
 #[derive(Debug, Object)]
 pub struct UpdateProject {
     /// Display name, 1–200 characters.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Free-text notes.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")
+    )]
     pub description: Option<String>,
     /// Must equal the current rate if given.
     #[oai(nullable)]
-    pub sample_rate: Option<u32>,
+    pub sample_rate: Option<SampleRateHz>,
     /// 16, 24 or 32.
     #[oai(nullable)]
-    pub bit_depth: Option<u16>,
+    pub bit_depth: Option<BitDepthBits>,
     /// Beats per minute, 20–999.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "20"), maximum(value = "999")))]
     pub tempo: Option<f64>,
     /// Such as `6/8`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(pattern = r"^([1-9]|[12][0-9]|3[0-2])/(1|2|4|8|16|32)$"))]
     pub time_signature: Option<String>,
 }
 
@@ -138,14 +155,18 @@ pub enum Deleted {
 impl ProjectsApi {
     /// Create a project
     #[oai(path = "/api/projects", method = "post", operation_id = "create_project")]
-    async fn create(&self, ctx: Data<&ApiContext>,
-        caller: Caller, body: Json<CreateProject>) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY }> {
+    async fn create(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        body: Json<CreateProject>,
+    ) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY }> {
         let body = body.0;
         let new = NewProject {
             name: body.name,
             description: body.description,
-            sample_rate: body.sample_rate,
-            bit_depth: body.bit_depth,
+            sample_rate: body.sample_rate.map(|r| r.0),
+            bit_depth: body.bit_depth.map(|b| b.0),
             tempo: body.tempo,
             time_signature: body.time_signature,
         };
@@ -204,14 +225,17 @@ impl ProjectsApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<UpdateProject>,
-    ) -> Answer<Json<ProjectView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<ProjectView>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let patch = ProjectPatch {
             name: body.name,
             description: body.description,
-            sample_rate: body.sample_rate,
-            bit_depth: body.bit_depth,
+            sample_rate: body.sample_rate.map(|r| r.0),
+            bit_depth: body.bit_depth.map(|b| b.0),
             tempo: body.tempo,
             time_signature: body.time_signature,
         };
@@ -229,7 +253,8 @@ impl ProjectsApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let project = ctx.project(&caller, id.0.into(), Need::Own).await?;
         ctx.changes(&caller).delete_project(&project).await?;
         Ok(Deleted::Deleted)

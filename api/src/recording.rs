@@ -5,11 +5,11 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::error::{ApiError, ApiResult};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::TrackPatch;
 use audiolab_domain::transport::RecordRequest;
+use audiolab_domain::user::Need;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -23,7 +23,7 @@ pub struct RecordingApi;
 pub struct RecordEnable {
     /// The input to record from (`mock_0`, `mock_1`, `mock_2`, `loopback`, or a sound card
     /// input); kept on the track. Unchanged when absent.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub device_id: Option<String>,
     /// Whether the track is armed. Default true.
     #[oai(nullable)]
@@ -48,17 +48,17 @@ pub struct RecordEnabled {
 #[derive(Debug, Object)]
 pub struct RecordStart {
     /// The input; the track's input device when absent, else `mock_0`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub device_id: Option<String>,
     /// When the transport is stopped it rolls from here (seconds; default its current
     /// position). Ignored while rolling: the take starts where the playhead is.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start_time: Option<f64>,
     /// Punch-in (seconds): with `punch_out`, only audio played inside the range is recorded.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub punch_in: Option<f64>,
     /// Punch-out (seconds).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub punch_out: Option<f64>,
 }
 
@@ -208,7 +208,10 @@ impl RecordingApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordEnable>,
-    ) -> Answer<Json<RecordEnabled>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<RecordEnabled>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         if let Some(device) = &body.device_id {
             if !ctx.has_input_device(device) {
@@ -242,7 +245,10 @@ impl RecordingApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordStart>,
-    ) -> Answer<Json<RecordStarted>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<RecordStarted>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let request = RecordRequest {
@@ -278,7 +284,10 @@ impl RecordingApi {
         id: Path<Uuid>,
         /// Recording session id, from `record/start`.
         session_id: Path<Uuid>,
-    ) -> Answer<Json<RecordStopped>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<RecordStopped>,
+        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session =
@@ -338,7 +347,8 @@ impl RecordingApi {
         caller: Caller,
         /// Take id.
         id: Path<Uuid>,
-    ) -> Answer<Json<TakeView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Json<TakeView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let track = ctx.store.get_track(take.track_id).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let project = ctx.project_as(&caller, track.project_id, Need::Change, "take").await?;
@@ -348,7 +358,11 @@ impl RecordingApi {
 
     /// Recordings in progress
     #[oai(path = "/api/audio/recording/active", method = "get", operation_id = "active_recordings")]
-    async fn active(&self, ctx: Data<&ApiContext>, caller: Caller) -> Answer<Json<Vec<RecordingView>>, { codes::SIGNED }> {
+    async fn active(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+    ) -> Answer<Json<Vec<RecordingView>>, { codes::SIGNED }> {
         let mut views = Vec::new();
         for session in ctx.store.recording_sessions_with_status(RecordingStatus::Recording).await? {
             if ctx.project(&caller, session.project_id, Need::Read).await.is_ok() {

@@ -149,3 +149,121 @@ impl From<RoleName> for audiolab_domain::user::Role {
         }
     }
 }
+
+/// Declares an integer that must be one of a fixed list of values: an `enum` of integers in the
+/// document (so SDKs and test generators offer exactly those), refused at parse time otherwise.
+macro_rules! integer_choice {
+    ($(#[$doc:meta])* $name:ident: $inner:ty, $format:literal, [$($value:literal),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name(pub $inner);
+
+        impl $name {
+            pub const VALUES: &'static [$inner] = &[$($value),+];
+        }
+
+        impl poem_openapi::types::Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", $format);
+                schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
+                poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+
+        impl poem_openapi::types::ParseFromJSON for $name {
+            fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+                let found = value.as_ref().and_then(serde_json::Value::as_u64);
+                match Self::VALUES.iter().find(|v| Some(u64::from(**v)) == found) {
+                    Some(v) => Ok(Self(*v)),
+                    None => Err(poem_openapi::types::ParseError::custom(format!("must be one of {:?}", Self::VALUES))),
+                }
+            }
+        }
+
+        impl poem_openapi::types::ToJSON for $name {
+            fn to_json(&self) -> Option<serde_json::Value> {
+                Some(serde_json::Value::from(self.0))
+            }
+        }
+    };
+}
+
+integer_choice!(
+    /// A project sample rate in Hz.
+    SampleRateHz: u32, "uint32", [44100, 48000, 88200, 96000, 192000]
+);
+
+integer_choice!(
+    /// Bit depth of integer audio.
+    BitDepthBits: u16, "uint16", [16, 24, 32]
+);
+
+/// A mixdown's file format: an inline enum (not a reference) so a nullable field of it stays a
+/// plain `enum` that SDK generators accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MixdownFormat(pub &'static str);
+
+impl MixdownFormat {
+    pub const VALUES: &'static [&'static str] = &["wav16", "wav24", "wav_f32", "flac16", "flac24"];
+
+    /// The name the domain parses.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl poem_openapi::types::Type for MixdownFormat {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "MixdownFormat".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        let mut schema = poem_openapi::registry::MetaSchema::new("string");
+        schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for MixdownFormat {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        let found = value.as_ref().and_then(serde_json::Value::as_str);
+        match Self::VALUES.iter().find(|v| Some(**v) == found) {
+            Some(v) => Ok(Self(v)),
+            None => Err(poem_openapi::types::ParseError::custom(format!("format: must be one of {:?}", Self::VALUES))),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for MixdownFormat {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::from(self.0))
+    }
+}

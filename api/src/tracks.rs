@@ -4,10 +4,10 @@ use crate::Tag;
 use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
-use audiolab_domain::user::Need;
 use crate::pagination::paged_list;
 use crate::projects::Deleted;
 use audiolab_domain::track::{NewTrack, Track, TrackPatch};
+use audiolab_domain::user::Need;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -79,15 +79,19 @@ pub struct CreateTrack {
     /// The project to add the track to.
     pub project_id: Uuid,
     /// Display name, 1–100 characters.
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
     /// Slot 0–31; the lowest free slot when absent. 409 if the slot is taken or the project already has 32 tracks.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "31")))]
     pub track_index: Option<i64>,
     /// Fader, 0.0–2.0 (default 1.0).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
     pub volume: Option<f64>,
     /// Pan, −1.0–1.0 (default 0.0).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "-1"), maximum(value = "1")))]
     pub pan: Option<f64>,
     /// Default false.
     #[oai(nullable)]
@@ -96,10 +100,10 @@ pub struct CreateTrack {
     #[oai(nullable)]
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(pattern = r"^(#[0-9A-Fa-f]{6})?$"))]
     pub color: Option<String>,
     /// Device to record from, e.g. `mock_0`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub input_device_id: Option<String>,
     /// Hear the input while armed (default false).
     #[oai(nullable)]
@@ -110,16 +114,22 @@ pub struct CreateTrack {
 #[derive(Debug, Object)]
 pub struct UpdateTrack {
     /// Display name.
-    #[oai(nullable)]
+    #[oai(
+        nullable,
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Move to slot 0–31 (409 if taken).
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "31")))]
     pub track_index: Option<i64>,
     /// Fader, 0.0–2.0.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "2")))]
     pub volume: Option<f64>,
     /// Pan, −1.0–1.0.
-    #[oai(nullable)]
+    #[oai(nullable, validator(minimum(value = "-1"), maximum(value = "1")))]
     pub pan: Option<f64>,
     /// Mute.
     #[oai(nullable)]
@@ -128,13 +138,13 @@ pub struct UpdateTrack {
     #[oai(nullable)]
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
-    #[oai(nullable)]
+    #[oai(nullable, validator(pattern = r"^(#[0-9A-Fa-f]{6})?$"))]
     pub color: Option<String>,
     /// Arm for recording.
     #[oai(nullable)]
     pub record_enabled: Option<bool>,
     /// Device to record from.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub input_device_id: Option<String>,
     /// Hear the input while armed.
     #[oai(nullable)]
@@ -157,8 +167,13 @@ pub enum TrackCreated {
 impl TracksApi {
     /// Create a track
     #[oai(path = "/api/tracks", method = "post", operation_id = "create_track")]
-    async fn create(&self, ctx: Data<&ApiContext>,
-        caller: Caller, body: Json<CreateTrack>) -> Answer<TrackCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    async fn create(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        body: Json<CreateTrack>,
+    ) -> Answer<TrackCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let body = body.0;
         let project = ctx.project(&caller, body.project_id.into(), Need::Change).await?;
         let new = NewTrack {
@@ -199,7 +214,10 @@ impl TracksApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<UpdateTrack>,
-    ) -> Answer<Json<TrackView>, { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<
+        Json<TrackView>,
+        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
+    > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = TrackPatch {
@@ -228,7 +246,8 @@ impl TracksApi {
         caller: Caller,
         /// Track id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }> {
+    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
+    {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_track(&track).await?;
         Ok(Deleted::Deleted)

@@ -6,9 +6,9 @@
 //! only its SHA-256, so a leaked table grants nothing. Failed logins are counted per username
 //! and per address, and past [`MAX_FAILURES`] in [`FAILURE_WINDOW`] refused until it passes.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use audiolab_domain::user::{self, Actor, ApiToken, TokenKind, User};
 use audiolab_domain::{TokenId, UserId, ValidationError};
 use audiolab_store::{Store, StoreError};
@@ -127,7 +127,14 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, String> + 
 }
 
 /// Makes and stores a token of `kind` for `user`.
-pub async fn issue(store: &Store, user: UserId, kind: TokenKind, name: &str, days: i64, now: DateTime<Utc>) -> AccountResult<Issued> {
+pub async fn issue(
+    store: &Store,
+    user: UserId,
+    kind: TokenKind,
+    name: &str,
+    days: i64,
+    now: DateTime<Utc>,
+) -> AccountResult<Issued> {
     let secret = new_secret();
     let token = ApiToken {
         id: TokenId::new(),
@@ -144,7 +151,12 @@ pub async fn issue(store: &Store, user: UserId, kind: TokenKind, name: &str, day
 
 /// Creates an account and logs it in. Errors: `Invalid` (username or password rules),
 /// `Store(Conflict)` when the username is taken.
-pub async fn register(store: &Store, username: &str, password: &str, now: DateTime<Utc>) -> AccountResult<(User, Issued)> {
+pub async fn register(
+    store: &Store,
+    username: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> AccountResult<(User, Issued)> {
     let username = user::validate_username(username)?;
     user::validate_password(password)?;
     let user = User {

@@ -8,11 +8,10 @@ use audiolab_store::{Store, StoreError};
 /// Roles an owner can give: the owner role itself is not handed out here (one per project).
 fn grantable(role: Role) -> Result<Role, AccessError> {
     match role {
-        Role::Owner => Err(StoreError::Invalid(ValidationError::new(
-            "role",
-            "must be editor or viewer (a project has one owner)",
-        ))
-        .into()),
+        Role::Owner => {
+            Err(StoreError::Invalid(ValidationError::new("role", "must be editor or viewer (a project has one owner)"))
+                .into())
+        }
         role => Ok(role),
     }
 }
@@ -24,7 +23,13 @@ pub async fn list(store: &Store, actor: &Actor, project: ProjectId) -> Result<Ve
 }
 
 /// Adds the user named `username` to the project in `role`. Owner only.
-pub async fn add(store: &Store, actor: &Actor, project: ProjectId, username: &str, role: Role) -> Result<Member, AccessError> {
+pub async fn add(
+    store: &Store,
+    actor: &Actor,
+    project: ProjectId,
+    username: &str,
+    role: Role,
+) -> Result<Member, AccessError> {
     access::project(store, actor, project, Need::Own, "project").await?;
     let role = grantable(role)?;
     let username = username.trim().to_ascii_lowercase();
@@ -34,7 +39,13 @@ pub async fn add(store: &Store, actor: &Actor, project: ProjectId, username: &st
 }
 
 /// Changes a member's role. Owner only; the owner's own role stays.
-pub async fn set_role(store: &Store, actor: &Actor, project: ProjectId, user: UserId, role: Role) -> Result<Member, AccessError> {
+pub async fn set_role(
+    store: &Store,
+    actor: &Actor,
+    project: ProjectId,
+    user: UserId,
+    role: Role,
+) -> Result<Member, AccessError> {
     access::project(store, actor, project, Need::Own, "project").await?;
     let role = grantable(role)?;
     match store.member_role(project, user).await? {
@@ -52,7 +63,9 @@ pub async fn remove(store: &Store, actor: &Actor, project: ProjectId, user: User
     access::project(store, actor, project, need, "project").await?;
     match store.member_role(project, user).await? {
         None => Err(AccessError::NotFound("member")),
-        Some(Role::Owner) => Err(StoreError::Conflict("the owner cannot leave; delete the project instead".into()).into()),
+        Some(Role::Owner) => {
+            Err(StoreError::Conflict("the owner cannot leave; delete the project instead".into()).into())
+        }
         Some(_) => {
             store.delete_member(project, user).await?;
             Ok(())

@@ -18,7 +18,9 @@ pub const CONTROL_PATH: &str = "/internal/control/:project_id";
 pub async fn control(Path(project): Path<uuid::Uuid>, body: Json<Value>, node: Data<&Arc<Node>>) -> impl IntoResponse {
     let command = body["command"].as_str().unwrap_or_default();
     let outcome = match ControlCommand::parse(command, body.get("data").cloned()) {
-        Ok(command) => crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await,
+        Ok(command) => {
+            crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await
+        }
         Err(error) => Err(error),
     };
     Json(ControlOutcome::from(outcome))

@@ -3,7 +3,6 @@
 use crate::engine::{Command, TransportState};
 use crate::hub::Hub;
 use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage, TrackState};
-use audiolab_domain::user::Actor;
 use crate::recording::ActiveRecording;
 use crate::session::Session;
 use audiolab_domain::job::{JobKind, JobStatus};
@@ -11,6 +10,7 @@ use audiolab_domain::recording::RecordingStatus;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
 use audiolab_domain::transport::{ModelChange, RecordRequest, RecordingStarted, RecordingStopped};
+use audiolab_domain::user::Actor;
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use audiolab_jobs::JobUpdate;
 use audiolab_jobs::queue::JobQueue;

@@ -2,8 +2,8 @@
 //! socket, the internal node route and the API's node client), and how errors travel. A frame
 //! is parsed once into these types and then applied; nothing downstream reads raw JSON.
 
-use audiolab_domain::user::Actor;
 use audiolab_domain::transport::{ModelAction, ModelItem, RecordRequest, TransportError};
+use audiolab_domain::user::Actor;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -3,21 +3,21 @@
 //! same node, so a client needs only the API's address; track changes go out on the Redis bus.
 
 use crate::bus::BusEvent;
+use crate::gate::refuse;
 use crate::internal::CONTROL_PATH;
 use crate::protocol::ControlOutcome;
 use audiolab_domain::track::Track;
-use audiolab_domain::user::Actor;
 use audiolab_domain::transport::{
     AudioControl, LoadSummary, ModelChange, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
     TransportResult, TransportStatus,
 };
+use audiolab_domain::user::Actor;
 use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, Path};
-use crate::gate::refuse;
 use poem::{IntoResponse, Request, Response, handler};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -236,9 +236,11 @@ fn upstream_request(
     use tokio_tungstenite::tungstenite::http::HeaderValue;
     let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
-    let invalid = |_| tokio_tungstenite::tungstenite::Error::Url(tokio_tungstenite::tungstenite::error::UrlError::EmptyHostName);
+    let invalid =
+        |_| tokio_tungstenite::tungstenite::Error::Url(tokio_tungstenite::tungstenite::error::UrlError::EmptyHostName);
     headers.insert(crate::gate::SECRET_HEADER, HeaderValue::from_str(secret.unwrap_or_default()).map_err(invalid)?);
-    headers.insert(crate::gate::ACTOR_HEADER, HeaderValue::from_str(&crate::gate::actor_header(actor)).map_err(invalid)?);
+    headers
+        .insert(crate::gate::ACTOR_HEADER, HeaderValue::from_str(&crate::gate::actor_header(actor)).map_err(invalid)?);
     Ok(request)
 }
 

@@ -7,9 +7,9 @@ use crate::node::Node;
 use crate::protocol::{ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage, SetTrack, TrackState};
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
-use audiolab_domain::user::{Actor, Need};
 use audiolab_domain::track::{Track, TrackPatch};
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
+use audiolab_domain::user::{Actor, Need};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -132,7 +132,12 @@ pub enum Caller<'a> {
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal
 /// HTTP control route both come through here. Returns the command's result as JSON.
-pub async fn control(command: ControlCommand, project: ProjectId, node: &Node, caller: Caller<'_>) -> TransportResult<Value> {
+pub async fn control(
+    command: ControlCommand,
+    project: ProjectId,
+    node: &Node,
+    caller: Caller<'_>,
+) -> TransportResult<Value> {
     let actor = match caller {
         Caller::Member(actor) => {
             allowed(node, actor, project, command.need()).await?;

@@ -181,7 +181,12 @@ pub struct ModelChange {
 }
 
 impl ModelChange {
-    pub fn new(item: ModelItem, id: impl Into<uuid::Uuid>, action: ModelAction, actor: Option<crate::user::Actor>) -> Self {
+    pub fn new(
+        item: ModelItem,
+        id: impl Into<uuid::Uuid>,
+        action: ModelAction,
+        actor: Option<crate::user::Actor>,
+    ) -> Self {
         Self { item, id: id.into(), action, actor }
     }
 }

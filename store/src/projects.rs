@@ -98,7 +98,12 @@ impl Store {
 
     /// The projects `user` is a member of (in any role), in id order (oldest first).
     #[tracing::instrument(skip(self))]
-    pub async fn list_projects(&self, user: UserId, page: Page, after: Option<ProjectId>) -> StoreResult<Paged<Project>> {
+    pub async fn list_projects(
+        &self,
+        user: UserId,
+        page: Page,
+        after: Option<ProjectId>,
+    ) -> StoreResult<Paged<Project>> {
         // Keyset paging on the membership index (user_id, project_id): the page after `after`
         // costs the same at any size.
         let after = after.map_or(Uuid::nil(), |id| id.0);

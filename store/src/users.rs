@@ -220,7 +220,13 @@ impl Store {
     /// Adds a member. Errors: `Conflict` when they already are one (or a second owner),
     /// `MissingParent` when the project or user is gone.
     #[tracing::instrument(skip(self))]
-    pub async fn insert_member(&self, project: ProjectId, user: UserId, role: Role, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn insert_member(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
         )

@@ -52,7 +52,90 @@ on_both_backends!(
     device_offsets_default_to_zero_and_stay_within_a_second,
     a_full_node_loses_a_project_to_a_node_with_room,
     the_takes_of_a_dead_node_are_claimed_once_by_a_live_one,
+    usernames_are_unique_and_found_by_name,
+    tokens_are_found_by_hash_listed_by_kind_and_revoked_by_their_owner,
+    members_have_one_role_each_and_one_owner_per_project,
 );
+
+fn user(name: &str) -> audiolab_domain::user::User {
+    audiolab_domain::user::User {
+        id: UserId::new(),
+        username: name.into(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: now(),
+    }
+}
+
+async fn usernames_are_unique_and_found_by_name(store: Store) {
+    let ada = user("ada");
+    store.insert_user(&ada).await.unwrap();
+    assert_eq!(store.user_by_name("ada").await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.get_user(ada.id).await.unwrap().map(|u| u.username), Some("ada".into()));
+    assert!(store.user_by_name("bob").await.unwrap().is_none());
+    assert!(matches!(store.insert_user(&user("ada")).await, Err(StoreError::Conflict(_))));
+}
+
+async fn tokens_are_found_by_hash_listed_by_kind_and_revoked_by_their_owner(store: Store) {
+    use audiolab_domain::user::{ApiToken, TokenKind};
+    let (ada, bob) = (user("ada"), user("bob"));
+    store.insert_user(&ada).await.unwrap();
+    store.insert_user(&bob).await.unwrap();
+    let token = |owner: UserId, kind, hash: &str, expires_in: i64| ApiToken {
+        id: TokenId::new(),
+        user_id: owner,
+        kind,
+        name: format!("{hash} token"),
+        secret_hash: hash.into(),
+        created_at: now(),
+        expires_at: now() + chrono::Duration::seconds(expires_in),
+    };
+    let login = token(ada.id, TokenKind::Session, "h-login", 3600);
+    let key = token(ada.id, TokenKind::ApiKey, "h-key", 3600);
+    let stale = token(ada.id, TokenKind::ApiKey, "h-stale", -3600);
+    for t in [&login, &key, &stale] {
+        store.insert_token(t).await.unwrap();
+    }
+    let (found, owner) = store.token_by_hash("h-key").await.unwrap().unwrap();
+    assert_eq!((found.id, found.kind, owner.username.as_str()), (key.id, TokenKind::ApiKey, "ada"));
+    assert_eq!(found.expires_at.timestamp_micros(), key.expires_at.timestamp_micros());
+    assert!(store.token_by_hash("h-unknown").await.unwrap().is_none());
+    let keys = store.list_tokens(ada.id, TokenKind::ApiKey).await.unwrap();
+    assert_eq!(keys.iter().map(|k| k.id).collect::<Vec<_>>(), [key.id, stale.id]);
+    // Only its owner revokes a token.
+    assert!(!store.delete_token(bob.id, key.id).await.unwrap());
+    assert!(store.delete_token(ada.id, key.id).await.unwrap());
+    assert!(store.token_by_hash("h-key").await.unwrap().is_none());
+    assert_eq!(store.delete_expired_tokens(now()).await.unwrap(), 1);
+    assert!(store.token_by_hash("h-stale").await.unwrap().is_none());
+    assert!(store.token_by_hash("h-login").await.unwrap().is_some());
+}
+
+async fn members_have_one_role_each_and_one_owner_per_project(store: Store) {
+    use audiolab_domain::user::Role;
+    let p = project(&store, "Shared").await;
+    let (ada, bob) = (user("ada"), user("bob"));
+    store.insert_user(&ada).await.unwrap();
+    store.insert_user(&bob).await.unwrap();
+    // The creator is the owner member; others join in a role.
+    assert_eq!(store.member_role(p.id, LOCAL_USER_ID).await.unwrap(), Some(Role::Owner));
+    assert_eq!(store.member_role(p.id, ada.id).await.unwrap(), None);
+    store.insert_member(p.id, ada.id, Role::Viewer, now()).await.unwrap();
+    assert!(matches!(store.insert_member(p.id, ada.id, Role::Editor, now()).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.insert_member(p.id, bob.id, Role::Owner, now()).await, Err(StoreError::Conflict(_))));
+    assert!(store.update_member(p.id, ada.id, Role::Editor).await.unwrap());
+    assert!(!store.update_member(p.id, bob.id, Role::Editor).await.unwrap());
+    let members = store.list_members(p.id).await.unwrap();
+    let roles: Vec<_> = members.iter().map(|m| (m.username.as_str(), m.role)).collect();
+    assert_eq!(roles, [("local", Role::Owner), ("ada", Role::Editor)]);
+    // A member sees the project in their list; removing them takes it away.
+    assert_eq!(store.list_projects(ada.id, Page::default(), None).await.unwrap().total, 1);
+    assert!(store.delete_member(p.id, ada.id).await.unwrap());
+    assert_eq!(store.list_projects(ada.id, Page::default(), None).await.unwrap().total, 0);
+    // Deleting the project removes its members.
+    store.insert_member(p.id, bob.id, Role::Viewer, now()).await.unwrap();
+    store.delete_project(p.id).await.unwrap();
+    assert_eq!(store.member_role(p.id, bob.id).await.unwrap(), None);
+}
 
 async fn a_full_node_loses_a_project_to_a_node_with_room(store: Store) {
     use audiolab_store::NodeLoad;

@@ -16,7 +16,8 @@ import time
 base_url, sdk_dir = sys.argv[1], sys.argv[2]
 sys.path.insert(0, sdk_dir)
 
-from audiolab_client import Client  # noqa: E402
+from audiolab_client import AuthenticatedClient, Client  # noqa: E402
+from audiolab_client.api.accounts import me, register  # noqa: E402
 from audiolab_client.api.audio import (  # noqa: E402
     enable_recording,
     list_takes,
@@ -35,6 +36,7 @@ from audiolab_client.api.tracks import create_track  # noqa: E402
 from audiolab_client.models import (  # noqa: E402
     ClipState,
     CreateProject,
+    Credentials,
     CreateTrack,
     JobState,
     MixdownBody,
@@ -46,7 +48,11 @@ from audiolab_client.models import (  # noqa: E402
 from audiolab_client.types import File  # noqa: E402
 
 RATE = 48_000
-client = Client(base_url=base_url, raise_on_unexpected_status=True, timeout=30)
+anonymous = Client(base_url=base_url, raise_on_unexpected_status=True, timeout=30)
+session = register.sync(client=anonymous, body=Credentials(username="sdk-user", password="correct horse battery"))
+assert session.user.username == "sdk-user"
+client = AuthenticatedClient(base_url=base_url, token=session.token, raise_on_unexpected_status=True, timeout=30)
+assert me.sync(client=client).auth_enabled
 
 
 def wav_tone(seconds: float, hz: float) -> bytes:
@@ -66,7 +72,7 @@ def finished(job_id):
     raise AssertionError(f"job {job_id} did not finish")
 
 
-assert health.sync(client=client).status == "healthy"
+assert health.sync(client=anonymous).status == "healthy"
 project = create_project.sync(client=client, body=CreateProject(name="SDK session"))
 assert get_project.sync(client=client, id=project.id).name == "SDK session"
 assert any(p.id == project.id for p in list_projects.sync(client=client).items)
@@ -110,4 +116,4 @@ assert any(j.id == job.id for j in list_mixdowns.sync(client=client, id=project.
 mix = download_mixdown.sync(client=client, job_id=job.id)
 payload = mix.payload.read()
 assert payload[:4] == b"RIFF" and len(payload) > RATE * 2 * 3, len(payload)
-print(f"SDK session: project, 2 tracks, import, take, mixdown of {len(payload)} bytes — every response parsed")
+print(f"SDK session: registered, project, 2 tracks, import, take, mixdown of {len(payload)} bytes — every response parsed")
