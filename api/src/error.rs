@@ -325,6 +325,12 @@ pub async fn framework_error(err: poem::Error) -> Response {
 /// The field and rule a body broke, in words (`start: must be at least 0`), read from the
 /// framework's validation message (`field `start` verification failed. minimum(0, …)`).
 fn rule_broken(reason: &str) -> Option<String> {
+    // A closed set of values names its field itself: `…: bit_depth: must be one of [16, 24, 32]`.
+    if let Some(at) = reason.find(": must be one of [") {
+        let field = reason[..at].rsplit([' ', '"']).next()?;
+        let end = reason[at..].find(']')? + at + 1;
+        return Some(format!("{field}{}", &reason[at..end]));
+    }
     let rest = &reason[reason.find("field `")? + 7..];
     let (field, rest) = rest.split_once('`')?;
     let rule = rest.split_once("verification failed. ")?.1;
@@ -386,6 +392,8 @@ mod tests {
         assert_eq!(rule_broken(reason).as_deref(), Some("start: must be at least 0"));
         let reason = r#"failed to parse "CreateTrack": field `name` verification failed. maxLength(100)"#;
         assert_eq!(rule_broken(reason).as_deref(), Some("name: must be at most 100 characters"));
+        let reason = r#"failed to parse "BitDepthBits": bit_depth: must be one of [16, 24, 32] (occurred while parsing "CreateProject")"#;
+        assert_eq!(rule_broken(reason).as_deref(), Some("bit_depth: must be one of [16, 24, 32]"));
         assert_eq!(rule_broken("expected a string"), None);
     }
 }

@@ -153,7 +153,7 @@ impl From<RoleName> for audiolab_domain::user::Role {
 /// Declares an integer that must be one of a fixed list of values: an `enum` of integers in the
 /// document (so SDKs and test generators offer exactly those), refused at parse time otherwise.
 macro_rules! integer_choice {
-    ($(#[$doc:meta])* $name:ident: $inner:ty, $format:literal, [$($value:literal),+]) => {
+    ($(#[$doc:meta])* $name:ident ($field:literal): $inner:ty, $format:literal, [$($value:literal),+]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name(pub $inner);
@@ -191,7 +191,7 @@ macro_rules! integer_choice {
                 let found = value.as_ref().and_then(serde_json::Value::as_u64);
                 match Self::VALUES.iter().find(|v| Some(u64::from(**v)) == found) {
                     Some(v) => Ok(Self(*v)),
-                    None => Err(poem_openapi::types::ParseError::custom(format!("must be one of {:?}", Self::VALUES))),
+                    None => Err(poem_openapi::types::ParseError::custom(format!("{}: must be one of {:?}", $field, Self::VALUES))),
                 }
             }
         }
@@ -206,12 +206,12 @@ macro_rules! integer_choice {
 
 integer_choice!(
     /// A project sample rate in Hz.
-    SampleRateHz: u32, "uint32", [44100, 48000, 88200, 96000, 192000]
+    SampleRateHz("sample_rate"): u32, "uint32", [44100, 48000, 88200, 96000, 192000]
 );
 
 integer_choice!(
     /// Bit depth of integer audio.
-    BitDepthBits: u16, "uint16", [16, 24, 32]
+    BitDepthBits("bit_depth"): u16, "uint16", [16, 24, 32]
 );
 
 /// A mixdown's file format: an inline enum (not a reference) so a nullable field of it stays a
