@@ -66,3 +66,16 @@ fn the_contract_paths_exist() {
     }
     assert!(paths["/api/projects"]["post"]["responses"]["201"].is_object());
 }
+
+#[test]
+fn every_path_appears_once_so_strict_parsers_read_the_document() {
+    // Two API groups declaring operations on one path would each write the path's key; JSON
+    // parsers that keep the last key (or YAML ones that refuse duplicates) then lose operations.
+    let mut seen = std::collections::HashSet::new();
+    for line in COMMITTED.lines() {
+        if let Some(path) = line.strip_prefix("    \"/").and_then(|rest| rest.strip_suffix("\": {")) {
+            assert!(seen.insert(path.to_owned()), "/{path} appears twice in openapi/openapi.json");
+        }
+    }
+    assert!(seen.len() > 40, "{} paths", seen.len());
+}

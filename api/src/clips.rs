@@ -150,6 +150,33 @@ impl ClipsApi {
 
 #[OpenApi(tag = "Tag::Clips")]
 impl ClipsApi {
+    /// Import an audio file as a clip
+    ///
+    /// Upload up to `max_upload_bytes` (413 above). The file is decoded, resampled to the
+    /// project rate and placed at `start` by an import job; a file that cannot be decoded fails
+    /// the job and the clip with the reason.
+    #[oai(path = "/api/tracks/:id/clips", method = "post", operation_id = "import_clip")]
+    async fn import(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Track id.
+        id: Path<Uuid>,
+        /// Raw uploads: timeline position in seconds (default 0).
+        #[oai(validator(minimum(value = "0"), maximum(value = "864000")))]
+        start: Query<Option<f64>>,
+        /// Raw uploads: clip name.
+        name: Query<Option<String>>,
+        /// Raw uploads: the file's name, whose extension hints at the format.
+        filename: Query<Option<String>>,
+        body: crate::imports::UploadBody,
+    ) -> Answer<
+        crate::imports::ImportResponse,
+        { codes::CHANGE | codes::BAD_REQUEST | codes::TOO_LARGE | codes::UNSUPPORTED },
+    > {
+        Ok(crate::imports::import(&ctx, &caller, id.0, start.0, name.0, filename.0, body).await?)
+    }
+
     /// List a track's clips
     ///
     /// In timeline order, including inactive takes.

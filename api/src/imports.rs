@@ -2,11 +2,9 @@
 //! body) becomes a `processing` clip and an `import` job that decodes it. The bytes stream to
 //! storage under a key of this server's making, never the client's file name.
 
-use crate::Tag;
 use crate::auth::Caller;
 use crate::clips::ClipView;
 use crate::context::ApiContext;
-use crate::error::{Answer, codes};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
 use crate::mixdowns::submit_job;
@@ -15,15 +13,11 @@ use audiolab_domain::job::{ImportPayload, Job, JobKind};
 use audiolab_domain::user::Need;
 use audiolab_domain::{Frames, JobId};
 use poem::Body;
-use poem::web::Data;
-use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::multipart::Upload;
-use poem_openapi::{ApiRequest, ApiResponse, Multipart, Object, OpenApi};
+use poem_openapi::{ApiRequest, ApiResponse, Multipart, Object};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-
-pub struct ImportsApi;
 
 /// A file upload with its placement.
 #[derive(Debug, Multipart)]
@@ -61,94 +55,67 @@ pub enum ImportResponse {
     Accepted(Json<ImportAccepted>),
 }
 
-#[OpenApi(tag = "Tag::Clips")]
-impl ImportsApi {
-    /// Import an audio file as a clip
-    ///
-    /// Upload up to `max_upload_bytes` (413 above). The file is decoded, resampled to the
-    /// project rate and placed at `start` by an import job; a file that cannot be decoded fails
-    /// the job and the clip with the reason.
-    #[oai(path = "/api/tracks/:id/clips", method = "post", operation_id = "import_clip")]
-    async fn import(
-        &self,
-        ctx: Data<&ApiContext>,
-        caller: Caller,
-        /// Track id.
-        id: Path<Uuid>,
-        /// Raw uploads: timeline position in seconds (default 0).
-        start: Query<Option<f64>>,
-        /// Raw uploads: clip name.
-        name: Query<Option<String>>,
-        /// Raw uploads: the file's name, whose extension hints at the format.
-        filename: Query<Option<String>>,
-        body: UploadBody,
-    ) -> Answer<
-        ImportResponse,
-        {
-            codes::SIGNED
-                | codes::LOOKUP
-                | codes::UNPROCESSABLE
-                | codes::BAD_REQUEST
-                | codes::TOO_LARGE
-                | codes::UNSUPPORTED
-                | codes::FORBIDDEN
-                | codes::CONFLICT
-                | codes::NOT_FOUND
-        },
-    > {
-        let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
-        let job_id = JobId::new();
-        let upload_key = format!("uploads/{job_id}/source");
-        let path = ctx.storage.path(&upload_key).map_err(|e| ApiError::internal(&e))?;
-        let limit = ctx.settings.max_upload_bytes;
-        let (start, name, file_name, written) = match body {
-            UploadBody::Form(form) => {
-                let file_name = form.file.file_name().map(str::to_owned);
-                let written = store_upload(&path, form.file.into_async_read(), limit).await;
-                (form.start.or(start.0), form.name.or(name.0), file_name.or(filename.0), written)
-            }
-            UploadBody::Raw(Binary(body)) => {
-                let written = store_upload(&path, body.into_async_read(), limit).await;
-                (start.0, name.0, filename.0, written)
-            }
-        };
-        if let Err(err) = written {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(err.into());
+/// Stores an upload and queues its import (`POST /api/tracks/{id}/clips`, declared in
+/// [`crate::clips`] with the other operations of that path).
+pub(crate) async fn import(
+    ctx: &ApiContext,
+    caller: &Caller,
+    id: Uuid,
+    start: Option<f64>,
+    name: Option<String>,
+    filename: Option<String>,
+    body: UploadBody,
+) -> ApiResult<ImportResponse> {
+    let (track, project) = ctx.track(caller, id.into(), Need::Change).await?;
+    let job_id = JobId::new();
+    let upload_key = format!("uploads/{job_id}/source");
+    let path = ctx.storage.path(&upload_key).map_err(|e| ApiError::internal(&e))?;
+    let limit = ctx.settings.max_upload_bytes;
+    let (start, name, file_name, written) = match body {
+        UploadBody::Form(form) => {
+            let file_name = form.file.file_name().map(str::to_owned);
+            let written = store_upload(&path, form.file.into_async_read(), limit).await;
+            (form.start.or(start), form.name.or(name), file_name.or(filename), written)
         }
-        let start = Frames::from_seconds("start", start.unwrap_or(0.0), project.sample_rate)?;
-        // A file name is only a hint: its control characters are dropped, where a `name` the
-        // client chose with them is refused.
-        let from_file = || file_name.as_deref().map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>());
-        let name =
-            name.or_else(|| from_file().filter(|n| !n.trim().is_empty())).unwrap_or_else(|| "Imported audio".into());
-        let new = NewClip {
-            project_id: project.id,
-            track_id: track.id,
-            take_id: None,
-            name: name.chars().take(audiolab_domain::clip::MAX_NAME_CHARS).collect(),
-            start,
-            length: Frames::ZERO,
-            source_sample_rate: 0,
-            channels: 0,
-        };
-        let clip = Clip::create(new, audiolab_domain::now())?;
-        let payload =
-            ImportPayload { clip_id: clip.id, upload_key, extension: file_name.as_deref().and_then(extension) };
-        let mut job = Job::queued(
-            JobKind::Import,
-            Some(project.id),
-            serde_json::to_value(payload).expect("payload serialises"),
-            audiolab_domain::now(),
-        );
-        job.id = job_id;
-        ctx.storage.publish(&format!("uploads/{job_id}/source")).await.map_err(|e| ApiError::internal(&e))?;
-        ctx.store.insert_clip(&clip).await?;
-        ctx.store.insert_job(&job).await?;
-        submit_job(&ctx, &job).await?;
-        let clip = ClipView::new(clip, project.sample_rate);
-        Ok(ImportResponse::Accepted(Json(ImportAccepted { clip, job: job.into() })))
+        UploadBody::Raw(Binary(body)) => {
+            let written = store_upload(&path, body.into_async_read(), limit).await;
+            (start, name, filename, written)
+        }
+    };
+    if let Err(err) = written {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(err.into());
     }
+    let start = Frames::from_seconds("start", start.unwrap_or(0.0), project.sample_rate)?;
+    // A file name is only a hint: its control characters are dropped, where a `name` the
+    // client chose with them is refused.
+    let from_file = || file_name.as_deref().map(|f| f.chars().filter(|c| !c.is_control()).collect::<String>());
+    let name = name.or_else(|| from_file().filter(|n| !n.trim().is_empty())).unwrap_or_else(|| "Imported audio".into());
+    let new = NewClip {
+        project_id: project.id,
+        track_id: track.id,
+        take_id: None,
+        name: name.chars().take(audiolab_domain::clip::MAX_NAME_CHARS).collect(),
+        start,
+        length: Frames::ZERO,
+        source_sample_rate: 0,
+        channels: 0,
+    };
+    let clip = Clip::create(new, audiolab_domain::now())?;
+    let payload = ImportPayload { clip_id: clip.id, upload_key, extension: file_name.as_deref().and_then(extension) };
+    let mut job = Job::queued(
+        JobKind::Import,
+        Some(project.id),
+        serde_json::to_value(payload).expect("payload serialises"),
+        audiolab_domain::now(),
+    );
+    job.id = job_id;
+    ctx.storage.publish(&format!("uploads/{job_id}/source")).await.map_err(|e| ApiError::internal(&e))?;
+    ctx.store.insert_clip(&clip).await?;
+    ctx.store.insert_job(&job).await?;
+    submit_job(ctx, &job).await?;
+    let clip = ClipView::new(clip, project.sample_rate);
+    Ok(ImportResponse::Accepted(Json(ImportAccepted { clip, job: job.into() })))
 }
 
 /// A file name's extension as a format hint: lower case, letters and digits only, or nothing.
