@@ -156,11 +156,11 @@ pub struct Me {
 #[derive(Debug, Object)]
 pub struct Credentials {
     /// 3–32 characters: letters, digits, `_`, `-`, `.`; case-insensitive.
-    #[oai(validator(min_length = 3, max_length = 32))]
-    pub username: String,
+    #[oai(validator(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"))]
+    pub username: crate::states::Text,
     /// 8–256 characters.
     #[oai(validator(min_length = 8, max_length = 256))]
-    pub password: String,
+    pub password: crate::states::Text,
 }
 
 /// A session: the user and a bearer token for them.
@@ -199,7 +199,7 @@ pub enum LoggedOut {
 pub struct NewApiKey {
     /// What the key is for ("laptop script").
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub name: String,
+    pub name: crate::states::Text,
     /// Lifetime in days, 1–3650; 90 when absent.
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<i64>,

@@ -111,7 +111,7 @@ pub struct UpdateClip {
             pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
         )
     )]
-    pub name: Option<String>,
+    pub name: Option<crate::states::Text>,
     /// Move the clip to another track of the same project.
     #[oai(nullable)]
     pub track_id: Option<Uuid>,
@@ -306,7 +306,7 @@ impl ClipsApi {
             }
         }
         let patch = ClipPatch {
-            name: b.name,
+            name: b.name.map(String::from),
             track_id: b.track_id.map(Into::into),
             start: b.start,
             offset: b.offset,

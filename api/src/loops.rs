@@ -79,7 +79,7 @@ pub struct CreateLoopRegion {
             pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
         )
     )]
-    pub name: Option<String>,
+    pub name: Option<crate::states::Text>,
     /// Start in seconds, ≥ 0.
     #[oai(validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: f64,
@@ -108,7 +108,7 @@ pub struct UpdateLoopRegion {
             pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
         )
     )]
-    pub name: Option<String>,
+    pub name: Option<crate::states::Text>,
     /// Start in seconds.
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub start: Option<f64>,
@@ -164,7 +164,7 @@ impl LoopsApi {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let new = NewLoopRegion {
-            name: b.name,
+            name: b.name.map(String::from),
             start: b.start,
             end: b.end,
             enabled: b.enabled,
@@ -230,7 +230,7 @@ impl LoopsApi {
         let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = LoopRegionPatch {
-            name: b.name,
+            name: b.name.map(String::from),
             start: b.start,
             end: b.end,
             enabled: b.enabled,

@@ -39,8 +39,8 @@ impl From<Member> for MemberView {
 #[derive(Debug, Object)]
 pub struct NewMember {
     /// Their username.
-    #[oai(validator(min_length = 3, max_length = 32))]
-    pub username: String,
+    #[oai(validator(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"))]
+    pub username: crate::states::Text,
     pub role: RoleName,
 }
 

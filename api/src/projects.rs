@@ -68,13 +68,13 @@ pub struct CreateProject {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     ))]
-    pub name: String,
+    pub name: crate::states::Text,
     /// Free-text notes, up to 5,000 characters.
     #[oai(
         nullable,
         validator(max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")
     )]
-    pub description: Option<String>,
+    pub description: Option<crate::states::Text>,
     /// 44100, 48000 (default), 88200, 96000 or 192000 Hz.
     #[oai(nullable)]
     pub sample_rate: Option<SampleRateHz>,
@@ -86,7 +86,7 @@ pub struct CreateProject {
     pub tempo: Option<f64>,
     /// Such as `3/4`; default `4/4`.
     #[oai(nullable, validator(pattern = r"^([1-9]|[12][0-9]|3[0-2])/(1|2|4|8|16|32)$"))]
-    pub time_signature: Option<String>,
+    pub time_signature: Option<crate::states::Text>,
 }
 
 /// Changes to a project; absent fields stay as they are. The sample rate cannot change.
@@ -100,13 +100,13 @@ pub struct UpdateProject {
             pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
         )
     )]
-    pub name: Option<String>,
+    pub name: Option<crate::states::Text>,
     /// Free-text notes.
     #[oai(
         nullable,
         validator(max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")
     )]
-    pub description: Option<String>,
+    pub description: Option<crate::states::Text>,
     /// Must equal the current rate if given.
     #[oai(nullable)]
     pub sample_rate: Option<SampleRateHz>,
@@ -118,7 +118,7 @@ pub struct UpdateProject {
     pub tempo: Option<f64>,
     /// Such as `6/8`.
     #[oai(nullable, validator(pattern = r"^([1-9]|[12][0-9]|3[0-2])/(1|2|4|8|16|32)$"))]
-    pub time_signature: Option<String>,
+    pub time_signature: Option<crate::states::Text>,
 }
 
 /// A page of projects, oldest first.
@@ -163,12 +163,12 @@ impl ProjectsApi {
     ) -> Answer<ProjectCreated, { codes::SIGNED | codes::BODY }> {
         let body = body.0;
         let new = NewProject {
-            name: body.name,
-            description: body.description,
+            name: body.name.into(),
+            description: body.description.map(String::from),
             sample_rate: body.sample_rate.map(|r| r.0),
             bit_depth: body.bit_depth.map(|b| b.0),
             tempo: body.tempo,
-            time_signature: body.time_signature,
+            time_signature: body.time_signature.map(String::from),
         };
         let project = Project::create(caller.actor.id, new, audiolab_domain::now())?;
         ctx.store.insert_project(&project).await?;
@@ -232,12 +232,12 @@ impl ProjectsApi {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let patch = ProjectPatch {
-            name: body.name,
-            description: body.description,
+            name: body.name.map(String::from),
+            description: body.description.map(String::from),
             sample_rate: body.sample_rate.map(|r| r.0),
             bit_depth: body.bit_depth.map(|b| b.0),
             tempo: body.tempo,
-            time_signature: body.time_signature,
+            time_signature: body.time_signature.map(String::from),
         };
         let updated = ctx.store.update_project(project.id, |p| p.apply(&patch, audiolab_domain::now())).await?;
         Ok(Json(updated.into()))

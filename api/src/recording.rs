@@ -24,7 +24,7 @@ pub struct RecordEnable {
     /// The input to record from (`mock_0`, `mock_1`, `mock_2`, `loopback`, or a sound card
     /// input); kept on the track. Unchanged when absent.
     #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
-    pub device_id: Option<String>,
+    pub device_id: Option<crate::states::Text>,
     /// Whether the track is armed. Default true.
     #[oai(nullable)]
     pub enabled: Option<bool>,
@@ -49,7 +49,7 @@ pub struct RecordEnabled {
 pub struct RecordStart {
     /// The input; the track's input device when absent, else `mock_0`.
     #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
-    pub device_id: Option<String>,
+    pub device_id: Option<crate::states::Text>,
     /// When the transport is stopped it rolls from here (seconds; default its current
     /// position). Ignored while rolling: the take starts where the playhead is.
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
@@ -220,7 +220,7 @@ impl RecordingApi {
         }
         let patch = TrackPatch {
             record_enabled: Some(body.enabled.unwrap_or(true)),
-            input_device_id: body.device_id.clone(),
+            input_device_id: body.device_id.clone().map(String::from),
             ..Default::default()
         };
         let track = ctx.changes(&caller).update_track(&track, &patch).await?;
@@ -253,7 +253,7 @@ impl RecordingApi {
         let body = body.0;
         let request = RecordRequest {
             track_id: track.id,
-            device_id: body.device_id,
+            device_id: body.device_id.map(String::from),
             start_time: body.start_time,
             punch_in: body.punch_in,
             punch_out: body.punch_out,

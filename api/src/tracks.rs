@@ -83,7 +83,7 @@ pub struct CreateTrack {
         max_length = 100,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     ))]
-    pub name: String,
+    pub name: crate::states::Text,
     /// Slot 0–31; the lowest free slot when absent. 409 if the slot is taken or the project already has 32 tracks.
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "31")))]
     pub track_index: Option<i64>,
@@ -101,10 +101,10 @@ pub struct CreateTrack {
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
     #[oai(nullable, validator(pattern = r"^(#[0-9A-Fa-f]{6})?$"))]
-    pub color: Option<String>,
+    pub color: Option<crate::states::Text>,
     /// Device to record from, e.g. `mock_0`.
     #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
-    pub input_device_id: Option<String>,
+    pub input_device_id: Option<crate::states::Text>,
     /// Hear the input while armed (default false).
     #[oai(nullable)]
     pub monitoring: Option<bool>,
@@ -121,7 +121,7 @@ pub struct UpdateTrack {
             pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
         )
     )]
-    pub name: Option<String>,
+    pub name: Option<crate::states::Text>,
     /// Move to slot 0–31 (409 if taken).
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "31")))]
     pub track_index: Option<i64>,
@@ -139,13 +139,13 @@ pub struct UpdateTrack {
     pub soloed: Option<bool>,
     /// Display colour, `#rrggbb`.
     #[oai(nullable, validator(pattern = r"^(#[0-9A-Fa-f]{6})?$"))]
-    pub color: Option<String>,
+    pub color: Option<crate::states::Text>,
     /// Arm for recording.
     #[oai(nullable)]
     pub record_enabled: Option<bool>,
     /// Device to record from.
     #[oai(nullable, validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
-    pub input_device_id: Option<String>,
+    pub input_device_id: Option<crate::states::Text>,
     /// Hear the input while armed.
     #[oai(nullable)]
     pub monitoring: Option<bool>,
@@ -177,14 +177,14 @@ impl TracksApi {
         let body = body.0;
         let project = ctx.project(&caller, body.project_id.into(), Need::Change).await?;
         let new = NewTrack {
-            name: body.name,
+            name: body.name.into(),
             track_index: body.track_index,
             volume: body.volume,
             pan: body.pan,
             muted: body.muted,
             soloed: body.soloed,
-            color: body.color,
-            input_device_id: body.input_device_id,
+            color: body.color.map(String::from),
+            input_device_id: body.input_device_id.map(String::from),
             monitoring: body.monitoring,
         };
         let track = ctx.changes(&caller).create_track(project.id, new).await?;
@@ -221,15 +221,15 @@ impl TracksApi {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = TrackPatch {
-            name: b.name,
+            name: b.name.map(String::from),
             track_index: b.track_index,
             volume: b.volume,
             pan: b.pan,
             muted: b.muted,
             soloed: b.soloed,
-            color: b.color,
+            color: b.color.map(String::from),
             record_enabled: b.record_enabled,
-            input_device_id: b.input_device_id,
+            input_device_id: b.input_device_id.map(String::from),
             monitoring: b.monitoring,
         };
         let updated = ctx.changes(&caller).update_track(&track, &patch).await?;
