@@ -198,7 +198,10 @@ pub enum LoggedOut {
 #[derive(Debug, Object)]
 pub struct NewApiKey {
     /// What the key is for ("laptop script").
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: crate::states::Text,
     /// Lifetime in days, 1–3650; 90 when absent.
     #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]

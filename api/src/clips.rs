@@ -213,6 +213,7 @@ impl ClipsApi {
         /// Clip id.
         id: Path<Uuid>,
         /// Frames per pixel wanted.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1048576")))]
         samples_per_pixel: Query<Option<u32>>,
     ) -> Answer<
         poem_openapi::payload::Binary<Vec<u8>>,

@@ -19,6 +19,7 @@ mod loops;
 mod members;
 mod mixdowns;
 mod mixer;
+mod optional_body;
 mod pagination;
 mod playback;
 mod projects;

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
 use crate::projects::Deleted;
-use crate::states::RoleName;
+use crate::states::{GrantableRole, RoleName};
 use audiolab_app::members;
 use audiolab_domain::user::Member;
 use chrono::{DateTime, Utc};
@@ -41,13 +41,13 @@ pub struct NewMember {
     /// Their username.
     #[oai(validator(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"))]
     pub username: crate::states::Text,
-    pub role: RoleName,
+    pub role: GrantableRole,
 }
 
 /// A member's new role.
 #[derive(Debug, Object)]
 pub struct MemberRole {
-    pub role: RoleName,
+    pub role: GrantableRole,
 }
 
 #[derive(ApiResponse)]

@@ -49,9 +49,9 @@ pub struct MixdownBody {
     /// `wav16`, `wav24` (default), `wav_f32` (32-bit float), `flac16` or `flac24`.
     #[oai(nullable)]
     pub format: Option<crate::states::MixdownFormat>,
-    /// Output rate in Hz (8,000–192,000); default the project's rate.
-    #[oai(nullable, validator(minimum(value = "8000"), maximum(value = "192000")))]
-    pub sample_rate: Option<u32>,
+    /// Output rate in Hz: 44100, 48000, 88200, 96000 or 192000; default the project's rate.
+    #[oai(nullable)]
+    pub sample_rate: Option<crate::states::SampleRateHz>,
     /// Loudness normalisation; off by default.
     #[oai(nullable)]
     pub normalize: Option<NormalizeBody>,
@@ -93,7 +93,7 @@ impl MixdownsApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-        body: Json<Option<MixdownBody>>,
+        body: crate::optional_body::OptionalJson<MixdownBody>,
     ) -> Answer<
         SubmitResponse,
         { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
@@ -105,7 +105,7 @@ impl MixdownsApi {
             end: b.end,
             stems: b.stems,
             format: b.format.map(|f| f.name().to_owned()),
-            sample_rate: b.sample_rate,
+            sample_rate: b.sample_rate.map(|r| r.0),
             normalize: b
                 .normalize
                 .map(|n| Normalize { target_lufs: n.target_lufs, ceiling_dbtp: n.ceiling_dbtp.unwrap_or(-1.0) }),

@@ -156,7 +156,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-        body: Json<Option<PlayRequest>>,
+        body: crate::optional_body::OptionalJson<PlayRequest>,
     ) -> Answer<
         Json<PlaybackStatus>,
         { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },

@@ -173,7 +173,10 @@ macro_rules! integer_choice {
 
             fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
                 let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", $format);
+                // Fields of this type are optional and nullable; OpenAPI 3.0 asks a nullable enum
+                // to list null among its values.
                 schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
+                schema.enum_items.push(serde_json::Value::Null);
                 poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
             }
 
@@ -239,7 +242,9 @@ impl poem_openapi::types::Type for MixdownFormat {
 
     fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
         let mut schema = poem_openapi::registry::MetaSchema::new("string");
+        // Optional and nullable where it is used; OpenAPI 3.0 lists null among a nullable enum's values.
         schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
+        schema.enum_items.push(serde_json::Value::Null);
         poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
     }
 
@@ -320,5 +325,22 @@ impl poem_openapi::types::ParseFromJSON for Text {
 impl poem_openapi::types::ToJSON for Text {
     fn to_json(&self) -> Option<serde_json::Value> {
         Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+/// A role an owner can give: the owner role itself stays with the project's creator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum GrantableRole {
+    Editor,
+    Viewer,
+}
+
+impl From<GrantableRole> for audiolab_domain::user::Role {
+    fn from(role: GrantableRole) -> Self {
+        match role {
+            GrantableRole::Editor => Self::Editor,
+            GrantableRole::Viewer => Self::Viewer,
+        }
     }
 }

@@ -33,7 +33,10 @@ pub async fn add(
     access::project(store, actor, project, Need::Own, "project").await?;
     let role = grantable(role)?;
     let username = username.trim().to_ascii_lowercase();
-    let user = store.user_by_name(&username).await?.ok_or(AccessError::NotFound("user"))?;
+    let Some(user) = store.user_by_name(&username).await? else {
+        let unknown = ValidationError::new("username", format!("no user is called {username:?}"));
+        return Err(StoreError::Invalid(unknown).into());
+    };
     store.insert_member(project, user.id, role, now()).await?;
     member(store, project, user.id).await
 }
