@@ -204,7 +204,7 @@ pub struct NewApiKey {
     ))]
     pub name: crate::states::Text,
     /// Lifetime in days, 1–3650; 90 when absent.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<i64>,
 }
 
