@@ -69,6 +69,7 @@ impl Application {
             );
         }
         let store = open_store(&settings).await?;
+        let store_for_sweep = store.clone();
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
         let listener = tokio::net::TcpListener::bind(settings.bind_address())
@@ -161,6 +162,9 @@ impl Application {
                 audiolab_node::app(node, secret).map_to_response().boxed()
             }
         };
+        if matches!(role, Role::Serve | Role::Api) {
+            tasks.push(tokio::spawn(sweep_expired_tokens(store_for_sweep, shutdown.clone())));
+        }
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -196,6 +200,22 @@ impl Application {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.wait().await;
+    }
+}
+
+/// Forgets expired tokens once an hour (they are refused anyway; this keeps the table small).
+async fn sweep_expired_tokens(store: Store, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match store.delete_expired_tokens(audiolab_domain::now()).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "expired tokens forgotten"),
+            Err(error) => tracing::warn!(%error, "cannot sweep expired tokens"),
+        }
     }
 }
 

@@ -91,7 +91,11 @@ const INTERNAL_SECRET: &str = "split-test-internal-secret";
 
 /// Registers a user on the API at `api`: a client sending its token, and the token.
 async fn signed_up(api: &str) -> (reqwest::Client, String) {
-    let body = json!({"username": "splitter", "password": "correct horse battery"});
+    signed_up_as(api, "splitter").await
+}
+
+async fn signed_up_as(api: &str, username: &str) -> (reqwest::Client, String) {
+    let body = json!({"username": username, "password": "correct horse battery"});
     let (status, session) = post(&reqwest::Client::new(), format!("{api}/api/auth/register"), body).await;
     assert_eq!(status, 201, "{session}");
     let token = session["token"].as_str().unwrap().to_owned();
@@ -159,7 +163,7 @@ async fn api_and_node_processes_play_a_project_together() {
     ];
     let with_dir = |env: &[(&'static str, String)], i: usize| [env, &[data_dir(i)]].concat();
     env.shrink_to_fit();
-    let (node, _node_url) = start("node", &with_dir(&env, 0));
+    let (node, node_url) = start("node", &with_dir(&env, 0));
     let _worker = start_worker(&with_dir(&env, 1));
     let (_api, api) = start("api", &with_dir(&env, 2));
     let (client, token) = signed_up(&api).await;
@@ -211,6 +215,25 @@ async fn api_and_node_processes_play_a_project_together() {
     let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
     next_of(&mut socket, "pong").await;
+
+    // Accounts hold across processes: a stranger finds nothing through the API or its socket
+    // proxy, and the node's own routes answer only the deployment's API processes.
+    let (stranger, stranger_token) = signed_up_as(&api, "stranger").await;
+    let response = stranger.get(format!("{api}/api/projects/{project}")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let stranger_ws = format!("{}/ws/audio/{project}?access_token={stranger_token}", api.replace("http://", "ws://"));
+    match tokio_tungstenite::connect_async(&stranger_ws).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("the stranger's socket was not refused: {other:?}"),
+    }
+    let control = format!("{node_url}/internal/control/{project}");
+    let unsigned = reqwest::Client::new().post(&control).json(&json!({"command": "status"})).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401, "the internal route needs the secret");
+    let node_ws = format!("{}/ws/audio/{project}", node_url.replace("http://", "ws://"));
+    match tokio_tungstenite::connect_async(&node_ws).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("the node's socket took a client without the secret: {other:?}"),
+    }
     let (status, playing) = post(&client, format!("{playback}/play"), json!({"position": 1.0})).await;
     assert_eq!((status, playing["status"].as_str()), (200, Some("playing")), "{playing}");
     let update = next_of(&mut socket, "position_update").await;

@@ -84,7 +84,7 @@ pub(crate) async fn import(
     };
     if let Err(err) = written {
         let _ = tokio::fs::remove_file(&path).await;
-        return Err(err.into());
+        return Err(err);
     }
     let start = Frames::from_seconds("start", start.unwrap_or(0.0), project.sample_rate)?;
     // A file name is only a hint: its control characters are dropped, where a `name` the
@@ -142,13 +142,13 @@ async fn store_upload(path: &std::path::Path, mut source: impl AsyncRead + Unpin
         }
         written += read as u64;
         if written > limit {
-            return Err(ApiError::too_large(limit).into());
+            return Err(ApiError::too_large(limit));
         }
         file.write_all(&buffer[..read]).await.map_err(io_error)?;
     }
     file.flush().await.map_err(io_error)?;
     if written == 0 {
-        return Err(ApiError::unprocessable("file: the upload is empty").into());
+        return Err(ApiError::unprocessable("file: the upload is empty"));
     }
     Ok(written)
 }

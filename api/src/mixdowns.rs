@@ -215,7 +215,7 @@ pub async fn submit_job(ctx: &ApiContext, job: &Job) -> ApiResult<()> {
     if let Err(reason) = ctx.jobs.submit(job.id).await {
         let reason = format!("the job queue is unavailable: {reason}");
         let _ = ctx.store.finish_job(job.id, JobStatus::Failed, None, Some(&reason)).await;
-        return Err(ApiError::unavailable(reason).into());
+        return Err(ApiError::unavailable(reason));
     }
     Ok(())
 }
@@ -227,7 +227,7 @@ async fn finished_mixdown(ctx: &ApiContext, caller: &Caller, job_id: Uuid) -> Ap
         job.project_id.filter(|_| job.kind == JobKind::Mixdown).ok_or_else(|| ApiError::not_found("mixdown"))?;
     ctx.project_as(caller, project, Need::Read, "mixdown").await?;
     if job.status != JobStatus::Succeeded {
-        return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())).into());
+        return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())));
     }
     let result = job.result.ok_or_else(|| ApiError::not_found("mixdown result"))?;
     serde_json::from_value(result).map_err(|e| ApiError::internal(&e))

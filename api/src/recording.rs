@@ -213,10 +213,10 @@ impl RecordingApi {
         { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
     > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
-        if let Some(device) = &body.device_id {
-            if !ctx.has_input_device(device) {
-                return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")).into());
-            }
+        if let Some(device) = &body.device_id
+            && !ctx.has_input_device(device)
+        {
+            return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")).into());
         }
         let patch = TrackPatch {
             record_enabled: Some(body.enabled.unwrap_or(true)),

@@ -247,6 +247,31 @@ mod tests {
     use figment::Jail;
 
     #[test]
+    fn auth_is_off_only_for_serve_on_a_loopback_address_unless_set() {
+        let at = |host: &str, auth| Settings { host: host.parse().unwrap(), auth, ..Settings::default() };
+        assert!(!at("127.0.0.1", AuthMode::Auto).auth_enabled(true));
+        assert!(!at("::1", AuthMode::Auto).auth_enabled(true));
+        assert!(at("0.0.0.0", AuthMode::Auto).auth_enabled(true), "serve on every interface");
+        assert!(at("127.0.0.1", AuthMode::Auto).auth_enabled(false), "the api process");
+        assert!(at("127.0.0.1", AuthMode::Enabled).auth_enabled(true));
+        assert!(!at("0.0.0.0", AuthMode::Disabled).auth_enabled(false));
+        Jail::expect_with(|jail| {
+            jail.set_env("AUDIOLAB_AUTH", "enabled");
+            jail.set_env("AUDIOLAB_INTERNAL_SECRET", "0123456789abcdef");
+            let settings = Settings::from_figment(Settings::figment(None)).unwrap();
+            assert_eq!(settings.auth, AuthMode::Enabled);
+            assert_eq!(format!("{:?}", settings.internal_secret), "Some(***)", "the secret is never printed");
+            jail.set_env("AUDIOLAB_INTERNAL_SECRET", "short");
+            let err = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(err.contains("internal_secret"), "{err}");
+            jail.set_env("AUDIOLAB_AUTH", "sometimes");
+            let err = Settings::from_figment(Settings::figment(None)).unwrap_err().to_string();
+            assert!(err.contains("AUTH") && err.contains("`enabled`"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_run_the_embedded_service_on_localhost_8080() {
         Jail::expect_with(|_| {
             let settings = Settings::from_figment(Settings::figment(None)).unwrap();
