@@ -18,6 +18,7 @@ pub mod registry;
 pub mod remote;
 pub mod reports;
 pub mod session;
+pub mod wire;
 pub mod ws;
 
 pub use node::Node;
