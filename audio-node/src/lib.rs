@@ -6,11 +6,13 @@ pub mod bus;
 pub mod cpal_input;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_output;
+pub mod coverage;
 pub mod engine;
 pub mod gate;
 pub mod hub;
 pub mod internal;
 pub mod node;
+pub mod play_map;
 pub mod pool;
 pub mod protocol;
 pub mod recording;
