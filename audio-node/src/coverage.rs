@@ -21,13 +21,8 @@ impl Coverage {
         let (mut start, mut end) = (range.start, range.end);
         let mut already = 0;
         // Every stored range touching [start, end] merges into it.
-        let touching: Vec<(u64, u64)> = self
-            .ranges
-            .range(..=end)
-            .rev()
-            .take_while(|(_, e)| **e >= start)
-            .map(|(s, e)| (*s, *e))
-            .collect();
+        let touching: Vec<(u64, u64)> =
+            self.ranges.range(..=end).rev().take_while(|(_, e)| **e >= start).map(|(s, e)| (*s, *e)).collect();
         for (s, e) in touching {
             already += e.min(range.end).saturating_sub(s.max(range.start));
             start = start.min(s);
@@ -40,8 +35,7 @@ impl Coverage {
 
     /// Whether every frame of `range` has arrived.
     pub fn covers(&self, range: Range<u64>) -> bool {
-        range.is_empty()
-            || self.ranges.range(..=range.start).next_back().is_some_and(|(_, e)| *e >= range.end)
+        range.is_empty() || self.ranges.range(..=range.start).next_back().is_some_and(|(_, e)| *e >= range.end)
     }
 
     /// The missing stretches of `range`, in order.

@@ -2,11 +2,11 @@
 
 pub mod backend;
 pub mod bus;
+pub mod coverage;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_input;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_output;
-pub mod coverage;
 pub mod engine;
 pub mod gate;
 pub mod hub;

@@ -34,17 +34,19 @@ pub struct Placed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportError {
     /// A run starts before the end of what was already reported: the client's clock went back.
-    Overlap { client: u64, reported_until: u64 },
+    Overlap {
+        client: u64,
+        reported_until: u64,
+    },
     Empty,
 }
 
 impl std::fmt::Display for ReportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReportError::Overlap { client, reported_until } => write!(
-                f,
-                "played run at client frame {client} overlaps what was reported up to {reported_until}"
-            ),
+            ReportError::Overlap { client, reported_until } => {
+                write!(f, "played run at client frame {client} overlaps what was reported up to {reported_until}")
+            }
             ReportError::Empty => f.write_str("a played run needs at least one frame"),
         }
     }

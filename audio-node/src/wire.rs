@@ -74,7 +74,10 @@ pub enum FrameError {
     BadChannels(u16),
     BadFrameCount(u16),
     /// The payload's length does not match the header's channels × frames × sample size.
-    Length { expected: usize, got: usize },
+    Length {
+        expected: usize,
+        got: usize,
+    },
     /// A float sample that is NaN or infinite.
     NotFinite,
 }
@@ -82,7 +85,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooShort(n) => write!(f, "binary frame of {n} bytes is shorter than the {HEADER_BYTES}-byte header"),
+            FrameError::TooShort(n) => {
+                write!(f, "binary frame of {n} bytes is shorter than the {HEADER_BYTES}-byte header")
+            }
             FrameError::BadMagic(m) => write!(f, "binary frame magic is {m:#04x}, expected {MAGIC:#04x}"),
             FrameError::BadVersion(v) => write!(f, "binary frame version {v} is not supported (expected {VERSION})"),
             FrameError::BadKind(k) => write!(f, "binary frame kind {k} is unknown (1 MIC, 2 MON)"),
@@ -142,7 +147,15 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, FrameError> {
     if !(1..=MAX_FRAMES).contains(&frames) {
         return Err(FrameError::BadFrameCount(frames));
     }
-    Ok(Header { kind, format, channels, frames, stream: u32_at(bytes, 8), seq: u32_at(bytes, 12), frame: u64_at(bytes, 16) })
+    Ok(Header {
+        kind,
+        format,
+        channels,
+        frames,
+        stream: u32_at(bytes, 8),
+        seq: u32_at(bytes, 12),
+        frame: u64_at(bytes, 16),
+    })
 }
 
 /// Decodes a whole frame, samples converted to `f32` (`i16` scaled by 1/32768).
@@ -155,10 +168,7 @@ pub fn decode(bytes: &[u8]) -> Result<AudioFrame, FrameError> {
         return Err(FrameError::Length { expected, got: payload.len() });
     }
     let samples: Vec<f32> = match header.format {
-        SampleFormat::F32 => payload
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        SampleFormat::F32 => payload.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         SampleFormat::I16 => {
             payload.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0).collect()
         }

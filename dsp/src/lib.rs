@@ -15,6 +15,7 @@ pub mod dither;
 pub mod gain;
 pub mod input;
 pub mod loudness;
+pub mod metronome;
 pub mod mix;
 pub mod peaks;
 pub mod render;
