@@ -17,12 +17,14 @@
 
 mod capture;
 mod core;
+mod monitor;
 mod prefetch;
 mod shared;
 
 pub use self::core::EngineCore;
 pub use audiolab_media::timeline::{ClipSource, TrackClips};
 pub use capture::{Capture, CaptureMeter, InputSource, MAX_CAPTURES, MAX_PASSES, Pass};
+pub use monitor::{MonitorFeed, MonitorTap, Stretch, monitor};
 pub use prefetch::Prefetcher;
 pub use shared::{EngineBusy, EngineEvent, EngineHandle, Shared, TransportState};
 
@@ -67,6 +69,11 @@ pub enum Command {
     StartCapture(Box<Capture>),
     /// Stop the capture with this id; it comes back to the control side to be dropped there.
     StopCapture(u64),
+    /// Copy the output to a client device's monitor stream from the next block (replacing
+    /// any tap before it).
+    AttachMonitor(Box<MonitorTap>),
+    /// Stop copying the output; the tap comes back to the control side.
+    DetachMonitor,
     /// Play the project's clips as they are now (an edit, a delete, an import or take landing).
     /// Applied at the next block boundary, without a gap; the previous arrangement is dropped
     /// by the read-ahead thread.
@@ -77,6 +84,7 @@ pub enum Command {
 #[derive(Debug)]
 pub enum Retired {
     Capture(Box<Capture>),
+    Monitor(Box<MonitorTap>),
     /// An arrangement replaced before the prefetcher took it.
     Arrangement(Box<Arrangement>),
 }

@@ -69,6 +69,13 @@ impl Outbox {
         sent
     }
 
+    /// Sends a binary audio frame to this client, waiting for the socket.
+    pub async fn send_binary(self: &Arc<Self>, bytes: Vec<u8>) -> bool {
+        let sent = self.sink.lock().await.send(Frame::Binary(bytes)).await.is_ok();
+        self.deliver();
+        sent
+    }
+
     /// Sends a control frame (`close` to end the connection, or a ping), waiting for the socket.
     pub async fn send_control(self: &Arc<Self>, frame: Frame) {
         let _ = self.sink.lock().await.send(frame).await;

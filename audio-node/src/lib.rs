@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod cpal_input;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_output;
+pub mod device;
 pub mod engine;
 pub mod gate;
 pub mod hub;

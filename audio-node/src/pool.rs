@@ -279,6 +279,38 @@ fn render(
             }
             let engine = &mut engines[i];
             let woken = engine.core.shared().take_woken();
+            if engine.core.shared().client_clocked() {
+                // A client device is the clock: after a command's block (applied at once, even
+                // one block past the room), render while the client has room for a block; each
+                // block sent to its monitor spends that room. A block that sent nothing (the
+                // read-ahead is still locating) is retried a block period later, not spun on.
+                let due = engine.next_due.take().is_some_and(|due| due <= Instant::now());
+                if woken || due {
+                    let started = Instant::now();
+                    engine.core.process(&mut buffer);
+                    renders.fetch_add(1, Relaxed);
+                    record(&engine.stats, started, None);
+                }
+                let shared = engine.core.shared().clone();
+                let mut budget = shared.client_credit() / BLOCK_FRAMES as i64;
+                while budget > 0 && engine.core.needs_clock() {
+                    let room = shared.client_credit();
+                    let started = Instant::now();
+                    engine.core.process(&mut buffer);
+                    renders.fetch_add(1, Relaxed);
+                    record(&engine.stats, started, None);
+                    budget -= 1;
+                    if shared.client_credit() == room {
+                        engine.next_due = Some(started + engine.period);
+                        break;
+                    }
+                }
+                if let Some(due) = engine.next_due {
+                    earliest = Some(earliest.map_or(due, |e: Instant| e.min(due)));
+                }
+                i += 1;
+                continue;
+            }
             if engine.next_due.is_none() && woken {
                 let started = Instant::now();
                 engine.core.process(&mut buffer);

@@ -18,6 +18,67 @@ pub enum ClientMessage {
     Subscribe,
     /// `{"type":"control","id","command","data"}` → one `control_response`.
     Control { id: Value, command: ControlCommand },
+    /// `{"type":"attach","data":{…}}`: become the project's audio device (§10) → `attached`.
+    Attach(Attach),
+    /// `{"type":"detach"}`: stop being the project's device; the node's clock takes over.
+    Detach,
+    /// `{"type":"played","data":{…}}`: what the attached device played of the monitor stream.
+    Played(Played),
+}
+
+/// A request to attach this connection as the project's client audio device: the client plays
+/// the `MON` stream, sends its microphone as `MIC` frames, and is the project's clock.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attach {
+    /// `device`: the only role so far (listeners, monitor only, come later).
+    pub role: String,
+    /// The device's name; it is listed as `client:<name>` (1–40 letters, digits, `_`, `-`, `.`).
+    pub name: String,
+    /// Frames the node may render ahead of what the client reports played (256–96,000;
+    /// default 4,800, 100 ms at 48 kHz). Size it from the network's jitter.
+    #[serde(default)]
+    pub lookahead_frames: Option<u32>,
+}
+
+/// What the device played: the total `MON` frames it has played since it attached (which lets
+/// the node render that much further), and the runs of its own clock's frames that played
+/// consecutive timeline frames (for placing its microphone).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Played {
+    pub consumed: u64,
+    #[serde(default)]
+    pub runs: Vec<PlayedRun>,
+}
+
+/// Client frames `client..client + frames` played timeline frames `timeline..timeline + frames`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlayedRun {
+    pub client: u64,
+    pub timeline: i64,
+    pub frames: u64,
+}
+
+impl Attach {
+    pub const DEFAULT_LOOKAHEAD: u32 = 4_800;
+
+    /// The device id it is listed under, and the lookahead, if the request is valid.
+    pub fn check(&self) -> Result<(String, u32), String> {
+        if self.role != "device" {
+            return Err(format!("attach: role {:?} is not supported; use \"device\"", self.role));
+        }
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if self.name.is_empty() || self.name.len() > 40 || !self.name.chars().all(name_ok) {
+            return Err("attach: name must be 1 to 40 letters, digits, '_', '-' or '.'".into());
+        }
+        let lookahead = self.lookahead_frames.unwrap_or(Self::DEFAULT_LOOKAHEAD);
+        if !(256..=96_000).contains(&lookahead) {
+            return Err("attach: lookahead_frames must be between 256 and 96000".into());
+        }
+        Ok((format!("client:{}", self.name), lookahead))
+    }
 }
 
 /// A control command and its arguments (`data`).
@@ -151,6 +212,16 @@ impl ClientMessage {
         match envelope.kind.as_deref() {
             Some("ping") => Ok(Self::Ping),
             Some("subscribe") => Ok(Self::Subscribe),
+            Some("detach") => Ok(Self::Detach),
+            Some(kind @ ("attach" | "played")) => {
+                let data = envelope.data.unwrap_or(Value::Null);
+                let bad = |e: serde_json::Error| Refusal::Malformed(format!("{kind}: {e}"));
+                if kind == "attach" {
+                    serde_json::from_value(data).map(Self::Attach).map_err(bad)
+                } else {
+                    serde_json::from_value(data).map(Self::Played).map_err(bad)
+                }
+            }
             Some("control") => {
                 let name = envelope.command.unwrap_or_default();
                 match ControlCommand::parse(&name, envelope.data) {
@@ -229,6 +300,19 @@ pub enum ServerMessage {
     },
     /// The answer to one `control` message.
     ControlResponse(ControlResponse),
+    /// The answer to `attach`: the connection is the project's audio device. `MON` frames of
+    /// stream `monitor_stream` follow while the transport rolls, as far ahead of what the client
+    /// reports played as `lookahead_frames`.
+    Attached {
+        device_id: String,
+        sample_rate: u32,
+        lookahead_frames: u32,
+        monitor_stream: u32,
+    },
+    /// The answer to `detach`: the node's own clock paces the project again.
+    Detached {
+        device_id: String,
+    },
     /// Every 50 ms while the transport rolls.
     PositionUpdate(PositionUpdate),
     PlaybackStarted(PlaybackEvent),
@@ -452,6 +536,8 @@ pub fn asyncapi_json() -> String {
         .for_deserialize()
         .into_generator();
     let command = generator.subschema_for::<ControlCommand>();
+    let attach = generator.subschema_for::<Attach>();
+    let played = generator.subschema_for::<Played>();
     schemas.extend(generator.take_definitions(true));
     // A command is read from inside the `control` frame, beside `type` and `id`, and `data`
     // may be left out (it is then `{}`): say so, or validators would refuse real frames.
@@ -468,6 +554,12 @@ pub fn asyncapi_json() -> String {
              "properties": {"type": kind("ping")}, "required": ["type"]},
             {"title": "subscribe", "description": "Join the project's broadcasts without a command.",
              "type": "object", "properties": {"type": kind("subscribe")}, "required": ["type"]},
+            {"title": "attach", "description": "Become the project's audio device (answered by `attached`): the client plays `MON` binary frames, sends `MIC` ones, and reports what it played; it is then the project's clock.",
+             "type": "object", "properties": {"type": kind("attach"), "data": attach.to_value()}, "required": ["type", "data"]},
+            {"title": "played", "description": "What the attached device played: `consumed` MON frames in all, and runs of its clock frames against timeline frames.",
+             "type": "object", "properties": {"type": kind("played"), "data": played.to_value()}, "required": ["type", "data"]},
+            {"title": "detach", "description": "Stop being the project's device (answered by `detached`).",
+             "type": "object", "properties": {"type": kind("detach")}, "required": ["type"]},
             {"title": "control", "description": "One command, answered by one `control_response` carrying `id`.",
              "allOf": [
                 {"type": "object", "properties": {"type": kind("control"),
@@ -487,7 +579,10 @@ pub fn asyncapi_json() -> String {
                 frame of the connection. Each `control` message gets one `control_response`; broadcasts \
                 go to every client that has spoken. Malformed frames get an `error` and the connection \
                 stays open; frames over 64 KiB close it with 1009. Deleting the project closes it with \
-                code 1000 and the reason.",
+                code 1000 and the reason. Binary frames carry audio (§10): a 32-byte little-endian header \
+                (u8 magic 0xA7, u8 version 1, u8 kind 1 MIC | 2 MON, u8 format 1 f32 | 2 i16, u16 channels, \
+                u16 frames, u32 stream, u32 seq, u64 frame, u64 reserved) and interleaved samples; a \
+                malformed one is answered with an `error`, never fatal.",
         },
         "channels": {
             "transport": {

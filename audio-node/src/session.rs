@@ -32,6 +32,8 @@ pub struct Session {
     pub arranging: tokio::sync::Mutex<()>,
     /// When a command last used the engine.
     last_used: Mutex<std::time::Instant>,
+    /// The client audio device attached to the engine (§10), by device id.
+    device: Mutex<Option<String>>,
     /// The engine's place in the render pool: dropping it takes the engine out.
     _pooled: PoolEntry,
     /// The sound card's stream, when it plays the engine.
@@ -108,6 +110,7 @@ impl Session {
             active_loop: Mutex::new(None),
             arranging: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(std::time::Instant::now()),
+            device: Mutex::new(None),
             _pooled: pooled,
             _card: card,
         };
@@ -199,6 +202,49 @@ impl Session {
             tokio::time::sleep(period / 4).await;
         }
         Ok(())
+    }
+
+    /// Makes `device_id` the engine's client device: the output goes to the returned feed and
+    /// the client's reports pace the engine, `lookahead` frames ahead of what it played.
+    /// Errors: `conflict` when another device is attached.
+    pub async fn attach_device(
+        &self,
+        device_id: &str,
+        lookahead: u32,
+    ) -> Result<engine::MonitorFeed, audiolab_domain::transport::TransportError> {
+        use audiolab_domain::transport::TransportError;
+        {
+            let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(other) = device.as_deref().filter(|other| *other != device_id) {
+                return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
+            }
+            *device = Some(device_id.to_owned());
+        }
+        // Room for the lookahead twice over: the client reads the feed every few milliseconds.
+        let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
+        let busy = |e: engine::EngineBusy| TransportError::Unavailable(e.to_string());
+        self.command(Command::AttachMonitor(Box::new(tap))).await.map_err(busy)?;
+        self.handle.shared.set_client_clock(Some(i64::from(lookahead)));
+        Ok(feed)
+    }
+
+    /// Lets go of `device_id` (if it is the attached device): the node's clock paces the
+    /// engine again.
+    pub async fn detach_device(&self, device_id: &str) {
+        {
+            let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+            if device.as_deref() != Some(device_id) {
+                return;
+            }
+            *device = None;
+        }
+        self.handle.shared.set_client_clock(None);
+        let _ = self.command(Command::DetachMonitor).await;
+    }
+
+    /// The client device attached to the engine, if any.
+    pub fn device(&self) -> Option<String> {
+        self.device.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The command that makes the engine loop `region` (or stop looping), unless it already

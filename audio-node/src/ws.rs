@@ -2,6 +2,7 @@
 //! control commands answered one `control_response` each; the project's events broadcast to
 //! every client once it has spoken.
 
+use crate::device::ClientDevice;
 use crate::hub::Outbox;
 use crate::node::Node;
 use crate::protocol::{ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage, SetTrack, TrackState};
@@ -52,12 +53,25 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-    loop {
+    // Attached as the project's audio device: its monitor stream goes out at this pace.
+    let mut device: Option<ClientDevice> = None;
+    let mut pump = tokio::time::interval(MONITOR_PUMP);
+    pump.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'connection: loop {
         let incoming = tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(incoming) => incoming,
                 None => break,
             },
+            _ = pump.tick(), if device.is_some() => {
+                let frames = device.as_mut().map(ClientDevice::monitor_frames).unwrap_or_default();
+                for frame in frames {
+                    if !outbox.send_binary(frame).await {
+                        break 'connection;
+                    }
+                }
+                continue;
+            }
             _ = keepalive.tick(), if membership.is_some() => {
                 outbox.send_control(Message::Ping(Vec::new())).await;
                 continue;
@@ -69,8 +83,8 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
         };
         let reply = match incoming {
             Ok(Message::Close(_)) => break,
-            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor).await,
-            Ok(Message::Binary(_)) => Some(error("binary frames are reserved for audio streaming")),
+            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor, &mut device).await,
+            Ok(Message::Binary(bytes)) => handle_binary(&bytes, &mut device),
             Ok(Message::Ping(_) | Message::Pong(_)) => None,
             Err(err) => {
                 let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
@@ -89,6 +103,24 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
             membership = Some(node.hub().join(project, outbox.clone()));
         }
     }
+    if let Some(device) = device {
+        device.detach().await;
+    }
+}
+
+/// How often an attached device's monitor audio is sent: well inside any lookahead.
+const MONITOR_PUMP: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Answers one binary frame: audio from the attached device. Anything else is an `error`.
+fn handle_binary(bytes: &[u8], device: &mut Option<ClientDevice>) -> Option<String> {
+    let frame = match crate::wire::decode(bytes) {
+        Ok(frame) => frame,
+        Err(fault) => return Some(error(&fault.to_string())),
+    };
+    let Some(device) = device else {
+        return Some(error("attach as the project's device before sending audio"));
+    };
+    device.microphone(&frame).err().map(|fault| error(&fault))
 }
 
 fn error(text: &str) -> String {
@@ -100,8 +132,47 @@ fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -
 }
 
 /// Answers one text frame. `None` for messages that need no answer (`subscribe`).
-async fn handle_text(text: &str, project: ProjectId, node: &Node, actor: &Actor) -> Option<String> {
+async fn handle_text(
+    text: &str,
+    project: ProjectId,
+    node: &Node,
+    actor: &Actor,
+    device: &mut Option<ClientDevice>,
+) -> Option<String> {
     match ClientMessage::parse(text) {
+        Ok(ClientMessage::Attach(request)) => {
+            if let Err(refused) = allowed(node, actor, project, Need::Change).await {
+                return Some(error(&format!("attach: {refused}")));
+            }
+            if let Some(attached) = device.take() {
+                attached.detach().await;
+            }
+            match ClientDevice::attach(node, project, &request).await {
+                Ok(attached) => {
+                    let answer = ServerMessage::Attached {
+                        device_id: attached.device_id.clone(),
+                        sample_rate: attached.sample_rate(),
+                        lookahead_frames: attached.lookahead,
+                        monitor_stream: crate::device::MONITOR_STREAM,
+                    };
+                    *device = Some(attached);
+                    Some(answer.frame().to_string())
+                }
+                Err(refused) => Some(error(&format!("attach: {refused}"))),
+            }
+        }
+        Ok(ClientMessage::Detach) => match device.take() {
+            Some(attached) => {
+                let device_id = attached.device_id.clone();
+                attached.detach().await;
+                Some(ServerMessage::Detached { device_id }.frame().to_string())
+            }
+            None => Some(error("detach: this connection is not attached")),
+        },
+        Ok(ClientMessage::Played(report)) => match device {
+            Some(attached) => attached.played(node, report).await.err().map(|fault| error(&fault)),
+            None => Some(error("played: attach as the project's device first")),
+        },
         Ok(ClientMessage::Ping) => {
             let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
             Some(ServerMessage::Pong { server_time }.frame().to_string())

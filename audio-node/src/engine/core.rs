@@ -34,6 +34,8 @@ pub struct EngineCore {
     offset: usize,
     mixes: [TrackMix; MAX_TRACKS],
     captures: [Option<Box<Capture>>; MAX_CAPTURES],
+    /// A client device's copy of the output, when one is attached.
+    monitor: Option<Box<super::MonitorTap>>,
     retired: rtrb::Producer<Retired>,
     /// How to wake the read-ahead thread (none when a test steps the engine by hand).
     fill: Option<FillSignal>,
@@ -64,6 +66,7 @@ impl EngineCore {
             free,
             repositions,
             captures: Default::default(),
+            monitor: None,
             retired,
             position: 0,
             state: TransportState::Stopped,
@@ -128,7 +131,9 @@ impl EngineCore {
             let any_soloed = self.mixes.iter().any(|m| m.soloed);
             while done < total && self.state == TransportState::Playing {
                 if !self.ensure_bundle() {
-                    if self.locating {
+                    // Locating, or paced by a client device (which has the lookahead to wait
+                    // for the read-ahead): hold still and send nothing rather than a gap.
+                    if self.locating || self.shared.client_clocked() {
                         break;
                     }
                     // Read-ahead is late: this stretch is silent, but time goes on.
@@ -149,7 +154,7 @@ impl EngineCore {
                             mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
                         }
                     }
-                    self.feed_captures(span);
+                    self.feed_taps(span);
                 }
                 self.offset += frames;
                 done += frames;
@@ -215,6 +220,16 @@ impl EngineCore {
                     Some(free) => *free = Some(capture),
                     None => self.retire(capture),
                 },
+                Command::AttachMonitor(tap) => {
+                    if let Some(old) = self.monitor.replace(tap) {
+                        let _ = self.retired.push(Retired::Monitor(old));
+                    }
+                }
+                Command::DetachMonitor => {
+                    if let Some(old) = self.monitor.take() {
+                        let _ = self.retired.push(Retired::Monitor(old));
+                    }
+                }
                 Command::StopCapture(id) => {
                     if let Some(slot) = self.captures.iter_mut().find(|c| c.as_ref().is_some_and(|c| c.id == id)) {
                         if let Some(capture) = slot.take() {
@@ -227,18 +242,24 @@ impl EngineCore {
         }
     }
 
-    /// Gives every running capture the span just mixed (the playhead is at its first frame),
-    /// split where the loop wraps so each piece is contiguous on the timeline.
-    fn feed_captures(&mut self, span: &[f32]) {
-        if self.captures.iter().all(Option::is_none) {
+    /// Gives every running capture and the monitor tap the span just mixed (the playhead is
+    /// at its first frame), split where the loop wraps so each piece is contiguous on the
+    /// timeline.
+    fn feed_taps(&mut self, span: &[f32]) {
+        if self.captures.iter().all(Option::is_none) && self.monitor.is_none() {
             return;
         }
         let mut preview = self.active_loop;
         let step = advance(self.position, span.len() / 2, &mut preview);
         let mut offset = 0;
         for &(start, length) in step.segments() {
+            let piece = &span[offset * 2..(offset + length) * 2];
             for capture in self.captures.iter_mut().flatten() {
-                capture.capture(start, &span[offset * 2..(offset + length) * 2]);
+                capture.capture(start, piece);
+            }
+            if let Some(monitor) = &mut self.monitor {
+                monitor.push(start, piece);
+                self.shared.spend_client_credit(length as i64);
             }
             offset += length;
         }

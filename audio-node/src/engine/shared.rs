@@ -79,6 +79,11 @@ pub struct Shared {
     woken: AtomicBool,
     /// The thread that renders this engine in the pool, woken by each command.
     waker: std::sync::OnceLock<std::thread::Thread>,
+    /// A client device paces the engine (§10): it renders blocks as the client has room for
+    /// them, instead of on the node's clock.
+    client_clocked: AtomicBool,
+    /// Frames the client has room for: raised as it reports playing what it was sent.
+    client_credit: AtomicI64,
     mixer: [TrackParams; MAX_TRACKS],
 }
 
@@ -97,6 +102,8 @@ impl Shared {
             applied: AtomicU64::new(0),
             woken: AtomicBool::new(false),
             waker: std::sync::OnceLock::new(),
+            client_clocked: AtomicBool::new(false),
+            client_credit: AtomicI64::new(0),
             mixer: std::array::from_fn(|_| TrackParams::default()),
         };
         for slot in 0..MAX_TRACKS {
@@ -172,6 +179,34 @@ impl Shared {
     /// Whether a command came since the last call.
     pub(crate) fn take_woken(&self) -> bool {
         self.woken.swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Hands the engine's pace to a client device with room for `lookahead` frames, or (with
+    /// `None`) back to the node's clock.
+    pub fn set_client_clock(&self, lookahead: Option<i64>) {
+        self.client_credit.store(lookahead.unwrap_or(0), std::sync::atomic::Ordering::Release);
+        self.client_clocked.store(lookahead.is_some(), std::sync::atomic::Ordering::Release);
+        self.wake();
+    }
+
+    /// The client played `frames` more of what it was sent: that much more may be rendered.
+    pub fn add_client_credit(&self, frames: i64) {
+        self.client_credit.fetch_add(frames, std::sync::atomic::Ordering::AcqRel);
+        self.wake();
+    }
+
+    pub fn client_clocked(&self) -> bool {
+        self.client_clocked.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Frames the client has room for now.
+    pub fn client_credit(&self) -> i64 {
+        self.client_credit.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The audio thread sent `frames` to the client's monitor stream: that much less room.
+    pub(crate) fn spend_client_credit(&self, frames: i64) {
+        self.client_credit.fetch_sub(frames, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn wake(&self) {

@@ -1,0 +1,204 @@
+//! A client as the project's audio device (§10), played by a synthetic client faster than real
+//! time: it attaches on the socket, receives the mix as `MON` frames labelled with timeline
+//! frames, and paces the engine by reporting what it played.
+
+mod common;
+
+use audiolab_node::wire::{self, Header, Kind, SampleFormat};
+use common::{Socket, TestApp, next_where, send};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const RATE: usize = 48_000;
+
+/// The fixture clip's sample at frame `n`: a ramp that never repeats within the test.
+fn clip_sample(n: usize) -> f32 {
+    (n % 24_000) as f32 / 24_000.0 - 0.5
+}
+
+/// The next socket message: a decoded `MON` frame, or a JSON text frame.
+enum Incoming {
+    Audio(wire::AudioFrame),
+    Json(#[allow(dead_code)] Value),
+}
+
+async fn next(socket: &mut Socket, wait: Duration) -> Option<Incoming> {
+    loop {
+        let frame = tokio::time::timeout(wait, socket.next()).await.ok()??.ok()?;
+        match frame {
+            Message::Binary(bytes) => return Some(Incoming::Audio(wire::decode(&bytes).expect("a valid MON frame"))),
+            Message::Text(text) => return Some(Incoming::Json(serde_json::from_str(&text).unwrap())),
+            _ => {}
+        }
+    }
+}
+
+/// Audio frames received until `wait` passes without one (text frames, such as the
+/// `position_update`s that keep coming while the transport rolls, are skipped).
+async fn drain_audio(socket: &mut Socket, wait: Duration) -> Vec<wire::AudioFrame> {
+    let mut frames = Vec::new();
+    let mut quiet_until = tokio::time::Instant::now() + wait;
+    loop {
+        let left = quiet_until.saturating_duration_since(tokio::time::Instant::now());
+        match next(socket, left).await {
+            Some(Incoming::Audio(frame)) => {
+                frames.push(frame);
+                quiet_until = tokio::time::Instant::now() + wait;
+            }
+            Some(Incoming::Json(_)) => {}
+            None => return frames,
+        }
+    }
+}
+
+async fn attached_device(app: &TestApp, project: &str, lookahead: u32) -> Socket {
+    let mut socket = common::joined(app, project).await;
+    send(
+        &mut socket,
+        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "lookahead_frames": lookahead}}),
+    )
+    .await;
+    let attached = next_where(&mut socket, |v| v["type"] == "attached" || v["type"] == "error").await;
+    assert_eq!(attached["type"], "attached", "{attached}");
+    assert_eq!(attached["data"]["device_id"], "client:laptop");
+    assert_eq!(attached["data"]["sample_rate"], RATE);
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_paces_the_engine_and_hears_the_mix_at_the_frames_it_is_told() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Remote"})).await;
+    let track = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * 4).map(clip_sample).collect();
+    app.audio_clip(&project, track["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+
+    let lookahead = 4_800u32;
+    let mut socket = attached_device(&app, &project, lookahead).await;
+    let played = common::control(&mut socket, "play", json!({"position": 0.0})).await;
+    assert_eq!(played["success"], true, "{played}");
+
+    // Nothing reported played: the engine renders no further than the lookahead (plus the
+    // block a command may add), where the node's clock would have rolled 0.4 s = 19,200 frames.
+    let early = drain_audio(&mut socket, Duration::from_millis(400)).await;
+    let sent: usize = early.iter().map(|f| usize::from(f.header.frames)).sum();
+    assert!(sent <= lookahead as usize + 1_024, "{sent} frames sent ahead of the client");
+    assert!(sent >= lookahead as usize - 512, "only {sent} frames sent");
+
+    // The client plays as fast as it can: each report lets the engine render that much more.
+    let mut frames = early;
+    let mut consumed: usize = sent;
+    let started = std::time::Instant::now();
+    while consumed < RATE * 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "stuck after {consumed} frames");
+        send(&mut socket, json!({"type": "played", "data": {"consumed": consumed}})).await;
+        let more = drain_audio(&mut socket, Duration::from_millis(50)).await;
+        consumed += more.iter().map(|f| usize::from(f.header.frames)).sum::<usize>();
+        frames.extend(more);
+    }
+    assert!(started.elapsed() < Duration::from_millis(1_500), "2 s of audio took {:?}", started.elapsed());
+
+    // Every MON frame plays consecutive timeline frames, in sequence, and carries the mix:
+    // the clip through a centred fader (−3 dB on each side).
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let mut expected_frame = 0u64;
+    for (seq, frame) in frames.iter().enumerate() {
+        let Header { kind, format, channels, stream, .. } = frame.header;
+        assert_eq!((kind, format, channels, stream), (Kind::Mon, SampleFormat::F32, 2, 1));
+        assert_eq!(frame.header.seq as usize, seq);
+        assert_eq!(frame.header.frame, expected_frame, "frames follow on");
+        for (i, pair) in frame.samples.chunks(2).enumerate() {
+            let want = clip_sample(expected_frame as usize + i) * centre;
+            assert!(
+                (pair[0] - want).abs() < 1e-6 && (pair[1] - want).abs() < 1e-6,
+                "frame {}",
+                expected_frame as usize + i
+            );
+        }
+        expected_frame += u64::from(frame.header.frames);
+    }
+    assert!(expected_frame >= (RATE * 2) as u64);
+
+    // The transport's position is where the client's consumption let it go.
+    let status = common::control(&mut socket, "status", json!({})).await;
+    let position = status["result"]["position"].as_f64().unwrap();
+    let rendered = expected_frame as f64 / RATE as f64;
+    assert!((position - rendered).abs() < 0.05, "position {position} s, rendered {rendered} s");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_audio_frames_get_errors_and_the_connection_stays() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Noise"})).await;
+    let mut socket = common::joined(&app, &project).await;
+
+    let mic = |seq: u32, samples: &[f32]| {
+        let header = Header {
+            kind: Kind::Mic,
+            format: SampleFormat::F32,
+            channels: 1,
+            frames: samples.len() as u16,
+            stream: 9,
+            seq,
+            frame: 1_000 + u64::from(seq) * samples.len() as u64,
+        };
+        let mut bytes = Vec::new();
+        wire::encode(&header, samples, &mut bytes);
+        bytes
+    };
+    let block = vec![0.25f32; 128];
+    let mut errors = Vec::new();
+    let expect_error = async |socket: &mut Socket, bytes: Vec<u8>| {
+        socket.send(Message::binary(bytes)).await.unwrap();
+        let error = next_where(socket, |v| v["type"] == "error").await;
+        error["data"]["message"].as_str().unwrap().to_owned()
+    };
+    // Before attaching, audio is refused.
+    errors.push(expect_error(&mut socket, mic(0, &block)).await);
+    send(&mut socket, json!({"type": "attach", "data": {"role": "device", "name": "noisy"}})).await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+
+    let mut wrong_magic = mic(0, &block);
+    wrong_magic[0] = 0x42;
+    errors.push(expect_error(&mut socket, wrong_magic).await);
+    errors.push(expect_error(&mut socket, b"garbage".to_vec()).await);
+    let mut short = mic(0, &block);
+    short.truncate(100);
+    errors.push(expect_error(&mut socket, short).await);
+    // Frames in order are taken silently; a duplicate and a gap are each reported.
+    socket.send(Message::binary(mic(0, &block))).await.unwrap();
+    socket.send(Message::binary(mic(1, &block))).await.unwrap();
+    errors.push(expect_error(&mut socket, mic(1, &block)).await);
+    errors.push(expect_error(&mut socket, mic(5, &block)).await);
+    for (error, mentions) in errors.iter().zip(["attach", "magic", "shorter", "announces", "again", "missing"]) {
+        assert!(error.contains(mentions), "{error:?} should mention {mentions}");
+    }
+
+    // A 1 MB frame closes the connection (it is over the 64 KiB message limit); until then the
+    // connection answers as before.
+    send(&mut socket, json!({"type": "ping"})).await;
+    next_where(&mut socket, |v| v["type"] == "pong").await;
+    let _ = socket.send(Message::binary(vec![0xA7; 1 << 20])).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, Some(1009));
+
+    // The node goes on: a new connection attaches the device again.
+    let mut again = attached_device(&app, &project, 4_800).await;
+    send(&mut again, json!({"type": "detach"})).await;
+    let detached = next_where(&mut again, |v| v["type"] == "detached").await;
+    assert_eq!(detached["data"]["device_id"], "client:laptop");
+    app.stop().await;
+}
