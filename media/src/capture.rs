@@ -104,6 +104,86 @@ impl ChunkWriter {
     }
 }
 
+/// Writes a capture's chunks at any frame offset, in any order: for audio that arrives over a
+/// network (a client device's microphone), where a resend may fill a hole after later audio
+/// came. Every chunk before the furthest one written is kept at its full one-second length
+/// (zeros where nothing came yet), so the capture reads as [`ChunkWriter`]'s does; rewriting a
+/// frame is harmless (a resend carries the same samples).
+pub struct SparseChunkWriter {
+    dir: PathBuf,
+    manifest: Manifest,
+    /// Chunks opened so far (index → file); all but the last at full length.
+    chunks: Vec<File>,
+    bytes: Vec<u8>,
+}
+
+impl SparseChunkWriter {
+    /// Creates the directory and its manifest, synced, before any audio arrives; opening an
+    /// existing capture again keeps what it holds.
+    pub fn create(dir: &Path, manifest: Manifest) -> Result<Self, CaptureError> {
+        drop(ChunkWriter::create(dir, manifest)?);
+        Ok(Self { dir: dir.to_owned(), manifest, chunks: Vec::new(), bytes: Vec::new() })
+    }
+
+    fn frames_per_chunk(&self) -> u64 {
+        u64::from(self.manifest.sample_rate)
+    }
+
+    fn frame_bytes(&self) -> u64 {
+        4 * u64::from(self.manifest.channels)
+    }
+
+    /// Opens chunks up to `index`, giving every earlier one its full length.
+    fn reach(&mut self, index: usize) -> Result<(), CaptureError> {
+        let full = self.frames_per_chunk() * self.frame_bytes();
+        while self.chunks.len() <= index {
+            if let Some(last) = self.chunks.last()
+                && last.metadata()?.len() < full
+            {
+                last.set_len(full)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(chunk_path(&self.dir, self.chunks.len()))?;
+            self.chunks.push(file);
+        }
+        Ok(())
+    }
+
+    /// Writes interleaved `samples` starting at frame `offset` of the capture.
+    pub fn write_at(&mut self, offset: u64, mut samples: &[f32]) -> Result<(), CaptureError> {
+        use std::os::unix::fs::FileExt;
+        let channels = usize::from(self.manifest.channels);
+        let mut frame = offset;
+        while !samples.is_empty() {
+            let index = usize::try_from(frame / self.frames_per_chunk())
+                .map_err(|_| CaptureError::Manifest("offset too large".into()))?;
+            let within = frame % self.frames_per_chunk();
+            let room = ((self.frames_per_chunk() - within) as usize) * channels;
+            let (now, rest) = samples.split_at(samples.len().min(room));
+            self.reach(index)?;
+            self.bytes.clear();
+            self.bytes.extend(now.iter().flat_map(|s| s.to_le_bytes()));
+            self.chunks[index].write_all_at(&self.bytes, within * self.frame_bytes())?;
+            frame += (now.len() / channels) as u64;
+            samples = rest;
+        }
+        Ok(())
+    }
+
+    /// Syncs every chunk and the directory.
+    pub fn finish(self) -> Result<(), CaptureError> {
+        for chunk in &self.chunks {
+            chunk.sync_data()?;
+        }
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
 pub fn read_manifest(dir: &Path) -> Result<Manifest, CaptureError> {
     let text = std::fs::read_to_string(dir.join("manifest"))?;
     let field = |name: &str| {
@@ -174,6 +254,46 @@ pub fn assemble_wav(dir: &Path, path: &Path, format: SampleFormat) -> Result<(Ma
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_writes_in_any_order_read_back_as_one_capture_with_zeros_in_its_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = dir.path().join("capture");
+        let manifest = Manifest { channels: 2, sample_rate: 8_000 };
+        let samples: Vec<f32> = (0..2 * 20_500).map(|i| (i + 1) as f32 / 1e5).collect();
+        let mut writer = SparseChunkWriter::create(&capture, manifest).unwrap();
+        // Blocks of 700 frames, written back to front, one left out, two written twice.
+        let blocks: Vec<(u64, &[f32])> = samples.chunks(1_400).enumerate().map(|(i, b)| (i as u64 * 700, b)).collect();
+        for (offset, block) in blocks.iter().rev().filter(|(offset, _)| *offset != 7_000) {
+            writer.write_at(*offset, block).unwrap();
+        }
+        writer.write_at(blocks[3].0, blocks[3].1).unwrap();
+        writer.write_at(blocks[29].0, blocks[29].1).unwrap();
+        writer.finish().unwrap();
+        let mut read = Vec::new();
+        let frames = read_frames(&capture, |s| {
+            read.extend_from_slice(s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(frames, 20_500);
+        let hole = 2 * 7_000..2 * 7_700;
+        assert!(read[hole.clone()].iter().all(|s| *s == 0.0), "the missing block reads as silence");
+        let mut expected = samples.clone();
+        expected[hole].fill(0.0);
+        assert_eq!(read, expected);
+        // The late block fills its hole.
+        let mut writer = SparseChunkWriter::create(&capture, manifest).unwrap();
+        writer.write_at(7_000, blocks[10].1).unwrap();
+        drop(writer);
+        let mut again = Vec::new();
+        read_frames(&capture, |s| {
+            again.extend_from_slice(s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(again, samples);
+    }
 
     #[test]
     fn chunks_are_a_second_each_and_assemble_into_the_same_samples() {
