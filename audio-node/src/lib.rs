@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod bus;
+pub mod client_take;
 pub mod coverage;
 #[cfg(feature = "hw-audio")]
 pub mod cpal_input;
