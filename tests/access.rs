@@ -254,6 +254,27 @@ async fn the_socket_refuses_strangers_and_the_anonymous_before_the_upgrade_and_v
     assert_eq!(volume.0, 200);
     let update = common::next_where(&mut socket, |v| v["type"] == "track_update").await;
     assert_eq!(update["data"]["actor"]["username"], "tester", "{update}");
+
+    // Removed from the project, the viewer's socket closes at once, saying why.
+    let (_, members) = app.get(&format!("/api/projects/{project}/members")).await;
+    let viewer_id = members.as_array().unwrap().iter().find(|m| m["username"] == "viewer").unwrap()["user_id"].clone();
+    let (status, _) = app.delete(&format!("/api/projects/{project}/members/{}", viewer_id.as_str().unwrap())).await;
+    assert_eq!(status, 204);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        use futures_util::StreamExt;
+        loop {
+            match socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+    .expect("a close frame");
+    assert_eq!(u16::from(closed.code), 1008);
+    assert!(closed.reason.contains("no longer a member"), "{}", closed.reason);
     app.stop().await;
 }
 

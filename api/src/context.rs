@@ -135,6 +135,7 @@ impl AudioControl for NoAudio {
     }
     async fn project_changed(&self, _: ProjectId, _: audiolab_domain::transport::ModelChange) {}
     async fn project_deleted(&self, _: ProjectId) {}
+    async fn member_removed(&self, _: ProjectId, _: audiolab_domain::UserId) {}
 }
 
 fn unavailable() -> TransportError {

@@ -122,7 +122,7 @@ impl MembersApi {
         /// The member's user id.
         user_id: Path<Uuid>,
     ) -> Answer<Deleted, { codes::CHANGE }> {
-        members::remove(&ctx.store, &caller.actor, id.0.into(), user_id.0.into()).await?;
+        members::remove(&ctx.store, ctx.audio.as_ref(), &caller.actor, id.0.into(), user_id.0.into()).await?;
         Ok(Deleted::Deleted)
     }
 }

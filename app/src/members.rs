@@ -1,6 +1,7 @@
 //! Project members: who the owner lets in, and in which role.
 
 use crate::access::{self, AccessError};
+use audiolab_domain::transport::AudioControl;
 use audiolab_domain::user::{Actor, Member, Need, Role};
 use audiolab_domain::{ProjectId, UserId, ValidationError, now};
 use audiolab_store::{Store, StoreError};
@@ -60,8 +61,15 @@ pub async fn set_role(
     member(store, project, user).await
 }
 
-/// Removes a member: the owner removes anyone but themselves; any member may leave.
-pub async fn remove(store: &Store, actor: &Actor, project: ProjectId, user: UserId) -> Result<(), AccessError> {
+/// Removes a member: the owner removes anyone but themselves; any member may leave. Their
+/// open sockets to the project close.
+pub async fn remove(
+    store: &Store,
+    audio: &dyn AudioControl,
+    actor: &Actor,
+    project: ProjectId,
+    user: UserId,
+) -> Result<(), AccessError> {
     let need = if user == actor.id { Need::Read } else { Need::Own };
     access::project(store, actor, project, need, "project").await?;
     match store.member_role(project, user).await? {
@@ -71,6 +79,7 @@ pub async fn remove(store: &Store, actor: &Actor, project: ProjectId, user: User
         }
         Some(_) => {
             store.delete_member(project, user).await?;
+            audio.member_removed(project, user).await;
             Ok(())
         }
     }

@@ -168,6 +168,8 @@ pub struct Hub {
     next_client: AtomicU64,
     /// Cancelled when a project's sockets must close (the project was deleted), with the reason.
     closings: Mutex<HashMap<ProjectId, (CancellationToken, Arc<Mutex<String>>)>>,
+    /// Members removed from a project, told to its connections (each closes if it is theirs).
+    removals: Mutex<HashMap<ProjectId, tokio::sync::broadcast::Sender<audiolab_domain::UserId>>>,
 }
 
 /// What a connection watches to learn that its project is gone.
@@ -243,8 +245,22 @@ impl Hub {
         Closing { token: token.clone(), reason: reason.clone() }
     }
 
+    /// What a connection to `project` watches to learn that a member was removed.
+    pub fn removals(&self, project: ProjectId) -> tokio::sync::broadcast::Receiver<audiolab_domain::UserId> {
+        let mut removals = self.removals.lock().unwrap_or_else(|p| p.into_inner());
+        removals.entry(project).or_insert_with(|| tokio::sync::broadcast::channel(16).0).subscribe()
+    }
+
+    /// Tells `project`'s connections that `user` is no longer a member: theirs close.
+    pub fn remove_member(&self, project: ProjectId, user: audiolab_domain::UserId) {
+        if let Some(removals) = self.removals.lock().unwrap_or_else(|p| p.into_inner()).get(&project) {
+            let _ = removals.send(user);
+        }
+    }
+
     /// Closes every connection to `project`, telling each `reason`, and ends its broadcasts.
     pub fn close_project(&self, project: ProjectId, reason: &str) {
+        self.removals.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
         let closing = self.closings.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
         if let Some((token, why)) = closing {
             *why.lock().unwrap_or_else(|p| p.into_inner()) = reason.to_owned();

@@ -667,6 +667,10 @@ impl AudioControl for Node {
         self.hub.publish(project, changed.frame());
     }
 
+    async fn member_removed(&self, project: ProjectId, user: audiolab_domain::UserId) {
+        self.hub.remove_member(project, user);
+    }
+
     async fn project_deleted(&self, project: ProjectId) {
         self.unload_project(project, "the project was deleted").await;
     }

@@ -175,6 +175,9 @@ impl AudioControl for RemoteNodes {
     async fn project_changed(&self, project: ProjectId, change: ModelChange) {
         self.announce(BusEvent::ProjectChanged { project_id: project, change }).await;
     }
+    async fn member_removed(&self, project: ProjectId, user: audiolab_domain::UserId) {
+        self.announce(BusEvent::MemberRemoved { project_id: project, user_id: user }).await;
+    }
     async fn project_deleted(&self, project: ProjectId) {
         // The hosting node stops the takes before the rows go; every node hears it on the bus.
         match self.host_url(project).await {

@@ -50,6 +50,8 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
     let (sink, mut stream) = socket.split();
     let outbox = Outbox::new(sink);
     let closing = node.hub().closing(project);
+    let mut removals = node.hub().removals(project);
+    let mut removals_open = true;
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
@@ -79,6 +81,20 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
             reason = closing.closed() => {
                 outbox.send_control(Message::Close(Some((CloseCode::Normal, reason)))).await;
                 break;
+            }
+            removed = removals.recv(), if removals_open => match removed {
+                Ok(user) if user == actor.id => {
+                    let reason = "you are no longer a member of this project".to_owned();
+                    outbox.send_control(Message::Close(Some((CloseCode::Policy, reason)))).await;
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    removals_open = false;
+                    continue;
+                }
+                // Another member, or notices missed while busy: membership is checked again
+                // before every command regardless.
+                _ => continue,
             }
         };
         let reply = match incoming {

@@ -225,6 +225,8 @@ pub trait AudioControl: Send + Sync {
     /// The project is being deleted: its takes are stopped and discarded, its engine unloaded,
     /// its sockets closed with a reason.
     async fn project_deleted(&self, project: ProjectId);
+    /// `user` is no longer a member of `project`: their sockets to it close with a reason.
+    async fn member_removed(&self, project: ProjectId, user: crate::UserId);
     /// The input devices takes can be recorded from: the virtual devices every node has, and
     /// the sound-card inputs of a node that has them.
     fn input_devices(&self) -> Vec<crate::device::InputDevice> {
