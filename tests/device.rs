@@ -202,3 +202,112 @@ async fn bad_audio_frames_get_errors_and_the_connection_stays() {
     assert_eq!(detached["data"]["device_id"], "client:laptop");
     app.stop().await;
 }
+
+/// The synthetic musician's round trip: its microphone hears what it played this many frames
+/// earlier.
+const LATENCY: u64 = 2_085;
+
+/// The take's audio and its clip row.
+async fn take_audio(app: &TestApp, clip_id: &str) -> (Vec<f32>, Value) {
+    let clip = app.ready_clip(clip_id).await;
+    let store = app.store().await;
+    let id: uuid::Uuid = clip_id.parse().unwrap();
+    let stored = store.get_clip(id.into()).await.unwrap().unwrap();
+    let mut reader =
+        audiolab_media::wav::WavReader::open(&app.audio_path(stored.audio_key.as_deref().unwrap())).unwrap();
+    assert_eq!(reader.info().channels, 1);
+    let mut samples = vec![0.0; stored.length.get() as usize];
+    let read = reader.read_frames(stored.source_offset.get() as u64, &mut samples).unwrap();
+    assert_eq!(read as i64, stored.length.get());
+    (samples, clip)
+}
+
+/// Plays the musician for `timeline_frames` of timeline: plays every MON frame on its own clock
+/// (starting at client frame 50,000), reports it, and sends as its microphone what it heard
+/// `LATENCY` frames earlier (the left channel), in blocks of what it just played.
+async fn play_along(socket: &mut Socket, until_timeline: u64) {
+    let mut clock: u64 = 50_000;
+    let mut consumed: u64 = 0;
+    let mut heard: Vec<f32> = Vec::new(); // index: client frame − 50,000
+    let mut mic_seq = 0u32;
+    let started = std::time::Instant::now();
+    let mut reached = 0u64;
+    while reached < until_timeline {
+        assert!(started.elapsed() < Duration::from_secs(30), "stuck at timeline frame {reached}");
+        let Some(incoming) = next(socket, Duration::from_millis(200)).await else {
+            // Nothing rendered: tell the node again how far we are (it renders as we play).
+            send(socket, json!({"type": "played", "data": {"consumed": consumed}})).await;
+            continue;
+        };
+        let Incoming::Audio(frame) = incoming else { continue };
+        let frames = u64::from(frame.header.frames);
+        let run = json!({"client": clock, "timeline": frame.header.frame, "frames": frames});
+        heard.extend(frame.samples.chunks(2).map(|pair| pair[0]));
+        consumed += frames;
+        send(socket, json!({"type": "played", "data": {"consumed": consumed, "runs": [run]}})).await;
+        // The microphone captured these same client frames: what was heard LATENCY earlier.
+        let mic: Vec<f32> = (clock..clock + frames)
+            .map(|c| c.checked_sub(50_000 + LATENCY).map_or(0.0, |i| heard[i as usize]))
+            .collect();
+        let header = Header {
+            kind: Kind::Mic,
+            format: SampleFormat::F32,
+            channels: 1,
+            frames: frames as u16,
+            stream: 7,
+            seq: mic_seq,
+            frame: clock,
+        };
+        let mut bytes = Vec::new();
+        wire::encode(&header, &mic, &mut bytes);
+        socket.send(Message::binary(bytes)).await.unwrap();
+        mic_seq += 1;
+        clock += frames;
+        reached = frame.header.frame + frames;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Overdub"})).await;
+    let backing = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
+    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
+    let (status, armed) = app
+        .post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop", "enabled": true}))
+        .await;
+    assert_eq!(status, 200, "{armed}");
+
+    let mut socket = common::joined(&app, &project).await;
+    send(
+        &mut socket,
+        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
+    )
+    .await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+    let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+
+    // Two seconds of timeline past the record point, played faster than real time.
+    play_along(&mut socket, (RATE * 3) as u64 + LATENCY + 4_800).await;
+    let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+    let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
+
+    let (take, clip) = take_audio(&app, &clip_id).await;
+    assert_eq!(clip["start_frame"], RATE, "the take starts at the record point: {clip}");
+    assert!(take.len() >= RATE * 2, "{} frames", take.len());
+    // Every sample is what the musician heard at that timeline frame (24-bit storage).
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let error = |lag: i64| {
+        (0..RATE * 2)
+            .map(|k| (take[k] - clip_sample((RATE as i64 + k as i64 + lag) as usize) * centre).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(error(0) < 1e-5, "placement off: worst error {}", error(0));
+    assert!(error(1) > 1e-5 && error(-1) > 1e-5, "a ramp tells one frame from the next");
+    app.stop().await;
+}

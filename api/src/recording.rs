@@ -213,7 +213,10 @@ impl RecordingApi {
         { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
     > {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
+        // A client device (`client:<name>`) is checked when a take starts: it is there while
+        // its connection is attached.
         if let Some(device) = &body.device_id
+            && !device.starts_with("client:")
             && !ctx.has_input_device(device)
         {
             return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")).into());

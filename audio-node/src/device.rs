@@ -7,6 +7,7 @@
 //! client ─▶ MIC frames ─▶ checked, sequenced (placed by the play map when a take records)
 //! ```
 
+use crate::client_take::ClientTake;
 use crate::engine::MonitorFeed;
 use crate::node::Node;
 use crate::play_map::{PlayMap, Run};
@@ -15,11 +16,31 @@ use crate::session::Session;
 use crate::wire::{self, AudioFrame, Header, Kind, SampleFormat, SeqOrder, SeqTracker};
 use audiolab_domain::ProjectId;
 use audiolab_domain::transport::{TransportError, TransportResult};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 /// The stream id of the monitor feed a device receives.
 pub const MONITOR_STREAM: u32 = 1;
+
+/// Client devices are listed, armed and recorded from as `client:<name>`.
+pub const CLIENT_PREFIX: &str = "client:";
+
+/// Microphone frames kept while the client has not yet reported playing as far as they were
+/// heard (they are placed once it has); beyond this the oldest are given up.
+const MAX_PENDING: usize = 1_024;
+
+/// What an attached device's connection shares with the node's recording side.
+#[derive(Default)]
+pub struct DeviceLink {
+    /// The microphone's channels (1 or 2).
+    pub channels: u8,
+    /// The client frame, as heard (its played frames less the latency), up to which the
+    /// device has reported playing: a take starting now keeps what is heard from here on.
+    pub heard_until: AtomicU64,
+    /// The take recording from this device, if any: the connection writes into it.
+    pub take: std::sync::Mutex<Option<ClientTake>>,
+}
 
 /// How much of the client's play history is kept for placing its microphone: 10 s at 192 kHz.
 const PLAY_HISTORY_FRAMES: u64 = 1_920_000;
@@ -34,6 +55,11 @@ pub struct ClientDevice {
     project: ProjectId,
     session: Arc<Session>,
     feed: MonitorFeed,
+    link: Arc<DeviceLink>,
+    /// The round trip (output + input) in frames: the microphone hears what played this much earlier.
+    latency: u64,
+    /// Microphone frames waiting for the client's report of what it played when they were heard.
+    pending: VecDeque<AudioFrame>,
     /// Monitor frames the client has reported played, in all.
     consumed: u64,
     monitor_seq: u32,
@@ -46,13 +72,17 @@ impl ClientDevice {
     pub async fn attach(node: &Node, project: ProjectId, request: &Attach) -> TransportResult<Self> {
         let (device_id, lookahead) = request.check().map_err(TransportError::Invalid)?;
         let session = node.loaded(project).await?;
-        let feed = session.attach_device(&device_id, lookahead).await?;
+        let channels = request.channels.unwrap_or(1);
+        let (feed, link) = session.attach_device(&device_id, lookahead, channels).await?;
         Ok(Self {
             device_id,
             lookahead,
             project,
             session,
             feed,
+            link,
+            latency: u64::from(request.latency_frames.unwrap_or(0)),
+            pending: VecDeque::new(),
             consumed: 0,
             monitor_seq: 0,
             plays: PlayMap::new(PLAY_HISTORY_FRAMES),
@@ -115,23 +145,61 @@ impl ClientDevice {
         if let Ok(session) = node.loaded(self.project).await
             && !Arc::ptr_eq(&session, &self.session)
         {
-            self.feed = session.attach_device(&self.device_id, self.lookahead).await.map_err(|e| e.to_string())?;
-            self.session = session;
+            let (feed, link) = session
+                .attach_device(&self.device_id, self.lookahead, self.link.channels)
+                .await
+                .map_err(|e| e.to_string())?;
+            (self.feed, self.link, self.session) = (feed, link, session);
+        }
+        if let Some(until) = self.plays.reported_until() {
+            self.link.heard_until.store(until.saturating_sub(self.latency), std::sync::atomic::Ordering::Release);
+        }
+        // Microphone frames that were waiting for this report go where they belong now.
+        for frame in std::mem::take(&mut self.pending) {
+            self.record(frame).map_err(|e| format!("MIC: {e}"))?;
         }
         Ok(())
     }
 
-    /// Takes a microphone frame: checks its stream's sequence. Duplicates and late resends are
-    /// reported (and change nothing); a gap is reported so the client can resend.
-    pub fn microphone(&mut self, frame: &AudioFrame) -> Result<(), String> {
+    /// Writes a microphone frame into the take recording from this device, if any, at the
+    /// place it was heard; keeps it for later when the client has not reported that far.
+    fn record(&mut self, frame: AudioFrame) -> Result<(), String> {
+        let frames = u64::from(frame.header.frames);
+        let Some(placed) = self.plays.place(frame.header.frame, frames, self.latency) else {
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.pop_front();
+            }
+            self.pending.push_back(frame);
+            return Ok(());
+        };
+        let mut take = self.link.take.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(take) = take.as_mut() {
+            let heard = frame.header.frame.saturating_sub(self.latency);
+            take.write(heard, &frame.samples, &placed).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Takes a microphone frame: written where it was heard (a resend lands on the same
+    /// frames, so a duplicate changes nothing); a gap in its stream's sequence and a duplicate
+    /// are reported, so the client can resend what is missing.
+    pub fn microphone(&mut self, frame: AudioFrame) -> Result<(), String> {
         let header = frame.header;
         if header.kind != Kind::Mic {
             return Err("only MIC frames go from a client to the node".into());
         }
+        if header.channels != u16::from(self.link.channels) {
+            return Err(format!(
+                "MIC frames of this device have {} channel(s), not {}",
+                self.link.channels, header.channels
+            ));
+        }
         if !self.microphones.contains_key(&header.stream) && self.microphones.len() >= MAX_MIC_STREAMS {
             return Err(format!("at most {MAX_MIC_STREAMS} microphone streams per device"));
         }
-        match self.microphones.entry(header.stream).or_default().observe(header.seq) {
+        let order = self.microphones.entry(header.stream).or_default().observe(header.seq);
+        self.record(frame)?;
+        match order {
             SeqOrder::Next => Ok(()),
             SeqOrder::Ahead { missing_from } => {
                 Err(format!("MIC stream {}: frames {missing_from}..{} are missing", header.stream, header.seq))

@@ -39,6 +39,13 @@ pub struct Attach {
     /// default 4,800, 100 ms at 48 kHz). Size it from the network's jitter.
     #[serde(default)]
     pub lookahead_frames: Option<u32>,
+    /// The microphone's channels, 1 (default) or 2.
+    #[serde(default)]
+    pub channels: Option<u8>,
+    /// The round trip (output + input latency) in frames, as the client measured it: its
+    /// microphone frame `c` was heard against what it played at `c − latency_frames`.
+    #[serde(default)]
+    pub latency_frames: Option<u32>,
 }
 
 /// What the device played: the total `MON` frames it has played since it attached (which lets
@@ -76,6 +83,12 @@ impl Attach {
         let lookahead = self.lookahead_frames.unwrap_or(Self::DEFAULT_LOOKAHEAD);
         if !(256..=96_000).contains(&lookahead) {
             return Err("attach: lookahead_frames must be between 256 and 96000".into());
+        }
+        if !matches!(self.channels, None | Some(1 | 2)) {
+            return Err("attach: channels must be 1 or 2".into());
+        }
+        if self.latency_frames.is_some_and(|l| l > 192_000) {
+            return Err("attach: latency_frames must be at most 192000 (one second at 192 kHz)".into());
         }
         Ok((format!("client:{}", self.name), lookahead))
     }

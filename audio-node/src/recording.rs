@@ -77,6 +77,19 @@ pub struct ActiveRecording {
     pub project_id: ProjectId,
     pub track_id: TrackId,
     pub device_id: String,
+    pub input: RecordingInput,
+}
+
+/// Where a take's audio comes from.
+pub enum RecordingInput {
+    /// A capture lane on the engine (virtual devices, the loopback, a sound card).
+    Engine(EngineCapture),
+    /// A client device's microphone, placed by its connection (§10).
+    Client(Arc<crate::device::DeviceLink>),
+}
+
+/// A take captured by the engine's audio thread.
+pub struct EngineCapture {
     pub capture_id: u64,
     pub source: InputSource,
     pub meter: Arc<CaptureMeter>,
@@ -236,14 +249,25 @@ impl Node {
             return Err(TransportError::Conflict("too many tracks are recording in this project".into()));
         }
 
-        let (source, opened) = open_input(&device_id, session.tempo, session.rate.hz()).map_err(|e| {
-            if e.starts_with("no input device") {
-                TransportError::Invalid(format!("device_id: {e}"))
-            } else {
-                TransportError::Unavailable(format!("cannot open the input: {e}"))
-            }
-        })?;
-        let (hardware, device_ring) = opened.map_or((None, None), |(input, ring)| (Some(input), Some(ring)));
+        // A client device's microphone comes through its connection; any other input is opened here.
+        let client = match device_id.strip_prefix(crate::device::CLIENT_PREFIX) {
+            Some(_) => Some(session.device_link(&device_id).ok_or_else(|| {
+                TransportError::Invalid(format!(
+                    "device_id: the client device {device_id} is not attached to this project"
+                ))
+            })?),
+            None => None,
+        };
+        let opened = match &client {
+            Some(_) => None,
+            None => Some(open_input(&device_id, session.tempo, session.rate.hz()).map_err(|e| {
+                if e.starts_with("no input device") {
+                    TransportError::Invalid(format!("device_id: {e}"))
+                } else {
+                    TransportError::Unavailable(format!("cannot open the input: {e}"))
+                }
+            })?),
+        };
 
         // The journal row comes before the first sample, and the manifest before the writer.
         let now = audiolab_domain::now();
@@ -264,20 +288,52 @@ impl Node {
         let dir = self.storage.path(&journal.capture_key).map_err(|e| TransportError::Internal(e.to_string()))?;
         self.store.insert_recording_session_on(&journal, self.identity).await.map_err(store_error)?;
         let rate = session.rate.hz();
-        let chunks = tokio::task::spawn_blocking(move || {
-            audiolab_media::capture::ChunkWriter::create(&dir, manifest(source, rate))
-        })
-        .await
-        .map_err(|e| TransportError::Internal(e.to_string()))?
-        .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
-        let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, device_ring);
-        let meter_for_reports = meter.clone();
-        let writer = CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
-            .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
+        let input = match client {
+            Some(link) => {
+                // Kept from what the device has been heard playing up to now (a pre-roll);
+                // the takes are cut from the record point, or the punch range.
+                let keep = match punch {
+                    Some((punch_in, punch_out)) => punch_in..punch_out,
+                    None => journal.start.get()..i64::MAX,
+                };
+                let manifest =
+                    audiolab_media::capture::Manifest { channels: u16::from(link.channels), sample_rate: rate };
+                let origin = link.heard_until.load(std::sync::atomic::Ordering::Acquire);
+                let take = tokio::task::spawn_blocking(move || {
+                    crate::client_take::ClientTake::create(&dir, manifest, origin, keep)
+                })
+                .await
+                .map_err(|e| TransportError::Internal(e.to_string()))?
+                .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
+                *link.take.lock().unwrap_or_else(|p| p.into_inner()) = Some(take);
+                RecordingInput::Client(link)
+            }
+            None => {
+                let (source, opened) = opened.ok_or_else(|| TransportError::Internal("no input was opened".into()))?;
+                let (hardware, device_ring) = opened.map_or((None, None), |(input, ring)| (Some(input), Some(ring)));
+                let chunks = tokio::task::spawn_blocking(move || {
+                    audiolab_media::capture::ChunkWriter::create(&dir, manifest(source, rate))
+                })
+                .await
+                .map_err(|e| TransportError::Internal(e.to_string()))?
+                .map_err(|e| TransportError::Unavailable(format!("cannot write the capture: {e}")))?;
+                let capture_id = self.next_capture.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (capture, ring, meter) = crate::engine::Capture::new(capture_id, source, rate, punch, device_ring);
+                let writer =
+                    CaptureWriter::spawn(format!("audiolab-capture-{capture_id}"), ring, meter.clone(), chunks)
+                        .map_err(|e| TransportError::Unavailable(format!("cannot start the capture writer: {e}")))?;
+                session.handle.send(Command::StartCapture(capture)).map_err(busy)?;
+                let uploader = self.storage.is_mirrored().then(|| {
+                    let chunk_bytes = u64::from(rate) * source.channels() as u64 * 4;
+                    let (storage, key) = (self.storage.clone(), journal.capture_key.clone());
+                    tokio::spawn(crate::recording::upload_capture(storage, key, chunk_bytes, meter.clone()))
+                });
+                tokio::spawn(report_progress(self.hub.clone(), project, journal.id, meter.clone(), rate));
+                RecordingInput::Engine(EngineCapture { capture_id, source, meter, writer, hardware, uploader })
+            }
+        };
 
         let rolling = session.state() == TransportState::Playing;
-        session.handle.send(Command::StartCapture(capture)).map_err(busy)?;
         // Waited for (within a block), so the answer and a status read after it agree: the
         // transport rolls and the take records. The take's position comes from the engine's
         // own frame counter whenever that is.
@@ -302,28 +358,11 @@ impl Node {
             device_id: device_id.clone(),
             start_time: journal.start.to_seconds(session.rate),
         };
-        let uploader = self.storage.is_mirrored().then(|| {
-            let chunk_bytes = u64::from(rate) * source.channels() as u64 * 4;
-            let (storage, key) = (self.storage.clone(), journal.capture_key.clone());
-            tokio::spawn(crate::recording::upload_capture(storage, key, chunk_bytes, meter.clone()))
-        });
         recordings.insert(
             journal.id,
-            ActiveRecording {
-                id: journal.id,
-                project_id: project,
-                track_id: track.id,
-                device_id,
-                capture_id,
-                source,
-                meter,
-                writer,
-                hardware,
-                uploader,
-            },
+            ActiveRecording { id: journal.id, project_id: project, track_id: track.id, device_id, input },
         );
         drop(recordings);
-        tokio::spawn(report_progress(self.hub.clone(), project, journal.id, meter_for_reports, rate));
         let event = RecordingEvent::Started {
             project_id: project.0,
             session_id: journal.id.0,
@@ -360,29 +399,18 @@ impl Node {
             };
         };
         let session = self.loaded(project).await?;
-        session.command(Command::StopCapture(recording.capture_id)).await.map_err(busy)?;
+        let ActiveRecording { device_id, track_id, input, .. } = recording;
+        // The musician's manual offset for the device, on top of its measured latency.
+        let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
+        let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
+        let stopped_input = match input {
+            RecordingInput::Engine(capture) => stop_engine_capture(&session, capture, offset).await?,
+            RecordingInput::Client(link) => stop_client_take(&link, offset).await?,
+        };
         if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
             session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
         }
-        let ActiveRecording { writer, meter, source, device_id, hardware, track_id, uploader, .. } = recording;
-        let output_latency = session.output_latency_frames();
-        let latency = device_latency(hardware.as_ref(), output_latency, session.rate.hz());
-        // The take is over: the sound card's stream stops (joining its thread, off the runtime).
-        if let Some(input) = hardware {
-            let _ = tokio::task::spawn_blocking(move || drop(input)).await;
-        }
-        // The writer ends once the audio thread lets go of the capture and the ring is drained.
-        let written = tokio::task::spawn_blocking(move || writer.join())
-            .await
-            .map_err(|e| TransportError::Internal(e.to_string()))?;
-
-        let frames = meter.frames() - meter.dropped().min(meter.frames());
-        // Placement: the engine's frame at the first sample, minus the device's latency, plus
-        // the musician's manual offset for the device.
-        let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
-        let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
-        let shift = offset - latency;
-        let first = meter.first_frame();
+        let StoppedInput { written, frames, dropped, first, spans, shift, channels, uploader } = stopped_input;
         let start = first.map_or(0, |f| (f + shift).max(0));
         self.store.stop_recording_session(session_id, Frames(start), Frames(shift)).await.map_err(store_error)?;
         let mut stopped = RecordingStopped {
@@ -394,7 +422,7 @@ impl Node {
             start: Frames(start).to_seconds(session.rate),
             start_frame: start,
             frames,
-            dropped_frames: meter.dropped(),
+            dropped_frames: dropped,
         };
         if let Err(reason) = written {
             self.fail_stopped(session_id, &reason).await;
@@ -422,16 +450,9 @@ impl Node {
 
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
         let journal = journal.ok_or_else(|| TransportError::not_found("recording session"))?;
-        let spans = take_spans(&meter.passes(), meter.frames(), shift);
-        let clips = audiolab_jobs::finalize::create_takes(
-            &self.store,
-            &journal,
-            &spans,
-            source.channels() as u16,
-            session.rate.hz(),
-        )
-        .await
-        .map_err(|e| TransportError::Internal(e.to_string()))?;
+        let clips = audiolab_jobs::finalize::create_takes(&self.store, &journal, &spans, channels, session.rate.hz())
+            .await
+            .map_err(|e| TransportError::Internal(e.to_string()))?;
         let clip = *clips.last().ok_or_else(|| TransportError::Internal("a capture with frames has a pass".into()))?;
         stopped.clip_ids = clips;
         stopped.clip_id = Some(clip);
@@ -485,11 +506,16 @@ impl Node {
         let doomed: Vec<ActiveRecording> = ids.iter().filter_map(|id| recordings.remove(id)).collect();
         let count = doomed.len();
         for recording in doomed {
-            if let Some(session) = session {
-                let _ = session.handle.send(Command::StopCapture(recording.capture_id));
-            }
-            if let Some(uploader) = &recording.uploader {
-                uploader.abort();
+            match &recording.input {
+                RecordingInput::Engine(capture) => {
+                    if let Some(session) = session {
+                        let _ = session.handle.send(Command::StopCapture(capture.capture_id));
+                    }
+                    if let Some(uploader) = &capture.uploader {
+                        uploader.abort();
+                    }
+                }
+                RecordingInput::Client(link) => drop(link.take.lock().unwrap_or_else(|p| p.into_inner()).take()),
             }
             let dir = self.storage.path(&format!("captures/{}", recording.id)).ok();
             // The writer ends once the capture is let go of; its files go after it.
@@ -532,6 +558,80 @@ async fn report_progress(
         };
         hub.publish(project, ServerMessage::RecordingStatus(progress).frame());
     }
+}
+
+/// What a stopped take's input left: its capture written (or why not), its length, where it
+/// starts and the takes cut from it.
+struct StoppedInput {
+    written: Result<(), String>,
+    frames: u64,
+    dropped: u64,
+    /// The timeline frame of its first sample, before `shift`; `None` when nothing came.
+    first: Option<i64>,
+    spans: Vec<audiolab_jobs::finalize::TakeSpan>,
+    /// Frames the take moves by: the manual offset, less a sound card's latency.
+    shift: i64,
+    channels: u16,
+    uploader: Option<tokio::task::JoinHandle<std::collections::HashSet<String>>>,
+}
+
+/// Takes an engine capture off the engine and waits for its writer.
+async fn stop_engine_capture(session: &Session, capture: EngineCapture, offset: i64) -> TransportResult<StoppedInput> {
+    let EngineCapture { capture_id, source, meter, writer, hardware, uploader } = capture;
+    session.command(Command::StopCapture(capture_id)).await.map_err(busy)?;
+    let latency = device_latency(hardware.as_ref(), session.output_latency_frames(), session.rate.hz());
+    // The take is over: the sound card's stream stops (joining its thread, off the runtime).
+    if let Some(input) = hardware {
+        let _ = tokio::task::spawn_blocking(move || drop(input)).await;
+    }
+    // The writer ends once the audio thread lets go of the capture and the ring is drained.
+    let written = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?;
+    let shift = offset - latency;
+    Ok(StoppedInput {
+        written,
+        frames: meter.frames() - meter.dropped().min(meter.frames()),
+        dropped: meter.dropped(),
+        first: meter.first_frame(),
+        spans: take_spans(&meter.passes(), meter.frames(), shift),
+        shift,
+        channels: source.channels() as u16,
+        uploader,
+    })
+}
+
+/// Ends a client device's take: its connection placed every block already (latency included),
+/// so only the manual offset moves it. Holes (microphone audio that never arrived) stay silent
+/// and are logged.
+async fn stop_client_take(link: &crate::device::DeviceLink, offset: i64) -> TransportResult<StoppedInput> {
+    let take = link.take.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let take = take.ok_or_else(|| TransportError::Internal("the client take is gone".into()))?;
+    let holes = take.holes();
+    if !holes.is_empty() {
+        let missing: u64 = holes.iter().map(|h| h.end - h.start).sum();
+        tracing::warn!(missing, holes = holes.len(), "a client take stopped with microphone audio missing");
+    }
+    let spans: Vec<_> = take
+        .spans()
+        .into_iter()
+        .map(|s| audiolab_jobs::finalize::TakeSpan { timeline_start: (s.timeline_start + offset).max(0), ..s })
+        .collect();
+    let first = spans.first().map(|s| s.timeline_start - offset);
+    let frames = spans.iter().map(|s| s.frames).sum();
+    let written = tokio::task::spawn_blocking(move || take.finish().map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| TransportError::Internal(e.to_string()))?;
+    Ok(StoppedInput {
+        written,
+        frames,
+        dropped: 0,
+        first,
+        spans,
+        shift: offset,
+        channels: u16::from(link.channels),
+        uploader: None,
+    })
 }
 
 /// The takes of a capture of `frames` frames from its passes, each moved by `shift` frames.

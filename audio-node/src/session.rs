@@ -32,8 +32,9 @@ pub struct Session {
     pub arranging: tokio::sync::Mutex<()>,
     /// When a command last used the engine.
     last_used: Mutex<std::time::Instant>,
-    /// The client audio device attached to the engine (§10), by device id.
-    device: Mutex<Option<String>>,
+    /// The client audio device attached to the engine (§10): its id and what its connection
+    /// shares with recording.
+    device: Mutex<Option<(String, Arc<crate::device::DeviceLink>)>>,
     /// The engine's place in the render pool: dropping it takes the engine out.
     _pooled: PoolEntry,
     /// The sound card's stream, when it plays the engine.
@@ -211,21 +212,32 @@ impl Session {
         &self,
         device_id: &str,
         lookahead: u32,
-    ) -> Result<engine::MonitorFeed, audiolab_domain::transport::TransportError> {
+        channels: u8,
+    ) -> Result<(engine::MonitorFeed, Arc<crate::device::DeviceLink>), audiolab_domain::transport::TransportError> {
         use audiolab_domain::transport::TransportError;
-        {
+        let link = {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(other) = device.as_deref().filter(|other| *other != device_id) {
-                return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
+            match device.as_ref() {
+                Some((other, _)) if other != device_id => {
+                    return Err(TransportError::Conflict(format!(
+                        "the client device {other} is attached to this project"
+                    )));
+                }
+                // Attached again (a reconnect): the take recording from it goes on.
+                Some((_, link)) => link.clone(),
+                None => {
+                    let link = Arc::new(crate::device::DeviceLink { channels, ..Default::default() });
+                    *device = Some((device_id.to_owned(), link.clone()));
+                    link
+                }
             }
-            *device = Some(device_id.to_owned());
-        }
+        };
         // Room for the lookahead twice over: the client reads the feed every few milliseconds.
         let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
         let busy = |e: engine::EngineBusy| TransportError::Unavailable(e.to_string());
         self.command(Command::AttachMonitor(Box::new(tap))).await.map_err(busy)?;
         self.handle.shared.set_client_clock(Some(i64::from(lookahead)));
-        Ok(feed)
+        Ok((feed, link))
     }
 
     /// Lets go of `device_id` (if it is the attached device): the node's clock paces the
@@ -233,7 +245,7 @@ impl Session {
     pub async fn detach_device(&self, device_id: &str) {
         {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if device.as_deref() != Some(device_id) {
+            if device.as_ref().map(|(id, _)| id.as_str()) != Some(device_id) {
                 return;
             }
             *device = None;
@@ -244,7 +256,13 @@ impl Session {
 
     /// The client device attached to the engine, if any.
     pub fn device(&self) -> Option<String> {
-        self.device.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.device.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(id, _)| id.clone())
+    }
+
+    /// What the attached device `device_id` shares with recording, if it is attached.
+    pub fn device_link(&self, device_id: &str) -> Option<Arc<crate::device::DeviceLink>> {
+        let device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        device.as_ref().filter(|(id, _)| id == device_id).map(|(_, link)| link.clone())
     }
 
     /// The command that makes the engine loop `region` (or stop looping), unless it already

@@ -136,7 +136,7 @@ fn handle_binary(bytes: &[u8], device: &mut Option<ClientDevice>) -> Option<Stri
     let Some(device) = device else {
         return Some(error("attach as the project's device before sending audio"));
     };
-    device.microphone(&frame).err().map(|fault| error(&fault))
+    device.microphone(frame).err().map(|fault| error(&fault))
 }
 
 fn error(text: &str) -> String {
