@@ -311,3 +311,49 @@ async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample
     assert!(error(1) > 1e-5 && error(-1) > 1e-5, "a ramp tells one frame from the next");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_sample() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Loops"})).await;
+    let backing = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
+    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop"})).await;
+    // Loop 1 s – 1.5 s: three passes (repeat_count 2), then play on.
+    let (status, region) =
+        app.post(&format!("/api/projects/{project}/loops"), json!({"start": 1.0, "end": 1.5, "repeat_count": 2})).await;
+    assert_eq!(status, 201, "{region}");
+
+    let mut socket = common::joined(&app, &project).await;
+    send(
+        &mut socket,
+        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
+    )
+    .await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+    let looped = common::control(&mut socket, "loop_enable", json!({"loop_region_id": region["id"]})).await;
+    assert_eq!(looped["success"], true, "{looped}");
+    let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    // Three passes of 24,000 frames, then past the loop's end by more than the round trip.
+    play_along(&mut socket, (RATE as u64 * 3) / 2 + 12_000).await;
+    let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+    let clips: Vec<String> =
+        stopped["result"]["clip_ids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(clips.len(), 3, "{stopped}");
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    for (pass, clip_id) in clips.iter().enumerate() {
+        let (take, clip) = take_audio(&app, clip_id).await;
+        assert_eq!(clip["start_frame"], RATE, "each pass starts at the loop start: {clip}");
+        // The last pass plays on past the loop's end, as with every input.
+        if pass < 2 {
+            assert_eq!(take.len(), RATE / 2, "a pass is the loop's length");
+        }
+        let worst = (0..RATE / 2).map(|k| (take[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "pass {clip_id}: worst error {worst}");
+    }
+    app.stop().await;
+}
