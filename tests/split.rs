@@ -212,6 +212,34 @@ async fn api_and_node_processes_play_a_project_together() {
 
     // The WebSocket at the API's address reaches the same session.
     let ws_url = format!("{}/ws/audio/{project}?access_token={token}", api.replace("http://", "ws://"));
+
+    // A client device through the API's socket proxy: binary MON frames come through, paced by
+    // what it reports played, labelled with their timeline frames.
+    let (mut device, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let attach = json!({"type": "attach", "data": {"role": "device", "name": "remote", "lookahead_frames": 2048}});
+    device.send(Message::text(attach.to_string())).await.unwrap();
+    next_of(&mut device, "attached").await;
+    let play = json!({"type": "control", "id": 1, "command": "play", "data": {"position": 0.0}});
+    device.send(Message::text(play.to_string())).await.unwrap();
+    let mut received = 0u64;
+    while received < 4_096 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), device.next()).await.expect("MON within 5 s");
+        let Message::Binary(bytes) = frame.unwrap().unwrap() else { continue };
+        let mon = audiolab_node::wire::decode(&bytes).expect("a valid MON frame");
+        assert_eq!(mon.header.frame, received, "consecutive timeline frames");
+        assert!(mon.samples.iter().all(|s| (s - 0.25 * std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6));
+        received += u64::from(mon.header.frames);
+        let played = json!({"type": "played", "data": {"consumed": received}});
+        device.send(Message::text(played.to_string())).await.unwrap();
+    }
+    device.send(Message::text(json!({"type": "detach"}).to_string())).await.unwrap();
+    next_of(&mut device, "detached").await;
+    // Stopped again, so the checks below start from a still transport.
+    let stop = json!({"type": "control", "id": 2, "command": "stop", "data": {}});
+    device.send(Message::text(stop.to_string())).await.unwrap();
+    while next_of(&mut device, "control_response").await["data"]["id"] != 2 {}
+    let _ = device.close(None).await;
+
     let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();
     next_of(&mut socket, "pong").await;
@@ -234,6 +262,7 @@ async fn api_and_node_processes_play_a_project_together() {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
         other => panic!("the node's socket took a client without the secret: {other:?}"),
     }
+
     let (status, playing) = post(&client, format!("{playback}/play"), json!({"position": 1.0})).await;
     assert_eq!((status, playing["status"].as_str()), (200, Some("playing")), "{playing}");
     let update = next_of(&mut socket, "position_update").await;
