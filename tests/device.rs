@@ -357,3 +357,38 @@ async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_s
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_punch_from_the_client_device_keeps_exactly_the_punch_range() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Punch"})).await;
+    let backing = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
+    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop"})).await;
+
+    let mut socket = common::joined(&app, &project).await;
+    send(
+        &mut socket,
+        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
+    )
+    .await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+    // Roll from 0.5 s; keep only 1.25 s – 1.75 s.
+    let request = json!({"track_id": vox, "start_time": 0.5, "punch_in": 1.25, "punch_out": 1.75});
+    let started = common::control(&mut socket, "record_start", request).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    play_along(&mut socket, (RATE * 2) as u64 + LATENCY + 4_800).await;
+    let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
+    let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
+    let (take, clip) = take_audio(&app, &clip_id).await;
+    let punch_in = RATE + RATE / 4;
+    assert_eq!(clip["start_frame"], punch_in, "{clip}");
+    assert_eq!(take.len(), RATE / 2, "exactly the punch range");
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let worst = (0..take.len()).map(|k| (take[k] - clip_sample(punch_in + k) * centre).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "worst error {worst}");
+    app.stop().await;
+}
