@@ -177,6 +177,13 @@ async fn bad_audio_frames_get_errors_and_the_connection_stays() {
         assert!(error.contains(mentions), "{error:?} should mention {mentions}");
     }
 
+    // One device per project: a second connection cannot attach while this one is.
+    let mut second = common::joined(&app, &project).await;
+    send(&mut second, json!({"type": "attach", "data": {"role": "device", "name": "other"}})).await;
+    let refused = next_where(&mut second, |v| v["type"] == "error" || v["type"] == "attached").await;
+    assert!(refused["data"]["message"].as_str().unwrap_or_default().contains("client:noisy is attached"), "{refused}");
+    drop(second);
+
     // A 1 MB frame closes the connection (it is over the 64 KiB message limit); until then the
     // connection answers as before.
     send(&mut socket, json!({"type": "ping"})).await;
@@ -220,6 +227,26 @@ async fn take_audio(app: &TestApp, clip_id: &str) -> (Vec<f32>, Value) {
     let read = reader.read_frames(stored.source_offset.get() as u64, &mut samples).unwrap();
     assert_eq!(read as i64, stored.length.get());
     (samples, clip)
+}
+
+/// A project with a 6 s backing clip (the ramp) and a "Vox" track armed for the client device,
+/// and a socket attached as that device with the musician's round trip. Returns (project,
+/// track, socket).
+async fn overdub(app: &TestApp) -> (String, String, Socket) {
+    let project = app.project(json!({"name": "Overdub"})).await;
+    let backing = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
+    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
+    let (status, armed) = app
+        .post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop", "enabled": true}))
+        .await;
+    assert_eq!(status, 200, "{armed}");
+    let mut socket = common::joined(app, &project).await;
+    let attach = json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}});
+    send(&mut socket, attach).await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+    (project, vox, socket)
 }
 
 /// Plays the musician for `timeline_frames` of timeline: plays every MON frame on its own clock
@@ -270,23 +297,8 @@ async fn play_along(socket: &mut Socket, until_timeline: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample() {
     let app = TestApp::sqlite().await;
-    let project = app.project(json!({"name": "Overdub"})).await;
-    let backing = app.track(&project, "Backing", 0).await;
-    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
-    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
-    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
-    let (status, armed) = app
-        .post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop", "enabled": true}))
-        .await;
-    assert_eq!(status, 200, "{armed}");
+    let (_, vox, mut socket) = overdub(&app).await;
 
-    let mut socket = common::joined(&app, &project).await;
-    send(
-        &mut socket,
-        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
-    )
-    .await;
-    next_where(&mut socket, |v| v["type"] == "attached").await;
     let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
     assert_eq!(started["success"], true, "{started}");
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
@@ -315,24 +327,12 @@ async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_sample() {
     let app = TestApp::sqlite().await;
-    let project = app.project(json!({"name": "Loops"})).await;
-    let backing = app.track(&project, "Backing", 0).await;
-    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
-    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
-    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
-    app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop"})).await;
+    let (project, vox, mut socket) = overdub(&app).await;
     // Loop 1 s – 1.5 s: three passes (repeat_count 2), then play on.
     let (status, region) =
         app.post(&format!("/api/projects/{project}/loops"), json!({"start": 1.0, "end": 1.5, "repeat_count": 2})).await;
     assert_eq!(status, 201, "{region}");
 
-    let mut socket = common::joined(&app, &project).await;
-    send(
-        &mut socket,
-        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
-    )
-    .await;
-    next_where(&mut socket, |v| v["type"] == "attached").await;
     let looped = common::control(&mut socket, "loop_enable", json!({"loop_region_id": region["id"]})).await;
     assert_eq!(looped["success"], true, "{looped}");
     let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
@@ -361,20 +361,8 @@ async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_punch_from_the_client_device_keeps_exactly_the_punch_range() {
     let app = TestApp::sqlite().await;
-    let project = app.project(json!({"name": "Punch"})).await;
-    let backing = app.track(&project, "Backing", 0).await;
-    let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
-    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
-    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
-    app.post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop"})).await;
+    let (_, vox, mut socket) = overdub(&app).await;
 
-    let mut socket = common::joined(&app, &project).await;
-    send(
-        &mut socket,
-        json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}}),
-    )
-    .await;
-    next_where(&mut socket, |v| v["type"] == "attached").await;
     // Roll from 0.5 s; keep only 1.25 s – 1.75 s.
     let request = json!({"track_id": vox, "start_time": 0.5, "punch_in": 1.25, "punch_out": 1.75});
     let started = common::control(&mut socket, "record_start", request).await;

@@ -351,7 +351,7 @@ impl AuthApi {
         caller: Caller,
         /// Key id.
         id: Path<Uuid>,
-    ) -> Answer<KeyRevoked, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<KeyRevoked, { codes::READ }> {
         if !ctx.store.delete_token(caller.actor.id, id.0.into()).await? {
             return Err(ApiError::not_found("API key").into());
         }

@@ -193,7 +193,7 @@ impl ClipsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
-    ) -> Answer<Json<ClipList>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<Json<ClipList>, { codes::READ }> {
         let (track, project) = ctx.track(&caller, id.0.into(), Need::Read).await?;
         let page = page(limit.0, offset.0)?;
         let clips = ctx.store.list_clips(track.id, page).await?;
@@ -215,10 +215,7 @@ impl ClipsApi {
         /// Frames per pixel wanted.
         #[oai(validator(minimum(value = "1"), maximum(value = "1048576")))]
         samples_per_pixel: Query<Option<u32>>,
-    ) -> Answer<
-        poem_openapi::payload::Binary<Vec<u8>>,
-        { codes::SIGNED | codes::CONFLICT | codes::CONFLICT | codes::LOOKUP | codes::UNPROCESSABLE },
-    > {
+    ) -> Answer<poem_openapi::payload::Binary<Vec<u8>>, { codes::READ | codes::CONFLICT }> {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.peaks_key else {
             return Err(ApiError::conflict(format!(
@@ -255,7 +252,7 @@ impl ClipsApi {
         range: poem_openapi::param::Header<Option<String>>,
     ) -> Answer<
         poem_openapi::payload::Response<poem_openapi::payload::Binary<poem::Body>>,
-        { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE },
+        { codes::READ | codes::CONFLICT | codes::RANGE },
     > {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         let Some(key) = clip.audio_key.filter(|_| clip.status == audiolab_domain::clip::ClipStatus::Ready) else {
@@ -278,7 +275,7 @@ impl ClipsApi {
         caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
-    ) -> Answer<Json<ClipView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<ClipView>, { codes::READ }> {
         let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Read).await?;
         Ok(Json(ClipView::new(clip, rate)))
     }
@@ -294,10 +291,7 @@ impl ClipsApi {
         /// Clip id.
         id: Path<Uuid>,
         body: Json<UpdateClip>,
-    ) -> Answer<
-        Json<ClipView>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<ClipView>, { codes::CHANGE_BODY }> {
         let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         if let Some(track_id) = b.track_id {
@@ -328,8 +322,7 @@ impl ClipsApi {
         caller: Caller,
         /// Clip id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Deleted, { codes::CHANGE }> {
         let (clip, _) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_clip(&clip).await?;
         Ok(Deleted::Deleted)

@@ -68,7 +68,7 @@ impl JobsApi {
         caller: Caller,
         /// Job id.
         id: Path<Uuid>,
-    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<JobView>, { codes::READ }> {
         Ok(Json(owned_job(&ctx, &caller, id.0, Need::Read).await?.into()))
     }
 
@@ -83,8 +83,7 @@ impl JobsApi {
         caller: Caller,
         /// Job id.
         id: Path<Uuid>,
-    ) -> Answer<Json<JobView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Json<JobView>, { codes::CHANGE }> {
         let job = owned_job(&ctx, &caller, id.0, Need::Change).await?;
         let cancelled =
             ctx.store.finish_job(job.id, JobStatus::Cancelled, None, Some("cancelled by the client")).await?;

@@ -157,10 +157,7 @@ impl LoopsApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<CreateLoopRegion>,
-    ) -> Answer<
-        LoopRegionCreated,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<LoopRegionCreated, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let new = NewLoopRegion {
@@ -192,7 +189,7 @@ impl LoopsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> Answer<Json<Vec<LoopRegionView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<Json<Vec<LoopRegionView>>, { codes::READ }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
         let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let regions = ctx.store.list_loop_regions(project.id, page).await?;
@@ -207,7 +204,7 @@ impl LoopsApi {
         caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
-    ) -> Answer<Json<LoopRegionView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<LoopRegionView>, { codes::READ }> {
         let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Read).await?;
         Ok(Json(LoopRegionView::new(region, rate)))
     }
@@ -223,10 +220,7 @@ impl LoopsApi {
         /// Loop region id.
         id: Path<Uuid>,
         body: Json<UpdateLoopRegion>,
-    ) -> Answer<
-        Json<LoopRegionView>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<LoopRegionView>, { codes::CHANGE_BODY }> {
         let (region, rate) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = LoopRegionPatch {
@@ -253,8 +247,7 @@ impl LoopsApi {
         caller: Caller,
         /// Loop region id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Deleted, { codes::CHANGE }> {
         let (region, _) = Self::owned_region(&ctx, &caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_loop(&region).await?;
         Ok(Deleted::Deleted)

@@ -94,17 +94,14 @@ impl MixdownsApi {
         /// Project id.
         id: Path<Uuid>,
         body: crate::optional_body::OptionalJson<MixdownBody>,
-    ) -> Answer<
-        SubmitResponse,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<SubmitResponse, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let b = body.0.unwrap_or_default();
         let request = MixdownRequest {
             start: b.start,
             end: b.end,
             stems: b.stems,
-            format: b.format.map(|f| f.name().to_owned()),
+            format: b.format.map(|f| f.0.to_owned()),
             sample_rate: b.sample_rate.map(|r| r.0),
             normalize: b
                 .normalize
@@ -155,7 +152,7 @@ impl MixdownsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> Answer<Json<Vec<JobView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<Json<Vec<JobView>>, { codes::READ }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
         let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let jobs = ctx.store.project_jobs(project.id, JobKind::Mixdown, page).await?;
@@ -175,7 +172,7 @@ impl MixdownsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE }> {
+    ) -> Answer<Response<Binary<Body>>, { codes::READ | codes::CONFLICT | codes::RANGE }> {
         let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result.files.iter().find(|f| f.kind == "mix").ok_or_else(|| ApiError::not_found("mix file"))?;
         let name = format!("mixdown-{}.{}", job_id.0, result.format.extension());
@@ -197,7 +194,7 @@ impl MixdownsApi {
         /// Byte range, e.g. `bytes=0-1023`.
         #[oai(name = "Range")]
         range: Header<Option<String>>,
-    ) -> Answer<Response<Binary<Body>>, { codes::SIGNED | codes::CONFLICT | codes::LOOKUP | codes::RANGE }> {
+    ) -> Answer<Response<Binary<Body>>, { codes::READ | codes::CONFLICT | codes::RANGE }> {
         let result = finished_mixdown(&ctx, &caller, job_id.0).await?;
         let file = result
             .files

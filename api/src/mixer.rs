@@ -85,12 +85,7 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Linear factor, 0.0–2.0.
         volume: Query<f64>,
-    ) -> Answer<
-        Json<VolumeChanged>,
-        {
-            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
-        },
-    > {
+    ) -> Answer<Json<VolumeChanged>, { codes::CHANGE }> {
         let track =
             Self::change(&ctx, &caller, id.0, TrackPatch { volume: Some(volume.0), ..Default::default() }).await?;
         Ok(Json(VolumeChanged { success: true, track_id: track.id.0, volume: track.volume.get() }))
@@ -108,12 +103,7 @@ impl MixerApi {
         id: Path<Uuid>,
         /// −1.0 (left) to 1.0 (right).
         pan: Query<f64>,
-    ) -> Answer<
-        Json<PanChanged>,
-        {
-            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
-        },
-    > {
+    ) -> Answer<Json<PanChanged>, { codes::CHANGE }> {
         let track = Self::change(&ctx, &caller, id.0, TrackPatch { pan: Some(pan.0), ..Default::default() }).await?;
         Ok(Json(PanChanged { success: true, track_id: track.id.0, pan: track.pan.get() }))
     }
@@ -128,12 +118,7 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Whether to mute.
         muted: Query<bool>,
-    ) -> Answer<
-        Json<MuteChanged>,
-        {
-            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
-        },
-    > {
+    ) -> Answer<Json<MuteChanged>, { codes::CHANGE }> {
         let track =
             Self::change(&ctx, &caller, id.0, TrackPatch { muted: Some(muted.0), ..Default::default() }).await?;
         Ok(Json(MuteChanged { success: true, track_id: track.id.0, muted: track.muted }))
@@ -149,12 +134,7 @@ impl MixerApi {
         id: Path<Uuid>,
         /// Whether to solo.
         soloed: Query<bool>,
-    ) -> Answer<
-        Json<SoloChanged>,
-        {
-            codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND
-        },
-    > {
+    ) -> Answer<Json<SoloChanged>, { codes::CHANGE }> {
         let track =
             Self::change(&ctx, &caller, id.0, TrackPatch { soloed: Some(soloed.0), ..Default::default() }).await?;
         Ok(Json(SoloChanged { success: true, track_id: track.id.0, soloed: track.soloed }))

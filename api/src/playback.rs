@@ -138,10 +138,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<
-        Json<LoadResult>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<LoadResult>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.load(project.id).await?.into()))
     }
@@ -157,10 +154,7 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: crate::optional_body::OptionalJson<PlayRequest>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let position = body.0.and_then(|b| b.position);
         Ok(Json(ctx.audio.play(project.id, position).await?.into()))
@@ -176,10 +170,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.pause(project.id).await?.into()))
     }
@@ -192,10 +183,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.resume(project.id).await?.into()))
     }
@@ -210,10 +198,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.stop(project.id).await?.into()))
     }
@@ -227,10 +212,7 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<SeekRequest>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.seek(project.id, body.0.position).await?.into()))
     }
@@ -243,7 +225,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<PlaybackStatus>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<PlaybackStatus>, { codes::READ }> {
         let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         Ok(Json(ctx.audio.status(project.id).await?.into()))
     }
@@ -264,10 +246,7 @@ impl PlaybackApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<LoopRequest>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
     }
@@ -284,10 +263,7 @@ impl PlaybackApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<
-        Json<PlaybackStatus>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, None).await?.into()))
     }

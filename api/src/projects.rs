@@ -210,7 +210,7 @@ impl ProjectsApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Json<ProjectView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<ProjectView>, { codes::READ }> {
         Ok(Json(ctx.project(&caller, id.0.into(), Need::Read).await?.into()))
     }
 
@@ -225,10 +225,7 @@ impl ProjectsApi {
         /// Project id.
         id: Path<Uuid>,
         body: Json<UpdateProject>,
-    ) -> Answer<
-        Json<ProjectView>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<ProjectView>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let patch = ProjectPatch {
@@ -253,8 +250,7 @@ impl ProjectsApi {
         caller: Caller,
         /// Project id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Deleted, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Own).await?;
         ctx.changes(&caller).delete_project(&project).await?;
         Ok(Deleted::Deleted)
@@ -276,7 +272,7 @@ impl ProjectsApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: Query<Option<i64>>,
-    ) -> Answer<Json<TrackList>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<Json<TrackList>, { codes::READ }> {
         let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
         let page = page(limit.0, offset.0)?;
         let tracks = ctx.store.list_tracks(project.id, page).await?;

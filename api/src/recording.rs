@@ -208,10 +208,7 @@ impl RecordingApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordEnable>,
-    ) -> Answer<
-        Json<RecordEnabled>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<RecordEnabled>, { codes::CHANGE_BODY }> {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         // A client device (`client:<name>`) is checked when a take starts: it is there while
         // its connection is attached.
@@ -248,10 +245,7 @@ impl RecordingApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<RecordStart>,
-    ) -> Answer<
-        Json<RecordStarted>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<RecordStarted>, { codes::CHANGE_BODY }> {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let body = body.0;
         let request = RecordRequest {
@@ -287,10 +281,7 @@ impl RecordingApi {
         id: Path<Uuid>,
         /// Recording session id, from `record/start`.
         session_id: Path<Uuid>,
-    ) -> Answer<
-        Json<RecordStopped>,
-        { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<RecordStopped>, { codes::CHANGE }> {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session =
@@ -330,7 +321,7 @@ impl RecordingApi {
         /// Items to skip (default 0).
         #[oai(validator(minimum(value = "0")))]
         offset: poem_openapi::param::Query<Option<i64>>,
-    ) -> Answer<Json<Vec<TakeView>>, { codes::SIGNED | codes::LOOKUP | codes::UNPROCESSABLE }> {
+    ) -> Answer<Json<Vec<TakeView>>, { codes::READ }> {
         let page = crate::pagination::page(limit.0, offset.0)?;
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Read).await?;
         let mut views = Vec::new();
@@ -350,8 +341,7 @@ impl RecordingApi {
         caller: Caller,
         /// Take id.
         id: Path<Uuid>,
-    ) -> Answer<Json<TakeView>, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Json<TakeView>, { codes::CHANGE }> {
         let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let track = ctx.store.get_track(take.track_id).await?.ok_or_else(|| ApiError::not_found("take"))?;
         let project = ctx.project_as(&caller, track.project_id, Need::Change, "take").await?;
@@ -383,7 +373,7 @@ impl RecordingApi {
         caller: Caller,
         /// Recording session id.
         session_id: Path<Uuid>,
-    ) -> Answer<Json<RecordingView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<RecordingView>, { codes::READ }> {
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session = session.ok_or_else(|| ApiError::not_found("recording session"))?;
         ctx.project_as(&caller, session.project_id, Need::Read, "recording session").await?;

@@ -150,10 +150,14 @@ impl From<RoleName> for audiolab_domain::user::Role {
     }
 }
 
-/// Declares an integer that must be one of a fixed list of values: an `enum` of integers in the
-/// document (so SDKs and test generators offer exactly those), refused at parse time otherwise.
-macro_rules! integer_choice {
-    ($(#[$doc:meta])* $name:ident ($field:literal): $inner:ty, $format:literal, [$($value:literal),+]) => {
+/// Declares a value that must be one of a fixed list (integers or strings): an inline `enum` in
+/// the document, so SDKs and test generators offer exactly those values, refused at parse time
+/// otherwise with a message naming `$field`. Inline rather than a reference, so an optional,
+/// nullable field of it stays a plain enum that SDK generators accept (a described reference
+/// becomes an `allOf` they refuse). Fields of these types are optional and nullable, and
+/// OpenAPI 3.0 asks a nullable enum to list null among its values.
+macro_rules! choice {
+    ($(#[$doc:meta])* $name:ident ($field:literal): $inner:ty, $ty:literal, $format:expr, [$($value:expr),+]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name(pub $inner);
@@ -172,9 +176,8 @@ macro_rules! integer_choice {
             }
 
             fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-                let mut schema = poem_openapi::registry::MetaSchema::new_with_format("integer", $format);
-                // Fields of this type are optional and nullable; OpenAPI 3.0 asks a nullable enum
-                // to list null among its values.
+                let mut schema = poem_openapi::registry::MetaSchema::new($ty);
+                schema.format = $format;
                 schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
                 schema.enum_items.push(serde_json::Value::Null);
                 poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
@@ -191,8 +194,8 @@ macro_rules! integer_choice {
 
         impl poem_openapi::types::ParseFromJSON for $name {
             fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
-                let found = value.as_ref().and_then(serde_json::Value::as_u64);
-                match Self::VALUES.iter().find(|v| Some(u64::from(**v)) == found) {
+                let known = Self::VALUES.iter().find(|v| value.as_ref() == Some(&serde_json::Value::from(**v)));
+                match known {
                     Some(v) => Ok(Self(*v)),
                     None => Err(poem_openapi::types::ParseError::custom(format!("{}: must be one of {:?}", $field, Self::VALUES))),
                 }
@@ -207,69 +210,29 @@ macro_rules! integer_choice {
     };
 }
 
-integer_choice!(
+choice!(
     /// A project sample rate in Hz.
-    SampleRateHz("sample_rate"): u32, "uint32", [44100, 48000, 88200, 96000, 192000]
+    SampleRateHz("sample_rate"): u32, "integer", Some("uint32"), [44100, 48000, 88200, 96000, 192000]
 );
 
-integer_choice!(
+choice!(
     /// Bit depth of integer audio.
-    BitDepthBits("bit_depth"): u16, "uint16", [16, 24, 32]
+    BitDepthBits("bit_depth"): u16, "integer", Some("uint16"), [16, 24, 32]
 );
 
-/// A mixdown's file format: an inline enum (not a reference) so a nullable field of it stays a
-/// plain `enum` that SDK generators accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MixdownFormat(pub &'static str);
+choice!(
+    /// A mixdown's file format, by the names the domain parses (`AudioFormat::as_str`).
+    MixdownFormat("format"): &'static str, "string", None, ["wav16", "wav24", "wav_f32", "flac16", "flac24"]
+);
 
-impl MixdownFormat {
-    pub const VALUES: &'static [&'static str] = &["wav16", "wav24", "wav_f32", "flac16", "flac24"];
+#[cfg(test)]
+mod tests {
+    use super::MixdownFormat;
 
-    /// The name the domain parses.
-    pub fn name(self) -> &'static str {
-        self.0
-    }
-}
-
-impl poem_openapi::types::Type for MixdownFormat {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        "MixdownFormat".into()
-    }
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        let mut schema = poem_openapi::registry::MetaSchema::new("string");
-        // Optional and nullable where it is used; OpenAPI 3.0 lists null among a nullable enum's values.
-        schema.enum_items = Self::VALUES.iter().map(|v| serde_json::Value::from(*v)).collect();
-        schema.enum_items.push(serde_json::Value::Null);
-        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(schema))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
-
-impl poem_openapi::types::ParseFromJSON for MixdownFormat {
-    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
-        let found = value.as_ref().and_then(serde_json::Value::as_str);
-        match Self::VALUES.iter().find(|v| Some(**v) == found) {
-            Some(v) => Ok(Self(v)),
-            None => Err(poem_openapi::types::ParseError::custom(format!("format: must be one of {:?}", Self::VALUES))),
-        }
-    }
-}
-
-impl poem_openapi::types::ToJSON for MixdownFormat {
-    fn to_json(&self) -> Option<serde_json::Value> {
-        Some(serde_json::Value::from(self.0))
+    #[test]
+    fn mixdown_formats_are_the_domains() {
+        let names: Vec<&str> = audiolab_domain::mixdown::AudioFormat::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(MixdownFormat::VALUES, names.as_slice());
     }
 }
 

@@ -172,8 +172,7 @@ impl TracksApi {
         ctx: Data<&ApiContext>,
         caller: Caller,
         body: Json<CreateTrack>,
-    ) -> Answer<TrackCreated, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<TrackCreated, { codes::CHANGE_BODY }> {
         let body = body.0;
         let project = ctx.project(&caller, body.project_id.into(), Need::Change).await?;
         let new = NewTrack {
@@ -199,7 +198,7 @@ impl TracksApi {
         caller: Caller,
         /// Track id.
         id: Path<Uuid>,
-    ) -> Answer<Json<TrackView>, { codes::SIGNED | codes::LOOKUP }> {
+    ) -> Answer<Json<TrackView>, { codes::READ }> {
         Ok(Json(ctx.track(&caller, id.0.into(), Need::Read).await?.0.into()))
     }
 
@@ -214,10 +213,7 @@ impl TracksApi {
         /// Track id.
         id: Path<Uuid>,
         body: Json<UpdateTrack>,
-    ) -> Answer<
-        Json<TrackView>,
-        { codes::SIGNED | codes::LOOKUP | codes::BODY | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND },
-    > {
+    ) -> Answer<Json<TrackView>, { codes::CHANGE_BODY }> {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let b = body.0;
         let patch = TrackPatch {
@@ -246,8 +242,7 @@ impl TracksApi {
         caller: Caller,
         /// Track id.
         id: Path<Uuid>,
-    ) -> Answer<Deleted, { codes::SIGNED | codes::LOOKUP | codes::FORBIDDEN | codes::CONFLICT | codes::NOT_FOUND }>
-    {
+    ) -> Answer<Deleted, { codes::CHANGE }> {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         ctx.changes(&caller).delete_track(&track).await?;
         Ok(Deleted::Deleted)

@@ -60,6 +60,8 @@ pub struct ClientDevice {
     latency: u64,
     /// Microphone frames waiting for the client's report of what it played when they were heard.
     pending: VecDeque<AudioFrame>,
+    /// When the engine was last marked used (at most once a second, not on every report).
+    touched: std::time::Instant,
     /// Monitor frames the client has reported played, in all.
     consumed: u64,
     monitor_seq: u32,
@@ -83,6 +85,7 @@ impl ClientDevice {
             link,
             latency: u64::from(request.latency_frames.unwrap_or(0)),
             pending: VecDeque::new(),
+            touched: std::time::Instant::now(),
             consumed: 0,
             monitor_seq: 0,
             plays: PlayMap::new(PLAY_HISTORY_FRAMES),
@@ -140,16 +143,19 @@ impl ClientDevice {
         let newly = report.consumed - self.consumed;
         self.consumed = report.consumed;
         self.session.handle.shared.add_client_credit(newly as i64);
-        // Playing keeps the engine in use; an engine that was unloaded meanwhile is reloaded
-        // and this device attached to it again.
-        if let Ok(session) = node.loaded(self.project).await
-            && !Arc::ptr_eq(&session, &self.session)
-        {
-            let (feed, link) = session
-                .attach_device(&self.device_id, self.lookahead, self.link.channels)
-                .await
-                .map_err(|e| e.to_string())?;
-            (self.feed, self.link, self.session) = (feed, link, session);
+        // Playing keeps the engine in use (once a second is plenty against idle unloading); an
+        // engine that was unloaded meanwhile is reloaded and this device attached to it again.
+        if self.touched.elapsed() >= std::time::Duration::from_secs(1) {
+            self.touched = std::time::Instant::now();
+            if let Ok(session) = node.loaded(self.project).await
+                && !Arc::ptr_eq(&session, &self.session)
+            {
+                let (feed, link) = session
+                    .attach_device(&self.device_id, self.lookahead, self.link.channels)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (self.feed, self.link, self.session) = (feed, link, session);
+            }
         }
         if let Some(until) = self.plays.reported_until() {
             self.link.heard_until.store(until.saturating_sub(self.latency), std::sync::atomic::Ordering::Release);
@@ -204,15 +210,10 @@ impl ClientDevice {
             SeqOrder::Ahead { missing_from } => {
                 Err(format!("MIC stream {}: frames {missing_from}..{} are missing", header.stream, header.seq))
             }
-            SeqOrder::Behind => {
-                Err(format!("MIC stream {}: frame {} arrived again or too late; ignored", header.stream, header.seq))
-            }
+            SeqOrder::Behind => Err(format!(
+                "MIC stream {}: frame {} arrived again or late (written where it belongs)",
+                header.stream, header.seq
+            )),
         }
-    }
-
-    /// Where the client's microphone frames from client frame `client` land on the timeline,
-    /// heard `latency` frames earlier (see [`PlayMap::place`]).
-    pub fn place(&self, client: u64, frames: u64, latency: u64) -> Option<Vec<crate::play_map::Placed>> {
-        self.plays.place(client, frames, latency)
     }
 }

@@ -39,6 +39,62 @@ struct Pooled {
     next_due: Option<Instant>,
 }
 
+impl Pooled {
+    /// Renders one block (applying queued commands first), counting it; returns when it began.
+    fn render_block(&mut self, buffer: &mut [f32], renders: &AtomicU64, deadline: Option<Instant>) -> Instant {
+        let started = Instant::now();
+        self.core.process(buffer);
+        renders.fetch_add(1, Relaxed);
+        record(&self.stats, started, deadline);
+        started
+    }
+
+    /// The node's clock: a rolling engine's blocks when due, an idle one's when a command woke it.
+    fn render_on_clock(&mut self, woken: bool, buffer: &mut [f32], renders: &AtomicU64) {
+        if self.next_due.is_none() && woken {
+            let started = self.render_block(buffer, renders, None);
+            if self.core.needs_clock() {
+                self.next_due = Some(started + self.period);
+            }
+        }
+        while let Some(due) = self.next_due {
+            let now = Instant::now();
+            if due > now {
+                break;
+            }
+            self.render_block(buffer, renders, Some(due + self.period));
+            let mut next = due + self.period;
+            if now.saturating_duration_since(next) > self.period * MAX_BACKLOG_BLOCKS {
+                // Far behind (the machine stalled): start a fresh schedule.
+                self.stats.late_blocks.fetch_add(1, Relaxed);
+                next = now + self.period;
+            }
+            self.next_due = self.core.needs_clock().then_some(next);
+        }
+    }
+
+    /// A client device is the clock: after a command's block (applied at once, even one block
+    /// past the room), render while the client has room for a block; each block sent to its
+    /// monitor spends that room. A block that sent nothing (the read-ahead is still locating)
+    /// is retried a block period later, not spun on.
+    fn render_for_client(&mut self, woken: bool, buffer: &mut [f32], renders: &AtomicU64) {
+        let due = self.next_due.take().is_some_and(|due| due <= Instant::now());
+        if woken || due {
+            self.render_block(buffer, renders, None);
+        }
+        let mut budget = self.core.shared().client_credit() / BLOCK_FRAMES as i64;
+        while budget > 0 && self.core.needs_clock() {
+            let room = self.core.shared().client_credit();
+            let started = self.render_block(buffer, renders, None);
+            budget -= 1;
+            if self.core.shared().client_credit() == room {
+                self.next_due = Some(started + self.period);
+                break;
+            }
+        }
+    }
+}
+
 /// What the control side, the render thread and the read-ahead thread share about one engine.
 #[derive(Debug)]
 struct Ticket {
@@ -280,61 +336,9 @@ fn render(
             let engine = &mut engines[i];
             let woken = engine.core.shared().take_woken();
             if engine.core.shared().client_clocked() {
-                // A client device is the clock: after a command's block (applied at once, even
-                // one block past the room), render while the client has room for a block; each
-                // block sent to its monitor spends that room. A block that sent nothing (the
-                // read-ahead is still locating) is retried a block period later, not spun on.
-                let due = engine.next_due.take().is_some_and(|due| due <= Instant::now());
-                if woken || due {
-                    let started = Instant::now();
-                    engine.core.process(&mut buffer);
-                    renders.fetch_add(1, Relaxed);
-                    record(&engine.stats, started, None);
-                }
-                let shared = engine.core.shared().clone();
-                let mut budget = shared.client_credit() / BLOCK_FRAMES as i64;
-                while budget > 0 && engine.core.needs_clock() {
-                    let room = shared.client_credit();
-                    let started = Instant::now();
-                    engine.core.process(&mut buffer);
-                    renders.fetch_add(1, Relaxed);
-                    record(&engine.stats, started, None);
-                    budget -= 1;
-                    if shared.client_credit() == room {
-                        engine.next_due = Some(started + engine.period);
-                        break;
-                    }
-                }
-                if let Some(due) = engine.next_due {
-                    earliest = Some(earliest.map_or(due, |e: Instant| e.min(due)));
-                }
-                i += 1;
-                continue;
-            }
-            if engine.next_due.is_none() && woken {
-                let started = Instant::now();
-                engine.core.process(&mut buffer);
-                renders.fetch_add(1, Relaxed);
-                record(&engine.stats, started, None);
-                if engine.core.needs_clock() {
-                    engine.next_due = Some(started + engine.period);
-                }
-            }
-            while let Some(due) = engine.next_due {
-                let now = Instant::now();
-                if due > now {
-                    break;
-                }
-                engine.core.process(&mut buffer);
-                renders.fetch_add(1, Relaxed);
-                record(&engine.stats, now, Some(due + engine.period));
-                let mut next = due + engine.period;
-                if now.saturating_duration_since(next) > engine.period * MAX_BACKLOG_BLOCKS {
-                    // Far behind (the machine stalled): start a fresh schedule.
-                    engine.stats.late_blocks.fetch_add(1, Relaxed);
-                    next = now + engine.period;
-                }
-                engine.next_due = engine.core.needs_clock().then_some(next);
+                engine.render_for_client(woken, &mut buffer, renders);
+            } else {
+                engine.render_on_clock(woken, &mut buffer, renders);
             }
             if let Some(due) = engine.next_due {
                 earliest = Some(earliest.map_or(due, |e: Instant| e.min(due)));

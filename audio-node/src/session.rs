@@ -207,7 +207,7 @@ impl Session {
 
     /// Makes `device_id` the engine's client device: the output goes to the returned feed and
     /// the client's reports pace the engine, `lookahead` frames ahead of what it played.
-    /// Errors: `conflict` when another device is attached.
+    /// Errors: `conflict` when a device (another, or this one on another connection) is attached.
     pub async fn attach_device(
         &self,
         device_id: &str,
@@ -217,25 +217,20 @@ impl Session {
         use audiolab_domain::transport::TransportError;
         let link = {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            match device.as_ref() {
-                Some((other, _)) if other != device_id => {
-                    return Err(TransportError::Conflict(format!(
-                        "the client device {other} is attached to this project"
-                    )));
-                }
-                // Attached again (a reconnect): the take recording from it goes on.
-                Some((_, link)) => link.clone(),
-                None => {
-                    let link = Arc::new(crate::device::DeviceLink { channels, ..Default::default() });
-                    *device = Some((device_id.to_owned(), link.clone()));
-                    link
-                }
+            if let Some((other, _)) = device.as_ref() {
+                return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
             }
+            let link = Arc::new(crate::device::DeviceLink { channels, ..Default::default() });
+            *device = Some((device_id.to_owned(), link.clone()));
+            link
         };
         // Room for the lookahead twice over: the client reads the feed every few milliseconds.
         let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
         let busy = |e: engine::EngineBusy| TransportError::Unavailable(e.to_string());
-        self.command(Command::AttachMonitor(Box::new(tap))).await.map_err(busy)?;
+        if let Err(busy_engine) = self.command(Command::AttachMonitor(Box::new(tap))).await {
+            *self.device.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Err(busy(busy_engine));
+        }
         self.handle.shared.set_client_clock(Some(i64::from(lookahead)));
         Ok((feed, link))
     }
@@ -252,11 +247,6 @@ impl Session {
         }
         self.handle.shared.set_client_clock(None);
         let _ = self.command(Command::DetachMonitor).await;
-    }
-
-    /// The client device attached to the engine, if any.
-    pub fn device(&self) -> Option<String> {
-        self.device.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(id, _)| id.clone())
     }
 
     /// What the attached device `device_id` shares with recording, if it is attached.
