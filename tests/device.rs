@@ -53,6 +53,15 @@ async fn drain_audio(socket: &mut Socket, wait: Duration) -> Vec<wire::AudioFram
     }
 }
 
+async fn listener_sends_audio(listener: &mut Socket) -> String {
+    let header =
+        Header { kind: Kind::Mic, format: SampleFormat::F32, channels: 1, frames: 4, stream: 1, seq: 0, frame: 0 };
+    let mut bytes = Vec::new();
+    wire::encode(&header, &[0.0; 4], &mut bytes);
+    listener.send(Message::binary(bytes)).await.unwrap();
+    next_where(listener, |v| v["type"] == "error").await["data"]["message"].as_str().unwrap().to_owned()
+}
+
 async fn attached_device(app: &TestApp, project: &str, lookahead: u32) -> Socket {
     let mut socket = common::joined(app, project).await;
     send(
@@ -77,6 +86,12 @@ async fn the_device_paces_the_engine_and_hears_the_mix_at_the_frames_it_is_told(
 
     let lookahead = 4_800u32;
     let mut socket = attached_device(&app, &project, lookahead).await;
+    // A bandmate listens in: the monitor stream only.
+    let mut listener = common::joined(&app, &project).await;
+    send(&mut listener, json!({"type": "attach", "data": {"role": "listener"}})).await;
+    let listening = next_where(&mut listener, |v| v["type"] == "attached" || v["type"] == "error").await;
+    assert_eq!(listening["data"]["role"], "listener", "{listening}");
+    assert_eq!(listening["data"]["device_id"], "client:laptop");
     let played = common::control(&mut socket, "play", json!({"position": 0.0})).await;
     assert_eq!(played["success"], true, "{played}");
 
@@ -120,6 +135,16 @@ async fn the_device_paces_the_engine_and_hears_the_mix_at_the_frames_it_is_told(
         expected_frame += u64::from(frame.header.frames);
     }
     assert!(expected_frame >= (RATE * 2) as u64);
+
+    // The listener heard the same stream, frame for frame.
+    let heard = drain_audio(&mut listener, Duration::from_millis(300)).await;
+    assert_eq!(heard.len(), frames.len());
+    for (theirs, ours) in heard.iter().zip(&frames) {
+        assert_eq!((theirs.header, &theirs.samples), (ours.header, &ours.samples));
+    }
+    // A listener's audio is refused: it has no microphone.
+    let refused = listener_sends_audio(&mut listener).await;
+    assert!(refused.contains("attach as the project's device"), "{refused}");
 
     // The transport's position is where the client's consumption let it go.
     let status = common::control(&mut socket, "status", json!({})).await;
@@ -233,6 +258,22 @@ async fn take_audio(app: &TestApp, clip_id: &str) -> (Vec<f32>, Value) {
 /// and a socket attached as that device with the musician's round trip. Returns (project,
 /// track, socket).
 async fn overdub(app: &TestApp) -> (String, String, Socket) {
+    let (project, vox) = overdub_project(app).await;
+    let socket = attached_musician(&app.ws_url(&project)).await;
+    (project, vox, socket)
+}
+
+/// A socket at `url` attached as the musician's device.
+async fn attached_musician(url: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("WebSocket connects");
+    send(&mut socket, attach_message()).await;
+    let attached = next_where(&mut socket, |v| v["type"] == "attached" || v["type"] == "error").await;
+    assert_eq!(attached["type"], "attached", "{attached}");
+    socket
+}
+
+/// The project of [`overdub`], without the socket: (project, track).
+async fn overdub_project(app: &TestApp) -> (String, String) {
     let project = app.project(json!({"name": "Overdub"})).await;
     let backing = app.track(&project, "Backing", 0).await;
     let samples: Vec<f32> = (0..RATE * 6).map(clip_sample).collect();
@@ -242,69 +283,218 @@ async fn overdub(app: &TestApp) -> (String, String, Socket) {
         .post(&format!("/api/audio/tracks/{vox}/record/enable"), json!({"device_id": "client:laptop", "enabled": true}))
         .await;
     assert_eq!(status, 200, "{armed}");
-    let mut socket = common::joined(app, &project).await;
-    let attach = json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}});
-    send(&mut socket, attach).await;
-    next_where(&mut socket, |v| v["type"] == "attached").await;
-    (project, vox, socket)
+    (project, vox)
 }
 
-/// Plays the musician for `timeline_frames` of timeline: plays every MON frame on its own clock
-/// (starting at client frame 50,000), reports it, and sends as its microphone what it heard
-/// `LATENCY` frames earlier (the left channel), in blocks of what it just played.
-async fn play_along(socket: &mut Socket, until_timeline: u64) {
-    let mut clock: u64 = 50_000;
-    let mut consumed: u64 = 0;
-    let mut heard: Vec<f32> = Vec::new(); // index: client frame − 50,000
-    let mut mic_seq = 0u32;
-    let started = std::time::Instant::now();
-    let mut reached = 0u64;
-    while reached < until_timeline {
-        assert!(started.elapsed() < Duration::from_secs(30), "stuck at timeline frame {reached}");
-        let Some(incoming) = next(socket, Duration::from_millis(200)).await else {
-            // Nothing rendered: tell the node again how far we are (it renders as we play).
-            send(socket, json!({"type": "played", "data": {"consumed": consumed}})).await;
-            continue;
+/// The synthetic musician: a client device whose clock starts at client frame 50,000, which
+/// plays every `MON` frame the moment it arrives, reports it, and sends as its microphone what
+/// it heard `LATENCY` frames earlier (the left channel), in blocks of what it just played. It
+/// keeps what the node has not acknowledged, and after a lost connection attaches again and
+/// resends it, as the reference client does.
+struct Musician {
+    url: String,
+    socket: Option<Socket>,
+    /// The client frame of the next frame it plays.
+    clock: u64,
+    consumed: u64,
+    /// What it heard at each client frame from 50,000 on.
+    heard: Vec<f32>,
+    /// Played runs (client, timeline, frames), kept to report again after a reconnect.
+    runs: Vec<(u64, u64, u64)>,
+    mic_seq: u32,
+    /// Encoded microphone frames by `seq`, until the node acknowledges them.
+    unacked: std::collections::BTreeMap<u32, Vec<u8>>,
+    next_monitor_seq: u32,
+    /// The timeline frame after the last one played.
+    reached: u64,
+    /// The largest number of microphone frames it had to keep at once.
+    most_unacked: usize,
+}
+
+const MIC_STREAM: u32 = 7;
+const CLOCK_START: u64 = 50_000;
+
+fn attach_message() -> Value {
+    json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY}})
+}
+
+impl Musician {
+    fn new(url: String, socket: Socket) -> Self {
+        Self {
+            url,
+            socket: Some(socket),
+            clock: CLOCK_START,
+            consumed: 0,
+            heard: Vec::new(),
+            runs: Vec::new(),
+            mic_seq: 0,
+            unacked: Default::default(),
+            next_monitor_seq: 0,
+            reached: 0,
+            most_unacked: 0,
+        }
+    }
+
+    fn socket(&mut self) -> &mut Socket {
+        self.socket.as_mut().expect("connected")
+    }
+
+    /// Plays until the timeline reaches `until`; after a lost connection, hears silence for
+    /// `away` frames (its output ran dry) and comes back.
+    async fn play_until(&mut self, until: u64, away: u64) {
+        let started = std::time::Instant::now();
+        while self.reached < until {
+            assert!(started.elapsed() < Duration::from_secs(60), "stuck at timeline frame {}", self.reached);
+            if self.step().await.is_err() {
+                self.underrun(away);
+                self.reconnect().await;
+            }
+        }
+    }
+
+    /// Takes the next message. Err when the connection is lost.
+    async fn step(&mut self) -> Result<(), ()> {
+        let frame = match tokio::time::timeout(Duration::from_millis(200), self.socket().next()).await {
+            Err(_) => {
+                // Nothing rendered: tell the node again how far we are (it renders as we play).
+                let played = json!({"type": "played", "data": {"consumed": self.consumed}});
+                return self.send(Message::text(played.to_string())).await;
+            }
+            Ok(Some(Ok(frame))) => frame,
+            Ok(_) => return Err(()),
         };
-        let Incoming::Audio(frame) = incoming else { continue };
+        match frame {
+            Message::Binary(bytes) => self.play(wire::decode(&bytes).expect("a valid MON frame")).await,
+            Message::Text(text) => {
+                let message: Value = serde_json::from_str(&text).unwrap();
+                if message["type"] == "mic_ack" {
+                    let next = message["data"]["next_seq"].as_u64().unwrap() as u32;
+                    self.unacked.retain(|&seq, _| seq >= next);
+                }
+                Ok(())
+            }
+            Message::Close(_) => Err(()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), ()> {
+        self.socket().send(message).await.map_err(|_| ())
+    }
+
+    async fn play(&mut self, frame: wire::AudioFrame) -> Result<(), ()> {
+        if frame.header.seq < self.next_monitor_seq {
+            return Ok(()); // sent again after a reconnect: already played
+        }
+        self.next_monitor_seq = frame.header.seq + 1;
         let frames = u64::from(frame.header.frames);
-        let run = json!({"client": clock, "timeline": frame.header.frame, "frames": frames});
-        heard.extend(frame.samples.chunks(2).map(|pair| pair[0]));
-        consumed += frames;
-        send(socket, json!({"type": "played", "data": {"consumed": consumed, "runs": [run]}})).await;
-        // The microphone captured these same client frames: what was heard LATENCY earlier.
-        let mic: Vec<f32> = (clock..clock + frames)
-            .map(|c| c.checked_sub(50_000 + LATENCY).map_or(0.0, |i| heard[i as usize]))
+        self.runs.push((self.clock, frame.header.frame, frames));
+        self.heard.extend(frame.samples.chunks(2).map(|pair| pair[0]));
+        self.consumed += frames;
+        let run = json!({"client": self.clock, "timeline": frame.header.frame, "frames": frames});
+        let played = json!({"type": "played", "data": {"consumed": self.consumed, "runs": [run]}});
+        self.reached = frame.header.frame + frames;
+        let mic = self.capture(frames);
+        self.send(Message::text(played.to_string())).await?;
+        self.send(Message::binary(mic)).await
+    }
+
+    /// The microphone's next `frames` frames (what was heard `LATENCY` earlier), encoded and
+    /// kept until acknowledged; the clock moves on.
+    fn capture(&mut self, frames: u64) -> Vec<u8> {
+        let mic: Vec<f32> = (self.clock..self.clock + frames)
+            .map(|c| c.checked_sub(CLOCK_START + LATENCY).map_or(0.0, |i| self.heard[i as usize]))
             .collect();
         let header = Header {
             kind: Kind::Mic,
             format: SampleFormat::F32,
             channels: 1,
             frames: frames as u16,
-            stream: 7,
-            seq: mic_seq,
-            frame: clock,
+            stream: MIC_STREAM,
+            seq: self.mic_seq,
+            frame: self.clock,
         };
         let mut bytes = Vec::new();
         wire::encode(&header, &mic, &mut bytes);
-        socket.send(Message::binary(bytes)).await.unwrap();
-        mic_seq += 1;
-        clock += frames;
-        reached = frame.header.frame + frames;
+        self.unacked.insert(self.mic_seq, bytes.clone());
+        self.most_unacked = self.most_unacked.max(self.unacked.len());
+        self.mic_seq += 1;
+        self.clock += frames;
+        bytes
     }
+
+    /// The output ran dry for `frames` frames: silence heard, the microphone still captures.
+    fn underrun(&mut self, frames: u64) {
+        self.socket = None;
+        for _ in 0..frames / 480 {
+            self.heard.extend([0.0; 480]);
+            self.capture(480);
+        }
+    }
+
+    /// Connects again (retrying while the network is down), attaches as the same device, and
+    /// resends what the node does not have: played runs and microphone frames.
+    async fn reconnect(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut socket = loop {
+            assert!(std::time::Instant::now() < deadline, "could not reconnect");
+            if let Ok(Ok((mut socket, _))) =
+                tokio::time::timeout(Duration::from_secs(1), tokio_tungstenite::connect_async(&self.url)).await
+            {
+                send(&mut socket, attach_message()).await;
+                let attached = next_where(&mut socket, |v| v["type"] == "attached" || v["type"] == "error").await;
+                assert_eq!(attached["type"], "attached", "{attached}");
+                let data = &attached["data"];
+                assert_eq!(data["resumed"], true, "{attached}");
+                let played_until = data["played_until"].as_u64().unwrap_or(0);
+                let runs: Vec<Value> = self
+                    .runs
+                    .iter()
+                    .filter(|(client, _, frames)| client + frames > played_until)
+                    .map(|&(client, timeline, frames)| {
+                        let skip = played_until.saturating_sub(client);
+                        json!({"client": client + skip, "timeline": timeline + skip, "frames": frames - skip})
+                    })
+                    .collect();
+                let played = json!({"type": "played", "data": {"consumed": self.consumed, "runs": runs}});
+                send(&mut socket, played).await;
+                let next = data["microphone"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["stream"] == MIC_STREAM)
+                    .map_or(0, |m| m["next_seq"].as_u64().unwrap() as u32);
+                self.unacked.retain(|&seq, _| seq >= next);
+                for bytes in self.unacked.values() {
+                    socket.send(Message::binary(bytes.clone())).await.unwrap();
+                }
+                break socket;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        send(&mut socket, json!({"type": "ping"})).await;
+        self.socket = Some(socket);
+    }
+}
+
+/// Plays the musician on `socket` until the timeline reaches `until_timeline`.
+async fn play_along(app: &TestApp, project: &str, socket: Socket, until_timeline: u64) -> Socket {
+    let mut musician = Musician::new(app.ws_url(project), socket);
+    musician.play_until(until_timeline, 0).await;
+    musician.socket.take().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample() {
     let app = TestApp::sqlite().await;
-    let (_, vox, mut socket) = overdub(&app).await;
+    let (project, vox, mut socket) = overdub(&app).await;
 
     let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
     assert_eq!(started["success"], true, "{started}");
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
 
     // Two seconds of timeline past the record point, played faster than real time.
-    play_along(&mut socket, (RATE * 3) as u64 + LATENCY + 4_800).await;
+    let mut socket = play_along(&app, &project, socket, (RATE * 3) as u64 + LATENCY + 4_800).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     assert_eq!(stopped["success"], true, "{stopped}");
     let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
@@ -338,7 +528,7 @@ async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_s
     let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
     // Three passes of 24,000 frames, then past the loop's end by more than the round trip.
-    play_along(&mut socket, (RATE as u64 * 3) / 2 + 12_000).await;
+    let mut socket = play_along(&app, &project, socket, (RATE as u64 * 3) / 2 + 12_000).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     assert_eq!(stopped["success"], true, "{stopped}");
     let clips: Vec<String> =
@@ -361,14 +551,14 @@ async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_punch_from_the_client_device_keeps_exactly_the_punch_range() {
     let app = TestApp::sqlite().await;
-    let (_, vox, mut socket) = overdub(&app).await;
+    let (project, vox, mut socket) = overdub(&app).await;
 
     // Roll from 0.5 s; keep only 1.25 s – 1.75 s.
     let request = json!({"track_id": vox, "start_time": 0.5, "punch_in": 1.25, "punch_out": 1.75});
     let started = common::control(&mut socket, "record_start", request).await;
     assert_eq!(started["success"], true, "{started}");
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
-    play_along(&mut socket, (RATE * 2) as u64 + LATENCY + 4_800).await;
+    let mut socket = play_along(&app, &project, socket, (RATE * 2) as u64 + LATENCY + 4_800).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
     let (take, clip) = take_audio(&app, &clip_id).await;
@@ -378,5 +568,114 @@ async fn a_punch_from_the_client_device_keeps_exactly_the_punch_range() {
     let centre = std::f32::consts::FRAC_1_SQRT_2;
     let worst = (0..take.len()).map(|k| (take[k] - clip_sample(punch_in + k) * centre).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "worst error {worst}");
+    app.stop().await;
+}
+
+/// A TCP proxy in front of the application that can cut the network: every connection through
+/// it is dropped (with what it had in flight) and new ones are refused until it is restored.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CutProxy {
+    async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accepting, linked) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // refused: dropped at once
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                linked.lock().unwrap().push(link);
+            }
+        });
+        Self { addr, open, links }
+    }
+
+    fn url(&self, app: &TestApp, project: &str) -> String {
+        let direct = app.ws_url(project);
+        let host = app.base.trim_start_matches("http://");
+        direct.replace(host, &self.addr.to_string())
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Records a punch of 1 s – 3 s from the musician (rolling from 0.5 s), through `proxy` when
+/// given, which cuts the network for 2 s at 1.5 s. Returns the take's samples.
+async fn punched_take(app: &TestApp, proxy: Option<&CutProxy>) -> Vec<f32> {
+    let (project, vox) = overdub_project(app).await;
+    let url = proxy.map_or_else(|| app.ws_url(&project), |proxy| proxy.url(app, &project));
+    let socket = attached_musician(&url).await;
+    let mut musician = Musician::new(url, socket);
+    let request = json!({"track_id": vox, "start_time": 0.5, "punch_in": 1.0, "punch_out": 3.0});
+    let started = common::control(musician.socket(), "record_start", request).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until(RATE as u64 * 3 / 2, 0).await;
+    if let Some(proxy) = proxy {
+        proxy.cut();
+        // While the device is away, time stands still: the engine renders no further than
+        // the lookahead it had.
+        let mut watcher = common::joined(app, &project).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = common::control(&mut watcher, "status", json!({})).await["result"]["position"].clone();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let after = common::control(&mut watcher, "status", json!({})).await["result"]["position"].clone();
+        assert_eq!(before, after, "the transport moved while its device was away");
+        let position = before.as_f64().unwrap();
+        assert!((1.5..1.7).contains(&position), "position {position} s");
+        proxy.restore();
+    }
+    // Past the punch-out by more than the round trip; a drop is two seconds of silence heard.
+    musician.play_until(RATE as u64 * 3 + LATENCY + 4_800, RATE as u64 * 2).await;
+    if proxy.is_some() {
+        assert!(musician.most_unacked > 100, "the drop left microphone frames to resend");
+    } else {
+        assert!(musician.most_unacked < 200, "acknowledgements let the client forget: {}", musician.most_unacked);
+    }
+    let stopped = common::control(musician.socket(), "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+    assert_eq!(stopped["result"]["missing_frames"], 0, "{stopped}");
+    let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
+    let (take, clip) = take_audio(app, &clip_id).await;
+    assert_eq!(clip["start_frame"], RATE, "{clip}");
+    assert_eq!(take.len(), RATE * 2, "exactly the punch range");
+    take
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_cut_by_a_two_second_network_drop_is_bit_identical_after_the_reconnect() {
+    let app = TestApp::sqlite().await;
+    let uncut = punched_take(&app, None).await;
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let worst = (0..uncut.len()).map(|k| (uncut[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "worst error {worst}");
+
+    let proxy = CutProxy::start(&app.base).await;
+    let cut = punched_take(&app, Some(&proxy)).await;
+    let first_difference = uncut.iter().zip(&cut).position(|(a, b)| a.to_bits() != b.to_bits());
+    assert_eq!(first_difference, None, "the takes differ from frame {first_difference:?}");
     app.stop().await;
 }

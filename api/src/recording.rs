@@ -110,6 +110,9 @@ pub struct RecordStopped {
     pub frames: u64,
     /// Frames lost because storage fell behind (0 normally).
     pub dropped_frames: u64,
+    /// Frames of a take from a client device whose microphone audio never reached the node,
+    /// even after waiting for resends (silent in the take; 0 normally).
+    pub missing_frames: u64,
     /// A human-readable summary.
     pub message: String,
 }
@@ -298,6 +301,7 @@ impl RecordingApi {
             start_frame: stopped.start_frame,
             frames: stopped.frames,
             dropped_frames: stopped.dropped_frames,
+            missing_frames: stopped.missing_frames,
             message: match stopped.clip_id {
                 Some(_) => format!("recorded {} frames", stopped.frames),
                 None => "nothing was captured: the transport did not roll".into(),

@@ -3,9 +3,10 @@
 //! takes cut from it by where each stretch was heard on the timeline — a loop wrap or a jump
 //! starts a new take, the record point and a punch range trim them — to the sample.
 //!
-//! Capture frame 0 is the client frame `origin` (as heard: its microphone frame minus the
-//! round-trip latency), fixed when the take starts; the capture is then the client's clock
-//! from there on, and the play map says which timeline frame each stretch of it was heard at.
+//! The capture is laid out by the device's played index (see `play_map`): capture frame 0 is
+//! the frame the client played `origin`-th, fixed when the take starts. What the microphone
+//! caught while nothing played (an underrun, a network drop) is not heard against anything
+//! and takes no room, so a take interrupted and resumed is the same take as one that was not.
 
 use crate::coverage::Coverage;
 use crate::play_map::Placed;
@@ -47,24 +48,23 @@ impl ClientTake {
         })
     }
 
-    /// Writes a microphone block whose first frame was heard at client frame `heard`, placed on
-    /// the timeline by `placed` (offsets within the block). Returns the frames new to the take.
-    pub fn write(&mut self, heard: u64, samples: &[f32], placed: &[Placed]) -> Result<u64, CaptureError> {
-        let frames = (samples.len() / self.channels) as u64;
-        if heard + frames <= self.origin {
-            return Ok(0);
-        }
-        let skip = self.origin.saturating_sub(heard);
-        let offset = heard + skip - self.origin;
-        self.writer.write_at(offset, &samples[skip as usize * self.channels..])?;
-        let new = self.coverage.insert(offset..offset + frames - skip);
+    /// Writes the stretches of a microphone block that were heard against the timeline
+    /// (`placed`: offsets within the block, and where each was heard). Returns the frames new
+    /// to the take; a resend writes the same samples at the same place.
+    pub fn write(&mut self, samples: &[f32], placed: &[Placed]) -> Result<u64, CaptureError> {
+        let mut new = 0;
         for stretch in placed {
-            let start = stretch.offset.max(skip);
-            let end = stretch.offset + stretch.frames;
-            if start < end {
-                let piece = Piece { timeline: stretch.timeline + (start - stretch.offset) as i64, frames: end - start };
-                self.pieces.insert(heard + start - self.origin, piece);
+            if stretch.played + stretch.frames <= self.origin {
+                continue;
             }
+            let skip = self.origin.saturating_sub(stretch.played);
+            let (first, end) = (stretch.offset + skip, stretch.offset + stretch.frames);
+            let offset = stretch.played + skip - self.origin;
+            let ch = self.channels;
+            self.writer.write_at(offset, &samples[first as usize * ch..end as usize * ch])?;
+            new += self.coverage.insert(offset..offset + (end - first));
+            let piece = Piece { timeline: stretch.timeline + skip as i64, frames: end - first };
+            self.pieces.insert(offset, piece);
         }
         Ok(new)
     }
@@ -73,6 +73,11 @@ impl ClientTake {
     pub fn holes(&self) -> Vec<Range<u64>> {
         let end = self.pieces.iter().next_back().map_or(0, |(offset, piece)| offset + piece.frames);
         self.coverage.holes(0..end)
+    }
+
+    /// Frames heard before the played index `until` whose microphone audio has not arrived.
+    pub fn missing_before(&self, until: u64) -> u64 {
+        self.coverage.holes(0..until.saturating_sub(self.origin)).iter().map(|h| h.end - h.start).sum()
     }
 
     /// The takes: runs of the capture heard against consecutive timeline frames, trimmed to
@@ -142,7 +147,7 @@ mod tests {
                     samples[(p.offset + i) as usize] = (p.timeline + i as i64) as f32;
                 }
             }
-            take.write(client - LATENCY, &samples, &placed).unwrap();
+            take.write(&samples, &placed).unwrap();
         }
     }
 
@@ -153,11 +158,11 @@ mod tests {
         // The client's clock stood at 100,000 when the timeline rolled from 0.
         map.record(Run { client: 100_000, timeline: 0, frames: 200_000 }).unwrap();
         let record_point = 48_000i64;
-        let origin = 100_000 + record_point as u64 - 960;
+        let origin = record_point as u64 - 960;
         let manifest = Manifest { channels: 1, sample_rate: RATE };
         let mut take = ClientTake::create(dir.path(), manifest, origin, record_point..i64::MAX).unwrap();
         // Blocks arrive back to front, and a few twice (resends).
-        record(&map, &mut take, origin + LATENCY, origin + LATENCY + 96_000, |s| {
+        record(&map, &mut take, 100_000 + origin + LATENCY, 100_000 + origin + LATENCY + 96_000, |s| {
             s.reverse();
             let again: Vec<u64> = s.iter().step_by(17).copied().collect();
             s.extend(again);

@@ -216,6 +216,10 @@ impl Node {
     /// Unloads the engines that neither play nor record and were not used for `idle_after`.
     /// Returns how many unloaded.
     pub async fn unload_idle(&self) -> usize {
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().await.values().cloned().collect();
+        for session in sessions {
+            session.expire_device(crate::device::AWAY_GRACE).await;
+        }
         let idle: Vec<ProjectId> = self
             .sessions
             .lock()

@@ -31,9 +31,13 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attach {
-    /// `device`: the only role so far (listeners, monitor only, come later).
+    /// `device` (plays the mix, sends its microphone, paces the project) or `listener`
+    /// (receives the device's `MON` stream only; the other fields do not apply).
     pub role: String,
     /// The device's name; it is listed as `client:<name>` (1–40 letters, digits, `_`, `-`, `.`).
+    /// Attaching again under the same name (the same user, after a lost connection) resumes
+    /// the device: the answer says what the node has, and the client resends the rest.
+    #[serde(default)]
     pub name: String,
     /// Frames the node may render ahead of what the client reports played (256–96,000;
     /// default 4,800, 100 ms at 48 kHz). Size it from the network's jitter.
@@ -68,13 +72,34 @@ pub struct PlayedRun {
     pub frames: u64,
 }
 
+/// Every `MIC` frame of `stream` before `next_seq` has reached the node: the client may forget
+/// them, and after a reconnect resends from `next_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MicReceived {
+    pub stream: u32,
+    pub next_seq: u32,
+}
+
+/// What a connection attaches as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachAs {
+    /// The project's device `client:<name>`, with this lookahead.
+    Device {
+        device_id: String,
+        lookahead: u32,
+    },
+    Listener,
+}
+
 impl Attach {
     pub const DEFAULT_LOOKAHEAD: u32 = 4_800;
 
-    /// The device id it is listed under, and the lookahead, if the request is valid.
-    pub fn check(&self) -> Result<(String, u32), String> {
-        if self.role != "device" {
-            return Err(format!("attach: role {:?} is not supported; use \"device\"", self.role));
+    /// What the request attaches as, if it is valid.
+    pub fn check(&self) -> Result<AttachAs, String> {
+        match self.role.as_str() {
+            "listener" => return Ok(AttachAs::Listener),
+            "device" => {}
+            other => return Err(format!("attach: role {other:?} is not supported; use \"device\" or \"listener\"")),
         }
         let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
         if self.name.is_empty() || self.name.len() > 40 || !self.name.chars().all(name_ok) {
@@ -90,7 +115,7 @@ impl Attach {
         if self.latency_frames.is_some_and(|l| l > 192_000) {
             return Err("attach: latency_frames must be at most 192000 (one second at 192 kHz)".into());
         }
-        Ok((format!("client:{}", self.name), lookahead))
+        Ok(AttachAs::Device { device_id: format!("client:{}", self.name), lookahead })
     }
 }
 
@@ -299,6 +324,30 @@ impl From<&TransportError> for ErrorCode {
     }
 }
 
+/// The answer to `attach`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Attached {
+    /// `device` or `listener`.
+    pub role: String,
+    /// The device (`client:<name>`); for a listener, the device it hears, if one is attached.
+    pub device_id: Option<String>,
+    pub sample_rate: u32,
+    /// Frames the node renders ahead of what the device reported played (0 for a listener).
+    pub lookahead_frames: u32,
+    /// The stream id of the `MON` frames.
+    pub monitor_stream: u32,
+    /// Whether this resumed a device that was already attached (its connection had been lost):
+    /// the fields below say what the node has, and the `MON` frames not reported played follow
+    /// again (drop those whose `seq` you have).
+    pub resumed: bool,
+    /// `MON` frames the node knows were played, in all (continue counting from here).
+    pub consumed: u64,
+    /// The client frame up to which played runs were reported (report the runs after it).
+    pub played_until: Option<u64>,
+    /// Per microphone stream, where to resend from.
+    pub microphone: Vec<MicReceived>,
+}
+
 /// A frame the server sends: `{"type", "data"}`. Every message the node sends is one of these.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -316,15 +365,14 @@ pub enum ServerMessage {
     /// The answer to `attach`: the connection is the project's audio device. `MON` frames of
     /// stream `monitor_stream` follow while the transport rolls, as far ahead of what the client
     /// reports played as `lookahead_frames`.
-    Attached {
-        device_id: String,
-        sample_rate: u32,
-        lookahead_frames: u32,
-        monitor_stream: u32,
-    },
+    Attached(Attached),
+    /// Every `MIC` frame of the stream before `next_seq` has arrived (sent every 50 ms while
+    /// that moves).
+    MicAck(MicReceived),
     /// The answer to `detach`: the node's own clock paces the project again.
     Detached {
-        device_id: String,
+        /// The device that detached (`null` for a listener).
+        device_id: Option<String>,
     },
     /// Every 50 ms while the transport rolls.
     PositionUpdate(PositionUpdate),

@@ -410,7 +410,7 @@ impl Node {
         if !self.recordings.lock().await.values().any(|r| r.project_id == project) {
             session.handle.send(Command::HoldAtEnd(false)).map_err(busy)?;
         }
-        let StoppedInput { written, frames, dropped, first, spans, shift, channels, uploader } = stopped_input;
+        let StoppedInput { written, frames, dropped, missing, first, spans, shift, channels, uploader } = stopped_input;
         let start = first.map_or(0, |f| (f + shift).max(0));
         self.store.stop_recording_session(session_id, Frames(start), Frames(shift)).await.map_err(store_error)?;
         let mut stopped = RecordingStopped {
@@ -423,6 +423,7 @@ impl Node {
             start_frame: start,
             frames,
             dropped_frames: dropped,
+            missing_frames: missing,
         };
         if let Err(reason) = written {
             self.fail_stopped(session_id, &reason).await;
@@ -566,6 +567,8 @@ struct StoppedInput {
     written: Result<(), String>,
     frames: u64,
     dropped: u64,
+    /// Frames of a client device's microphone that never arrived (silent in the take).
+    missing: u64,
     /// The timeline frame of its first sample, before `shift`; `None` when nothing came.
     first: Option<i64>,
     spans: Vec<audiolab_jobs::finalize::TakeSpan>,
@@ -593,6 +596,7 @@ async fn stop_engine_capture(session: &Session, capture: EngineCapture, offset: 
         written,
         frames: meter.frames() - meter.dropped().min(meter.frames()),
         dropped: meter.dropped(),
+        missing: 0,
         first: meter.first_frame(),
         spans: take_spans(&meter.passes(), meter.frames(), shift),
         shift,
@@ -601,15 +605,28 @@ async fn stop_engine_capture(session: &Session, capture: EngineCapture, offset: 
     })
 }
 
+/// How long `record/stop` waits for a client device's microphone audio still on its way.
+const CLIENT_TAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Ends a client device's take: its connection placed every block already (latency included),
-/// so only the manual offset moves it. Holes (microphone audio that never arrived) stay silent
-/// and are logged.
+/// so only the manual offset moves it. The microphone audio of what the client had heard when
+/// the stop came is waited for (it may be on its way, or being resent after a reconnect) for up
+/// to [`CLIENT_TAKE_WAIT`]; holes left then stay silent and are counted in `missing_frames`.
 async fn stop_client_take(link: &crate::device::DeviceLink, offset: i64) -> TransportResult<StoppedInput> {
+    let heard = link.heard_until.load(std::sync::atomic::Ordering::Acquire);
+    let deadline = tokio::time::Instant::now() + CLIENT_TAKE_WAIT;
+    loop {
+        let missing = link.take.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|t| t.missing_before(heard));
+        if missing.is_none_or(|m| m == 0) || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let take = link.take.lock().unwrap_or_else(|p| p.into_inner()).take();
     let take = take.ok_or_else(|| TransportError::Internal("the client take is gone".into()))?;
     let holes = take.holes();
-    if !holes.is_empty() {
-        let missing: u64 = holes.iter().map(|h| h.end - h.start).sum();
+    let missing: u64 = holes.iter().map(|h| h.end - h.start).sum();
+    if missing > 0 {
         tracing::warn!(missing, holes = holes.len(), "a client take stopped with microphone audio missing");
     }
     let spans: Vec<_> = take
@@ -626,6 +643,7 @@ async fn stop_client_take(link: &crate::device::DeviceLink, offset: i64) -> Tran
         written,
         frames,
         dropped: 0,
+        missing,
         first,
         spans,
         shift: offset,

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Monitor frames a listener may fall behind by before it misses some (about 10 s of audio).
+const LISTENER_BACKLOG: usize = 1_024;
+
 pub struct Session {
     pub project_id: ProjectId,
     pub project_name: String,
@@ -32,9 +35,10 @@ pub struct Session {
     pub arranging: tokio::sync::Mutex<()>,
     /// When a command last used the engine.
     last_used: Mutex<std::time::Instant>,
-    /// The client audio device attached to the engine (§10): its id and what its connection
-    /// shares with recording.
-    device: Mutex<Option<(String, Arc<crate::device::DeviceLink>)>>,
+    /// The client audio device attached to the engine (§10), connected or away.
+    device: Mutex<Option<Arc<crate::device::DeviceLink>>>,
+    /// The project's monitor stream (encoded `MON` frames), for its listeners.
+    pub listeners: tokio::sync::broadcast::Sender<Arc<Vec<u8>>>,
     /// The engine's place in the render pool: dropping it takes the engine out.
     _pooled: PoolEntry,
     /// The sound card's stream, when it plays the engine.
@@ -112,6 +116,7 @@ impl Session {
             arranging: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(std::time::Instant::now()),
             device: Mutex::new(None),
+            listeners: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
             _pooled: pooled,
             _card: card,
         };
@@ -205,34 +210,49 @@ impl Session {
         Ok(())
     }
 
-    /// Makes `device_id` the engine's client device: the output goes to the returned feed and
-    /// the client's reports pace the engine, `lookahead` frames ahead of what it played.
-    /// Errors: `conflict` when a device (another, or this one on another connection) is attached.
+    /// Makes `device_id` the engine's client device for `owner`: the output goes to its
+    /// monitor feed and the client paces the engine. The same device of the same owner, already
+    /// attached (its connection lost or not yet noticed lost), is resumed: returns it with `true`;
+    /// another device of the same user whose connection was lost is detached.
+    /// Errors: `conflict` when another device is attached.
     pub async fn attach_device(
         &self,
-        device_id: &str,
+        device_id: String,
+        owner: audiolab_domain::UserId,
         lookahead: u32,
         channels: u8,
-    ) -> Result<(engine::MonitorFeed, Arc<crate::device::DeviceLink>), audiolab_domain::transport::TransportError> {
+        latency: u32,
+    ) -> Result<(Arc<crate::device::DeviceLink>, bool), audiolab_domain::transport::TransportError> {
         use audiolab_domain::transport::TransportError;
-        let link = {
-            let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((other, _)) = device.as_ref() {
-                return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
-            }
-            let link = Arc::new(crate::device::DeviceLink { channels, ..Default::default() });
-            *device = Some((device_id.to_owned(), link.clone()));
-            link
-        };
         // Room for the lookahead twice over: the client reads the feed every few milliseconds.
         let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
+        // The same user's other device, whose connection was lost, gives way.
+        if let Some(away) = self
+            .client_device()
+            .filter(|link| link.owner == owner && link.device_id != device_id && link.away_for().is_some())
+        {
+            self.detach_device(&away.device_id).await;
+        }
+        let link = {
+            let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(link) = device.as_ref() {
+                if link.device_id == device_id && link.owner == owner {
+                    return Ok((link.clone(), true));
+                }
+                let other = &link.device_id;
+                return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
+            }
+            let link = Arc::new(crate::device::DeviceLink::new(device_id, owner, channels, lookahead, latency, feed));
+            *device = Some(link.clone());
+            link
+        };
         let busy = |e: engine::EngineBusy| TransportError::Unavailable(e.to_string());
         if let Err(busy_engine) = self.command(Command::AttachMonitor(Box::new(tap))).await {
             *self.device.lock().unwrap_or_else(|p| p.into_inner()) = None;
             return Err(busy(busy_engine));
         }
         self.handle.shared.set_client_clock(Some(i64::from(lookahead)));
-        Ok((feed, link))
+        Ok((link, false))
     }
 
     /// Lets go of `device_id` (if it is the attached device): the node's clock paces the
@@ -240,7 +260,7 @@ impl Session {
     pub async fn detach_device(&self, device_id: &str) {
         {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if device.as_ref().map(|(id, _)| id.as_str()) != Some(device_id) {
+            if device.as_ref().map(|link| link.device_id.as_str()) != Some(device_id) {
                 return;
             }
             *device = None;
@@ -249,10 +269,23 @@ impl Session {
         let _ = self.command(Command::DetachMonitor).await;
     }
 
+    /// Detaches the device if its connection has been lost for longer than `grace`.
+    pub async fn expire_device(&self, grace: Duration) {
+        let expired = self.client_device().filter(|link| link.away_for().is_some_and(|away| away >= grace));
+        if let Some(link) = expired {
+            tracing::info!(project_id = %self.project_id, device = %link.device_id, "a client device that went away is detached");
+            self.detach_device(&link.device_id).await;
+        }
+    }
+
+    /// The attached client device (connected or away).
+    pub fn client_device(&self) -> Option<Arc<crate::device::DeviceLink>> {
+        self.device.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// What the attached device `device_id` shares with recording, if it is attached.
     pub fn device_link(&self, device_id: &str) -> Option<Arc<crate::device::DeviceLink>> {
-        let device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-        device.as_ref().filter(|(id, _)| id == device_id).map(|(_, link)| link.clone())
+        self.client_device().filter(|link| link.device_id == device_id)
     }
 
     /// The command that makes the engine loop `region` (or stop looping), unless it already
@@ -287,8 +320,8 @@ impl Session {
         self.last_used.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
     }
 
-    /// Whether the engine plays or records: it must stay loaded.
+    /// Whether the engine plays or records, or a client device is attached: it must stay loaded.
     pub fn busy(&self) -> bool {
-        self.state() == TransportState::Playing || self.handle.shared.recording()
+        self.state() == TransportState::Playing || self.handle.shared.recording() || self.client_device().is_some()
     }
 }

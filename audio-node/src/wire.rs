@@ -207,19 +207,46 @@ pub enum SeqOrder {
     Next,
     /// Later than expected: messages `missing_from..seq` have not arrived (yet).
     Ahead { missing_from: u32 },
-    /// Already seen or skipped past: a duplicate or a late resend.
-    Behind,
+    /// One that was missing, arriving late (a resend): welcome.
+    Filled,
+    /// Already received: a duplicate.
+    Duplicate,
 }
 
-/// The expected next `seq` of one stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which messages of one stream have arrived: everything before `complete`, and some after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeqTracker {
+    /// One past the highest seen.
     next: u32,
+    /// Every message before this one has arrived.
+    complete: u32,
+    /// Messages at or after `complete` that arrived (so a gap's later arrivals are known).
+    beyond: std::collections::BTreeSet<u32>,
 }
+
+/// Most out-of-order arrivals remembered past a gap; beyond them the oldest gap is given up.
+const MAX_BEYOND: usize = 4_096;
 
 impl SeqTracker {
-    /// Places `seq` and moves the expectation past it when it is not behind.
+    /// Notes the arrival of `seq`.
     pub fn observe(&mut self, seq: u32) -> SeqOrder {
+        if seq < self.complete || self.beyond.contains(&seq) {
+            return SeqOrder::Duplicate;
+        }
+        self.beyond.insert(seq);
+        while self.beyond.first() == Some(&self.complete) {
+            self.beyond.pop_first();
+            self.complete = self.complete.wrapping_add(1);
+        }
+        if self.beyond.len() > MAX_BEYOND
+            && let Some(&oldest) = self.beyond.first()
+        {
+            self.complete = oldest;
+            while self.beyond.first() == Some(&self.complete) {
+                self.beyond.pop_first();
+                self.complete = self.complete.wrapping_add(1);
+            }
+        }
         use std::cmp::Ordering;
         match seq.cmp(&self.next) {
             Ordering::Equal => {
@@ -231,8 +258,13 @@ impl SeqTracker {
                 self.next = seq.wrapping_add(1);
                 SeqOrder::Ahead { missing_from }
             }
-            Ordering::Less => SeqOrder::Behind,
+            Ordering::Less => SeqOrder::Filled,
         }
+    }
+
+    /// Every message before this one has arrived: what a sender may forget, and resend from.
+    pub fn complete(&self) -> u32 {
+        self.complete
     }
 }
 
@@ -326,8 +358,13 @@ mod tests {
         assert_eq!(seq.observe(0), SeqOrder::Next);
         assert_eq!(seq.observe(1), SeqOrder::Next);
         assert_eq!(seq.observe(4), SeqOrder::Ahead { missing_from: 2 });
-        assert_eq!(seq.observe(2), SeqOrder::Behind, "a late resend");
-        assert_eq!(seq.observe(4), SeqOrder::Behind, "a duplicate");
+        assert_eq!(seq.complete(), 2);
+        assert_eq!(seq.observe(2), SeqOrder::Filled, "a late resend");
+        assert_eq!(seq.complete(), 3, "3 is still missing");
+        assert_eq!(seq.observe(4), SeqOrder::Duplicate);
+        assert_eq!(seq.observe(3), SeqOrder::Filled);
+        assert_eq!(seq.complete(), 5);
         assert_eq!(seq.observe(5), SeqOrder::Next);
+        assert_eq!(seq.observe(0), SeqOrder::Duplicate);
     }
 }

@@ -5,7 +5,8 @@
 use crate::device::ClientDevice;
 use crate::hub::Outbox;
 use crate::node::Node;
-use crate::protocol::{ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage, SetTrack, TrackState};
+use crate::protocol::{AttachAs, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
+use crate::protocol::{SetTrack, TrackState};
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
@@ -55,8 +56,9 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-    // Attached as the project's audio device: its monitor stream goes out at this pace.
-    let mut device: Option<ClientDevice> = None;
+    // Attached as the project's audio device (its monitor stream goes out at this pace), or
+    // as a listener.
+    let mut attachment = Attachment::None;
     let mut pump = tokio::time::interval(MONITOR_PUMP);
     pump.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     'connection: loop {
@@ -65,12 +67,34 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
                 Some(incoming) => incoming,
                 None => break,
             },
-            _ = pump.tick(), if device.is_some() => {
-                let frames = device.as_mut().map(ClientDevice::monitor_frames).unwrap_or_default();
-                for frame in frames {
-                    if !outbox.send_binary(frame).await {
+            _ = pump.tick(), if matches!(attachment, Attachment::Device(_)) => {
+                let Attachment::Device(device) = &mut attachment else { continue };
+                for frame in device.monitor_frames() {
+                    if !outbox.send_binary(frame.to_vec()).await {
                         break 'connection;
                     }
+                }
+                for ack in device.acknowledgements() {
+                    if !outbox.send(ServerMessage::MicAck(ack).frame().to_string()).await {
+                        break 'connection;
+                    }
+                }
+                continue;
+            }
+            heard = attachment.listen() => {
+                use tokio::sync::broadcast::error::RecvError;
+                let sent = match heard {
+                    Ok(frame) => outbox.send_binary(frame.to_vec()).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        outbox.send(error(&format!("this listener fell behind: {missed} monitor frames were skipped"))).await
+                    }
+                    Err(RecvError::Closed) => {
+                        attachment = Attachment::None;
+                        true
+                    }
+                };
+                if !sent {
+                    break;
                 }
                 continue;
             }
@@ -99,8 +123,8 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
         };
         let reply = match incoming {
             Ok(Message::Close(_)) => break,
-            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor, &mut device).await,
-            Ok(Message::Binary(bytes)) => handle_binary(&bytes, &mut device),
+            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor, &mut attachment).await,
+            Ok(Message::Binary(bytes)) => handle_binary(&bytes, &mut attachment),
             Ok(Message::Ping(_) | Message::Pong(_)) => None,
             Err(err) => {
                 let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
@@ -119,8 +143,36 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
             membership = Some(node.hub().join(project, outbox.clone()));
         }
     }
-    if let Some(device) = device {
-        device.detach().await;
+    // A device whose connection ends without `detach` waits for its client to come back.
+    if let Attachment::Device(device) = attachment {
+        device.leave();
+    }
+}
+
+/// What a connection is attached as.
+#[derive(Default)]
+enum Attachment {
+    #[default]
+    None,
+    Device(ClientDevice),
+    /// Hears the project's monitor stream.
+    Listener(tokio::sync::broadcast::Receiver<Arc<Vec<u8>>>),
+}
+
+impl Attachment {
+    /// The next monitor frame a listener hears (never ready for anything else).
+    async fn listen(&mut self) -> Result<Arc<Vec<u8>>, tokio::sync::broadcast::error::RecvError> {
+        match self {
+            Attachment::Listener(frames) => frames.recv().await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Ends a device (`detach`) or a listener; the connection is then unattached.
+    async fn detach(&mut self) {
+        if let Attachment::Device(device) = std::mem::take(self) {
+            device.detach().await;
+        }
     }
 }
 
@@ -128,12 +180,12 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
 const MONITOR_PUMP: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Answers one binary frame: audio from the attached device. Anything else is an `error`.
-fn handle_binary(bytes: &[u8], device: &mut Option<ClientDevice>) -> Option<String> {
+fn handle_binary(bytes: &[u8], attachment: &mut Attachment) -> Option<String> {
     let frame = match crate::wire::decode(bytes) {
         Ok(frame) => frame,
         Err(fault) => return Some(error(&fault.to_string())),
     };
-    let Some(device) = device else {
+    let Attachment::Device(device) = attachment else {
         return Some(error("attach as the project's device before sending audio"));
     };
     device.microphone(frame).err().map(|fault| error(&fault))
@@ -153,41 +205,31 @@ async fn handle_text(
     project: ProjectId,
     node: &Node,
     actor: &Actor,
-    device: &mut Option<ClientDevice>,
+    attachment: &mut Attachment,
 ) -> Option<String> {
     match ClientMessage::parse(text) {
         Ok(ClientMessage::Attach(request)) => {
-            if let Err(refused) = allowed(node, actor, project, Need::Change).await {
+            let need = if request.role == "listener" { Need::Read } else { Need::Change };
+            if let Err(refused) = allowed(node, actor, project, need).await {
                 return Some(error(&format!("attach: {refused}")));
             }
-            if let Some(attached) = device.take() {
-                attached.detach().await;
-            }
-            match ClientDevice::attach(node, project, &request).await {
-                Ok(attached) => {
-                    let answer = ServerMessage::Attached {
-                        device_id: attached.device_id.clone(),
-                        sample_rate: attached.sample_rate(),
-                        lookahead_frames: attached.lookahead,
-                        monitor_stream: crate::device::MONITOR_STREAM,
-                    };
-                    *device = Some(attached);
-                    Some(answer.frame().to_string())
-                }
+            match attach(node, project, actor, &request, attachment).await {
+                Ok(answer) => Some(ServerMessage::Attached(answer).frame().to_string()),
                 Err(refused) => Some(error(&format!("attach: {refused}"))),
             }
         }
-        Ok(ClientMessage::Detach) => match device.take() {
-            Some(attached) => {
-                let device_id = attached.device_id.clone();
-                attached.detach().await;
-                Some(ServerMessage::Detached { device_id }.frame().to_string())
+        Ok(ClientMessage::Detach) => match std::mem::take(attachment) {
+            Attachment::Device(device) => {
+                let device_id = device.link.device_id.clone();
+                device.detach().await;
+                Some(ServerMessage::Detached { device_id: Some(device_id) }.frame().to_string())
             }
-            None => Some(error("detach: this connection is not attached")),
+            Attachment::Listener(_) => Some(ServerMessage::Detached { device_id: None }.frame().to_string()),
+            Attachment::None => Some(error("detach: this connection is not attached")),
         },
-        Ok(ClientMessage::Played(report)) => match device {
-            Some(attached) => attached.played(node, report).await.err().map(|fault| error(&fault)),
-            None => Some(error("played: attach as the project's device first")),
+        Ok(ClientMessage::Played(report)) => match attachment {
+            Attachment::Device(device) => device.played(report).err().map(|fault| error(&fault)),
+            _ => Some(error("played: attach as the project's device first")),
         },
         Ok(ClientMessage::Ping) => {
             let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
@@ -204,6 +246,56 @@ async fn handle_text(
         }
         Err(Refusal::Malformed(reason)) => Some(error(&reason)),
         Err(Refusal::BadCommand { id, command, error }) => Some(control_response(id, &command, Err(error))),
+    }
+}
+
+/// Attaches the connection as `request` asks (ending what it was attached as before).
+async fn attach(
+    node: &Node,
+    project: ProjectId,
+    actor: &Actor,
+    request: &crate::protocol::Attach,
+    attachment: &mut Attachment,
+) -> TransportResult<Attached> {
+    let role = request.check().map_err(TransportError::Invalid)?;
+    attachment.detach().await;
+    let session = node.loaded(project).await?;
+    let rate = session.rate.hz();
+    let monitor_stream = crate::device::MONITOR_STREAM;
+    match role {
+        AttachAs::Listener => {
+            let device_id = session.client_device().map(|link| link.device_id.clone());
+            *attachment = Attachment::Listener(session.listeners.subscribe());
+            let answer = Attached {
+                role: request.role.clone(),
+                device_id,
+                sample_rate: rate,
+                lookahead_frames: 0,
+                monitor_stream,
+                resumed: false,
+                consumed: 0,
+                played_until: None,
+                microphone: Vec::new(),
+            };
+            Ok(answer)
+        }
+        AttachAs::Device { device_id, lookahead } => {
+            let device = ClientDevice::attach(session, device_id, actor.id, request, lookahead).await?;
+            let (consumed, played_until, microphone) = device.progress();
+            let answer = Attached {
+                role: request.role.clone(),
+                device_id: Some(device.link.device_id.clone()),
+                sample_rate: rate,
+                lookahead_frames: device.link.lookahead,
+                monitor_stream,
+                resumed: device.resumed,
+                consumed,
+                played_until,
+                microphone,
+            };
+            *attachment = Attachment::Device(device);
+            Ok(answer)
+        }
     }
 }
 

@@ -149,6 +149,9 @@ pub struct RecordingStopped {
     pub frames: u64,
     /// Frames lost because storage could not keep up (0 on a healthy node).
     pub dropped_frames: u64,
+    /// Frames of a client device's take whose microphone audio never arrived (silent).
+    #[serde(default)]
+    pub missing_frames: u64,
 }
 
 /// What kind of row of a project changed.
