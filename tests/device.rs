@@ -86,6 +86,17 @@ async fn the_device_paces_the_engine_and_hears_the_mix_at_the_frames_it_is_told(
 
     let lookahead = 4_800u32;
     let mut socket = attached_device(&app, &project, lookahead).await;
+    // The project's devices list it while it is attached (not other projects').
+    let (status, devices) = app.get(&format!("/api/audio/devices?project_id={project}")).await;
+    assert_eq!(status, 200, "{devices}");
+    let listed = devices.as_array().unwrap().iter().find(|d| d["device_id"] == "client:laptop").cloned();
+    let listed = listed.unwrap_or_else(|| panic!("client:laptop is not listed: {devices}"));
+    assert_eq!((listed["host_api"].as_str(), listed["channels"].as_u64()), (Some("client"), Some(1)));
+    let (_, everywhere) = app.get("/api/audio/devices").await;
+    assert!(everywhere.as_array().unwrap().iter().all(|d| d["host_api"] != "client"), "{everywhere}");
+    let (_, status) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+    assert_eq!(status["client_device"]["device_id"], "client:laptop", "{status}");
+    assert_eq!(status["client_device"]["connected"], true);
     // A bandmate listens in: the monitor stream only.
     let mut listener = common::joined(&app, &project).await;
     send(&mut listener, json!({"type": "attach", "data": {"role": "listener"}})).await;

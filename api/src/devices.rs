@@ -6,10 +6,12 @@ use crate::context::ApiContext;
 use crate::error::ApiError;
 use crate::error::{Answer, codes};
 use audiolab_domain::device::InputDevice;
+use audiolab_domain::user::Need;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
 
 pub struct DevicesApi;
 
@@ -30,7 +32,8 @@ pub struct DeviceView {
     pub default_sample_rate: u32,
     /// Whether tracks record from this device unless told otherwise.
     pub is_default: bool,
-    /// `virtual` for AudioLab's own devices, else the audio host (ALSA, CoreAudio, WASAPI…).
+    /// `virtual` for AudioLab's own devices, `client` for a client device attached to the
+    /// project, else the audio host (ALSA, CoreAudio, WASAPI…).
     pub host_api: String,
     /// Manual latency correction (ms) added to the position of every take from this device.
     pub offset_ms: f64,
@@ -77,11 +80,27 @@ impl DevicesApi {
     /// List input devices
     ///
     /// The virtual devices every node offers (`mock_0` mono sine, `mock_1` stereo tones,
-    /// `mock_2` a click on every beat), plus sound-card inputs where there is hardware.
+    /// `mock_2` a click on every beat), plus sound-card inputs where there is hardware. With
+    /// `project_id`, also the client device attached to that project (`client:<name>`, host
+    /// `client`), while it is attached.
     #[oai(path = "/api/audio/devices", method = "get", operation_id = "list_devices")]
-    async fn list(&self, ctx: Data<&ApiContext>, _caller: Caller) -> Answer<Json<Vec<DeviceView>>, { codes::SIGNED }> {
+    async fn list(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// A project whose attached client device to list too.
+        project_id: Query<Option<Uuid>>,
+    ) -> Answer<Json<Vec<DeviceView>>, { codes::READ }> {
+        let mut devices = ctx.audio.input_devices();
+        if let Some(project) = project_id.0 {
+            let project = ctx.project(&caller, project.into(), Need::Read).await?;
+            let status = ctx.audio.status(project.id).await.map_err(ApiError::from)?;
+            if let Some(client) = status.client_device {
+                devices.push(client.input_device(status.sample_rate));
+            }
+        }
         let mut views = Vec::new();
-        for device in ctx.audio.input_devices() {
+        for device in devices {
             let offset_us = ctx.store.device_offset_us(&device.device_id).await?;
             views.push(DeviceView { offset_ms: offset_us as f64 / 1000.0, ..DeviceView::from(device) });
         }

@@ -81,6 +81,22 @@ pub struct PlaybackStatus {
     pub loop_pass: Option<u32>,
     /// Blocks that played silence because read-ahead was late, since load.
     pub underruns: u64,
+    /// The client device attached to the project, if any: it is then the project's clock.
+    #[oai(nullable)]
+    pub client_device: Option<ClientDeviceView>,
+}
+
+/// A client device (a browser or app playing the mix and recording its microphone, §10).
+#[derive(Debug, Object)]
+pub struct ClientDeviceView {
+    /// `client:<name>`: arm and record tracks from it like any input.
+    pub device_id: String,
+    /// Microphone channels.
+    pub channels: u16,
+    /// The round trip its takes are placed with, in frames.
+    pub latency_frames: u64,
+    /// False while its connection is lost: the transport stands still until it comes back.
+    pub connected: bool,
 }
 
 impl From<TransportStatus> for PlaybackStatus {
@@ -99,6 +115,12 @@ impl From<TransportStatus> for PlaybackStatus {
             loop_region_id: s.loop_region_id.map(|l| l.0),
             loop_pass: s.loop_pass,
             underruns: s.underruns,
+            client_device: s.client_device.map(|d| ClientDeviceView {
+                device_id: d.device_id,
+                channels: d.channels,
+                latency_frames: d.latency_frames,
+                connected: d.connected,
+            }),
         }
     }
 }

@@ -193,6 +193,12 @@ impl Session {
             loop_region_id: self.active_loop.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|r| r.id),
             loop_pass: shared.loop_pass(),
             underruns: shared.underruns(),
+            client_device: self.client_device().map(|link| audiolab_domain::transport::ClientDeviceStatus {
+                device_id: link.device_id.clone(),
+                channels: u16::from(link.channels),
+                latency_frames: link.latency(),
+                connected: link.away_for().is_none(),
+            }),
         }
     }
 

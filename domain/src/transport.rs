@@ -40,6 +40,35 @@ pub struct TransportStatus {
     pub loop_pass: Option<u32>,
     /// Blocks that played silence because read-ahead was late, since load.
     pub underruns: u64,
+    /// The client device attached to the project (§10), if any: it is then the project's clock.
+    #[serde(default)]
+    pub client_device: Option<ClientDeviceStatus>,
+}
+
+/// A client device attached to a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientDeviceStatus {
+    /// `client:<name>`: arm and record tracks from it like any input.
+    pub device_id: String,
+    pub channels: u16,
+    /// The round trip its takes are placed with, in frames.
+    pub latency_frames: u64,
+    /// False while its connection is lost (time stands still until it comes back).
+    pub connected: bool,
+}
+
+impl ClientDeviceStatus {
+    /// The device as the devices list shows it.
+    pub fn input_device(&self, sample_rate: u32) -> crate::device::InputDevice {
+        crate::device::InputDevice {
+            device_id: self.device_id.clone(),
+            name: format!("{} (browser)", self.device_id.trim_start_matches("client:")),
+            channels: self.channels,
+            sample_rate,
+            is_default: false,
+            host_api: "client".into(),
+        }
+    }
 }
 
 impl TransportStatus {
@@ -58,6 +87,7 @@ impl TransportStatus {
             loop_region_id: None,
             loop_pass: None,
             underruns: 0,
+            client_device: None,
         }
     }
 }
