@@ -311,13 +311,15 @@ struct Musician {
     /// What it heard at each client frame from 50,000 on.
     heard: Vec<f32>,
     /// Played runs (client, timeline, frames), kept to report again after a reconnect.
-    runs: Vec<(u64, u64, u64)>,
+    runs: Vec<(u64, i64, u64)>,
     mic_seq: u32,
     /// Encoded microphone frames by `seq`, until the node acknowledges them.
     unacked: std::collections::BTreeMap<u32, Vec<u8>>,
     next_monitor_seq: u32,
     /// The timeline frame after the last one played.
-    reached: u64,
+    reached: i64,
+    /// Every monitor frame played: its first timeline frame and its left channel.
+    monitor: Vec<(i64, Vec<f32>)>,
     /// The largest number of microphone frames it had to keep at once.
     most_unacked: usize,
 }
@@ -341,7 +343,8 @@ impl Musician {
             mic_seq: 0,
             unacked: Default::default(),
             next_monitor_seq: 0,
-            reached: 0,
+            reached: i64::MIN,
+            monitor: Vec::new(),
             most_unacked: 0,
         }
     }
@@ -352,7 +355,7 @@ impl Musician {
 
     /// Plays until the timeline reaches `until`; after a lost connection, hears silence for
     /// `away` frames (its output ran dry) and comes back.
-    async fn play_until(&mut self, until: u64, away: u64) {
+    async fn play_until(&mut self, until: i64, away: u64) {
         let started = std::time::Instant::now();
         while self.reached < until {
             assert!(started.elapsed() < Duration::from_secs(60), "stuck at timeline frame {}", self.reached);
@@ -399,12 +402,16 @@ impl Musician {
         }
         self.next_monitor_seq = frame.header.seq + 1;
         let frames = u64::from(frame.header.frames);
-        self.runs.push((self.clock, frame.header.frame, frames));
-        self.heard.extend(frame.samples.chunks(2).map(|pair| pair[0]));
+        // A timeline frame, signed: before 0 during a count-in.
+        let timeline = frame.header.frame as i64;
+        self.runs.push((self.clock, timeline, frames));
+        let left: Vec<f32> = frame.samples.chunks(2).map(|pair| pair[0]).collect();
+        self.heard.extend(&left);
+        self.monitor.push((timeline, left));
         self.consumed += frames;
-        let run = json!({"client": self.clock, "timeline": frame.header.frame, "frames": frames});
+        let run = json!({"client": self.clock, "timeline": timeline, "frames": frames});
         let played = json!({"type": "played", "data": {"consumed": self.consumed, "runs": [run]}});
-        self.reached = frame.header.frame + frames;
+        self.reached = timeline + frames as i64;
         let mic = self.capture(frames);
         self.send(Message::text(played.to_string())).await?;
         self.send(Message::binary(mic)).await
@@ -464,7 +471,7 @@ impl Musician {
                     .filter(|(client, _, frames)| client + frames > played_until)
                     .map(|&(client, timeline, frames)| {
                         let skip = played_until.saturating_sub(client);
-                        json!({"client": client + skip, "timeline": timeline + skip, "frames": frames - skip})
+                        json!({"client": client + skip, "timeline": timeline + skip as i64, "frames": frames - skip})
                     })
                     .collect();
                 let played = json!({"type": "played", "data": {"consumed": self.consumed, "runs": runs}});
@@ -489,7 +496,7 @@ impl Musician {
 }
 
 /// Plays the musician on `socket` until the timeline reaches `until_timeline`.
-async fn play_along(app: &TestApp, project: &str, socket: Socket, until_timeline: u64) -> Socket {
+async fn play_along(app: &TestApp, project: &str, socket: Socket, until_timeline: i64) -> Socket {
     let mut musician = Musician::new(app.ws_url(project), socket);
     musician.play_until(until_timeline, 0).await;
     musician.socket.take().unwrap()
@@ -505,7 +512,7 @@ async fn a_take_from_the_client_device_lines_up_with_what_it_heard_to_the_sample
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
 
     // Two seconds of timeline past the record point, played faster than real time.
-    let mut socket = play_along(&app, &project, socket, (RATE * 3) as u64 + LATENCY + 4_800).await;
+    let mut socket = play_along(&app, &project, socket, (RATE * 3) as i64 + LATENCY as i64 + 4_800).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     assert_eq!(stopped["success"], true, "{stopped}");
     let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
@@ -539,7 +546,7 @@ async fn three_loop_passes_from_the_client_device_make_three_takes_each_to_the_s
     let started = common::control(&mut socket, "record_start", json!({"track_id": vox, "start_time": 1.0})).await;
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
     // Three passes of 24,000 frames, then past the loop's end by more than the round trip.
-    let mut socket = play_along(&app, &project, socket, (RATE as u64 * 3) / 2 + 12_000).await;
+    let mut socket = play_along(&app, &project, socket, (RATE as i64 * 3) / 2 + 12_000).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     assert_eq!(stopped["success"], true, "{stopped}");
     let clips: Vec<String> =
@@ -569,7 +576,7 @@ async fn a_punch_from_the_client_device_keeps_exactly_the_punch_range() {
     let started = common::control(&mut socket, "record_start", request).await;
     assert_eq!(started["success"], true, "{started}");
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
-    let mut socket = play_along(&app, &project, socket, (RATE * 2) as u64 + LATENCY + 4_800).await;
+    let mut socket = play_along(&app, &project, socket, (RATE * 2) as i64 + LATENCY as i64 + 4_800).await;
     let stopped = common::control(&mut socket, "record_stop", json!({"session_id": session})).await;
     let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
     let (take, clip) = take_audio(&app, &clip_id).await;
@@ -644,7 +651,7 @@ async fn punched_take(app: &TestApp, proxy: Option<&CutProxy>) -> Vec<f32> {
     let started = common::control(musician.socket(), "record_start", request).await;
     assert_eq!(started["success"], true, "{started}");
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
-    musician.play_until(RATE as u64 * 3 / 2, 0).await;
+    musician.play_until(RATE as i64 * 3 / 2, 0).await;
     if let Some(proxy) = proxy {
         proxy.cut();
         // While the device is away, time stands still: the engine renders no further than
@@ -660,7 +667,7 @@ async fn punched_take(app: &TestApp, proxy: Option<&CutProxy>) -> Vec<f32> {
         proxy.restore();
     }
     // Past the punch-out by more than the round trip; a drop is two seconds of silence heard.
-    musician.play_until(RATE as u64 * 3 + LATENCY + 4_800, RATE as u64 * 2).await;
+    musician.play_until(RATE as i64 * 3 + LATENCY as i64 + 4_800, RATE as u64 * 2).await;
     if proxy.is_some() {
         assert!(musician.most_unacked > 100, "the drop left microphone frames to resend");
     } else {
@@ -688,5 +695,51 @@ async fn a_take_cut_by_a_two_second_network_drop_is_bit_identical_after_the_reco
     let cut = punched_take(&app, Some(&proxy)).await;
     let first_difference = uncut.iter().zip(&cut).position(|(a, b)| a.to_bits() != b.to_bits());
     assert_eq!(first_difference, None, "the takes differ from frame {first_difference:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_in_clicks_two_bars_before_the_record_point_and_the_take_starts_exactly_there() {
+    let app = TestApp::sqlite().await;
+    let (project, vox) = overdub_project(&app).await;
+    let url = app.ws_url(&project);
+    let socket = attached_musician(&url).await;
+    let mut musician = Musician::new(url, socket);
+    // 120 bpm in 4/4: two bars are 4 s, so the transport rolls from 1 s − 4 s = −3 s.
+    let request = json!({"track_id": vox, "start_time": 1.0, "count_in_bars": 2});
+    let started = common::control(musician.socket(), "record_start", request).await;
+    assert_eq!(started["success"], true, "{started}");
+    assert_eq!(started["result"]["start_time"], 1.0);
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until(RATE as i64 * 3 + LATENCY as i64 + 4_800, 0).await;
+    let stopped = common::control(musician.socket(), "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+
+    // The musician heard the count-in from −3 s: a click starting on every beat (every
+    // 24,000 frames) up to the record point, the downbeats louder, and silence between them
+    // before the backing starts at 0.
+    let first = musician.monitor.first().unwrap().0;
+    assert_eq!(first, -3 * RATE as i64, "the transport rolled from the count-in's start");
+    let heard_at = |frame: i64| -> f32 {
+        let (start, samples) =
+            musician.monitor.iter().find(|(s, m)| *s <= frame && frame < s + m.len() as i64).unwrap();
+        samples[(frame - start) as usize]
+    };
+    let peak = |beat: i64| (1..200).map(|k| heard_at(beat * 24_000 + k).abs()).fold(0.0f32, f32::max);
+    for beat in -6..0 {
+        assert_eq!(heard_at(beat * 24_000), 0.0, "a click starts exactly on beat {beat}");
+        assert!(peak(beat) > 0.05, "beat {beat} clicks: {}", peak(beat));
+        assert_eq!(heard_at(beat * 24_000 + 12_000), 0.0, "silence between beats before 0");
+    }
+    assert!(peak(-8 / 2) > peak(-5) * 1.2, "the bar's first beat is accented");
+
+    // The take starts exactly at the record point, and holds what was heard there: no clicks
+    // (the metronome is in what the musician hears, not in the take).
+    let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
+    let (take, clip) = take_audio(&app, &clip_id).await;
+    assert_eq!(clip["start_frame"], RATE, "{clip}");
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let worst = (0..RATE * 2).map(|k| (take[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "worst error {worst}");
     app.stop().await;
 }

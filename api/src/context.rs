@@ -117,6 +117,13 @@ impl AudioControl for NoAudio {
     ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
+    async fn set_metronome(
+        &self,
+        _: ProjectId,
+        _: audiolab_domain::transport::MetronomeSettings,
+    ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
     async fn track_changed(&self, _: &Track, _: Option<&audiolab_domain::user::Actor>) {}
     async fn record_start(
         &self,

@@ -84,6 +84,22 @@ pub struct PlaybackStatus {
     /// The client device attached to the project, if any: it is then the project's clock.
     #[oai(nullable)]
     pub client_device: Option<ClientDeviceView>,
+    /// The metronome.
+    pub metronome: Metronome,
+}
+
+/// The project's metronome (§12): clicks on the beat grid of its tempo and time signature in
+/// what the musician hears (the sound card and a client device's monitor stream), never in
+/// takes or mixdowns.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct Metronome {
+    /// Whether it clicks while the transport rolls (a take's count-in clicks regardless).
+    pub enabled: bool,
+    /// Linear gain of a beat's click, 0–1; the accented downbeat is 1.5 times louder (up to 1).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub level: f32,
+    /// Whether the first beat of each bar is accented (higher and louder).
+    pub accent: bool,
 }
 
 /// A client device (a browser or app playing the mix and recording its microphone, §10).
@@ -121,6 +137,7 @@ impl From<TransportStatus> for PlaybackStatus {
                 latency_frames: d.latency_frames,
                 connected: d.connected,
             }),
+            metronome: Metronome { enabled: s.metronome.enabled, level: s.metronome.level, accent: s.metronome.accent },
         }
     }
 }
@@ -271,6 +288,25 @@ impl PlaybackApi {
     ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
         Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
+    }
+
+    /// Set the metronome
+    ///
+    /// Clicks on the project's beat grid in what the musician hears; never in takes or
+    /// mixdowns. Everyone in the project hears the change at the next block.
+    #[oai(path = "/api/audio/projects/:id/metronome", method = "put", operation_id = "set_metronome")]
+    async fn set_metronome(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Project id.
+        id: Path<Uuid>,
+        body: Json<Metronome>,
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
+        let Metronome { enabled, level, accent } = body.0;
+        let settings = audiolab_domain::transport::MetronomeSettings { enabled, level, accent };
+        Ok(Json(ctx.audio.set_metronome(project.id, settings).await?.into()))
     }
 
     /// Stop looping

@@ -60,6 +60,11 @@ pub struct RecordStart {
     /// Punch-out (seconds).
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "864000")))]
     pub punch_out: Option<f64>,
+    /// Bars of metronome before the record point, when the transport is stopped: it rolls
+    /// from that many bars earlier (before 0 if need be); the take still starts exactly at
+    /// the record point. Ignored while rolling.
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "8")))]
+    pub count_in_bars: Option<u32>,
 }
 
 /// A recording that has started.
@@ -257,6 +262,7 @@ impl RecordingApi {
             start_time: body.start_time,
             punch_in: body.punch_in,
             punch_out: body.punch_out,
+            count_in_bars: body.count_in_bars,
         };
         let started = ctx.audio.record_start(track.project_id, request).await?;
         Ok(Json(RecordStarted {

@@ -636,6 +636,17 @@ impl AudioControl for Node {
         Ok(status)
     }
 
+    async fn set_metronome(
+        &self,
+        project: ProjectId,
+        metronome: audiolab_domain::transport::MetronomeSettings,
+    ) -> TransportResult<TransportStatus> {
+        metronome.validate().map_err(TransportError::Invalid)?;
+        let session = self.loaded(project).await?;
+        session.set_metronome(Some(metronome), None).await.map_err(busy)?;
+        Ok(session.status())
+    }
+
     async fn track_changed(&self, track: &Track, actor: Option<&Actor>) {
         if let Some(session) = self.session(track.project_id).await {
             session.apply_track(track);

@@ -146,6 +146,8 @@ pub enum ControlCommand {
     },
     /// Stop looping.
     LoopDisable {},
+    /// Set the metronome (§12).
+    Metronome(audiolab_domain::transport::MetronomeSettings),
     /// Change a track's mixer.
     SetTrack(SetTrack),
     /// Record a take on an armed track.
@@ -214,6 +216,7 @@ impl ControlCommand {
             Self::Seek { .. } => "seek",
             Self::LoopEnable { .. } => "loop_enable",
             Self::LoopDisable {} => "loop_disable",
+            Self::Metronome(_) => "metronome",
             Self::SetTrack(_) => "set_track",
             Self::RecordStart(_) => "record_start",
             Self::RecordStop { .. } => "record_stop",

@@ -241,6 +241,21 @@ impl Node {
             }
             _ => return Err(TransportError::Invalid("punch_in and punch_out: give both or neither".into())),
         };
+        // A count-in rolls the stopped transport that many bars before the record point; the
+        // take keeps from the record point on (as a punch-in there, unless a punch is given).
+        let count_in_bars = request.count_in_bars.unwrap_or(0);
+        if count_in_bars > audiolab_domain::transport::MAX_COUNT_IN_BARS {
+            return Err(TransportError::Invalid(format!(
+                "count_in_bars: must be at most {}",
+                audiolab_domain::transport::MAX_COUNT_IN_BARS
+            )));
+        }
+        let counting_in = count_in_bars > 0 && session.state() != TransportState::Playing;
+        let record_point = start_frame.unwrap_or_else(|| session.handle.shared.position());
+        let punch = match punch {
+            None if counting_in => Some((record_point, i64::MAX)),
+            punch => punch,
+        };
 
         if recordings.values().any(|r| r.track_id == track.id) {
             return Err(TransportError::Conflict(format!("track {} is already recording", track.id)));
@@ -277,7 +292,7 @@ impl Node {
             track_id: track.id,
             device_id: device_id.clone(),
             status: RecordingStatus::Recording,
-            start: Frames(start_frame.unwrap_or_else(|| session.handle.shared.position())),
+            start: Frames(record_point),
             applied_offset: Frames::ZERO,
             capture_key: String::new(),
             error: None,
@@ -341,12 +356,19 @@ impl Node {
             session.command(Command::HoldAtEnd(true)).await.map_err(busy)?;
         } else {
             session.handle.send(Command::HoldAtEnd(true)).map_err(busy)?;
-            // Starting while stopped rolls the transport: the other tracks play (the overdub).
-            session.command(Command::Play { from: Some(journal.start.get()) }).await.map_err(busy)?;
+            // Starting while stopped rolls the transport: the other tracks play (the overdub),
+            // after the count-in's bars of clicks.
+            let roll_from = if counting_in {
+                session.set_metronome(None, Some(record_point)).await.map_err(busy)?;
+                record_point - session.beat_grid().bar_frames(count_in_bars)
+            } else {
+                record_point
+            };
+            session.command(Command::Play { from: Some(roll_from) }).await.map_err(busy)?;
             let rolled = PlaybackEvent {
                 project_id: project.0,
-                position: journal.start.to_seconds(session.rate),
-                frame: journal.start.get(),
+                position: Frames(roll_from).to_seconds(session.rate),
+                frame: roll_from,
                 status: "playing".into(),
                 reason: None,
             };

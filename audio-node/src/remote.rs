@@ -157,6 +157,14 @@ impl AudioControl for RemoteNodes {
             None => self.call(project, "loop_disable", Value::Null).await,
         }
     }
+    async fn set_metronome(
+        &self,
+        project: ProjectId,
+        metronome: audiolab_domain::transport::MetronomeSettings,
+    ) -> TransportResult<TransportStatus> {
+        let data = serde_json::to_value(metronome).map_err(|e| TransportError::Internal(e.to_string()))?;
+        self.call(project, "metronome", data).await
+    }
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
         self.call(project, "record_start", serde_json::to_value(request).unwrap_or(Value::Null)).await
     }

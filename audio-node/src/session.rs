@@ -37,6 +37,10 @@ pub struct Session {
     last_used: Mutex<std::time::Instant>,
     /// The client audio device attached to the engine (§10), connected or away.
     device: Mutex<Option<Arc<crate::device::DeviceLink>>>,
+    /// The metronome's settings, and the frame before which a take's count-in clicks.
+    metronome: Mutex<(audiolab_domain::transport::MetronomeSettings, i64)>,
+    /// Beats per bar (the time signature's numerator).
+    pub beats_per_bar: u32,
     /// The project's monitor stream (encoded `MON` frames), for its listeners.
     pub listeners: tokio::sync::broadcast::Sender<Arc<Vec<u8>>>,
     /// The engine's place in the render pool: dropping it takes the engine out.
@@ -116,6 +120,8 @@ impl Session {
             arranging: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(std::time::Instant::now()),
             device: Mutex::new(None),
+            metronome: Mutex::new((Default::default(), i64::MIN)),
+            beats_per_bar: u32::from(project.time_signature.beats),
             listeners: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
             _pooled: pooled,
             _card: card,
@@ -199,6 +205,7 @@ impl Session {
                 latency_frames: link.latency(),
                 connected: link.away_for().is_none(),
             }),
+            metronome: self.metronome(),
         }
     }
 
@@ -273,6 +280,46 @@ impl Session {
         }
         self.handle.shared.set_client_clock(None);
         let _ = self.command(Command::DetachMonitor).await;
+    }
+
+    /// The metronome's settings.
+    pub fn metronome(&self) -> audiolab_domain::transport::MetronomeSettings {
+        self.metronome.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// The beat grid of the project's tempo and time signature.
+    pub fn beat_grid(&self) -> audiolab_dsp::metronome::BeatGrid {
+        audiolab_dsp::metronome::BeatGrid {
+            sample_rate: self.rate.hz(),
+            tempo_bpm: self.tempo,
+            beats_per_bar: self.beats_per_bar.max(1),
+        }
+    }
+
+    /// Sets the metronome (`settings`) and/or the end of a take's count-in, and tells the engine.
+    pub async fn set_metronome(
+        &self,
+        settings: Option<audiolab_domain::transport::MetronomeSettings>,
+        count_in_until: Option<i64>,
+    ) -> Result<(), engine::EngineBusy> {
+        let (settings, until) = {
+            let mut metronome = self.metronome.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(settings) = settings {
+                metronome.0 = settings;
+            }
+            if let Some(until) = count_in_until {
+                metronome.1 = until;
+            }
+            *metronome
+        };
+        let click = engine::Click {
+            metronome: settings
+                .enabled
+                .then_some(audiolab_dsp::metronome::Metronome { level: settings.level, accent: settings.accent }),
+            grid: self.beat_grid(),
+            count_in_until: until,
+        };
+        self.command(Command::Metronome(click)).await
     }
 
     /// Detaches the device if its connection has been lost for longer than `grace`.

@@ -339,6 +339,7 @@ pub async fn control(
         ControlCommand::Seek { position } => node.seek(project, position).await?,
         ControlCommand::LoopEnable { loop_region_id } => node.set_loop(project, Some(loop_region_id.into())).await?,
         ControlCommand::LoopDisable {} => node.set_loop(project, None).await?,
+        ControlCommand::Metronome(settings) => node.set_metronome(project, settings).await?,
         ControlCommand::SetTrack(change) => return set_track(change, project, node, actor).await,
         ControlCommand::RecordStart(request) => {
             return json(serde_json::to_value(node.record_start(project, request).await?));

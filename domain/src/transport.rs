@@ -43,6 +43,8 @@ pub struct TransportStatus {
     /// The client device attached to the project (§10), if any: it is then the project's clock.
     #[serde(default)]
     pub client_device: Option<ClientDeviceStatus>,
+    #[serde(default)]
+    pub metronome: MetronomeSettings,
 }
 
 /// A client device attached to a project.
@@ -88,6 +90,7 @@ impl TransportStatus {
             loop_pass: None,
             underruns: 0,
             client_device: None,
+            metronome: MetronomeSettings::default(),
         }
     }
 }
@@ -148,6 +151,40 @@ pub struct RecordRequest {
     pub punch_in: Option<f64>,
     #[serde(default)]
     pub punch_out: Option<f64>,
+    /// Bars of metronome before the record point when the transport starts from stopped
+    /// (0–8): the transport rolls from that far earlier (before 0 if need be), and the take
+    /// still starts exactly at the record point.
+    #[serde(default)]
+    pub count_in_bars: Option<u32>,
+}
+
+/// Most bars of count-in a take may ask for.
+pub const MAX_COUNT_IN_BARS: u32 = 8;
+
+/// A project's metronome (§12): clicks on the beat grid of its tempo and time signature in
+/// what the musician hears (the sound card, the monitor stream), never in takes or mixdowns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MetronomeSettings {
+    pub enabled: bool,
+    /// Linear gain of a beat's click, 0–1 (the accented downbeat is 1.5 times louder, up to 1).
+    pub level: f32,
+    /// Whether the first beat of each bar is accented (higher and louder).
+    pub accent: bool,
+}
+
+impl Default for MetronomeSettings {
+    fn default() -> Self {
+        Self { enabled: false, level: 0.5, accent: true }
+    }
+}
+
+impl MetronomeSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.level) {
+            return Err("level: must be between 0 and 1".into());
+        }
+        Ok(())
+    }
 }
 
 /// A recording that has begun: the journal row exists and the capture is armed on the engine.
@@ -239,6 +276,9 @@ pub trait AudioControl: Send + Sync {
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus>;
     /// Loops `region` (marking it the project's enabled loop), or stops looping with `None`.
     async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus>;
+    /// Sets the project's metronome.
+    async fn set_metronome(&self, project: ProjectId, metronome: MetronomeSettings)
+    -> TransportResult<TransportStatus>;
     /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client
     /// who changed it.
     async fn track_changed(&self, track: &Track, actor: Option<&crate::user::Actor>);

@@ -9,6 +9,9 @@ use audiolab_dsp::mix::{TrackMix, mix_track};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;
 
+/// How far before 0 a count-in may start the transport: 8 bars of 4/4 at 30 bpm, 192 kHz.
+pub const MAX_COUNT_IN_FRAMES: i64 = 8 * 4 * 2 * 192_000;
+
 pub struct EngineCore {
     shared: Arc<Shared>,
     commands: rtrb::Consumer<Command>,
@@ -36,6 +39,7 @@ pub struct EngineCore {
     captures: [Option<Box<Capture>>; MAX_CAPTURES],
     /// A client device's copy of the output, when one is attached.
     monitor: Option<Box<super::MonitorTap>>,
+    click: Option<super::Click>,
     retired: rtrb::Producer<Retired>,
     /// How to wake the read-ahead thread (none when a test steps the engine by hand).
     fill: Option<FillSignal>,
@@ -67,6 +71,7 @@ impl EngineCore {
             repositions,
             captures: Default::default(),
             monitor: None,
+            click: None,
             retired,
             position: 0,
             state: TransportState::Stopped,
@@ -154,7 +159,7 @@ impl EngineCore {
                             mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
                         }
                     }
-                    self.feed_taps(span);
+                    self.feed_taps_and_click(span);
                 }
                 self.offset += frames;
                 done += frames;
@@ -225,6 +230,7 @@ impl EngineCore {
                         let _ = self.retired.push(Retired::Monitor(old));
                     }
                 }
+                Command::Metronome(click) => self.click = Some(click),
                 Command::DetachMonitor => {
                     if let Some(old) = self.monitor.take() {
                         let _ = self.retired.push(Retired::Monitor(old));
@@ -242,20 +248,23 @@ impl EngineCore {
         }
     }
 
-    /// Gives every running capture and the monitor tap the span just mixed (the playhead is
-    /// at its first frame), split where the loop wraps so each piece is contiguous on the
-    /// timeline.
-    fn feed_taps(&mut self, span: &[f32]) {
-        if self.captures.iter().all(Option::is_none) && self.monitor.is_none() {
+    /// Gives every running capture the span just mixed (the playhead is at its first frame),
+    /// then adds the metronome's clicks for what the musician hears, and gives that to the
+    /// monitor tap; split where the loop wraps so each piece is contiguous on the timeline.
+    fn feed_taps_and_click(&mut self, span: &mut [f32]) {
+        if self.captures.iter().all(Option::is_none) && self.monitor.is_none() && self.click.is_none() {
             return;
         }
         let mut preview = self.active_loop;
         let step = advance(self.position, span.len() / 2, &mut preview);
         let mut offset = 0;
         for &(start, length) in step.segments() {
-            let piece = &span[offset * 2..(offset + length) * 2];
+            let piece = &mut span[offset * 2..(offset + length) * 2];
             for capture in self.captures.iter_mut().flatten() {
                 capture.capture(start, piece);
+            }
+            if let Some(click) = &self.click {
+                click.add(start, piece);
             }
             if let Some(monitor) = &mut self.monitor {
                 monitor.push(start, piece);
@@ -276,8 +285,10 @@ impl EngineCore {
     /// read-ahead, so play-after-stop starts without a gap.
     fn seek(&mut self, frame: i64) {
         // While recording the timeline extends past the last clip: a take may start there.
-        let end = if self.hold_at_end { i64::MAX / 2 } else { self.duration.max(0) };
-        let frame = frame.clamp(0, end);
+        // While recording the timeline also extends before 0: a count-in may start there.
+        let (first, end) =
+            if self.hold_at_end { (-MAX_COUNT_IN_FRAMES, i64::MAX / 2) } else { (0, self.duration.max(0)) };
+        let frame = frame.clamp(first, end);
         if frame != self.position || self.current.is_some() && self.offset != 0 {
             self.position = frame;
             self.restart_read_ahead();
