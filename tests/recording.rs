@@ -44,9 +44,20 @@ async fn an_overdub_from_the_loopback_lines_up_with_the_click_track_to_the_sampl
     let overdub = app.track(&project, "Overdub", 1).await;
     let overdub = overdub["id"].as_str().unwrap();
     arm(&app, overdub, "loopback").await;
+    // The metronome clicks in what the musician hears, never in a take (even the loopback's),
+    // and a bar of count-in rolls from −1.5 s.
+    let metronome = json!({"enabled": true, "level": 0.8, "accent": true});
+    let (status, set) = app.put(&format!("/api/audio/projects/{project}/metronome"), metronome.clone()).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["metronome"]["enabled"], true);
+    let (status, refused) = app
+        .put(&format!("/api/audio/projects/{project}/metronome"), json!({"enabled": true, "level": 2, "accent": true}))
+        .await;
+    assert_eq!(status, 422, "{refused}");
 
-    let (status, started) =
-        app.post(&format!("/api/audio/tracks/{overdub}/record/start"), json!({"start_time": 0.5})).await;
+    let (status, started) = app
+        .post(&format!("/api/audio/tracks/{overdub}/record/start"), json!({"start_time": 0.5, "count_in_bars": 1}))
+        .await;
     assert_eq!(status, 200, "{started}");
     assert_eq!((started["success"].as_bool(), started["clip_id"].clone()), (Some(true), Value::Null));
     let session = started["session_id"].as_str().unwrap().to_owned();
@@ -57,10 +68,10 @@ async fn an_overdub_from_the_loopback_lines_up_with_the_click_track_to_the_sampl
     let (_, playing) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
     assert_eq!(playing["status"], "playing", "record/start rolled the transport");
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{overdub}/record/stop/{session}")).await;
     assert_eq!(status, 200, "{stopped}");
-    assert_eq!(stopped["start_frame"], 24_000, "the take starts where the transport rolled from");
+    assert_eq!(stopped["start_frame"], 24_000, "the take starts at the record point, after the count-in");
     let clip_id = stopped["clip_id"].as_str().unwrap().to_owned();
 
     let (channels, take, clip) = take_audio(&app, &clip_id).await;

@@ -149,6 +149,10 @@ impl TestApp {
         read(self.client.post(self.url(path)).json(&body).send().await.unwrap()).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        read(self.client.put(self.url(path)).json(&body).send().await.unwrap()).await
+    }
+
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
         read(self.client.post(self.url(path)).send().await.unwrap()).await
     }

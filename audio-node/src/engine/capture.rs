@@ -205,8 +205,9 @@ impl Capture {
         let (from, to) = match self.punch {
             None => (0, frames),
             Some((punch_in, punch_out)) => {
-                let lo = (punch_in - position).clamp(0, frames as i64) as usize;
-                let hi = (punch_out - position).clamp(0, frames as i64) as usize;
+                // Saturating: a punch open to the end (i64::MAX) seen from before 0 (a count-in).
+                let lo = punch_in.saturating_sub(position).clamp(0, frames as i64) as usize;
+                let hi = punch_out.saturating_sub(position).clamp(0, frames as i64) as usize;
                 (lo, hi.max(lo))
             }
         };
