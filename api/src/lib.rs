@@ -93,6 +93,13 @@ fn service() -> OpenApiService<Apis, ()> {
     )
 }
 
+/// The web folder, inside the binary: the page at `/` and its modules under `/web/`.
+mod web {
+    #[derive(rust_embed::RustEmbed)]
+    #[folder = "../web"]
+    pub struct Files;
+}
+
 /// The OpenAPI document, as committed under `openapi/`.
 pub fn openapi_json() -> String {
     service().spec()
@@ -107,6 +114,8 @@ pub fn app(context: ApiContext) -> impl Endpoint {
     let upload_limit = context.settings.max_upload_bytes;
     Route::new()
         .nest("/", service)
+        .at("/", poem::endpoint::EmbeddedFileEndpoint::<web::Files>::new("index.html"))
+        .nest("/web", poem::endpoint::EmbeddedFilesEndpoint::<web::Files>::new())
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit, upload_limit))

@@ -1,0 +1,161 @@
+// AudioLab's reference client device (§10): the browser as the project's microphone and
+// speaker. An AudioWorklet plays the mix and captures the microphone in one callback; a Worker
+// owns the socket. `calibrate` measures the round trip (or estimates it on headphones).
+//
+//   const context = new AudioContext({ sampleRate: 48000 });
+//   const stream = await navigator.mediaDevices.getUserMedia({ audio: MIC_CONSTRAINTS });
+//   const latency = await calibrate(context, stream);
+//   const device = await ClientDevice.start(context, stream, { url, name: 'laptop', latencyFrames: latency.frames });
+//   await device.control('record_start', { track_id, count_in_bars: 1 });
+
+export const MIC_CONSTRAINTS = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+
+export class ClientDevice {
+  /**
+   * Attaches to the project's socket at `url` (with `?access_token=` when auth is on) as the
+   * device `name`. Resolves once the node has answered `attached`.
+   */
+  static async start(context, stream, { url, name, latencyFrames = 0, lookaheadFrames = 9_600, channels = 1 }) {
+    await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));
+    const node = new AudioWorkletNode(context, 'audiolab-device', {
+      numberOfInputs: 1,
+      numberOfOutputs: 1,
+      outputChannelCount: [2],
+      processorOptions: { channels },
+    });
+    context.createMediaStreamSource(stream).connect(node);
+    node.connect(context.destination);
+    const worker = new Worker(new URL('./device-worker.js', import.meta.url), { type: 'module' });
+    const device = new ClientDevice(node, worker);
+    const channel = new MessageChannel();
+    node.port.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
+    const attached = device.next((m) => m.type === 'state' && m.state === 'attached');
+    const options = { type: 'start', url, name, latencyFrames, lookaheadFrames, channels, port: channel.port1 };
+    worker.postMessage(options, [channel.port1]);
+    await attached;
+    return device;
+  }
+
+  constructor(node, worker) {
+    this.node = node;
+    this.worker = worker;
+    this.listeners = new Set();
+    this.nextId = 1;
+    worker.onmessage = (event) => {
+      for (const listener of [...this.listeners]) listener(event.data);
+    };
+  }
+
+  /** Calls `listener` with every message from the worker; returns a function that stops it. */
+  on(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The next worker message that `wanted` accepts. */
+  next(wanted, timeoutMs = 10_000) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        reject(new Error('no answer from the audio node'));
+      }, timeoutMs);
+      const stop = this.on((message) => {
+        if (wanted(message)) {
+          clearTimeout(timer);
+          stop();
+          resolve(message);
+        }
+      });
+    });
+  }
+
+  /** Sends a control command on the socket; resolves with its `control_response` data. */
+  async control(command, data = {}) {
+    const id = `c${this.nextId++}`;
+    const answer = this.next((m) => m.type === 'message' && m.message.type === 'control_response' && m.message.data.id === id);
+    this.worker.postMessage({ type: 'control', id, command, data });
+    const response = (await answer).message.data;
+    if (!response.success) throw new Error(`${command}: ${response.error?.message ?? 'refused'}`);
+    return response.result;
+  }
+
+  /** Microphone frames the node has not acknowledged yet (a take is safe at 0). */
+  async pending() {
+    const answer = this.next((m) => m.type === 'pending');
+    this.worker.postMessage({ type: 'pending' });
+    return (await answer).frames;
+  }
+
+  /** Detaches (the node's clock takes over) and stops the audio. */
+  stop() {
+    this.worker.postMessage({ type: 'stop' });
+    this.node.disconnect();
+  }
+}
+
+/**
+ * The round trip (output + input latency) in frames. Plays a short burst a few times and finds
+ * it in the microphone by cross-correlation; the median of the delays, if they agree within
+ * 1 ms, is `{frames, measured: true}`. When no burst comes back (headphones, or a device with
+ * no path from output to input) the latencies the browser reports are summed instead:
+ * `{frames, measured: false}` — an estimate, to be nudged by ear.
+ */
+export async function calibrate(context, stream, { bursts = 5 } = {}) {
+  const rate = context.sampleRate;
+  const burst = new Float32Array(Math.round(rate * 0.005));
+  // A noise burst (seeded) with a sharp autocorrelation peak.
+  let seed = 12345;
+  for (let i = 0; i < burst.length; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    burst[i] = ((seed / 0x7fffffff) * 2 - 1) * 0.5;
+  }
+  const period = Math.round(rate / 2);
+  await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));
+  const node = new AudioWorkletNode(context, 'audiolab-calibration', {
+    numberOfInputs: 1,
+    numberOfOutputs: 1,
+    outputChannelCount: [2],
+    processorOptions: { burst, bursts, period, rate },
+  });
+  const source = context.createMediaStreamSource(stream);
+  source.connect(node);
+  node.connect(context.destination);
+  const recorded = await new Promise((resolve) => {
+    node.port.onmessage = (event) => resolve(event.data.recorded);
+  });
+  source.disconnect();
+  node.disconnect();
+  const delays = [];
+  const maxDelay = Math.round(rate * 0.4);
+  for (let b = 0; b < bursts; b++) {
+    const found = findBurst(recorded, burst, b * period, maxDelay);
+    if (found !== null) delays.push(found);
+  }
+  delays.sort((a, b) => a - b);
+  const spread = delays.length ? delays[delays.length - 1] - delays[0] : Infinity;
+  if (delays.length >= Math.ceil(bursts / 2) && spread <= rate / 1000) {
+    return { frames: delays[Math.floor(delays.length / 2)], measured: true, spreadMs: (spread / rate) * 1000 };
+  }
+  const track = stream.getAudioTracks()[0];
+  const input = track?.getSettings().latency ?? 0;
+  const seconds = (context.outputLatency || 0) + (context.baseLatency || 0) + input;
+  return { frames: Math.round(seconds * rate), measured: false, spreadMs: null };
+}
+
+/** The delay (frames after `onset`) where `burst` best matches `recorded`, if it stands out. */
+function findBurst(recorded, burst, onset, maxDelay) {
+  let best = 0;
+  let bestAt = -1;
+  let energy = 0;
+  for (let d = 0; d < maxDelay; d++) {
+    let sum = 0;
+    for (let k = 0; k < burst.length; k++) sum += burst[k] * (recorded[onset + d + k] ?? 0);
+    energy += sum * sum;
+    if (Math.abs(sum) > best) {
+      best = Math.abs(sum);
+      bestAt = d;
+    }
+  }
+  const mean = Math.sqrt(energy / maxDelay);
+  return bestAt >= 0 && best > 8 * mean && best > 1e-3 ? bestAt : null;
+}
