@@ -128,6 +128,7 @@ fn request_for(operation: &str, f: &Fixture) -> (Option<Value>, &'static str) {
         "create_loop_region" => json!({"start": 2.0, "end": 3.0}),
         "playback_play" | "playback_seek" => json!({"position": 0.5}),
         "playback_loop_enable" => json!({"loop_region_id": f.loop_region}),
+        "set_metronome" => json!({"enabled": true, "level": 0.5, "accent": true}),
         "enable_recording" => json!({"device_id": "mock_1", "enabled": true}),
         "start_recording" => json!({"device_id": "mock_1"}),
         "create_mixdown" => json!({"format": "flac16"}),
