@@ -142,20 +142,29 @@ export async function calibrate(context, stream, { bursts = 5 } = {}) {
   return { frames: Math.round(seconds * rate), measured: false, spreadMs: null };
 }
 
-/** The delay (frames after `onset`) where `burst` best matches `recorded`, if it stands out. */
-function findBurst(recorded, burst, onset, maxDelay) {
+/**
+ * The delay (frames after `onset`) where `recorded` holds `burst`, if it does: the normalised
+ * cross-correlation must pass 0.6, so other sounds (a click track, speech) are not mistaken
+ * for the burst however loud they are.
+ */
+export function findBurst(recorded, burst, onset, maxDelay) {
+  let burstEnergy = 0;
+  for (const b of burst) burstEnergy += b * b;
+  let window = 0;
+  for (let k = 0; k < burst.length; k++) window += (recorded[onset + k] ?? 0) ** 2;
   let best = 0;
   let bestAt = -1;
-  let energy = 0;
   for (let d = 0; d < maxDelay; d++) {
     let sum = 0;
     for (let k = 0; k < burst.length; k++) sum += burst[k] * (recorded[onset + d + k] ?? 0);
-    energy += sum * sum;
-    if (Math.abs(sum) > best) {
-      best = Math.abs(sum);
+    const score = window > 1e-9 ? Math.abs(sum) / Math.sqrt(burstEnergy * window) : 0;
+    if (score > best) {
+      best = score;
       bestAt = d;
     }
+    const leaving = recorded[onset + d] ?? 0;
+    const entering = recorded[onset + d + burst.length] ?? 0;
+    window = Math.max(0, window - leaving * leaving + entering * entering);
   }
-  const mean = Math.sqrt(energy / maxDelay);
-  return bestAt >= 0 && best > 8 * mean && best > 1e-3 ? bestAt : null;
+  return bestAt >= 0 && best > 0.6 ? bestAt : null;
 }
