@@ -322,6 +322,9 @@ struct Musician {
     monitor: Vec<(i64, Vec<f32>)>,
     /// The largest number of microphone frames it had to keep at once.
     most_unacked: usize,
+    /// Its clock runs this much fast (parts per million) against the stream: every
+    /// 1,000,000 / ppm frames it has one frame with nothing to play (a one-frame underrun).
+    fast_ppm: u64,
 }
 
 const MIC_STREAM: u32 = 7;
@@ -346,6 +349,7 @@ impl Musician {
             reached: i64::MIN,
             monitor: Vec::new(),
             most_unacked: 0,
+            fast_ppm: 0,
         }
     }
 
@@ -414,7 +418,16 @@ impl Musician {
         self.reached = timeline + frames as i64;
         let mic = self.capture(frames);
         self.send(Message::text(played.to_string())).await?;
-        self.send(Message::binary(mic)).await
+        self.send(Message::binary(mic)).await?;
+        if self.fast_ppm > 0
+            && self.clock / (1_000_000 / self.fast_ppm) != (self.clock - frames) / (1_000_000 / self.fast_ppm)
+        {
+            // The clock gained a frame on the stream: silence heard for it, the microphone runs on.
+            self.heard.push(0.0);
+            let mic = self.capture(1);
+            self.send(Message::binary(mic)).await?;
+        }
+        Ok(())
     }
 
     /// The microphone's next `frames` frames (what was heard `LATENCY` earlier), encoded and
@@ -741,5 +754,119 @@ async fn a_count_in_clicks_two_bars_before_the_record_point_and_the_take_starts_
     let centre = std::f32::consts::FRAC_1_SQRT_2;
     let worst = (0..RATE * 2).map(|k| (take[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "worst error {worst}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_trip_stored_for_a_users_device_places_its_takes_when_attach_gives_none() {
+    let app = TestApp::sqlite_with(|s| s.auth = audiolab_config::AuthMode::Enabled).await;
+    let project = app.project(json!({"name": "Stored"})).await;
+    let path = "/api/audio/devices/client:laptop/latency";
+    let (status, missing) = app.get(path).await;
+    assert_eq!(status, 404, "{missing}");
+    let (status, refused) =
+        app.put("/api/audio/devices/mock_0/latency", json!({"latency_ms": 5, "source": "manual"})).await;
+    assert_eq!(status, 422, "{refused}");
+    let (status, refused) = app.put(path, json!({"latency_ms": 1500, "source": "measured"})).await;
+    assert_eq!(status, 422, "{refused}");
+    // 2,085 frames at 48 kHz, as the loopback test measured it.
+    let (status, stored) = app.put(path, json!({"latency_ms": 43.4375, "source": "measured"})).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!((stored["latency_ms"].as_f64(), stored["source"].as_str()), (Some(43.438), Some("measured")));
+    let (_, read) = app.get(path).await;
+    assert_eq!(read, stored);
+
+    let mut socket = common::joined(&app, &project).await;
+    send(&mut socket, json!({"type": "attach", "data": {"role": "device", "name": "laptop"}})).await;
+    let attached = next_where(&mut socket, |v| v["type"] == "attached" || v["type"] == "error").await;
+    assert_eq!(attached["data"]["latency_frames"], LATENCY, "{attached}");
+    assert_eq!(attached["data"]["latency_source"], "measured");
+    let (_, status) = app.get(&format!("/api/audio/projects/{project}/playback/status")).await;
+    assert_eq!(status["client_device"]["latency_frames"], LATENCY, "{status}");
+
+    // Another user's device of the same name has no round trip of theirs.
+    let (_, other) = app.sign_up("bandmate").await;
+    let response = other.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404, "a stored round trip is the user's own");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_project_while_its_client_device_records_ends_the_take_and_the_socket() {
+    let app = TestApp::sqlite().await;
+    let (project, vox, socket) = overdub(&app).await;
+    let mut musician = Musician::new(app.ws_url(&project), socket);
+    let started = common::control(musician.socket(), "record_start", json!({"track_id": vox, "start_time": 0.5})).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until(RATE as i64 * 3 / 2, 0).await;
+    let capture = app.audio_path(&format!("captures/{session}"));
+    assert!(capture.exists(), "the take is being written");
+
+    let (code, _) = app.delete(&format!("/api/projects/{project}")).await;
+    assert_eq!(code, 204);
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), musician.socket().next()).await.expect("closed within 5 s") {
+            Some(Ok(Message::Close(close))) => break close,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|c| c.reason.to_string()).as_deref(), Some("the project was deleted"));
+    assert!(!capture.exists(), "the deleted project's take is gone from disk");
+    assert!(tokio_tungstenite::connect_async(app.ws_url(&project)).await.is_err(), "the project's socket is refused");
+
+    // The node goes on: another project's device attaches and plays.
+    let (other, _) = overdub_project(&app).await;
+    let mut socket = attached_musician(&app.ws_url(&other)).await;
+    let played = common::control(&mut socket, "play", json!({"position": 0.0})).await;
+    assert_eq!(played["success"], true, "{played}");
+    let socket = play_along(&app, &other, socket, RATE as i64 / 2).await;
+    drop(socket);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_take_from_a_client_whose_clock_runs_100_ppm_fast_stays_placed_to_the_sample() {
+    let app = TestApp::sqlite().await;
+    const SECONDS: usize = 600;
+    let project = app.project(json!({"name": "Long"})).await;
+    let backing = app.track(&project, "Backing", 0).await;
+    let samples: Vec<f32> = (0..RATE * (SECONDS + 4)).map(clip_sample).collect();
+    app.audio_clip(&project, backing["id"].as_str().unwrap(), 0.0, 1, &samples).await;
+    let vox = app.track(&project, "Vox", 1).await["id"].as_str().unwrap().to_owned();
+    let arm = json!({"device_id": "client:laptop", "enabled": true});
+    assert_eq!(app.post(&format!("/api/audio/tracks/{vox}/record/enable"), arm).await.0, 200);
+    let url = app.ws_url(&project);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let attach = json!({"type": "attach", "data": {"role": "device", "name": "laptop", "latency_frames": LATENCY, "lookahead_frames": 24_000}});
+    send(&mut socket, attach).await;
+    next_where(&mut socket, |v| v["type"] == "attached").await;
+    let mut musician = Musician::new(url, socket);
+    musician.fast_ppm = 100;
+    let request = json!({"track_id": vox, "device_id": "client:laptop", "start_time": 1.0});
+    let started = common::control(musician.socket(), "record_start", request).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until((RATE * (SECONDS + 1)) as i64 + LATENCY as i64 + 4_800, 0).await;
+    let stopped = common::control(musician.socket(), "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+    assert_eq!(stopped["result"]["missing_frames"], 0, "{stopped}");
+    // The client's clock gained a frame every 10,000; the acknowledgements kept what it had
+    // to hold small all along.
+    let gained = musician.clock - CLOCK_START - musician.consumed;
+    assert!(gained as usize >= SECONDS * RATE / 10_000, "the clock gained {gained} frames");
+    println!("most microphone frames held: {}, sent: {}", musician.most_unacked, musician.mic_seq);
+    assert!(musician.most_unacked < 1_000, "the client held {} microphone frames at most", musician.most_unacked);
+    // One take (the gaps are not heard, so they split nothing), to the sample from the record
+    // point to the end.
+    let clips = stopped["result"]["clip_ids"].as_array().unwrap().len();
+    assert_eq!(clips, 1, "{stopped}");
+    let (take, clip) = take_audio(&app, stopped["result"]["clip_id"].as_str().unwrap()).await;
+    assert_eq!(clip["start_frame"], RATE, "{clip}");
+    assert!(take.len() >= RATE * SECONDS, "{} frames", take.len());
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let wrong = (0..RATE * SECONDS).find(|&k| (take[k] - clip_sample(RATE + k) * centre).abs() >= 1e-5);
+    assert_eq!(wrong, None, "the first misplaced frame");
     app.stop().await;
 }

@@ -59,6 +59,52 @@ pub struct DeviceOffsetSet {
     pub offset_ms: f64,
 }
 
+/// A client device's round trip, as the client found it.
+#[derive(Debug, Object)]
+pub struct ClientLatencyRequest {
+    /// Output plus input latency in milliseconds, 0–1000: a microphone sample was heard
+    /// against what played this long before it.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000")))]
+    pub latency_ms: f64,
+    // Described on its type (states.rs).
+    pub source: crate::states::LatencySourceName,
+}
+
+/// The round trip stored for one of the caller's client devices.
+#[derive(Debug, Object)]
+pub struct ClientLatencyView {
+    /// `client:<name>`.
+    pub device_id: String,
+    /// Output plus input latency in milliseconds.
+    pub latency_ms: f64,
+    // Described on its type (states.rs).
+    pub source: crate::states::LatencySourceName,
+    /// When it was stored.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<audiolab_domain::device::ClientLatency> for ClientLatencyView {
+    fn from(latency: audiolab_domain::device::ClientLatency) -> Self {
+        Self {
+            device_id: latency.device_id,
+            latency_ms: latency.latency_us as f64 / 1000.0,
+            source: latency.source.into(),
+            updated_at: latency.updated_at,
+        }
+    }
+}
+
+/// Refuses anything but a client device's id (`client:<name>`).
+fn client_device_id(device_id: &str) -> Result<(), ApiError> {
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    match device_id.strip_prefix("client:") {
+        Some(name) if !name.is_empty() && name.len() <= 40 && name.chars().all(name_ok) => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            "device_id: a round trip is stored for client devices, `client:<name>` (1 to 40 letters, digits, '_', '-' or '.')",
+        )),
+    }
+}
+
 impl From<InputDevice> for DeviceView {
     fn from(device: InputDevice) -> Self {
         Self {
@@ -130,5 +176,45 @@ impl DevicesApi {
         let offset_us = (body.offset_ms * 1000.0).round() as i64;
         ctx.store.set_device_offset_us(&device_id.0, offset_us).await?;
         Ok(Json(DeviceOffsetSet { success: true, device_id: device_id.0, offset_ms: offset_us as f64 / 1000.0 }))
+    }
+
+    /// Store a client device's round trip
+    ///
+    /// The caller's client device `client:<name>` (a browser or app attached to a project's
+    /// socket) places every take from now on with this round trip, unless it gives one when it
+    /// attaches. Store what the loopback calibration measured, or the browser's estimate on
+    /// headphones, nudged by hand if need be; `source` says which.
+    #[oai(path = "/api/audio/devices/:device_id/latency", method = "put", operation_id = "set_client_latency")]
+    async fn set_latency(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// A client device id, `client:<name>`.
+        device_id: Path<String>,
+        body: Json<ClientLatencyRequest>,
+    ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::BODY }> {
+        client_device_id(&device_id.0)?;
+        let latency_us = (body.latency_ms * 1000.0).round() as i64;
+        let stored =
+            ctx.store.set_client_latency(caller.actor.id, &device_id.0, latency_us, body.source.into()).await?;
+        Ok(Json(stored.into()))
+    }
+
+    /// A client device's stored round trip
+    ///
+    /// 404 until one is stored for the caller's device.
+    #[oai(path = "/api/audio/devices/:device_id/latency", method = "get", operation_id = "get_client_latency")]
+    async fn get_latency(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// A client device id, `client:<name>`.
+        device_id: Path<String>,
+    ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::LOOKUP }> {
+        client_device_id(&device_id.0)?;
+        match ctx.store.client_latency(caller.actor.id, &device_id.0).await? {
+            Some(latency) => Ok(Json(latency.into())),
+            None => Err(ApiError::not_found("round trip of this client device").into()),
+        }
     }
 }

@@ -150,6 +150,37 @@ impl From<RoleName> for audiolab_domain::user::Role {
     }
 }
 
+/// How a client device's round trip was found: `measured` by a loopback test, `estimated` from
+/// the latencies the browser reports (on headphones), or set by hand (`manual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LatencySourceName {
+    Measured,
+    Estimated,
+    Manual,
+}
+
+impl From<audiolab_domain::device::LatencySource> for LatencySourceName {
+    fn from(source: audiolab_domain::device::LatencySource) -> Self {
+        use audiolab_domain::device::LatencySource;
+        match source {
+            LatencySource::Measured => Self::Measured,
+            LatencySource::Estimated => Self::Estimated,
+            LatencySource::Manual => Self::Manual,
+        }
+    }
+}
+
+impl From<LatencySourceName> for audiolab_domain::device::LatencySource {
+    fn from(source: LatencySourceName) -> Self {
+        match source {
+            LatencySourceName::Measured => Self::Measured,
+            LatencySourceName::Estimated => Self::Estimated,
+            LatencySourceName::Manual => Self::Manual,
+        }
+    }
+}
+
 /// Declares a value that must be one of a fixed list (integers or strings): an inline `enum` in
 /// the document, so SDKs and test generators offer exactly those values, refused at parse time
 /// otherwise with a message naming `$field`. Inline rather than a reference, so an optional,

@@ -171,18 +171,18 @@ pub struct ClientDevice {
 const ACK_INTERVAL: Duration = Duration::from_millis(50);
 
 impl ClientDevice {
-    /// Attaches this connection as the device `device_id` of the session's project for `owner`.
+    /// Attaches this connection as the device `device_id` of the session's project for `owner`,
+    /// placing its microphone `latency` frames (its round trip) before it was captured.
     pub async fn attach(
         session: Arc<Session>,
         device_id: String,
         owner: UserId,
-        request: &crate::protocol::Attach,
+        channels: u8,
         lookahead: u32,
+        latency: u32,
     ) -> audiolab_domain::transport::TransportResult<Self> {
-        let channels = request.channels.unwrap_or(1);
-        let (link, resumed) =
-            session.attach_device(device_id, owner, lookahead, channels, request.latency_frames.unwrap_or(0)).await?;
-        let generation = link.connect(if resumed { request.latency_frames } else { None });
+        let (link, resumed) = session.attach_device(device_id, owner, lookahead, channels, latency).await?;
+        let generation = link.connect(resumed.then_some(latency));
         let resend =
             if resumed { link.state().unplayed.iter().map(|(_, frame)| frame.clone()).collect() } else { Vec::new() };
         Ok(Self { link, generation, session, resumed, acked_at: Instant::now(), resend })

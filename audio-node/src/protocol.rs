@@ -47,7 +47,8 @@ pub struct Attach {
     #[serde(default)]
     pub channels: Option<u8>,
     /// The round trip (output + input latency) in frames, as the client measured it: its
-    /// microphone frame `c` was heard against what it played at `c − latency_frames`.
+    /// microphone frame `c` was heard against what it played at `c − latency_frames`. When
+    /// absent, the round trip stored for this user's device is used.
     #[serde(default)]
     pub latency_frames: Option<u32>,
 }
@@ -343,6 +344,12 @@ pub struct Attached {
     /// the fields below say what the node has, and the `MON` frames not reported played follow
     /// again (drop those whose `seq` you have).
     pub resumed: bool,
+    /// The round trip the device's takes are placed with, in frames.
+    pub latency_frames: u64,
+    /// Where it came from: `given` (in `attach`), or the stored round trip's source
+    /// (`measured`, `estimated`, `manual`; `PUT /api/audio/devices/{id}/latency`); `null`
+    /// when there is none (takes are then placed with 0).
+    pub latency_source: Option<String>,
     /// `MON` frames the node knows were played, in all (continue counting from here).
     pub consumed: u64,
     /// The client frame up to which played runs were reported (report the runs after it).

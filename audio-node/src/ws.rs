@@ -273,6 +273,8 @@ async fn attach(
                 lookahead_frames: 0,
                 monitor_stream,
                 resumed: false,
+                latency_frames: 0,
+                latency_source: None,
                 consumed: 0,
                 played_until: None,
                 microphone: Vec::new(),
@@ -280,7 +282,17 @@ async fn attach(
             Ok(answer)
         }
         AttachAs::Device { device_id, lookahead } => {
-            let device = ClientDevice::attach(session, device_id, actor.id, request, lookahead).await?;
+            // The round trip the client gives, else the one stored for this user's device.
+            let (latency, latency_source) = match request.latency_frames {
+                Some(frames) => (frames, Some("given".to_owned())),
+                None => match node.store().client_latency(actor.id, &device_id).await {
+                    Ok(Some(stored)) => (stored.frames(rate), Some(stored.source.as_str().to_owned())),
+                    Ok(None) => (0, None),
+                    Err(err) => return Err(crate::node::store_error(err)),
+                },
+            };
+            let channels = request.channels.unwrap_or(1);
+            let device = ClientDevice::attach(session, device_id, actor.id, channels, lookahead, latency).await?;
             let (consumed, played_until, microphone) = device.progress();
             let answer = Attached {
                 role: request.role.clone(),
@@ -289,6 +301,8 @@ async fn attach(
                 lookahead_frames: device.link.lookahead,
                 monitor_stream,
                 resumed: device.resumed,
+                latency_frames: u64::from(latency),
+                latency_source,
                 consumed,
                 played_until,
                 microphone,

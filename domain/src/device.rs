@@ -12,6 +12,57 @@ pub struct InputDevice {
     pub host_api: String,
 }
 
+/// How a client device's round trip was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencySource {
+    /// By a loopback test: a burst played and found again in the microphone.
+    Measured,
+    /// From the latencies the browser reports (on headphones no burst comes back).
+    Estimated,
+    /// Set or nudged by hand.
+    Manual,
+}
+
+impl LatencySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Measured => "measured",
+            Self::Estimated => "estimated",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+impl std::str::FromStr for LatencySource {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "measured" => Ok(Self::Measured),
+            "estimated" => Ok(Self::Estimated),
+            "manual" => Ok(Self::Manual),
+            other => Err(format!("unknown latency source {other:?}")),
+        }
+    }
+}
+
+/// A user's client device's round trip (output + input latency), placed with its takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientLatency {
+    pub device_id: String,
+    /// Microseconds, 0 to 1 s.
+    pub latency_us: i64,
+    pub source: LatencySource,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ClientLatency {
+    /// The round trip in frames at `sample_rate`.
+    pub fn frames(&self, sample_rate: u32) -> u32 {
+        (self.latency_us as f64 * f64::from(sample_rate) / 1e6).round() as u32
+    }
+}
+
 /// The device that records the engine's own output.
 pub const LOOPBACK_DEVICE_ID: &str = "loopback";
 

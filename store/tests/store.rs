@@ -50,6 +50,7 @@ on_both_backends!(
     migrations_are_idempotent,
     projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
     device_offsets_default_to_zero_and_stay_within_a_second,
+    client_latencies_belong_to_a_user_and_a_device_and_say_how_they_were_found,
     a_full_node_loses_a_project_to_a_node_with_room,
     the_takes_of_a_dead_node_are_claimed_once_by_a_live_one,
     usernames_are_unique_and_found_by_name,
@@ -187,6 +188,23 @@ async fn device_offsets_default_to_zero_and_stay_within_a_second(store: Store) {
     assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
     assert!(store.set_device_offset_us("mock_1", 2_000_000).await.is_err(), "more than a second is refused");
     assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
+}
+
+async fn client_latencies_belong_to_a_user_and_a_device_and_say_how_they_were_found(store: Store) {
+    use audiolab_domain::device::LatencySource;
+    let ada = user("ada");
+    store.insert_user(&ada).await.unwrap();
+    assert_eq!(store.client_latency(ada.id, "client:laptop").await.unwrap(), None);
+    store.set_client_latency(ada.id, "client:laptop", 52_000, LatencySource::Estimated).await.unwrap();
+    let set = store.set_client_latency(ada.id, "client:laptop", 43_438, LatencySource::Measured).await.unwrap();
+    let stored = store.client_latency(ada.id, "client:laptop").await.unwrap().unwrap();
+    assert_eq!(stored, set);
+    assert_eq!((stored.latency_us, stored.source, stored.frames(48_000)), (43_438, LatencySource::Measured, 2_085));
+    // Another user's device of the same name, and another device, are their own.
+    assert_eq!(store.client_latency(LOCAL_USER_ID, "client:laptop").await.unwrap(), None);
+    assert_eq!(store.client_latency(ada.id, "client:phone").await.unwrap(), None);
+    assert!(store.set_client_latency(ada.id, "client:phone", 1_500_000, LatencySource::Manual).await.is_err());
+    assert!(store.set_client_latency(ada.id, "client:phone", -1, LatencySource::Manual).await.is_err());
 }
 
 async fn prepare(db: &TestDatabase) -> Store {
