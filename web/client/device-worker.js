@@ -42,7 +42,7 @@ function connect() {
         name: options.name,
         lookahead_frames: options.lookaheadFrames,
         channels: options.channels,
-        latency_frames: options.latencyFrames,
+        ...(options.latencyFrames === null ? {} : { latency_frames: options.latencyFrames }),
       },
     });
   };

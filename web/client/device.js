@@ -13,9 +13,11 @@ export const MIC_CONSTRAINTS = { echoCancellation: false, noiseSuppression: fals
 export class ClientDevice {
   /**
    * Attaches to the project's socket at `url` (with `?access_token=` when auth is on) as the
-   * device `name`. Resolves once the node has answered `attached`.
+   * device `name`, placing takes with `latencyFrames` (else the round trip stored for the
+   * device with `PUT /api/audio/devices/client:<name>/latency`). Resolves once the node has
+   * answered `attached`.
    */
-  static async start(context, stream, { url, name, latencyFrames = 0, lookaheadFrames = 9_600, channels = 1 }) {
+  static async start(context, stream, { url, name, latencyFrames = null, lookaheadFrames = 9_600, channels = 1 }) {
     await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));
     const node = new AudioWorkletNode(context, 'audiolab-device', {
       numberOfInputs: 1,
@@ -95,12 +97,13 @@ export class ClientDevice {
 
 /**
  * The round trip (output + input latency) in frames. Plays a short burst a few times and finds
- * it in the microphone by cross-correlation; the median of the delays, if they agree within
- * 1 ms, is `{frames, measured: true}`. When no burst comes back (headphones, or a device with
+ * it in the microphone by cross-correlation; the median of the delays, if most of them agree
+ * with it within 1 ms, is `{frames, measured: true}`. When no burst comes back (headphones, or a device with
  * no path from output to input) the latencies the browser reports are summed instead:
- * `{frames, measured: false}` — an estimate, to be nudged by ear.
+ * `{frames, measured: false}` — an estimate, to be nudged by ear. `through` (for tests) takes
+ * the burst's output node and returns the node the calibration hears instead of the microphone.
  */
-export async function calibrate(context, stream, { bursts = 5 } = {}) {
+export async function calibrate(context, stream, { bursts = 5, through = null } = {}) {
   const rate = context.sampleRate;
   const burst = new Float32Array(Math.round(rate * 0.005));
   // A noise burst (seeded) with a sharp autocorrelation peak.
@@ -117,7 +120,7 @@ export async function calibrate(context, stream, { bursts = 5 } = {}) {
     outputChannelCount: [2],
     processorOptions: { burst, bursts, period, rate },
   });
-  const source = context.createMediaStreamSource(stream);
+  const source = through ? through(node) : context.createMediaStreamSource(stream);
   source.connect(node);
   node.connect(context.destination);
   const recorded = await new Promise((resolve) => {
@@ -131,10 +134,13 @@ export async function calibrate(context, stream, { bursts = 5 } = {}) {
     const found = findBurst(recorded, burst, b * period, maxDelay);
     if (found !== null) delays.push(found);
   }
+  // Most bursts must agree within 1 ms of their median (a glitch may spoil one).
   delays.sort((a, b) => a - b);
-  const spread = delays.length ? delays[delays.length - 1] - delays[0] : Infinity;
-  if (delays.length >= Math.ceil(bursts / 2) && spread <= rate / 1000) {
-    return { frames: delays[Math.floor(delays.length / 2)], measured: true, spreadMs: (spread / rate) * 1000 };
+  const median = delays[Math.floor(delays.length / 2)];
+  const agreeing = delays.filter((d) => Math.abs(d - median) <= rate / 1000);
+  if (agreeing.length > bursts / 2) {
+    const spread = agreeing[agreeing.length - 1] - agreeing[0];
+    return { frames: median, measured: true, spreadMs: (spread / rate) * 1000 };
   }
   const track = stream.getAudioTracks()[0];
   const input = track?.getSettings().latency ?? 0;
