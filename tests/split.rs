@@ -3,6 +3,9 @@
 //! The transport is driven through the API, the WebSocket is reached at the API's address, and
 //! a project moves to another node when its node dies.
 
+mod common;
+
+use common::musician::{CutProxy, LATENCY, Musician, attach_message};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -239,6 +242,51 @@ async fn api_and_node_processes_play_a_project_together() {
     device.send(Message::text(stop.to_string())).await.unwrap();
     while next_of(&mut device, "control_response").await["data"]["id"] != 2 {}
     let _ = device.close(None).await;
+
+    // A take from a client device through the API's proxy survives a 2 s network drop: time
+    // stands still, the client resends what was not acknowledged, the take is whole.
+    let body = json!({"project_id": project, "name": "Vox", "track_index": 1});
+    let (_, vox) = post(&client, format!("{api}/api/tracks"), body).await;
+    let vox = vox["id"].as_str().unwrap().to_owned();
+    let arm = json!({"device_id": "client:laptop", "enabled": true});
+    assert_eq!(post(&client, format!("{api}/api/audio/tracks/{vox}/record/enable"), arm).await.0, 200);
+    let proxy = CutProxy::start(&api).await;
+    let url = proxy.through(&ws_url, &api);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    socket.send(Message::text(attach_message().to_string())).await.unwrap();
+    next_of(&mut socket, "attached").await;
+    let mut musician = Musician::new(url, socket);
+    let request = json!({"track_id": vox, "start_time": 0.5, "punch_in": 1.0, "punch_out": 2.0});
+    let started = common::control(musician.socket(), "record_start", request).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until(72_000, 0).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+    musician.play_until(96_000 + LATENCY as i64 + 4_800, 96_000).await;
+    let stopped = common::control(musician.socket(), "record_stop", json!({"session_id": session})).await;
+    assert_eq!(stopped["success"], true, "{stopped}");
+    assert_eq!(stopped["result"]["missing_frames"], 0, "{stopped}");
+    assert_eq!(stopped["result"]["start_frame"], 48_000, "{stopped}");
+    let take_clip = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
+    let detach = json!({"type": "detach"});
+    musician.socket().send(Message::text(detach.to_string())).await.unwrap();
+    let finalize = stopped["result"]["finalize_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(finished_job(&client, &api, &finalize).await["status"], "succeeded");
+    let audio = client.get(format!("{api}/api/clips/{take_clip}/audio")).send().await.unwrap().bytes().await.unwrap();
+    let wav = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(wav.path(), &audio).unwrap();
+    let mut reader = audiolab_media::wav::WavReader::open(wav.path()).unwrap();
+    let clip: Value = client.get(format!("{api}/api/clips/{take_clip}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(clip["length_frames"], 48_000, "exactly the punch range: {clip}");
+    let mut take = vec![0.0f32; 48_000];
+    let offset = clip["offset_frames"].as_u64().unwrap();
+    assert_eq!(reader.read_frames(offset, &mut take).unwrap(), 48_000);
+    let heard = 0.25 * std::f32::consts::FRAC_1_SQRT_2;
+    let wrong = take.iter().position(|s| (s - heard).abs() > 1e-5);
+    assert_eq!(wrong, None, "every frame of the take holds what was heard");
+    drop(musician);
 
     let (mut socket, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     socket.send(Message::text(json!({"type": "ping"}).to_string())).await.unwrap();

@@ -2,6 +2,8 @@
 //! HTTP client for it.
 #![allow(dead_code)]
 
+pub mod musician;
+
 use audiolab::{Application, Role};
 use audiolab_config::Settings;
 use audiolab_store::testing::TestDatabase;
