@@ -214,11 +214,6 @@ impl ClientDevice {
         }
     }
 
-    /// The connection was lost: the device waits for it to come back (see [`AWAY_GRACE`]).
-    pub fn leave(self) {
-        self.link.disconnect(self.generation);
-    }
-
     /// The monitor audio rendered since the last call, as encoded `MON` frames (f32 stereo, at
     /// most [`wire::MAX_FRAMES`] each, one stretch of consecutive timeline frames per frame),
     /// also offered to the project's listeners. A resumed device first gets again the frames
@@ -345,6 +340,14 @@ impl ClientDevice {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// However the connection ends (closed, lost, or its task failing), the device waits for it to
+/// come back (see [`AWAY_GRACE`]); after a `detach` this marks a device no longer attached.
+impl Drop for ClientDevice {
+    fn drop(&mut self) {
+        self.link.disconnect(self.generation);
     }
 }
 

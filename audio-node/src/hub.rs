@@ -30,6 +30,73 @@ fn message(kind: &str, data: serde_json::Value) -> Message {
 
 type BoxSink = Pin<Box<dyn Sink<Frame, Error = poem::Error> + Send>>;
 
+/// A socket's sink that, once it has failed, fails at once ever after without being polled
+/// again: the socket's own sink panics when polled after its error (a client gone while a
+/// reply, a broadcast and a monitor frame were all on their way).
+struct Fused {
+    inner: BoxSink,
+    failed: bool,
+}
+
+impl Fused {
+    fn closed() -> poem::Error {
+        poem::Error::from_string("the connection is closed", poem::http::StatusCode::BAD_GATEWAY)
+    }
+
+    fn watch<T>(&mut self, poll: std::task::Poll<Result<T, poem::Error>>) -> std::task::Poll<Result<T, poem::Error>> {
+        if let std::task::Poll::Ready(Err(_)) = &poll {
+            self.failed = true;
+        }
+        poll
+    }
+}
+
+impl Sink<Frame> for Fused {
+    type Error = poem::Error;
+
+    fn poll_ready(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.failed {
+            return std::task::Poll::Ready(Err(Self::closed()));
+        }
+        let poll = self.inner.as_mut().poll_ready(cx);
+        self.watch(poll)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Frame) -> Result<(), Self::Error> {
+        if self.failed {
+            return Err(Self::closed());
+        }
+        let sent = self.inner.as_mut().start_send(item);
+        self.failed |= sent.is_err();
+        sent
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.failed {
+            return std::task::Poll::Ready(Err(Self::closed()));
+        }
+        let poll = self.inner.as_mut().poll_flush(cx);
+        self.watch(poll)
+    }
+
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        if self.failed {
+            return std::task::Poll::Ready(Err(Self::closed()));
+        }
+        let poll = self.inner.as_mut().poll_close(cx);
+        self.watch(poll)
+    }
+}
+
 /// Broadcasts one client may have waiting for its socket; beyond this the client is slow and
 /// misses them (and is told how many).
 const PENDING_LIMIT: usize = 256;
@@ -54,6 +121,7 @@ impl Outbox {
         S::Error: std::fmt::Display,
     {
         let sink = sink.sink_map_err(|e| poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_GATEWAY));
+        let sink = Fused { inner: Box::pin(sink), failed: false };
         Arc::new(Self {
             sink: tokio::sync::Mutex::new(Box::pin(sink)),
             pending: Mutex::default(),

@@ -143,10 +143,9 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
             membership = Some(node.hub().join(project, outbox.clone()));
         }
     }
-    // A device whose connection ends without `detach` waits for its client to come back.
-    if let Attachment::Device(device) = attachment {
-        device.leave();
-    }
+    // A device whose connection ends without `detach` waits for its client to come back (as
+    // `ClientDevice` is dropped).
+    drop(attachment);
 }
 
 /// What a connection is attached as.
