@@ -1,0 +1,108 @@
+// The studio's entry: who is signed in decides the view — the sign-in form, the project list,
+// or a project's studio (`#/projects/<id>`).
+
+import { api } from './api.js';
+import { Studio } from './studio.js';
+import { h, toast } from './ui.js';
+
+const root = document.getElementById('app');
+let studio = null;
+
+async function start() {
+  studio?.close();
+  studio = null;
+  let me;
+  try {
+    me = await api.get('/api/me');
+  } catch (error) {
+    if (error.status === 401) {
+      api.token = null;
+      return signIn();
+    }
+    root.replaceChildren(h('p', { class: 'empty' }, error.message));
+    return;
+  }
+  const project = location.hash.match(/^#\/projects\/([0-9a-f-]+)$/)?.[1];
+  if (project) {
+    studio = new Studio(root, project, me);
+    await studio.open();
+  } else {
+    await projects(me);
+  }
+}
+
+function signIn() {
+  const username = h('input', { name: 'username', autocomplete: 'username', required: true, minlength: 3 });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, minlength: 8 });
+  const submit = async (path) => {
+    if (!username.reportValidity() || !password.reportValidity()) return;
+    try {
+      const session = await api.post(path, { username: username.value, password: password.value });
+      api.token = session.token;
+      await start();
+    } catch (error) {
+      toast(error.message);
+    }
+  };
+  root.replaceChildren(
+    h('main', { class: 'auth' }, [
+      h('h1', {}, 'AudioLab'),
+      h('p', {}, 'Record, overdub and mix together, in the browser.'),
+      h('form', { onsubmit: (e) => (e.preventDefault(), submit('/api/auth/login')) }, [
+        h('label', {}, ['Username', username]),
+        h('label', {}, ['Password', password]),
+        h('div', { class: 'row' }, [
+          h('button', { type: 'submit', class: 'primary', name: 'sign-in' }, 'Sign in'),
+          h('button', { type: 'button', name: 'sign-up', onclick: () => submit('/api/auth/register') }, 'Create account'),
+        ]),
+      ]),
+    ]),
+  );
+}
+
+async function projects(me) {
+  const list = await api.get('/api/projects?limit=200');
+  const name = h('input', { name: 'project-name', placeholder: 'New project name', required: true, maxlength: 200 });
+  const tempo = h('input', { name: 'tempo', type: 'number', min: 20, max: 300, value: 120, step: 'any', title: 'Tempo (bpm)' });
+  const create = async (event) => {
+    event.preventDefault();
+    if (!name.reportValidity()) return;
+    try {
+      const project = await api.post('/api/projects', { name: name.value, tempo: Number(tempo.value) });
+      location.hash = `#/projects/${project.id}`;
+    } catch (error) {
+      toast(error.message);
+    }
+  };
+  const signOut = async () => {
+    await api.post('/api/auth/logout').catch(() => {});
+    api.token = null;
+    await start();
+  };
+  root.replaceChildren(
+    h('header', { class: 'bar' }, [
+      h('strong', {}, 'AudioLab'),
+      h('span', { class: 'grow' }),
+      h('span', { class: 'muted' }, me.username),
+      me.auth_enabled ? h('button', { onclick: signOut }, 'Sign out') : null,
+    ]),
+    h('main', { class: 'projects' }, [
+      h('form', { class: 'row', onsubmit: create }, [name, tempo, h('button', { class: 'primary', name: 'create-project' }, 'Create project')]),
+      list.items.length
+        ? h(
+            'ul',
+            { class: 'project-list' },
+            list.items.map((p) =>
+              h('li', {}, [
+                h('a', { href: `#/projects/${p.id}` }, p.name),
+                h('span', { class: 'muted' }, `${p.tempo} bpm · ${p.time_signature} · ${p.sample_rate / 1000} kHz`),
+              ]),
+            ),
+          )
+        : h('p', { class: 'empty' }, 'No projects yet: create one above.'),
+    ]),
+  );
+}
+
+window.addEventListener('hashchange', start);
+start();
