@@ -95,9 +95,20 @@ fn service() -> OpenApiService<Apis, ()> {
 
 /// The web folder, inside the binary: the page at `/` and its modules under `/web/`.
 mod web {
+    use poem::{Endpoint, IntoResponse, Request, Response};
+
     #[derive(rust_embed::RustEmbed)]
     #[folder = "../web"]
     pub struct Files;
+
+    /// `GET /` is the studio's page (the API's routes are nested at the root, so it is
+    /// answered before them).
+    pub async fn studio_at_root<E: Endpoint>(endpoint: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
+        if req.uri().path() == "/" && matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD) {
+            return poem::endpoint::EmbeddedFileEndpoint::<Files>::new("index.html").call(req).await;
+        }
+        endpoint.call(req).await.map(IntoResponse::into_response)
+    }
 }
 
 /// The OpenAPI document, as committed under `openapi/`.
@@ -114,13 +125,13 @@ pub fn app(context: ApiContext) -> impl Endpoint {
     let upload_limit = context.settings.max_upload_bytes;
     Route::new()
         .nest("/", service)
-        .at("/", poem::endpoint::EmbeddedFileEndpoint::<web::Files>::new("index.html"))
         .nest("/web", poem::endpoint::EmbeddedFilesEndpoint::<web::Files>::new())
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .around(move |endpoint, req| body_limit::limit_body(endpoint, req, body_limit, upload_limit))
         .catch_all_error(error::framework_error)
         .around(allow::add_allow)
+        .around(web::studio_at_root)
         .data(context)
         .with(Tracing)
 }

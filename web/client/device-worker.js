@@ -12,6 +12,7 @@ let options = null;
 let socket = null;
 let worklet = null; // MessagePort to the worklet
 let attached = false;
+let everAttached = false; // the microphone before the first attach is nobody's take
 let closing = false;
 let retryDelay = 250;
 
@@ -73,6 +74,7 @@ function connect() {
 /** After `attached`: on a resume, report the runs and resend the MIC frames the node lacks. */
 function resumed(data) {
   attached = true;
+  everAttached = true;
   post({ type: 'state', state: 'attached', resumed: data.resumed });
   if (!data.resumed) return;
   const playedUntil = data.played_until ?? 0;
@@ -92,6 +94,7 @@ function resumed(data) {
 
 /** A block from the worklet: what it played, and the microphone it captured meanwhile. */
 function block({ client, mic, runs: played, consumed: total }) {
+  if (!everAttached) return;
   consumed = total;
   runs.push(...played);
   // Runs are kept for a few seconds, in case a report is lost with the connection.

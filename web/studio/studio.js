@@ -49,10 +49,10 @@ export class Studio {
     }
     this.role = this.members.find((m) => m.user_id === this.me.id)?.role ?? 'owner';
     this.build();
-    await this.reload();
+    this.connect();
+    await this.reload().catch((error) => toast(error.message));
     const status = await api.get(`/api/audio/projects/${this.projectId}/playback/status`).catch(() => null);
     if (status) this.applyStatus(status);
-    this.connect();
     const frame = () => {
       if (this.closed) return;
       this.drawPlayhead();
@@ -86,7 +86,8 @@ export class Studio {
     this.connection = h('span', { class: 'connection', name: 'connection' }, 'connecting…');
     this.canvas = h('canvas', { class: 'lanes' });
     this.headers = h('div', { class: 'headers' });
-    this.scroller = h('div', { class: 'scroller' }, [this.canvas]);
+    this.playhead = h('div', { class: 'playhead' });
+    this.scroller = h('div', { class: 'scroller' }, [this.canvas, this.playhead]);
     this.mixer = h('section', { class: 'mixer' });
     this.jobsArea = h('div', { class: 'jobs' });
     const editor = this.role !== 'viewer';
@@ -136,7 +137,7 @@ export class Studio {
       api.get(`/api/projects/${this.projectId}/loops?limit=100`),
     ]);
     this.tracks = tracks.items.sort((a, b) => a.track_index - b.track_index);
-    this.loop = loops.items.find((l) => l.enabled) ?? loops.items[0] ?? null;
+    this.loop = loops.find((l) => l.enabled) ?? loops[0] ?? null;
     this.loopToggle.checked = Boolean(this.loop?.enabled);
     const clips = await Promise.all(this.tracks.map((t) => api.get(`/api/tracks/${t.id}/clips?limit=500`)));
     this.clips = new Map(this.tracks.map((t, i) => [t.id, clips[i].items]));
@@ -365,26 +366,17 @@ export class Studio {
         ctx.fillText(label, x + 4, y + 14, Math.max(0, w - 8));
       }
     });
-    this.playheadCache = ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
-    this.lastPlayheadX = null;
+    this.playhead.style.height = `${height}px`;
   }
 
   drawPlayhead() {
-    if (!this.project || !this.playheadCache) return;
+    if (!this.project) return;
     const frame = this.playheadFrame();
-    this.position.value = clock(frame / this.rate);
-    this.position.textContent = this.position.value;
+    const text = clock(frame / this.rate);
+    if (this.position.textContent !== text) this.position.textContent = text;
     this.bars.textContent = barBeat(frame / this.rate, this.project.tempo, Number(this.project.time_signature.split('/')[0]));
-    const x = Math.round(this.x(frame));
-    if (x === this.lastPlayheadX) return;
-    const ctx = this.canvas.getContext('2d');
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.putImageData(this.playheadCache, 0, 0);
-    const ratio = window.devicePixelRatio || 1;
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.fillStyle = this.recording ? '#ff4d4d' : '#ffffff';
-    ctx.fillRect(x, 0, 1.5, this.canvas.height / ratio);
-    this.lastPlayheadX = x;
+    this.playhead.style.transform = `translateX(${this.x(frame)}px)`;
+    this.playhead.classList.toggle('recording', Boolean(this.recording));
   }
 
   // ---- editing on the canvas ----------------------------------------------------------
@@ -494,11 +486,16 @@ export class Studio {
   // ---- tracks, mixer, takes -----------------------------------------------------------
 
   async addTrack() {
-    const index = this.tracks.reduce((n, t) => Math.max(n, t.track_index + 1), 0);
-    try {
-      await api.post('/api/tracks', { project_id: this.projectId, name: `Track ${index + 1}`, track_index: index });
-    } catch (error) {
-      toast(error.message);
+    // The next free slot; another member may take it at the same moment: then the one after.
+    let index = this.tracks.reduce((n, t) => Math.max(n, t.track_index + 1), 0);
+    for (let attempt = 0; attempt < 4; attempt++, index++) {
+      try {
+        const track = await api.post('/api/tracks', { project_id: this.projectId, name: `Track ${index + 1}`, track_index: index });
+        this.tracks.push(track);
+        return;
+      } catch (error) {
+        if (error.status !== 409 || attempt === 3) return toast(error.message);
+      }
     }
   }
 
