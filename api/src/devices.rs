@@ -190,6 +190,7 @@ impl DevicesApi {
         ctx: Data<&ApiContext>,
         caller: Caller,
         /// A client device id, `client:<name>`.
+        #[oai(validator(pattern = r"^client:[A-Za-z0-9_.-]{1,40}$"))]
         device_id: Path<String>,
         body: Json<ClientLatencyRequest>,
     ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::BODY }> {
@@ -209,6 +210,7 @@ impl DevicesApi {
         ctx: Data<&ApiContext>,
         caller: Caller,
         /// A client device id, `client:<name>`.
+        #[oai(validator(pattern = r"^client:[A-Za-z0-9_.-]{1,40}$"))]
         device_id: Path<String>,
     ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::LOOKUP }> {
         client_device_id(&device_id.0)?;

@@ -164,6 +164,28 @@ try {
   const phase = ((take.start_frame + onsets[0]) % (RATE / 2)) / RATE * 1000;
   console.log(`take: ${take.length_frames} frames from ${take.start_frame}, clicks every beat; offset from the grid ${phase.toFixed(2)} ms`);
 
+  // A page reloaded mid-take: once audio is back, the take carries on, whole, as one take.
+  await page.click('button[name=record]');
+  await page.waitForSelector('button[name=record].on');
+  const session = await until('the second take', async () => (await api('/api/audio/recording/active')).find((r) => r.track_id === vocal.id));
+  await page.waitForTimeout(2_000);
+  await page.reload();
+  await page.waitForSelector('button[name=record].on');
+  await page.click('button[name=enable-audio]');
+  await until('the device resumed', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).client_device?.connected, 30_000);
+  await page.waitForTimeout(1_500);
+  await page.click('button[name=record]');
+  const saved = await until('the second take saved', async () => {
+    const journal = await api(`/api/audio/recording/status/${session.session_id}`);
+    return journal.status === 'saved' && journal;
+  }, 30_000);
+  assert.equal(saved.clip_ids.length, 1, `one take across the reload: ${JSON.stringify(saved)}`);
+  const resumedTake = await api(`/api/clips/${saved.clip_ids[0]}`);
+  assert.ok(resumedTake.length_frames > RATE * 3, `the take goes on after the reload: ${resumedTake.length_frames} frames`);
+  const lost = await page.locator('.toast', { hasText: 'missing' }).count();
+  assert.equal(lost, 0, 'nothing of the take was missing');
+  console.log(`a take across a reload: ${resumedTake.length_frames} frames, one take`);
+
   // A fader moved in one page moves in another.
   const second = await context.newPage();
   second.on('pageerror', (e) => errors.push(`second page error: ${e.message}`));

@@ -15,9 +15,10 @@ export class ClientDevice {
    * Attaches to the project's socket at `url` (with `?access_token=` when auth is on) as the
    * device `name`, placing takes with `latencyFrames` (else the round trip stored for the
    * device with `PUT /api/audio/devices/client:<name>/latency`). Resolves once the node has
-   * answered `attached`.
+   * answered `attached`. The lookahead (how far the node renders ahead of what was played) is
+   * sized from the round trips of a few pings unless `lookaheadFrames` is given.
    */
-  static async start(context, stream, { url, name, latencyFrames = null, lookaheadFrames = 9_600, channels = 1 }) {
+  static async start(context, stream, { url, name, latencyFrames = null, lookaheadFrames = null, channels = 1 }) {
     await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));
     const node = new AudioWorkletNode(context, 'audiolab-device', {
       numberOfInputs: 1,
@@ -32,7 +33,8 @@ export class ClientDevice {
     const channel = new MessageChannel();
     node.port.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
     const attached = device.next((m) => m.type === 'state' && m.state === 'attached');
-    const options = { type: 'start', url, name, latencyFrames, lookaheadFrames, channels, port: channel.port1 };
+    const rate = context.sampleRate;
+    const options = { type: 'start', url, name, latencyFrames, lookaheadFrames, channels, rate, port: channel.port1 };
     worker.postMessage(options, [channel.port1]);
     await attached;
     return device;

@@ -53,6 +53,15 @@ export class Studio {
     await this.reload().catch((error) => toast(error.message));
     const status = await api.get(`/api/audio/projects/${this.projectId}/playback/status`).catch(() => null);
     if (status) this.applyStatus(status);
+    // A take this browser was recording when the page went away goes on once audio is back.
+    const active = await api.get('/api/audio/recording/active').catch(() => []);
+    const mine = active.find((r) => r.project_id === this.projectId && r.device_id === `client:${this.deviceName}`);
+    if (mine) {
+      this.recording = mine.session_id;
+      this.recordButton.classList.add('on');
+      this.recordButton.textContent = '■ Stop recording';
+      toast('A take was recording from this browser: enable audio within a minute to carry on — nothing recorded is lost.', 'info');
+    }
     const frame = () => {
       if (this.closed) return;
       this.drawPlayhead();
@@ -695,6 +704,8 @@ export class Studio {
         if (m.type === 'state' && m.state === 'reconnecting') this.latency.textContent = 'Audio connection lost — reconnecting (your take is kept)…';
         if (m.type === 'state' && m.state === 'attached') this.showLatency();
         if (m.type === 'message' && m.message.type === 'error') toast(m.message.data.message);
+        if (m.type === 'restored' && m.frames > 0) toast('Sending the rest of your take…', 'info');
+        if (m.type === 'lost') toast('The audio device was away too long: the end of the take could not be sent.');
       });
       this.audioButton.textContent = 'Recalibrate';
       this.audioButton.onclick = () => this.recalibrate();
