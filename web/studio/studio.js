@@ -757,7 +757,10 @@ export class Studio {
       this.recordButton.textContent = '● Record';
       try {
         const stopped = await this.device.control('record_stop', { session_id: session });
-        if (stopped.missing_frames > 0) toast(`The take is missing ${(stopped.missing_frames / this.rate).toFixed(2)} s of audio the network lost.`);
+        if (stopped.missing_frames > 0) {
+          const seconds = (stopped.missing_frames / this.rate).toFixed(3);
+          toast(`The take is missing ${seconds} s of audio: it was on its way when the connection or the page went away.`, 'info');
+        }
         if (stopped.finalize_job_id) {
           const row = this.jobRow('Saving the take');
           this.jobs.set(stopped.finalize_job_id, row);
