@@ -211,6 +211,23 @@ try {
   });
   await until('the fader in the second page', async () => (await second.inputValue('.strip >> nth=0 >> input[name=volume]')) === '0.5');
   assert.equal((await api(`/api/tracks/${backing.id}`)).volume, 0.5);
+
+  // Clip edits on the canvas go through the API and reach the other page: a fade-in dragged
+  // from the clip's top-left corner, then the clip moved one second (80 pixels) later.
+  const lanes = await page.locator('canvas.lanes').boundingBox();
+  const refreshed = second.waitForResponse((r) => r.url().includes(`/api/tracks/${backing.id}/clips`));
+  await page.mouse.move(lanes.x + 1, lanes.y + 28 + 7);
+  await page.mouse.down();
+  await page.mouse.move(lanes.x + 41, lanes.y + 28 + 7, { steps: 5 });
+  await page.mouse.up();
+  await until('the fade', async () => Math.abs((await api(`/api/clips/${imported.id}`)).fade_in - 0.5) < 0.02);
+  await refreshed;
+  await page.mouse.move(lanes.x + 300, lanes.y + 28 + 50);
+  await page.mouse.down();
+  await page.mouse.move(lanes.x + 380, lanes.y + 28 + 50, { steps: 5 });
+  await page.mouse.up();
+  await until('the move', async () => (await api(`/api/clips/${imported.id}`)).start_frame === RATE);
+  await second.waitForTimeout(500);
   await second.screenshot({ path: `${shots}/second-page.png` });
 
   // Render a mixdown and download it.

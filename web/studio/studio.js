@@ -370,9 +370,12 @@ export class Studio {
           ctx.lineTo(x + w, y + LANE - 4);
           ctx.stroke();
         }
+        // Fade handles at the top of the fade lines.
         ctx.fillStyle = '#e8eef8';
+        ctx.fillRect(x + clip.fade_in * this.pps - 3, y + 4, 6, 6);
+        ctx.fillRect(x + w - clip.fade_out * this.pps - 3, y + 4, 6, 6);
         const label = clip.status === 'ready' ? clip.name : `${clip.name} (${clip.status}${clip.error ? `: ${clip.error}` : ''})`;
-        ctx.fillText(label, x + 4, y + 14, Math.max(0, w - 8));
+        ctx.fillText(label, x + 8, y + 16, Math.max(0, w - 16));
       }
     });
     this.playhead.style.height = `${height}px`;
@@ -399,7 +402,13 @@ export class Studio {
       const x0 = this.x(clip.start_frame);
       const x1 = x0 + Math.max(2, this.x(clip.length_frames));
       if (x >= x0 && x <= x1) {
-        const edge = x1 - x <= EDGE ? 'end' : x - x0 <= EDGE ? 'start' : 'body';
+        // The top corners (and the fade lines' tops) are fade handles; the sides trim.
+        const top = y - (RULER + index * LANE) < 14;
+        const fadeIn = x0 + clip.fade_in * this.pps;
+        const fadeOut = x1 - clip.fade_out * this.pps;
+        const edge = top && Math.abs(x - fadeIn) <= EDGE * 1.5 ? 'fade_in'
+          : top && Math.abs(x - fadeOut) <= EDGE * 1.5 ? 'fade_out'
+          : x1 - x <= EDGE ? 'end' : x - x0 <= EDGE ? 'start' : 'body';
         return { kind: 'clip', clip, track, edge };
       }
     }
@@ -414,6 +423,7 @@ export class Studio {
     if (target.kind === 'ruler') return this.rulerDrag(event, x0, rect);
     if (target.kind !== 'clip' || this.role === 'viewer') return;
     const { clip, edge } = target;
+    if (edge === 'fade_in' || edge === 'fade_out') return this.fadeDrag(clip, edge, rect);
     const original = { start: clip.start_frame, length: clip.length_frames, offset: clip.offset_frames };
     const move = (e) => {
       const delta = this.frameAt(Math.abs(e.clientX - rect.left - x0)) * Math.sign(e.clientX - rect.left - x0);
@@ -439,6 +449,34 @@ export class Studio {
       } catch (error) {
         toast(error.message);
         Object.assign(clip, { start_frame: original.start, length_frames: original.length, offset_frames: original.offset });
+        this.draw();
+      }
+    };
+    window.addEventListener('pointermove', move);
+    window.addEventListener('pointerup', up);
+  }
+
+  /** Drags a clip's fade in or out (its length in seconds, within the clip). */
+  fadeDrag(clip, edge, rect) {
+    const before = clip[edge];
+    const length = clip.length_frames / this.rate;
+    const move = (e) => {
+      const x = e.clientX - rect.left;
+      const x0 = this.x(clip.start_frame);
+      const seconds = edge === 'fade_in' ? (x - x0) / this.pps : (x0 + length * this.pps - x) / this.pps;
+      const other = edge === 'fade_in' ? clip.fade_out : clip.fade_in;
+      clip[edge] = Math.round(Math.max(0, Math.min(seconds, length - other)) * 1000) / 1000;
+      this.draw();
+    };
+    const up = async () => {
+      window.removeEventListener('pointermove', move);
+      window.removeEventListener('pointerup', up);
+      if (clip[edge] === before) return;
+      try {
+        await api.patch(`/api/clips/${clip.id}`, { [edge]: clip[edge] });
+      } catch (error) {
+        toast(error.message);
+        clip[edge] = before;
         this.draw();
       }
     };
