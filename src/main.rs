@@ -35,10 +35,17 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
             let (jobs, queue) = startup::open_worker(&settings).await?;
             println!("AudioLab (Worker) taking jobs from {queue:?}");
             let shutdown = tokio_util::sync::CancellationToken::new();
-            let worker = tokio::spawn(audiolab_worker::run(jobs, queue, shutdown.clone()));
+            let signal = startup::shutdown_signal();
+            let mut worker = tokio::spawn(audiolab_worker::run(jobs, queue, shutdown.clone()));
             tokio::select! {
-                result = worker => return Ok(result?),
-                () = startup::shutdown_signal() => shutdown.cancel(),
+                result = &mut worker => return Ok(result?),
+                () = signal => shutdown.cancel(),
+            }
+            // The worker lets go of the queue (and of a job it holds, which goes back on it)
+            // before the process ends, rather than being dropped halfway.
+            match tokio::time::timeout(std::time::Duration::from_secs(10), worker).await {
+                Ok(result) => result?,
+                Err(_) => tracing::warn!("the worker did not stop within 10 s"),
             }
             return Ok(());
         }
@@ -60,11 +67,12 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
             return Ok(());
         }
     };
+    let signal = startup::shutdown_signal();
     let app = Application::start(settings, role).await?;
     println!("AudioLab ({role:?}) listening on http://{}", app.address());
     let shutdown = app.shutdown_token();
     tokio::spawn(async move {
-        startup::shutdown_signal().await;
+        signal.await;
         shutdown.cancel();
     });
     app.wait().await;
