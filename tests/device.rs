@@ -460,7 +460,7 @@ async fn a_count_in_clicks_two_bars_before_the_record_point_and_the_take_starts_
     assert_eq!(started["result"]["start_time"], 1.0);
     let session = started["result"]["session_id"].as_str().unwrap().to_owned();
     musician.play_until(RATE as i64 * 3 + LATENCY as i64 + 4_800, 0).await;
-    let stopped = common::control(musician.socket(), "record_stop", json!({"session_id": session})).await;
+    let stopped = musician.control("record_stop", json!({"session_id": session})).await;
     assert_eq!(stopped["success"], true, "{stopped}");
 
     // The musician heard the count-in from −3 s: a click starting on every beat (every
@@ -481,12 +481,26 @@ async fn a_count_in_clicks_two_bars_before_the_record_point_and_the_take_starts_
     }
     assert!(peak(-8 / 2) > peak(-5) * 1.2, "the bar's first beat is accented");
 
+    // The count-in ended with the take's start: played again from 0 with the metronome off,
+    // the mix has no click.
+    assert_eq!(musician.control("stop", json!({})).await["success"], true);
+    assert_eq!(musician.control("play", json!({"position": 0.0})).await["success"], true);
+    musician.monitor.clear();
+    musician.reached = i64::MIN;
+    musician.play_until(RATE as i64, 0).await;
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    for (start, samples) in musician.monitor.iter().filter(|(start, _)| *start >= 0 && *start < RATE as i64) {
+        for (k, sample) in samples.iter().enumerate() {
+            let frame = *start as usize + k;
+            assert!((sample - clip_sample(frame) * centre).abs() < 1e-6, "a click at frame {frame} after the count-in");
+        }
+    }
+
     // The take starts exactly at the record point, and holds what was heard there: no clicks
     // (the metronome is in what the musician hears, not in the take).
     let clip_id = stopped["result"]["clip_id"].as_str().unwrap().to_owned();
     let (take, clip) = take_audio(&app, &clip_id).await;
     assert_eq!(clip["start_frame"], RATE, "{clip}");
-    let centre = std::f32::consts::FRAC_1_SQRT_2;
     let worst = (0..RATE * 2).map(|k| (take[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "worst error {worst}");
     app.stop().await;

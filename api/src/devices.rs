@@ -94,17 +94,6 @@ impl From<audiolab_domain::device::ClientLatency> for ClientLatencyView {
     }
 }
 
-/// Refuses anything but a client device's id (`client:<name>`).
-fn client_device_id(device_id: &str) -> Result<(), ApiError> {
-    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    match device_id.strip_prefix("client:") {
-        Some(name) if !name.is_empty() && name.len() <= 40 && name.chars().all(name_ok) => Ok(()),
-        _ => Err(ApiError::unprocessable(
-            "device_id: a round trip is stored for client devices, `client:<name>` (1 to 40 letters, digits, '_', '-' or '.')",
-        )),
-    }
-}
-
 impl From<InputDevice> for DeviceView {
     fn from(device: InputDevice) -> Self {
         Self {
@@ -194,7 +183,6 @@ impl DevicesApi {
         device_id: Path<String>,
         body: Json<ClientLatencyRequest>,
     ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::BODY }> {
-        client_device_id(&device_id.0)?;
         let latency_us = (body.latency_ms * 1000.0).round() as i64;
         let stored =
             ctx.store.set_client_latency(caller.actor.id, &device_id.0, latency_us, body.source.into()).await?;
@@ -213,7 +201,6 @@ impl DevicesApi {
         #[oai(validator(pattern = r"^client:[A-Za-z0-9_.-]{1,40}$"))]
         device_id: Path<String>,
     ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::LOOKUP }> {
-        client_device_id(&device_id.0)?;
         match ctx.store.client_latency(caller.actor.id, &device_id.0).await? {
             Some(latency) => Ok(Json(latency.into())),
             None => Err(ApiError::not_found("round trip of this client device").into()),

@@ -77,28 +77,31 @@ pub enum Command {
     /// The metronome's clicks in what the musician hears (the output and the monitor tap,
     /// never the captures).
     Metronome(Click),
+    /// A take's count-in: clicks up to this timeline frame whatever the metronome's setting.
+    /// It ends when the playhead reaches that frame, or the transport stops or pauses.
+    CountIn(i64),
     /// Play the project's clips as they are now (an edit, a delete, an import or take landing).
     /// Applied at the next block boundary, without a gap; the previous arrangement is dropped
     /// by the read-ahead thread.
     Arrange(Box<Arrangement>),
 }
 
-/// What the metronome plays: `metronome` on the beat grid when enabled, and in any case before
-/// `count_in_until` (a take's count-in), with the default sound when it is off.
+/// What the metronome plays: `metronome` on the beat grid when enabled, and during a count-in
+/// (with the default sound when it is off).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Click {
     pub metronome: Option<audiolab_dsp::metronome::Metronome>,
     pub grid: audiolab_dsp::metronome::BeatGrid,
-    pub count_in_until: i64,
 }
 
 impl Click {
-    /// Adds the clicks of timeline frames `start..` to the stereo `span`.
-    pub fn add(&self, start: i64, span: &mut [f32]) {
+    /// Adds the clicks of timeline frames `start..` to the stereo `span`, counting in before
+    /// `count_in_until`.
+    pub fn add(&self, start: i64, span: &mut [f32], count_in_until: i64) {
         match self.metronome {
             Some(metronome) => metronome.add(&self.grid, start, span, 2),
-            None if start < self.count_in_until => {
-                let frames = ((self.count_in_until - start) as usize).min(span.len() / 2);
+            None if start < count_in_until => {
+                let frames = ((count_in_until - start) as usize).min(span.len() / 2);
                 audiolab_dsp::metronome::Metronome::default().add(&self.grid, start, &mut span[..frames * 2], 2);
             }
             None => {}

@@ -643,7 +643,7 @@ impl AudioControl for Node {
     ) -> TransportResult<TransportStatus> {
         metronome.validate().map_err(TransportError::Invalid)?;
         let session = self.loaded(project).await?;
-        session.set_metronome(Some(metronome), None).await.map_err(busy)?;
+        session.set_metronome(metronome).await.map_err(busy)?;
         Ok(session.status())
     }
 

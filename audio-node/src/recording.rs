@@ -359,7 +359,7 @@ impl Node {
             // Starting while stopped rolls the transport: the other tracks play (the overdub),
             // after the count-in's bars of clicks.
             let roll_from = if counting_in {
-                session.set_metronome(None, Some(record_point)).await.map_err(busy)?;
+                session.count_in(record_point).await.map_err(busy)?;
                 record_point - session.beat_grid().bar_frames(count_in_bars)
             } else {
                 record_point

@@ -37,8 +37,8 @@ pub struct Session {
     last_used: Mutex<std::time::Instant>,
     /// The client audio device attached to the engine (§10), connected or away.
     device: Mutex<Option<Arc<crate::device::DeviceLink>>>,
-    /// The metronome's settings, and the frame before which a take's count-in clicks.
-    metronome: Mutex<(audiolab_domain::transport::MetronomeSettings, i64)>,
+    /// The metronome's settings.
+    metronome: Mutex<audiolab_domain::transport::MetronomeSettings>,
     /// Beats per bar (the time signature's numerator).
     pub beats_per_bar: u32,
     /// The project's monitor stream (encoded `MON` frames), for its listeners.
@@ -120,7 +120,7 @@ impl Session {
             arranging: tokio::sync::Mutex::new(()),
             last_used: Mutex::new(std::time::Instant::now()),
             device: Mutex::new(None),
-            metronome: Mutex::new((Default::default(), i64::MIN)),
+            metronome: Mutex::new(Default::default()),
             beats_per_bar: u32::from(project.time_signature.beats),
             listeners: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
             _pooled: pooled,
@@ -284,7 +284,7 @@ impl Session {
 
     /// The metronome's settings.
     pub fn metronome(&self) -> audiolab_domain::transport::MetronomeSettings {
-        self.metronome.lock().unwrap_or_else(|p| p.into_inner()).0
+        *self.metronome.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The beat grid of the project's tempo and time signature.
@@ -296,30 +296,21 @@ impl Session {
         }
     }
 
-    /// Sets the metronome (`settings`) and/or the end of a take's count-in, and tells the engine.
+    /// Sets the metronome and tells the engine.
     pub async fn set_metronome(
         &self,
-        settings: Option<audiolab_domain::transport::MetronomeSettings>,
-        count_in_until: Option<i64>,
+        settings: audiolab_domain::transport::MetronomeSettings,
     ) -> Result<(), engine::EngineBusy> {
-        let (settings, until) = {
-            let mut metronome = self.metronome.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(settings) = settings {
-                metronome.0 = settings;
-            }
-            if let Some(until) = count_in_until {
-                metronome.1 = until;
-            }
-            *metronome
-        };
-        let click = engine::Click {
-            metronome: settings
-                .enabled
-                .then_some(audiolab_dsp::metronome::Metronome { level: settings.level, accent: settings.accent }),
-            grid: self.beat_grid(),
-            count_in_until: until,
-        };
+        *self.metronome.lock().unwrap_or_else(|p| p.into_inner()) = settings;
+        let metronome = audiolab_dsp::metronome::Metronome { level: settings.level, accent: settings.accent };
+        let click = engine::Click { metronome: settings.enabled.then_some(metronome), grid: self.beat_grid() };
         self.command(Command::Metronome(click)).await
+    }
+
+    /// Clicks up to timeline frame `until` (a take's count-in), whatever the metronome's setting.
+    pub async fn count_in(&self, until: i64) -> Result<(), engine::EngineBusy> {
+        self.set_metronome(self.metronome()).await?;
+        self.command(Command::CountIn(until)).await
     }
 
     /// Detaches the device if its connection has been lost for longer than `grace`.

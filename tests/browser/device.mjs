@@ -6,36 +6,11 @@
 //
 //   node tests/browser/device.mjs <base url> <work dir>
 import { chromium } from 'playwright-core';
-import { writeFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { RATE, beatIntervals, clickFile, clickOnsets, readWav } from './wav.mjs';
 
 const [base, work] = process.argv.slice(2);
-const RATE = 48_000;
 
-/** A 16-bit mono WAV of `seconds`: a 5 ms click every half second from 0.25 s, then 1 s of silence. */
-function clickFile(path, seconds) {
-  const frames = RATE * (seconds + 1);
-  const data = Buffer.alloc(frames * 2);
-  for (let n = 0; n < RATE * seconds; n++) {
-    const k = (n - RATE / 4) % (RATE / 2);
-    const value = n >= RATE / 4 && k < 240 ? Math.round(0.6 * 32767 * Math.sin((2 * Math.PI * 2000 * k) / RATE)) : 0;
-    data.writeInt16LE(value, n * 2);
-  }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(RATE, 24);
-  header.writeUInt32LE(RATE * 2, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  writeFileSync(path, Buffer.concat([header, data]));
-}
 
 async function api(method, path, body) {
   const response = await fetch(base + path, {
@@ -48,34 +23,6 @@ async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Reads a WAV's samples (16/24/32-bit integer or 32-bit float PCM), first channel. */
-function readWav(buffer) {
-  let at = 12;
-  let format;
-  while (at < buffer.length) {
-    const id = buffer.toString('ascii', at, at + 4);
-    const size = buffer.readUInt32LE(at + 4);
-    if (id === 'fmt ') {
-      format = { tag: buffer.readUInt16LE(at + 8), channels: buffer.readUInt16LE(at + 10), bits: buffer.readUInt16LE(at + 22) };
-      if (format.tag === 0xfffe) format.tag = buffer.readUInt16LE(at + 32);
-    }
-    if (id === 'data') {
-      const bytes = format.bits / 8;
-      const count = Math.floor(size / (bytes * format.channels));
-      const samples = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        const p = at + 8 + i * bytes * format.channels;
-        if (format.tag === 3) samples[i] = buffer.readFloatLE(p);
-        else if (format.bits === 16) samples[i] = buffer.readInt16LE(p) / 32768;
-        else if (format.bits === 24) samples[i] = buffer.readIntLE(p, 3) / 8388608;
-        else samples[i] = buffer.readInt32LE(p) / 2147483648;
-      }
-      return samples;
-    }
-    at += 8 + size + (size % 2);
-  }
-  throw new Error('no data chunk');
-}
 
 const clicks = `${work}/clicks.wav`;
 clickFile(clicks, 30);
@@ -166,15 +113,11 @@ try {
   assert.ok(take.length > RATE * 2, `${take.length} frames recorded in 3 s`);
   // Onsets of the clicks in the take: each one beat after the last, to the frame (the client's
   // clock paced the take, so nothing was stretched or dropped).
-  const onsets = [];
-  for (let i = 1; i < take.length; i++) {
-    if (Math.abs(take[i]) > 0.05 && (onsets.length === 0 || i - onsets[onsets.length - 1] > 4_800)) onsets.push(i);
-  }
+  const onsets = clickOnsets(take);
   console.log('click onsets:', onsets.join(', '));
   assert.ok(onsets.length >= 4, `clicks in the take: ${onsets.length}`);
-  // Chromium's fake capture may slip a 10 ms buffer when the machine is busy (its glitch,
-  // upstream of the page); most intervals must be exactly one beat.
-  const exact = onsets.slice(1).filter((at, i) => Math.abs(at - onsets[i] - RATE / 2) <= 2).length;
+  // Most intervals (see beatIntervals on Chromium's fake capture).
+  const exact = beatIntervals(onsets, 2);
   assert.ok(exact >= (onsets.length - 1) * 0.75, `clicks one beat apart: ${exact} of ${onsets.length - 1}`);
   console.log('browser device test: a take recorded through the reference client, clicks one beat apart');
 } finally {

@@ -85,6 +85,28 @@ impl Musician {
         }
     }
 
+    /// Sends a control command and plays on (as a client does) until its answer comes.
+    pub async fn control(&mut self, command: &str, data: Value) -> Value {
+        let id = uuid::Uuid::new_v4().to_string();
+        let message = json!({"type": "control", "id": id, "command": command, "data": data});
+        self.send(Message::text(message.to_string())).await.expect("connected");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(std::time::Instant::now() < deadline, "no answer to {command}");
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.socket().next()).await;
+            match frame.expect("a message").expect("open").expect("a frame") {
+                Message::Binary(bytes) => self.play(wire::decode(&bytes).unwrap()).await.expect("connected"),
+                Message::Text(text) => {
+                    let message: Value = serde_json::from_str(&text).unwrap();
+                    if message["type"] == "control_response" && message["data"]["id"] == id.as_str() {
+                        return message["data"].clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Takes the next message. Err when the connection is lost.
     async fn step(&mut self) -> Result<(), ()> {
         let frame = match tokio::time::timeout(Duration::from_millis(200), self.socket().next()).await {

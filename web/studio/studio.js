@@ -438,8 +438,6 @@ export class Studio {
       this.draw();
     };
     const up = async () => {
-      window.removeEventListener('pointermove', move);
-      window.removeEventListener('pointerup', up);
       const changed = clip.start_frame !== original.start || clip.length_frames !== original.length;
       if (!changed) return;
       const body = { start: clip.start_frame / this.rate };
@@ -452,8 +450,7 @@ export class Studio {
         this.draw();
       }
     };
-    window.addEventListener('pointermove', move);
-    window.addEventListener('pointerup', up);
+    drag(move, up);
   }
 
   /** Drags a clip's fade in or out (its length in seconds, within the clip). */
@@ -469,8 +466,6 @@ export class Studio {
       this.draw();
     };
     const up = async () => {
-      window.removeEventListener('pointermove', move);
-      window.removeEventListener('pointerup', up);
       if (clip[edge] === before) return;
       try {
         await api.patch(`/api/clips/${clip.id}`, { [edge]: clip[edge] });
@@ -480,8 +475,7 @@ export class Studio {
         this.draw();
       }
     };
-    window.addEventListener('pointermove', move);
-    window.addEventListener('pointerup', up);
+    drag(move, up);
   }
 
   /** A click on the ruler seeks; a drag along it sets the loop region. */
@@ -496,8 +490,6 @@ export class Studio {
       }
     };
     const up = async () => {
-      window.removeEventListener('pointermove', move);
-      window.removeEventListener('pointerup', up);
       if (Math.abs(x1 - x0) <= 4) {
         await this.command('seek', { position: this.frameAt(x0) / this.rate }).catch(() => {});
         return;
@@ -517,8 +509,7 @@ export class Studio {
         this.reloadSoon();
       }
     };
-    window.addEventListener('pointermove', move);
-    window.addEventListener('pointerup', up);
+    drag(move, up);
   }
 
   async drop(event) {
@@ -918,6 +909,17 @@ export class Studio {
     this.dialog('Members', [list, this.role === 'owner' ? h('div', { class: 'row' }, [username, role, h('button', { onclick: add }, 'Add')]) : null], []);
     await refresh();
   }
+}
+
+/** Follows the pointer with `move` until it is released, then calls `up` once. */
+function drag(move, up) {
+  const release = () => {
+    window.removeEventListener('pointermove', move);
+    window.removeEventListener('pointerup', release);
+    up();
+  };
+  window.addEventListener('pointermove', move);
+  window.addEventListener('pointerup', release);
 }
 
 function db(gain) {

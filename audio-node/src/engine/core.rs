@@ -40,6 +40,8 @@ pub struct EngineCore {
     /// A client device's copy of the output, when one is attached.
     monitor: Option<Box<super::MonitorTap>>,
     click: Option<super::Click>,
+    /// The end of a take's count-in (`i64::MIN` when none runs).
+    count_in_until: i64,
     retired: rtrb::Producer<Retired>,
     /// How to wake the read-ahead thread (none when a test steps the engine by hand).
     fill: Option<FillSignal>,
@@ -72,6 +74,7 @@ impl EngineCore {
             captures: Default::default(),
             monitor: None,
             click: None,
+            count_in_until: i64::MIN,
             retired,
             position: 0,
             state: TransportState::Stopped,
@@ -190,7 +193,10 @@ impl EngineCore {
                     // Rolling, the read-ahead goes further than while standing.
                     self.fill_wanted = true;
                 }
-                Command::Pause if self.state == TransportState::Playing => self.state = TransportState::Paused,
+                Command::Pause if self.state == TransportState::Playing => {
+                    self.state = TransportState::Paused;
+                    self.count_in_until = i64::MIN;
+                }
                 Command::Pause => {}
                 Command::Resume => {
                     self.state = TransportState::Playing;
@@ -198,6 +204,7 @@ impl EngineCore {
                 }
                 Command::Stop => {
                     self.state = TransportState::Stopped;
+                    self.count_in_until = i64::MIN;
                     self.seek(0);
                 }
                 Command::Seek(frame) => self.seek(frame),
@@ -231,6 +238,7 @@ impl EngineCore {
                     }
                 }
                 Command::Metronome(click) => self.click = Some(click),
+                Command::CountIn(until) => self.count_in_until = until,
                 Command::DetachMonitor => {
                     if let Some(old) = self.monitor.take() {
                         let _ = self.retired.push(Retired::Monitor(old));
@@ -264,7 +272,10 @@ impl EngineCore {
                 capture.capture(start, piece);
             }
             if let Some(click) = &self.click {
-                click.add(start, piece);
+                click.add(start, piece, self.count_in_until);
+            }
+            if start + length as i64 >= self.count_in_until {
+                self.count_in_until = i64::MIN; // counted in: the take has begun
             }
             if let Some(monitor) = &mut self.monitor {
                 monitor.push(start, piece);
