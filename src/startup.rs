@@ -118,7 +118,7 @@ impl Application {
                 let api = audiolab_api::app(context);
                 let gate = Gate::new(store_for_gate, auth_enabled);
                 Route::new()
-                    .at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node))
+                    .at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node, origin_policy(&settings)))
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
@@ -134,7 +134,7 @@ impl Application {
                 let gate = Gate::new(store.clone(), auth_enabled);
                 let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone(), queue)?);
                 Route::new()
-                    .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes))
+                    .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes, origin_policy(&settings)))
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
@@ -201,6 +201,11 @@ impl Application {
         self.shutdown.cancel();
         self.wait().await;
     }
+}
+
+/// The browser origins that may open sockets besides the server's own.
+fn origin_policy(settings: &Settings) -> audiolab_node::gate::OriginPolicy {
+    audiolab_node::gate::OriginPolicy::new(settings.allowed_origins())
 }
 
 /// Forgets expired tokens once an hour (they are refused anyway; this keeps the table small).
@@ -307,7 +312,7 @@ fn api_context(
         storage,
         jobs,
         auth_enabled: settings.auth_enabled(role == Role::Serve),
-        logins: Arc::default(),
+        limits: Arc::new(audiolab_app::accounts::Limits::new(settings.registrations_per_hour)),
     })
 }
 

@@ -317,6 +317,9 @@ async fn revoked_and_expired_tokens_are_refused_and_keys_work_until_revoked() {
             secret_hash: audiolab_app::accounts::hash_secret(secret),
             created_at: past - chrono::Duration::days(1),
             expires_at: past,
+            last_used_at: None,
+            address: None,
+            user_agent: None,
         })
         .await
         .unwrap();

@@ -397,14 +397,20 @@ async fn a_device_offset_moves_its_takes_and_is_kept_with_them() {
             (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    assert_eq!(put("/api/audio/devices/mock_0/offset".into(), json!({"offset_ms": 1500})).await.0, 422);
-    assert_eq!(put("/api/audio/devices/nope/offset".into(), json!({"offset_ms": 1})).await.0, 404);
-    let (status, set) = put("/api/audio/devices/mock_0/offset".into(), json!({"offset_ms": 12.5})).await;
-    assert_eq!((status, set["offset_ms"].as_f64()), (200, Some(12.5)), "{set}");
-    let (_, devices) = app.get("/api/audio/devices").await;
-    assert_eq!(devices[0]["offset_ms"].as_f64(), Some(12.5));
-
     let project = app.project(json!({"name": "Offset"})).await;
+    let other = app.project(json!({"name": "Elsewhere"})).await;
+    let offset = |project: &str, device: &str| format!("/api/projects/{project}/devices/{device}/offset");
+    assert_eq!(put(offset(&project, "mock_0"), json!({"offset_ms": 1500})).await.0, 422);
+    assert_eq!(put(offset(&project, "nope"), json!({"offset_ms": 1})).await.0, 404);
+    let (status, set) = put(offset(&project, "mock_0"), json!({"offset_ms": 12.5})).await;
+    assert_eq!((status, set["offset_ms"].as_f64()), (200, Some(12.5)), "{set}");
+    let (_, devices) = app.get(&format!("/api/audio/devices?project_id={project}")).await;
+    assert_eq!(devices[0]["offset_ms"].as_f64(), Some(12.5));
+    let (_, elsewhere) = app.get(&format!("/api/audio/devices?project_id={other}")).await;
+    assert_eq!(elsewhere[0]["offset_ms"].as_f64(), Some(0.0), "another project's devices are not moved");
+    let (status, _) = put("/api/audio/devices/mock_0/offset".into(), json!({"offset_ms": 250})).await;
+    assert_eq!(status, 404, "the deployment-wide route is gone");
+
     let track = app.track(&project, "Mic", 0).await;
     let track = track["id"].as_str().unwrap().to_owned();
     arm(&app, &track, "mock_0").await;

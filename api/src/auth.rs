@@ -5,8 +5,8 @@
 use crate::Tag;
 use crate::context::ApiContext;
 use crate::error::{Answer, ApiError, codes};
-use audiolab_app::accounts::{self, Identity, Issued};
-use audiolab_domain::user::{Actor, TokenKind, User};
+use audiolab_app::accounts::{self, Identity, Issued, Origin};
+use audiolab_domain::user::{Actor, Revocation, TokenKind, User};
 use audiolab_domain::{TokenId, now};
 use audiolab_store::Store;
 use chrono::{DateTime, Utc};
@@ -35,8 +35,11 @@ impl Gate {
         if !self.enabled {
             return Identity::User { actor: Actor::local(), token: None };
         }
+        if req.headers().get_all(poem::http::header::AUTHORIZATION).iter().count() > 1 {
+            return Identity::Ambiguous;
+        }
         match bearer(req) {
-            Some(secret) => Identity::of_secret(&self.store, &secret, now()).await,
+            Some(secret) => Identity::of_secret(&self.store, &secret, &address(req), now()).await,
             None => Identity::Anonymous,
         }
     }
@@ -68,6 +71,7 @@ pub async fn identify<E: Endpoint>(next: E, mut req: Request, gate: Gate) -> poe
 pub fn refusal(identity: Option<&Identity>) -> ApiError {
     match identity {
         Some(Identity::Rejected(reason)) => ApiError::unauthorized(*reason),
+        Some(Identity::Ambiguous) => ApiError::bad_request("send one Authorization header, not several"),
         Some(Identity::Unavailable) => ApiError::unavailable("the database is unavailable; try again shortly"),
         _ => ApiError::unauthorized("sign in first: send Authorization: Bearer <token>"),
     }
@@ -118,7 +122,9 @@ impl<'a> ApiExtractor<'a> for Caller {
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         match req.extensions().get::<Identity>() {
-            Some(Identity::User { actor, token }) => Ok(Caller { actor: actor.clone(), token: *token }),
+            Some(Identity::User { actor, token }) => {
+                Ok(Caller { actor: actor.clone(), token: token.map(|credential| credential.id) })
+            }
             other => Err(poem::Error::from_response(refusal(other).into_response())),
         }
     }
@@ -250,8 +256,55 @@ pub enum KeyRevoked {
     Done,
 }
 
-fn address(req: &Request) -> String {
+/// The client's address: the connection's peer. Forwarding headers are not trusted (anyone
+/// can send them).
+pub fn address(req: &Request) -> String {
     req.remote_addr().as_socket_addr().map_or_else(|| "unknown".into(), |a| a.ip().to_string())
+}
+
+fn origin(req: &Request) -> Origin {
+    let user_agent = req.headers().get(poem::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    Origin { address: address(req), user_agent: user_agent.map(str::to_owned) }
+}
+
+/// One of the caller's login sessions.
+#[derive(Debug, Object)]
+pub struct SessionView {
+    /// Session id, for ending it.
+    pub id: Uuid,
+    /// When the user signed in.
+    pub created_at: DateTime<Utc>,
+    /// When the session was last used (to the minute).
+    #[oai(nullable)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The address it was last used from.
+    #[oai(nullable)]
+    pub address: Option<String>,
+    /// The browser or program that signed in.
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    /// Whether this request came with this session's token.
+    pub current: bool,
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+pub struct PasswordChange {
+    /// The password now.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub current: crate::states::Text,
+    /// The new password, 8–256 characters.
+    #[oai(validator(min_length = 8, max_length = 256))]
+    pub new: crate::states::Text,
+}
+
+#[derive(ApiResponse)]
+pub enum Ended {
+    /// Done: the tokens are revoked and the sockets opened with them closed.
+    #[oai(status = 204)]
+    Done,
 }
 
 #[OpenApi(tag = "Tag::Accounts")]
@@ -259,13 +312,17 @@ impl AuthApi {
     /// Create an account
     ///
     /// Registers a user and signs them in: the answer carries a bearer token valid for 30 days.
+    /// An address may register a limited number of accounts an hour (429 past it); when every
+    /// password-hashing slot is busy the answer is 503 with `Retry-After`.
     #[oai(path = "/api/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         ctx: poem::web::Data<&ApiContext>,
+        req: &Request,
         body: Json<Credentials>,
-    ) -> Answer<Registered, { codes::ANY | codes::BODY | codes::CONFLICT }> {
-        let (user, issued) = accounts::register(&ctx.store, &body.username, &body.password, now()).await?;
+    ) -> Answer<Registered, { codes::ANY | codes::BODY | codes::CONFLICT | codes::TOO_MANY }> {
+        let (user, issued) =
+            accounts::register(&ctx.store, &ctx.limits, &body.username, &body.password, &origin(req), now()).await?;
         tracing::info!(user_id = %user.id, username = %user.username, "account created");
         Ok(Registered::Created(Json(Session::new(&user, issued))))
     }
@@ -273,8 +330,9 @@ impl AuthApi {
     /// Sign in
     ///
     /// Exchanges a username and password for a bearer token valid for 30 days. After 5 failed
-    /// attempts for one username or from one address in 15 minutes, answers 429 until the
-    /// window passes.
+    /// attempts for one username from one address, or 20 from one address, in 15 minutes, that
+    /// address gets 429 until the window passes; an address with no failures is never refused.
+    /// When every password-hashing slot is busy the answer is 503 with `Retry-After`.
     #[oai(path = "/api/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -283,19 +341,104 @@ impl AuthApi {
         body: Json<Credentials>,
     ) -> Answer<Json<Session>, { codes::ANY | codes::BODY | codes::UNAUTHORIZED | codes::TOO_MANY }> {
         let (user, issued) =
-            accounts::login(&ctx.store, &ctx.logins, &body.username, &body.password, &address(req), now()).await?;
+            accounts::login(&ctx.store, &ctx.limits, &body.username, &body.password, &origin(req), now()).await?;
         Ok(Json(Session::new(&user, issued)))
     }
 
     /// Sign out
     ///
-    /// Revokes the token this request presents.
+    /// Revokes the token this request presents; sockets opened with it close.
     #[oai(path = "/api/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, ctx: poem::web::Data<&ApiContext>, caller: Caller) -> Answer<LoggedOut, { codes::SIGNED }> {
         if let Some(token) = caller.token {
             ctx.store.delete_token(caller.actor.id, token).await?;
+            revoke(&ctx, Revocation::Tokens { user: caller.actor.id, tokens: vec![token], reason: "signed out".into() })
+                .await;
         }
         Ok(LoggedOut::Done)
+    }
+
+    /// List login sessions
+    ///
+    /// The caller's signed-in sessions (not API keys), newest first: when each began, when and
+    /// from where it was last used, and by what client.
+    #[oai(path = "/api/auth/sessions", method = "get", operation_id = "list_sessions")]
+    async fn sessions(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+    ) -> Answer<Json<Vec<SessionView>>, { codes::SIGNED }> {
+        let mut sessions = ctx.store.list_tokens(caller.actor.id, TokenKind::Session).await?;
+        sessions.reverse();
+        let now = now();
+        Ok(Json(
+            sessions
+                .into_iter()
+                .filter(|t| t.is_live(now))
+                .map(|t| SessionView {
+                    id: t.id.0,
+                    current: caller.token == Some(t.id),
+                    created_at: t.created_at,
+                    last_used_at: t.last_used_at,
+                    expires_at: t.expires_at,
+                    address: t.address,
+                    user_agent: t.user_agent,
+                })
+                .collect(),
+        ))
+    }
+
+    /// End a login session
+    ///
+    /// Revokes one of the caller's sessions (a lost laptop's, say): its token stops working and
+    /// the sockets opened with it close at once.
+    #[oai(path = "/api/auth/sessions/:id", method = "delete", operation_id = "end_session")]
+    async fn end_session(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+        /// Session id.
+        id: Path<Uuid>,
+    ) -> Answer<Ended, { codes::READ }> {
+        let token = id.0.into();
+        if !ctx.store.delete_token_of_kind(caller.actor.id, token, TokenKind::Session).await? {
+            return Err(ApiError::not_found("session").into());
+        }
+        let reason = "this session was ended";
+        revoke(&ctx, Revocation::Tokens { user: caller.actor.id, tokens: vec![token], reason: reason.into() }).await;
+        Ok(Ended::Done)
+    }
+
+    /// Sign out everywhere
+    ///
+    /// Revokes every login session of the caller, this one included (API keys stay: revoke
+    /// those by id); every socket opened with them closes.
+    #[oai(path = "/api/auth/logout-all", method = "post", operation_id = "logout_all")]
+    async fn logout_all(&self, ctx: poem::web::Data<&ApiContext>, caller: Caller) -> Answer<Ended, { codes::SIGNED }> {
+        let tokens = ctx.store.delete_tokens_of_kind(caller.actor.id, TokenKind::Session).await?;
+        let reason = "signed out everywhere";
+        revoke(&ctx, Revocation::Tokens { user: caller.actor.id, tokens, reason: reason.into() }).await;
+        Ok(Ended::Done)
+    }
+
+    /// Change the password
+    ///
+    /// Checks the current password (403 when wrong; 429 after five wrong tries), stores the new
+    /// one, and revokes every other token of the caller — sessions and API keys — closing their
+    /// sockets and detaching their client devices. The token of this request stays.
+    #[oai(path = "/api/auth/password", method = "post", operation_id = "change_password")]
+    async fn change_password(
+        &self,
+        ctx: poem::web::Data<&ApiContext>,
+        caller: Caller,
+        body: Json<PasswordChange>,
+    ) -> Answer<Ended, { codes::SIGNED | codes::BODY | codes::FORBIDDEN | codes::TOO_MANY }> {
+        accounts::change_password(&ctx.store, &ctx.limits, caller.actor.id, &body.current, &body.new, caller.token)
+            .await?;
+        let reason = "the password was changed";
+        revoke(&ctx, Revocation::AllTokens { user: caller.actor.id, except: caller.token, reason: reason.into() })
+            .await;
+        Ok(Ended::Done)
     }
 
     /// The signed-in user
@@ -313,11 +456,13 @@ impl AuthApi {
         &self,
         ctx: poem::web::Data<&ApiContext>,
         caller: Caller,
+        req: &Request,
         body: Json<NewApiKey>,
     ) -> Answer<KeyCreated, { codes::SIGNED | codes::BODY }> {
         let name = audiolab_domain::error::validate_name("name", &body.name, 100)?;
         let days = body.expires_in_days.unwrap_or(accounts::KEY_DEFAULT_DAYS);
-        let issued = accounts::issue(&ctx.store, caller.actor.id, TokenKind::ApiKey, &name, days, now()).await?;
+        let issued =
+            accounts::issue(&ctx.store, caller.actor.id, TokenKind::ApiKey, &name, days, &origin(req), now()).await?;
         let token = issued.token;
         Ok(KeyCreated::Created(Json(CreatedApiKey {
             id: token.id.0,
@@ -344,6 +489,8 @@ impl AuthApi {
     }
 
     /// Revoke a personal API key
+    ///
+    /// The key stops working and the sockets opened with it close at once.
     #[oai(path = "/api/auth/tokens/:id", method = "delete", operation_id = "revoke_api_key")]
     async fn revoke_key(
         &self,
@@ -352,9 +499,19 @@ impl AuthApi {
         /// Key id.
         id: Path<Uuid>,
     ) -> Answer<KeyRevoked, { codes::READ }> {
-        if !ctx.store.delete_token(caller.actor.id, id.0.into()).await? {
+        if !ctx.store.delete_token_of_kind(caller.actor.id, id.0.into(), TokenKind::ApiKey).await? {
             return Err(ApiError::not_found("API key").into());
         }
+        let reason = "the API key was deleted";
+        revoke(&ctx, Revocation::Tokens { user: caller.actor.id, tokens: vec![id.0.into()], reason: reason.into() })
+            .await;
         Ok(KeyRevoked::Done)
+    }
+}
+
+/// Tells every process that tokens were revoked, so the sockets opened with them close now.
+async fn revoke(ctx: &ApiContext, revocation: Revocation) {
+    if !matches!(&revocation, Revocation::Tokens { tokens, .. } if tokens.is_empty()) {
+        ctx.audio.revoked(revocation).await;
     }
 }

@@ -21,8 +21,8 @@ pub struct ApiContext {
     pub jobs: Arc<dyn audiolab_domain::job::JobSubmitter>,
     /// Whether requests need a token.
     pub auth_enabled: bool,
-    /// Failed logins, counted per username and address.
-    pub logins: Arc<audiolab_app::accounts::LoginLimiter>,
+    /// Failed logins and registrations, counted per address (and username).
+    pub limits: Arc<audiolab_app::accounts::Limits>,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.
@@ -142,7 +142,10 @@ impl AudioControl for NoAudio {
     }
     async fn project_changed(&self, _: ProjectId, _: audiolab_domain::transport::ModelChange) {}
     async fn project_deleted(&self, _: ProjectId) {}
-    async fn member_removed(&self, _: ProjectId, _: audiolab_domain::UserId) {}
+    async fn revoked(&self, _: audiolab_domain::user::Revocation) {}
+    async fn detach_device(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+        Err(unavailable())
+    }
 }
 
 fn unavailable() -> TransportError {

@@ -35,7 +35,8 @@ pub struct DeviceView {
     /// `virtual` for AudioLab's own devices, `client` for a client device attached to the
     /// project, else the audio host (ALSA, CoreAudio, WASAPI…).
     pub host_api: String,
-    /// Manual latency correction (ms) added to the position of every take from this device.
+    /// Manual latency correction (ms) added to the position of every take from this device in
+    /// the project given as `project_id` (a client device: the caller's own); 0 without one.
     pub offset_ms: f64,
 }
 
@@ -53,6 +54,8 @@ pub struct DeviceOffset {
 pub struct DeviceOffsetSet {
     /// Always true.
     pub success: bool,
+    /// The project the offset belongs to.
+    pub project_id: Uuid,
     /// The device.
     pub device_id: String,
     /// Milliseconds, rounded to the microsecond.
@@ -68,6 +71,10 @@ pub struct ClientLatencyRequest {
     pub latency_ms: f64,
     // Described on its type (states.rs).
     pub source: crate::states::LatencySourceName,
+    /// Your manual correction in milliseconds, −1000 to 1000, added to the position of every
+    /// take from this device; kept as it was when absent.
+    #[oai(nullable, validator(minimum(value = "-1000"), maximum(value = "1000")))]
+    pub offset_ms: Option<f64>,
 }
 
 /// The round trip stored for one of the caller's client devices.
@@ -79,6 +86,8 @@ pub struct ClientLatencyView {
     pub latency_ms: f64,
     // Described on its type (states.rs).
     pub source: crate::states::LatencySourceName,
+    /// Your manual correction in milliseconds, added to the position of every take.
+    pub offset_ms: f64,
     /// When it was stored.
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -89,6 +98,7 @@ impl From<audiolab_domain::device::ClientLatency> for ClientLatencyView {
             device_id: latency.device_id,
             latency_ms: latency.latency_us as f64 / 1000.0,
             source: latency.source.into(),
+            offset_ms: latency.offset_us as f64 / 1000.0,
             updated_at: latency.updated_at,
         }
     }
@@ -127,35 +137,49 @@ impl DevicesApi {
         project_id: Query<Option<Uuid>>,
     ) -> Answer<Json<Vec<DeviceView>>, { codes::READ }> {
         let mut devices = ctx.audio.input_devices();
+        let mut offsets = std::collections::HashMap::new();
         if let Some(project) = project_id.0 {
             let project = ctx.project(&caller, project.into(), Need::Read).await?;
             let status = ctx.audio.status(project.id).await.map_err(ApiError::from)?;
             if let Some(client) = status.client_device {
                 devices.push(client.input_device(status.sample_rate));
             }
+            offsets = ctx.store.device_offsets(project.id).await?;
         }
         let mut views = Vec::new();
         for device in devices {
-            let offset_us = ctx.store.device_offset_us(&device.device_id).await?;
+            let offset_us = match device.device_id.starts_with("client:") {
+                // A client device's offset is its user's.
+                true => ctx.store.client_latency(caller.actor.id, &device.device_id).await?.map_or(0, |l| l.offset_us),
+                false => offsets.get(&device.device_id).copied().unwrap_or(0),
+            };
             views.push(DeviceView { offset_ms: offset_us as f64 / 1000.0, ..DeviceView::from(device) });
         }
         Ok(Json(views))
     }
 
-    /// Set a device's latency offset
+    /// Set a device's latency offset in a project
     ///
-    /// Added to the timeline position of every take recorded from the device from now on, to
-    /// correct what its reported latency misses. Each take stores the offset it got, so takes
-    /// can be re-aligned later.
-    #[oai(path = "/api/audio/devices/:device_id/offset", method = "put", operation_id = "set_device_offset")]
+    /// Added to the timeline position of every take recorded from the device in this project
+    /// from now on, to correct what its reported latency misses; other projects are not
+    /// touched. Editors and the owner set it. Each take stores the offset it got, so takes can
+    /// be re-aligned later. (A client device's offset is its user's: see its latency route.)
+    #[oai(
+        path = "/api/projects/:project_id/devices/:device_id/offset",
+        method = "put",
+        operation_id = "set_project_device_offset"
+    )]
     async fn set_offset(
         &self,
         ctx: Data<&ApiContext>,
-        _caller: Caller,
-        /// Device id.
+        caller: Caller,
+        /// Project id.
+        project_id: Path<Uuid>,
+        /// Device id (a virtual device or a sound-card input).
         device_id: Path<String>,
         body: Json<DeviceOffset>,
-    ) -> Answer<Json<DeviceOffsetSet>, { codes::SIGNED | codes::LOOKUP | codes::BODY }> {
+    ) -> Answer<Json<DeviceOffsetSet>, { codes::CHANGE_BODY }> {
+        let project = ctx.project(&caller, project_id.0.into(), Need::Change).await?;
         if !ctx.has_input_device(&device_id.0) {
             return Err(ApiError::not_found("device").into());
         }
@@ -163,8 +187,9 @@ impl DevicesApi {
             return Err(ApiError::unprocessable("offset_ms: must be a number of milliseconds").into());
         }
         let offset_us = (body.offset_ms * 1000.0).round() as i64;
-        ctx.store.set_device_offset_us(&device_id.0, offset_us).await?;
-        Ok(Json(DeviceOffsetSet { success: true, device_id: device_id.0, offset_ms: offset_us as f64 / 1000.0 }))
+        ctx.store.set_device_offset_us(project.id, &device_id.0, offset_us).await?;
+        let offset_ms = offset_us as f64 / 1000.0;
+        Ok(Json(DeviceOffsetSet { success: true, project_id: project.id.0, device_id: device_id.0, offset_ms }))
     }
 
     /// Store a client device's round trip
@@ -172,7 +197,8 @@ impl DevicesApi {
     /// The caller's client device `client:<name>` (a browser or app attached to a project's
     /// socket) places every take from now on with this round trip, unless it gives one when it
     /// attaches. Store what the loopback calibration measured, or the browser's estimate on
-    /// headphones, nudged by hand if need be; `source` says which.
+    /// headphones, nudged by hand if need be; `source` says which. `offset_ms` is the caller's
+    /// own manual correction for the device: no one else's takes move with it.
     #[oai(path = "/api/audio/devices/:device_id/latency", method = "put", operation_id = "set_client_latency")]
     async fn set_latency(
         &self,
@@ -184,8 +210,11 @@ impl DevicesApi {
         body: Json<ClientLatencyRequest>,
     ) -> Answer<Json<ClientLatencyView>, { codes::SIGNED | codes::BODY }> {
         let latency_us = (body.latency_ms * 1000.0).round() as i64;
-        let stored =
-            ctx.store.set_client_latency(caller.actor.id, &device_id.0, latency_us, body.source.into()).await?;
+        let offset_us = body.offset_ms.map(|ms| (ms * 1000.0).round() as i64);
+        let stored = ctx
+            .store
+            .set_client_latency(caller.actor.id, &device_id.0, latency_us, body.source.into(), offset_us)
+            .await?;
         Ok(Json(stored.into()))
     }
 

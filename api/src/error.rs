@@ -57,14 +57,16 @@ pub enum ApiError {
     /// A value is missing, of the wrong type or out of range.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
-    /// Too many failed logins for this username or address; retry after `Retry-After` seconds.
+    /// Too many failed logins for this username from this address, or from this address, or
+    /// too many registrations from it; retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     /// An unexpected failure; it has been logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency such as the database is unreachable, or the audio node is at its limit of
-    /// loaded projects; retry after the seconds `Retry-After` gives.
+    /// A dependency such as the database is unreachable, the audio node is at its limit of
+    /// loaded projects, or every password-hashing slot is busy; retry after the seconds
+    /// `Retry-After` gives.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
@@ -89,8 +91,8 @@ pub mod codes {
 
     /// Any operation can fail unexpectedly or find the database down.
     pub const ANY: u32 = INTERNAL | UNAVAILABLE;
-    /// An operation that needs a token.
-    pub const SIGNED: u32 = ANY | UNAUTHORIZED;
+    /// An operation that needs a token (400 when more than one `Authorization` header is sent).
+    pub const SIGNED: u32 = ANY | UNAUTHORIZED | BAD_REQUEST;
     /// A path or query parameter that may be malformed or name nothing the caller can see.
     pub const LOOKUP: u32 = NOT_FOUND | UNPROCESSABLE;
     /// A JSON request body: unreadable, too large, the wrong content type or invalid.
@@ -291,7 +293,12 @@ impl From<audiolab_app::accounts::AccountError> for ApiError {
         match err {
             AccountError::Invalid(invalid) => invalid.into(),
             AccountError::Unauthorized(message) => ApiError::unauthorized(message),
-            AccountError::RateLimited(secs) => ApiError::too_many_requests(err.to_string(), secs),
+            AccountError::WrongPassword => ApiError::forbidden(err.to_string()),
+            AccountError::RateLimited { wait, .. } => ApiError::too_many_requests(err.to_string(), wait),
+            AccountError::Busy(wait) => {
+                let detail = err.to_string();
+                ApiError::Unavailable(body(detail.clone(), vec![detail]), u32::try_from(wait).unwrap_or(1))
+            }
             AccountError::Store(err) => err.into(),
             err @ AccountError::Hashing(_) => ApiError::internal(&err),
         }

@@ -242,6 +242,24 @@ impl PlaybackApi {
         Ok(Json(ctx.audio.stop(project.id).await?.into()))
     }
 
+    /// Detach the project's client device
+    ///
+    /// Owner only. Lets go of the browser or app attached as the project's audio device,
+    /// connected or away: a take it records stops and is saved with what arrived, its
+    /// connection is told why, and the node's own clock paces the project again. 404 when no
+    /// device is attached.
+    #[oai(path = "/api/audio/projects/:id/device", method = "delete", operation_id = "detach_client_device")]
+    async fn detach_device(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Project id.
+        id: Path<Uuid>,
+    ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
+        let project = ctx.project(&caller, id.0.into(), Need::Own).await?;
+        Ok(Json(ctx.audio.detach_device(project.id).await?.into()))
+    }
+
     /// Move the playhead
     #[oai(path = "/api/audio/projects/:id/playback/seek", method = "post", operation_id = "playback_seek")]
     async fn seek(

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod hashing;
 pub mod members;
 
 use audiolab_domain::clip::{Clip, ClipPatch};

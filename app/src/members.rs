@@ -2,7 +2,7 @@
 
 use crate::access::{self, AccessError};
 use audiolab_domain::transport::AudioControl;
-use audiolab_domain::user::{Actor, Member, Need, Role};
+use audiolab_domain::user::{Actor, Member, Need, Revocation, Role};
 use audiolab_domain::{ProjectId, UserId, ValidationError, now};
 use audiolab_store::{Store, StoreError};
 
@@ -42,9 +42,11 @@ pub async fn add(
     member(store, project, user.id).await
 }
 
-/// Changes a member's role. Owner only; the owner's own role stays.
+/// Changes a member's role. Owner only; the owner's own role stays. A member demoted below
+/// editor loses their client device at once (a take it records is saved).
 pub async fn set_role(
     store: &Store,
+    audio: &dyn AudioControl,
     actor: &Actor,
     project: ProjectId,
     user: UserId,
@@ -52,17 +54,20 @@ pub async fn set_role(
 ) -> Result<Member, AccessError> {
     access::project(store, actor, project, Need::Own, "project").await?;
     let role = grantable(role)?;
-    match store.member_role(project, user).await? {
+    let before = match store.member_role(project, user).await? {
         None => return Err(AccessError::NotFound("member")),
         Some(Role::Owner) => return Err(StoreError::Conflict("the owner's role cannot change".into()).into()),
-        Some(_) => {}
-    }
+        Some(before) => before,
+    };
     store.update_member(project, user, role).await?;
+    if before.allows(Need::Change) && !role.allows(Need::Change) {
+        audio.revoked(Revocation::Demoted { project, user }).await;
+    }
     member(store, project, user).await
 }
 
 /// Removes a member: the owner removes anyone but themselves; any member may leave. Their
-/// open sockets to the project close.
+/// open sockets to the project close and their client device detaches.
 pub async fn remove(
     store: &Store,
     audio: &dyn AudioControl,
@@ -79,7 +84,7 @@ pub async fn remove(
         }
         Some(_) => {
             store.delete_member(project, user).await?;
-            audio.member_removed(project, user).await;
+            audio.revoked(Revocation::Removed { project, user }).await;
             Ok(())
         }
     }

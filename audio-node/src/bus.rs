@@ -29,8 +29,8 @@ pub enum BusEvent {
     ProjectChanged { project_id: ProjectId, change: ModelChange },
     /// The project was deleted.
     ProjectDeleted { project_id: ProjectId },
-    /// A member was removed from the project.
-    MemberRemoved { project_id: ProjectId, user_id: audiolab_domain::UserId },
+    /// A right was taken away (a token revoked, a member removed or demoted).
+    Revoked(audiolab_domain::user::Revocation),
 }
 
 /// Publishes `event` for every node.
@@ -90,6 +90,6 @@ async fn apply(node: &Node, payload: &str) {
         },
         BusEvent::ProjectChanged { project_id, change } => node.project_changed(project_id, change).await,
         BusEvent::ProjectDeleted { project_id } => node.project_deleted(project_id).await,
-        BusEvent::MemberRemoved { project_id, user_id } => node.member_removed(project_id, user_id).await,
+        BusEvent::Revoked(revocation) => node.revoke(revocation).await,
     }
 }

@@ -66,6 +66,8 @@ pub struct DeviceLink {
     generation: AtomicU64,
     /// Since when no connection has been attached.
     away_since: Mutex<Option<Instant>>,
+    /// Why the node detached the device, once it did: its connection stops acting for it.
+    ended: Mutex<Option<String>>,
     state: Mutex<DeviceState>,
 }
 
@@ -108,6 +110,7 @@ impl DeviceLink {
             take: Mutex::new(None),
             generation: AtomicU64::new(0),
             away_since: Mutex::new(None),
+            ended: Mutex::new(None),
             state: Mutex::new(DeviceState {
                 feed,
                 latency: u64::from(latency),
@@ -146,6 +149,17 @@ impl DeviceLink {
     /// How long the device has been without a connection.
     pub fn away_for(&self) -> Option<Duration> {
         self.away_since.lock().unwrap_or_else(|p| p.into_inner()).map(|since| since.elapsed())
+    }
+
+    /// The node detached the device for `reason`: its connection stops acting for it (no more
+    /// monitor audio, microphone frames refused) and tells its client why.
+    pub fn end(&self, reason: &str) {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| reason.to_owned());
+    }
+
+    /// Why the node detached the device, if it did.
+    pub fn ended(&self) -> Option<String> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The round trip the device's takes are placed with, in frames.
@@ -190,7 +204,7 @@ impl ClientDevice {
 
     /// Whether this connection still acts for the device (no other connection took it over).
     pub fn current(&self) -> bool {
-        self.link.generation.load(Ordering::Acquire) == self.generation
+        self.link.generation.load(Ordering::Acquire) == self.generation && self.link.ended().is_none()
     }
 
     pub fn sample_rate(&self) -> u32 {

@@ -7,6 +7,7 @@
 //! A client whose socket is not ready misses the message instead of holding up the others,
 //! and is told how many it missed once it drains.
 
+use audiolab_domain::user::Revocation;
 use futures_util::{FutureExt, Sink, SinkExt};
 use poem::web::websocket::Message as Frame;
 
@@ -230,14 +231,28 @@ struct Channel {
     queue: mpsc::UnboundedSender<Message>,
 }
 
-#[derive(Default)]
 pub struct Hub {
     channels: Arc<Mutex<HashMap<ProjectId, Channel>>>,
     next_client: AtomicU64,
     /// Cancelled when a project's sockets must close (the project was deleted), with the reason.
     closings: Mutex<HashMap<ProjectId, (CancellationToken, Arc<Mutex<String>>)>>,
-    /// Members removed from a project, told to its connections (each closes if it is theirs).
-    removals: Mutex<HashMap<ProjectId, tokio::sync::broadcast::Sender<audiolab_domain::UserId>>>,
+    /// Rights taken away (§8), told to every connection of the node: each closes if it relied
+    /// on one (its token, its membership).
+    revocations: tokio::sync::broadcast::Sender<Arc<Revocation>>,
+}
+
+/// Revocations a connection may fall behind by before it re-checks its rights itself.
+const REVOCATION_BACKLOG: usize = 256;
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            channels: Arc::default(),
+            next_client: AtomicU64::new(0),
+            closings: Mutex::default(),
+            revocations: tokio::sync::broadcast::channel(REVOCATION_BACKLOG).0,
+        }
+    }
 }
 
 /// What a connection watches to learn that its project is gone.
@@ -313,22 +328,18 @@ impl Hub {
         Closing { token: token.clone(), reason: reason.clone() }
     }
 
-    /// What a connection to `project` watches to learn that a member was removed.
-    pub fn removals(&self, project: ProjectId) -> tokio::sync::broadcast::Receiver<audiolab_domain::UserId> {
-        let mut removals = self.removals.lock().unwrap_or_else(|p| p.into_inner());
-        removals.entry(project).or_insert_with(|| tokio::sync::broadcast::channel(16).0).subscribe()
+    /// What a connection watches to learn that a right was taken away.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Arc<Revocation>> {
+        self.revocations.subscribe()
     }
 
-    /// Tells `project`'s connections that `user` is no longer a member: theirs close.
-    pub fn remove_member(&self, project: ProjectId, user: audiolab_domain::UserId) {
-        if let Some(removals) = self.removals.lock().unwrap_or_else(|p| p.into_inner()).get(&project) {
-            let _ = removals.send(user);
-        }
+    /// Tells every connection of the node that a right was taken away: those that relied on it close.
+    pub fn revoke(&self, revocation: Revocation) {
+        let _ = self.revocations.send(Arc::new(revocation));
     }
 
     /// Closes every connection to `project`, telling each `reason`, and ends its broadcasts.
     pub fn close_project(&self, project: ProjectId, reason: &str) {
-        self.removals.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
         let closing = self.closings.lock().unwrap_or_else(|p| p.into_inner()).remove(&project);
         if let Some((token, why)) = closing {
             *why.lock().unwrap_or_else(|p| p.into_inner()) = reason.to_owned();

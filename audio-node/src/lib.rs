@@ -21,6 +21,7 @@ pub mod recording;
 pub mod registry;
 pub mod remote;
 pub mod reports;
+pub mod revocation;
 pub mod session;
 pub mod wire;
 pub mod ws;
@@ -35,9 +36,10 @@ use tokio_util::sync::CancellationToken;
 /// Where the WebSocket transport is mounted, on whichever server hosts the node.
 pub const WS_PATH: &str = "/ws/audio/:project_id";
 
-/// The WebSocket transport endpoint, to mount at [`WS_PATH`].
-pub fn ws_endpoint(node: Arc<Node>) -> impl poem::Endpoint {
-    get(ws::ws_audio).data(node)
+/// The WebSocket transport endpoint, to mount at [`WS_PATH`]; browser pages of other origins
+/// than the server's own and `origins` are refused.
+pub fn ws_endpoint(node: Arc<Node>, origins: gate::OriginPolicy) -> impl poem::Endpoint {
+    get(ws::ws_audio).data(node).data(origins)
 }
 
 /// `/asyncapi.json`: the socket protocol's AsyncAPI document, on whichever server hosts it.
@@ -51,8 +53,8 @@ fn asyncapi() -> impl IntoResponse {
 }
 
 /// The WebSocket route of an API process, proxying to the project's node; mount at [`WS_PATH`].
-pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>) -> impl poem::Endpoint {
-    get(remote::ws_proxy).data(nodes)
+pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>, origins: gate::OriginPolicy) -> impl poem::Endpoint {
+    get(remote::ws_proxy).data(nodes).data(origins)
 }
 
 /// The node's own HTTP routes when it runs as a separate process: all but `/health` need the
@@ -64,6 +66,7 @@ pub fn app(node: Arc<Node>, secret: Option<String>) -> impl poem::Endpoint {
         .at(WS_PATH, get(ws::ws_audio))
         .at(internal::CONTROL_PATH, poem::post(internal::control))
         .data(node)
+        .data(gate::OriginPolicy::default())
         .around(move |endpoint, req| gate::internal_only(endpoint, req, secret.clone()))
 }
 

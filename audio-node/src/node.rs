@@ -148,6 +148,11 @@ impl Node {
         self.sessions.lock().await.get(&project).cloned()
     }
 
+    /// Every loaded session.
+    pub async fn sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions.lock().await.values().cloned().collect()
+    }
+
     /// Engines loaded on this node.
     pub async fn engines(&self) -> usize {
         self.sessions.lock().await.len()
@@ -216,10 +221,7 @@ impl Node {
     /// Unloads the engines that neither play nor record and were not used for `idle_after`.
     /// Returns how many unloaded.
     pub async fn unload_idle(&self) -> usize {
-        let sessions: Vec<Arc<Session>> = self.sessions.lock().await.values().cloned().collect();
-        for session in sessions {
-            session.expire_device(crate::device::AWAY_GRACE).await;
-        }
+        self.release_expired_devices().await;
         let idle: Vec<ProjectId> = self
             .sessions
             .lock()
@@ -568,6 +570,7 @@ impl AudioControl for Node {
     }
 
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
+        self.release_away_device(project, "the transport was started while the device was away").await;
         self.drive(project, ServerMessage::PlaybackStarted, |session| {
             Ok(Command::Play { from: position.map(|p| seconds_to_frames(p, session)).transpose()? })
         })
@@ -579,6 +582,7 @@ impl AudioControl for Node {
     }
 
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.release_away_device(project, "the transport was started while the device was away").await;
         self.drive(project, ServerMessage::PlaybackStarted, |_| Ok(Command::Resume)).await
     }
 
@@ -682,8 +686,12 @@ impl AudioControl for Node {
         self.hub.publish(project, changed.frame());
     }
 
-    async fn member_removed(&self, project: ProjectId, user: audiolab_domain::UserId) {
-        self.hub.remove_member(project, user);
+    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
+        self.revoke(revocation).await;
+    }
+
+    async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        Node::detach_device(self, project).await
     }
 
     async fn project_deleted(&self, project: ProjectId) {

@@ -159,6 +159,10 @@ pub enum ControlCommand {
         #[serde(default)]
         track_id: Option<Uuid>,
     },
+    /// Owner only: detaches the project's client device, connected or away (a take it records
+    /// is saved with what arrived; its connection is told `detached` with the reason); the
+    /// node's clock paces the project again.
+    DetachDevice {},
     /// Internal route only (refused on the socket): the project was deleted; stop its takes,
     /// unload it, close its sockets.
     Unload {},
@@ -200,7 +204,7 @@ impl ControlCommand {
         use audiolab_domain::user::Need;
         match self {
             Self::Status {} => Need::Read,
-            Self::Unload {} => Need::Own,
+            Self::Unload {} | Self::DetachDevice {} => Need::Own,
             _ => Need::Change,
         }
     }
@@ -222,6 +226,7 @@ impl ControlCommand {
             Self::RecordStart(_) => "record_start",
             Self::RecordStop { .. } => "record_stop",
             Self::Unload {} => "unload",
+            Self::DetachDevice {} => "detach_device",
         }
     }
 }
@@ -379,10 +384,14 @@ pub enum ServerMessage {
     /// Every `MIC` frame of the stream before `next_seq` has arrived (sent every 50 ms while
     /// that moves).
     MicAck(MicReceived),
-    /// The answer to `detach`: the node's own clock paces the project again.
+    /// The answer to `detach`, or the node's notice that it detached this connection's device
+    /// (the owner detached it, the user's right to record was taken away, or it was away too
+    /// long): the node's own clock paces the project again.
     Detached {
         /// The device that detached (`null` for a listener).
         device_id: Option<String>,
+        /// Why the node detached it; `null` for an answer to `detach`.
+        reason: Option<String>,
     },
     /// Every 50 ms while the transport rolls.
     PositionUpdate(PositionUpdate),

@@ -422,8 +422,15 @@ impl Node {
         };
         let session = self.loaded(project).await?;
         let ActiveRecording { device_id, track_id, input, .. } = recording;
-        // The musician's manual offset for the device, on top of its measured latency.
-        let offset_us = self.store.device_offset_us(&device_id).await.map_err(store_error)?;
+        // The manual offset for the device, on top of its measured latency: the project's for
+        // an engine input, the device's user's own for a client device (§8: scoped).
+        let offset_us = match &input {
+            RecordingInput::Engine(_) => self.store.device_offset_us(project, &device_id).await,
+            RecordingInput::Client(link) => {
+                self.store.client_latency(link.owner, &device_id).await.map(|l| l.map_or(0, |l| l.offset_us))
+            }
+        }
+        .map_err(store_error)?;
         let offset = (offset_us as f64 * f64::from(session.rate.hz()) / 1e6).round() as i64;
         let stopped_input = match input {
             RecordingInput::Engine(capture) => stop_engine_capture(&session, capture, offset).await?,
@@ -639,7 +646,8 @@ async fn stop_client_take(link: &crate::device::DeviceLink, offset: i64) -> Tran
     let deadline = tokio::time::Instant::now() + CLIENT_TAKE_WAIT;
     loop {
         let missing = link.take.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|t| t.missing_before(heard));
-        if missing.is_none_or(|m| m == 0) || tokio::time::Instant::now() >= deadline {
+        // A device the node detached sends nothing more: the take keeps what arrived.
+        if missing.is_none_or(|m| m == 0) || tokio::time::Instant::now() >= deadline || link.ended().is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

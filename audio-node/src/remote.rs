@@ -183,8 +183,11 @@ impl AudioControl for RemoteNodes {
     async fn project_changed(&self, project: ProjectId, change: ModelChange) {
         self.announce(BusEvent::ProjectChanged { project_id: project, change }).await;
     }
-    async fn member_removed(&self, project: ProjectId, user: audiolab_domain::UserId) {
-        self.announce(BusEvent::MemberRemoved { project_id: project, user_id: user }).await;
+    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
+        self.announce(BusEvent::Revoked(revocation)).await;
+    }
+    async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+        self.call(project, "detach_device", Value::Null).await
     }
     async fn project_deleted(&self, project: ProjectId) {
         // The hosting node stops the takes before the rows go; every node hears it on the bus.
@@ -208,13 +211,17 @@ pub async fn ws_proxy(
     Path(project): Path<String>,
     ws: WebSocket,
     nodes: Data<&Arc<RemoteNodes>>,
+    origins: Data<&crate::gate::OriginPolicy>,
 ) -> Response {
     let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
     };
+    if let Err(refusal) = origins.check(req) {
+        return refusal;
+    }
     // The same check as the node's own, here before a node is even chosen.
-    let actor = match crate::gate::admit(&nodes.store, req.extensions().get(), project).await {
-        Ok((actor, _)) => actor,
+    let admitted = match crate::gate::admit(&nodes.store, req.extensions().get(), project).await {
+        Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
     let url = match nodes.node_url(project).await {
@@ -222,7 +229,7 @@ pub async fn ws_proxy(
         Err(error) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
     };
     let upstream_url = format!("{}/ws/audio/{project}", url.replacen("http", "ws", 1));
-    let upstream = match upstream_request(&upstream_url, nodes.secret.as_deref(), &actor) {
+    let upstream = match upstream_request(&upstream_url, nodes.secret.as_deref(), &admitted) {
         Ok(request) => tokio_tungstenite::connect_async(request).await,
         Err(error) => Err(error),
     };
@@ -237,11 +244,12 @@ pub async fn ws_proxy(
     ws.config(config).on_upgrade(move |client| pump(client, upstream)).into_response()
 }
 
-/// The upgrade request to a node: the deployment's secret and the user the socket acts for.
+/// The upgrade request to a node: the deployment's secret, the user the socket acts for and
+/// the token it came with (so the node closes it when that token is revoked or expires).
 fn upstream_request(
     url: &str,
     secret: Option<&str>,
-    actor: &Actor,
+    admitted: &crate::gate::Admitted,
 ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -250,8 +258,12 @@ fn upstream_request(
     let invalid =
         |_| tokio_tungstenite::tungstenite::Error::Url(tokio_tungstenite::tungstenite::error::UrlError::EmptyHostName);
     headers.insert(crate::gate::SECRET_HEADER, HeaderValue::from_str(secret.unwrap_or_default()).map_err(invalid)?);
-    headers
-        .insert(crate::gate::ACTOR_HEADER, HeaderValue::from_str(&crate::gate::actor_header(actor)).map_err(invalid)?);
+    let actor = crate::gate::actor_header(&admitted.actor);
+    headers.insert(crate::gate::ACTOR_HEADER, HeaderValue::from_str(&actor).map_err(invalid)?);
+    if let Some(token) = &admitted.token {
+        let token = crate::gate::token_header(token);
+        headers.insert(crate::gate::TOKEN_HEADER, HeaderValue::from_str(&token).map_err(invalid)?);
+    }
     Ok(request)
 }
 

@@ -225,8 +225,8 @@ impl Session {
 
     /// Makes `device_id` the engine's client device for `owner`: the output goes to its
     /// monitor feed and the client paces the engine. The same device of the same owner, already
-    /// attached (its connection lost or not yet noticed lost), is resumed: returns it with `true`;
-    /// another device of the same user whose connection was lost is detached.
+    /// attached (its connection lost or not yet noticed lost), is resumed: returns it with `true`.
+    /// (An away device of anyone else is released by the node before this.)
     /// Errors: `conflict` when another device is attached.
     pub async fn attach_device(
         &self,
@@ -239,13 +239,6 @@ impl Session {
         use audiolab_domain::transport::TransportError;
         // Room for the lookahead twice over: the client reads the feed every few milliseconds.
         let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
-        // The same user's other device, whose connection was lost, gives way.
-        if let Some(away) = self
-            .client_device()
-            .filter(|link| link.owner == owner && link.device_id != device_id && link.away_for().is_some())
-        {
-            self.detach_device(&away.device_id).await;
-        }
         let link = {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(link) = device.as_ref() {
@@ -311,15 +304,6 @@ impl Session {
     pub async fn count_in(&self, until: i64) -> Result<(), engine::EngineBusy> {
         self.set_metronome(self.metronome()).await?;
         self.command(Command::CountIn(until)).await
-    }
-
-    /// Detaches the device if its connection has been lost for longer than `grace`.
-    pub async fn expire_device(&self, grace: Duration) {
-        let expired = self.client_device().filter(|link| link.away_for().is_some_and(|away| away >= grace));
-        if let Some(link) = expired {
-            tracing::info!(project_id = %self.project_id, device = %link.device_id, "a client device that went away is detached");
-            self.detach_device(&link.device_id).await;
-        }
     }
 
     /// The attached client device (connected or away).

@@ -3,6 +3,7 @@
 //! every client once it has spoken.
 
 use crate::device::ClientDevice;
+use crate::gate::{Admitted, OriginPolicy};
 use crate::hub::Outbox;
 use crate::node::Node;
 use crate::protocol::{AttachAs, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
@@ -31,28 +32,48 @@ fn error_response(status: StatusCode, detail: &str) -> Response {
     poem::web::Json(body).with_status(status).into_response()
 }
 
-/// The upgrade handler. Unknown or malformed project ids are refused before the upgrade.
+/// The upgrade handler. Unknown or malformed project ids, pages of other origins and callers
+/// who may not see the project are refused before the upgrade.
 #[handler]
-pub async fn ws_audio(req: &Request, Path(project): Path<String>, ws: WebSocket, node: Data<&Arc<Node>>) -> Response {
+pub async fn ws_audio(
+    req: &Request,
+    Path(project): Path<String>,
+    ws: WebSocket,
+    node: Data<&Arc<Node>>,
+    origins: Data<&OriginPolicy>,
+) -> Response {
     let Ok(project) = project.parse::<uuid::Uuid>().map(ProjectId::from) else {
         return error_response(StatusCode::UNPROCESSABLE_ENTITY, "project_id: not a UUID");
     };
-    let actor = match crate::gate::admit(node.store(), req.extensions().get(), project).await {
-        Ok((actor, _)) => actor,
+    if let Err(refusal) = origins.check(req) {
+        return refusal;
+    }
+    let admitted = match crate::gate::admit(node.store(), req.extensions().get(), project).await {
+        Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
     let node = node.clone();
     let config =
         WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
-    ws.config(config).on_upgrade(move |socket| serve(socket, project, node, actor)).into_response()
+    ws.config(config).on_upgrade(move |socket| serve(socket, project, node, admitted)).into_response()
 }
 
-async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, actor: Actor) {
+/// Resolves when `token` expires (never without one).
+async fn expiry(token: Option<audiolab_domain::user::Credential>) {
+    let Some(token) = token else { return std::future::pending().await };
+    let left = (token.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left.min(std::time::Duration::from_secs(365 * 86_400))).await;
+}
+
+async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, admitted: Admitted) {
     let (sink, mut stream) = socket.split();
     let outbox = Outbox::new(sink);
     let closing = node.hub().closing(project);
-    let mut removals = node.hub().removals(project);
-    let mut removals_open = true;
+    let mut revocations = node.hub().revocations();
+    let mut revocations_open = true;
+    let expired = expiry(admitted.token);
+    tokio::pin!(expired);
+    let actor = &admitted.actor;
     // The server sends nothing until the client speaks; then it joins the project's broadcasts.
     let mut membership = None;
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
@@ -69,6 +90,15 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
             },
             _ = pump.tick(), if matches!(attachment, Attachment::Device(_)) => {
                 let Attachment::Device(device) = &mut attachment else { continue };
+                if let Some(reason) = device.link.ended() {
+                    // Detached by the node (the owner, a revoked right, a long absence).
+                    let detached = ServerMessage::Detached { device_id: Some(device.link.device_id.clone()), reason: Some(reason) };
+                    attachment = Attachment::None;
+                    if !outbox.send(detached.frame().to_string()).await {
+                        break;
+                    }
+                    continue;
+                }
                 for frame in device.monitor_frames() {
                     if !outbox.send_binary(frame.to_vec()).await {
                         break 'connection;
@@ -106,24 +136,34 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, act
                 outbox.send_control(Message::Close(Some((CloseCode::Normal, reason)))).await;
                 break;
             }
-            removed = removals.recv(), if removals_open => match removed {
-                Ok(user) if user == actor.id => {
-                    let reason = "you are no longer a member of this project".to_owned();
-                    outbox.send_control(Message::Close(Some((CloseCode::Policy, reason)))).await;
-                    break;
+            () = &mut expired => {
+                let reason = "the token has expired; sign in again".to_owned();
+                outbox.send_control(Message::Close(Some((CloseCode::Policy, reason)))).await;
+                break;
+            }
+            revoked = revocations.recv(), if revocations_open => {
+                use tokio::sync::broadcast::error::RecvError;
+                let reason = match revoked {
+                    Ok(revocation) => revocation.closes(project, actor.id, admitted.token.map(|t| t.id)).map(str::to_owned),
+                    // Notices missed while busy: check the rights from the database instead.
+                    Err(RecvError::Lagged(_)) => allowed(&node, &admitted, project, Need::Read).await.err().map(|e| e.to_string()),
+                    Err(RecvError::Closed) => {
+                        revocations_open = false;
+                        None
+                    }
+                };
+                match reason {
+                    Some(reason) => {
+                        outbox.send_control(Message::Close(Some((CloseCode::Policy, reason)))).await;
+                        break;
+                    }
+                    None => continue,
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    removals_open = false;
-                    continue;
-                }
-                // Another member, or notices missed while busy: membership is checked again
-                // before every command regardless.
-                _ => continue,
             }
         };
         let reply = match incoming {
             Ok(Message::Close(_)) => break,
-            Ok(Message::Text(text)) => handle_text(&text, project, &node, &actor, &mut attachment).await,
+            Ok(Message::Text(text)) => handle_text(&text, project, &node, &admitted, &mut attachment).await,
             Ok(Message::Binary(bytes)) => handle_binary(&bytes, &mut attachment),
             Ok(Message::Ping(_) | Message::Pong(_)) => None,
             Err(err) => {
@@ -203,16 +243,16 @@ async fn handle_text(
     text: &str,
     project: ProjectId,
     node: &Node,
-    actor: &Actor,
+    admitted: &Admitted,
     attachment: &mut Attachment,
 ) -> Option<String> {
     match ClientMessage::parse(text) {
         Ok(ClientMessage::Attach(request)) => {
             let need = if request.role == "listener" { Need::Read } else { Need::Change };
-            if let Err(refused) = allowed(node, actor, project, need).await {
+            if let Err(refused) = allowed(node, admitted, project, need).await {
                 return Some(error(&format!("attach: {refused}")));
             }
-            match attach(node, project, actor, &request, attachment).await {
+            match attach(node, project, &admitted.actor, &request, attachment).await {
                 Ok(answer) => Some(ServerMessage::Attached(answer).frame().to_string()),
                 Err(refused) => Some(error(&format!("attach: {refused}"))),
             }
@@ -221,9 +261,9 @@ async fn handle_text(
             Attachment::Device(device) => {
                 let device_id = device.link.device_id.clone();
                 device.detach().await;
-                Some(ServerMessage::Detached { device_id: Some(device_id) }.frame().to_string())
+                Some(ServerMessage::Detached { device_id: Some(device_id), reason: None }.frame().to_string())
             }
-            Attachment::Listener(_) => Some(ServerMessage::Detached { device_id: None }.frame().to_string()),
+            Attachment::Listener(_) => Some(ServerMessage::Detached { device_id: None, reason: None }.frame().to_string()),
             Attachment::None => Some(error("detach: this connection is not attached")),
         },
         Ok(ClientMessage::Played(report)) => match attachment {
@@ -241,7 +281,7 @@ async fn handle_text(
         }
         Ok(ClientMessage::Control { id, command }) => {
             let name = command.name();
-            Some(control_response(id, name, control(command, project, node, Caller::Member(actor)).await))
+            Some(control_response(id, name, control(command, project, node, Caller::Member(admitted)).await))
         }
         Err(Refusal::Malformed(reason)) => Some(error(&reason)),
         Err(Refusal::BadCommand { id, command, error }) => Some(control_response(id, &command, Err(error))),
@@ -290,6 +330,13 @@ async fn attach(
                     Err(err) => return Err(crate::node::store_error(err)),
                 },
             };
+            // An away device (its connection lost) gives way to anyone attaching another:
+            // it is released, its take saved; only the same device of the same user resumes.
+            if let Some(away) = session.client_device().filter(|link| {
+                link.away_for().is_some() && !(link.owner == actor.id && link.device_id == device_id)
+            }) {
+                node.release_device(project, &away, "another device attached while this one was away").await;
+            }
             let channels = request.channels.unwrap_or(1);
             let device = ClientDevice::attach(session, device_id, actor.id, channels, lookahead, latency).await?;
             let (consumed, played_until, microphone) = device.progress();
@@ -315,9 +362,9 @@ async fn attach(
 /// Who sends a control command.
 #[derive(Debug, Clone, Copy)]
 pub enum Caller<'a> {
-    /// A user on the socket: checked against the project's members before every command, so
-    /// a member removed or demoted meanwhile is refused at once.
-    Member(&'a Actor),
+    /// A user on the socket: their token and membership are checked before every command, so
+    /// a member removed or demoted, or a token revoked, meanwhile is refused at once.
+    Member(&'a Admitted),
     /// An API process on the internal route (it checked its user the same way).
     Deployment,
 }
@@ -331,9 +378,9 @@ pub async fn control(
     caller: Caller<'_>,
 ) -> TransportResult<Value> {
     let actor = match caller {
-        Caller::Member(actor) => {
-            allowed(node, actor, project, command.need()).await?;
-            Some(actor)
+        Caller::Member(admitted) => {
+            allowed(node, admitted, project, command.need()).await?;
+            Some(&admitted.actor)
         }
         Caller::Deployment => None,
     };
@@ -352,6 +399,7 @@ pub async fn control(
         ControlCommand::Seek { position } => node.seek(project, position).await?,
         ControlCommand::LoopEnable { loop_region_id } => node.set_loop(project, Some(loop_region_id.into())).await?,
         ControlCommand::LoopDisable {} => node.set_loop(project, None).await?,
+        ControlCommand::DetachDevice {} => node.detach_device(project).await?,
         ControlCommand::Metronome(settings) => node.set_metronome(project, settings).await?,
         ControlCommand::SetTrack(change) => return set_track(change, project, node, actor).await,
         ControlCommand::RecordStart(request) => {
@@ -365,10 +413,17 @@ pub async fn control(
     json(serde_json::to_value(status))
 }
 
-/// Refuses a command the actor's role in the project does not allow (or, to a non-member,
-/// answers that the project does not exist).
-async fn allowed(node: &Node, actor: &Actor, project: ProjectId, need: Need) -> TransportResult<()> {
-    match access::project(node.store(), actor, project, need, "project").await {
+/// Refuses a command whose token was revoked or expired, or that the actor's role in the
+/// project does not allow (or, to a non-member, answers that the project does not exist).
+async fn allowed(node: &Node, admitted: &Admitted, project: ProjectId, need: Need) -> TransportResult<()> {
+    if let Some(token) = admitted.token {
+        let now = chrono::Utc::now();
+        let live = token.expires_at > now && node.store().token_is_live(token.id, now).await.map_err(crate::node::store_error)?;
+        if !live {
+            return Err(TransportError::Forbidden("the token this socket was opened with was revoked or expired".into()));
+        }
+    }
+    match access::project(node.store(), &admitted.actor, project, need, "project").await {
         Ok(_) => Ok(()),
         Err(AccessError::NotFound(what)) => Err(TransportError::not_found(what)),
         Err(AccessError::Forbidden(reason)) => Err(TransportError::Forbidden(reason)),

@@ -64,6 +64,11 @@ pub struct Settings {
     /// The secret API processes present to nodes' internal routes; required by `api` and
     /// `node` when auth is on. Never logged.
     pub internal_secret: Option<Secret>,
+    /// Browser origins (`https://studio.example.com`, comma-separated) whose pages may open
+    /// the socket besides the server's own; sockets from any other page are refused (403).
+    pub allowed_origins: Option<String>,
+    /// Accounts one address may register per hour (429 past it).
+    pub registrations_per_hour: u32,
 }
 
 /// The `auth` setting.
@@ -123,6 +128,8 @@ impl Default for Settings {
             queue_name: "audiolab".into(),
             auth: AuthMode::Auto,
             internal_secret: None,
+            allowed_origins: None,
+            registrations_per_hour: 20,
         }
     }
 }
@@ -219,7 +226,30 @@ impl Settings {
                 message: "must be at least 16 characters".into(),
             });
         }
+        for origin in self.allowed_origins() {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            if !scheme_ok || origin.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
+                return Err(ConfigError::Rule {
+                    setting: "allowed_origins",
+                    message: format!("{origin:?} is not an origin: write scheme://host[:port], comma-separated"),
+                });
+            }
+        }
+        if self.registrations_per_hour == 0 {
+            return Err(ConfigError::Rule { setting: "registrations_per_hour", message: "must be above zero".into() });
+        }
         Ok(())
+    }
+
+    /// The browser origins allowed to open sockets besides the server's own.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        self.allowed_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect()
     }
 
     /// Whether requests need a token, for a process that runs everything in one (`serve`) or not.

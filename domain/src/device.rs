@@ -53,6 +53,9 @@ pub struct ClientLatency {
     /// Microseconds, 0 to 1 s.
     pub latency_us: i64,
     pub source: LatencySource,
+    /// The user's manual offset for the device, microseconds, −1 s to 1 s: added to the
+    /// position of every take from it.
+    pub offset_us: i64,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 

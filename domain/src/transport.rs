@@ -298,8 +298,12 @@ pub trait AudioControl: Send + Sync {
     /// The project is being deleted: its takes are stopped and discarded, its engine unloaded,
     /// its sockets closed with a reason.
     async fn project_deleted(&self, project: ProjectId);
-    /// `user` is no longer a member of `project`: their sockets to it close with a reason.
-    async fn member_removed(&self, project: ProjectId, user: crate::UserId);
+    /// A right was taken away (§8): every process closes the sockets and detaches the client
+    /// devices that relied on it, at once.
+    async fn revoked(&self, revocation: crate::user::Revocation);
+    /// Detaches the project's client device, connected or away (a take it records is saved
+    /// with what arrived); the node's clock paces the engine again.
+    async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus>;
     /// The input devices takes can be recorded from: the virtual devices every node has, and
     /// the sound-card inputs of a node that has them.
     fn input_devices(&self) -> Vec<crate::device::InputDevice> {

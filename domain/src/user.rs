@@ -182,11 +182,78 @@ pub struct ApiToken {
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// When it was last presented (written at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// The address it was last presented from.
+    pub address: Option<String>,
+    /// The `User-Agent` of the client it was issued to.
+    pub user_agent: Option<String>,
 }
 
 impl ApiToken {
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         now < self.expires_at
+    }
+}
+
+/// The token a request or a socket came with: revoking it, or its expiry, ends what it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential {
+    pub id: TokenId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A right taken away while connections that relied on it may be open (§8): every process
+/// hears it and acts at once — sockets close with 1008 and the reason, a client device detaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Revocation {
+    /// These tokens of `user` stopped working (a logout, an API key deleted, a session ended).
+    Tokens { user: UserId, tokens: Vec<TokenId>, reason: String },
+    /// Every token of `user` but `except` stopped working (logout everywhere, a new password).
+    AllTokens { user: UserId, except: Option<TokenId>, reason: String },
+    /// `user` is no longer a member of `project`.
+    Removed { project: ProjectId, user: UserId },
+    /// `user`'s role in `project` fell below editor: they may listen, not record.
+    Demoted { project: ProjectId, user: UserId },
+}
+
+impl Revocation {
+    /// Why a socket opened by `user` with `token` to `project` must close now, if it must.
+    pub fn closes(&self, project: ProjectId, user: UserId, token: Option<TokenId>) -> Option<&str> {
+        match self {
+            Revocation::Tokens { user: u, tokens, reason } if *u == user && token.is_some_and(|t| tokens.contains(&t)) => {
+                Some(reason)
+            }
+            Revocation::AllTokens { user: u, except, reason } if *u == user && token.is_some() && token != *except => {
+                Some(reason)
+            }
+            Revocation::Removed { project: p, user: u } if *p == project && *u == user => {
+                Some("you are no longer a member of this project")
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `user`'s client device on `project` must be detached now (a take it records is
+    /// saved with what arrived).
+    pub fn detaches(&self, project: ProjectId, user: UserId) -> bool {
+        match self {
+            Revocation::Removed { project: p, user: u } | Revocation::Demoted { project: p, user: u } => {
+                *p == project && *u == user
+            }
+            Revocation::AllTokens { user: u, .. } => *u == user,
+            Revocation::Tokens { .. } => false,
+        }
+    }
+
+    /// The reason a detached device is given.
+    pub fn reason(&self) -> &str {
+        match self {
+            Revocation::Tokens { reason, .. } | Revocation::AllTokens { reason, .. } => reason,
+            Revocation::Removed { .. } => "you are no longer a member of this project",
+            Revocation::Demoted { .. } => "your role in this project no longer allows recording",
+        }
     }
 }
 

@@ -29,6 +29,9 @@ struct TokenRow {
     name: String,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    address: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl TryFrom<TokenRow> for ApiToken {
@@ -42,6 +45,9 @@ impl TryFrom<TokenRow> for ApiToken {
             secret_hash: row.secret_hash,
             created_at: row.created_at,
             expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            address: row.address,
+            user_agent: row.user_agent,
         })
     }
 }
@@ -123,8 +129,8 @@ impl Store {
     #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
     pub async fn insert_token(&self, token: &ApiToken) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, secret_hash, kind, name, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_tokens (id, user_id, secret_hash, kind, name, created_at, expires_at, last_used_at, address, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(token.id.0)
         .bind(token.user_id.0)
@@ -133,6 +139,9 @@ impl Store {
         .bind(&token.name)
         .bind(token.created_at)
         .bind(token.expires_at)
+        .bind(token.last_used_at)
+        .bind(&token.address)
+        .bind(&token.user_agent)
         .execute(pool)
         .await
         .map(drop)
@@ -178,6 +187,84 @@ impl Store {
             .await?
             .rows_affected());
         Ok(deleted == 1)
+    }
+
+    /// Notes that a token was presented from `address` at `now`.
+    pub async fn touch_token(&self, id: TokenId, address: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE api_tokens SET last_used_at = $2, address = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(now)
+            .bind(address)
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
+    }
+
+    /// Whether the token `id` exists and has not expired at `now`.
+    pub async fn token_is_live(&self, id: TokenId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let found: Option<Uuid> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id.0)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?);
+        Ok(found.is_some())
+    }
+
+    /// Revokes every token of `user` of `kind`. Returns the ids revoked.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_tokens_of_kind(&self, user: UserId, kind: TokenKind) -> StoreResult<Vec<TokenId>> {
+        let ids: Vec<Uuid> = on_pool!(self, pool => sqlx::query_scalar(
+            "DELETE FROM api_tokens WHERE user_id = $1 AND kind = $2 RETURNING id",
+        )
+        .bind(user.0)
+        .bind(kind.as_str())
+        .fetch_all(pool)
+        .await?);
+        Ok(ids.into_iter().map(TokenId::from).collect())
+    }
+
+    /// Revokes one of the user's tokens if it is of `kind`. Returns whether it was.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_token_of_kind(&self, user: UserId, id: TokenId, kind: TokenKind) -> StoreResult<bool> {
+        let deleted = on_pool!(self, pool => sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 AND kind = $3")
+            .bind(id.0)
+            .bind(user.0)
+            .bind(kind.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(deleted == 1)
+    }
+
+    /// Sets `user`'s password hash and revokes every token of theirs but `keep`, in one
+    /// transaction. Returns the ids revoked.
+    #[tracing::instrument(skip(self, password_hash))]
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<TokenId>,
+    ) -> StoreResult<Vec<TokenId>> {
+        let keep = keep.map(|k| k.0).unwrap_or(Uuid::nil());
+        let ids: Vec<Uuid> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user.0)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+            let ids = sqlx::query_scalar("DELETE FROM api_tokens WHERE user_id = $1 AND id <> $2 RETURNING id")
+                .bind(user.0)
+                .bind(keep)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            ids
+        });
+        Ok(ids.into_iter().map(TokenId::from).collect())
     }
 
     /// Forgets tokens that expired before `now`. Returns how many.

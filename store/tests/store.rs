@@ -49,7 +49,7 @@ on_both_backends!(
     identical_mixdowns_requested_at_once_share_one_job,
     migrations_are_idempotent,
     projects_go_to_the_least_loaded_live_node_and_move_when_it_goes_quiet,
-    device_offsets_default_to_zero_and_stay_within_a_second,
+    device_offsets_belong_to_a_project_default_to_zero_and_stay_within_a_second,
     client_latencies_belong_to_a_user_and_a_device_and_say_how_they_were_found,
     a_full_node_loses_a_project_to_a_node_with_room,
     the_takes_of_a_dead_node_are_claimed_once_by_a_live_one,
@@ -89,6 +89,9 @@ async fn tokens_are_found_by_hash_listed_by_kind_and_revoked_by_their_owner(stor
         secret_hash: hash.into(),
         created_at: now(),
         expires_at: now() + chrono::Duration::seconds(expires_in),
+        last_used_at: None,
+        address: Some("10.0.0.1".into()),
+        user_agent: Some("curl/8".into()),
     };
     let login = token(ada.id, TokenKind::Session, "h-login", 3600);
     let key = token(ada.id, TokenKind::ApiKey, "h-key", 3600);
@@ -109,6 +112,36 @@ async fn tokens_are_found_by_hash_listed_by_kind_and_revoked_by_their_owner(stor
     assert_eq!(store.delete_expired_tokens(now()).await.unwrap(), 1);
     assert!(store.token_by_hash("h-stale").await.unwrap().is_none());
     assert!(store.token_by_hash("h-login").await.unwrap().is_some());
+
+    // A session remembers where it was last used; only live tokens count as live.
+    store.touch_token(login.id, "10.0.0.2", now()).await.unwrap();
+    let (touched, _) = store.token_by_hash("h-login").await.unwrap().unwrap();
+    assert_eq!((touched.address.as_deref(), touched.user_agent.as_deref()), (Some("10.0.0.2"), Some("curl/8")));
+    assert!(touched.last_used_at.is_some());
+    assert!(store.token_is_live(login.id, now()).await.unwrap());
+    assert!(!store.token_is_live(key.id, now()).await.unwrap(), "revoked");
+    // Revoking by kind touches only that kind; a new password keeps one token and revokes the rest.
+    let second = token(ada.id, TokenKind::Session, "h-second", 3600);
+    let script = token(ada.id, TokenKind::ApiKey, "h-script", 3600);
+    let bobs = token(bob.id, TokenKind::Session, "h-bob", 3600);
+    for t in [&second, &script, &bobs] {
+        store.insert_token(t).await.unwrap();
+    }
+    assert!(!store.delete_token_of_kind(ada.id, script.id, TokenKind::Session).await.unwrap());
+    let mut ended = store.delete_tokens_of_kind(ada.id, TokenKind::Session).await.unwrap();
+    ended.sort();
+    let mut sessions = vec![login.id, second.id];
+    sessions.sort();
+    assert_eq!(ended, sessions);
+    assert!(store.token_is_live(script.id, now()).await.unwrap(), "API keys stay");
+    let third = token(ada.id, TokenKind::Session, "h-third", 3600);
+    store.insert_token(&third).await.unwrap();
+    let revoked = store.set_password(ada.id, "$argon2id$new", Some(third.id)).await.unwrap();
+    assert_eq!(revoked, vec![script.id]);
+    assert!(store.token_is_live(third.id, now()).await.unwrap());
+    assert!(store.token_is_live(bobs.id, now()).await.unwrap(), "another user's tokens stay");
+    let changed = store.get_user(ada.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash.as_deref(), Some("$argon2id$new"));
 }
 
 async fn members_have_one_role_each_and_one_owner_per_project(store: Store) {
@@ -180,14 +213,19 @@ async fn the_takes_of_a_dead_node_are_claimed_once_by_a_live_one(store: Store) {
     assert!(store.claim_orphaned_recordings(alive, stale).await.unwrap().is_empty(), "its own takes are not orphans");
 }
 
-async fn device_offsets_default_to_zero_and_stay_within_a_second(store: Store) {
-    assert_eq!(store.device_offset_us("mock_0").await.unwrap(), 0);
-    store.set_device_offset_us("mock_0", -2_500).await.unwrap();
-    store.set_device_offset_us("mock_0", 1_250).await.unwrap();
-    assert_eq!(store.device_offset_us("mock_0").await.unwrap(), 1_250);
-    assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
-    assert!(store.set_device_offset_us("mock_1", 2_000_000).await.is_err(), "more than a second is refused");
-    assert_eq!(store.device_offset_us("mock_1").await.unwrap(), 0);
+async fn device_offsets_belong_to_a_project_default_to_zero_and_stay_within_a_second(store: Store) {
+    let (mine, theirs) = (project(&store, "Mine").await, project(&store, "Theirs").await);
+    assert_eq!(store.device_offset_us(mine.id, "mock_0").await.unwrap(), 0);
+    store.set_device_offset_us(mine.id, "mock_0", -2_500).await.unwrap();
+    store.set_device_offset_us(mine.id, "mock_0", 1_250).await.unwrap();
+    assert_eq!(store.device_offset_us(mine.id, "mock_0").await.unwrap(), 1_250);
+    assert_eq!(store.device_offset_us(theirs.id, "mock_0").await.unwrap(), 0, "another project is not moved");
+    assert_eq!(store.device_offset_us(mine.id, "mock_1").await.unwrap(), 0);
+    assert!(store.set_device_offset_us(mine.id, "mock_1", 2_000_000).await.is_err(), "more than a second is refused");
+    assert_eq!(store.device_offsets(mine.id).await.unwrap(), [("mock_0".to_owned(), 1_250)].into_iter().collect());
+    assert!(store.set_device_offset_us(ProjectId::new(), "mock_0", 1).await.is_err(), "no such project");
+    store.delete_project(mine.id).await.unwrap();
+    assert!(store.device_offsets(mine.id).await.unwrap().is_empty(), "gone with the project");
 }
 
 async fn client_latencies_belong_to_a_user_and_a_device_and_say_how_they_were_found(store: Store) {
@@ -195,16 +233,18 @@ async fn client_latencies_belong_to_a_user_and_a_device_and_say_how_they_were_fo
     let ada = user("ada");
     store.insert_user(&ada).await.unwrap();
     assert_eq!(store.client_latency(ada.id, "client:laptop").await.unwrap(), None);
-    store.set_client_latency(ada.id, "client:laptop", 52_000, LatencySource::Estimated).await.unwrap();
-    let set = store.set_client_latency(ada.id, "client:laptop", 43_438, LatencySource::Measured).await.unwrap();
+    store.set_client_latency(ada.id, "client:laptop", 52_000, LatencySource::Estimated, Some(-4_000)).await.unwrap();
+    let set = store.set_client_latency(ada.id, "client:laptop", 43_438, LatencySource::Measured, None).await.unwrap();
     let stored = store.client_latency(ada.id, "client:laptop").await.unwrap().unwrap();
     assert_eq!(stored, set);
     assert_eq!((stored.latency_us, stored.source, stored.frames(48_000)), (43_438, LatencySource::Measured, 2_085));
+    assert_eq!(stored.offset_us, -4_000, "the offset stays when a new round trip is stored without one");
     // Another user's device of the same name, and another device, are their own.
     assert_eq!(store.client_latency(LOCAL_USER_ID, "client:laptop").await.unwrap(), None);
     assert_eq!(store.client_latency(ada.id, "client:phone").await.unwrap(), None);
-    assert!(store.set_client_latency(ada.id, "client:phone", 1_500_000, LatencySource::Manual).await.is_err());
-    assert!(store.set_client_latency(ada.id, "client:phone", -1, LatencySource::Manual).await.is_err());
+    assert!(store.set_client_latency(ada.id, "client:phone", 1_500_000, LatencySource::Manual, None).await.is_err());
+    assert!(store.set_client_latency(ada.id, "client:phone", -1, LatencySource::Manual, None).await.is_err());
+    assert!(store.set_client_latency(ada.id, "client:phone", 1, LatencySource::Manual, Some(1_000_001)).await.is_err());
 }
 
 async fn prepare(db: &TestDatabase) -> Store {
