@@ -122,6 +122,8 @@ impl Application {
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
+                    .around(audiolab_api::edge::secure_headers)
+                    .around(audiolab_api::edge::log_request)
                     .boxed()
             }
             Role::Api => {
@@ -138,6 +140,8 @@ impl Application {
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
+                    .around(audiolab_api::edge::secure_headers)
+                    .around(audiolab_api::edge::log_request)
                     .boxed()
             }
             Role::Node => {

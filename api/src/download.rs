@@ -21,15 +21,24 @@ pub fn requested_range(header: Option<&str>, length: u64) -> Result<Option<Range
     }
     let Some((first, last)) = spec.split_once('-') else { return Ok(None) };
     let (first, last) = (first.trim(), last.trim());
-    let range = match (first.parse::<u64>().ok(), last.parse::<u64>().ok()) {
+    let range = match (number(first), number(last)) {
         // The last N bytes.
         (None, Some(suffix)) if first.is_empty() && suffix > 0 && length > 0 => length.saturating_sub(suffix)..length,
         (Some(start), None) if last.is_empty() && start < length => start..length,
-        (Some(start), Some(end)) if start <= end && start < length => start..(end + 1).min(length),
+        // `end` comes from the client: up to u64::MAX, so `end + 1` saturates.
+        (Some(start), Some(end)) if start <= end && start < length => start..end.saturating_add(1).min(length),
         _ if first.is_empty() && last.is_empty() => return Ok(None),
         _ => return Err(()),
     };
     Ok(Some(range))
+}
+
+/// A byte position: digits only; one too large for `u64` saturates (it lies past any file).
+fn number(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 /// The stored object `key` as a download, whole or the range asked for.
@@ -57,7 +66,8 @@ pub async fn serve(
         .header("Accept-Ranges", "bytes")
         .header("Content-Disposition", format!("attachment; filename=\"{file_name}\""));
     if range.is_some() {
-        response = response.header("Content-Range", format!("bytes {}-{}/{length}", span.start, span.end.max(1) - 1));
+        // A range is never empty here (`start < end <= length`), so `end - 1` cannot wrap.
+        response = response.header("Content-Range", format!("bytes {}-{}/{length}", span.start, span.end - 1));
     }
     Ok(response)
 }
@@ -80,5 +90,18 @@ mod tests {
         assert_eq!(requested_range(Some("bytes=9-5"), 100), Err(()));
         assert_eq!(requested_range(Some("bytes=abc-"), 100), Err(()));
         assert_eq!(requested_range(Some("bytes=-0"), 100), Err(()));
+    }
+
+    #[test]
+    fn client_numbers_at_the_edge_of_u64_saturate() {
+        let max = u64::MAX;
+        assert_eq!(requested_range(Some(&format!("bytes=5-{max}")), 100), Ok(Some(5..100)));
+        assert_eq!(requested_range(Some(&format!("bytes=0-{max}")), 100), Ok(Some(0..100)));
+        assert_eq!(requested_range(Some(&format!("bytes=-{max}")), 100), Ok(Some(0..100)));
+        assert_eq!(requested_range(Some(&format!("bytes={max}-")), 100), Err(()));
+        assert_eq!(requested_range(Some(&format!("bytes={max}-{max}")), 100), Err(()));
+        assert_eq!(requested_range(Some("bytes=0-99999999999999999999999"), 100), Ok(Some(0..100)), "past u64 saturates");
+        assert_eq!(requested_range(Some("bytes=+5-9"), 100), Err(()), "digits only");
+        assert_eq!(requested_range(Some(&format!("bytes=99-{max}")), 100), Ok(Some(99..100)));
     }
 }

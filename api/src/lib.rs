@@ -11,6 +11,7 @@ mod clips;
 mod context;
 mod devices;
 mod download;
+pub mod edge;
 pub mod error;
 mod health;
 mod imports;
@@ -29,7 +30,6 @@ mod tracks;
 
 pub use context::{ApiContext, AudioStatus, NoAudio};
 
-use poem::middleware::Tracing;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -133,5 +133,4 @@ pub fn app(context: ApiContext) -> impl Endpoint {
         .around(allow::add_allow)
         .around(web::studio_at_root)
         .data(context)
-        .with(Tracing)
 }

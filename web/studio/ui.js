@@ -6,6 +6,8 @@ export function h(tag, attributes = {}, children = []) {
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith('on')) element.addEventListener(key.slice(2), value);
+    // Through the CSSOM: the page's Content-Security-Policy refuses inline style attributes.
+    else if (key === 'style') element.style.cssText = value;
     else if (key in element && key !== 'list' && typeof value !== 'string') element[key] = value;
     else element.setAttribute(key, value === true ? '' : value);
   }
