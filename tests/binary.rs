@@ -268,12 +268,48 @@ async fn passwords_and_tokens_never_reach_the_log_even_at_trace_level() {
     assert_eq!(me.status(), 200);
     let socket = format!("{}/ws/audio/{}?access_token={token}", url.replace("http", "ws"), uuid::Uuid::new_v4());
     assert!(tokio_tungstenite::connect_async(socket).await.is_err(), "no such project");
+    // A token wrongly put in a REST query string is refused, and neither it nor an API key
+    // used the same way is written down; nor is a socket's token, nor a new password.
+    let in_query = client.get(format!("{url}/api/me?access_token={token}&limit=1")).send().await.unwrap();
+    assert_eq!(in_query.status(), 401);
+    let key: serde_json::Value = client
+        .post(format!("{url}/api/auth/tokens"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "script"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["token"].as_str().unwrap().to_owned();
+    client.get(format!("{url}/api/projects?api_key={key}")).send().await.unwrap();
+    let project: serde_json::Value = client
+        .post(format!("{url}/api/projects"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "Logged"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let socket = format!("{}/ws/audio/{}?access_token={key}", url.replace("http", "ws"), project["id"].as_str().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(socket).await.expect("a member's socket opens");
+    futures_util::SinkExt::send(&mut socket, tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
+    let new_password = "Violin-Quartz-5519";
+    let change = serde_json::json!({"current": password, "new": new_password});
+    let changed = client.post(format!("{url}/api/auth/password")).bearer_auth(&token).json(&change).send().await;
+    assert_eq!(changed.unwrap().status(), 204);
     assert!(terminate(&mut child).success());
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.lines().count() > 20, "trace logging is on: {log}");
     assert!(log.contains("account created"), "the registration is logged");
-    for secret in [password, "Wrong-Guess-4412", &token, &token[3..]] {
+    assert!(log.contains("access_token=***"), "the query's secret is shown redacted");
+    for secret in [password, "Wrong-Guess-4412", new_password, &token, &token[3..], &key, &key[3..]] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }

@@ -43,9 +43,20 @@ const browser = await chromium.launch({
 const errors = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+  // The studio runs under its Content-Security-Policy: any violation fails the test.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+  });
+  const watchPolicy = (p, name) =>
+    p.on('console', (m) => {
+      if (/CSP violation|Content Security Policy|Refused to/.test(m.text())) errors.push(`${name}: ${m.text()}`);
+    });
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  await page.goto(`${base}/`);
+  watchPolicy(page, 'page');
+  const landing = await page.goto(`${base}/`);
+  const policy = landing.headers()['content-security-policy'] ?? '';
+  assert.ok(policy.includes("default-src 'self'") && policy.includes("frame-ancestors 'none'"), `CSP: ${policy}`);
 
   // Sign up.
   await page.fill('input[name=username]', 'musician');
@@ -175,6 +186,7 @@ try {
   // A fader moved in one page moves in another.
   const second = await context.newPage();
   second.on('pageerror', (e) => errors.push(`second page error: ${e.message}`));
+  watchPolicy(second, 'second page');
   await second.goto(`${base}/#/projects/${projectId}`);
   await second.waitForSelector('.strip >> nth=0 >> input[name=volume]');
   await page.$eval('.strip >> nth=0 >> input[name=volume]', (input) => {
@@ -216,6 +228,14 @@ try {
   assert.ok(mixed.length > RATE * 2 * 2 * 50, `mixdown of ${mixed.length} bytes`);
   await page.click('button[name=close]');
   await page.screenshot({ path: `${shots}/studio.png` });
+
+  // The account dialog lists this browser's session (and the second page's, which shares it).
+  await page.click('button[name=account]');
+  await page.waitForSelector('.sessions li');
+  const sessions = await page.$$eval('.sessions li', (items) => items.map((li) => li.textContent));
+  assert.ok(sessions.some((text) => text.includes('This browser')), `sessions: ${sessions}`);
+  await page.screenshot({ path: `${shots}/account.png` });
+  await page.click('dialog button[name=close]');
   assert.deepEqual(errors, []);
   console.log(`studio test: signed up, imported, played, calibrated, recorded, mixed (${mixed.length} bytes); screenshots in ${shots}`);
 } catch (error) {

@@ -2,6 +2,7 @@
 // or a project's studio (`#/projects/<id>`).
 
 import { api } from './api.js';
+import { accountDialog } from './account.js';
 import { Studio } from './studio.js';
 import { h, toast } from './ui.js';
 
@@ -84,6 +85,7 @@ async function projects(me) {
       h('strong', {}, 'AudioLab'),
       h('span', { class: 'grow' }),
       h('span', { class: 'muted' }, me.username),
+      me.auth_enabled ? h('button', { name: 'account', onclick: () => accountDialog(start) }, 'Account') : null,
       me.auth_enabled ? h('button', { onclick: signOut }, 'Sign out') : null,
     ]),
     h('main', { class: 'projects' }, [

@@ -3,8 +3,9 @@
 // mixdowns. The server is the truth: every edit goes through the API, and the project's socket
 // brings everyone's changes (including this page's own) back to redraw.
 
+import { accountDialog } from './account.js';
 import { api } from './api.js';
-import { h, toast, clock, barBeat } from './ui.js';
+import { dialog, h, toast, clock, barBeat } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
 import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
 
@@ -108,6 +109,7 @@ export class Studio {
         h('span', { class: 'grow' }),
         this.connection,
         h('button', { name: 'members', onclick: () => this.membersDialog() }, 'Members'),
+        this.me.auth_enabled ? h('button', { name: 'account', onclick: () => accountDialog(() => location.reload()) }, 'Account') : null,
         h('button', { name: 'mixdown', onclick: () => this.mixdownDialog() }, 'Mixdown'),
       ]),
       h('section', { class: 'transport' }, [
@@ -817,11 +819,7 @@ export class Studio {
   // ---- dialogs ------------------------------------------------------------------------
 
   dialog(title, body, actions) {
-    const dialog = h('dialog', { class: 'dialog' }, [h('h2', {}, title), ...body, h('div', { class: 'row actions' }, [...actions, h('button', { name: 'close', onclick: () => dialog.close() }, 'Close')])]);
-    dialog.addEventListener('close', () => dialog.remove());
-    document.body.append(dialog);
-    dialog.showModal();
-    return dialog;
+    return dialog(title, body, actions);
   }
 
   mixdownDialog() {

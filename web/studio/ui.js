@@ -18,6 +18,19 @@ export function h(tag, attributes = {}, children = []) {
   return element;
 }
 
+/** A modal dialog titled `title` with `body` elements and `actions` buttons beside Close. */
+export function dialog(title, body, actions = []) {
+  const element = h('dialog', { class: 'dialog' }, [
+    h('h2', {}, title),
+    ...body,
+    h('div', { class: 'row actions' }, [...actions, h('button', { name: 'close', onclick: () => element.close() }, 'Close')]),
+  ]);
+  element.addEventListener('close', () => element.remove());
+  document.body.append(element);
+  element.showModal();
+  return element;
+}
+
 /** Shows `message` for a few seconds (errors stay until clicked). */
 export function toast(message, kind = 'error') {
   let area = document.getElementById('toasts');
