@@ -567,3 +567,71 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
         .unwrap();
     assert_eq!(journal["status"], "recording", "the busy project's take records on");
 }
+
+/// The close frame a socket receives within 5 s.
+async fn close_frame(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api_proxy() {
+    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let data_dirs = [(); 2].map(|()| tempfile::tempdir().unwrap());
+    let env = |i: usize| {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ("AUDIOLAB_QUEUE_NAME", format!("revoke-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
+            ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
+        ]
+    };
+    let (_node, _) = start("node", &env(0));
+    let (_api, api) = start("api", &env(1));
+    let (owner, _) = signed_up(&api).await;
+    let (_, guest_token) = signed_up_as(&api, "guest").await;
+    let (_, project) = post(&owner, format!("{api}/api/projects"), json!({"name": "Proxied"})).await;
+    let project = project["id"].as_str().unwrap().to_owned();
+    let (status, _) =
+        post(&owner, format!("{api}/api/projects/{project}/members"), json!({"username": "guest", "role": "viewer"})).await;
+    assert_eq!(status, 201);
+    let (_, key) = post(&owner, format!("{api}/api/auth/tokens"), json!({"name": "script"})).await;
+    let open = |token: String| {
+        let url = format!("{}/ws/audio/{project}?access_token={token}", api.replace("http", "ws"));
+        async move {
+            let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("the socket opens");
+            socket.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+            next_of(&mut socket, "pong").await;
+            socket
+        }
+    };
+    let mut keyed = open(key["token"].as_str().unwrap().to_owned()).await;
+    let mut guest = open(guest_token).await;
+
+    let revoked = owner.delete(format!("{api}/api/auth/tokens/{}", key["id"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(revoked.status(), 204);
+    let frame = close_frame(&mut keyed).await;
+    assert_eq!((u16::from(frame.code), frame.reason.contains("API key")), (1008, true), "{frame:?}");
+
+    let (_, members) = {
+        let response = owner.get(format!("{api}/api/projects/{project}/members")).send().await.unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    let guest_id = members.as_array().unwrap().iter().find(|m| m["username"] == "guest").unwrap()["user_id"].clone();
+    let removed = owner.delete(format!("{api}/api/projects/{project}/members/{}", guest_id.as_str().unwrap())).send();
+    assert_eq!(removed.await.unwrap().status(), 204);
+    let frame = close_frame(&mut guest).await;
+    assert_eq!((u16::from(frame.code), frame.reason.contains("no longer a member")), (1008, true), "{frame:?}");
+}
