@@ -11,9 +11,7 @@
 //! alone, so nobody can lock a user out of their account from an address that has not failed.
 //! Registrations are limited per address.
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use crate::hashing::HashPool;
 use audiolab_domain::user::{self, Actor, ApiToken, Credential, TokenKind, User};
 use audiolab_domain::{TokenId, UserId, ValidationError};
@@ -120,11 +118,7 @@ fn new_secret() -> String {
 }
 
 async fn hash_password(password: String) -> AccountResult<String> {
-    hashing(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
-    })
-    .await
+    hashing(move || crate::hashing::hash_password(password.as_bytes())).await
 }
 
 /// Checks `password` against a PHC hash. With no hash (an unknown user) it checks against a
@@ -132,18 +126,14 @@ async fn hash_password(password: String) -> AccountResult<String> {
 async fn verify_password(hash: Option<String>, password: String) -> AccountResult<bool> {
     hashing(move || {
         let hash = hash.unwrap_or_else(|| decoy_hash().to_owned());
-        let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        crate::hashing::verify_password(&hash, password.as_bytes())
     })
     .await
 }
 
 fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(b"decoy password", &salt).map(|h| h.to_string()).unwrap_or_default()
-    })
+    DECOY.get_or_init(|| crate::hashing::hash_password(b"decoy password").unwrap_or_default())
 }
 
 /// Runs hashing work on the process's [`HashPool`]. Errors: `Busy` when it is full.
