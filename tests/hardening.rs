@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, assert_error};
+use common::{TEST_PASSWORD, TestApp, assert_error};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -176,5 +176,35 @@ async fn lists_are_paged_loops_by_limit_and_projects_by_cursor() {
     assert_eq!(last["items"].as_array().unwrap().len(), 1);
     assert_eq!(last["items"][0]["name"], "Third");
     assert!(last.get("next_after").is_none(), "the last page has no cursor: {last}");
+    app.stop().await;
+}
+
+// In its own test binary: the password-hashing pool is the process's, and the burst fills it
+// (other tests' sign-ups would be told to retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_registrations_is_hashed_a_few_at_a_time_and_the_rest_told_to_retry() {
+    let app = TestApp::sqlite_with(|s| {
+        s.auth = audiolab_config::AuthMode::Enabled;
+        s.registrations_per_hour = 1_000;
+    })
+    .await;
+    let burst = (0..48).map(|n| {
+        let url = app.url("/api/auth/register");
+        let body = json!({"username": format!("burst{n}"), "password": TEST_PASSWORD});
+        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap() }
+    });
+    let answers = futures_util::future::join_all(burst).await;
+    let mut created = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => created += 1,
+            503 => assert!(answer.headers().contains_key("retry-after"), "503 says when to retry"),
+            other => panic!("a registration answered {other}"),
+        }
+    }
+    assert!(created >= 1, "the pool keeps hashing");
+    let login = json!({"username": "tester", "password": TEST_PASSWORD});
+    let answer = reqwest::Client::new().post(app.url("/api/auth/login")).json(&login).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "a login right after the burst");
     app.stop().await;
 }

@@ -221,32 +221,6 @@ async fn failed_logins_slow_the_attacker_but_never_lock_the_user_out() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_registrations_is_hashed_a_few_at_a_time_and_the_rest_told_to_retry() {
-    let app = TestApp::sqlite_with(|s| {
-        s.auth = audiolab_config::AuthMode::Enabled;
-        s.registrations_per_hour = 1_000;
-    })
-    .await;
-    let burst = (0..48).map(|n| {
-        let url = app.url("/api/auth/register");
-        let body = json!({"username": format!("burst{n}"), "password": TEST_PASSWORD});
-        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap() }
-    });
-    let answers = futures_util::future::join_all(burst).await;
-    let mut created = 0;
-    for answer in answers {
-        match answer.status().as_u16() {
-            201 => created += 1,
-            503 => assert!(answer.headers().contains_key("retry-after"), "503 says when to retry"),
-            other => panic!("a registration answered {other}"),
-        }
-    }
-    assert!(created >= 1, "the pool keeps hashing");
-    assert_eq!(login(&reqwest::Client::new(), &app, "tester", TEST_PASSWORD).await.0, 200);
-    app.stop().await;
-}
-
 /// An editor's browser as the project's device (the synthetic musician), recording a take.
 struct EditorDevice {
     project: String,
