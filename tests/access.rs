@@ -261,19 +261,7 @@ async fn the_socket_refuses_strangers_and_the_anonymous_before_the_upgrade_and_v
     let viewer_id = members.as_array().unwrap().iter().find(|m| m["username"] == "viewer").unwrap()["user_id"].clone();
     let (status, _) = app.delete(&format!("/api/projects/{project}/members/{}", viewer_id.as_str().unwrap())).await;
     assert_eq!(status, 204);
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        use futures_util::StreamExt;
-        loop {
-            match socket.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("closed within 5 s")
-    .expect("a close frame");
+    let closed = common::closed(&mut socket).await;
     assert_eq!(u16::from(closed.code), 1008);
     assert!(closed.reason.contains("no longer a member"), "{}", closed.reason);
     app.stop().await;

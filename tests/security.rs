@@ -6,13 +6,10 @@
 mod common;
 
 use common::musician::{Musician, attach_message};
-use common::{Socket, TEST_PASSWORD, TestApp, bearer_client, next_where, read, send};
-use futures_util::StreamExt;
+use common::{Socket, TEST_PASSWORD, TestApp, bearer_client, closed, next_where, read, send};
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 async fn with_auth() -> TestApp {
     TestApp::sqlite_with(|s| s.auth = audiolab_config::AuthMode::Enabled).await
@@ -25,21 +22,6 @@ async fn socket_with(app: &TestApp, project: &str, token: &str) -> Socket {
     send(&mut socket, json!({"type": "ping"})).await;
     next_where(&mut socket, |v| v["type"] == "pong").await;
     socket
-}
-
-/// The close frame `socket` receives within 5 s.
-async fn closed(socket: &mut Socket) -> CloseFrame {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("the socket ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed within 5 s")
 }
 
 async fn assert_closed_for(socket: &mut Socket, words: &str) {

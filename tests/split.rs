@@ -568,23 +568,6 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
     assert_eq!(journal["status"], "recording", "the busy project's take records on");
 }
 
-/// The close frame a socket receives within 5 s.
-async fn close_frame(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("the socket ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed within 5 s")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api_proxy() {
     let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
@@ -622,7 +605,7 @@ async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api
 
     let revoked = owner.delete(format!("{api}/api/auth/tokens/{}", key["id"].as_str().unwrap())).send().await.unwrap();
     assert_eq!(revoked.status(), 204);
-    let frame = close_frame(&mut keyed).await;
+    let frame = common::closed(&mut keyed).await;
     assert_eq!((u16::from(frame.code), frame.reason.contains("API key")), (1008, true), "{frame:?}");
 
     let (_, members) = {
@@ -632,6 +615,6 @@ async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api
     let guest_id = members.as_array().unwrap().iter().find(|m| m["username"] == "guest").unwrap()["user_id"].clone();
     let removed = owner.delete(format!("{api}/api/projects/{project}/members/{}", guest_id.as_str().unwrap())).send();
     assert_eq!(removed.await.unwrap().status(), 204);
-    let frame = close_frame(&mut guest).await;
+    let frame = common::closed(&mut guest).await;
     assert_eq!((u16::from(frame.code), frame.reason.contains("no longer a member")), (1008, true), "{frame:?}");
 }

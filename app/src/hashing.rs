@@ -24,7 +24,6 @@ type Job = Box<dyn FnOnce() + Send>;
 /// A fixed set of hashing threads fed through a bounded queue.
 pub struct HashPool {
     jobs: SyncSender<Job>,
-    threads: usize,
 }
 
 /// Jobs that may wait per hashing thread before callers are turned away.
@@ -52,7 +51,7 @@ impl HashPool {
                 tracing::error!(%error, "cannot start a password hashing thread");
             }
         }
-        Self { jobs, threads }
+        Self { jobs }
     }
 
     /// The process's pool: one thread per core but one (at least one), a queue of
@@ -78,11 +77,6 @@ impl HashPool {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(Busy(1)),
         }
         result.await.map_err(|_| Busy(1))
-    }
-
-    /// How many threads hash at once.
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 }
 

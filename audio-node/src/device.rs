@@ -224,7 +224,7 @@ impl ClientDevice {
     /// Ends the device for good (a `detach`): the node's clock paces the engine again.
     pub async fn detach(self) {
         if self.current() {
-            self.session.detach_device(&self.link.device_id).await;
+            self.session.detach_device(&self.link).await;
         }
     }
 

@@ -32,7 +32,7 @@ impl Node {
             }
         }
         if let Some(session) = self.session(project).await {
-            session.detach_device(&link.device_id).await;
+            session.detach_device(link).await;
         }
         tracing::info!(%project, device = %link.device_id, reason, "client device released");
     }

@@ -241,7 +241,8 @@ impl Session {
         let (tap, feed) = engine::monitor(lookahead as usize * 2 + engine::BLOCK_FRAMES * 4);
         let link = {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(link) = device.as_ref() {
+            // A device the node is releasing (ended) is as good as gone: a new one replaces it.
+            if let Some(link) = device.as_ref().filter(|link| link.ended().is_none()) {
                 if link.device_id == device_id && link.owner == owner {
                     return Ok((link.clone(), true));
                 }
@@ -261,12 +262,12 @@ impl Session {
         Ok((link, false))
     }
 
-    /// Lets go of `device_id` (if it is the attached device): the node's clock paces the
-    /// engine again.
-    pub async fn detach_device(&self, device_id: &str) {
+    /// Lets go of `link` (if it is still the attached device: one attached since is left
+    /// alone): the node's clock paces the engine again.
+    pub async fn detach_device(&self, link: &Arc<crate::device::DeviceLink>) {
         {
             let mut device = self.device.lock().unwrap_or_else(|p| p.into_inner());
-            if device.as_ref().map(|link| link.device_id.as_str()) != Some(device_id) {
+            if !device.as_ref().is_some_and(|attached| Arc::ptr_eq(attached, link)) {
                 return;
             }
             *device = None;

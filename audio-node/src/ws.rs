@@ -58,11 +58,17 @@ pub async fn ws_audio(
     ws.config(config).on_upgrade(move |socket| serve(socket, project, node, admitted)).into_response()
 }
 
-/// Resolves when `token` expires (never without one).
+/// Resolves when `token` expires (never without one). Sleeps at most a day at a time, so a
+/// key that lives ten years is not cut short by a clamped timer.
 async fn expiry(token: Option<audiolab_domain::user::Credential>) {
     let Some(token) = token else { return std::future::pending().await };
-    let left = (token.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(left.min(std::time::Duration::from_secs(365 * 86_400))).await;
+    loop {
+        let left = (token.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(std::time::Duration::from_secs(86_400))).await;
+    }
 }
 
 async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, admitted: Admitted) {
@@ -452,4 +458,29 @@ async fn set_track(change: SetTrack, project: ProjectId, node: &Node, actor: Opt
 /// A track as clients see it in `track_update` messages (the same fields as the REST API).
 pub fn track_json(track: &Track) -> Value {
     serde_json::to_value(TrackState::from(track)).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audiolab_domain::user::Credential;
+    use std::time::Duration;
+
+    fn expiring_in(after: chrono::Duration) -> Option<Credential> {
+        Some(Credential { id: audiolab_domain::TokenId::new(), expires_at: chrono::Utc::now() + after })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_that_lives_years_is_not_cut_short_by_the_timer() {
+        // The paused clock runs 400 days ahead in an instant; the wall clock stays where it is.
+        let waited = tokio::time::timeout(Duration::from_secs(400 * 86_400), expiry(expiring_in(chrono::Duration::days(3650))));
+        assert!(waited.await.is_err(), "a ten-year key expired early");
+        assert!(tokio::time::timeout(Duration::from_secs(1), expiry(None)).await.is_err(), "no token, no expiry");
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_ends_at_once() {
+        let ended = tokio::time::timeout(Duration::from_secs(1), expiry(expiring_in(chrono::Duration::seconds(-1))));
+        assert!(ended.await.is_ok());
+    }
 }

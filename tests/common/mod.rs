@@ -301,6 +301,22 @@ pub async fn next_where(socket: &mut Socket, wanted: impl Fn(&Value) -> bool) ->
     }
 }
 
+/// The close frame `socket` receives within 5 s (failing if it ends without one).
+pub async fn closed(socket: &mut Socket) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    use futures_util::StreamExt;
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+}
+
 /// Sends one control command and returns its `control_response` data.
 pub async fn control(socket: &mut Socket, command: &str, data: Value) -> Value {
     let id = uuid::Uuid::new_v4().to_string();
