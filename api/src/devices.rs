@@ -148,7 +148,7 @@ impl DevicesApi {
         }
         let mut views = Vec::new();
         for device in devices {
-            let offset_us = match device.device_id.starts_with("client:") {
+            let offset_us = match audiolab_domain::device::is_client_device(&device.device_id) {
                 // A client device's offset is its user's.
                 true => ctx.store.client_latency(caller.actor.id, &device.device_id).await?.map_or(0, |l| l.offset_us),
                 false => offsets.get(&device.device_id).copied().unwrap_or(0),

@@ -221,7 +221,7 @@ impl RecordingApi {
         // A client device (`client:<name>`) is checked when a take starts: it is there while
         // its connection is attached.
         if let Some(device) = &body.device_id
-            && !device.starts_with("client:")
+            && !audiolab_domain::device::is_client_device(device)
             && !ctx.has_input_device(device)
         {
             return Err(ApiError::unprocessable(format!("device_id: no input device {device:?}")).into());

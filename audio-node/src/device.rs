@@ -32,8 +32,7 @@ use std::time::{Duration, Instant};
 /// The stream id of the monitor feed a device receives.
 pub const MONITOR_STREAM: u32 = 1;
 
-/// Client devices are listed, armed and recorded from as `client:<name>`.
-pub const CLIENT_PREFIX: &str = "client:";
+pub use audiolab_domain::device::CLIENT_PREFIX;
 
 /// How long a device whose connection was lost stays attached, waiting for it to come back.
 pub const AWAY_GRACE: Duration = Duration::from_secs(60);

@@ -66,6 +66,14 @@ impl ClientLatency {
     }
 }
 
+/// Client devices (§10) are listed, armed and recorded from as `client:<name>`.
+pub const CLIENT_PREFIX: &str = "client:";
+
+/// Whether `device_id` names a client device (a browser or app attached to a project).
+pub fn is_client_device(device_id: &str) -> bool {
+    device_id.starts_with(CLIENT_PREFIX)
+}
+
 /// The device that records the engine's own output.
 pub const LOOPBACK_DEVICE_ID: &str = "loopback";
 

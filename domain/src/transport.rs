@@ -64,7 +64,7 @@ impl ClientDeviceStatus {
     pub fn input_device(&self, sample_rate: u32) -> crate::device::InputDevice {
         crate::device::InputDevice {
             device_id: self.device_id.clone(),
-            name: format!("{} (browser)", self.device_id.trim_start_matches("client:")),
+            name: format!("{} (browser)", self.device_id.trim_start_matches(crate::device::CLIENT_PREFIX)),
             channels: self.channels,
             sample_rate,
             is_default: false,
