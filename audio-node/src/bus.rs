@@ -2,8 +2,8 @@
 //! updates on Redis; every node subscribes and applies those for the projects it hosts.
 
 use crate::node::Node;
-use audiolab_domain::transport::{AudioControl, ModelChange};
-use audiolab_domain::{ProjectId, TrackId};
+use audiolab_domain::ProjectId;
+use audiolab_domain::history::ProjectChange;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -18,15 +18,8 @@ pub const MODEL_CHANNEL: &str = "audiolab:model_changed";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BusEvent {
-    /// A track's mixer or metadata changed.
-    TrackChanged {
-        project_id: ProjectId,
-        track_id: TrackId,
-        #[serde(default)]
-        actor: Option<audiolab_domain::user::Actor>,
-    },
-    /// A track, clip or loop region of the project was created, changed or deleted.
-    ProjectChanged { project_id: ProjectId, change: ModelChange },
+    /// A change to the project was committed (§13): its revision and the rows it touched.
+    Changed(ProjectChange),
     /// The project was deleted.
     ProjectDeleted { project_id: ProjectId },
     /// A right was taken away (a token revoked, a member removed or demoted).
@@ -41,16 +34,18 @@ pub async fn publish(redis: &redis::Client, event: &BusEvent) -> redis::RedisRes
     Ok(())
 }
 
-/// Applies published track changes and job updates (on `jobs_channel`) on this node until
-/// `shutdown`, reconnecting when Redis goes away. A track message carries ids only; the track
-/// is read fresh from the database.
+/// Applies published changes and job updates (on `jobs_channel`) on this node until
+/// `shutdown`, reconnecting when Redis goes away. A change carries ids and a revision only; the
+/// rows are read fresh from the database. Whatever was published while the node was not
+/// listening is caught up on reconnecting: every loaded engine re-reads its project.
 pub async fn follow(redis: redis::Client, jobs_channel: String, node: Arc<Node>, shutdown: CancellationToken) {
     loop {
         let connected = async {
             let mut pubsub = redis.get_async_pubsub().await?;
             pubsub.subscribe(MODEL_CHANNEL).await?;
             pubsub.subscribe(&jobs_channel).await?;
-            tracing::info!("following track changes and job updates on Redis");
+            tracing::info!("following changes and job updates on Redis");
+            node.catch_up().await;
             let mut messages = pubsub.on_message();
             while let Some(message) = messages.next().await {
                 let Ok(payload) = message.get_payload::<String>() else { continue };
@@ -83,13 +78,10 @@ async fn apply(node: &Node, payload: &str) {
         Err(error) => return tracing::warn!(%error, "ignoring a malformed bus message"),
     };
     match event {
-        BusEvent::TrackChanged { track_id, actor, .. } => match node.store().get_track(track_id).await {
-            Ok(Some(track)) => node.track_changed(&track, actor.as_ref()).await,
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "cannot read a changed track"),
-        },
-        BusEvent::ProjectChanged { project_id, change } => node.project_changed(project_id, change).await,
-        BusEvent::ProjectDeleted { project_id } => node.project_deleted(project_id).await,
+        BusEvent::Changed(change) => node.apply_change(&change).await,
+        BusEvent::ProjectDeleted { project_id } => {
+            audiolab_domain::transport::AudioControl::project_deleted(node, project_id).await
+        }
         BusEvent::Revoked(revocation) => node.revoke(revocation).await,
     }
 }

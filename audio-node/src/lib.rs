@@ -106,6 +106,9 @@ pub async fn run(
     );
     // Cloud mode: the takes of nodes that died are claimed and recovered by a live one.
     let mut orphan_checks = tokio::time::interval(stale_after / 2);
+    // §13: an engine plays nothing but the stored project for more than a second, whatever
+    // announcements were lost on the way.
+    let mut revision_checks = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -113,6 +116,7 @@ pub async fn run(
                 node.unload_idle().await;
             }
             _ = orphan_checks.tick(), if me.is_some() => node.adopt_orphaned_recordings(stale_after).await,
+            _ = revision_checks.tick() => node.catch_up().await,
         }
     }
     node.unload_all().await;

@@ -10,7 +10,8 @@ use audiolab_domain::recording::RecordingStatus;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
 use audiolab_domain::transport::{ModelChange, RecordRequest, RecordingStarted, RecordingStopped};
-use audiolab_domain::user::Actor;
+use audiolab_domain::history::ProjectChange;
+use audiolab_domain::transport::{ModelAction, ModelItem};
 use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use audiolab_jobs::JobUpdate;
 use audiolab_jobs::queue::JobQueue;
@@ -87,7 +88,7 @@ pub(crate) fn store_error(err: StoreError) -> TransportError {
     match err {
         StoreError::NotFound(what) | StoreError::MissingParent(what) => TransportError::not_found(what),
         StoreError::Invalid(invalid) => TransportError::Invalid(invalid.to_string()),
-        StoreError::Conflict(message) => TransportError::Conflict(message),
+        StoreError::Conflict(message) | StoreError::Stale(message) => TransportError::Conflict(message),
         err if err.is_unavailable() => TransportError::Unavailable("the database is unavailable".into()),
         err => TransportError::Internal(err.to_string()),
     }
@@ -137,6 +138,12 @@ impl Node {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The courier that delivers this node's changes: announced here, jobs to its queue.
+    pub fn courier(self: &Arc<Self>) -> Arc<audiolab_app::outbox::Courier> {
+        let jobs: Arc<dyn audiolab_domain::job::JobSubmitter> = Arc::new(self.queue.clone());
+        audiolab_app::outbox::Courier::new(self.store.clone(), self.clone(), Some(jobs))
     }
 
     pub fn store(&self) -> &Store {
@@ -261,6 +268,10 @@ impl Node {
     pub async fn refresh(&self, project: ProjectId) -> TransportResult<Option<LoadSummary>> {
         let Some(session) = self.session(project).await else { return Ok(None) };
         let _turn = session.arranging.lock().await;
+        // The revision is read first: a change committed while the rest is read shows up as a
+        // newer revision at the next check, and is read again then.
+        let revision = self.store.project_revision(project).await.map_err(store_error)?;
+        let settings = self.store.get_project(project).await.map_err(store_error)?;
         let (tracks, clips) = self.project_model(project).await?;
         let enabled_loop = self.store.enabled_loop_region(project).await.map_err(store_error)?;
         let (storage, rate) = (self.storage.clone(), session.rate);
@@ -273,7 +284,87 @@ impl Node {
         if let Some(command) = session.set_loop(enabled_loop.as_ref()) {
             session.handle.send(command).map_err(busy)?;
         }
+        if let Some(project) = settings
+            && session.follow_settings(&project)
+        {
+            session.set_metronome(session.metronome()).await.map_err(busy)?;
+        }
+        session.set_revision(revision);
         Ok(Some(session.summary()))
+    }
+
+    /// Applies a committed change (§13): the engine plays it from its next block — a mixer
+    /// move at once, anything else by re-reading the project, as does a change that does not
+    /// follow the revision the engine plays — and the project's clients are told.
+    pub async fn apply_change(&self, change: &ProjectChange) {
+        let project = change.project_id;
+        let tracks = self.changed_tracks(change).await;
+        if let Some(session) = self.session(project).await {
+            let mixer_only = change.changes.iter().all(is_mixer_move);
+            if mixer_only && session.revision() + 1 == change.revision {
+                let _turn = session.arranging.lock().await;
+                tracks.iter().for_each(|track| session.apply_track(track));
+                session.set_revision(change.revision);
+            } else if session.revision() < change.revision
+                && let Err(err) = self.refresh(project).await
+            {
+                tracing::warn!(%project, %err, "the engine could not follow a change");
+            }
+        }
+        for model in &change.changes {
+            if let Some(track) = tracks.iter().find(|t| t.id.0 == model.id) {
+                let state = TrackState { actor: model.actor.clone(), revision: Some(change.revision), ..track.into() };
+                self.hub.publish(project, ServerMessage::TrackUpdate(state).frame());
+                if is_mixer_move(model) {
+                    continue;
+                }
+            }
+            let changed = ServerMessage::ModelChanged {
+                project_id: project.0,
+                item: model.item,
+                id: model.id,
+                action: model.action,
+                actor: model.actor.clone(),
+                fields: model.fields.clone(),
+                revision: change.revision,
+            };
+            self.hub.publish(project, changed.frame());
+        }
+    }
+
+    /// The tracks a change updated, read fresh (for their `track_update` broadcasts).
+    async fn changed_tracks(&self, change: &ProjectChange) -> Vec<Track> {
+        let mut tracks = Vec::new();
+        for model in &change.changes {
+            if model.item == ModelItem::Track && model.action == ModelAction::Updated {
+                match self.store.get_track(model.id.into()).await {
+                    Ok(Some(track)) => tracks.push(track),
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "cannot read a changed track"),
+                }
+            }
+        }
+        tracks
+    }
+
+    /// Re-reads every loaded project whose stored revision is not the one its engine plays:
+    /// what a missed announcement (a bus down or re-subscribing) left behind.
+    pub async fn catch_up(&self) {
+        let sessions = self.sessions().await;
+        if sessions.is_empty() {
+            return;
+        }
+        let ids: Vec<ProjectId> = sessions.iter().map(|s| s.project_id).collect();
+        let stored = match self.store.project_revisions(&ids).await {
+            Ok(stored) => stored,
+            Err(error) => return tracing::debug!(%error, "cannot check the engines' revisions"),
+        };
+        for (project, revision) in stored {
+            let behind = sessions.iter().any(|s| s.project_id == project && s.revision() != revision);
+            if behind && let Err(err) = self.refresh(project).await {
+                tracing::warn!(%project, %err, "the engine could not catch up with its project");
+            }
+        }
     }
 
     /// The project's tracks and clips, with the clips' audio brought to this node.
@@ -529,6 +620,15 @@ impl Node {
     }
 }
 
+/// Whether a change only moved a track's mixer (applied without re-reading the project).
+fn is_mixer_move(change: &ModelChange) -> bool {
+    const MIXER: [&str; 4] = ["volume", "pan", "muted", "soloed"];
+    change.item == ModelItem::Track
+        && change.action == ModelAction::Updated
+        && !change.fields.is_empty()
+        && change.fields.iter().all(|f| MIXER.contains(&f.as_str()))
+}
+
 pub(crate) fn busy(_: crate::engine::EngineBusy) -> TransportError {
     TransportError::Unavailable("the engine is busy; try again".into())
 }
@@ -651,13 +751,6 @@ impl AudioControl for Node {
         Ok(session.status())
     }
 
-    async fn track_changed(&self, track: &Track, actor: Option<&Actor>) {
-        if let Some(session) = self.session(track.project_id).await {
-            session.apply_track(track);
-        }
-        let state = TrackState { actor: actor.cloned(), ..track.into() };
-        self.hub.publish(track.project_id, ServerMessage::TrackUpdate(state).frame());
-    }
 
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
         self.start_recording(project, request).await
@@ -672,18 +765,9 @@ impl AudioControl for Node {
         self.stop_recording(project, track, session).await
     }
 
-    async fn project_changed(&self, project: ProjectId, change: ModelChange) {
-        if let Err(err) = self.refresh(project).await {
-            tracing::warn!(%project, %err, "the engine could not follow a change");
-        }
-        let changed = ServerMessage::ModelChanged {
-            project_id: project.0,
-            item: change.item,
-            id: change.id,
-            action: change.action,
-            actor: change.actor,
-        };
-        self.hub.publish(project, changed.frame());
+    async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {
+        self.apply_change(change).await;
+        Ok(())
     }
 
     async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {

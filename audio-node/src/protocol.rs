@@ -414,6 +414,11 @@ pub enum ServerMessage {
         /// Who made the change; absent for the system's own (a take finalised, an import done).
         #[serde(skip_serializing_if = "Option::is_none")]
         actor: Option<Actor>,
+        /// The fields an update set (empty when the row was created or deleted).
+        #[serde(default)]
+        fields: Vec<String>,
+        /// The project revision this change made (§13).
+        revision: i64,
     },
     /// A job of the project moved on.
     JobProgress(JobProgress),
@@ -563,6 +568,9 @@ pub struct TrackState {
     /// Who changed it, in a `track_update` broadcast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
+    /// The project revision of the change, in a `track_update` broadcast (§13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
 
 impl From<&audiolab_domain::track::Track> for TrackState {
@@ -582,6 +590,7 @@ impl From<&audiolab_domain::track::Track> for TrackState {
             monitoring: track.monitoring,
             updated_at: track.updated_at,
             actor: None,
+            revision: None,
         }
     }
 }

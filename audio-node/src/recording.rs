@@ -219,7 +219,7 @@ impl Node {
         let session = self.loaded(project).await?;
         // Busy devices are refused before a sound card's stream is opened (below). Every
         // project has virtual devices of its own; a sound card is one per machine.
-        let exclusive = input_source(&device_id, session.tempo).is_none();
+        let exclusive = input_source(&device_id, session.tempo()).is_none();
         if let Some(busy) =
             recordings.values().find(|r| r.device_id == device_id && (exclusive || r.project_id == project))
         {
@@ -275,7 +275,7 @@ impl Node {
         };
         let opened = match &client {
             Some(_) => None,
-            None => Some(open_input(&device_id, session.tempo, session.rate.hz()).map_err(|e| {
+            None => Some(open_input(&device_id, session.tempo(), session.rate.hz()).map_err(|e| {
                 if e.starts_with("no input device") {
                     TransportError::Invalid(format!("device_id: {e}"))
                 } else {

@@ -6,12 +6,11 @@ use crate::bus::BusEvent;
 use crate::gate::refuse;
 use crate::internal::CONTROL_PATH;
 use crate::protocol::ControlOutcome;
-use audiolab_domain::track::Track;
+use audiolab_domain::history::ProjectChange;
 use audiolab_domain::transport::{
-    AudioControl, LoadSummary, ModelChange, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
+    AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
     TransportResult, TransportStatus,
 };
-use audiolab_domain::user::Actor;
 use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};
@@ -68,11 +67,12 @@ impl RemoteNodes {
         Ok(live.into_iter().find(|n| n.id == host).map(|n| n.url))
     }
 
-    async fn announce(&self, event: BusEvent) {
-        let Some(redis) = &self.redis else { return };
-        if let Err(error) = crate::bus::publish(redis, &event).await {
-            tracing::warn!(%error, "could not publish a change to the nodes");
-        }
+    async fn publish(&self, event: BusEvent) -> TransportResult<()> {
+        let Some(redis) = &self.redis else { return Ok(()) };
+        crate::bus::publish(redis, &event).await.map_err(|error| {
+            tracing::warn!(%error, "could not publish to the nodes");
+            TransportError::Unavailable(format!("the bus to the audio nodes is unavailable: {error}"))
+        })
     }
 
     /// Sends a command to the project's node. A node that refuses because it is full (its
@@ -176,15 +176,11 @@ impl AudioControl for RemoteNodes {
     ) -> TransportResult<RecordingStopped> {
         self.call(project, "record_stop", json!({ "session_id": session, "track_id": track })).await
     }
-    async fn track_changed(&self, track: &Track, actor: Option<&Actor>) {
-        let actor = actor.cloned();
-        self.announce(BusEvent::TrackChanged { project_id: track.project_id, track_id: track.id, actor }).await;
-    }
-    async fn project_changed(&self, project: ProjectId, change: ModelChange) {
-        self.announce(BusEvent::ProjectChanged { project_id: project, change }).await;
+    async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {
+        self.publish(BusEvent::Changed(change.clone())).await
     }
     async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
-        self.announce(BusEvent::Revoked(revocation)).await;
+        let _ = self.publish(BusEvent::Revoked(revocation)).await;
     }
     async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
         self.call(project, "detach_device", Value::Null).await
@@ -200,7 +196,7 @@ impl AudioControl for RemoteNodes {
             Ok(None) => {}
             Err(error) => tracing::warn!(%project, %error, "cannot look up the node of a deleted project"),
         }
-        self.announce(BusEvent::ProjectDeleted { project_id: project }).await;
+        let _ = self.publish(BusEvent::ProjectDeleted { project_id: project }).await;
     }
 }
 

@@ -23,8 +23,11 @@ const LISTENER_BACKLOG: usize = 1_024;
 pub struct Session {
     pub project_id: ProjectId,
     pub project_name: String,
-    pub tempo: f64,
     pub rate: SampleRate,
+    /// The project revision the engine plays (§13).
+    revision: std::sync::atomic::AtomicI64,
+    /// The project's tempo and beats per bar, as the metronome counts them.
+    grid: Mutex<(f64, u32)>,
     pub handle: Arc<EngineHandle>,
     pub clock_stats: Arc<ClockStats>,
     /// What the engine plays now, as the control side knows it; changed by [`Session::arrange`].
@@ -39,8 +42,6 @@ pub struct Session {
     device: Mutex<Option<Arc<crate::device::DeviceLink>>>,
     /// The metronome's settings.
     metronome: Mutex<audiolab_domain::transport::MetronomeSettings>,
-    /// Beats per bar (the time signature's numerator).
-    pub beats_per_bar: u32,
     /// The project's monitor stream (encoded `MON` frames), for its listeners.
     pub listeners: tokio::sync::broadcast::Sender<Arc<Vec<u8>>>,
     /// The engine's place in the render pool: dropping it takes the engine out.
@@ -111,8 +112,9 @@ impl Session {
         let session = Self {
             project_id: project.id,
             project_name: project.name.clone(),
-            tempo: project.tempo.bpm(),
             rate,
+            revision: std::sync::atomic::AtomicI64::new(0),
+            grid: Mutex::new((project.tempo.bpm(), u32::from(project.time_signature.beats))),
             handle: Arc::new(handle),
             clock_stats,
             model: Mutex::new(model),
@@ -121,7 +123,6 @@ impl Session {
             last_used: Mutex::new(std::time::Instant::now()),
             device: Mutex::new(None),
             metronome: Mutex::new(Default::default()),
-            beats_per_bar: u32::from(project.time_signature.beats),
             listeners: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
             _pooled: pooled,
             _card: card,
@@ -171,7 +172,7 @@ impl Session {
             clips_loaded: model.clips_loaded,
             duration: Frames(model.duration).to_seconds(self.rate),
             duration_frames: model.duration,
-            tempo: self.tempo,
+            tempo: self.tempo(),
             sample_rate: self.rate.hz(),
         }
     }
@@ -283,11 +284,32 @@ impl Session {
 
     /// The beat grid of the project's tempo and time signature.
     pub fn beat_grid(&self) -> audiolab_dsp::metronome::BeatGrid {
-        audiolab_dsp::metronome::BeatGrid {
-            sample_rate: self.rate.hz(),
-            tempo_bpm: self.tempo,
-            beats_per_bar: self.beats_per_bar.max(1),
-        }
+        let (tempo_bpm, beats_per_bar) = *self.grid.lock().unwrap_or_else(|p| p.into_inner());
+        audiolab_dsp::metronome::BeatGrid { sample_rate: self.rate.hz(), tempo_bpm, beats_per_bar: beats_per_bar.max(1) }
+    }
+
+    /// The project's tempo, in beats per minute.
+    pub fn tempo(&self) -> f64 {
+        self.beat_grid().tempo_bpm
+    }
+
+    /// Takes the project's tempo and time signature; returns whether they changed (the
+    /// metronome must then be told).
+    pub fn follow_settings(&self, project: &audiolab_domain::project::Project) -> bool {
+        let wanted = (project.tempo.bpm(), u32::from(project.time_signature.beats));
+        let mut grid = self.grid.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = *grid != wanted;
+        *grid = wanted;
+        changed
+    }
+
+    /// The project revision the engine plays.
+    pub fn revision(&self) -> i64 {
+        self.revision.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_revision(&self, revision: i64) {
+        self.revision.fetch_max(revision, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Sets the metronome and tells the engine.

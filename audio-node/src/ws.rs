@@ -248,7 +248,7 @@ fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -
 async fn handle_text(
     text: &str,
     project: ProjectId,
-    node: &Node,
+    node: &Arc<Node>,
     admitted: &Admitted,
     attachment: &mut Attachment,
 ) -> Option<String> {
@@ -380,7 +380,7 @@ pub enum Caller<'a> {
 pub async fn control(
     command: ControlCommand,
     project: ProjectId,
-    node: &Node,
+    node: &Arc<Node>,
     caller: Caller<'_>,
 ) -> TransportResult<Value> {
     let actor = match caller {
@@ -437,7 +437,12 @@ async fn allowed(node: &Node, admitted: &Admitted, project: ProjectId, need: Nee
     }
 }
 
-async fn set_track(change: SetTrack, project: ProjectId, node: &Node, actor: Option<&Actor>) -> TransportResult<Value> {
+async fn set_track(
+    change: SetTrack,
+    project: ProjectId,
+    node: &Arc<Node>,
+    actor: Option<&Actor>,
+) -> TransportResult<Value> {
     let patch = TrackPatch {
         volume: change.volume,
         pan: change.pan,
@@ -450,14 +455,16 @@ async fn set_track(change: SetTrack, project: ProjectId, node: &Node, actor: Opt
         Some(track) if track.project_id == project => track,
         _ => return Err(TransportError::not_found("track")),
     };
-    let changes = audiolab_app::Changes::new(node.store(), node, actor);
-    let track = changes.update_track(&track, &patch).await.map_err(crate::node::store_error)?;
-    Ok(track_json(&track))
+    let courier = node.courier();
+    let changes = audiolab_app::Changes::new(&courier, actor);
+    let updated = changes.update_track(&track, &patch).await.map_err(crate::node::store_error)?;
+    Ok(track_json(&updated.value, updated.entry.map(|e| e.revision)))
 }
 
-/// A track as clients see it in `track_update` messages (the same fields as the REST API).
-pub fn track_json(track: &Track) -> Value {
-    serde_json::to_value(TrackState::from(track)).unwrap_or(Value::Null)
+/// A track as clients see it in `track_update` messages (the same fields as the REST API),
+/// with the revision that made it so.
+pub fn track_json(track: &Track, revision: Option<i64>) -> Value {
+    serde_json::to_value(TrackState { revision, ..TrackState::from(track) }).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// Where a clip is in its life: its audio is written by a job, then it can play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClipStatus {
     Processing,
     Ready,
@@ -28,7 +29,7 @@ impl ClipStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Clip {
     pub id: ClipId,
     pub project_id: ProjectId,

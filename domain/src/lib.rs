@@ -6,6 +6,7 @@
 pub mod clip;
 pub mod device;
 pub mod error;
+pub mod history;
 pub mod ids;
 pub mod job;
 pub mod loop_region;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 pub const MIN_LOOP_SECONDS: f64 = 0.1;
 pub const MAX_REPEAT_COUNT: i64 = 10_000;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoopRegion {
     pub id: LoopRegionId,
     pub project_id: ProjectId,

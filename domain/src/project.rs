@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 5_000;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     pub id: ProjectId,
     pub owner_id: UserId,

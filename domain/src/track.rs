@@ -9,8 +9,22 @@ pub const MAX_TRACKS: u8 = 32;
 pub const MAX_NAME_CHARS: usize = 100;
 
 /// A track's slot in its project, 0–31, unique within the project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "i64", into = "u8")]
 pub struct TrackIndex(u8);
+
+impl TryFrom<i64> for TrackIndex {
+    type Error = ValidationError;
+    fn try_from(index: i64) -> ValidationResult<Self> {
+        Self::new(index)
+    }
+}
+
+impl From<TrackIndex> for u8 {
+    fn from(index: TrackIndex) -> u8 {
+        index.0
+    }
+}
 
 impl TrackIndex {
     pub fn new(index: i64) -> ValidationResult<Self> {
@@ -31,7 +45,7 @@ impl TrackIndex {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Track {
     pub id: TrackId,
     pub project_id: ProjectId,

@@ -2,7 +2,6 @@
 //! through which the API drives an engine, wherever that engine runs (in this process, or in a
 //! node process reached over the network).
 
-use crate::track::Track;
 use crate::{ClipId, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use serde::{Deserialize, Serialize};
 
@@ -222,12 +221,26 @@ pub struct RecordingStopped {
 }
 
 /// What kind of row of a project changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelItem {
+    /// The project's own settings (name, description, tempo, time signature).
+    Project,
     Track,
     Clip,
     LoopRegion,
+}
+
+impl ModelItem {
+    /// The item in words, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Project => "project",
+            Self::Track => "track",
+            Self::Clip => "clip",
+            Self::LoopRegion => "loop region",
+        }
+    }
 }
 
 /// How it changed.
@@ -248,6 +261,9 @@ pub struct ModelChange {
     /// Who made it; `None` for the system's own changes (a take finalised, an import done).
     #[serde(default)]
     pub actor: Option<crate::user::Actor>,
+    /// The fields an update set (empty for a row created or deleted).
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 impl ModelChange {
@@ -257,7 +273,7 @@ impl ModelChange {
         action: ModelAction,
         actor: Option<crate::user::Actor>,
     ) -> Self {
-        Self { item, id: id.into(), action, actor }
+        Self { item, id: id.into(), action, actor, fields: Vec::new() }
     }
 }
 
@@ -279,9 +295,6 @@ pub trait AudioControl: Send + Sync {
     /// Sets the project's metronome.
     async fn set_metronome(&self, project: ProjectId, metronome: MetronomeSettings)
     -> TransportResult<TransportStatus>;
-    /// A track changed (mixer or metadata): apply it to a loaded engine and tell every client
-    /// who changed it.
-    async fn track_changed(&self, track: &Track, actor: Option<&crate::user::Actor>);
     /// Starts recording a take on `request.track_id` (a track of `project`).
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
     /// Stops a recording of `project` on `track` (when given, it must be the session's track;
@@ -292,9 +305,10 @@ pub trait AudioControl: Send + Sync {
         track: Option<TrackId>,
         session: RecordingSessionId,
     ) -> TransportResult<RecordingStopped>;
-    /// The project's tracks, clips or loop regions changed in the database: a loaded engine
-    /// plays the new state from its next block, and the project's clients are told.
-    async fn project_changed(&self, project: ProjectId, change: ModelChange);
+    /// A committed change (§13): a loaded engine plays the stored project from its next block
+    /// (re-read, so a missed revision is caught up), and the project's clients are told.
+    /// Errors: the change could not be handed on (the bus is down): the outbox tries again.
+    async fn announce(&self, change: &crate::history::ProjectChange) -> TransportResult<()>;
     /// The project is being deleted: its takes are stopped and discarded, its engine unloaded,
     /// its sockets closed with a reason.
     async fn project_deleted(&self, project: ProjectId);

@@ -202,7 +202,8 @@ impl From<BitDepth> for u16 {
 }
 
 /// A time signature such as 4/4 or 7/8: 1–32 beats over a power-of-two note value up to 32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct TimeSignature {
     pub beats: u8,
     pub note_value: u8,
@@ -226,6 +227,19 @@ impl TimeSignature {
             return Err(invalid());
         }
         Ok(Self { beats, note_value })
+    }
+}
+
+impl TryFrom<String> for TimeSignature {
+    type Error = ValidationError;
+    fn try_from(text: String) -> ValidationResult<Self> {
+        Self::parse(&text)
+    }
+}
+
+impl From<TimeSignature> for String {
+    fn from(signature: TimeSignature) -> String {
+        signature.to_string()
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct ClipRow {
+pub(crate) struct ClipRow {
     id: Uuid,
     project_id: Uuid,
     track_id: Uuid,
@@ -34,7 +34,7 @@ struct ClipRow {
 }
 
 impl ClipRow {
-    fn into_domain(self) -> StoreResult<(Clip, i64)> {
+    pub(crate) fn into_domain(self) -> StoreResult<(Clip, i64)> {
         let clip = Clip {
             id: self.id.into(),
             project_id: self.project_id.into(),
@@ -144,6 +144,18 @@ impl Store {
         });
         let items = rows.into_iter().map(|r| r.into_domain().map(|(c, _)| c)).collect::<StoreResult<_>>()?;
         Ok(Paged { items, total })
+    }
+
+    /// The clips of a recording's takes (one per pass).
+    #[tracing::instrument(skip(self))]
+    pub async fn session_clips(&self, session: audiolab_domain::RecordingSessionId) -> StoreResult<Vec<Clip>> {
+        let rows: Vec<ClipRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM clips WHERE id IN (SELECT clip_id FROM takes WHERE session_id = $1) ORDER BY id",
+        )
+        .bind(session.0)
+        .fetch_all(pool)
+        .await?);
+        rows.into_iter().map(|r| r.into_domain().map(|(c, _)| c)).collect()
     }
 
     /// Every clip of the project, for loading it into an engine or a render.

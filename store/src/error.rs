@@ -10,6 +10,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken, e.g. a second track with the same index.
     #[error("{0}")]
     Conflict(String),
+    /// A row changed between reading it and committing a change made from it: read again
+    /// and retry (the use cases do, a few times).
+    #[error("{0}")]
+    Stale(String),
     /// A row this one refers to does not exist.
     #[error("{0} does not exist")]
     MissingParent(&'static str),

@@ -12,6 +12,7 @@
 mod clips;
 mod devices;
 mod error;
+mod history;
 mod jobs;
 mod loop_regions;
 mod nodes;
@@ -22,6 +23,7 @@ mod tracks;
 mod users;
 
 pub use error::{StoreError, StoreResult};
+pub use history::OutboxItem;
 pub use nodes::{AudioNode, NodeLoad};
 pub use recordings::ReadyClip;
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct LoopRegionRow {
+pub(crate) struct LoopRegionRow {
     id: Uuid,
     project_id: Uuid,
     name: String,
@@ -22,7 +22,7 @@ struct LoopRegionRow {
 }
 
 impl LoopRegionRow {
-    fn into_domain(self) -> StoreResult<(LoopRegion, i64)> {
+    pub(crate) fn into_domain(self) -> StoreResult<(LoopRegion, i64)> {
         let repeat_count = self
             .repeat_count
             .map(|n| u32::try_from(n).map_err(|_| corrupt("loop_regions.repeat_count", n)))

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct ProjectRow {
+pub(crate) struct ProjectRow {
     id: Uuid,
     owner_id: Uuid,
     name: String,
@@ -22,7 +22,7 @@ struct ProjectRow {
 }
 
 impl ProjectRow {
-    fn into_domain(self) -> StoreResult<(Project, i64)> {
+    pub(crate) fn into_domain(self) -> StoreResult<(Project, i64)> {
         let rate = u32::try_from(self.sample_rate).ok().and_then(|hz| SampleRate::new(hz).ok());
         let project = Project {
             id: self.id.into(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
-struct TrackRow {
+pub(crate) struct TrackRow {
     id: Uuid,
     project_id: Uuid,
     name: String,
@@ -26,7 +26,7 @@ struct TrackRow {
 }
 
 impl TrackRow {
-    fn into_domain(self) -> StoreResult<(Track, i64)> {
+    pub(crate) fn into_domain(self) -> StoreResult<(Track, i64)> {
         let track = Track {
             id: self.id.into(),
             project_id: self.project_id.into(),
