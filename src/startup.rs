@@ -115,6 +115,7 @@ impl Application {
                         overdubbing: true,
                     };
                 }
+                tasks.push(tokio::spawn(context.courier.clone().run(shutdown.clone())));
                 let api = audiolab_api::app(context);
                 let gate = Gate::new(store_for_gate, auth_enabled);
                 Route::new()
@@ -134,7 +135,9 @@ impl Application {
                 let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after, secret));
                 let queue = Arc::new(JobQueue::open(&settings).await?);
                 let gate = Gate::new(store.clone(), auth_enabled);
-                let api = audiolab_api::app(api_context(&settings, store, role, nodes.clone(), queue)?);
+                let context = api_context(&settings, store, role, nodes.clone(), queue)?;
+                tasks.push(tokio::spawn(context.courier.clone().run(shutdown.clone())));
+                let api = audiolab_api::app(context);
                 Route::new()
                     .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes, origin_policy(&settings)))
                     .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
@@ -152,6 +155,7 @@ impl Application {
                 let node = Arc::new(node.with_identity(id));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
+                tasks.push(tokio::spawn(node.courier().run(shutdown.clone())));
                 let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));
                 let every = Duration::from_secs(settings.node_heartbeat_secs);
                 tracing::info!(%url, "announcing the node");
@@ -307,7 +311,9 @@ fn api_context(
         },
     };
     let storage = audio_storage(settings)?;
+    let courier = audiolab_app::outbox::Courier::new(store.clone(), audio.clone(), Some(jobs.clone()));
     Ok(ApiContext {
+        courier,
         store,
         settings: Arc::new(settings.clone()),
         environment,

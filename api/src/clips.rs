@@ -69,9 +69,19 @@ pub struct ClipView {
     pub created_at: DateTime<Utc>,
     /// When the clip was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The project revision this request's change made (§13); null when it changed nothing
+    /// or only read.
+    #[oai(nullable)]
+    pub revision: Option<i64>,
 }
 
 impl ClipView {
+    /// The view as a change's response: with the revision the change made.
+    pub(crate) fn with_revision(mut self, entry: Option<&audiolab_domain::history::HistoryEntry>) -> Self {
+        self.revision = entry.map(|e| e.revision);
+        self
+    }
+
     pub(crate) fn new(c: Clip, rate: SampleRate) -> Self {
         Self {
             id: c.id.0,
@@ -96,6 +106,7 @@ impl ClipView {
             active: c.active,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            revision: None,
         }
     }
 }
@@ -311,7 +322,7 @@ impl ClipsApi {
             fade_out: b.fade_out,
         };
         let updated = ctx.changes(&caller).update_clip(&clip, &patch, rate).await?;
-        Ok(Json(ClipView::new(updated, rate)))
+        Ok(Json(ClipView::new(updated.value, rate).with_revision(updated.entry.as_ref())))
     }
 
     /// Delete a clip

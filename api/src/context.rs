@@ -23,6 +23,8 @@ pub struct ApiContext {
     pub auth_enabled: bool,
     /// Failed logins and registrations, counted per address (and username).
     pub limits: Arc<audiolab_app::accounts::Limits>,
+    /// Delivers what follows a committed change: announcements through `audio`, jobs to `jobs`.
+    pub courier: Arc<audiolab_app::outbox::Courier>,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.
@@ -53,7 +55,7 @@ impl ApiContext {
     /// The use cases every change goes through: the store, then the engine and the clients,
     /// each change named after `caller`.
     pub fn changes<'a>(&'a self, caller: &'a Caller) -> audiolab_app::Changes<'a> {
-        audiolab_app::Changes::new(&self.store, self.audio.as_ref(), Some(&caller.actor))
+        audiolab_app::Changes::new(&self.courier, Some(&caller.actor))
     }
 
     /// The project, if the caller is a member whose role allows `need`: 404 to anyone else
@@ -124,7 +126,6 @@ impl AudioControl for NoAudio {
     ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
-    async fn track_changed(&self, _: &Track, _: Option<&audiolab_domain::user::Actor>) {}
     async fn record_start(
         &self,
         _: ProjectId,
@@ -140,7 +141,9 @@ impl AudioControl for NoAudio {
     ) -> TransportResult<audiolab_domain::transport::RecordingStopped> {
         Err(unavailable())
     }
-    async fn project_changed(&self, _: ProjectId, _: audiolab_domain::transport::ModelChange) {}
+    async fn announce(&self, _: &audiolab_domain::history::ProjectChange) -> TransportResult<()> {
+        Ok(())
+    }
     async fn project_deleted(&self, _: ProjectId) {}
     async fn revoked(&self, _: audiolab_domain::user::Revocation) {}
     async fn detach_device(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {

@@ -249,7 +249,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) | StoreError::MissingParent(what) => ApiError::not_found(what),
-            StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Conflict(message) | StoreError::Stale(message) => ApiError::conflict(message),
             StoreError::Invalid(invalid) => invalid.into(),
             err if err.is_unavailable() => {
                 tracing::warn!(error = %err, "database unavailable");

@@ -14,6 +14,7 @@ mod download;
 pub mod edge;
 pub mod error;
 mod health;
+mod history;
 mod imports;
 mod jobs;
 mod loops;
@@ -59,6 +60,7 @@ type Apis = (
     auth::AuthApi,
     devices::DevicesApi,
     projects::ProjectsApi,
+    history::HistoryApi,
     members::MembersApi,
     tracks::TracksApi,
     clips::ClipsApi,
@@ -76,6 +78,7 @@ fn service() -> OpenApiService<Apis, ()> {
         auth::AuthApi,
         devices::DevicesApi,
         projects::ProjectsApi,
+        history::HistoryApi,
         members::MembersApi,
         tracks::TracksApi,
         clips::ClipsApi,

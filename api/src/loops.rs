@@ -47,9 +47,19 @@ pub struct LoopRegionView {
     pub created_at: DateTime<Utc>,
     /// When the region was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The project revision this request's change made (§13); null when it changed nothing
+    /// or only read.
+    #[oai(nullable)]
+    pub revision: Option<i64>,
 }
 
 impl LoopRegionView {
+    /// The view as a change's response: with the revision the change made.
+    pub(crate) fn with_revision(mut self, entry: Option<&audiolab_domain::history::HistoryEntry>) -> Self {
+        self.revision = entry.map(|e| e.revision);
+        self
+    }
+
     fn new(r: LoopRegion, rate: SampleRate) -> Self {
         Self {
             id: r.id.0,
@@ -64,6 +74,7 @@ impl LoopRegionView {
             auto_punch_record: r.auto_punch_record,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            revision: None,
         }
     }
 }
@@ -236,7 +247,7 @@ impl LoopsApi {
             auto_punch_record: b.auto_punch_record,
         };
         let updated = ctx.changes(&caller).update_loop(&region, &patch, rate).await?;
-        Ok(Json(LoopRegionView::new(updated, rate)))
+        Ok(Json(LoopRegionView::new(updated.value, rate).with_revision(updated.entry.as_ref())))
     }
 
     /// Delete a loop region

@@ -67,7 +67,7 @@ impl MixerApi {
         patch: TrackPatch,
     ) -> ApiResult<audiolab_domain::track::Track> {
         let (track, _) = ctx.track(caller, id.into(), Need::Change).await?;
-        Ok(ctx.changes(caller).update_track(&track, &patch).await?)
+        Ok(ctx.changes(caller).update_track(&track, &patch).await?.value)
     }
 }
 

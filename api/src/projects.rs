@@ -41,6 +41,18 @@ pub struct ProjectView {
     pub created_at: DateTime<Utc>,
     /// When the project was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The project revision this request's change made (§13); null when it changed nothing
+    /// or only read.
+    #[oai(nullable)]
+    pub revision: Option<i64>,
+}
+
+impl ProjectView {
+    /// The view as a change's response: with the revision the change made.
+    pub(crate) fn with_revision(mut self, entry: Option<&audiolab_domain::history::HistoryEntry>) -> Self {
+        self.revision = entry.map(|e| e.revision);
+        self
+    }
 }
 
 impl From<Project> for ProjectView {
@@ -56,6 +68,7 @@ impl From<Project> for ProjectView {
             owner_id: p.owner_id.0,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            revision: None,
         }
     }
 }
@@ -236,8 +249,8 @@ impl ProjectsApi {
             tempo: body.tempo,
             time_signature: body.time_signature.map(String::from),
         };
-        let updated = ctx.store.update_project(project.id, |p| p.apply(&patch, audiolab_domain::now())).await?;
-        Ok(Json(updated.into()))
+        let updated = ctx.changes(&caller).update_project(project.id, &patch).await?;
+        Ok(Json(ProjectView::from(updated.value).with_revision(updated.entry.as_ref())))
     }
 
     /// Delete a project

@@ -231,7 +231,7 @@ impl RecordingApi {
             input_device_id: body.device_id.clone().map(String::from),
             ..Default::default()
         };
-        let track = ctx.changes(&caller).update_track(&track, &patch).await?;
+        let track = ctx.changes(&caller).update_track(&track, &patch).await?.value;
         Ok(Json(RecordEnabled {
             success: true,
             track_id: track.id.0,

@@ -50,6 +50,18 @@ pub struct TrackView {
     pub created_at: DateTime<Utc>,
     /// When the track was last changed.
     pub updated_at: DateTime<Utc>,
+    /// The project revision this request's change made (§13); null when it changed nothing
+    /// or only read.
+    #[oai(nullable)]
+    pub revision: Option<i64>,
+}
+
+impl TrackView {
+    /// The view as a change's response: with the revision the change made.
+    pub(crate) fn with_revision(mut self, entry: Option<&audiolab_domain::history::HistoryEntry>) -> Self {
+        self.revision = entry.map(|e| e.revision);
+        self
+    }
 }
 
 impl From<Track> for TrackView {
@@ -69,6 +81,7 @@ impl From<Track> for TrackView {
             monitoring: t.monitoring,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            revision: None,
         }
     }
 }
@@ -186,8 +199,8 @@ impl TracksApi {
             input_device_id: body.input_device_id.map(String::from),
             monitoring: body.monitoring,
         };
-        let track = ctx.changes(&caller).create_track(project.id, new).await?;
-        Ok(TrackCreated::Created(Json(track.into())))
+        let created = ctx.changes(&caller).create_track(project.id, new).await?;
+        Ok(TrackCreated::Created(Json(TrackView::from(created.value).with_revision(created.entry.as_ref()))))
     }
 
     /// Get a track
@@ -229,7 +242,7 @@ impl TracksApi {
             monitoring: b.monitoring,
         };
         let updated = ctx.changes(&caller).update_track(&track, &patch).await?;
-        Ok(Json(updated.into()))
+        Ok(Json(TrackView::from(updated.value).with_revision(updated.entry.as_ref())))
     }
 
     /// Delete a track
