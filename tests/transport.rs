@@ -176,10 +176,26 @@ async fn clients_see_each_others_track_changes_and_the_rest_apis() {
         next(socket).await;
     }
     send(&mut alice, json!({"type": "control", "id": "m1", "command": "set_track", "data": {"track_id": track_id, "volume": 0.5, "muted": true}})).await;
-    let response = next_of(&mut alice, "control_response").await;
+    // The broadcast and the answer may come in either order: the change is announced as it
+    // commits, before the command is answered.
+    let (mut response, mut alice_update) = (None, None);
+    while response.is_none() || alice_update.is_none() {
+        let frame = next(&mut alice).await;
+        match frame["type"].as_str() {
+            Some("control_response") => response = Some(frame),
+            Some("track_update") => alice_update = Some(frame),
+            _ => {}
+        }
+    }
+    let response = response.unwrap();
     assert_eq!(response["data"]["success"], true, "{response}");
-    for socket in [&mut alice, &mut bob] {
-        let update = next_of(socket, "track_update").await;
+    let revision = response["data"]["result"]["revision"].as_i64().expect("the answer names its revision");
+    assert_eq!(alice_update.as_ref().unwrap()["data"]["revision"].as_i64(), Some(revision));
+    for (socket, seen) in [(&mut alice, alice_update), (&mut bob, None)] {
+        let update = match seen {
+            Some(update) => update,
+            None => next_of(socket, "track_update").await,
+        };
         assert_eq!(
             (update["data"]["id"].as_str(), update["data"]["volume"].as_f64(), update["data"]["muted"].as_bool()),
             (Some(track_id), Some(0.5), Some(true))
