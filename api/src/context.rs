@@ -112,13 +112,6 @@ impl AudioControl for NoAudio {
     async fn status(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
-    async fn set_loop(
-        &self,
-        _: ProjectId,
-        _: Option<audiolab_domain::LoopRegionId>,
-    ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
-        Err(unavailable())
-    }
     async fn set_metronome(
         &self,
         _: ProjectId,

@@ -7,7 +7,6 @@ use crate::clips::ClipView;
 use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
-use crate::mixdowns::submit_job;
 use audiolab_domain::clip::{Clip, NewClip};
 use audiolab_domain::job::{ImportPayload, Job, JobKind};
 use audiolab_domain::user::Need;
@@ -111,10 +110,8 @@ pub(crate) async fn import(
     );
     job.id = job_id;
     ctx.storage.publish(&format!("uploads/{job_id}/source")).await.map_err(|e| ApiError::internal(&e))?;
-    ctx.store.insert_clip(&clip).await?;
-    ctx.store.insert_job(&job).await?;
-    submit_job(ctx, &job).await?;
-    let clip = ClipView::new(clip, project.sample_rate);
+    let committed = ctx.changes(caller).import_clip(&clip, &job).await?;
+    let clip = ClipView::new(clip, project.sample_rate).with_revision(committed.entry.as_ref());
     Ok(ImportResponse::Accepted(Json(ImportAccepted { clip, job: job.into() })))
 }
 

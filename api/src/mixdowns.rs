@@ -127,11 +127,12 @@ impl MixdownsApi {
         let payload = serde_json::to_value(MixdownPayload { options, fingerprint: fingerprint.clone() })
             .expect("payload serialises");
         let job = Job::queued(JobKind::Mixdown, Some(project.id), payload, audiolab_domain::now());
-        let (job, created) = ctx.store.insert_mixdown_job(&job, &fingerprint).await?;
-        if !created {
+        let (job, push) = ctx.store.insert_mixdown_job(&job, &fingerprint).await?;
+        let Some(push) = push else {
             return Ok(SubmitResponse::Reused(Json(MixdownSubmitted { job: job.into(), reused: true })));
-        }
-        submit_job(&ctx, &job).await?;
+        };
+        // Queued whatever the queue says now: a queue that is away takes it when it is back.
+        ctx.courier.deliver(vec![push]).await;
         Ok(SubmitResponse::Accepted(Json(MixdownSubmitted { job: job.into(), reused: false })))
     }
 
@@ -204,17 +205,6 @@ impl MixdownsApi {
         let name = format!("stem-{}.{}", track_id.0, result.format.extension());
         Ok(download::serve(&ctx.storage, &file.key, &file.content_type, &name, range.0.as_deref()).await?)
     }
-}
-
-/// Hands a queued job to the workers; if the queue cannot take it, the job fails with the
-/// reason and the client gets 503.
-pub async fn submit_job(ctx: &ApiContext, job: &Job) -> ApiResult<()> {
-    if let Err(reason) = ctx.jobs.submit(job.id).await {
-        let reason = format!("the job queue is unavailable: {reason}");
-        let _ = ctx.store.finish_job(job.id, JobStatus::Failed, None, Some(&reason)).await;
-        return Err(ApiError::unavailable(reason));
-    }
-    Ok(())
 }
 
 /// The result of a succeeded mixdown job the caller owns.

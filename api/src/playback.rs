@@ -305,7 +305,8 @@ impl PlaybackApi {
         body: Json<LoopRequest>,
     ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE_BODY }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
-        Ok(Json(ctx.audio.set_loop(project.id, Some(body.0.loop_region_id.into())).await?.into()))
+        ctx.changes(&caller).enable_loop(project.id, Some(body.0.loop_region_id.into())).await?;
+        Ok(Json(Self::looping(&ctx, project.id).await?))
     }
 
     /// Set the metronome
@@ -341,6 +342,16 @@ impl PlaybackApi {
         id: Path<Uuid>,
     ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
-        Ok(Json(ctx.audio.set_loop(project.id, None).await?.into()))
+        ctx.changes(&caller).enable_loop(project.id, None).await?;
+        Ok(Json(Self::looping(&ctx, project.id).await?))
+    }
+}
+
+impl PlaybackApi {
+    /// The transport after a loop toggle (a change like any other, §13): the engine loaded
+    /// with the stored loop.
+    async fn looping(ctx: &ApiContext, project: audiolab_domain::ProjectId) -> crate::error::ApiResult<PlaybackStatus> {
+        ctx.audio.load(project).await?;
+        Ok(ctx.audio.status(project).await?.into())
     }
 }

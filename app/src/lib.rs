@@ -159,12 +159,7 @@ impl<'a> Changes<'a> {
         let (value, entry) = self
             .commit(track.project_id, || Box::pin(async move {
                 let current = self.store.get_track(track.id).await?.ok_or(StoreError::NotFound("track"))?;
-                let clips = self.store.project_clips(track.project_id).await?;
-                let mut rows: Vec<RowChange> = clips
-                    .into_iter()
-                    .filter(|c| c.track_id == track.id)
-                    .map(|c| RowChange::deleted(Row::Clip(c)))
-                    .collect();
+                let mut rows = self.clips_of(&current).await?;
                 let summary = format!("Deleted track “{}”", current.name);
                 rows.push(RowChange::deleted(Row::Track(current)));
                 Ok(((), Some(Change::new(ChangeKind::TrackDeleted, summary, rows))))
@@ -175,12 +170,12 @@ impl<'a> Changes<'a> {
 
     /// Places a new clip (an import landing, `processing` until its job ends) and hands its
     /// job to the workers, in one change.
-    pub async fn import_clip(&self, clip: &Clip, job: audiolab_domain::JobId) -> StoreResult<Committed<()>> {
+    pub async fn import_clip(&self, clip: &Clip, job: &audiolab_domain::job::Job) -> StoreResult<Committed<()>> {
         let (value, entry) = self
             .commit(clip.project_id, || Box::pin(async move {
                 let summary = format!("Imported “{}”", clip.name);
                 let change = Change::new(ChangeKind::ClipImported, summary, vec![RowChange::created(Row::Clip(clip.clone()))])
-                    .with_job(job);
+                    .with_job(job.clone());
                 Ok(((), Some(change)))
             }))
             .await?;
@@ -394,6 +389,13 @@ impl<'a> Changes<'a> {
                     let reverted = row
                         .revert(current.as_ref(), at)
                         .map_err(|reason| StoreError::Conflict(format!("cannot {what} “{}”: {reason}", target.summary)))?;
+                    // A track that goes takes its clips with it: as rows of this change, so
+                    // undoing it brings them back too.
+                    if let (Some(Row::Track(track)), None) = (&reverted.before, &reverted.after) {
+                        let clips = self.clips_of(track).await?;
+                        let gone: Vec<_> = rows.iter().map(RowChange::key).collect();
+                        rows.extend(clips.into_iter().filter(|clip| !gone.contains(&clip.key())));
+                    }
                     rows.push(reverted);
                 }
                 let (summary, redoes) = match kind {
@@ -407,6 +409,18 @@ impl<'a> Changes<'a> {
             }))
             .await?;
         entry.ok_or_else(|| StoreError::Conflict(format!("there is nothing to {what}")))
+    }
+
+    /// The deletions of a track's clips, for a change that deletes the track.
+    async fn clips_of(&self, track: &Track) -> StoreResult<Vec<RowChange>> {
+        Ok(self
+            .store
+            .project_clips(track.project_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.track_id == track.id)
+            .map(|c| RowChange::deleted(Row::Clip(c)))
+            .collect())
     }
 
     /// The row a history change names, as it is now.

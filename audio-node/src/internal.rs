@@ -9,19 +9,24 @@ use crate::protocol::{ControlCommand, ControlOutcome};
 use audiolab_domain::ProjectId;
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, handler};
-use serde_json::Value;
+use audiolab_domain::transport::TransportError;
 use std::sync::Arc;
 
 pub const CONTROL_PATH: &str = "/internal/control/:project_id";
 
+/// Runs a command an API process sent: the same typed command the socket parses (§4).
 #[handler]
-pub async fn control(Path(project): Path<uuid::Uuid>, body: Json<Value>, node: Data<&Arc<Node>>) -> impl IntoResponse {
-    let command = body["command"].as_str().unwrap_or_default();
-    let outcome = match ControlCommand::parse(command, body.get("data").cloned()) {
-        Ok(command) => {
-            crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await
-        }
-        Err(error) => Err(error),
+pub async fn control(
+    Path(project): Path<uuid::Uuid>,
+    body: poem::Body,
+    node: Data<&Arc<Node>>,
+) -> impl IntoResponse {
+    let outcome = match body.into_bytes().await {
+        Ok(bytes) => match serde_json::from_slice::<ControlCommand>(&bytes) {
+            Ok(command) => crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await,
+            Err(error) => Err(TransportError::Invalid(format!("not a control command: {error}"))),
+        },
+        Err(error) => Err(TransportError::Invalid(format!("cannot read the command: {error}"))),
     };
     Json(ControlOutcome::from(outcome))
 }

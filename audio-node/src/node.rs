@@ -12,7 +12,7 @@ use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, Tran
 use audiolab_domain::transport::{ModelChange, RecordRequest, RecordingStarted, RecordingStopped};
 use audiolab_domain::history::ProjectChange;
 use audiolab_domain::transport::{ModelAction, ModelItem};
-use audiolab_domain::{Frames, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
+use audiolab_domain::{Frames, ProjectId, RecordingSessionId, TrackId};
 use audiolab_jobs::JobUpdate;
 use audiolab_jobs::queue::JobQueue;
 use audiolab_media::storage::Storage;
@@ -283,6 +283,7 @@ impl Node {
         session.arrange(&tracks, timeline).map_err(busy)?;
         if let Some(command) = session.set_loop(enabled_loop.as_ref()) {
             session.handle.send(command).map_err(busy)?;
+            self.publish_loop(&session, enabled_loop.as_ref());
         }
         if let Some(project) = settings
             && session.follow_settings(&project)
@@ -404,6 +405,7 @@ impl Node {
 
     async fn start_session(&self, project_id: ProjectId) -> TransportResult<Arc<Session>> {
         let store = &self.store;
+        let revision = store.project_revision(project_id).await.map_err(store_error)?;
         let project = store
             .get_project(project_id)
             .await
@@ -422,12 +424,30 @@ impl Node {
         if let Some(command) = session.set_loop(enabled_loop.as_ref()) {
             session.handle.send(command).map_err(busy)?;
         }
+        session.set_revision(revision);
         let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&project_id);
         if let Some(Parked { frame, paused }) = parked {
             session.handle.send(Command::Restore { frame, paused }).map_err(busy)?;
         }
         self.reports.watch(project_id, session.rate, &session.handle);
         Ok(Arc::new(session))
+    }
+
+    /// Tells the project's clients that its engine loops `region` now (or stopped looping).
+    fn publish_loop(&self, session: &Session, region: Option<&audiolab_domain::loop_region::LoopRegion>) {
+        let project = session.project_id;
+        let event = match region {
+            Some(r) => LoopEvent::Started {
+                project_id: project.0,
+                loop_region_id: r.id.0,
+                iteration: 1,
+                start: r.start.to_seconds(session.rate),
+                end: r.end.to_seconds(session.rate),
+                repeat_count: r.repeat_count,
+            },
+            None => LoopEvent::Disabled { project_id: project.0 },
+        };
+        self.hub.publish(project, ServerMessage::LoopEvent(event).frame());
     }
 
     /// Tells the project's clients what a transport move did; `kind` picks the message.
@@ -715,28 +735,6 @@ impl AudioControl for Node {
             status.position = Frames(frame).to_seconds(found.sample_rate);
             status.status = if paused { "paused" } else { "stopped" }.into();
         }
-        Ok(status)
-    }
-
-    async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus> {
-        let enabled = self.store.enable_loop_region(project, region).await.map_err(store_error)?;
-        let session = self.loaded(project).await?;
-        if let Some(command) = session.set_loop(enabled.as_ref()) {
-            session.command(command).await.map_err(busy)?;
-        }
-        let status = session.status();
-        let event = match &enabled {
-            Some(r) => LoopEvent::Started {
-                project_id: project.0,
-                loop_region_id: r.id.0,
-                iteration: 1,
-                start: r.start.to_seconds(session.rate),
-                end: r.end.to_seconds(session.rate),
-                repeat_count: r.repeat_count,
-            },
-            None => LoopEvent::Disabled { project_id: project.0 },
-        };
-        self.hub.publish(project, ServerMessage::LoopEvent(event).frame());
         Ok(status)
     }
 

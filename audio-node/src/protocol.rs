@@ -166,6 +166,15 @@ pub enum ControlCommand {
     /// Internal route only (refused on the socket): the project was deleted; stop its takes,
     /// unload it, close its sockets.
     Unload {},
+    /// Undo the sender's latest change of the project (§13); the result is the new history
+    /// entry. Refused (`conflict`) when there is nothing to undo or someone else changed the
+    /// same thing since.
+    Undo {},
+    /// Redo the sender's latest undo; refused as `undo`.
+    Redo {},
+    /// Internal route only: a change committed by an API process, for the project's engine
+    /// and clients on this node.
+    Announce(audiolab_domain::history::ProjectChange),
 }
 
 /// A mixer change of one track; absent fields stay as they are.
@@ -196,7 +205,7 @@ impl ControlCommand {
 
     /// Whether only API processes may send it (over the internal route), never a socket client.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Unload {})
+        matches!(self, Self::Unload {} | Self::Announce(_))
     }
 
     /// What the sender's role must allow: reading the status, or changing the project.
@@ -204,7 +213,7 @@ impl ControlCommand {
         use audiolab_domain::user::Need;
         match self {
             Self::Status {} => Need::Read,
-            Self::Unload {} | Self::DetachDevice {} => Need::Own,
+            Self::Unload {} | Self::Announce(_) | Self::DetachDevice {} => Need::Own,
             _ => Need::Change,
         }
     }
@@ -227,6 +236,9 @@ impl ControlCommand {
             Self::RecordStop { .. } => "record_stop",
             Self::Unload {} => "unload",
             Self::DetachDevice {} => "detach_device",
+            Self::Undo {} => "undo",
+            Self::Redo {} => "redo",
+            Self::Announce(_) => "announce",
         }
     }
 }

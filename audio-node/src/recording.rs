@@ -500,6 +500,7 @@ impl Node {
         // queue. In the background: the take is safe on this node's disk already, and its job
         // row is queued, so a failure here leaves it for the next start to queue again.
         let (storage, queue, capture_key) = (self.storage.clone(), self.queue.clone(), journal.capture_key.clone());
+        let store = self.store.clone();
         tokio::spawn(async move {
             let mut sent = match uploader {
                 Some(uploader) => uploader.await.unwrap_or_default(),
@@ -509,7 +510,12 @@ impl Node {
                 return tracing::error!(%job_id, %err, "cannot publish the capture for its worker");
             }
             if let Err(err) = queue.push(job_id).await {
-                tracing::error!(%job_id, %err, "cannot queue the finalize_capture job");
+                // The outbox keeps it and tries again until the queue takes it (§13).
+                tracing::warn!(%job_id, %err, "the queue did not take the finalize_capture job; it will be retried");
+                let push = audiolab_domain::history::Outgoing::PushJob { job_id };
+                if let Err(err) = store.enqueue(Some(project), &[push]).await {
+                    tracing::error!(%job_id, %err, "cannot keep the finalize_capture job for a retry");
+                }
             }
         });
         Ok(stopped)

@@ -5,13 +5,13 @@
 use crate::bus::BusEvent;
 use crate::gate::refuse;
 use crate::internal::CONTROL_PATH;
-use crate::protocol::ControlOutcome;
+use crate::protocol::{ControlCommand, ControlOutcome};
 use audiolab_domain::history::ProjectChange;
 use audiolab_domain::transport::{
     AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
     TransportResult, TransportStatus,
 };
-use audiolab_domain::{LoopRegionId, ProjectId, RecordingSessionId, TrackId};
+use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
@@ -19,7 +19,7 @@ use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSo
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as Upstream;
@@ -77,9 +77,9 @@ impl RemoteNodes {
 
     /// Sends a command to the project's node. A node that refuses because it is full (its
     /// heartbeat says so) loses the project to a live node with room, which gets the command.
-    async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: &str, data: Value) -> TransportResult<T> {
+    async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: ControlCommand) -> TransportResult<T> {
         let node = self.node(project).await?;
-        let refused = match self.call_at(&node.url, project, command, data.clone()).await {
+        let refused = match self.call_at(&node.url, project, &command).await {
             Err(TransportError::Unavailable(message)) => message,
             answered => return answered,
         };
@@ -92,7 +92,7 @@ impl RemoteNodes {
         if full == Some(true) {
             if let Ok(Some(other)) = self.store.move_project(project, node.id, self.stale_after).await {
                 tracing::info!(%project, from = %node.id, to = %other.id, "project moved off a full node");
-                return self.call_at(&other.url, project, command, data).await;
+                return self.call_at(&other.url, project, &command).await;
             }
         }
         Err(TransportError::Unavailable(refused))
@@ -102,15 +102,14 @@ impl RemoteNodes {
         &self,
         url: &str,
         project: ProjectId,
-        command: &str,
-        data: Value,
+        command: &ControlCommand,
     ) -> TransportResult<T> {
         let endpoint = format!("{url}{}", CONTROL_PATH.replace(":project_id", &project.to_string()));
         let response = self
             .http
             .post(endpoint)
             .header(crate::gate::SECRET_HEADER, self.secret.as_deref().unwrap_or_default())
-            .json(&json!({"command": command, "data": data}))
+            .json(command)
             .send()
             .await
             .map_err(|e| TransportError::Unavailable(format!("the audio node did not answer: {e}")))?;
@@ -131,42 +130,35 @@ impl RemoteNodes {
 #[async_trait::async_trait]
 impl AudioControl for RemoteNodes {
     async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
-        self.call(project, "load", Value::Null).await
+        self.call(project, ControlCommand::Load {}).await
     }
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
-        self.call(project, "play", json!({ "position": position })).await
+        self.call(project, ControlCommand::Play { position }).await
     }
     async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, "pause", Value::Null).await
+        self.call(project, ControlCommand::Pause {}).await
     }
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, "resume", Value::Null).await
+        self.call(project, ControlCommand::Resume {}).await
     }
     async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, "stop", Value::Null).await
+        self.call(project, ControlCommand::Stop {}).await
     }
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
-        self.call(project, "seek", json!({ "position": position })).await
+        self.call(project, ControlCommand::Seek { position }).await
     }
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, "status", Value::Null).await
-    }
-    async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus> {
-        match region {
-            Some(id) => self.call(project, "loop_enable", json!({ "loop_region_id": id })).await,
-            None => self.call(project, "loop_disable", Value::Null).await,
-        }
+        self.call(project, ControlCommand::Status {}).await
     }
     async fn set_metronome(
         &self,
         project: ProjectId,
         metronome: audiolab_domain::transport::MetronomeSettings,
     ) -> TransportResult<TransportStatus> {
-        let data = serde_json::to_value(metronome).map_err(|e| TransportError::Internal(e.to_string()))?;
-        self.call(project, "metronome", data).await
+        self.call(project, ControlCommand::Metronome(metronome)).await
     }
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
-        self.call(project, "record_start", serde_json::to_value(request).unwrap_or(Value::Null)).await
+        self.call(project, ControlCommand::RecordStart(request)).await
     }
     async fn record_stop(
         &self,
@@ -174,22 +166,34 @@ impl AudioControl for RemoteNodes {
         track: Option<TrackId>,
         session: RecordingSessionId,
     ) -> TransportResult<RecordingStopped> {
-        self.call(project, "record_stop", json!({ "session_id": session, "track_id": track })).await
+        self.call(project, ControlCommand::RecordStop { session_id: session.0, track_id: track.map(|t| t.0) }).await
     }
+    /// Straight to the node hosting the project, so the answer to the change means its engine
+    /// plays it; over the bus when that node cannot be reached (and the outbox tries again
+    /// when neither can).
     async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {
+        let host = self.host_url(change.project_id).await.ok().flatten();
+        if let Some(url) = host {
+            let direct: TransportResult<Value> =
+                self.call_at(&url, change.project_id, &ControlCommand::Announce(change.clone())).await;
+            match direct {
+                Ok(_) => return Ok(()),
+                Err(error) => tracing::debug!(%error, "the hosting node did not take a change; trying the bus"),
+            }
+        }
         self.publish(BusEvent::Changed(change.clone())).await
     }
     async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
         let _ = self.publish(BusEvent::Revoked(revocation)).await;
     }
     async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, "detach_device", Value::Null).await
+        self.call(project, ControlCommand::DetachDevice {}).await
     }
     async fn project_deleted(&self, project: ProjectId) {
         // The hosting node stops the takes before the rows go; every node hears it on the bus.
         match self.host_url(project).await {
             Ok(Some(url)) => {
-                if let Err(error) = self.call_at::<Value>(&url, project, "unload", Value::Null).await {
+                if let Err(error) = self.call_at::<Value>(&url, project, &ControlCommand::Unload {}).await {
                     tracing::warn!(%project, %error, "the audio node could not unload a deleted project");
                 }
             }

@@ -8,6 +8,8 @@ use crate::hub::Outbox;
 use crate::node::Node;
 use crate::protocol::{AttachAs, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
 use crate::protocol::{SetTrack, TrackState};
+use crate::node::store_error;
+use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::{Track, TrackPatch};
@@ -403,8 +405,30 @@ pub async fn control(
         ControlCommand::Resume {} => node.resume(project).await?,
         ControlCommand::Stop {} => node.stop(project).await?,
         ControlCommand::Seek { position } => node.seek(project, position).await?,
-        ControlCommand::LoopEnable { loop_region_id } => node.set_loop(project, Some(loop_region_id.into())).await?,
-        ControlCommand::LoopDisable {} => node.set_loop(project, None).await?,
+        ControlCommand::LoopEnable { loop_region_id } => {
+            let courier = node.courier();
+            Changes::new(&courier, actor).enable_loop(project, Some(loop_region_id.into())).await.map_err(store_error)?;
+            node.loaded(project).await?.status()
+        }
+        ControlCommand::LoopDisable {} => {
+            let courier = node.courier();
+            Changes::new(&courier, actor).enable_loop(project, None).await.map_err(store_error)?;
+            node.loaded(project).await?.status()
+        }
+        ControlCommand::Undo {} => {
+            let courier = node.courier();
+            let entry = Changes::new(&courier, actor).undo(project).await.map_err(store_error)?;
+            return Ok(json!({ "revision": entry.revision, "summary": entry.summary }));
+        }
+        ControlCommand::Redo {} => {
+            let courier = node.courier();
+            let entry = Changes::new(&courier, actor).redo(project).await.map_err(store_error)?;
+            return Ok(json!({ "revision": entry.revision, "summary": entry.summary }));
+        }
+        ControlCommand::Announce(change) => {
+            node.apply_change(&change).await;
+            return Ok(Value::Null);
+        }
         ControlCommand::DetachDevice {} => node.detach_device(project).await?,
         ControlCommand::Metronome(settings) => node.set_metronome(project, settings).await?,
         ControlCommand::SetTrack(change) => return set_track(change, project, node, actor).await,

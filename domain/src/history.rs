@@ -291,8 +291,9 @@ pub struct Change {
     /// For an undo or redo: the revision it undoes or redoes.
     pub undoes: Option<i64>,
     pub redoes: Option<i64>,
-    /// What else must follow the commit besides announcing the rows (a job to push).
-    pub jobs: Vec<JobId>,
+    /// Jobs the change queues: their rows are written with it, and pushed to the workers
+    /// after it.
+    pub jobs: Vec<crate::job::Job>,
 }
 
 impl Change {
@@ -300,7 +301,7 @@ impl Change {
         Self { kind, summary: summary.into(), rows, undoes: None, redoes: None, jobs: Vec::new() }
     }
 
-    pub fn with_job(mut self, job: JobId) -> Self {
+    pub fn with_job(mut self, job: crate::job::Job) -> Self {
         self.jobs.push(job);
         self
     }
@@ -326,11 +327,26 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// Whether a change of this entry conflicts with undoing `target` for its actor: made by
-    /// someone else (the system's own changes never conflict) and touching what it touched.
+    /// Whether this entry stops its author's undo (or redo) of `target` (§13): a change by
+    /// someone else (the system's own never conflict), still in effect (not undone, not an
+    /// undo), made after what `target` did, that touched the same row or field.
     pub fn blocks_undo_of(&self, target: &HistoryEntry) -> bool {
         let someone_else = self.actor.as_ref().is_some_and(|a| target.actor.as_ref().is_none_or(|t| a.id != t.id));
-        someone_else && self.rows.iter().any(|mine| target.rows.iter().any(|theirs| mine.touches(theirs)))
+        let in_effect = self.undone_by.is_none() && self.kind != ChangeKind::Undo;
+        let after = self.original_revision() > target.original_revision();
+        someone_else
+            && in_effect
+            && after
+            && self.rows.iter().any(|mine| target.rows.iter().any(|theirs| mine.touches(theirs)))
+    }
+
+    /// When what this entry does was first done: a redo's (or an undo's) original change.
+    fn original_revision(&self) -> i64 {
+        match self.kind {
+            ChangeKind::Redo => self.redoes.unwrap_or(self.revision),
+            ChangeKind::Undo => self.undoes.unwrap_or(self.revision),
+            _ => self.revision,
+        }
     }
 
     /// How the entry is announced.
@@ -344,7 +360,7 @@ impl HistoryEntry {
 }
 
 /// A committed change as engines and clients hear of it: which rows, at which revision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProjectChange {
     pub project_id: ProjectId,
     pub revision: i64,

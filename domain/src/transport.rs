@@ -253,7 +253,7 @@ pub enum ModelAction {
 }
 
 /// A change to a project's model made in the database, for its engine and its clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelChange {
     pub item: ModelItem,
     pub id: uuid::Uuid,
@@ -290,8 +290,6 @@ pub trait AudioControl: Send + Sync {
     /// Moves the playhead to `position` seconds, clamped to the project.
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus>;
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus>;
-    /// Loops `region` (marking it the project's enabled loop), or stops looping with `None`.
-    async fn set_loop(&self, project: ProjectId, region: Option<LoopRegionId>) -> TransportResult<TransportStatus>;
     /// Sets the project's metronome.
     async fn set_metronome(&self, project: ProjectId, metronome: MetronomeSettings)
     -> TransportResult<TransportStatus>;

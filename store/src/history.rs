@@ -5,6 +5,9 @@
 //! follow. The outbox is then drained by a dispatcher (`app::outbox`) at least once.
 
 use crate::clips::{ClipRow, insert_clip_query};
+use crate::jobs::insert_job_query;
+use sqlx::types::Json;
+use audiolab_domain::job::Job;
 use crate::loop_regions::LoopRegionRow;
 use crate::projects::ProjectRow;
 use crate::tracks::TrackRow;
@@ -18,7 +21,7 @@ use uuid::Uuid;
 
 /// How long the committer has to deliver a change's outbox rows itself before any
 /// dispatcher takes them.
-const INLINE_GRACE_MS: i64 = 10_000;
+pub(crate) const INLINE_GRACE_MS: i64 = 10_000;
 
 /// How many revisions pass between two prunings of a project's old history.
 const PRUNE_EVERY: i64 = 250;
@@ -330,8 +333,14 @@ impl Store {
             .bind(change.redoes)
             .execute(&mut *tx)
             .await?;
+            for job in &change.jobs {
+                insert_job_query!(job, None::<&str>)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?;
+            }
             let mut outgoing = vec![Outgoing::Announce(entry.announcement())];
-            outgoing.extend(change.jobs.iter().map(|&job_id| Outgoing::PushJob { job_id }));
+            outgoing.extend(change.jobs.iter().map(|job| Outgoing::PushJob { job_id: job.id }));
             let mut items = Vec::with_capacity(outgoing.len());
             for message in outgoing {
                 let text = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -39,19 +39,11 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-impl Store {
-    #[tracing::instrument(skip_all, fields(job_id = %job.id, kind = job.kind.as_str()))]
-    pub async fn insert_job(&self, job: &Job) -> StoreResult<()> {
-        if !self.insert_job_row(job, None).await? {
-            return Err(StoreError::Conflict("a job with this id already exists".into()));
-        }
-        Ok(())
-    }
-
-    /// Inserts the row unless it conflicts (same id, or a live job with the same
-    /// `fingerprint`); returns whether it was inserted.
-    async fn insert_job_row(&self, job: &Job, fingerprint: Option<&str>) -> StoreResult<bool> {
-        let inserted = on_pool!(self, pool => sqlx::query(
+/// The bound INSERT of a job row (skipped on a conflict), for a pool or a transaction.
+macro_rules! insert_job_query {
+    ($job:expr, $fingerprint:expr) => {{
+        let job: &Job = $job;
+        sqlx::query(
             "INSERT INTO jobs (id, kind, project_id, status, progress, payload, result, error, created_at, updated_at,
                                fingerprint)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -67,7 +59,24 @@ impl Store {
         .bind(&job.error)
         .bind(job.created_at)
         .bind(job.updated_at)
-        .bind(fingerprint)
+        .bind($fingerprint)
+    }};
+}
+pub(crate) use insert_job_query;
+
+impl Store {
+    #[tracing::instrument(skip_all, fields(job_id = %job.id, kind = job.kind.as_str()))]
+    pub async fn insert_job(&self, job: &Job) -> StoreResult<()> {
+        if !self.insert_job_row(job, None).await? {
+            return Err(StoreError::Conflict("a job with this id already exists".into()));
+        }
+        Ok(())
+    }
+
+    /// Inserts the row unless it conflicts (same id, or a live job with the same
+    /// `fingerprint`); returns whether it was inserted.
+    async fn insert_job_row(&self, job: &Job, fingerprint: Option<&str>) -> StoreResult<bool> {
+        let inserted = on_pool!(self, pool => insert_job_query!(job, fingerprint)
         .execute(pool)
         .await
         .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?
@@ -75,14 +84,48 @@ impl Store {
         Ok(inserted == 1)
     }
 
+    /// Inserts a queued job and the outbox row that hands it to the workers, in one
+    /// transaction, unless it conflicts as [`Store::insert_mixdown_job`] says. Returns the
+    /// outbox row to deliver at once, or `None` when the job was not inserted.
+    pub async fn queue_job(&self, job: &Job, fingerprint: Option<&str>) -> StoreResult<Option<crate::OutboxItem>> {
+        let message = audiolab_domain::history::Outgoing::PushJob { job_id: job.id };
+        let text = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let now = audiolab_domain::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = insert_job_query!(job, fingerprint)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::from_write(e, "a job with this id already exists", "project"))?
+                .rows_affected();
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO outbox (project_id, message, created_at, due_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(job.project_id.map(|p| p.0))
+            .bind(text)
+            .bind(now)
+            .bind(now.timestamp_millis() + crate::history::INLINE_GRACE_MS)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(crate::OutboxItem { id, project_id: job.project_id, message, attempts: 1 }))
+        })
+    }
+
     /// Inserts a mixdown job unless one with the same `fingerprint` is queued, running or
     /// succeeded. Returns the job that stands and whether it is the one just inserted. The
     /// database's unique index decides, so identical requests at the same moment share a job.
     #[tracing::instrument(skip_all, fields(job_id = %job.id))]
-    pub async fn insert_mixdown_job(&self, job: &Job, fingerprint: &str) -> StoreResult<(Job, bool)> {
-        let inserted = self.insert_job_row(job, Some(fingerprint)).await?;
-        if inserted {
-            return Ok((job.clone(), true));
+    pub async fn insert_mixdown_job(
+        &self,
+        job: &Job,
+        fingerprint: &str,
+    ) -> StoreResult<(Job, Option<crate::OutboxItem>)> {
+        if let Some(push) = self.queue_job(job, Some(fingerprint)).await? {
+            return Ok((job.clone(), Some(push)));
         }
         let row: Option<JobRow> = on_pool!(self, pool => sqlx::query_as(
             "SELECT * FROM jobs WHERE fingerprint = $1 AND status IN ('queued', 'running', 'succeeded')",
@@ -91,7 +134,7 @@ impl Store {
         .fetch_optional(pool)
         .await?);
         match row {
-            Some(row) => Ok((Job::try_from(row)?, false)),
+            Some(row) => Ok((Job::try_from(row)?, None)),
             // The standing job finished unsuccessfully in between: this request may render.
             None => Box::pin(self.insert_mixdown_job(job, fingerprint)).await,
         }
