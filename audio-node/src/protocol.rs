@@ -14,8 +14,9 @@ use uuid::Uuid;
 pub enum ClientMessage {
     /// `{"type":"ping"}` → `pong`.
     Ping,
-    /// `{"type":"subscribe"}`: join the project's broadcasts without a command.
-    Subscribe,
+    /// `{"type":"subscribe","data":{"since":REV}}`: join the project's broadcasts without a
+    /// command; with `since`, first hear what changed after that revision (§13).
+    Subscribe { since: Option<i64> },
     /// `{"type":"control","id","command","data"}` → one `control_response`.
     Control { id: Value, command: ControlCommand },
     /// `{"type":"attach","data":{…}}`: become the project's audio device (§10) → `attached`.
@@ -270,7 +271,15 @@ impl ClientMessage {
         let envelope: Envelope = serde_json::from_str(text).map_err(|_| Refusal::Malformed("malformed JSON".into()))?;
         match envelope.kind.as_deref() {
             Some("ping") => Ok(Self::Ping),
-            Some("subscribe") => Ok(Self::Subscribe),
+            Some("subscribe") => {
+                let since = match envelope.data.as_ref().and_then(|d| d.get("since")) {
+                    None | Some(Value::Null) => None,
+                    Some(since) => Some(since.as_i64().filter(|r| *r >= 0).ok_or_else(|| {
+                        Refusal::Malformed("subscribe: since must be a revision (an integer from 0)".into())
+                    })?),
+                };
+                Ok(Self::Subscribe { since })
+            }
             Some("detach") => Ok(Self::Detach),
             Some(kind @ ("attach" | "played")) => {
                 let data = envelope.data.unwrap_or(Value::Null);
@@ -430,6 +439,19 @@ pub enum ServerMessage {
         #[serde(default)]
         fields: Vec<String>,
         /// The project revision this change made (§13).
+        revision: i64,
+    },
+    /// The answer to `subscribe {since}`: every change after `since`, oldest first, up to the
+    /// project's current `revision`.
+    Missed {
+        project_id: Uuid,
+        revision: i64,
+        changes: Vec<MissedChange>,
+    },
+    /// The answer to `subscribe {since}` when too much changed (or history no longer reaches
+    /// back that far): read the project again; it is at `revision`.
+    Resync {
+        project_id: Uuid,
         revision: i64,
     },
     /// A job of the project moved on.
@@ -607,6 +629,18 @@ impl From<&audiolab_domain::track::Track> for TrackState {
     }
 }
 
+/// One row a missed change touched, with the revision it was made at.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MissedChange {
+    pub revision: i64,
+    pub item: ModelItem,
+    pub id: Uuid,
+    pub action: ModelAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    pub fields: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct JobProgress {
     pub project_id: Uuid,
@@ -653,8 +687,9 @@ pub fn asyncapi_json() -> String {
         "oneOf": [
             {"title": "ping", "description": "Answered by `pong`.", "type": "object",
              "properties": {"type": kind("ping")}, "required": ["type"]},
-            {"title": "subscribe", "description": "Join the project's broadcasts without a command.",
-             "type": "object", "properties": {"type": kind("subscribe")}, "required": ["type"]},
+            {"title": "subscribe", "description": "Join the project's broadcasts without a command. With `data.since` (a revision), first get `missed` with every change after it, or `resync` when too much changed.",
+             "type": "object", "properties": {"type": kind("subscribe"), "data": {"type": "object",
+                "properties": {"since": {"type": ["integer", "null"], "minimum": 0}}}}, "required": ["type"]},
             {"title": "attach", "description": "Become the project's audio device (answered by `attached`): the client plays `MON` binary frames, sends `MIC` ones, and reports what it played; it is then the project's clock.",
              "type": "object", "properties": {"type": kind("attach"), "data": attach.to_value()}, "required": ["type", "data"]},
             {"title": "played", "description": "What the attached device played: `consumed` MON frames in all, and runs of its clock frames against timeline frames.",
@@ -727,7 +762,12 @@ mod tests {
     #[test]
     fn commands_parse_with_or_without_data_and_refuse_what_does_not_fit() {
         assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
-        assert_eq!(ClientMessage::parse(r#"{"type":"subscribe"}"#), Ok(ClientMessage::Subscribe));
+        assert_eq!(ClientMessage::parse(r#"{"type":"subscribe"}"#), Ok(ClientMessage::Subscribe { since: None }));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"subscribe","data":{"since":12}}"#),
+            Ok(ClientMessage::Subscribe { since: Some(12) })
+        );
+        assert!(ClientMessage::parse(r#"{"type":"subscribe","data":{"since":"x"}}"#).is_err());
         let pause = ClientMessage::parse(r#"{"type":"control","id":"a","command":"pause"}"#);
         assert_eq!(pause, Ok(ClientMessage::Control { id: "a".into(), command: ControlCommand::Pause {} }));
         let play = ClientMessage::parse(r#"{"type":"control","id":1,"command":"play","data":{"position":2.5}}"#);

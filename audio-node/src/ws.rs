@@ -7,7 +7,7 @@ use crate::gate::{Admitted, OriginPolicy};
 use crate::hub::Outbox;
 use crate::node::Node;
 use crate::protocol::{AttachAs, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
-use crate::protocol::{SetTrack, TrackState};
+use crate::protocol::{MissedChange, SetTrack, TrackState};
 use crate::node::store_error;
 use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
@@ -282,7 +282,8 @@ async fn handle_text(
             let server_time = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
             Some(ServerMessage::Pong { server_time }.frame().to_string())
         }
-        Ok(ClientMessage::Subscribe) => None,
+        Ok(ClientMessage::Subscribe { since: None }) => None,
+        Ok(ClientMessage::Subscribe { since: Some(since) }) => Some(catch_up(node, project, since).await.frame().to_string()),
         Ok(ClientMessage::Control { id, command }) if command.is_internal() => {
             let refused = TransportError::Invalid(format!("unknown command {:?}", command.name()));
             Some(control_response(id, command.name(), Err(refused)))
@@ -375,6 +376,39 @@ pub enum Caller<'a> {
     Member(&'a Admitted),
     /// An API process on the internal route (it checked its user the same way).
     Deployment,
+}
+
+/// Changes a client missed after revision `since` (§13): listed when there are few, else
+/// `resync`.
+async fn catch_up(node: &Node, project: ProjectId, since: i64) -> ServerMessage {
+    const MOST: i64 = 200;
+    let resync = |revision| ServerMessage::Resync { project_id: project.0, revision };
+    let Ok(revision) = node.store().project_revision(project).await else { return resync(0) };
+    if since >= revision {
+        return ServerMessage::Missed { project_id: project.0, revision, changes: Vec::new() };
+    }
+    let entries = match node.store().history_since(project, since, MOST + 1).await {
+        Ok(entries) => entries,
+        Err(_) => return resync(revision),
+    };
+    let complete = entries.first().is_some_and(|e| e.revision == since + 1) && entries.len() as i64 <= MOST;
+    if !complete {
+        return resync(revision);
+    }
+    let changes = entries
+        .iter()
+        .flat_map(|entry| {
+            entry.announcement().changes.into_iter().map(move |c| MissedChange {
+                revision: entry.revision,
+                item: c.item,
+                id: c.id,
+                action: c.action,
+                actor: c.actor,
+                fields: c.fields,
+            })
+        })
+        .collect();
+    ServerMessage::Missed { project_id: project.0, revision, changes }
 }
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal

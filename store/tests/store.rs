@@ -56,7 +56,62 @@ on_both_backends!(
     usernames_are_unique_and_found_by_name,
     tokens_are_found_by_hash_listed_by_kind_and_revoked_by_their_owner,
     members_have_one_role_each_and_one_owner_per_project,
+    a_change_commits_its_rows_entry_and_outbox_together_or_nothing,
+    outbox_rows_are_leased_retried_and_removed_once_delivered,
 );
+
+/// A commit whose second row breaks a rule leaves nothing behind: not the first row, not a
+/// revision, not an entry, not an outbox row. A commit made from a row that changed since is
+/// refused as stale, and a good one writes all of it.
+async fn a_change_commits_its_rows_entry_and_outbox_together_or_nothing(store: Store) {
+    use audiolab_domain::history::{Change, ChangeKind, Row, RowChange};
+    let p = project(&store, "Atomic").await;
+    let bass = store.create_track(p.id, named("Bass")).await.unwrap();
+    let mut louder = bass.clone();
+    louder.volume = Volume::new(0.5).unwrap();
+    // Index 0 is Bass's: the second row cannot be written.
+    let clash = audiolab_domain::track::Track::create(p.id, NewTrack { track_index: Some(0), ..named("Clash") }, bass.index, now()).unwrap();
+    let rows = vec![RowChange::updated(Row::Track(bass.clone()), Row::Track(louder.clone())), RowChange::created(Row::Track(clash))];
+    let change = Change::new(ChangeKind::TrackUpdated, "two rows", rows);
+    assert!(matches!(store.commit(p.id, None, &change).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_track(bass.id).await.unwrap().unwrap().volume.get(), 1.0, "the first row rolled back");
+    assert_eq!(store.project_revision(p.id).await.unwrap(), 0);
+    assert!(store.history(p.id, 10, None).await.unwrap().is_empty());
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+
+    let good = Change::new(
+        ChangeKind::TrackUpdated,
+        "louder",
+        vec![RowChange::updated(Row::Track(bass.clone()), Row::Track(louder.clone()))],
+    );
+    let (entry, outgoing) = store.commit(p.id, None, &good).await.unwrap();
+    assert_eq!((entry.revision, outgoing.len()), (1, 1));
+    assert_eq!(store.get_track(bass.id).await.unwrap().unwrap().volume.get(), 0.5);
+    assert_eq!(store.history(p.id, 10, None).await.unwrap()[0].rows, good.rows);
+    assert_eq!(store.outbox_backlog().await.unwrap(), 1);
+    // The same change again was made from a row that is no longer there.
+    assert!(matches!(store.commit(p.id, None, &good).await, Err(StoreError::Stale(_))));
+    assert_eq!(store.project_revision(p.id).await.unwrap(), 1);
+}
+
+/// A committed change's outbox rows wait out the committer's grace period, then one
+/// dispatcher at a time takes them; a failed one comes back when its retry is due.
+async fn outbox_rows_are_leased_retried_and_removed_once_delivered(store: Store) {
+    use audiolab_domain::history::Outgoing;
+    use std::time::Duration;
+    let p = project(&store, "Outbox").await;
+    let job = JobId::new();
+    store.enqueue(Some(p.id), &[Outgoing::PushJob { job_id: job }]).await.unwrap();
+    let taken = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].message, Outgoing::PushJob { job_id: job });
+    assert!(store.claim_outbox(10, Duration::from_secs(30)).await.unwrap().is_empty(), "leased to the first");
+    store.outbox_failed(taken[0].id, chrono::Utc::now() - chrono::Duration::seconds(1), "redis down").await.unwrap();
+    let again = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 2), "due again after the failure");
+    store.outbox_delivered(again[0].id).await.unwrap();
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+}
 
 fn user(name: &str) -> audiolab_domain::user::User {
     audiolab_domain::user::User {
@@ -639,15 +694,15 @@ async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
     for attempt in attempts {
         outcomes.push(attempt.await.unwrap());
     }
-    let created: Vec<_> = outcomes.iter().filter(|(_, created)| *created).map(|(job, _)| job.id).collect();
+    let created: Vec<_> = outcomes.iter().filter(|(_, created)| created.is_some()).map(|(job, _)| job.id).collect();
     assert_eq!(created.len(), 1, "one request renders, the others reuse it");
     assert!(outcomes.iter().all(|(job, _)| job.id == created[0]));
     assert_eq!(store.project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL).await.unwrap().len(), 1);
     // Once it failed, the same request renders again; another fingerprint is another job.
     assert!(store.finish_job(created[0], JobStatus::Failed, None, Some("disk full")).await.unwrap());
     let (again, fresh) = store.insert_mixdown_job(&request(), "abc").await.unwrap();
-    assert!(fresh && again.id != created[0]);
-    assert!(store.insert_mixdown_job(&request(), "other").await.unwrap().1);
+    assert!(fresh.is_some() && again.id != created[0]);
+    assert!(store.insert_mixdown_job(&request(), "other").await.unwrap().1.is_some());
 }
 
 async fn jobs_finish_once(store: Store) {
