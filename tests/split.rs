@@ -618,3 +618,153 @@ async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api
     let frame = common::closed(&mut guest).await;
     assert_eq!((u16::from(frame.code), frame.reason.contains("no longer a member")), (1008, true), "{frame:?}");
 }
+
+/// A Redis server of the test's own, on a free port, that the test can stop and start again.
+struct OwnRedis {
+    port: u16,
+    process: Option<Process>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, process: None };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        self.process = None;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        self.process = Some(Process(child));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// §13 across a Redis restart (split mode, two nodes): a volume change made while Redis is
+/// away is what the engine plays once it is back (a loopback take proves it), the first take
+/// after the restart is finalised, and the first mixdown after it is accepted and renders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
+    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let objects = ObjectStore::start();
+    let prefix = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let bucket_dir = objects.dir.path().join("audiolab").join(&prefix);
+    std::fs::create_dir_all(&bucket_dir).unwrap();
+    let mut redis = OwnRedis::start();
+    let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
+    let env = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("REDIS_URL", redis.url()),
+        ("AUDIOLAB_STORAGE_URL", format!("s3://audiolab/{prefix}")),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", objects.port)),
+        ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "audiolab".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "audiolab-secret".to_owned()),
+        ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+        ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+        ("AUDIOLAB_QUEUE_NAME", format!("restart-{}", uuid::Uuid::new_v4().simple())),
+        ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
+    ];
+    let with_dir = |i: usize| [&env[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();
+    let (_node_a, _) = start("node", &with_dir(0));
+    let (_node_b, _) = start("node", &with_dir(1));
+    let _worker = start_worker(&with_dir(2));
+    let (_api, api) = start("api", &with_dir(3));
+    let (client, _) = signed_up(&api).await;
+
+    // A project whose line track holds 0.25 for 4 s, and a track recording the mix.
+    let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Restart"})).await;
+    let project = project["id"].as_str().unwrap().to_owned();
+    let tracks = format!("{api}/api/tracks");
+    let (_, line) = post(&client, tracks.clone(), json!({"project_id": project, "name": "Line", "track_index": 0})).await;
+    let line = line["id"].as_str().unwrap().to_owned();
+    let (_, mix) = post(&client, tracks, json!({"project_id": project, "name": "Mix", "track_index": 1})).await;
+    let mix = mix["id"].as_str().unwrap().to_owned();
+    let store = audiolab_store::Store::connect(&database.url).await.unwrap();
+    let mut clip = audiolab_domain::clip::Clip::create(
+        audiolab_domain::clip::NewClip {
+            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
+            track_id: line.parse::<uuid::Uuid>().unwrap().into(),
+            take_id: None,
+            name: "Line".into(),
+            start: audiolab_domain::Frames(0),
+            length: audiolab_domain::Frames(192_000),
+            source_sample_rate: 48_000,
+            channels: 1,
+        },
+        audiolab_domain::now(),
+    )
+    .unwrap();
+    let key = format!("projects/{project}/clips/{}.wav", clip.id);
+    std::fs::create_dir_all(bucket_dir.join(&key).parent().unwrap()).unwrap();
+    let format = audiolab_media::wav::SampleFormat::Float32;
+    audiolab_media::wav::write(&bucket_dir.join(&key), 1, 48_000, format, &vec![0.25; 192_000]).unwrap();
+    clip.audio_key = Some(key);
+    clip.status = audiolab_domain::clip::ClipStatus::Ready;
+    store.insert_clip(&clip).await.unwrap();
+    let arm = json!({"device_id": "loopback", "enabled": true});
+    assert_eq!(post(&client, format!("{api}/api/audio/tracks/{mix}/record/enable"), arm).await.0, 200);
+    let playback = format!("{api}/api/audio/projects/{project}/playback");
+    assert_eq!(post(&client, format!("{playback}/load"), Value::Null).await.0, 200);
+
+    // Redis goes away; the musician turns the line down meanwhile.
+    redis.stop();
+    let volume = format!("{api}/api/tracks/{line}");
+    let response = client.patch(&volume).json(&json!({"volume": 0.5})).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the change is taken while Redis is away");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // The first take after the restart records what the engine plays: the line at 0.5.
+    let started = post(&client, format!("{api}/api/audio/tracks/{mix}/record/start"), json!({"start_time": 0.0})).await;
+    assert_eq!(started.0, 200, "{}", started.1);
+    let session = started.1["session_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (status, stopped) = post(&client, format!("{api}/api/audio/tracks/{mix}/record/stop/{session}"), Value::Null).await;
+    assert_eq!(status, 200, "{stopped}");
+    let finalize = stopped["finalize_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(finished_job(&client, &api, &finalize).await["status"], "succeeded", "the first take is finalised");
+    let take = stopped["clip_id"].as_str().unwrap().to_owned();
+    let audio = client.get(format!("{api}/api/clips/{take}/audio")).send().await.unwrap().bytes().await.unwrap();
+    let wav = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(wav.path(), &audio).unwrap();
+    let mut reader = audiolab_media::wav::WavReader::open(wav.path()).unwrap();
+    let channels = usize::from(reader.info().channels);
+    let clip: Value = client.get(format!("{api}/api/clips/{take}")).send().await.unwrap().json().await.unwrap();
+    let frames = clip["length_frames"].as_u64().unwrap() as usize;
+    assert!(frames > 24_000, "{clip}");
+    let mut samples = vec![0.0f32; frames * channels];
+    reader.read_frames(clip["offset_frames"].as_u64().unwrap(), &mut samples).unwrap();
+    let heard = 0.25 * 0.5 * std::f32::consts::FRAC_1_SQRT_2;
+    let middle = &samples[(frames / 4) * channels..(frames * 3 / 4) * channels];
+    let wrong = middle.iter().position(|s| (s - heard).abs() > 1e-4);
+    assert_eq!(wrong, None, "the engine plays the stored volume: {:?}", &middle[..8]);
+
+    // The first mixdown after the restart is accepted and renders the stored volume too.
+    let (status, submitted) = post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "wav_f32"})).await;
+    assert_eq!(status, 202, "{submitted}");
+    let job = submitted["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(finished_job(&client, &api, &job).await["status"], "succeeded");
+}

@@ -108,6 +108,7 @@ impl From<ModelAction> for RowAction {
 pub struct ActorView {
     /// User id.
     pub id: Uuid,
+    /// Their username.
     pub username: String,
 }
 
@@ -185,6 +186,7 @@ impl From<HistoryEntry> for HistoryEntryView {
 pub struct HistoryPage {
     /// The project's current revision.
     pub revision: i64,
+    /// Entries, newest first.
     pub entries: Vec<HistoryEntryView>,
     /// Pass as `before` for the next (older) page; null on the last page.
     #[oai(nullable)]
