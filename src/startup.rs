@@ -101,12 +101,12 @@ impl Application {
                     }
                     None => node.local_job_events(),
                 };
-                let jobs = Jobs { store: store.clone(), storage: audio_storage(&settings)?, events };
+                let jobs = Jobs { store: store.clone(), storage: audio_storage(&settings)?, events: events.clone() };
                 tasks.push(tokio::spawn(audiolab_worker::run(jobs, queue.clone(), shutdown.clone())));
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
                 let store_for_gate = store.clone();
-                let mut context = api_context(&settings, store, role, node.clone(), Arc::new(queue.clone()))?;
+                let mut context = api_context(&settings, store, role, node.clone(), Arc::new(queue.clone()), events)?;
                 if node.output() == audiolab_node::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
                         capability: AudioCapability::Full,
@@ -132,10 +132,11 @@ impl Application {
                     tracing::warn!("redis_url is not set: track changes made here will not reach playing engines");
                 }
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
+                let events = redis.as_ref().map_or(JobEvents::Discard, |redis| job_events(&settings, redis));
                 let nodes = Arc::new(RemoteNodes::new(store.clone(), redis, stale_after, secret));
                 let queue = Arc::new(JobQueue::open(&settings).await?);
                 let gate = Gate::new(store.clone(), auth_enabled);
-                let context = api_context(&settings, store, role, nodes.clone(), queue)?;
+                let context = api_context(&settings, store, role, nodes.clone(), queue, events)?;
                 tasks.push(tokio::spawn(context.courier.clone().run(shutdown.clone())));
                 let api = audiolab_api::app(context);
                 Route::new()
@@ -284,6 +285,7 @@ fn api_context(
     role: Role,
     audio: Arc<dyn AudioControl>,
     jobs: Arc<dyn JobSubmitter>,
+    job_events: JobEvents,
 ) -> anyhow::Result<ApiContext> {
     let environment = detect_environment(
         settings.environment,
@@ -314,6 +316,7 @@ fn api_context(
     let courier = audiolab_app::outbox::Courier::new(store.clone(), audio.clone(), Some(jobs.clone()));
     Ok(ApiContext {
         courier,
+        job_events,
         store,
         settings: Arc::new(settings.clone()),
         environment,

@@ -249,6 +249,7 @@ async fn normalisation_reaches_the_target_loudness_under_the_ceiling() {
 async fn a_running_mixdown_can_be_cancelled_and_leaves_no_files() {
     let app = TestApp::sqlite().await;
     let (project, _) = known_project(&app).await;
+    let mut listener = common::joined(&app, &project).await;
     // An hour of timeline (mostly silence after the clips), normalised: two long passes.
     let body = json!({"end": 3600.0, "stems": true, "normalize": {"target_lufs": -14.0}});
     let (status, submitted) = app.post(&format!("/api/projects/{project}/mixdown"), body).await;
@@ -264,6 +265,8 @@ async fn a_running_mixdown_can_be_cancelled_and_leaves_no_files() {
     }
     let (status, cancelled) = app.post_empty(&format!("/api/jobs/{job}/cancel")).await;
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+    let heard = common::next_where(&mut listener, |m| m["type"] == "job_progress" && m["data"]["status"] == "cancelled").await;
+    assert_eq!(heard["data"]["job_id"].as_str(), Some(job.as_str()), "the project's clients hear the cancel");
     let (status, again) = app.post_empty(&format!("/api/jobs/{job}/cancel")).await;
     assert_eq!(status, 409, "{again}");
     let (status, body) = app.get(&format!("/api/mixdowns/{job}/file")).await;

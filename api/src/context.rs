@@ -25,6 +25,8 @@ pub struct ApiContext {
     pub limits: Arc<audiolab_app::accounts::Limits>,
     /// Delivers what follows a committed change: announcements through `audio`, jobs to `jobs`.
     pub courier: Arc<audiolab_app::outbox::Courier>,
+    /// Where job state changes made here (a cancel) go, as the worker's do: to the nodes.
+    pub job_events: audiolab_jobs::events::JobEvents,
 }
 
 /// What the audio side of this deployment can do, as `/health` reports it.

@@ -91,6 +91,16 @@ impl JobsApi {
         if !cancelled {
             return Err(ApiError::conflict(format!("the job already ended: {}", job.status.as_str())).into());
         }
+        // Every client of the project hears it, as it hears a job the worker ends.
+        ctx.job_events.send(audiolab_jobs::JobUpdate {
+            job_id: job.id,
+            kind: job.kind,
+            project_id: job.project_id,
+            status: job.status,
+            progress: job.progress,
+            error: job.error.clone(),
+            result: None,
+        });
         Ok(Json(job.into()))
     }
 }
