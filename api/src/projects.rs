@@ -41,8 +41,8 @@ pub struct ProjectView {
     pub created_at: DateTime<Utc>,
     /// When the project was last changed.
     pub updated_at: DateTime<Utc>,
-    /// The project revision this request's change made (§13); null when it changed nothing
-    /// or only read.
+    /// The project's revision (§13): its current one when read alone, the one a change made
+    /// in a change's answer; null in lists.
     #[oai(nullable)]
     pub revision: Option<i64>,
 }
@@ -224,7 +224,9 @@ impl ProjectsApi {
         /// Project id.
         id: Path<Uuid>,
     ) -> Answer<Json<ProjectView>, { codes::READ }> {
-        Ok(Json(ctx.project(&caller, id.0.into(), Need::Read).await?.into()))
+        let project = ctx.project(&caller, id.0.into(), Need::Read).await?;
+        let revision = ctx.store.project_revision(project.id).await?;
+        Ok(Json(ProjectView { revision: Some(revision), ..project.into() }))
     }
 
     /// Update a project

@@ -214,6 +214,34 @@ try {
   await second.waitForTimeout(500);
   await second.screenshot({ path: `${shots}/second-page.png` });
 
+  // A second page follows every kind of change (§13): a tempo changed through the API, and a
+  // loop turned on from the first page's transport.
+  await api(`/api/projects/${projectId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tempo: 140 }) });
+  await until('the tempo in the second page', async () => (await second.textContent('[name=meter]')).startsWith('140 bpm'));
+  const loopsRead = page.waitForResponse((r) => r.url().includes(`/api/projects/${projectId}/loops`));
+  await api(`/api/projects/${projectId}/loops`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ start: 0, end: 2, enabled: false }) });
+  await loopsRead;
+  await page.waitForTimeout(200);
+  await page.check('input[name=loop]');
+  await until('the loop in the second page', async () => second.isChecked('input[name=loop]'));
+  await page.uncheck('input[name=loop]');
+  await until('looping off in the second page', async () => !(await second.isChecked('input[name=loop]')));
+
+  // The mixdown dialog completes even when the job ends before the HTTP answer arrives: the
+  // answer is held back (a test hook) until the job row says it succeeded.
+  await page.route('**/mixdown', async (route) => {
+    const response = await route.fetch();
+    const submitted = await response.json();
+    await until('the held-back mixdown to finish', async () => (await api(`/api/jobs/${submitted.job.id}`)).status === 'succeeded');
+    await route.fulfill({ response, json: submitted });
+  });
+  await page.click('button[name=mixdown]');
+  await page.selectOption('select[name=format]', 'flac16');
+  await page.click('button[name=render]');
+  await page.waitForSelector('button[name=download]', { timeout: 60_000 });
+  await page.unroute('**/mixdown');
+  await page.click('button[name=close]');
+
   // Render a mixdown and download it.
   await page.click('button[name=mixdown]');
   await page.selectOption('select[name=format]', 'wav16');

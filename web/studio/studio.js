@@ -29,6 +29,7 @@ export class Studio {
     this.recording = null;
     this.device = null;
     this.jobs = new Map();
+    this.revision = 0; // the project revision this page shows (§13)
     this.closed = false;
     this.deviceName = localStorage.getItem('audiolab.device') ?? `studio-${Math.random().toString(36).slice(2, 8)}`;
     localStorage.setItem('audiolab.device', this.deviceName);
@@ -104,8 +105,8 @@ export class Studio {
     this.root.replaceChildren(
       h('header', { class: 'bar' }, [
         h('a', { href: '#', title: 'Projects' }, '← Projects'),
-        h('strong', { class: 'title' }, this.project.name),
-        h('span', { class: 'muted' }, `${this.project.tempo} bpm · ${this.project.time_signature}`),
+        this.title = h('strong', { class: 'title' }, this.project.name),
+        this.meter = h('span', { class: 'muted', name: 'meter' }, `${this.project.tempo} bpm · ${this.project.time_signature}`),
         h('span', { class: 'grow' }),
         this.connection,
         h('button', { name: 'members', onclick: () => this.membersDialog() }, 'Members'),
@@ -143,10 +144,15 @@ export class Studio {
   // ---- data ---------------------------------------------------------------------------
 
   async reload() {
-    const [tracks, loops] = await Promise.all([
+    const [project, tracks, loops] = await Promise.all([
+      api.get(`/api/projects/${this.projectId}`),
       api.get(`/api/projects/${this.projectId}/tracks?limit=100`),
       api.get(`/api/projects/${this.projectId}/loops?limit=100`),
     ]);
+    this.project = project;
+    this.revision = Math.max(this.revision, project.revision ?? 0);
+    this.title.textContent = project.name;
+    this.meter.textContent = `${project.tempo} bpm · ${project.time_signature}`;
     this.tracks = tracks.items.sort((a, b) => a.track_index - b.track_index);
     this.loop = loops.find((l) => l.enabled) ?? loops[0] ?? null;
     this.loopToggle.checked = Boolean(this.loop?.enabled);
@@ -196,7 +202,8 @@ export class Studio {
       if (this.wasLost) {
         this.wasLost = false;
         toast('Connection restored.', 'info');
-        this.reloadSoon();
+        // What changed while away comes as `missed` (or `resync` when too much did).
+        socket.send(JSON.stringify({ type: 'subscribe', data: { since: this.revision } }));
       }
     };
     socket.onmessage = (event) => this.message(JSON.parse(event.data));
@@ -256,6 +263,7 @@ export class Studio {
         this.transport = { frame: data.frame, playing: data.status === 'playing', serverTime: 0, receivedAt: Date.now() / 1000 };
         break;
       case 'track_update': {
+        if (data.revision) this.revision = Math.max(this.revision, data.revision);
         const track = this.tracks.find((t) => t.id === data.id);
         if (track) {
           Object.assign(track, data);
@@ -264,14 +272,26 @@ export class Studio {
         break;
       }
       case 'model_changed':
+        this.revision = Math.max(this.revision, data.revision);
+        this.reloadSoon();
+        break;
+      case 'missed':
+        this.revision = Math.max(this.revision, data.revision);
+        if (data.changes.length) this.reloadSoon();
+        break;
+      case 'resync':
+        this.revision = data.revision;
+        this.reloadSoon();
+        break;
       case 'clip_ready':
+      case 'loop_event':
         this.reloadSoon();
         break;
       case 'job_progress':
         this.jobProgress(data);
         break;
       case 'recording_status':
-        if (data.status === 'failed') toast(`Recording failed: ${data.error ?? 'unknown reason'}`);
+        if (data.event === 'failed') toast(`Recording failed: ${data.error ?? 'unknown reason'}`);
         break;
       case 'error':
         toast(data.message);
@@ -680,9 +700,9 @@ export class Studio {
     if (job.kind === 'finalize_capture' && job.status === 'succeeded') toast('The take is ready.', 'info');
     if (!row) return;
     if (job.status === 'succeeded') row.done('done');
-    else if (job.status === 'failed') row.fail(job.error ?? 'unknown reason');
+    else if (job.status === 'failed' || job.status === 'cancelled') row.fail(job.error ?? job.status);
     else row.progress(job.kind === 'import' ? 0.5 + job.progress / 2 : job.progress, job.status);
-    if (job.status === 'succeeded' || job.status === 'failed') {
+    if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
       this.jobs.delete(job.job_id);
       row.finished?.(job);
     }
@@ -850,6 +870,11 @@ export class Studio {
         } else {
           row.finished = finished;
           this.jobs.set(job.id, row);
+          // Its end may have been announced before this answer came: ask once.
+          const now = await api.get(`/api/jobs/${job.id}`);
+          if (['succeeded', 'failed', 'cancelled'].includes(now.status) && this.jobs.has(job.id)) {
+            this.jobProgress({ ...now, job_id: now.id });
+          }
         }
       } catch (error) {
         toast(error.message);
