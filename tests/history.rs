@@ -323,3 +323,43 @@ async fn undoing_a_clip_delete_brings_back_its_audio_and_the_same_mix() {
     assert_eq!(studio.mixdown().await, before, "the track and its clips are back");
     studio.app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undoing_a_recording_takes_its_take_out_of_the_mix_and_redo_brings_it_back() {
+    let app = TestApp::sqlite_with(|s| s.auth = audiolab_config::AuthMode::Enabled).await;
+    let studio = Studio::open(app).await;
+    let app = &studio.app;
+    let vocal = app.track(&studio.project, "Vocal", 2).await["id"].as_str().unwrap().to_owned();
+    let arm = json!({"device_id": "mock_0", "enabled": true});
+    assert_eq!(app.post(&format!("/api/audio/tracks/{vocal}/record/enable"), arm).await.0, 200);
+    let before = studio.mixdown().await;
+
+    let (status, started) = app.post(&format!("/api/audio/tracks/{vocal}/record/start"), json!({"start_time": 0.0})).await;
+    assert_eq!(status, 200, "{started}");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{vocal}/record/stop/{session}")).await;
+    assert_eq!(status, 200, "{stopped}");
+    app.post_empty(&format!("/api/audio/projects/{}/playback/stop", studio.project)).await;
+    let take = stopped["clip_id"].as_str().unwrap().to_owned();
+    app.ready_clip(&take).await;
+    let recorded = studio.mixdown().await;
+    assert_ne!(recorded, before, "the take sounds in the mix");
+    let (_, page) = app.get(&format!("/api/projects/{}/history?limit=5", studio.project)).await;
+    let entry = page["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "takes_recorded").cloned();
+    let entry = entry.expect("the recording is an entry of the history");
+    assert_eq!(entry["actor"]["username"], "tester", "{entry}");
+
+    let (status, undone) = studio.undo(0).await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["undoes"], entry["revision"], "{undone}");
+    assert_eq!(app.get(&format!("/api/clips/{take}")).await.0, 404, "the take left the arrangement");
+    assert_eq!(studio.mixdown().await, before, "the mix before the recording");
+
+    let (status, redone) = studio.redo(0).await;
+    assert_eq!(status, 200, "{redone}");
+    let (status, back) = app.get(&format!("/api/clips/{take}")).await;
+    assert_eq!((status, back["status"].as_str()), (200, Some("ready")), "{back}");
+    assert_eq!(studio.mixdown().await, recorded, "the take sounds again");
+    studio.app.stop().await;
+}

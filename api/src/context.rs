@@ -133,6 +133,7 @@ impl AudioControl for NoAudio {
         _: ProjectId,
         _: Option<TrackId>,
         _: audiolab_domain::RecordingSessionId,
+        _: Option<&audiolab_domain::user::Actor>,
     ) -> TransportResult<audiolab_domain::transport::RecordingStopped> {
         Err(unavailable())
     }

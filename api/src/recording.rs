@@ -295,7 +295,7 @@ impl RecordingApi {
         let session = ctx.store.get_recording_session(session_id.0.into()).await?;
         let session =
             session.filter(|s| s.track_id == track.id).ok_or_else(|| ApiError::not_found("recording session"))?;
-        let stopped = ctx.audio.record_stop(track.project_id, Some(track.id), session.id).await?;
+        let stopped = ctx.audio.record_stop(track.project_id, Some(track.id), session.id, Some(&caller.actor)).await?;
         Ok(Json(RecordStopped {
             success: true,
             session_id: stopped.session_id.0,

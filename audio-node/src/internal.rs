@@ -5,7 +5,7 @@
 //! calls it has checked its user's role already.
 
 use crate::node::Node;
-use crate::protocol::{ControlCommand, ControlOutcome};
+use crate::protocol::{ControlOutcome, InternalCommand};
 use audiolab_domain::ProjectId;
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, handler};
@@ -22,8 +22,11 @@ pub async fn control(
     node: Data<&Arc<Node>>,
 ) -> impl IntoResponse {
     let outcome = match body.into_bytes().await {
-        Ok(bytes) => match serde_json::from_slice::<ControlCommand>(&bytes) {
-            Ok(command) => crate::ws::control(command, ProjectId::from(project), &node, crate::ws::Caller::Deployment).await,
+        Ok(bytes) => match serde_json::from_slice::<InternalCommand>(&bytes) {
+            Ok(InternalCommand { actor, command }) => {
+                let caller = crate::ws::Caller::Deployment { actor: actor.as_ref() };
+                crate::ws::control(command, ProjectId::from(project), &node, caller).await
+            }
             Err(error) => Err(TransportError::Invalid(format!("not a control command: {error}"))),
         },
         Err(error) => Err(TransportError::Invalid(format!("cannot read the command: {error}"))),

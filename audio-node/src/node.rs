@@ -333,6 +333,19 @@ impl Node {
         }
     }
 
+    /// Delivers the outbox rows of a change this node committed itself (a recording's takes):
+    /// its announcement applies here, where the project plays; a job push is left to the
+    /// outbox's dispatchers.
+    pub(crate) async fn deliver_here(&self, items: Vec<audiolab_store::OutboxItem>) {
+        for item in items {
+            let audiolab_domain::history::Outgoing::Announce(change) = &item.message else { continue };
+            self.apply_change(change).await;
+            if let Err(error) = self.store.outbox_delivered(item.id).await {
+                tracing::warn!(%error, "cannot record an announcement as delivered");
+            }
+        }
+    }
+
     /// The tracks a change updated, read fresh (for their `track_update` broadcasts).
     async fn changed_tracks(&self, change: &ProjectChange) -> Vec<Track> {
         let mut tracks = Vec::new();
@@ -759,8 +772,9 @@ impl AudioControl for Node {
         project: ProjectId,
         track: Option<TrackId>,
         session: RecordingSessionId,
+        actor: Option<&audiolab_domain::user::Actor>,
     ) -> TransportResult<RecordingStopped> {
-        self.stop_recording(project, track, session).await
+        self.stop_recording(project, track, session, actor).await
     }
 
     async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {

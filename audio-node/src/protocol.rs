@@ -178,6 +178,15 @@ pub enum ControlCommand {
     Announce(audiolab_domain::history::ProjectChange),
 }
 
+/// What an API process sends a node's internal route: a command, and the user it acts for
+/// (named in the history of what the command changes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternalCommand {
+    #[serde(default)]
+    pub actor: Option<Actor>,
+    pub command: ControlCommand,
+}
+
 /// A mixer change of one track; absent fields stay as they are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -403,6 +403,7 @@ impl Node {
         project: ProjectId,
         track: Option<TrackId>,
         session_id: RecordingSessionId,
+        actor: Option<&audiolab_domain::user::Actor>,
     ) -> TransportResult<RecordingStopped> {
         let belongs =
             |project_id: ProjectId, track_id: TrackId| project_id == project && track.is_none_or(|t| t == track_id);
@@ -480,9 +481,11 @@ impl Node {
 
         let journal = self.store.get_recording_session(session_id).await.map_err(store_error)?;
         let journal = journal.ok_or_else(|| TransportError::not_found("recording session"))?;
-        let clips = audiolab_jobs::finalize::create_takes(&self.store, &journal, &spans, channels, session.rate.hz())
-            .await
-            .map_err(|e| TransportError::Internal(e.to_string()))?;
+        let (clips, outgoing) =
+            audiolab_jobs::finalize::create_takes(&self.store, &journal, &spans, channels, session.rate.hz(), actor)
+                .await
+                .map_err(|e| TransportError::Internal(e.to_string()))?;
+        self.deliver_here(outgoing).await;
         let clip = *clips.last().ok_or_else(|| TransportError::Internal("a capture with frames has a pass".into()))?;
         stopped.clip_ids = clips;
         stopped.clip_id = Some(clip);

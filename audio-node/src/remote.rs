@@ -5,7 +5,8 @@
 use crate::bus::BusEvent;
 use crate::gate::refuse;
 use crate::internal::CONTROL_PATH;
-use crate::protocol::{ControlCommand, ControlOutcome};
+use crate::protocol::{ControlCommand, ControlOutcome, InternalCommand};
+use audiolab_domain::user::Actor;
 use audiolab_domain::history::ProjectChange;
 use audiolab_domain::transport::{
     AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
@@ -27,6 +28,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// How long a node may take to answer a control command.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A command the deployment sends for itself, for no user.
+fn internal(command: ControlCommand) -> InternalCommand {
+    InternalCommand { actor: None, command }
+}
 
 pub struct RemoteNodes {
     store: Store,
@@ -78,6 +84,17 @@ impl RemoteNodes {
     /// Sends a command to the project's node. A node that refuses because it is full (its
     /// heartbeat says so) loses the project to a live node with room, which gets the command.
     async fn call<T: DeserializeOwned>(&self, project: ProjectId, command: ControlCommand) -> TransportResult<T> {
+        self.call_as(project, None, command).await
+    }
+
+    /// As [`RemoteNodes::call`], for `actor`.
+    async fn call_as<T: DeserializeOwned>(
+        &self,
+        project: ProjectId,
+        actor: Option<&Actor>,
+        command: ControlCommand,
+    ) -> TransportResult<T> {
+        let command = InternalCommand { actor: actor.cloned(), command };
         let node = self.node(project).await?;
         let refused = match self.call_at(&node.url, project, &command).await {
             Err(TransportError::Unavailable(message)) => message,
@@ -102,7 +119,7 @@ impl RemoteNodes {
         &self,
         url: &str,
         project: ProjectId,
-        command: &ControlCommand,
+        command: &InternalCommand,
     ) -> TransportResult<T> {
         let endpoint = format!("{url}{}", CONTROL_PATH.replace(":project_id", &project.to_string()));
         let response = self
@@ -165,8 +182,10 @@ impl AudioControl for RemoteNodes {
         project: ProjectId,
         track: Option<TrackId>,
         session: RecordingSessionId,
+        actor: Option<&Actor>,
     ) -> TransportResult<RecordingStopped> {
-        self.call(project, ControlCommand::RecordStop { session_id: session.0, track_id: track.map(|t| t.0) }).await
+        let command = ControlCommand::RecordStop { session_id: session.0, track_id: track.map(|t| t.0) };
+        self.call_as(project, actor, command).await
     }
     /// Straight to the node hosting the project, so the answer to the change means its engine
     /// plays it; over the bus when that node cannot be reached (and the outbox tries again
@@ -175,7 +194,7 @@ impl AudioControl for RemoteNodes {
         let host = self.host_url(change.project_id).await.ok().flatten();
         if let Some(url) = host {
             let direct: TransportResult<Value> =
-                self.call_at(&url, change.project_id, &ControlCommand::Announce(change.clone())).await;
+                self.call_at(&url, change.project_id, &internal(ControlCommand::Announce(change.clone()))).await;
             match direct {
                 Ok(_) => return Ok(()),
                 Err(error) => tracing::debug!(%error, "the hosting node did not take a change; trying the bus"),
@@ -193,7 +212,7 @@ impl AudioControl for RemoteNodes {
         // The hosting node stops the takes before the rows go; every node hears it on the bus.
         match self.host_url(project).await {
             Ok(Some(url)) => {
-                if let Err(error) = self.call_at::<Value>(&url, project, &ControlCommand::Unload {}).await {
+                if let Err(error) = self.call_at::<Value>(&url, project, &internal(ControlCommand::Unload {})).await {
                     tracing::warn!(%project, %error, "the audio node could not unload a deleted project");
                 }
             }

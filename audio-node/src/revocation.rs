@@ -27,7 +27,7 @@ impl Node {
             .map(|r| r.id)
             .collect();
         for take in takes {
-            if let Err(error) = self.stop_recording(project, None, take).await {
+            if let Err(error) = self.stop_recording(project, None, take, None).await {
                 tracing::warn!(%project, session_id = %take, %error, "a released device's take could not be saved");
             }
         }

@@ -374,8 +374,9 @@ pub enum Caller<'a> {
     /// A user on the socket: their token and membership are checked before every command, so
     /// a member removed or demoted, or a token revoked, meanwhile is refused at once.
     Member(&'a Admitted),
-    /// An API process on the internal route (it checked its user the same way).
-    Deployment,
+    /// An API process on the internal route (it checked its user the same way), acting for
+    /// `actor` when a user made the request.
+    Deployment { actor: Option<&'a Actor> },
 }
 
 /// Changes a client missed after revision `since` (§13): listed when there are few, else
@@ -424,7 +425,7 @@ pub async fn control(
             allowed(node, admitted, project, command.need()).await?;
             Some(&admitted.actor)
         }
-        Caller::Deployment => None,
+        Caller::Deployment { actor } => actor,
     };
     let json = |value: Result<_, serde_json::Error>| value.map_err(|e| TransportError::Internal(e.to_string()));
     let status = match command {
@@ -470,7 +471,7 @@ pub async fn control(
             return json(serde_json::to_value(node.record_start(project, request).await?));
         }
         ControlCommand::RecordStop { session_id, track_id } => {
-            let stopped = node.record_stop(project, track_id.map(Into::into), session_id.into()).await?;
+            let stopped = node.record_stop(project, track_id.map(Into::into), session_id.into(), actor).await?;
             return json(serde_json::to_value(stopped));
         }
     };

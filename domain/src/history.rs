@@ -294,11 +294,13 @@ pub struct Change {
     /// Jobs the change queues: their rows are written with it, and pushed to the workers
     /// after it.
     pub jobs: Vec<crate::job::Job>,
+    /// Takes the change records (written before its rows: a recording's clips name them).
+    pub takes: Vec<crate::recording::Take>,
 }
 
 impl Change {
     pub fn new(kind: ChangeKind, summary: impl Into<String>, rows: Vec<RowChange>) -> Self {
-        Self { kind, summary: summary.into(), rows, undoes: None, redoes: None, jobs: Vec::new() }
+        Self { kind, summary: summary.into(), rows, undoes: None, redoes: None, jobs: Vec::new(), takes: Vec::new() }
     }
 
     pub fn with_job(mut self, job: crate::job::Job) -> Self {

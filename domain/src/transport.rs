@@ -297,11 +297,13 @@ pub trait AudioControl: Send + Sync {
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted>;
     /// Stops a recording of `project` on `track` (when given, it must be the session's track;
     /// any other pair is `NotFound` and changes nothing); its clip id is returned at once.
+    /// `actor` is who stopped it: the recording is their change, theirs to undo.
     async fn record_stop(
         &self,
         project: ProjectId,
         track: Option<TrackId>,
         session: RecordingSessionId,
+        actor: Option<&crate::user::Actor>,
     ) -> TransportResult<RecordingStopped>;
     /// A committed change (§13): a loaded engine plays the stored project from its next block
     /// (re-read, so a missed revision is caught up), and the project's clients are told.

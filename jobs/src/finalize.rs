@@ -69,7 +69,8 @@ pub async fn create_takes(
     spans: &[TakeSpan],
     channels: u16,
     sample_rate: u32,
-) -> Result<Vec<ClipId>, FinalizeError> {
+    actor: Option<&audiolab_domain::user::Actor>,
+) -> Result<(Vec<ClipId>, Vec<audiolab_store::OutboxItem>), FinalizeError> {
     let earlier = store.list_takes(session.track_id, audiolab_store::Page::ALL).await?.len();
     let active = active_pieces(spans);
     let mut rows = Vec::with_capacity(spans.len());
@@ -99,8 +100,17 @@ pub async fn create_takes(
         };
         rows.push((take, clip));
     }
-    store.insert_takes(&rows).await?;
-    Ok(rows.iter().map(|(_, clip)| clip.id).collect())
+    // One revisioned change (§13): undoing it takes the recording out of the arrangement.
+    use audiolab_domain::history::{Change, ChangeKind, Row, RowChange};
+    let summary = match rows.len() {
+        1 => format!("Recorded {}", rows[0].1.name),
+        n => format!("Recorded {n} takes"),
+    };
+    let clips = rows.iter().map(|(_, clip)| RowChange::created(Row::Clip(clip.clone()))).collect();
+    let mut change = Change::new(ChangeKind::TakesRecorded, summary, clips);
+    change.takes = rows.iter().map(|(take, _)| take.clone()).collect();
+    let (_, outgoing) = store.commit(session.project_id, actor, &change).await?;
+    Ok((rows.iter().map(|(_, clip)| clip.id).collect(), outgoing))
 }
 
 /// Which pieces of a recording play: a piece stays active unless a later piece overlaps it on
@@ -155,7 +165,8 @@ pub async fn recover_capture(
         return Ok(None);
     }
     let span = TakeSpan { capture_offset: 0, timeline_start: session.start.get(), frames };
-    create_takes(store, &session, &[span], manifest.channels, manifest.sample_rate).await?;
+    // The system's own: left to the outbox's dispatchers to announce.
+    create_takes(store, &session, &[span], manifest.channels, manifest.sample_rate, None).await?;
     finalize(store, storage, session_id, RecordingStatus::Recovered).await.map(Some)
 }
 

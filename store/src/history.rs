@@ -6,6 +6,7 @@
 
 use crate::clips::{ClipRow, insert_clip_query};
 use crate::jobs::insert_job_query;
+use crate::recordings::insert_take_query;
 use sqlx::types::Json;
 use audiolab_domain::job::Job;
 use crate::loop_regions::LoopRegionRow;
@@ -286,6 +287,12 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             let revision = revision.ok_or(StoreError::NotFound("project"))?;
+            for take in &change.takes {
+                insert_take_query!(take)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::from_write(e, "this pass already has a take", "recording session"))?;
+            }
             for row in &change.rows {
                 let current = read_row!(&mut *tx, row.key());
                 if current != row.before {

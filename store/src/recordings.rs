@@ -100,6 +100,7 @@ sqlx::query(
         .bind(take.created_at)
     }};
 }
+pub(crate) use insert_take_query;
 
 impl Store {
     /// Writes the journal row of a recording. Errors: `MissingParent` for an unknown track.

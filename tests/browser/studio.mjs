@@ -231,14 +231,20 @@ try {
   // answer is held back (a test hook) until the job row says it succeeded.
   await page.route('**/mixdown', async (route) => {
     const response = await route.fetch();
-    const submitted = await response.json();
-    await until('the held-back mixdown to finish', async () => (await api(`/api/jobs/${submitted.job.id}`)).status === 'succeeded');
-    await route.fulfill({ response, json: submitted });
+    const body = await response.text();
+    const submitted = JSON.parse(body);
+    await until('the held-back mixdown to finish', async () => {
+      const job = await api(`/api/jobs/${submitted.job.id}`);
+      assert.notEqual(job.status, 'failed', JSON.stringify(job));
+      return job.status === 'succeeded';
+    }, 120_000);
+    await route.fulfill({ status: response.status(), headers: response.headers(), body });
   });
   await page.click('button[name=mixdown]');
   await page.selectOption('select[name=format]', 'flac16');
   await page.click('button[name=render]');
-  await page.waitForSelector('button[name=download]', { timeout: 60_000 });
+  // The answer is held for as long as the render takes.
+  await page.waitForSelector('button[name=download]', { timeout: 240_000 });
   await page.unroute('**/mixdown');
   await page.click('button[name=close]');
 

@@ -53,6 +53,6 @@ pub async fn stopped_session(store: &Store, storage: &Storage, channels: u16, fr
     chunks.finish().unwrap();
     assert!(store.stop_recording_session(id, session.start, session.applied_offset).await.unwrap());
     let span = TakeSpan { capture_offset: 0, timeline_start: 4_800, frames };
-    create_takes(store, &session, &[span], channels, 48_000).await.unwrap();
+    create_takes(store, &session, &[span], channels, 48_000, None).await.unwrap();
     session
 }
