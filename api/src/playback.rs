@@ -119,7 +119,7 @@ impl From<TransportStatus> for PlaybackStatus {
     fn from(s: TransportStatus) -> Self {
         Self {
             success: true,
-            status: crate::states::TransportState::parse(&s.status),
+            status: s.status.into(),
             position: s.position,
             frame: s.frame,
             duration: s.duration,

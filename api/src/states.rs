@@ -107,13 +107,13 @@ pub enum TransportState {
     Paused,
 }
 
-impl TransportState {
-    /// From the engine's own name for its state (`stopped`, `playing`, `paused`).
-    pub fn parse(state: &str) -> Self {
+impl From<audiolab_domain::transport::TransportState> for TransportState {
+    fn from(state: audiolab_domain::transport::TransportState) -> Self {
+        use audiolab_domain::transport::TransportState as Engine;
         match state {
-            "playing" => Self::Playing,
-            "paused" => Self::Paused,
-            _ => Self::Stopped,
+            Engine::Stopped => Self::Stopped,
+            Engine::Playing => Self::Playing,
+            Engine::Paused => Self::Paused,
         }
     }
 }

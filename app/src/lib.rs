@@ -109,32 +109,32 @@ impl<'a> Changes<'a> {
         let new = &new;
         let (value, entry) = self
             .commit(project, || Box::pin(async move {
+                let used: Vec<TrackIndex> =
+                    self.store.list_tracks(project, Page::ALL).await?.items.iter().map(|t| t.index).collect();
+                let full = || {
+                    StoreError::Conflict(format!(
+                        "the project already has the maximum of {} tracks",
+                        audiolab_domain::track::MAX_TRACKS
+                    ))
+                };
+                // A slot taken between this read and the commit makes the commit stale: read again.
                 let index = match requested {
-                    Some(index) => index,
-                    None => {
-                        let used: Vec<TrackIndex> =
-                            self.store.list_tracks(project, Page::ALL).await?.items.iter().map(|t| t.index).collect();
-                        TrackIndex::first_free(&used).ok_or_else(|| {
-                            StoreError::Conflict(format!(
-                                "the project already has the maximum of {} tracks",
-                                audiolab_domain::track::MAX_TRACKS
-                            ))
-                        })?
+                    Some(_) if used.len() >= usize::from(audiolab_domain::track::MAX_TRACKS) => return Err(full()),
+                    Some(index) if used.contains(&index) => {
+                        return Err(StoreError::Conflict(format!(
+                            "track_index {} is already used in this project",
+                            index.get()
+                        )));
                     }
+                    Some(index) => index,
+                    None => TrackIndex::first_free(&used).ok_or_else(full)?,
                 };
                 let track = Track::create(project, new.clone(), index, now())?;
                 let summary = format!("Added track “{}”", track.name);
                 let change = Change::new(ChangeKind::TrackCreated, summary, vec![RowChange::created(Row::Track(track.clone()))]);
                 Ok((track, Some(change)))
             }))
-            .await
-            .map_err(|e| match e {
-                // Two clients taking the same free slot: the loser is told, as for an explicit index.
-                StoreError::Conflict(reason) if requested.is_none() && reason.starts_with("track_index") => {
-                    StoreError::Conflict("could not find a free track index; try again".into())
-                }
-                other => other,
-            })?;
+            .await?;
         Ok(Committed { value, entry })
     }
 

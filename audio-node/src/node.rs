@@ -594,8 +594,8 @@ impl Node {
         let progress = JobProgress {
             project_id: project.0,
             job_id: update.job_id.0,
-            kind: update.kind.as_str().into(),
-            status: update.status.as_str().into(),
+            kind: update.kind,
+            status: update.status,
             progress: update.progress,
             error: update.error.clone(),
         };
@@ -746,7 +746,7 @@ impl AudioControl for Node {
             // Unloaded while idle: the next command loads it where it was.
             status.frame = frame;
             status.position = Frames(frame).to_seconds(found.sample_rate);
-            status.status = if paused { "paused" } else { "stopped" }.into();
+            status.status = if paused { TransportState::Paused } else { TransportState::Stopped };
         }
         Ok(status)
     }

@@ -32,9 +32,7 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attach {
-    /// `device` (plays the mix, sends its microphone, paces the project) or `listener`
-    /// (receives the device's `MON` stream only; the other fields do not apply).
-    pub role: String,
+    pub role: AttachRole,
     /// The device's name; it is listed as `client:<name>` (1–40 letters, digits, `_`, `-`, `.`).
     /// Attaching again under the same name (the same user, after a lost connection) resumes
     /// the device: the answer says what the node has, and the client resends the rest.
@@ -98,10 +96,8 @@ impl Attach {
 
     /// What the request attaches as, if it is valid.
     pub fn check(&self) -> Result<AttachAs, String> {
-        match self.role.as_str() {
-            "listener" => return Ok(AttachAs::Listener),
-            "device" => {}
-            other => return Err(format!("attach: role {other:?} is not supported; use \"device\" or \"listener\"")),
+        if self.role == AttachRole::Listener {
+            return Ok(AttachAs::Listener);
         }
         let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
         if self.name.is_empty() || self.name.len() > 40 || !self.name.chars().all(name_ok) {
@@ -363,11 +359,19 @@ impl From<&TransportError> for ErrorCode {
     }
 }
 
+/// What a connection attaches as: `device` plays the mix, sends its microphone and paces
+/// the project; `listener` receives the device's `MON` stream only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachRole {
+    Device,
+    Listener,
+}
+
 /// The answer to `attach`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Attached {
-    /// `device` or `listener`.
-    pub role: String,
+    pub role: AttachRole,
     /// The device (`client:<name>`); for a listener, the device it hears, if one is attached.
     pub device_id: Option<String>,
     pub sample_rate: u32,
@@ -533,8 +537,7 @@ pub struct PlaybackEvent {
     pub project_id: Uuid,
     pub position: f64,
     pub frame: i64,
-    /// `stopped`, `playing` or `paused`.
-    pub status: String,
+    pub status: audiolab_domain::transport::TransportState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -654,10 +657,8 @@ pub struct MissedChange {
 pub struct JobProgress {
     pub project_id: Uuid,
     pub job_id: Uuid,
-    /// `finalize_capture`, `mixdown` or `import`.
-    pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    pub kind: audiolab_domain::job::JobKind,
+    pub status: audiolab_domain::job::JobStatus,
     pub progress: f64,
     pub error: Option<String>,
 }

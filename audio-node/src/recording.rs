@@ -44,17 +44,18 @@ pub type OpenedInput = (InputSource, Option<(HardwareInput, rtrb::Consumer<f32>)
 
 /// Opens the input `device_id` names on this node: a virtual device or the loopback, or (with
 /// `hw-audio`) a sound-card input at the project's `sample_rate`. Errors say why not.
-pub fn open_input(device_id: &str, tempo: f64, sample_rate: u32) -> Result<OpenedInput, String> {
+pub fn open_input(device_id: &str, tempo: f64, sample_rate: u32) -> TransportResult<OpenedInput> {
     if let Some(source) = input_source(device_id, tempo) {
         return Ok((source, None));
     }
     #[cfg(feature = "hw-audio")]
     if device_id.starts_with(crate::cpal_input::PREFIX) {
-        let (input, ring) = crate::cpal_input::open(device_id, sample_rate)?;
+        let (input, ring) = crate::cpal_input::open(device_id, sample_rate)
+            .map_err(|e| TransportError::Unavailable(format!("cannot open the input: {e}")))?;
         return Ok((InputSource::Device { channels: input.channels() }, Some((input, ring))));
     }
     let _ = sample_rate;
-    Err(format!("no input device {device_id:?} on this node"))
+    Err(TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))
 }
 
 /// Input + output latency in frames, subtracted from a take's position. The virtual devices
@@ -275,13 +276,7 @@ impl Node {
         };
         let opened = match &client {
             Some(_) => None,
-            None => Some(open_input(&device_id, session.tempo(), session.rate.hz()).map_err(|e| {
-                if e.starts_with("no input device") {
-                    TransportError::Invalid(format!("device_id: {e}"))
-                } else {
-                    TransportError::Unavailable(format!("cannot open the input: {e}"))
-                }
-            })?),
+            None => Some(open_input(&device_id, session.tempo(), session.rate.hz())?),
         };
 
         // The journal row comes before the first sample, and the manifest before the writer.
@@ -369,7 +364,7 @@ impl Node {
                 project_id: project.0,
                 position: Frames(roll_from).to_seconds(session.rate),
                 frame: roll_from,
-                status: "playing".into(),
+                status: audiolab_domain::transport::TransportState::Playing,
                 reason: None,
             };
             self.hub.publish(project, ServerMessage::PlaybackStarted(rolled).frame());

@@ -301,7 +301,7 @@ async fn pump(client: WebSocketStream, upstream: UpstreamSocket) {
                     }
                 }
                 Some(Err(error)) => {
-                    if error.to_string().contains("too long") || error.to_string().contains("Space limit") {
+                    if crate::ws::is_oversized(&error) {
                         let _ = to_client.send(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
                     }
                     break;

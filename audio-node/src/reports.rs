@@ -108,7 +108,7 @@ fn event_message(
             project_id,
             position: 0.0,
             frame: 0,
-            status: "stopped".into(),
+            status: audiolab_domain::transport::TransportState::Stopped,
             reason: Some("end".into()),
         }),
         EngineEvent::Underrun { position } => {

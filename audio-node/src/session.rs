@@ -190,7 +190,7 @@ impl Session {
         TransportStatus {
             project_id: self.project_id,
             project_loaded: true,
-            status: shared.state().as_str().into(),
+            status: shared.state(),
             position: Frames(frame).to_seconds(self.rate),
             frame,
             duration: Frames(model.duration).to_seconds(self.rate),

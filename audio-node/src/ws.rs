@@ -6,7 +6,7 @@ use crate::device::ClientDevice;
 use crate::gate::{Admitted, OriginPolicy};
 use crate::hub::Outbox;
 use crate::node::Node;
-use crate::protocol::{AttachAs, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
+use crate::protocol::{AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
 use crate::protocol::{MissedChange, SetTrack, TrackState};
 use crate::node::store_error;
 use audiolab_app::Changes;
@@ -175,8 +175,7 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, adm
             Ok(Message::Binary(bytes)) => handle_binary(&bytes, &mut attachment),
             Ok(Message::Ping(_) | Message::Pong(_)) => None,
             Err(err) => {
-                let oversized = err.to_string().contains("too long") || err.to_string().contains("Space limit");
-                if oversized {
+                if is_oversized(&err) {
                     outbox.send_control(Message::Close(Some((CloseCode::Size, "frame too large".into())))).await;
                 }
                 break;
@@ -256,7 +255,7 @@ async fn handle_text(
 ) -> Option<String> {
     match ClientMessage::parse(text) {
         Ok(ClientMessage::Attach(request)) => {
-            let need = if request.role == "listener" { Need::Read } else { Need::Change };
+            let need = if request.role == AttachRole::Listener { Need::Read } else { Need::Change };
             if let Err(refused) = allowed(node, admitted, project, need).await {
                 return Some(error(&format!("attach: {refused}")));
             }
@@ -315,7 +314,7 @@ async fn attach(
             let device_id = session.client_device().map(|link| link.device_id.clone());
             *attachment = Attachment::Listener(session.listeners.subscribe());
             let answer = Attached {
-                role: request.role.clone(),
+                role: request.role,
                 device_id,
                 sample_rate: rate,
                 lookahead_frames: 0,
@@ -350,7 +349,7 @@ async fn attach(
             let device = ClientDevice::attach(session, device_id, actor.id, channels, lookahead, latency).await?;
             let (consumed, played_until, microphone) = device.progress();
             let answer = Attached {
-                role: request.role.clone(),
+                role: request.role,
                 device_id: Some(device.link.device_id.clone()),
                 sample_rate: rate,
                 lookahead_frames: device.link.lookahead,
@@ -410,6 +409,16 @@ async fn catch_up(node: &Node, project: ProjectId, since: i64) -> ServerMessage 
         })
         .collect();
     ServerMessage::Missed { project_id: project.0, revision, changes }
+}
+
+/// Whether a socket error is a frame over the size limit (answered with close code 1009).
+/// poem hands the socket's errors over as `io::Error`s carrying only the WebSocket library's
+/// message, so the message is compared with the one the library's own capacity error has.
+pub fn is_oversized(error: &std::io::Error) -> bool {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    let capacity = Error::Capacity(CapacityError::MessageTooLong { size: 0, max_size: 0 }).to_string();
+    let kind = capacity.split(':').next().unwrap_or_default();
+    !kind.is_empty() && error.to_string().starts_with(kind)
 }
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal

@@ -19,13 +19,21 @@ pub struct LoadSummary {
     pub sample_rate: u32,
 }
 
+/// Where a project's transport stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportState {
+    Stopped,
+    Playing,
+    Paused,
+}
+
 /// The transport of one project at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransportStatus {
     pub project_id: ProjectId,
     pub project_loaded: bool,
-    /// `stopped`, `playing` or `paused`.
-    pub status: String,
+    pub status: TransportState,
     /// Playhead in seconds.
     pub position: f64,
     /// Playhead in frames.
@@ -78,7 +86,7 @@ impl TransportStatus {
         Self {
             project_id,
             project_loaded: false,
-            status: "stopped".into(),
+            status: TransportState::Stopped,
             position: 0.0,
             frame: 0,
             duration: 0.0,

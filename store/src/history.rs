@@ -188,7 +188,14 @@ macro_rules! write_row {
                 .execute($conn)
                 .await
                 .map_err(|e| {
-                    StoreError::from_write(e, &format!("track_index {} is already used in this project", track.index.get()), "project")
+                    // The slot was free when the change was made: someone took it meanwhile.
+                    match StoreError::from_write(e, "", "project") {
+                        StoreError::Conflict(_) => StoreError::Stale(format!(
+                            "track_index {} is already used in this project",
+                            track.index.get()
+                        )),
+                        other => other,
+                    }
                 })?;
             }
             Some(Row::Clip(clip)) => {

@@ -73,7 +73,7 @@ async fn a_change_commits_its_rows_entry_and_outbox_together_or_nothing(store: S
     let clash = audiolab_domain::track::Track::create(p.id, NewTrack { track_index: Some(0), ..named("Clash") }, bass.index, now()).unwrap();
     let rows = vec![RowChange::updated(Row::Track(bass.clone()), Row::Track(louder.clone())), RowChange::created(Row::Track(clash))];
     let change = Change::new(ChangeKind::TrackUpdated, "two rows", rows);
-    assert!(matches!(store.commit(p.id, None, &change).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.commit(p.id, None, &change).await, Err(StoreError::Stale(_))), "the slot is taken");
     assert_eq!(store.get_track(bass.id).await.unwrap().unwrap().volume.get(), 1.0, "the first row rolled back");
     assert_eq!(store.project_revision(p.id).await.unwrap(), 0);
     assert!(store.history(p.id, 10, None).await.unwrap().is_empty());

@@ -5,36 +5,22 @@ use audiolab_dsp::mix::TrackMix;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportState {
-    Stopped,
-    Playing,
-    Paused,
+pub use audiolab_domain::transport::TransportState;
+
+/// The state as the audio thread stores it in an atomic.
+fn state_from_u8(value: u8) -> TransportState {
+    match value {
+        1 => TransportState::Playing,
+        2 => TransportState::Paused,
+        _ => TransportState::Stopped,
+    }
 }
 
-impl TransportState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stopped => "stopped",
-            Self::Playing => "playing",
-            Self::Paused => "paused",
-        }
-    }
-
-    fn from_u8(value: u8) -> Self {
-        match value {
-            1 => Self::Playing,
-            2 => Self::Paused,
-            _ => Self::Stopped,
-        }
-    }
-
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            Self::Stopped => 0,
-            Self::Playing => 1,
-            Self::Paused => 2,
-        }
+fn state_to_u8(state: TransportState) -> u8 {
+    match state {
+        TransportState::Stopped => 0,
+        TransportState::Playing => 1,
+        TransportState::Paused => 2,
     }
 }
 
@@ -117,7 +103,7 @@ impl Shared {
     }
 
     pub fn state(&self) -> TransportState {
-        TransportState::from_u8(self.state.load(Relaxed))
+        state_from_u8(self.state.load(Relaxed))
     }
 
     pub fn duration(&self) -> i64 {
@@ -218,7 +204,7 @@ impl Shared {
 
     pub(crate) fn publish(&self, position: i64, state: TransportState, loop_pass: Option<u32>, applied: u64) {
         self.position.store(position, Relaxed);
-        self.state.store(state.to_u8(), Relaxed);
+        self.state.store(state_to_u8(state), Relaxed);
         self.looping.store(loop_pass.is_some(), Relaxed);
         self.loop_pass.store(loop_pass.unwrap_or(0), Relaxed);
         // Last: whoever sees the count sees the state the commands produced.
