@@ -57,6 +57,7 @@ impl AudioControl for FlakyEngines {
         _: ProjectId,
         _: Option<TrackId>,
         _: RecordingSessionId,
+        _: Option<&Actor>,
     ) -> TransportResult<RecordingStopped> {
         Err(down())
     }
