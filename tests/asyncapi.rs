@@ -71,3 +71,79 @@ async fn the_document_is_served_beside_the_openapi_one() {
     assert_eq!(response.text().await.unwrap(), COMMITTED);
     app.stop().await;
 }
+
+/// Every property name a schema (and the schemas it refers to) can carry.
+fn property_names(schema: &Value, schemas: &Value, names: &mut std::collections::BTreeSet<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return property_names(&schemas[name], schemas, names, depth + 1);
+    }
+    if let Some(properties) = schema["properties"].as_object() {
+        for (name, property) in properties {
+            names.insert(name.clone());
+            property_names(property, schemas, names, depth + 1);
+        }
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for variant in schema[key].as_array().into_iter().flatten() {
+            property_names(variant, schemas, names, depth + 1);
+        }
+    }
+    property_names(&schema["items"], schemas, names, depth + 1);
+}
+
+/// The quoted words after each occurrence of `marker` in `source` (`case 'x'` → `x`).
+fn quoted_after(source: &str, marker: &str) -> Vec<String> {
+    source
+        .match_indices(marker)
+        .filter_map(|(at, _)| {
+            let rest = &source[at + marker.len()..];
+            let word: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            (!word.is_empty()).then_some(word)
+        })
+        .collect()
+}
+
+/// The studio and the reference client speak the published document (§4): every server
+/// message type they handle is in it, each type it lists is handled by one of them, and every
+/// field they read from a message's `data` is a field of some server message.
+#[test]
+fn the_studio_and_the_reference_client_speak_the_document() {
+    let document: Value = serde_json::from_str(COMMITTED).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let listed: Vec<String> = schemas["ServerMessage"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["type"]["const"].as_str().unwrap().to_owned())
+        .collect();
+    let mut fields = std::collections::BTreeSet::new();
+    property_names(&schemas["ServerMessage"], schemas, &mut fields, 0);
+
+    let studio = include_str!("../web/studio/studio.js");
+    let start = studio.find("  message({ type, data }) {").expect("the studio's message handler");
+    let end = start + studio[start..].find("\n  }\n").unwrap();
+    let handler = &studio[start..end];
+    let worker = include_str!("../web/client/device-worker.js");
+    let device = include_str!("../web/client/device.js");
+
+    let mut handled = quoted_after(handler, "case '");
+    handled.extend(quoted_after(worker, "message.type === '"));
+    handled.extend(quoted_after(device, "m.message.type === '"));
+    for kind in &handled {
+        assert!(listed.contains(kind), "a client handles `{kind}`, which the document does not list");
+    }
+    for kind in &listed {
+        assert!(handled.contains(kind), "no client handles `{kind}`, which the document lists");
+    }
+    let mut read = quoted_after(handler, "data.");
+    read.extend(quoted_after(handler, "data?."));
+    read.extend(quoted_after(worker, "message.data."));
+    read.extend(quoted_after(device, "m.message.data."));
+    for field in read.iter().map(|f| f.trim_end_matches('_')) {
+        assert!(fields.contains(field), "a client reads `data.{field}`, which no server message has");
+    }
+}

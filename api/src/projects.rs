@@ -185,7 +185,8 @@ impl ProjectsApi {
         };
         let project = Project::create(caller.actor.id, new, audiolab_domain::now())?;
         ctx.store.insert_project(&project).await?;
-        Ok(ProjectCreated::Created(Json(project.into())))
+        // A new project is at revision 0: its first change makes revision 1.
+        Ok(ProjectCreated::Created(Json(ProjectView { revision: Some(0), ..project.into() })))
     }
 
     /// List projects

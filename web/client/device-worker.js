@@ -74,6 +74,12 @@ function connect() {
       return;
     }
     if (message.type === 'attached') resumed(message.data);
+    if (message.type === 'detached') {
+      // The owner detached this device, or the user's right to record went: the node's clock
+      // paces the project again and nothing more is sent.
+      attached = false;
+      post({ type: 'state', state: 'detached', reason: message.data.reason ?? null });
+    }
     if (message.type === 'mic_ack') {
       for (const seq of unacked.keys()) if (seq < message.data.next_seq) unacked.delete(seq);
       keep?.dropBelow(message.data.next_seq);

@@ -754,6 +754,7 @@ export class Studio {
       this.device.on((m) => {
         if (m.type === 'state' && m.state === 'reconnecting') this.latency.textContent = 'Audio connection lost — reconnecting (your take is kept)…';
         if (m.type === 'state' && m.state === 'attached') this.showLatency();
+        if (m.type === 'state' && m.state === 'detached') this.latency.textContent = `Audio detached${m.reason ? `: ${m.reason}` : ''}.`;
         if (m.type === 'message' && m.message.type === 'error') toast(m.message.data.message);
         if (m.type === 'restored' && m.frames > 0) toast('Sending the rest of your take…', 'info');
         if (m.type === 'lost') toast('The audio device was away too long: the end of the take could not be sent.');
