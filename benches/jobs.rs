@@ -8,7 +8,7 @@
 //! sent once it has read the job's row. The jobs name no capture, so each fails at once.
 
 use audiolab_config::Settings;
-use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::job::{FinalizePayload, Job, JobPayload, JobStatus};
 use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_worker::events::JobEvents;
@@ -49,8 +49,8 @@ async fn measure(label: &str, store: Store, settings: Settings, count: usize) {
 
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
-        let payload = serde_json::json!({"session_id": uuid::Uuid::now_v7()});
-        let job = Job::queued(JobKind::FinalizeCapture, None, payload, audiolab_domain::now());
+        let payload = FinalizePayload { session_id: audiolab_domain::RecordingSessionId::new() };
+        let job = Job::queued(None, JobPayload::FinalizeCapture(payload), audiolab_domain::now());
         store.insert_job(&job).await.unwrap();
         let pushed = Instant::now();
         queue.push(job.id).await.unwrap();

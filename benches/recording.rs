@@ -134,7 +134,7 @@ async fn finalize_ten_minutes() {
     let frames = SECONDS * u64::from(RATE);
     store.stop_recording_session(session.id, session.start, session.applied_offset).await.unwrap();
     let span = audiolab_worker::finalize::TakeSpan { capture_offset: 0, timeline_start: 0, frames };
-    audiolab_worker::finalize::create_takes(&store, &session, &[span], 2, RATE).await.unwrap();
+    audiolab_worker::finalize::create_takes(&store, &session, &[span], 2, RATE, None).await.unwrap();
 
     let clock = Instant::now();
     let cpu = cpu_seconds();

@@ -134,7 +134,10 @@ async fn a_worker_killed_mid_job_loses_it_to_another_worker_which_completes_it()
 
     let _second = deployment.worker();
     let done = deployment.until(job, JobStatus::Succeeded, Duration::from_secs(90)).await;
-    assert_eq!(done.result.as_ref().unwrap()["frames"], 180 * 48_000);
+    let Some(audiolab_domain::job::JobResult::FinalizeCapture(result)) = &done.result else {
+        panic!("a finalize_capture result: {done:?}")
+    };
+    assert_eq!(result.frames, 180 * 48_000);
     assert_take_saved(&deployment, &session, 180 * 48_000).await;
 }
 

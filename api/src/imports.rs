@@ -8,7 +8,7 @@ use crate::context::ApiContext;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
 use audiolab_domain::clip::{Clip, NewClip};
-use audiolab_domain::job::{ImportPayload, Job, JobKind};
+use audiolab_domain::job::{ImportPayload, Job, JobPayload};
 use audiolab_domain::user::Need;
 use audiolab_domain::{Frames, JobId};
 use poem::Body;
@@ -102,12 +102,7 @@ pub(crate) async fn import(
     };
     let clip = Clip::create(new, audiolab_domain::now())?;
     let payload = ImportPayload { clip_id: clip.id, upload_key, extension: file_name.as_deref().and_then(extension) };
-    let mut job = Job::queued(
-        JobKind::Import,
-        Some(project.id),
-        serde_json::to_value(payload).expect("payload serialises"),
-        audiolab_domain::now(),
-    );
+    let mut job = Job::queued(Some(project.id), JobPayload::Import(payload), audiolab_domain::now());
     job.id = job_id;
     ctx.storage.publish(&format!("uploads/{job_id}/source")).await.map_err(|e| ApiError::internal(&e))?;
     let committed = ctx.changes(caller).import_clip(&clip, &job).await?;

@@ -50,7 +50,7 @@ impl From<Job> for JobView {
             project_id: j.project_id.map(|p| p.0),
             status: j.status.into(),
             progress: j.progress,
-            result: j.result,
+            result: j.result.map(|r| serde_json::to_value(r).unwrap_or_default()),
             error: j.error,
             created_at: j.created_at,
             updated_at: j.updated_at,

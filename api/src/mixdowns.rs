@@ -9,7 +9,7 @@ use crate::download;
 use crate::error::{Answer, codes};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::JobView;
-use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::job::{Job, JobKind, JobPayload, JobResult, JobStatus};
 use audiolab_domain::mixdown::{MixdownOptions, MixdownPayload, MixdownRequest, MixdownResult, Normalize, fingerprint};
 use audiolab_domain::user::Need;
 use audiolab_store::Page;
@@ -124,9 +124,8 @@ impl MixdownsApi {
         )?;
         let fingerprint = fingerprint(&options, &project, &tracks, &clips);
 
-        let payload = serde_json::to_value(MixdownPayload { options, fingerprint: fingerprint.clone() })
-            .expect("payload serialises");
-        let job = Job::queued(JobKind::Mixdown, Some(project.id), payload, audiolab_domain::now());
+        let payload = JobPayload::Mixdown(MixdownPayload { options, fingerprint: fingerprint.clone() });
+        let job = Job::queued(Some(project.id), payload, audiolab_domain::now());
         let (job, push) = ctx.store.insert_mixdown_job(&job, &fingerprint).await?;
         let Some(push) = push else {
             return Ok(SubmitResponse::Reused(Json(MixdownSubmitted { job: job.into(), reused: true })));
@@ -216,6 +215,8 @@ async fn finished_mixdown(ctx: &ApiContext, caller: &Caller, job_id: Uuid) -> Ap
     if job.status != JobStatus::Succeeded {
         return Err(ApiError::conflict(format!("the mixdown is {}, not succeeded", job.status.as_str())));
     }
-    let result = job.result.ok_or_else(|| ApiError::not_found("mixdown result"))?;
-    serde_json::from_value(result).map_err(|e| ApiError::internal(&e))
+    match job.result {
+        Some(JobResult::Mixdown(result)) => Ok(result),
+        _ => Err(ApiError::not_found("mixdown result")),
+    }
 }

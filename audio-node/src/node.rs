@@ -5,7 +5,7 @@ use crate::hub::Hub;
 use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage, TrackState};
 use crate::recording::ActiveRecording;
 use crate::session::Session;
-use audiolab_domain::job::{JobKind, JobStatus};
+use audiolab_domain::job::{JobKind, JobPayload, JobResult, JobStatus};
 use audiolab_domain::recording::RecordingStatus;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
@@ -600,33 +600,30 @@ impl Node {
             error: update.error.clone(),
         };
         self.hub.publish(project, ServerMessage::JobProgress(progress).frame());
-        let uuid = |value: &serde_json::Value| value.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-        match (update.kind, update.status) {
-            (JobKind::Import, JobStatus::Succeeded) => {
-                if let Some(clip_id) = update.result.as_ref().and_then(|r| uuid(&r["clip_id"])) {
-                    let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: None };
+        match (&update.result, update.status) {
+            (Some(JobResult::Import(imported)), JobStatus::Succeeded) => {
+                let clip_id = imported.clip_id.0;
+                let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: None };
+                self.hub.publish(project, ready.frame());
+                self.refresh_in_background(project);
+            }
+            (Some(JobResult::FinalizeCapture(finalized)), JobStatus::Succeeded) => {
+                let session_id = finalized.session_id.0;
+                let clips: Vec<uuid::Uuid> = finalized.clip_ids.iter().map(|c| c.0).collect();
+                for &clip_id in &clips {
+                    let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: Some(session_id) };
                     self.hub.publish(project, ready.frame());
                 }
+                let saved = RecordingEvent::Saved { project_id: project.0, session_id, clip_ids: clips };
+                self.publish_recording(project, saved);
                 self.refresh_in_background(project);
             }
-            (JobKind::FinalizeCapture, JobStatus::Succeeded) => {
-                let result = update.result.clone().unwrap_or_default();
-                let clips: Vec<uuid::Uuid> =
-                    result["clip_ids"].as_array().map(|c| c.iter().filter_map(uuid).collect()).unwrap_or_default();
-                if let Some(session_id) = uuid(&result["session_id"]) {
-                    for &clip_id in &clips {
-                        let ready =
-                            ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: Some(session_id) };
-                        self.hub.publish(project, ready.frame());
-                    }
-                    let saved = RecordingEvent::Saved { project_id: project.0, session_id, clip_ids: clips };
-                    self.publish_recording(project, saved);
-                }
-                self.refresh_in_background(project);
-            }
-            (JobKind::FinalizeCapture, JobStatus::Failed) => {
+            (_, JobStatus::Failed) if update.kind == JobKind::FinalizeCapture => {
                 let job = self.store.get_job(update.job_id).await.ok().flatten();
-                let session_id = job.and_then(|j| uuid(&j.payload["session_id"]));
+                let session_id = job.and_then(|j| match j.payload {
+                    JobPayload::FinalizeCapture(payload) => Some(payload.session_id.0),
+                    _ => None,
+                });
                 tracing::error!(?session_id, error = ?update.error, "finalising a capture failed");
                 let failed = RecordingEvent::Failed { project_id: project.0, session_id, error: update.error.clone() };
                 self.publish_recording(project, failed);

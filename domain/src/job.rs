@@ -70,18 +70,18 @@ pub struct Job {
     /// 0.0 to 1.0.
     pub progress: f64,
     /// The job's input, as submitted.
-    pub payload: Value,
-    pub result: Option<Value>,
+    pub payload: JobPayload,
+    pub result: Option<JobResult>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Job {
-    pub fn queued(kind: JobKind, project_id: Option<ProjectId>, payload: Value, now: DateTime<Utc>) -> Self {
+    pub fn queued(project_id: Option<ProjectId>, payload: JobPayload, now: DateTime<Utc>) -> Self {
         Self {
             id: JobId::new(),
-            kind,
+            kind: payload.kind(),
             project_id,
             status: JobStatus::Queued,
             progress: 0.0,
@@ -92,6 +92,78 @@ impl Job {
             updated_at: now,
         }
     }
+}
+
+/// A `finalize_capture` job's payload: the recording whose capture becomes its takes' audio.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FinalizePayload {
+    pub session_id: crate::RecordingSessionId,
+}
+
+/// What a job works on, one shape per kind; stored and sent tagged with `kind`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobPayload {
+    FinalizeCapture(FinalizePayload),
+    Mixdown(crate::mixdown::MixdownPayload),
+    Import(ImportPayload),
+}
+
+/// What a finished `finalize_capture` job made: its recording's clips, now ready.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FinalizeResult {
+    pub session_id: crate::RecordingSessionId,
+    pub clip_ids: Vec<crate::ClipId>,
+    pub frames: u64,
+}
+
+/// What a finished `import` job made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImportResult {
+    pub clip_id: crate::ClipId,
+    pub frames: u64,
+    pub source_sample_rate: u32,
+    pub channels: u16,
+    pub loudness_lufs: Option<f64>,
+}
+
+/// What a job produced, one shape per kind; stored and sent tagged with `kind`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobResult {
+    FinalizeCapture(FinalizeResult),
+    Mixdown(crate::mixdown::MixdownResult),
+    Import(ImportResult),
+}
+
+impl JobPayload {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Self::FinalizeCapture(_) => JobKind::FinalizeCapture,
+            Self::Mixdown(_) => JobKind::Mixdown,
+            Self::Import(_) => JobKind::Import,
+        }
+    }
+
+    /// Reads the stored payload of a job of `kind` (rows written before payloads were tagged
+    /// carry no `kind`: the row's own says it).
+    pub fn decode(kind: JobKind, stored: Value) -> Result<Self, String> {
+        serde_json::from_value(tagged(kind, stored)).map_err(|e| format!("a {} job's payload: {e}", kind.as_str()))
+    }
+}
+
+impl JobResult {
+    /// Reads the stored result of a job of `kind`, as [`JobPayload::decode`].
+    pub fn decode(kind: JobKind, stored: Value) -> Result<Self, String> {
+        serde_json::from_value(tagged(kind, stored)).map_err(|e| format!("a {} job's result: {e}", kind.as_str()))
+    }
+}
+
+fn tagged(kind: JobKind, mut stored: Value) -> Value {
+    if let Value::Object(fields) = &mut stored {
+        fields.entry("kind").or_insert_with(|| Value::String(kind.as_str().to_owned()));
+    }
+    stored
 }
 
 /// An `import` job's payload.

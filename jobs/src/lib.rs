@@ -12,7 +12,6 @@ pub mod queue;
 use audiolab_domain::job::{Job, JobKind, JobStatus};
 use audiolab_domain::{JobId, ProjectId, RecordingSessionId};
 use audiolab_store::{Store, StoreError};
-use serde_json::{Value, json};
 
 /// A change in a job's state, for `job_progress` events and for the node playing the project.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -24,7 +23,7 @@ pub struct JobUpdate {
     pub progress: f64,
     pub error: Option<String>,
     /// The job's result once it succeeded.
-    pub result: Option<Value>,
+    pub result: Option<audiolab_domain::job::JobResult>,
 }
 
 /// Inserts the row of a `finalize_capture` job (queued); the caller then pushes it.
@@ -33,8 +32,8 @@ pub async fn queue_finalize(
     project: ProjectId,
     session: RecordingSessionId,
 ) -> Result<JobId, StoreError> {
-    let job =
-        Job::queued(JobKind::FinalizeCapture, Some(project), json!({"session_id": session}), audiolab_domain::now());
+    let payload = audiolab_domain::job::JobPayload::FinalizeCapture(audiolab_domain::job::FinalizePayload { session_id: session });
+    let job = Job::queued(Some(project), payload, audiolab_domain::now());
     store.insert_job(&job).await?;
     Ok(job.id)
 }

@@ -2,7 +2,7 @@
 
 use crate::{Store, StoreError, StoreResult, corrupt, on_pool};
 use audiolab_domain::JobId;
-use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::job::{Job, JobKind, JobPayload, JobResult, JobStatus};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -24,14 +24,15 @@ struct JobRow {
 impl TryFrom<JobRow> for Job {
     type Error = StoreError;
     fn try_from(row: JobRow) -> StoreResult<Self> {
+        let kind = JobKind::parse(&row.kind).ok_or_else(|| corrupt("jobs.kind", &row.kind))?;
         Ok(Job {
             id: row.id.into(),
-            kind: JobKind::parse(&row.kind).ok_or_else(|| corrupt("jobs.kind", &row.kind))?,
+            kind,
             project_id: row.project_id.map(Into::into),
             status: JobStatus::parse(&row.status).ok_or_else(|| corrupt("jobs.status", &row.status))?,
             progress: row.progress,
-            payload: row.payload.0,
-            result: row.result.map(|r| r.0),
+            payload: JobPayload::decode(kind, row.payload.0).map_err(StoreError::Corrupt)?,
+            result: row.result.map(|r| JobResult::decode(kind, r.0)).transpose().map_err(StoreError::Corrupt)?,
             error: row.error,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -204,7 +205,7 @@ impl Store {
         &self,
         id: JobId,
         status: JobStatus,
-        result: Option<serde_json::Value>,
+        result: Option<&JobResult>,
         error: Option<&str>,
     ) -> StoreResult<bool> {
         debug_assert!(status.is_terminal());

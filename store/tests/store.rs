@@ -1,7 +1,7 @@
 //! Store behaviour, run once against SQLite and once against a fresh PostgreSQL database.
 
 use audiolab_domain::clip::{Clip, ClipPatch, ClipStatus, NewClip};
-use audiolab_domain::job::{Job, JobKind, JobStatus};
+use audiolab_domain::job::{ImportPayload, ImportResult, Job, JobKind, JobPayload, JobResult, JobStatus};
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch, NewLoopRegion};
 use audiolab_domain::project::{NewProject, Project, ProjectPatch};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
@@ -681,9 +681,15 @@ async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store)
     assert_eq!(store.get_recording_session(s.id).await.unwrap().unwrap().status, RecordingStatus::Saved);
 }
 
+/// A mixdown job's payload at the default settings, told apart by its fingerprint.
+fn mixdown_payload(fingerprint: &str) -> JobPayload {
+    let options = audiolab_domain::mixdown::MixdownOptions::from_request(&Default::default(), SampleRate::DEFAULT).unwrap();
+    JobPayload::Mixdown(audiolab_domain::mixdown::MixdownPayload { options, fingerprint: fingerprint.into() })
+}
+
 async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
     let p = project(&store, "Mixes").await;
-    let request = || Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({"f": "abc"}), audiolab_domain::now());
+    let request = || Job::queued(Some(p.id), mixdown_payload("abc"), audiolab_domain::now());
     let attempts: Vec<_> = (0..8)
         .map(|_| {
             let (store, job) = (store.clone(), request());
@@ -707,24 +713,26 @@ async fn identical_mixdowns_requested_at_once_share_one_job(store: Store) {
 
 async fn jobs_finish_once(store: Store) {
     let p = project(&store, "Jobs").await;
-    let job = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({"format": "wav"}), audiolab_domain::now());
+    let job = Job::queued(Some(p.id), mixdown_payload("wav"), audiolab_domain::now());
     store.insert_job(&job).await.unwrap();
-    let other = Job::queued(JobKind::Import, Some(p.id), serde_json::json!({}), audiolab_domain::now());
+    let import = ImportPayload { clip_id: ClipId::new(), upload_key: "uploads/x/source".into(), extension: None };
+    let other = Job::queued(Some(p.id), JobPayload::Import(import), audiolab_domain::now());
     store.insert_job(&other).await.unwrap();
     assert_eq!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap(), [job.clone()]);
     assert!(store.set_job_progress(job.id, 0.5).await.unwrap());
     assert_eq!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().len(), 1, "running is unfinished");
     let running = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((running.status, running.progress), (JobStatus::Running, 0.5));
-    assert_eq!(running.payload, serde_json::json!({"format": "wav"}));
-    let result = serde_json::json!({"lufs": -14.0});
-    assert!(store.finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None).await.unwrap());
+    assert_eq!(running.payload, mixdown_payload("wav"));
+    let import = ImportResult { clip_id: ClipId::new(), frames: 10, source_sample_rate: 44_100, channels: 2, loudness_lufs: Some(-14.0) };
+    let result = JobResult::Import(import);
+    assert!(store.finish_job(job.id, JobStatus::Succeeded, Some(&result), None).await.unwrap());
     assert!(!store.finish_job(job.id, JobStatus::Failed, None, Some("late retry")).await.unwrap());
     assert!(!store.set_job_progress(job.id, 0.1).await.unwrap());
     let done = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.progress, done.result, done.error), (JobStatus::Succeeded, 1.0, Some(result), None));
     assert!(store.unfinished_jobs(JobKind::Mixdown).await.unwrap().is_empty());
-    let later = Job::queued(JobKind::Mixdown, Some(p.id), serde_json::json!({}), audiolab_domain::now());
+    let later = Job::queued(Some(p.id), mixdown_payload("later"), audiolab_domain::now());
     store.insert_job(&later).await.unwrap();
     let mixdowns: Vec<_> = store
         .project_jobs(p.id, JobKind::Mixdown, audiolab_store::Page::ALL)

@@ -6,7 +6,7 @@ use crate::clip_audio::ClipAudioWriter;
 use crate::progress::{Progress, Report, run_blocking};
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::ImportPayload;
-use audiolab_domain::{ClipId, Frames};
+use audiolab_domain::Frames;
 use audiolab_dsp::resample::{ResampleError, StreamResampler};
 use audiolab_media::decode::{DecodeError, Decoder};
 use audiolab_media::storage::{Storage, StorageError};
@@ -48,14 +48,7 @@ impl ImportError {
 }
 
 /// What an import produced.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Imported {
-    pub clip_id: ClipId,
-    pub frames: u64,
-    pub source_sample_rate: u32,
-    pub channels: u16,
-    pub loudness_lufs: Option<f64>,
-}
+pub type Imported = audiolab_domain::job::ImportResult;
 
 /// The decoded, converted audio's shape.
 #[derive(Debug, Clone, Copy, PartialEq)]

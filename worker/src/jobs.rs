@@ -4,13 +4,12 @@
 use crate::import::import;
 use crate::mixdown::mixdown;
 use audiolab_domain::JobId;
-use audiolab_domain::job::{ImportPayload, Job, JobKind, JobStatus};
+use audiolab_domain::job::{FinalizeResult, Job, JobPayload, JobResult, JobStatus};
 use audiolab_jobs::JobUpdate;
 use audiolab_jobs::events::JobEvents;
 use audiolab_jobs::finalize::finalize_capture;
 use audiolab_media::storage::Storage;
 use audiolab_store::{Store, StoreError};
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Attempts before a transient failure fails the job.
@@ -42,29 +41,26 @@ impl Jobs {
     }
 
     /// One attempt at a job's work: its result, or why not and whether trying again may help.
-    async fn work(&self, job: &Job) -> Result<Value, Failure> {
-        match job.kind {
-            JobKind::FinalizeCapture => {
-                let session = job.payload["session_id"].as_str().and_then(|s| s.parse::<uuid::Uuid>().ok());
-                let session = session.ok_or_else(|| Failure::permanent("the job's payload names no session_id"))?;
-                let done = finalize_capture(&self.store, &self.storage, session.into())
+    async fn work(&self, job: &Job) -> Result<JobResult, Failure> {
+        match &job.payload {
+            JobPayload::FinalizeCapture(payload) => {
+                let done = finalize_capture(&self.store, &self.storage, payload.session_id)
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
-                Ok(json!({"session_id": session, "clip_ids": done.clips, "frames": done.frames}))
+                let result = FinalizeResult { session_id: payload.session_id, clip_ids: done.clips, frames: done.frames };
+                Ok(JobResult::FinalizeCapture(result))
             }
-            JobKind::Mixdown => {
-                let done = mixdown(&self.store, &self.storage, job, self.reporter(job))
+            JobPayload::Mixdown(payload) => {
+                let done = mixdown(&self.store, &self.storage, job, payload, self.reporter(job))
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
-                Ok(serde_json::to_value(done).expect("results serialise"))
+                Ok(JobResult::Mixdown(done))
             }
-            JobKind::Import => {
-                let payload: ImportPayload = serde_json::from_value(job.payload.clone())
-                    .map_err(|e| Failure::permanent(&format!("the job's payload is not an import: {e}")))?;
-                let done = import(&self.store, &self.storage, &payload, self.reporter(job))
+            JobPayload::Import(payload) => {
+                let done = import(&self.store, &self.storage, payload, self.reporter(job))
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
-                Ok(serde_json::to_value(done).expect("results serialise"))
+                Ok(JobResult::Import(done))
             }
         }
     }
@@ -90,7 +86,7 @@ impl Jobs {
 
     /// Runs the job's work until it succeeds, fails for good, or has failed transiently
     /// [`MAX_ATTEMPTS`] times, reporting each state change; the job's row ends with the outcome.
-    async fn execute(&self, job: &Job) -> Result<Value, String> {
+    async fn execute(&self, job: &Job) -> Result<JobResult, String> {
         let mut tries = 1;
         let outcome = loop {
             if !self.store.set_job_progress(job.id, 0.0).await.unwrap_or(true) {
@@ -107,13 +103,11 @@ impl Jobs {
             }
         };
         match outcome {
-            Ok(mut result) => {
-                if let Value::Object(fields) = &mut result {
-                    fields.insert("attempts".into(), json!(tries));
-                }
+            Ok(result) => {
+                tracing::debug!(job_id = %job.id, tries, "job succeeded");
                 if self
                     .store
-                    .finish_job(job.id, JobStatus::Succeeded, Some(result.clone()), None)
+                    .finish_job(job.id, JobStatus::Succeeded, Some(&result), None)
                     .await
                     .unwrap_or(false)
                 {
@@ -142,12 +136,7 @@ struct Failure {
     reason: String,
 }
 
-impl Failure {
-    fn permanent(reason: &str) -> Self {
-        Self { transient: false, reason: reason.to_owned() }
-    }
-}
 
-fn update(job: &Job, status: JobStatus, progress: f64, error: Option<String>, result: Option<Value>) -> JobUpdate {
+fn update(job: &Job, status: JobStatus, progress: f64, error: Option<String>, result: Option<JobResult>) -> JobUpdate {
     JobUpdate { job_id: job.id, kind: job.kind, project_id: job.project_id, status, progress, error, result }
 }

@@ -397,11 +397,10 @@ pub async fn mixdown(
     store: &Store,
     storage: &Storage,
     job: &audiolab_domain::job::Job,
+    payload: &MixdownPayload,
     report: Report,
 ) -> Result<MixdownResult, MixdownError> {
-    let payload: MixdownPayload =
-        serde_json::from_value(job.payload.clone()).map_err(|e| MixdownError::Payload(e.to_string()))?;
-    let options = payload.options;
+    let options = payload.options.clone();
     let project_id = job.project_id.ok_or(MixdownError::ProjectNotFound)?;
     let project = store.get_project(project_id).await?.ok_or(MixdownError::ProjectNotFound)?;
     let tracks = store.list_tracks(project_id, audiolab_store::Page { limit: 64, offset: 0 }).await?.items;
@@ -485,7 +484,7 @@ pub async fn mixdown(
         });
     }
     Ok(MixdownResult {
-        fingerprint: payload.fingerprint,
+        fingerprint: payload.fingerprint.clone(),
         format: options.format,
         sample_rate: options.sample_rate,
         frames: outcome.frames,

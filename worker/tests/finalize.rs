@@ -77,12 +77,14 @@ async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: T
     );
     let done = next(&mut updates).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
-    let result = done.result.unwrap();
-    assert_eq!(result["frames"], 60_000);
-    let clip_id: uuid::Uuid = result["clip_ids"][0].as_str().unwrap().parse().unwrap();
+    let Some(audiolab_domain::job::JobResult::FinalizeCapture(result)) = done.result else {
+        panic!("a finalize_capture result: {done:?}")
+    };
+    assert_eq!(result.frames, 60_000);
+    let clip_id = result.clip_ids[0];
     let row = store.get_job(job).await.unwrap().unwrap();
     assert_eq!((row.status, row.progress), (JobStatus::Succeeded, 1.0));
-    let clip = store.get_clip(clip_id.into()).await.unwrap().unwrap();
+    let clip = store.get_clip(clip_id).await.unwrap().unwrap();
     assert_eq!((clip.status, clip.start, clip.length), (ClipStatus::Ready, Frames(4_800), Frames(60_000)));
     let audio = std::fs::metadata(storage.path(clip.audio_key.as_deref().unwrap()).unwrap()).unwrap();
 
