@@ -5,13 +5,13 @@ use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, codes};
 use crate::error::{ApiError, ApiResult};
-use audiolab_domain::job::{Job, JobStatus};
+use audiolab_domain::job::{Job, JobResult, JobStatus};
 use audiolab_domain::user::Need;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Object, OpenApi, Union};
 use uuid::Uuid;
 
 pub struct JobsApi;
@@ -30,9 +30,9 @@ pub struct JobView {
     pub status: crate::states::JobState,
     /// 0.0 to 1.0.
     pub progress: f64,
-    /// What the job produced, when it succeeded.
+    /// What the job produced, when it succeeded: one shape per `kind`.
     #[oai(nullable)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<JobResultView>,
     /// Why it failed, when it did.
     #[oai(nullable)]
     pub error: Option<String>,
@@ -40,6 +40,126 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     /// When the job last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a finished job produced, told apart by `kind`.
+#[derive(Debug, Union)]
+#[oai(discriminator_name = "kind", one_of)]
+pub enum JobResultView {
+    #[oai(mapping = "finalize_capture")]
+    FinalizeCapture(FinalizeResultView),
+    #[oai(mapping = "mixdown")]
+    Mixdown(MixdownResultView),
+    #[oai(mapping = "import")]
+    Import(ImportResultView),
+}
+
+/// A finalised recording: its takes' clips, now ready.
+#[derive(Debug, Object)]
+pub struct FinalizeResultView {
+    /// The recording session.
+    pub session_id: Uuid,
+    /// Its takes' clips, one per pass, oldest first.
+    pub clip_ids: Vec<Uuid>,
+    /// Frames captured.
+    pub frames: u64,
+}
+
+/// An imported file: its clip, now ready.
+#[derive(Debug, Object)]
+pub struct ImportResultView {
+    /// The clip the file became.
+    pub clip_id: Uuid,
+    /// Its length in frames at the project rate.
+    pub frames: u64,
+    /// The file's own sample rate.
+    pub source_sample_rate: u32,
+    /// The file's channels.
+    pub channels: u16,
+    /// Integrated loudness (EBU R128); null for silence.
+    #[oai(nullable)]
+    pub loudness_lufs: Option<f64>,
+}
+
+/// A rendered mixdown: its files, loudness and peak.
+#[derive(Debug, Object)]
+pub struct MixdownResultView {
+    /// The project's state it rendered (an unchanged project reuses the job).
+    pub fingerprint: String,
+    /// The file format: wav16, wav24, wav_f32, flac16 or flac24.
+    pub format: String,
+    /// The files' sample rate.
+    pub sample_rate: u32,
+    /// Frames in each file.
+    pub frames: u64,
+    /// The mix, and a stem per track when asked.
+    pub files: Vec<RenderedFileView>,
+    /// Integrated loudness of the mix as written; null for silence.
+    #[oai(nullable)]
+    pub loudness_lufs: Option<f64>,
+    /// True peak of the mix as written (dBTP); null for silence.
+    #[oai(nullable)]
+    pub true_peak_dbtp: Option<f64>,
+    /// Gain applied by loudness normalisation (0 without it).
+    pub gain_db: f64,
+    /// Whether the true-peak ceiling, not the target, set the gain.
+    pub limited_by_ceiling: bool,
+}
+
+/// One file of a mixdown.
+#[derive(Debug, Object)]
+pub struct RenderedFileView {
+    /// `mix` or `stem`.
+    pub kind: String,
+    /// The stem's track.
+    #[oai(nullable)]
+    pub track_id: Option<Uuid>,
+    /// Where the API serves it.
+    pub url: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its media type.
+    pub content_type: String,
+}
+
+impl From<JobResult> for JobResultView {
+    fn from(result: JobResult) -> Self {
+        match result {
+            JobResult::FinalizeCapture(r) => Self::FinalizeCapture(FinalizeResultView {
+                session_id: r.session_id.0,
+                clip_ids: r.clip_ids.into_iter().map(|c| c.0).collect(),
+                frames: r.frames,
+            }),
+            JobResult::Import(r) => Self::Import(ImportResultView {
+                clip_id: r.clip_id.0,
+                frames: r.frames,
+                source_sample_rate: r.source_sample_rate,
+                channels: r.channels,
+                loudness_lufs: r.loudness_lufs,
+            }),
+            JobResult::Mixdown(r) => Self::Mixdown(MixdownResultView {
+                fingerprint: r.fingerprint,
+                format: r.format.as_str().to_owned(),
+                sample_rate: r.sample_rate,
+                frames: r.frames,
+                files: r
+                    .files
+                    .into_iter()
+                    .map(|f| RenderedFileView {
+                        kind: f.kind,
+                        track_id: f.track_id.map(|t| t.0),
+                        url: f.url,
+                        bytes: f.bytes,
+                        content_type: f.content_type,
+                    })
+                    .collect(),
+                loudness_lufs: r.loudness_lufs,
+                true_peak_dbtp: r.true_peak_dbtp,
+                gain_db: r.gain_db,
+                limited_by_ceiling: r.limited_by_ceiling,
+            }),
+        }
+    }
 }
 
 impl From<Job> for JobView {
@@ -50,7 +170,7 @@ impl From<Job> for JobView {
             project_id: j.project_id.map(|p| p.0),
             status: j.status.into(),
             progress: j.progress,
-            result: j.result.map(|r| serde_json::to_value(r).unwrap_or_default()),
+            result: j.result.map(JobResultView::from),
             error: j.error,
             created_at: j.created_at,
             updated_at: j.updated_at,
