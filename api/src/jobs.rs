@@ -30,8 +30,10 @@ pub struct JobView {
     pub status: crate::states::JobState,
     /// 0.0 to 1.0.
     pub progress: f64,
-    /// What the job produced, when it succeeded: one shape per `kind`.
-    #[oai(nullable)]
+    // What the job produced, when it succeeded: described on its type. Absent otherwise rather
+    // than null: a nullable reference to a `oneOf` is wrapped in `allOf`, which SDK generators
+    // refuse.
+    #[oai(skip_serializing_if_is_none)]
     pub result: Option<JobResultView>,
     /// Why it failed, when it did.
     #[oai(nullable)]
@@ -42,7 +44,7 @@ pub struct JobView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What a finished job produced, told apart by `kind`.
+/// What a finished job produced, when it succeeded: one shape per job `kind`.
 #[derive(Debug, Union)]
 #[oai(discriminator_name = "kind", one_of)]
 pub enum JobResultView {

@@ -180,8 +180,9 @@ impl LoopsApi {
             auto_punch_record: b.auto_punch_record,
         };
         let region = LoopRegion::create(project.id, project.sample_rate, new, audiolab_domain::now())?;
-        ctx.changes(&caller).create_loop(&region).await?;
-        Ok(LoopRegionCreated::Created(Json(LoopRegionView::new(region, project.sample_rate))))
+        let created = ctx.changes(&caller).create_loop(&region).await?;
+        let view = LoopRegionView::new(region, project.sample_rate).with_revision(created.entry.as_ref());
+        Ok(LoopRegionCreated::Created(Json(view)))
     }
 
     /// List a project's loop regions

@@ -30,7 +30,15 @@ from audiolab_client.api.audio import (  # noqa: E402
 )
 from audiolab_client.api.clips import get_clip, import_clip  # noqa: E402
 from audiolab_client.api.jobs import create_mixdown, download_mixdown, get_job, list_mixdowns  # noqa: E402
-from audiolab_client.api.projects import create_project, get_project, list_project_tracks, list_projects  # noqa: E402
+from audiolab_client.api.projects import (  # noqa: E402
+    create_project,
+    get_project,
+    list_history,
+    list_project_tracks,
+    list_projects,
+    redo,
+    undo,
+)
 from audiolab_client.api.system import health  # noqa: E402
 from audiolab_client.api.tracks import create_track  # noqa: E402
 from audiolab_client.models import (  # noqa: E402
@@ -112,7 +120,18 @@ assert [t.active for t in takes] == [True], takes
 submitted = create_mixdown.sync(client=client, id=project.id, body=MixdownBody())
 job = finished(submitted.job.id)
 assert job.status == JobState.SUCCEEDED, job.error
+assert job.result is not None and job.result.kind == "mixdown" and job.result.files, job.result
 assert any(j.id == job.id for j in list_mixdowns.sync(client=client, id=project.id))
+
+# History: the take is the latest entry; undo takes it out, redo brings it back.
+history = list_history.sync(client=client, id=project.id)
+assert history.entries[0].kind.value == "takes_recorded", history.entries[0]
+undone = undo.sync(client=client, id=project.id)
+assert undone.undoes == history.entries[0].revision, undone
+assert get_clip.sync_detailed(client=client, id=stopped.clip_id).status_code == 404
+redone = redo.sync(client=client, id=project.id)
+assert redone.kind.value == "redo", redone
+assert get_clip.sync(client=client, id=stopped.clip_id).status == ClipState.READY
 mix = download_mixdown.sync(client=client, job_id=job.id)
 payload = mix.payload.read()
 assert payload[:4] == b"RIFF" and len(payload) > RATE * 2 * 3, len(payload)
