@@ -184,9 +184,16 @@ async fn run(attempts: usize, addresses: usize, concurrency: usize) {
     for status in statuses {
         *counts.entry(status).or_insert(0) += 1;
     }
-    println!("{attempts} attempts (register / wrong login) from {addresses} addresses, {concurrency} at a time, in {:.2} s", burst.as_secs_f64());
+    println!(
+        "{attempts} attempts (register / wrong login) from {addresses} addresses, {concurrency} at a time, in {:.2} s",
+        burst.as_secs_f64()
+    );
     println!("answers by status: {counts:?}");
-    println!("server RSS: {before:.1} MB before, {peak:.1} MB at peak (+{:.1}), {after:.1} MB 3 s after (+{:.1})", peak - before, after - before);
+    println!(
+        "server RSS: {before:.1} MB before, {peak:.1} MB at peak (+{:.1}), {after:.1} MB 3 s after (+{:.1})",
+        peak - before,
+        after - before
+    );
     println!(
         "/health idle (reference): p50 {:.2} ms, p99 {:.2} ms ({} probes)",
         percentile(&idle, 0.5),

@@ -7,10 +7,10 @@
 
 use audiolab_app::Changes;
 use audiolab_app::outbox::Courier;
+use audiolab_domain::Volume;
 use audiolab_domain::project::{NewProject, Project};
 use audiolab_domain::track::{NewTrack, TrackPatch};
 use audiolab_domain::user::Actor;
-use audiolab_domain::Volume;
 use audiolab_store::Store;
 use audiolab_store::testing::TestDatabase;
 use std::sync::Arc;
@@ -40,24 +40,30 @@ async fn measure(name: &str, database: &TestDatabase, changes: usize) {
     let store: Store = database.open().await.unwrap();
     store.ensure_local_user().await.unwrap();
     let actor = Actor::local();
-    let project = Project::create(actor.id, NewProject { name: "Bench".into(), ..Default::default() }, audiolab_domain::now())
-        .unwrap();
+    let project =
+        Project::create(actor.id, NewProject { name: "Bench".into(), ..Default::default() }, audiolab_domain::now())
+            .unwrap();
     store.insert_project(&project).await.unwrap();
     let courier = Courier::new(store.clone(), Arc::new(audiolab_api::NoAudio), None);
     let changes_of = Changes::new(&courier, Some(&actor));
-    let track = changes_of.create_track(project.id, NewTrack { name: "Bass".into(), ..Default::default() }).await.unwrap().value;
+    let track = changes_of
+        .create_track(project.id, NewTrack { name: "Bass".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .value;
 
     // The reference: the store's plain optimistic update of the same row.
     let mut plain = Vec::with_capacity(changes);
     for i in 0..changes {
         let volume = Volume::new((i % 200) as f64 / 100.0).unwrap();
         let started = Instant::now();
-        store.update_track(track.id, |t| {
-            t.volume = volume;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        store
+            .update_track(track.id, |t| {
+                t.volume = volume;
+                Ok(())
+            })
+            .await
+            .unwrap();
         plain.push(started.elapsed());
     }
     // The same changes as revisioned commands.

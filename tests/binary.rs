@@ -294,7 +294,8 @@ async fn passwords_and_tokens_never_reach_the_log_even_at_trace_level() {
         .json()
         .await
         .unwrap();
-    let socket = format!("{}/ws/audio/{}?access_token={key}", url.replace("http", "ws"), project["id"].as_str().unwrap());
+    let socket =
+        format!("{}/ws/audio/{}?access_token={key}", url.replace("http", "ws"), project["id"].as_str().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(socket).await.expect("a member's socket opens");
     futures_util::SinkExt::send(&mut socket, tokio_tungstenite::tungstenite::Message::text(r#"{"type":"ping"}"#))
         .await

@@ -99,7 +99,8 @@ impl Studio {
         assert!(status == 200 || status == 202, "{status} {submitted}");
         let job = self.app.finished_job(submitted["job"]["id"].as_str().unwrap()).await;
         assert_eq!(job["status"], "succeeded", "{job}");
-        let response = self.app.client.get(self.app.url(&format!("/api/mixdowns/{}/file", job["id"].as_str().unwrap())));
+        let response =
+            self.app.client.get(self.app.url(&format!("/api/mixdowns/{}/file", job["id"].as_str().unwrap())));
         let bytes = response.send().await.unwrap().bytes().await.unwrap().to_vec();
         // The samples: everything after the `data` chunk's header.
         let data = bytes.windows(4).position(|w| w == b"data").expect("a data chunk");
@@ -290,7 +291,8 @@ async fn undo_refuses_what_someone_else_changed_since_and_keeps_what_they_did_el
 
     // A stranger does not even see the project.
     let (_, stranger) = studio.app.sign_up("stranger").await;
-    let response = stranger.post(studio.app.url(&format!("/api/projects/{}/undo", studio.project))).send().await.unwrap();
+    let response =
+        stranger.post(studio.app.url(&format!("/api/projects/{}/undo", studio.project))).send().await.unwrap();
     assert_eq!(response.status(), 404);
     studio.app.stop().await;
 }
@@ -334,7 +336,8 @@ async fn undoing_a_recording_takes_its_take_out_of_the_mix_and_redo_brings_it_ba
     assert_eq!(app.post(&format!("/api/audio/tracks/{vocal}/record/enable"), arm).await.0, 200);
     let before = studio.mixdown().await;
 
-    let (status, started) = app.post(&format!("/api/audio/tracks/{vocal}/record/start"), json!({"start_time": 0.0})).await;
+    let (status, started) =
+        app.post(&format!("/api/audio/tracks/{vocal}/record/start"), json!({"start_time": 0.0})).await;
     assert_eq!(status, 200, "{started}");
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let session = started["session_id"].as_str().unwrap();

@@ -265,7 +265,8 @@ async fn a_running_mixdown_can_be_cancelled_and_leaves_no_files() {
     }
     let (status, cancelled) = app.post_empty(&format!("/api/jobs/{job}/cancel")).await;
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
-    let heard = common::next_where(&mut listener, |m| m["type"] == "job_progress" && m["data"]["status"] == "cancelled").await;
+    let heard =
+        common::next_where(&mut listener, |m| m["type"] == "job_progress" && m["data"]["status"] == "cancelled").await;
     assert_eq!(heard["data"]["job_id"].as_str(), Some(job.as_str()), "the project's clients hear the cancel");
     let (status, again) = app.post_empty(&format!("/api/jobs/{job}/cancel")).await;
     assert_eq!(status, 409, "{again}");

@@ -147,7 +147,8 @@ async fn a_user_sees_their_sessions_and_ends_one() {
 
     // A wrong current password changes nothing; five of them wait.
     for _ in 0..5 {
-        let (status, body) = app.post("/api/auth/password", json!({"current": "not it at all", "new": "whatever else"})).await;
+        let (status, body) =
+            app.post("/api/auth/password", json!({"current": "not it at all", "new": "whatever else"})).await;
         assert_eq!(status, 403, "{body}");
     }
     let (status, _) = app.post("/api/auth/password", json!({"current": TEST_PASSWORD, "new": "whatever else"})).await;
@@ -195,9 +196,12 @@ async fn failed_logins_slow_the_attacker_but_never_lock_the_user_out() {
 
     // Two Authorization headers: ambiguous, whichever comes first.
     let token = app.token.clone().unwrap();
-    for pair in [["Bearer al_garbage".to_owned(), format!("Bearer {token}")], [format!("Bearer {token}"), "Bearer x".into()]] {
+    for pair in
+        [["Bearer al_garbage".to_owned(), format!("Bearer {token}")], [format!("Bearer {token}"), "Bearer x".into()]]
+    {
         let request = reqwest::Client::new().get(app.url("/api/me"));
-        let response = request.header("authorization", &pair[0]).header("authorization", &pair[1]).send().await.unwrap();
+        let response =
+            request.header("authorization", &pair[0]).header("authorization", &pair[1]).send().await.unwrap();
         assert_eq!(response.status(), 400, "{pair:?}");
     }
     app.stop().await;
@@ -217,7 +221,8 @@ async fn editor_recording(app: &TestApp) -> EditorDevice {
     let armed = json!({"device_id": "client:laptop", "enabled": true});
     assert_eq!(app.post(&format!("/api/audio/tracks/{vox}/record/enable"), armed).await.0, 200);
     let (token, _) = app.sign_up("eddie").await;
-    let (_, member) = app.post(&format!("/api/projects/{project}/members"), json!({"username": "eddie", "role": "editor"})).await;
+    let (_, member) =
+        app.post(&format!("/api/projects/{project}/members"), json!({"username": "eddie", "role": "editor"})).await;
     let editor_id = member["user_id"].as_str().unwrap().to_owned();
     let url = format!("{}/ws/audio/{project}?access_token={token}", app.base.replace("http://", "ws://"));
     let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
@@ -249,7 +254,8 @@ async fn assert_take_saved(app: &TestApp, session: &str) {
 async fn a_demoted_editor_loses_the_device_at_once_and_keeps_listening() {
     let app = with_auth().await;
     let EditorDevice { project, editor_id, session, mut musician } = editor_recording(&app).await;
-    let (status, _) = app.patch(&format!("/api/projects/{project}/members/{editor_id}"), json!({"role": "viewer"})).await;
+    let (status, _) =
+        app.patch(&format!("/api/projects/{project}/members/{editor_id}"), json!({"role": "viewer"})).await;
     assert_eq!(status, 200);
     let detached = next_where(musician.socket(), |v| v["type"] == "detached").await;
     assert!(detached["data"]["reason"].as_str().unwrap().contains("no longer allows recording"), "{detached}");
@@ -407,7 +413,10 @@ async fn ranges_at_the_edge_of_u64_saturate_over_http() {
         }
     };
     let (status, size, range, body) = get(format!("bytes=5-{}", u64::MAX)).await;
-    assert_eq!((status, size, range), (206, Some((length - 5).to_string()), Some(format!("bytes 5-{}/{length}", length - 1))));
+    assert_eq!(
+        (status, size, range),
+        (206, Some((length - 5).to_string()), Some(format!("bytes 5-{}/{length}", length - 1)))
+    );
     assert_eq!(body, whole[5..]);
     let (status, size, _, body) = get(format!("bytes=0-{}", u64::MAX)).await;
     assert_eq!((status, size), (206, Some(length.to_string())));

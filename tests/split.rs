@@ -588,7 +588,8 @@ async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api
     let (_, project) = post(&owner, format!("{api}/api/projects"), json!({"name": "Proxied"})).await;
     let project = project["id"].as_str().unwrap().to_owned();
     let (status, _) =
-        post(&owner, format!("{api}/api/projects/{project}/members"), json!({"username": "guest", "role": "viewer"})).await;
+        post(&owner, format!("{api}/api/projects/{project}/members"), json!({"username": "guest", "role": "viewer"}))
+            .await;
     assert_eq!(status, 201);
     let (_, key) = post(&owner, format!("{api}/api/auth/tokens"), json!({"name": "script"})).await;
     let open = |token: String| {
@@ -697,7 +698,8 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Restart"})).await;
     let project = project["id"].as_str().unwrap().to_owned();
     let tracks = format!("{api}/api/tracks");
-    let (_, line) = post(&client, tracks.clone(), json!({"project_id": project, "name": "Line", "track_index": 0})).await;
+    let (_, line) =
+        post(&client, tracks.clone(), json!({"project_id": project, "name": "Line", "track_index": 0})).await;
     let line = line["id"].as_str().unwrap().to_owned();
     let (_, mix) = post(&client, tracks, json!({"project_id": project, "name": "Mix", "track_index": 1})).await;
     let mix = mix["id"].as_str().unwrap().to_owned();
@@ -742,7 +744,8 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     assert_eq!(started.0, 200, "{}", started.1);
     let session = started.1["session_id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (status, stopped) = post(&client, format!("{api}/api/audio/tracks/{mix}/record/stop/{session}"), Value::Null).await;
+    let (status, stopped) =
+        post(&client, format!("{api}/api/audio/tracks/{mix}/record/stop/{session}"), Value::Null).await;
     assert_eq!(status, 200, "{stopped}");
     let finalize = stopped["finalize_job_id"].as_str().unwrap().to_owned();
     assert_eq!(finished_job(&client, &api, &finalize).await["status"], "succeeded", "the first take is finalised");
@@ -763,7 +766,8 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     assert_eq!(wrong, None, "the engine plays the stored volume: {:?}", &middle[..8]);
 
     // The first mixdown after the restart is accepted and renders the stored volume too.
-    let (status, submitted) = post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "wav_f32"})).await;
+    let (status, submitted) =
+        post(&client, format!("{api}/api/projects/{project}/mixdown"), json!({"format": "wav_f32"})).await;
     assert_eq!(status, 202, "{submitted}");
     let job = submitted["job"]["id"].as_str().unwrap().to_owned();
     assert_eq!(finished_job(&client, &api, &job).await["status"], "succeeded");

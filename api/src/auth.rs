@@ -352,8 +352,11 @@ impl AuthApi {
     async fn logout(&self, ctx: poem::web::Data<&ApiContext>, caller: Caller) -> Answer<LoggedOut, { codes::SIGNED }> {
         if let Some(token) = caller.token {
             ctx.store.delete_token(caller.actor.id, token).await?;
-            revoke(&ctx, Revocation::Tokens { user: caller.actor.id, tokens: vec![token], reason: "signed out".into() })
-                .await;
+            revoke(
+                &ctx,
+                Revocation::Tokens { user: caller.actor.id, tokens: vec![token], reason: "signed out".into() },
+            )
+            .await;
         }
         Ok(LoggedOut::Done)
     }

@@ -100,7 +100,11 @@ mod tests {
         assert_eq!(requested_range(Some(&format!("bytes=-{max}")), 100), Ok(Some(0..100)));
         assert_eq!(requested_range(Some(&format!("bytes={max}-")), 100), Err(()));
         assert_eq!(requested_range(Some(&format!("bytes={max}-{max}")), 100), Err(()));
-        assert_eq!(requested_range(Some("bytes=0-99999999999999999999999"), 100), Ok(Some(0..100)), "past u64 saturates");
+        assert_eq!(
+            requested_range(Some("bytes=0-99999999999999999999999"), 100),
+            Ok(Some(0..100)),
+            "past u64 saturates"
+        );
         assert_eq!(requested_range(Some("bytes=+5-9"), 100), Err(()), "digits only");
         assert_eq!(requested_range(Some(&format!("bytes=99-{max}")), 100), Ok(Some(99..100)));
     }

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn secrets_in_a_query_are_replaced() {
         assert_eq!(redacted_query("access_token=al_abc&x=1"), "access_token=***&x=1");
-        assert_eq!(redacted_query("limit=5&API_KEY=zz&secret=s&password=p"), "limit=5&API_KEY=***&secret=***&password=***");
+        assert_eq!(
+            redacted_query("limit=5&API_KEY=zz&secret=s&password=p"),
+            "limit=5&API_KEY=***&secret=***&password=***"
+        );
         assert_eq!(redacted_query("token"), "token", "a name without a value shows nothing");
         assert_eq!(redacted_query("project_id=1"), "project_id=1");
     }

@@ -217,7 +217,8 @@ impl HistoryApi {
         let limit = limit.0.unwrap_or(50);
         let revision = ctx.store.project_revision(project.id).await?;
         let entries = ctx.store.history(project.id, limit, before.0).await?;
-        let next_before = entries.last().filter(|e| entries.len() as i64 == limit && e.revision > 1).map(|e| e.revision);
+        let next_before =
+            entries.last().filter(|e| entries.len() as i64 == limit && e.revision > 1).map(|e| e.revision);
         let entries = entries.into_iter().map(HistoryEntryView::from).collect();
         Ok(Json(HistoryPage { revision, entries, next_before }))
     }

@@ -104,8 +104,15 @@ impl MembersApi {
         user_id: Path<Uuid>,
         body: Json<MemberRole>,
     ) -> Answer<Json<MemberView>, { codes::CHANGE_BODY }> {
-        let member =
-            members::set_role(&ctx.store, ctx.audio.as_ref(), &caller.actor, id.0.into(), user_id.0.into(), body.role.into()).await?;
+        let member = members::set_role(
+            &ctx.store,
+            ctx.audio.as_ref(),
+            &caller.actor,
+            id.0.into(),
+            user_id.0.into(),
+            body.role.into(),
+        )
+        .await?;
         Ok(Json(member.into()))
     }
 

@@ -11,8 +11,8 @@
 //! alone, so nobody can lock a user out of their account from an address that has not failed.
 //! Registrations are limited per address.
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use crate::hashing::HashPool;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use audiolab_domain::user::{self, Actor, ApiToken, Credential, TokenKind, User};
 use audiolab_domain::{TokenId, UserId, ValidationError};
 use audiolab_store::{Store, StoreError};

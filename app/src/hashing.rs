@@ -104,8 +104,10 @@ pub fn hash_password(password: &[u8]) -> Result<String, String> {
     let mut salt_bytes = [0u8; 64];
     let raw_salt = salt.decode_b64(&mut salt_bytes).map_err(|e| e.to_string())?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    with_memory(params.block_count(), |memory| argon2.hash_password_into_with_memory(password, raw_salt, &mut out, memory))
-        .map_err(|e| e.to_string())?;
+    with_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, raw_salt, &mut out, memory)
+    })
+    .map_err(|e| e.to_string())?;
     let hash = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
@@ -129,8 +131,10 @@ pub fn verify_password(hash: &str, password: &[u8]) -> Result<bool, String> {
     let raw_salt = salt.decode_b64(&mut salt_bytes).map_err(|e| e.to_string())?;
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params.clone());
-    with_memory(params.block_count(), |memory| argon2.hash_password_into_with_memory(password, raw_salt, &mut out, memory))
-        .map_err(|e| e.to_string())?;
+    with_memory(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, raw_salt, &mut out, memory)
+    })
+    .map_err(|e| e.to_string())?;
     // `Output`'s equality is constant-time.
     Ok(Output::new(&out).map_err(|e| e.to_string())? == expected)
 }

@@ -92,14 +92,16 @@ impl<'a> Changes<'a> {
     /// loaded engine's metronome follows the tempo.
     pub async fn update_project(&self, project: ProjectId, patch: &ProjectPatch) -> StoreResult<Committed<Project>> {
         let (value, entry) = self
-            .commit(project, || Box::pin(async move {
-                let before = self.store.get_project(project).await?.ok_or(StoreError::NotFound("project"))?;
-                let mut after = before.clone();
-                after.apply(patch, now())?;
-                let summary = format!("Changed the project's {}", fields_of(&before, &after));
-                let rows = vec![RowChange::updated(Row::Project(before), Row::Project(after.clone()))];
-                Ok((after, Some(Change::new(ChangeKind::ProjectUpdated, summary, rows))))
-            }))
+            .commit(project, || {
+                Box::pin(async move {
+                    let before = self.store.get_project(project).await?.ok_or(StoreError::NotFound("project"))?;
+                    let mut after = before.clone();
+                    after.apply(patch, now())?;
+                    let summary = format!("Changed the project's {}", fields_of(&before, &after));
+                    let rows = vec![RowChange::updated(Row::Project(before), Row::Project(after.clone()))];
+                    Ok((after, Some(Change::new(ChangeKind::ProjectUpdated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -108,32 +110,38 @@ impl<'a> Changes<'a> {
         let requested = new.track_index.map(TrackIndex::new).transpose()?;
         let new = &new;
         let (value, entry) = self
-            .commit(project, || Box::pin(async move {
-                let used: Vec<TrackIndex> =
-                    self.store.list_tracks(project, Page::ALL).await?.items.iter().map(|t| t.index).collect();
-                let full = || {
-                    StoreError::Conflict(format!(
-                        "the project already has the maximum of {} tracks",
-                        audiolab_domain::track::MAX_TRACKS
-                    ))
-                };
-                // A slot taken between this read and the commit makes the commit stale: read again.
-                let index = match requested {
-                    Some(_) if used.len() >= usize::from(audiolab_domain::track::MAX_TRACKS) => return Err(full()),
-                    Some(index) if used.contains(&index) => {
-                        return Err(StoreError::Conflict(format!(
-                            "track_index {} is already used in this project",
-                            index.get()
-                        )));
-                    }
-                    Some(index) => index,
-                    None => TrackIndex::first_free(&used).ok_or_else(full)?,
-                };
-                let track = Track::create(project, new.clone(), index, now())?;
-                let summary = format!("Added track “{}”", track.name);
-                let change = Change::new(ChangeKind::TrackCreated, summary, vec![RowChange::created(Row::Track(track.clone()))]);
-                Ok((track, Some(change)))
-            }))
+            .commit(project, || {
+                Box::pin(async move {
+                    let used: Vec<TrackIndex> =
+                        self.store.list_tracks(project, Page::ALL).await?.items.iter().map(|t| t.index).collect();
+                    let full = || {
+                        StoreError::Conflict(format!(
+                            "the project already has the maximum of {} tracks",
+                            audiolab_domain::track::MAX_TRACKS
+                        ))
+                    };
+                    // A slot taken between this read and the commit makes the commit stale: read again.
+                    let index = match requested {
+                        Some(_) if used.len() >= usize::from(audiolab_domain::track::MAX_TRACKS) => return Err(full()),
+                        Some(index) if used.contains(&index) => {
+                            return Err(StoreError::Conflict(format!(
+                                "track_index {} is already used in this project",
+                                index.get()
+                            )));
+                        }
+                        Some(index) => index,
+                        None => TrackIndex::first_free(&used).ok_or_else(full)?,
+                    };
+                    let track = Track::create(project, new.clone(), index, now())?;
+                    let summary = format!("Added track “{}”", track.name);
+                    let change = Change::new(
+                        ChangeKind::TrackCreated,
+                        summary,
+                        vec![RowChange::created(Row::Track(track.clone()))],
+                    );
+                    Ok((track, Some(change)))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -142,14 +150,16 @@ impl<'a> Changes<'a> {
     /// shown to every client; a new `track_index` moves it to another mixer slot.
     pub async fn update_track(&self, track: &Track, patch: &TrackPatch) -> StoreResult<Committed<Track>> {
         let (value, entry) = self
-            .commit(track.project_id, || Box::pin(async move {
-                let before = self.store.get_track(track.id).await?.ok_or(StoreError::NotFound("track"))?;
-                let mut after = before.clone();
-                after.apply(patch, now())?;
-                let summary = format!("Changed track “{}”: {}", after.name, fields_of(&before, &after));
-                let rows = vec![RowChange::updated(Row::Track(before), Row::Track(after.clone()))];
-                Ok((after, Some(Change::new(ChangeKind::TrackUpdated, summary, rows))))
-            }))
+            .commit(track.project_id, || {
+                Box::pin(async move {
+                    let before = self.store.get_track(track.id).await?.ok_or(StoreError::NotFound("track"))?;
+                    let mut after = before.clone();
+                    after.apply(patch, now())?;
+                    let summary = format!("Changed track “{}”: {}", after.name, fields_of(&before, &after));
+                    let rows = vec![RowChange::updated(Row::Track(before), Row::Track(after.clone()))];
+                    Ok((after, Some(Change::new(ChangeKind::TrackUpdated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -157,13 +167,15 @@ impl<'a> Changes<'a> {
     /// Deletes a track with its clips (kept in the history, so undo brings them back).
     pub async fn delete_track(&self, track: &Track) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(track.project_id, || Box::pin(async move {
-                let current = self.store.get_track(track.id).await?.ok_or(StoreError::NotFound("track"))?;
-                let mut rows = self.clips_of(&current).await?;
-                let summary = format!("Deleted track “{}”", current.name);
-                rows.push(RowChange::deleted(Row::Track(current)));
-                Ok(((), Some(Change::new(ChangeKind::TrackDeleted, summary, rows))))
-            }))
+            .commit(track.project_id, || {
+                Box::pin(async move {
+                    let current = self.store.get_track(track.id).await?.ok_or(StoreError::NotFound("track"))?;
+                    let mut rows = self.clips_of(&current).await?;
+                    let summary = format!("Deleted track “{}”", current.name);
+                    rows.push(RowChange::deleted(Row::Track(current)));
+                    Ok(((), Some(Change::new(ChangeKind::TrackDeleted, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -172,12 +184,18 @@ impl<'a> Changes<'a> {
     /// job to the workers, in one change.
     pub async fn import_clip(&self, clip: &Clip, job: &audiolab_domain::job::Job) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(clip.project_id, || Box::pin(async move {
-                let summary = format!("Imported “{}”", clip.name);
-                let change = Change::new(ChangeKind::ClipImported, summary, vec![RowChange::created(Row::Clip(clip.clone()))])
+            .commit(clip.project_id, || {
+                Box::pin(async move {
+                    let summary = format!("Imported “{}”", clip.name);
+                    let change = Change::new(
+                        ChangeKind::ClipImported,
+                        summary,
+                        vec![RowChange::created(Row::Clip(clip.clone()))],
+                    )
                     .with_job(job.clone());
-                Ok(((), Some(change)))
-            }))
+                    Ok(((), Some(change)))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -185,14 +203,16 @@ impl<'a> Changes<'a> {
     /// Moves, trims, re-gains or fades a clip; a playing engine follows at its next block.
     pub async fn update_clip(&self, clip: &Clip, patch: &ClipPatch, rate: SampleRate) -> StoreResult<Committed<Clip>> {
         let (value, entry) = self
-            .commit(clip.project_id, || Box::pin(async move {
-                let before = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
-                let mut after = before.clone();
-                after.apply(patch, rate, now())?;
-                let summary = format!("Changed clip “{}”: {}", after.name, fields_of(&before, &after));
-                let rows = vec![RowChange::updated(Row::Clip(before), Row::Clip(after.clone()))];
-                Ok((after, Some(Change::new(ChangeKind::ClipUpdated, summary, rows))))
-            }))
+            .commit(clip.project_id, || {
+                Box::pin(async move {
+                    let before = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    let mut after = before.clone();
+                    after.apply(patch, rate, now())?;
+                    let summary = format!("Changed clip “{}”: {}", after.name, fields_of(&before, &after));
+                    let rows = vec![RowChange::updated(Row::Clip(before), Row::Clip(after.clone()))];
+                    Ok((after, Some(Change::new(ChangeKind::ClipUpdated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -200,12 +220,14 @@ impl<'a> Changes<'a> {
     /// Deletes a clip; its audio stays, so undo brings it back whole.
     pub async fn delete_clip(&self, clip: &Clip) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(clip.project_id, || Box::pin(async move {
-                let current = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
-                let summary = format!("Deleted clip “{}”", current.name);
-                let rows = vec![RowChange::deleted(Row::Clip(current))];
-                Ok(((), Some(Change::new(ChangeKind::ClipDeleted, summary, rows))))
-            }))
+            .commit(clip.project_id, || {
+                Box::pin(async move {
+                    let current = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    let summary = format!("Deleted clip “{}”", current.name);
+                    let rows = vec![RowChange::deleted(Row::Clip(current))];
+                    Ok(((), Some(Change::new(ChangeKind::ClipDeleted, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -213,24 +235,26 @@ impl<'a> Changes<'a> {
     /// Makes `take` the one take of its recording that plays.
     pub async fn activate_take(&self, take: &Take, project: ProjectId) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(project, || Box::pin(async move {
-                let at = now();
-                let rows = self
-                    .store
-                    .session_clips(take.session_id)
-                    .await?
-                    .into_iter()
-                    .filter(|clip| clip.active != (clip.id == take.clip_id))
-                    .map(|before| {
-                        let mut after = before.clone();
-                        after.active = before.id == take.clip_id;
-                        after.updated_at = at;
-                        RowChange::updated(Row::Clip(before), Row::Clip(after))
-                    })
-                    .collect();
-                let summary = format!("Chose pass {} of the take", take.pass_index + 1);
-                Ok(((), Some(Change::new(ChangeKind::TakeActivated, summary, rows))))
-            }))
+            .commit(project, || {
+                Box::pin(async move {
+                    let at = now();
+                    let rows = self
+                        .store
+                        .session_clips(take.session_id)
+                        .await?
+                        .into_iter()
+                        .filter(|clip| clip.active != (clip.id == take.clip_id))
+                        .map(|before| {
+                            let mut after = before.clone();
+                            after.active = before.id == take.clip_id;
+                            after.updated_at = at;
+                            RowChange::updated(Row::Clip(before), Row::Clip(after))
+                        })
+                        .collect();
+                    let summary = format!("Chose pass {} of the take", take.pass_index + 1);
+                    Ok(((), Some(Change::new(ChangeKind::TakeActivated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -238,12 +262,14 @@ impl<'a> Changes<'a> {
     /// Stores a new loop region; created enabled, it becomes the project's one enabled loop.
     pub async fn create_loop(&self, region: &LoopRegion) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(region.project_id, || Box::pin(async move {
-                let mut rows = if region.enabled { self.disable_other_loops(region).await? } else { Vec::new() };
-                rows.push(RowChange::created(Row::LoopRegion(region.clone())));
-                let summary = format!("Added loop “{}”", region.name);
-                Ok(((), Some(Change::new(ChangeKind::LoopCreated, summary, rows))))
-            }))
+            .commit(region.project_id, || {
+                Box::pin(async move {
+                    let mut rows = if region.enabled { self.disable_other_loops(region).await? } else { Vec::new() };
+                    rows.push(RowChange::created(Row::LoopRegion(region.clone())));
+                    let summary = format!("Added loop “{}”", region.name);
+                    Ok(((), Some(Change::new(ChangeKind::LoopCreated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -256,16 +282,22 @@ impl<'a> Changes<'a> {
         rate: SampleRate,
     ) -> StoreResult<Committed<LoopRegion>> {
         let (value, entry) = self
-            .commit(region.project_id, || Box::pin(async move {
-                let before = self.store.get_loop_region(region.id).await?.ok_or(StoreError::NotFound("loop region"))?;
-                let mut after = before.clone();
-                after.apply(patch, rate, now())?;
-                let mut rows =
-                    if after.enabled && !before.enabled { self.disable_other_loops(&after).await? } else { Vec::new() };
-                let summary = format!("Changed loop “{}”: {}", after.name, fields_of(&before, &after));
-                rows.push(RowChange::updated(Row::LoopRegion(before), Row::LoopRegion(after.clone())));
-                Ok((after, Some(Change::new(ChangeKind::LoopUpdated, summary, rows))))
-            }))
+            .commit(region.project_id, || {
+                Box::pin(async move {
+                    let before =
+                        self.store.get_loop_region(region.id).await?.ok_or(StoreError::NotFound("loop region"))?;
+                    let mut after = before.clone();
+                    after.apply(patch, rate, now())?;
+                    let mut rows = if after.enabled && !before.enabled {
+                        self.disable_other_loops(&after).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let summary = format!("Changed loop “{}”: {}", after.name, fields_of(&before, &after));
+                    rows.push(RowChange::updated(Row::LoopRegion(before), Row::LoopRegion(after.clone())));
+                    Ok((after, Some(Change::new(ChangeKind::LoopUpdated, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -279,40 +311,42 @@ impl<'a> Changes<'a> {
         region: Option<audiolab_domain::LoopRegionId>,
     ) -> StoreResult<Committed<Option<LoopRegion>>> {
         let (value, entry) = self
-            .commit(project, || Box::pin(async move {
-                let regions = self.store.list_loop_regions(project, Page::ALL).await?;
-                let target = match region {
-                    Some(id) => Some(
-                        regions.iter().find(|r| r.id == id).cloned().ok_or(StoreError::NotFound("loop region"))?,
-                    ),
-                    None => None,
-                };
-                let at = now();
-                let rows = regions
-                    .iter()
-                    .filter(|r| r.enabled != (Some(r.id) == region))
-                    .map(|before| {
-                        let mut after = before.clone();
-                        after.enabled = Some(before.id) == region;
-                        after.updated_at = at;
-                        RowChange::updated(Row::LoopRegion(before.clone()), Row::LoopRegion(after))
-                    })
-                    // Disabling first: the database allows one enabled loop at any moment.
-                    .collect::<Vec<_>>();
-                let (mut off, on): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| {
-                    matches!(&r.after, Some(Row::LoopRegion(after)) if !after.enabled)
-                });
-                off.extend(on);
-                let (kind, summary) = match &target {
-                    Some(r) => (ChangeKind::LoopEnabled, format!("Turned loop “{}” on", r.name)),
-                    None => (ChangeKind::LoopDisabled, "Turned looping off".to_owned()),
-                };
-                let enabled = target.map(|mut r| {
-                    r.enabled = true;
-                    r
-                });
-                Ok((enabled, Some(Change::new(kind, summary, off))))
-            }))
+            .commit(project, || {
+                Box::pin(async move {
+                    let regions = self.store.list_loop_regions(project, Page::ALL).await?;
+                    let target = match region {
+                        Some(id) => Some(
+                            regions.iter().find(|r| r.id == id).cloned().ok_or(StoreError::NotFound("loop region"))?,
+                        ),
+                        None => None,
+                    };
+                    let at = now();
+                    let rows = regions
+                        .iter()
+                        .filter(|r| r.enabled != (Some(r.id) == region))
+                        .map(|before| {
+                            let mut after = before.clone();
+                            after.enabled = Some(before.id) == region;
+                            after.updated_at = at;
+                            RowChange::updated(Row::LoopRegion(before.clone()), Row::LoopRegion(after))
+                        })
+                        // Disabling first: the database allows one enabled loop at any moment.
+                        .collect::<Vec<_>>();
+                    let (mut off, on): (Vec<_>, Vec<_>) = rows
+                        .into_iter()
+                        .partition(|r| matches!(&r.after, Some(Row::LoopRegion(after)) if !after.enabled));
+                    off.extend(on);
+                    let (kind, summary) = match &target {
+                        Some(r) => (ChangeKind::LoopEnabled, format!("Turned loop “{}” on", r.name)),
+                        None => (ChangeKind::LoopDisabled, "Turned looping off".to_owned()),
+                    };
+                    let enabled = target.map(|mut r| {
+                        r.enabled = true;
+                        r
+                    });
+                    Ok((enabled, Some(Change::new(kind, summary, off))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -337,13 +371,15 @@ impl<'a> Changes<'a> {
 
     pub async fn delete_loop(&self, region: &LoopRegion) -> StoreResult<Committed<()>> {
         let (value, entry) = self
-            .commit(region.project_id, || Box::pin(async move {
-                let current =
-                    self.store.get_loop_region(region.id).await?.ok_or(StoreError::NotFound("loop region"))?;
-                let summary = format!("Deleted loop “{}”", current.name);
-                let rows = vec![RowChange::deleted(Row::LoopRegion(current))];
-                Ok(((), Some(Change::new(ChangeKind::LoopDeleted, summary, rows))))
-            }))
+            .commit(region.project_id, || {
+                Box::pin(async move {
+                    let current =
+                        self.store.get_loop_region(region.id).await?.ok_or(StoreError::NotFound("loop region"))?;
+                    let summary = format!("Deleted loop “{}”", current.name);
+                    let rows = vec![RowChange::deleted(Row::LoopRegion(current))];
+                    Ok(((), Some(Change::new(ChangeKind::LoopDeleted, summary, rows))))
+                })
+            })
             .await?;
         Ok(Committed { value, entry })
     }
@@ -368,45 +404,52 @@ impl<'a> Changes<'a> {
     async fn revert(&self, project: ProjectId, actor: &Actor, kind: ChangeKind) -> StoreResult<HistoryEntry> {
         let what = if kind == ChangeKind::Redo { "redo" } else { "undo" };
         let ((), entry) = self
-            .commit(project, || Box::pin(async move {
-                let target = match kind {
-                    ChangeKind::Redo => self.store.redo_target(project, actor.id).await?,
-                    _ => self.store.undo_target(project, actor.id).await?,
-                };
-                let target = target.ok_or_else(|| StoreError::Conflict(format!("there is nothing to {what}")))?;
-                let later = self.store.history_since(project, target.revision, audiolab_domain::history::KEPT_ENTRIES).await?;
-                if let Some(blocker) = later.iter().find(|entry| entry.blocks_undo_of(&target)) {
-                    let who = blocker.actor.as_ref().map_or("someone", |a| a.username.as_str());
-                    return Err(StoreError::Conflict(format!(
-                        "cannot {what} “{}”: {who} changed the same thing since (revision {})",
-                        target.summary, blocker.revision
-                    )));
-                }
-                let at = now();
-                let mut rows = Vec::with_capacity(target.rows.len());
-                for row in target.rows.iter().rev() {
-                    let current = self.current_row(row).await?;
-                    let reverted = row
-                        .revert(current.as_ref(), at)
-                        .map_err(|reason| StoreError::Conflict(format!("cannot {what} “{}”: {reason}", target.summary)))?;
-                    // A track that goes takes its clips with it: as rows of this change, so
-                    // undoing it brings them back too.
-                    if let (Some(Row::Track(track)), None) = (&reverted.before, &reverted.after) {
-                        let clips = self.clips_of(track).await?;
-                        let gone: Vec<_> = rows.iter().map(RowChange::key).collect();
-                        rows.extend(clips.into_iter().filter(|clip| !gone.contains(&clip.key())));
+            .commit(project, || {
+                Box::pin(async move {
+                    let target = match kind {
+                        ChangeKind::Redo => self.store.redo_target(project, actor.id).await?,
+                        _ => self.store.undo_target(project, actor.id).await?,
+                    };
+                    let target = target.ok_or_else(|| StoreError::Conflict(format!("there is nothing to {what}")))?;
+                    let later = self
+                        .store
+                        .history_since(project, target.revision, audiolab_domain::history::KEPT_ENTRIES)
+                        .await?;
+                    if let Some(blocker) = later.iter().find(|entry| entry.blocks_undo_of(&target)) {
+                        let who = blocker.actor.as_ref().map_or("someone", |a| a.username.as_str());
+                        return Err(StoreError::Conflict(format!(
+                            "cannot {what} “{}”: {who} changed the same thing since (revision {})",
+                            target.summary, blocker.revision
+                        )));
                     }
-                    rows.push(reverted);
-                }
-                let (summary, redoes) = match kind {
-                    ChangeKind::Redo => (format!("Redid: {}", target.summary.trim_start_matches("Undid: ")), target.undoes),
-                    _ => (format!("Undid: {}", target.summary.trim_start_matches("Redid: ")), None),
-                };
-                let mut change = Change::new(kind, summary, rows);
-                change.undoes = Some(target.revision);
-                change.redoes = redoes;
-                Ok(((), Some(change)))
-            }))
+                    let at = now();
+                    let mut rows = Vec::with_capacity(target.rows.len());
+                    for row in target.rows.iter().rev() {
+                        let current = self.current_row(row).await?;
+                        let reverted = row.revert(current.as_ref(), at).map_err(|reason| {
+                            StoreError::Conflict(format!("cannot {what} “{}”: {reason}", target.summary))
+                        })?;
+                        // A track that goes takes its clips with it: as rows of this change, so
+                        // undoing it brings them back too.
+                        if let (Some(Row::Track(track)), None) = (&reverted.before, &reverted.after) {
+                            let clips = self.clips_of(track).await?;
+                            let gone: Vec<_> = rows.iter().map(RowChange::key).collect();
+                            rows.extend(clips.into_iter().filter(|clip| !gone.contains(&clip.key())));
+                        }
+                        rows.push(reverted);
+                    }
+                    let (summary, redoes) = match kind {
+                        ChangeKind::Redo => {
+                            (format!("Redid: {}", target.summary.trim_start_matches("Undid: ")), target.undoes)
+                        }
+                        _ => (format!("Undid: {}", target.summary.trim_start_matches("Redid: ")), None),
+                    };
+                    let mut change = Change::new(kind, summary, rows);
+                    change.undoes = Some(target.revision);
+                    change.redoes = redoes;
+                    Ok(((), Some(change)))
+                })
+            })
             .await?;
         entry.ok_or_else(|| StoreError::Conflict(format!("there is nothing to {what}")))
     }

@@ -6,10 +6,10 @@
 //! delivery fails or the process dies first, the courier's loop in this or any other process
 //! finds them due and retries with backoff until Redis or the queue takes them.
 
+use audiolab_domain::ProjectId;
 use audiolab_domain::history::Outgoing;
 use audiolab_domain::job::JobSubmitter;
 use audiolab_domain::transport::AudioControl;
-use audiolab_domain::ProjectId;
 use audiolab_store::{OutboxItem, Store};
 use std::collections::HashSet;
 use std::sync::Arc;

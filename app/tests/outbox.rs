@@ -83,8 +83,9 @@ async fn changes_whose_announcement_failed_are_announced_later_in_order() {
     let store = database.open().await.unwrap();
     store.ensure_local_user().await.unwrap();
     let actor = Actor::local();
-    let project = Project::create(actor.id, NewProject { name: "Flaky".into(), ..Default::default() }, audiolab_domain::now())
-        .unwrap();
+    let project =
+        Project::create(actor.id, NewProject { name: "Flaky".into(), ..Default::default() }, audiolab_domain::now())
+            .unwrap();
     store.insert_project(&project).await.unwrap();
     let engines = Arc::new(FlakyEngines { failures: Mutex::new(3), ..Default::default() });
     let courier = Courier::new(store.clone(), engines.clone(), None);

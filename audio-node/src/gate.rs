@@ -54,7 +54,10 @@ impl OriginPolicy {
         if (!host.is_empty() && authority == host.to_ascii_lowercase()) || self.allowed.contains(&origin) {
             return Ok(());
         }
-        Err(refuse(StatusCode::FORBIDDEN, "this page's origin may not open the socket (see the allowed_origins setting)"))
+        Err(refuse(
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open the socket (see the allowed_origins setting)",
+        ))
     }
 }
 

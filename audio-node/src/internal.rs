@@ -7,20 +7,16 @@
 use crate::node::Node;
 use crate::protocol::{ControlOutcome, InternalCommand};
 use audiolab_domain::ProjectId;
+use audiolab_domain::transport::TransportError;
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, handler};
-use audiolab_domain::transport::TransportError;
 use std::sync::Arc;
 
 pub const CONTROL_PATH: &str = "/internal/control/:project_id";
 
 /// Runs a command an API process sent: the same typed command the socket parses (§4).
 #[handler]
-pub async fn control(
-    Path(project): Path<uuid::Uuid>,
-    body: poem::Body,
-    node: Data<&Arc<Node>>,
-) -> impl IntoResponse {
+pub async fn control(Path(project): Path<uuid::Uuid>, body: poem::Body, node: Data<&Arc<Node>>) -> impl IntoResponse {
     let outcome = match body.into_bytes().await {
         Ok(bytes) => match serde_json::from_slice::<InternalCommand>(&bytes) {
             Ok(InternalCommand { actor, command }) => {

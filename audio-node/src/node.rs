@@ -2,18 +2,14 @@
 
 use crate::engine::{Command, TransportState};
 use crate::hub::Hub;
-use crate::protocol::{JobProgress, LoopEvent, PlaybackEvent, RecordingEvent, ServerMessage, TrackState};
+use crate::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::recording::ActiveRecording;
 use crate::session::Session;
-use audiolab_domain::job::{JobKind, JobPayload, JobResult, JobStatus};
-use audiolab_domain::recording::RecordingStatus;
+use audiolab_domain::history::ProjectChange;
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
-use audiolab_domain::transport::{ModelChange, RecordRequest, RecordingStarted, RecordingStopped};
-use audiolab_domain::history::ProjectChange;
-use audiolab_domain::transport::{ModelAction, ModelItem};
+use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped};
 use audiolab_domain::{Frames, ProjectId, RecordingSessionId, TrackId};
-use audiolab_jobs::JobUpdate;
 use audiolab_jobs::queue::JobQueue;
 use audiolab_media::storage::Storage;
 use audiolab_store::{Page, Store, StoreError};
@@ -261,128 +257,8 @@ impl Node {
         true
     }
 
-    /// Brings a loaded engine up to date with the database: the tracks' mixers, the playable
-    /// clips (opened off the audio thread, applied at a block boundary without a gap) and the
-    /// enabled loop. Refreshes of one project run one at a time, each reading the latest state.
-    /// Returns `None` when the project is not loaded here.
-    pub async fn refresh(&self, project: ProjectId) -> TransportResult<Option<LoadSummary>> {
-        let Some(session) = self.session(project).await else { return Ok(None) };
-        let _turn = session.arranging.lock().await;
-        // The revision is read first: a change committed while the rest is read shows up as a
-        // newer revision at the next check, and is read again then.
-        let revision = self.store.project_revision(project).await.map_err(store_error)?;
-        let settings = self.store.get_project(project).await.map_err(store_error)?;
-        let (tracks, clips) = self.project_model(project).await?;
-        let enabled_loop = self.store.enabled_loop_region(project).await.map_err(store_error)?;
-        let (storage, rate) = (self.storage.clone(), session.rate);
-        let opened_tracks = tracks.clone();
-        let timeline =
-            tokio::task::spawn_blocking(move || crate::session::open_timeline(rate, &opened_tracks, &clips, &storage))
-                .await
-                .map_err(|e| TransportError::Internal(e.to_string()))?;
-        session.arrange(&tracks, timeline).map_err(busy)?;
-        if let Some(command) = session.set_loop(enabled_loop.as_ref()) {
-            session.handle.send(command).map_err(busy)?;
-            self.publish_loop(&session, enabled_loop.as_ref());
-        }
-        if let Some(project) = settings
-            && session.follow_settings(&project)
-        {
-            session.set_metronome(session.metronome()).await.map_err(busy)?;
-        }
-        session.set_revision(revision);
-        Ok(Some(session.summary()))
-    }
-
-    /// Applies a committed change (§13): the engine plays it from its next block — a mixer
-    /// move at once, anything else by re-reading the project, as does a change that does not
-    /// follow the revision the engine plays — and the project's clients are told.
-    pub async fn apply_change(&self, change: &ProjectChange) {
-        let project = change.project_id;
-        let tracks = self.changed_tracks(change).await;
-        if let Some(session) = self.session(project).await {
-            let mixer_only = change.changes.iter().all(is_mixer_move);
-            if mixer_only && session.revision() + 1 == change.revision {
-                let _turn = session.arranging.lock().await;
-                tracks.iter().for_each(|track| session.apply_track(track));
-                session.set_revision(change.revision);
-            } else if session.revision() < change.revision
-                && let Err(err) = self.refresh(project).await
-            {
-                tracing::warn!(%project, %err, "the engine could not follow a change");
-            }
-        }
-        for model in &change.changes {
-            if let Some(track) = tracks.iter().find(|t| t.id.0 == model.id) {
-                let state = TrackState { actor: model.actor.clone(), revision: Some(change.revision), ..track.into() };
-                self.hub.publish(project, ServerMessage::TrackUpdate(state).frame());
-                if is_mixer_move(model) {
-                    continue;
-                }
-            }
-            let changed = ServerMessage::ModelChanged {
-                project_id: project.0,
-                item: model.item,
-                id: model.id,
-                action: model.action,
-                actor: model.actor.clone(),
-                fields: model.fields.clone(),
-                revision: change.revision,
-            };
-            self.hub.publish(project, changed.frame());
-        }
-    }
-
-    /// Delivers the outbox rows of a change this node committed itself (a recording's takes):
-    /// its announcement applies here, where the project plays; a job push is left to the
-    /// outbox's dispatchers.
-    pub(crate) async fn deliver_here(&self, items: Vec<audiolab_store::OutboxItem>) {
-        for item in items {
-            let audiolab_domain::history::Outgoing::Announce(change) = &item.message else { continue };
-            self.apply_change(change).await;
-            if let Err(error) = self.store.outbox_delivered(item.id).await {
-                tracing::warn!(%error, "cannot record an announcement as delivered");
-            }
-        }
-    }
-
-    /// The tracks a change updated, read fresh (for their `track_update` broadcasts).
-    async fn changed_tracks(&self, change: &ProjectChange) -> Vec<Track> {
-        let mut tracks = Vec::new();
-        for model in &change.changes {
-            if model.item == ModelItem::Track && model.action == ModelAction::Updated {
-                match self.store.get_track(model.id.into()).await {
-                    Ok(Some(track)) => tracks.push(track),
-                    Ok(None) => {}
-                    Err(error) => tracing::warn!(%error, "cannot read a changed track"),
-                }
-            }
-        }
-        tracks
-    }
-
-    /// Re-reads every loaded project whose stored revision is not the one its engine plays:
-    /// what a missed announcement (a bus down or re-subscribing) left behind.
-    pub async fn catch_up(&self) {
-        let sessions = self.sessions().await;
-        if sessions.is_empty() {
-            return;
-        }
-        let ids: Vec<ProjectId> = sessions.iter().map(|s| s.project_id).collect();
-        let stored = match self.store.project_revisions(&ids).await {
-            Ok(stored) => stored,
-            Err(error) => return tracing::debug!(%error, "cannot check the engines' revisions"),
-        };
-        for (project, revision) in stored {
-            let behind = sessions.iter().any(|s| s.project_id == project && s.revision() != revision);
-            if behind && let Err(err) = self.refresh(project).await {
-                tracing::warn!(%project, %err, "the engine could not catch up with its project");
-            }
-        }
-    }
-
     /// The project's tracks and clips, with the clips' audio brought to this node.
-    async fn project_model(
+    pub(crate) async fn project_model(
         &self,
         project: ProjectId,
     ) -> TransportResult<(Vec<Track>, Vec<audiolab_domain::clip::Clip>)> {
@@ -446,23 +322,6 @@ impl Node {
         Ok(Arc::new(session))
     }
 
-    /// Tells the project's clients that its engine loops `region` now (or stopped looping).
-    fn publish_loop(&self, session: &Session, region: Option<&audiolab_domain::loop_region::LoopRegion>) {
-        let project = session.project_id;
-        let event = match region {
-            Some(r) => LoopEvent::Started {
-                project_id: project.0,
-                loop_region_id: r.id.0,
-                iteration: 1,
-                start: r.start.to_seconds(session.rate),
-                end: r.end.to_seconds(session.rate),
-                repeat_count: r.repeat_count,
-            },
-            None => LoopEvent::Disabled { project_id: project.0 },
-        };
-        self.hub.publish(project, ServerMessage::LoopEvent(event).frame());
-    }
-
     /// Tells the project's clients what a transport move did; `kind` picks the message.
     pub(crate) fn publish(
         &self,
@@ -485,178 +344,11 @@ impl Node {
         self.hub.publish(project, ServerMessage::RecordingStatus(event).frame());
     }
 
-    /// Recovers the recordings a crash of `serve` interrupted: those in `recording` whose
-    /// project no live node hosts (cloud nodes claim dead nodes' takes instead, see
-    /// [`Node::adopt_orphaned_recordings`]).
-    pub async fn recover_interrupted(&self, stale_after: std::time::Duration) {
-        let open = match self.store.recording_sessions_with_status(RecordingStatus::Recording).await {
-            Ok(open) => open,
-            Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
-        };
-        for journal in open {
-            if self.recordings.lock().await.contains_key(&journal.id) {
-                continue;
-            }
-            match self.store.live_host_of(journal.project_id, stale_after).await {
-                Ok(Some(_)) => continue,
-                Err(err) => return tracing::warn!(%err, "cannot look for interrupted recordings"),
-                _ => {}
-            }
-            self.recover_one(journal.id).await;
-        }
-    }
-
-    /// Recovers the takes of nodes that died while recording (cloud mode): claims them (one
-    /// statement, so one node recovers each) and rebuilds each from the chunks the dead node
-    /// left in the shared storage, at most its last second lost (status `recovered`).
-    pub async fn adopt_orphaned_recordings(&self, stale_after: std::time::Duration) {
-        let Some(me) = self.identity else { return };
-        let claimed = match self.store.claim_orphaned_recordings(me, stale_after).await {
-            Ok(claimed) => claimed,
-            Err(err) => return tracing::warn!(%err, "cannot look for takes of dead nodes"),
-        };
-        for session in claimed {
-            tracing::info!(session_id = %session, "recovering a take whose node died");
-            self.recover_one(session).await;
-        }
-    }
-
-    /// Rebuilds one interrupted take from its chunks and announces its clips.
-    async fn recover_one(&self, session: RecordingSessionId) {
-        let project = match self.store.get_recording_session(session).await {
-            Ok(Some(journal)) => journal.project_id,
-            Ok(None) => return,
-            Err(err) => return tracing::warn!(%session, %err, "cannot read an interrupted take"),
-        };
-        match audiolab_jobs::finalize::recover_capture(&self.store, &self.storage, session).await {
-            Ok(Some(done)) => {
-                tracing::info!(session_id = %session, frames = done.frames, "recovered an interrupted recording");
-                for clip in &done.clips {
-                    let ready = ServerMessage::ClipReady {
-                        project_id: project.0,
-                        clip_id: clip.0,
-                        session_id: Some(session.0),
-                    };
-                    self.hub.publish(project, ready.frame());
-                }
-            }
-            Ok(None) => {}
-            Err(err) => tracing::error!(session_id = %session, %err, "recovering a recording failed"),
-        }
-    }
-
-    /// Queues again the jobs a crash left queued or running (their sessions
-    /// are on this node's projects, as for [`Node::recover_interrupted`]). Only for the node of
-    /// `serve`, which is also the only worker: in cloud mode a job may be running on a worker
-    /// right now, and the queue itself gives a dead worker's jobs to the others.
-    pub async fn resume_finalize_jobs(&self, me: Option<uuid::Uuid>, stale_after: std::time::Duration) {
-        if me.is_some() {
-            return;
-        }
-        let mut jobs = Vec::new();
-        for kind in JobKind::ALL {
-            match self.store.unfinished_jobs(kind).await {
-                Ok(found) => jobs.extend(found),
-                Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
-            }
-        }
-        for job in jobs {
-            let Some(project) = job.project_id else { continue };
-            match self.store.live_host_of(project, stale_after).await {
-                Ok(Some(_)) => continue,
-                Err(err) => return tracing::warn!(%err, "cannot look for unfinished jobs"),
-                _ => {}
-            }
-            tracing::info!(job_id = %job.id, kind = job.kind.as_str(), "resuming an interrupted job");
-            if let Err(err) = self.queue.push(job.id).await {
-                tracing::error!(job_id = %job.id, %err, "cannot queue an interrupted job");
-            }
-        }
-    }
-
-    /// Job updates for this node from a worker in the same process, handled in order.
-    pub fn local_job_events(self: &Arc<Self>) -> audiolab_jobs::events::JobEvents {
-        let (sender, mut updates) = tokio::sync::mpsc::unbounded_channel();
-        let node = self.clone();
-        tokio::spawn(async move {
-            while let Some(update) = updates.recv().await {
-                node.job_changed(&update).await;
-            }
-        });
-        audiolab_jobs::events::JobEvents::Local(sender)
-    }
-
-    /// Follows a job's progress: tells the project's clients, and once a take is finalised or a
-    /// file imported, announces its clips and brings them into the engine if the project plays
-    /// here.
-    pub async fn job_changed(self: &Arc<Self>, update: &JobUpdate) {
-        let Some(project) = update.project_id else { return };
-        let progress = JobProgress {
-            project_id: project.0,
-            job_id: update.job_id.0,
-            kind: update.kind,
-            status: update.status,
-            progress: update.progress,
-            error: update.error.clone(),
-        };
-        self.hub.publish(project, ServerMessage::JobProgress(progress).frame());
-        match (&update.result, update.status) {
-            (Some(JobResult::Import(imported)), JobStatus::Succeeded) => {
-                let clip_id = imported.clip_id.0;
-                let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: None };
-                self.hub.publish(project, ready.frame());
-                self.refresh_in_background(project);
-            }
-            (Some(JobResult::FinalizeCapture(finalized)), JobStatus::Succeeded) => {
-                let session_id = finalized.session_id.0;
-                let clips: Vec<uuid::Uuid> = finalized.clip_ids.iter().map(|c| c.0).collect();
-                for &clip_id in &clips {
-                    let ready = ServerMessage::ClipReady { project_id: project.0, clip_id, session_id: Some(session_id) };
-                    self.hub.publish(project, ready.frame());
-                }
-                let saved = RecordingEvent::Saved { project_id: project.0, session_id, clip_ids: clips };
-                self.publish_recording(project, saved);
-                self.refresh_in_background(project);
-            }
-            (_, JobStatus::Failed) if update.kind == JobKind::FinalizeCapture => {
-                let job = self.store.get_job(update.job_id).await.ok().flatten();
-                let session_id = job.and_then(|j| match j.payload {
-                    JobPayload::FinalizeCapture(payload) => Some(payload.session_id.0),
-                    _ => None,
-                });
-                tracing::error!(?session_id, error = ?update.error, "finalising a capture failed");
-                let failed = RecordingEvent::Failed { project_id: project.0, session_id, error: update.error.clone() };
-                self.publish_recording(project, failed);
-            }
-            _ => {}
-        }
-    }
-
-    /// Brings new clips into the project's engine if it is loaded here, off the caller's path:
-    /// updates after this one need not wait for the engine.
-    fn refresh_in_background(self: &Arc<Self>, project: ProjectId) {
-        let node = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = node.refresh(project).await {
-                tracing::warn!(%project, %err, "the engine could not follow new clips");
-            }
-        });
-    }
-
     /// Stops every engine (on shutdown).
     pub async fn unload_all(&self) {
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         let _ = tokio::task::spawn_blocking(move || drop(sessions)).await;
     }
-}
-
-/// Whether a change only moved a track's mixer (applied without re-reading the project).
-fn is_mixer_move(change: &ModelChange) -> bool {
-    const MIXER: [&str; 4] = ["volume", "pan", "muted", "soloed"];
-    change.item == ModelItem::Track
-        && change.action == ModelAction::Updated
-        && !change.fields.is_empty()
-        && change.fields.iter().all(|f| MIXER.contains(&f.as_str()))
 }
 
 pub(crate) fn busy(_: crate::engine::EngineBusy) -> TransportError {
@@ -758,7 +450,6 @@ impl AudioControl for Node {
         session.set_metronome(metronome).await.map_err(busy)?;
         Ok(session.status())
     }
-
 
     async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
         self.start_recording(project, request).await

@@ -6,12 +6,12 @@ use crate::bus::BusEvent;
 use crate::gate::refuse;
 use crate::internal::CONTROL_PATH;
 use crate::protocol::{ControlCommand, ControlOutcome, InternalCommand};
-use audiolab_domain::user::Actor;
 use audiolab_domain::history::ProjectChange;
 use audiolab_domain::transport::{
-    AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError,
-    TransportResult, TransportStatus,
+    AudioControl, LoadSummary, RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult,
+    TransportStatus,
 };
+use audiolab_domain::user::Actor;
 use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
 use audiolab_store::Store;
 use futures_util::{SinkExt, StreamExt};

@@ -23,7 +23,9 @@ impl Node {
             .lock()
             .await
             .values()
-            .filter(|r| r.project_id == project && matches!(&r.input, RecordingInput::Client(l) if Arc::ptr_eq(l, link)))
+            .filter(|r| {
+                r.project_id == project && matches!(&r.input, RecordingInput::Client(l) if Arc::ptr_eq(l, link))
+            })
             .map(|r| r.id)
             .collect();
         for take in takes {

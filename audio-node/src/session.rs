@@ -285,7 +285,11 @@ impl Session {
     /// The beat grid of the project's tempo and time signature.
     pub fn beat_grid(&self) -> audiolab_dsp::metronome::BeatGrid {
         let (tempo_bpm, beats_per_bar) = *self.grid.lock().unwrap_or_else(|p| p.into_inner());
-        audiolab_dsp::metronome::BeatGrid { sample_rate: self.rate.hz(), tempo_bpm, beats_per_bar: beats_per_bar.max(1) }
+        audiolab_dsp::metronome::BeatGrid {
+            sample_rate: self.rate.hz(),
+            tempo_bpm,
+            beats_per_bar: beats_per_bar.max(1),
+        }
     }
 
     /// The project's tempo, in beats per minute.

@@ -6,9 +6,11 @@ use crate::device::ClientDevice;
 use crate::gate::{Admitted, OriginPolicy};
 use crate::hub::Outbox;
 use crate::node::Node;
-use crate::protocol::{AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage};
-use crate::protocol::{MissedChange, SetTrack, TrackState};
 use crate::node::store_error;
+use crate::protocol::{
+    AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage,
+};
+use crate::protocol::{MissedChange, SetTrack, TrackState};
 use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
@@ -270,7 +272,9 @@ async fn handle_text(
                 device.detach().await;
                 Some(ServerMessage::Detached { device_id: Some(device_id), reason: None }.frame().to_string())
             }
-            Attachment::Listener(_) => Some(ServerMessage::Detached { device_id: None, reason: None }.frame().to_string()),
+            Attachment::Listener(_) => {
+                Some(ServerMessage::Detached { device_id: None, reason: None }.frame().to_string())
+            }
             Attachment::None => Some(error("detach: this connection is not attached")),
         },
         Ok(ClientMessage::Played(report)) => match attachment {
@@ -282,7 +286,9 @@ async fn handle_text(
             Some(ServerMessage::Pong { server_time }.frame().to_string())
         }
         Ok(ClientMessage::Subscribe { since: None }) => None,
-        Ok(ClientMessage::Subscribe { since: Some(since) }) => Some(catch_up(node, project, since).await.frame().to_string()),
+        Ok(ClientMessage::Subscribe { since: Some(since) }) => {
+            Some(catch_up(node, project, since).await.frame().to_string())
+        }
         Ok(ClientMessage::Control { id, command }) if command.is_internal() => {
             let refused = TransportError::Invalid(format!("unknown command {:?}", command.name()));
             Some(control_response(id, command.name(), Err(refused)))
@@ -340,9 +346,10 @@ async fn attach(
             };
             // An away device (its connection lost) gives way to anyone attaching another:
             // it is released, its take saved; only the same device of the same user resumes.
-            if let Some(away) = session.client_device().filter(|link| {
-                link.away_for().is_some() && !(link.owner == actor.id && link.device_id == device_id)
-            }) {
+            if let Some(away) = session
+                .client_device()
+                .filter(|link| link.away_for().is_some() && !(link.owner == actor.id && link.device_id == device_id))
+            {
                 node.release_device(project, &away, "another device attached while this one was away").await;
             }
             let channels = request.channels.unwrap_or(1);
@@ -451,7 +458,10 @@ pub async fn control(
         ControlCommand::Seek { position } => node.seek(project, position).await?,
         ControlCommand::LoopEnable { loop_region_id } => {
             let courier = node.courier();
-            Changes::new(&courier, actor).enable_loop(project, Some(loop_region_id.into())).await.map_err(store_error)?;
+            Changes::new(&courier, actor)
+                .enable_loop(project, Some(loop_region_id.into()))
+                .await
+                .map_err(store_error)?;
             node.loaded(project).await?.status()
         }
         ControlCommand::LoopDisable {} => {
@@ -492,9 +502,12 @@ pub async fn control(
 async fn allowed(node: &Node, admitted: &Admitted, project: ProjectId, need: Need) -> TransportResult<()> {
     if let Some(token) = admitted.token {
         let now = chrono::Utc::now();
-        let live = token.expires_at > now && node.store().token_is_live(token.id, now).await.map_err(crate::node::store_error)?;
+        let live = token.expires_at > now
+            && node.store().token_is_live(token.id, now).await.map_err(crate::node::store_error)?;
         if !live {
-            return Err(TransportError::Forbidden("the token this socket was opened with was revoked or expired".into()));
+            return Err(TransportError::Forbidden(
+                "the token this socket was opened with was revoked or expired".into(),
+            ));
         }
     }
     match access::project(node.store(), &admitted.actor, project, need, "project").await {
@@ -548,7 +561,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_key_that_lives_years_is_not_cut_short_by_the_timer() {
         // The paused clock runs 400 days ahead in an instant; the wall clock stays where it is.
-        let waited = tokio::time::timeout(Duration::from_secs(400 * 86_400), expiry(expiring_in(chrono::Duration::days(3650))));
+        let waited =
+            tokio::time::timeout(Duration::from_secs(400 * 86_400), expiry(expiring_in(chrono::Duration::days(3650))));
         assert!(waited.await.is_err(), "a ten-year key expired early");
         assert!(tokio::time::timeout(Duration::from_secs(1), expiry(None)).await.is_err(), "no token, no expiry");
     }

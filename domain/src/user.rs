@@ -222,7 +222,9 @@ impl Revocation {
     /// Why a socket opened by `user` with `token` to `project` must close now, if it must.
     pub fn closes(&self, project: ProjectId, user: UserId, token: Option<TokenId>) -> Option<&str> {
         match self {
-            Revocation::Tokens { user: u, tokens, reason } if *u == user && token.is_some_and(|t| tokens.contains(&t)) => {
+            Revocation::Tokens { user: u, tokens, reason }
+                if *u == user && token.is_some_and(|t| tokens.contains(&t)) =>
+            {
                 Some(reason)
             }
             Revocation::AllTokens { user: u, except, reason } if *u == user && token.is_some() && token != *except => {

@@ -32,7 +32,9 @@ pub async fn queue_finalize(
     project: ProjectId,
     session: RecordingSessionId,
 ) -> Result<JobId, StoreError> {
-    let payload = audiolab_domain::job::JobPayload::FinalizeCapture(audiolab_domain::job::FinalizePayload { session_id: session });
+    let payload = audiolab_domain::job::JobPayload::FinalizeCapture(audiolab_domain::job::FinalizePayload {
+        session_id: session,
+    });
     let job = Job::queued(Some(project), payload, audiolab_domain::now());
     store.insert_job(&job).await?;
     Ok(job.id)

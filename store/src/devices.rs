@@ -2,8 +2,8 @@
 //! project, and each user's client devices' round trips and offsets.
 
 use crate::{Store, StoreResult, on_pool};
-use audiolab_domain::{ProjectId, UserId};
 use audiolab_domain::device::{ClientLatency, LatencySource};
+use audiolab_domain::{ProjectId, UserId};
 use chrono::{DateTime, Utc};
 
 impl Store {

@@ -6,18 +6,18 @@
 
 use crate::clips::{ClipRow, insert_clip_query};
 use crate::jobs::insert_job_query;
-use crate::recordings::insert_take_query;
-use sqlx::types::Json;
-use audiolab_domain::job::Job;
 use crate::loop_regions::LoopRegionRow;
 use crate::projects::ProjectRow;
+use crate::recordings::insert_take_query;
 use crate::tracks::TrackRow;
 use crate::{Store, StoreError, StoreResult, on_pool};
 use audiolab_domain::history::{Change, ChangeKind, HistoryEntry, KEPT_ENTRIES, Outgoing, Row, RowChange, RowKey};
+use audiolab_domain::job::Job;
 use audiolab_domain::transport::ModelItem;
 use audiolab_domain::user::Actor;
 use audiolab_domain::{ProjectId, UserId};
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 /// How long the committer has to deliver a change's outbox rows itself before any
@@ -132,10 +132,12 @@ macro_rules! write_row {
         match &change.after {
             None => {
                 let table = match key.item {
-                    ModelItem::Project => return Err(StoreError::Invalid(audiolab_domain::ValidationError::new(
-                        "project",
-                        "a project is not deleted through its history",
-                    ))),
+                    ModelItem::Project => {
+                        return Err(StoreError::Invalid(audiolab_domain::ValidationError::new(
+                            "project",
+                            "a project is not deleted through its history",
+                        )));
+                    }
                     ModelItem::Track => "tracks",
                     ModelItem::Clip => "clips",
                     ModelItem::LoopRegion => "loop_regions",

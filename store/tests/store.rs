@@ -70,8 +70,17 @@ async fn a_change_commits_its_rows_entry_and_outbox_together_or_nothing(store: S
     let mut louder = bass.clone();
     louder.volume = Volume::new(0.5).unwrap();
     // Index 0 is Bass's: the second row cannot be written.
-    let clash = audiolab_domain::track::Track::create(p.id, NewTrack { track_index: Some(0), ..named("Clash") }, bass.index, now()).unwrap();
-    let rows = vec![RowChange::updated(Row::Track(bass.clone()), Row::Track(louder.clone())), RowChange::created(Row::Track(clash))];
+    let clash = audiolab_domain::track::Track::create(
+        p.id,
+        NewTrack { track_index: Some(0), ..named("Clash") },
+        bass.index,
+        now(),
+    )
+    .unwrap();
+    let rows = vec![
+        RowChange::updated(Row::Track(bass.clone()), Row::Track(louder.clone())),
+        RowChange::created(Row::Track(clash)),
+    ];
     let change = Change::new(ChangeKind::TrackUpdated, "two rows", rows);
     assert!(matches!(store.commit(p.id, None, &change).await, Err(StoreError::Stale(_))), "the slot is taken");
     assert_eq!(store.get_track(bass.id).await.unwrap().unwrap().volume.get(), 1.0, "the first row rolled back");
@@ -683,7 +692,8 @@ async fn a_recordings_takes_are_stored_and_finished_all_or_nothing(store: Store)
 
 /// A mixdown job's payload at the default settings, told apart by its fingerprint.
 fn mixdown_payload(fingerprint: &str) -> JobPayload {
-    let options = audiolab_domain::mixdown::MixdownOptions::from_request(&Default::default(), SampleRate::DEFAULT).unwrap();
+    let options =
+        audiolab_domain::mixdown::MixdownOptions::from_request(&Default::default(), SampleRate::DEFAULT).unwrap();
     JobPayload::Mixdown(audiolab_domain::mixdown::MixdownPayload { options, fingerprint: fingerprint.into() })
 }
 
@@ -724,7 +734,13 @@ async fn jobs_finish_once(store: Store) {
     let running = store.get_job(job.id).await.unwrap().unwrap();
     assert_eq!((running.status, running.progress), (JobStatus::Running, 0.5));
     assert_eq!(running.payload, mixdown_payload("wav"));
-    let import = ImportResult { clip_id: ClipId::new(), frames: 10, source_sample_rate: 44_100, channels: 2, loudness_lufs: Some(-14.0) };
+    let import = ImportResult {
+        clip_id: ClipId::new(),
+        frames: 10,
+        source_sample_rate: 44_100,
+        channels: 2,
+        loudness_lufs: Some(-14.0),
+    };
     let result = JobResult::Import(import);
     assert!(store.finish_job(job.id, JobStatus::Succeeded, Some(&result), None).await.unwrap());
     assert!(!store.finish_job(job.id, JobStatus::Failed, None, Some("late retry")).await.unwrap());

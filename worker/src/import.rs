@@ -4,9 +4,9 @@
 
 use crate::clip_audio::ClipAudioWriter;
 use crate::progress::{Progress, Report, run_blocking};
+use audiolab_domain::Frames;
 use audiolab_domain::clip::ClipStatus;
 use audiolab_domain::job::ImportPayload;
-use audiolab_domain::Frames;
 use audiolab_dsp::resample::{ResampleError, StreamResampler};
 use audiolab_media::decode::{DecodeError, Decoder};
 use audiolab_media::storage::{Storage, StorageError};

@@ -47,7 +47,8 @@ impl Jobs {
                 let done = finalize_capture(&self.store, &self.storage, payload.session_id)
                     .await
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
-                let result = FinalizeResult { session_id: payload.session_id, clip_ids: done.clips, frames: done.frames };
+                let result =
+                    FinalizeResult { session_id: payload.session_id, clip_ids: done.clips, frames: done.frames };
                 Ok(JobResult::FinalizeCapture(result))
             }
             JobPayload::Mixdown(payload) => {
@@ -105,12 +106,7 @@ impl Jobs {
         match outcome {
             Ok(result) => {
                 tracing::debug!(job_id = %job.id, tries, "job succeeded");
-                if self
-                    .store
-                    .finish_job(job.id, JobStatus::Succeeded, Some(&result), None)
-                    .await
-                    .unwrap_or(false)
-                {
+                if self.store.finish_job(job.id, JobStatus::Succeeded, Some(&result), None).await.unwrap_or(false) {
                     self.events.send(update(job, JobStatus::Succeeded, 1.0, None, Some(result.clone())));
                 }
                 Ok(result)
@@ -135,7 +131,6 @@ struct Failure {
     transient: bool,
     reason: String,
 }
-
 
 fn update(job: &Job, status: JobStatus, progress: f64, error: Option<String>, result: Option<JobResult>) -> JobUpdate {
     JobUpdate { job_id: job.id, kind: job.kind, project_id: job.project_id, status, progress, error, result }
