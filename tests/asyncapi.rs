@@ -147,3 +147,23 @@ fn the_studio_and_the_reference_client_speak_the_document() {
         assert!(fields.contains(field), "a client reads `data.{field}`, which no server message has");
     }
 }
+
+/// Each command says what its `control_response` carries (§4, a typed result per command),
+/// and what it names is in the document.
+#[test]
+fn every_command_names_the_result_it_answers_with() {
+    let document: Value = serde_json::from_str(COMMITTED).unwrap();
+    let schemas = &document["components"]["schemas"];
+    for variant in schemas["ControlCommand"]["oneOf"].as_array().unwrap() {
+        let command = variant["properties"]["command"]["const"].as_str().unwrap();
+        let result = &variant["x-result"];
+        match result["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.rsplit('/').next().unwrap();
+                assert!(schemas[name].is_object(), "{command}: its result {name} is not in the document");
+            }
+            None => assert_eq!(result["type"], "null", "{command} names no result"),
+        }
+    }
+    assert_eq!(schemas["ControlCommand"]["oneOf"][0]["x-result"]["$ref"], "#/components/schemas/LoadSummary");
+}

@@ -224,6 +224,20 @@ impl ControlCommand {
         }
     }
 
+    /// The schema of what command `name` answers in `result` (a [`CommandResult`] variant);
+    /// `None` for one that answers nothing.
+    pub fn result_schema(name: &str) -> Option<&'static str> {
+        match name {
+            "load" => Some("LoadSummary"),
+            "record_start" => Some("RecordingStarted"),
+            "record_stop" => Some("RecordingStopped"),
+            "set_track" => Some("TrackState"),
+            "undo" | "redo" => Some("Reverted"),
+            "unload" | "announce" => None,
+            _ => Some("TransportStatus"),
+        }
+    }
+
     /// The command's name, as clients send it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -319,10 +333,10 @@ pub struct ControlOutcome {
     pub error: Option<TransportError>,
 }
 
-impl From<Result<Value, TransportError>> for ControlOutcome {
-    fn from(outcome: Result<Value, TransportError>) -> Self {
+impl From<Result<CommandResult, TransportError>> for ControlOutcome {
+    fn from(outcome: Result<CommandResult, TransportError>) -> Self {
         match outcome {
-            Ok(result) => Self { success: true, result: Some(result), error: None },
+            Ok(result) => Self { success: true, result: serde_json::to_value(result).ok(), error: None },
             Err(error) => Self { success: false, result: None, error: Some(error) },
         }
     }
@@ -485,15 +499,40 @@ impl ServerMessage {
     }
 }
 
+/// What a command answers when it succeeds, one shape per command (§4): `load` a
+/// `LoadSummary`; `status`, `play`, `pause`, `resume`, `stop`, `seek`, `loop_enable`,
+/// `loop_disable`, `metronome` and `detach_device` the `TransportStatus`; `record_start` a
+/// `RecordingStarted`; `record_stop` a `RecordingStopped`; `set_track` the track as
+/// `track_update` carries it; `undo` and `redo` the revision they made.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CommandResult {
+    Loaded(audiolab_domain::transport::LoadSummary),
+    Status(audiolab_domain::transport::TransportStatus),
+    RecordingStarted(audiolab_domain::transport::RecordingStarted),
+    RecordingStopped(audiolab_domain::transport::RecordingStopped),
+    Track(TrackState),
+    Revision(Reverted),
+    /// The internal commands (`unload`, `announce`) answer nothing.
+    Nothing,
+}
+
+/// The answer to `undo` and `redo`: the new revision and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Reverted {
+    pub revision: i64,
+    pub summary: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ControlResponse {
     /// The `id` the client sent, echoed.
     pub id: Value,
     pub command: String,
     pub success: bool,
-    /// The command's result (the transport status, a recording, a load summary).
+    /// The command's result: its shape is the command's (see `CommandResult`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<CommandResult>,
     /// Why the command failed, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -502,7 +541,7 @@ pub struct ControlResponse {
 }
 
 impl ControlResponse {
-    pub fn new(id: Value, command: &str, outcome: Result<Value, TransportError>) -> Self {
+    pub fn new(id: Value, command: &str, outcome: Result<CommandResult, TransportError>) -> Self {
         let command = command.to_owned();
         match outcome {
             Ok(result) => Self { id, command, success: true, result: Some(result), error: None, code: None },
@@ -690,6 +729,13 @@ pub fn asyncapi_json() -> String {
         for variant in variants.iter_mut().filter_map(Value::as_object_mut) {
             variant.remove("additionalProperties");
             variant.insert("required".into(), serde_json::json!(["command"]));
+            // What the command's `control_response` carries in `result` when it succeeds.
+            let name = variant.get("properties").and_then(|p| p["command"]["const"].as_str()).unwrap_or_default();
+            let result = match ControlCommand::result_schema(name) {
+                Some(schema) => serde_json::json!({"$ref": format!("#/components/schemas/{schema}")}),
+                None => serde_json::json!({"type": "null"}),
+            };
+            variant.insert("x-result".into(), result);
         }
     }
     let kind = |name: &str| serde_json::json!({"type": "string", "const": name});
@@ -802,7 +848,7 @@ mod tests {
     #[test]
     fn errors_travel_as_a_code_and_a_message_and_come_back_the_same() {
         let error = TransportError::not_found("loop region");
-        let wire = serde_json::to_value(ControlOutcome::from(Err::<Value, _>(error.clone()))).unwrap();
+        let wire = serde_json::to_value(ControlOutcome::from(Err::<CommandResult, _>(error.clone()))).unwrap();
         assert_eq!(
             wire,
             serde_json::json!({"success": false, "error": {"code": "not_found", "message": "loop region"}})

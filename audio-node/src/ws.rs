@@ -10,11 +10,11 @@ use crate::node::store_error;
 use crate::protocol::{
     AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage,
 };
-use crate::protocol::{MissedChange, SetTrack, TrackState};
+use crate::protocol::{CommandResult, MissedChange, Reverted, SetTrack, TrackState};
 use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
-use audiolab_domain::track::{Track, TrackPatch};
+use audiolab_domain::track::TrackPatch;
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
 use audiolab_domain::user::{Actor, Need};
 use futures_util::StreamExt;
@@ -243,7 +243,7 @@ fn error(text: &str) -> String {
     ServerMessage::Error { message: text.to_owned() }.frame().to_string()
 }
 
-fn control_response(id: Value, command: &str, outcome: TransportResult<Value>) -> String {
+fn control_response(id: Value, command: &str, outcome: TransportResult<CommandResult>) -> String {
     ServerMessage::ControlResponse(ControlResponse::new(id, command, outcome)).frame().to_string()
 }
 
@@ -429,13 +429,13 @@ pub fn is_oversized(error: &std::io::Error) -> bool {
 }
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal
-/// HTTP control route both come through here. Returns the command's result as JSON.
+/// HTTP control route both come through here. Returns the command's typed result.
 pub async fn control(
     command: ControlCommand,
     project: ProjectId,
     node: &Arc<Node>,
     caller: Caller<'_>,
-) -> TransportResult<Value> {
+) -> TransportResult<CommandResult> {
     let actor = match caller {
         Caller::Member(admitted) => {
             allowed(node, admitted, project, command.need()).await?;
@@ -443,13 +443,12 @@ pub async fn control(
         }
         Caller::Deployment { actor } => actor,
     };
-    let json = |value: Result<_, serde_json::Error>| value.map_err(|e| TransportError::Internal(e.to_string()));
     let status = match command {
         ControlCommand::Unload {} => {
             node.unload_project(project, "the project was deleted").await;
-            return Ok(Value::Null);
+            return Ok(CommandResult::Nothing);
         }
-        ControlCommand::Load {} => return json(serde_json::to_value(node.load(project).await?)),
+        ControlCommand::Load {} => return Ok(CommandResult::Loaded(node.load(project).await?)),
         ControlCommand::Status {} => node.status(project).await?,
         ControlCommand::Play { position } => node.play(project, position).await?,
         ControlCommand::Pause {} => node.pause(project).await?,
@@ -472,29 +471,29 @@ pub async fn control(
         ControlCommand::Undo {} => {
             let courier = node.courier();
             let entry = Changes::new(&courier, actor).undo(project).await.map_err(store_error)?;
-            return Ok(json!({ "revision": entry.revision, "summary": entry.summary }));
+            return Ok(CommandResult::Revision(Reverted { revision: entry.revision, summary: entry.summary }));
         }
         ControlCommand::Redo {} => {
             let courier = node.courier();
             let entry = Changes::new(&courier, actor).redo(project).await.map_err(store_error)?;
-            return Ok(json!({ "revision": entry.revision, "summary": entry.summary }));
+            return Ok(CommandResult::Revision(Reverted { revision: entry.revision, summary: entry.summary }));
         }
         ControlCommand::Announce(change) => {
             node.apply_change(&change).await;
-            return Ok(Value::Null);
+            return Ok(CommandResult::Nothing);
         }
         ControlCommand::DetachDevice {} => node.detach_device(project).await?,
         ControlCommand::Metronome(settings) => node.set_metronome(project, settings).await?,
         ControlCommand::SetTrack(change) => return set_track(change, project, node, actor).await,
         ControlCommand::RecordStart(request) => {
-            return json(serde_json::to_value(node.record_start(project, request).await?));
+            return Ok(CommandResult::RecordingStarted(node.record_start(project, request).await?));
         }
         ControlCommand::RecordStop { session_id, track_id } => {
             let stopped = node.record_stop(project, track_id.map(Into::into), session_id.into(), actor).await?;
-            return json(serde_json::to_value(stopped));
+            return Ok(CommandResult::RecordingStopped(stopped));
         }
     };
-    json(serde_json::to_value(status))
+    Ok(CommandResult::Status(status))
 }
 
 /// Refuses a command whose token was revoked or expired, or that the actor's role in the
@@ -523,7 +522,7 @@ async fn set_track(
     project: ProjectId,
     node: &Arc<Node>,
     actor: Option<&Actor>,
-) -> TransportResult<Value> {
+) -> TransportResult<CommandResult> {
     let patch = TrackPatch {
         volume: change.volume,
         pan: change.pan,
@@ -539,13 +538,8 @@ async fn set_track(
     let courier = node.courier();
     let changes = audiolab_app::Changes::new(&courier, actor);
     let updated = changes.update_track(&track, &patch).await.map_err(crate::node::store_error)?;
-    Ok(track_json(&updated.value, updated.entry.map(|e| e.revision)))
-}
-
-/// A track as clients see it in `track_update` messages (the same fields as the REST API),
-/// with the revision that made it so.
-pub fn track_json(track: &Track, revision: Option<i64>) -> Value {
-    serde_json::to_value(TrackState { revision, ..TrackState::from(track) }).unwrap_or(Value::Null)
+    let revision = updated.entry.map(|e| e.revision);
+    Ok(CommandResult::Track(TrackState { revision, ..TrackState::from(&updated.value) }))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::{ClipId, LoopRegionId, ProjectId, RecordingSessionId, TrackId};
 use serde::{Deserialize, Serialize};
 
 /// What `load` found in a project.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadSummary {
     pub project_id: ProjectId,
     pub project_name: String,
@@ -29,7 +29,7 @@ pub enum TransportState {
 }
 
 /// The transport of one project at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransportStatus {
     pub project_id: ProjectId,
     pub project_loaded: bool,
@@ -55,7 +55,7 @@ pub struct TransportStatus {
 }
 
 /// A client device attached to a project.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientDeviceStatus {
     /// `client:<name>`: arm and record tracks from it like any input.
     pub device_id: String,
@@ -195,7 +195,7 @@ impl MetronomeSettings {
 }
 
 /// A recording that has begun: the journal row exists and the capture is armed on the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordingStarted {
     pub session_id: RecordingSessionId,
     pub track_id: TrackId,
@@ -205,7 +205,7 @@ pub struct RecordingStarted {
 }
 
 /// A recording that has ended: its take's clip exists (status `processing` until finalised).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecordingStopped {
     pub session_id: RecordingSessionId,
     pub track_id: TrackId,
