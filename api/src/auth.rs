@@ -515,6 +515,6 @@ impl AuthApi {
 /// Tells every process that tokens were revoked, so the sockets opened with them close now.
 async fn revoke(ctx: &ApiContext, revocation: Revocation) {
     if !matches!(&revocation, Revocation::Tokens { tokens, .. } if tokens.is_empty()) {
-        ctx.audio.revoked(revocation).await;
+        ctx.courier.revoke(revocation).await;
     }
 }

@@ -141,7 +141,9 @@ impl AudioControl for NoAudio {
         Ok(())
     }
     async fn project_deleted(&self, _: ProjectId) {}
-    async fn revoked(&self, _: audiolab_domain::user::Revocation) {}
+    async fn revoked(&self, _: audiolab_domain::user::Revocation) -> TransportResult<()> {
+        Ok(())
+    }
     async fn detach_device(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }

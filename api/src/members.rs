@@ -104,15 +104,9 @@ impl MembersApi {
         user_id: Path<Uuid>,
         body: Json<MemberRole>,
     ) -> Answer<Json<MemberView>, { codes::CHANGE_BODY }> {
-        let member = members::set_role(
-            &ctx.store,
-            ctx.audio.as_ref(),
-            &caller.actor,
-            id.0.into(),
-            user_id.0.into(),
-            body.role.into(),
-        )
-        .await?;
+        let member =
+            members::set_role(&ctx.store, &ctx.courier, &caller.actor, id.0.into(), user_id.0.into(), body.role.into())
+                .await?;
         Ok(Json(member.into()))
     }
 
@@ -129,7 +123,7 @@ impl MembersApi {
         /// The member's user id.
         user_id: Path<Uuid>,
     ) -> Answer<Deleted, { codes::CHANGE }> {
-        members::remove(&ctx.store, ctx.audio.as_ref(), &caller.actor, id.0.into(), user_id.0.into()).await?;
+        members::remove(&ctx.store, &ctx.courier, &caller.actor, id.0.into(), user_id.0.into()).await?;
         Ok(Deleted::Deleted)
     }
 }

@@ -1,7 +1,6 @@
 //! Project members: who the owner lets in, and in which role.
 
 use crate::access::{self, AccessError};
-use audiolab_domain::transport::AudioControl;
 use audiolab_domain::user::{Actor, Member, Need, Revocation, Role};
 use audiolab_domain::{ProjectId, UserId, ValidationError, now};
 use audiolab_store::{Store, StoreError};
@@ -46,7 +45,7 @@ pub async fn add(
 /// editor loses their client device at once (a take it records is saved).
 pub async fn set_role(
     store: &Store,
-    audio: &dyn AudioControl,
+    courier: &crate::outbox::Courier,
     actor: &Actor,
     project: ProjectId,
     user: UserId,
@@ -61,7 +60,7 @@ pub async fn set_role(
     };
     store.update_member(project, user, role).await?;
     if before.allows(Need::Change) && !role.allows(Need::Change) {
-        audio.revoked(Revocation::Demoted { project, user }).await;
+        courier.revoke(Revocation::Demoted { project, user }).await;
     }
     member(store, project, user).await
 }
@@ -70,7 +69,7 @@ pub async fn set_role(
 /// open sockets to the project close and their client device detaches.
 pub async fn remove(
     store: &Store,
-    audio: &dyn AudioControl,
+    courier: &crate::outbox::Courier,
     actor: &Actor,
     project: ProjectId,
     user: UserId,
@@ -84,7 +83,7 @@ pub async fn remove(
         }
         Some(_) => {
             store.delete_member(project, user).await?;
-            audio.revoked(Revocation::Removed { project, user }).await;
+            courier.revoke(Revocation::Removed { project, user }).await;
             Ok(())
         }
     }

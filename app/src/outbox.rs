@@ -53,6 +53,20 @@ impl Courier {
                 Some(jobs) => jobs.submit(*job_id).await,
                 None => Err("this process has no job queue".into()),
             },
+            Outgoing::Revoke(revocation) => self.audio.revoked(revocation.clone()).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Tells every process that a right was taken away (§8), now and, if the bus is down,
+    /// again until it is told.
+    pub async fn revoke(&self, revocation: audiolab_domain::user::Revocation) {
+        match self.store.enqueue(None, &[Outgoing::Revoke(revocation.clone())], true).await {
+            Ok(items) => self.deliver(items).await,
+            Err(error) => {
+                // The database is away: tell what can be told now.
+                tracing::warn!(%error, "cannot keep a revocation in the outbox; announcing it once");
+                let _ = self.audio.revoked(revocation).await;
+            }
         }
     }
 

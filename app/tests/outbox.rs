@@ -17,6 +17,17 @@ use std::time::Duration;
 struct FlakyEngines {
     failures: Mutex<usize>,
     heard: Mutex<Vec<ProjectChange>>,
+    revocations: Mutex<Vec<audiolab_domain::user::Revocation>>,
+}
+
+impl FlakyEngines {
+    /// Whether this call finds the bus down (using up one failure).
+    fn down_now(&self) -> bool {
+        let mut failures = self.failures.lock().unwrap();
+        let down = *failures > 0;
+        *failures = failures.saturating_sub(1);
+        down
+    }
 }
 
 fn down() -> TransportError {
@@ -62,16 +73,20 @@ impl AudioControl for FlakyEngines {
         Err(down())
     }
     async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {
-        let mut failures = self.failures.lock().unwrap();
-        if *failures > 0 {
-            *failures -= 1;
+        if self.down_now() {
             return Err(down());
         }
         self.heard.lock().unwrap().push(change.clone());
         Ok(())
     }
     async fn project_deleted(&self, _: ProjectId) {}
-    async fn revoked(&self, _: audiolab_domain::user::Revocation) {}
+    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) -> TransportResult<()> {
+        if self.down_now() {
+            return Err(down());
+        }
+        self.revocations.lock().unwrap().push(revocation);
+        Ok(())
+    }
     async fn detach_device(&self, _: ProjectId) -> TransportResult<TransportStatus> {
         Err(down())
     }
@@ -109,6 +124,17 @@ async fn changes_whose_announcement_failed_are_announced_later_in_order() {
     let revisions: Vec<i64> = engines.heard.lock().unwrap().iter().map(|c| c.revision).collect();
     assert_eq!(revisions, [1, 2], "in the order they were made");
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+
+    // A right taken away while the bus is down reaches the other processes once it is back.
+    *engines.failures.lock().unwrap() = 2;
+    let removed = audiolab_domain::user::Revocation::Removed { project: project.id, user: actor.id };
+    courier.revoke(removed.clone()).await;
+    assert!(engines.revocations.lock().unwrap().is_empty(), "the bus was down");
+    while engines.revocations.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the revocation was never delivered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(*engines.revocations.lock().unwrap(), [removed]);
     shutdown.cancel();
     running.await.unwrap();
 }

@@ -470,8 +470,9 @@ impl AudioControl for Node {
         Ok(())
     }
 
-    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
+    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) -> TransportResult<()> {
         self.revoke(revocation).await;
+        Ok(())
     }
 
     async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {

@@ -511,7 +511,7 @@ impl Node {
                 // The outbox keeps it and tries again until the queue takes it (§13).
                 tracing::warn!(%job_id, %err, "the queue did not take the finalize_capture job; it will be retried");
                 let push = audiolab_domain::history::Outgoing::PushJob { job_id };
-                if let Err(err) = store.enqueue(Some(project), &[push]).await {
+                if let Err(err) = store.enqueue(Some(project), &[push], false).await {
                     tracing::error!(%job_id, %err, "cannot keep the finalize_capture job for a retry");
                 }
             }

@@ -202,8 +202,8 @@ impl AudioControl for RemoteNodes {
         }
         self.publish(BusEvent::Changed(change.clone())).await
     }
-    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) {
-        let _ = self.publish(BusEvent::Revoked(revocation)).await;
+    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) -> TransportResult<()> {
+        self.publish(BusEvent::Revoked(revocation)).await
     }
     async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
         self.call(project, ControlCommand::DetachDevice {}).await

@@ -377,6 +377,8 @@ pub enum Outgoing {
     Announce(ProjectChange),
     /// Hand a job (its row committed) to the workers; pushing it twice is harmless.
     PushJob { job_id: JobId },
+    /// A right was taken away (§8): every process closes what relied on it.
+    Revoke(crate::user::Revocation),
 }
 
 #[cfg(test)]

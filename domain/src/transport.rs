@@ -322,7 +322,8 @@ pub trait AudioControl: Send + Sync {
     async fn project_deleted(&self, project: ProjectId);
     /// A right was taken away (§8): every process closes the sockets and detaches the client
     /// devices that relied on it, at once.
-    async fn revoked(&self, revocation: crate::user::Revocation);
+    /// Errors: the other processes could not be told (the bus is down): the outbox tries again.
+    async fn revoked(&self, revocation: crate::user::Revocation) -> TransportResult<()>;
     /// Detaches the project's client device, connected or away (a take it records is saved
     /// with what arrived); the node's clock paces the engine again.
     async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus>;

@@ -384,25 +384,36 @@ impl Store {
         })
     }
 
-    /// Writes outbox rows outside any change (a job pushed for the system, an announcement of
-    /// something that is not history).
-    pub async fn enqueue(&self, project: Option<ProjectId>, messages: &[Outgoing]) -> StoreResult<()> {
+    /// Writes outbox rows outside any change (a job pushed for the system, a revocation), due
+    /// at once — or, with `deliver_first`, after the grace period in which the caller delivers
+    /// them itself. Returns them.
+    pub async fn enqueue(
+        &self,
+        project: Option<ProjectId>,
+        messages: &[Outgoing],
+        deliver_first: bool,
+    ) -> StoreResult<Vec<OutboxItem>> {
         let at = audiolab_domain::now();
+        let due = millis(at) + if deliver_first { INLINE_GRACE_MS } else { 0 };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut items = Vec::with_capacity(messages.len());
             for message in messages {
                 let text = serde_json::to_string(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                sqlx::query("INSERT INTO outbox (project_id, message, created_at, due_ms) VALUES ($1, $2, $3, $4)")
-                    .bind(project.map(|p| p.0))
-                    .bind(text)
-                    .bind(at)
-                    .bind(millis(at))
-                    .execute(&mut *tx)
-                    .await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (project_id, message, created_at, due_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+                )
+                .bind(project.map(|p| p.0))
+                .bind(text)
+                .bind(at)
+                .bind(due)
+                .fetch_one(&mut *tx)
+                .await?;
+                items.push(OutboxItem { id, project_id: project, message: message.clone(), attempts: 1 });
             }
             tx.commit().await?;
-        });
-        Ok(())
+            Ok(items)
+        })
     }
 
     /// The project's current revision (0 before its first change). Errors: `NotFound`.
