@@ -110,7 +110,7 @@ async fn outbox_rows_are_leased_retried_and_removed_once_delivered(store: Store)
     use std::time::Duration;
     let p = project(&store, "Outbox").await;
     let job = JobId::new();
-    store.enqueue(Some(p.id), &[Outgoing::PushJob { job_id: job }]).await.unwrap();
+    store.enqueue(Some(p.id), &[Outgoing::PushJob { job_id: job }], false).await.unwrap();
     let taken = store.claim_outbox(10, Duration::from_secs(30)).await.unwrap();
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].message, Outgoing::PushJob { job_id: job });
