@@ -352,6 +352,10 @@ async fn undoing_a_recording_takes_its_take_out_of_the_mix_and_redo_brings_it_ba
     let entry = page["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "takes_recorded").cloned();
     let entry = entry.expect("the recording is an entry of the history");
     assert_eq!(entry["actor"]["username"], "tester", "{entry}");
+    let ready = page["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "clip_ready").cloned();
+    let ready = ready.expect("the take's audio being written is a revision too");
+    assert_eq!((ready["actor"].is_null(), ready["undoable"].as_bool()), (true, Some(false)), "{ready}");
+    assert!(ready["revision"].as_i64() > entry["revision"].as_i64());
 
     let (status, undone) = studio.undo(0).await;
     assert_eq!(status, 200, "{undone}");

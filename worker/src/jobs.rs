@@ -107,6 +107,7 @@ impl Jobs {
             Ok(result) => {
                 tracing::debug!(job_id = %job.id, tries, "job succeeded");
                 if self.store.finish_job(job.id, JobStatus::Succeeded, Some(&result), None).await.unwrap_or(false) {
+                    self.clips_ready(job, &result).await;
                     self.events.send(update(job, JobStatus::Succeeded, 1.0, None, Some(result.clone())));
                 }
                 Ok(result)
@@ -115,6 +116,40 @@ impl Jobs {
                 self.fail(job, &failure.reason).await;
                 Err(failure.reason)
             }
+        }
+    }
+
+    /// Clips a job made ready are a revision of their project (§13), the system's own: a node
+    /// that missed the job's update still catches up with them by revision.
+    async fn clips_ready(&self, job: &Job, result: &JobResult) {
+        use audiolab_domain::history::{Change, ChangeKind, Row, RowChange};
+        let (Some(project), clips) = (
+            job.project_id,
+            match result {
+                JobResult::FinalizeCapture(done) => done.clip_ids.clone(),
+                JobResult::Import(done) => vec![done.clip_id],
+                JobResult::Mixdown(_) => return,
+            },
+        ) else {
+            return;
+        };
+        let mut rows = Vec::with_capacity(clips.len());
+        for clip in clips {
+            // The rows are already what they are: the entry records that they are ready.
+            if let Ok(Some(ready)) = self.store.get_clip(clip).await {
+                rows.push(RowChange::updated(Row::Clip(ready.clone()), Row::Clip(ready)));
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let summary = match job.kind {
+            audiolab_domain::job::JobKind::Import => "The imported audio is ready",
+            _ => "The take's audio is ready",
+        };
+        let change = Change::new(ChangeKind::ClipReady, summary, rows);
+        if let Err(error) = self.store.commit(project, None, &change).await {
+            tracing::warn!(job_id = %job.id, %error, "cannot record the clips made ready in the project's history");
         }
     }
 
