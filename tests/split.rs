@@ -179,33 +179,7 @@ async fn api_and_node_processes_play_a_project_together() {
             .await;
     let track = track["id"].as_str().unwrap().to_owned();
     let store = audiolab_store::Store::connect(&database.url).await.unwrap();
-    let mut clip = audiolab_domain::clip::Clip::create(
-        audiolab_domain::clip::NewClip {
-            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
-            track_id: track.parse::<uuid::Uuid>().unwrap().into(),
-            take_id: None,
-            name: "Line".into(),
-            start: audiolab_domain::Frames(0),
-            length: audiolab_domain::Frames(192_000),
-            source_sample_rate: 48_000,
-            channels: 1,
-        },
-        audiolab_domain::now(),
-    )
-    .unwrap();
-    let key = format!("projects/{project}/clips/{}.wav", clip.id);
-    std::fs::create_dir_all(bucket_dir.join(&key).parent().unwrap()).unwrap();
-    audiolab_media::wav::write(
-        &bucket_dir.join(&key),
-        1,
-        48_000,
-        audiolab_media::wav::SampleFormat::Float32,
-        &vec![0.25; 192_000],
-    )
-    .unwrap();
-    clip.audio_key = Some(key);
-    clip.status = audiolab_domain::clip::ClipStatus::Ready;
-    store.insert_clip(&clip).await.unwrap();
+    line_clip(&store, &bucket_dir, &project, &track).await;
 
     // The transport through the API reaches the node.
     let playback = format!("{api}/api/audio/projects/{project}/playback");
@@ -620,6 +594,32 @@ async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api
     assert_eq!((u16::from(frame.code), frame.reason.contains("no longer a member")), (1008, true), "{frame:?}");
 }
 
+/// A ready 4 s clip holding 0.25 at the start of `track`, its audio in the bucket, the way a
+/// finished import leaves it.
+async fn line_clip(store: &audiolab_store::Store, bucket_dir: &std::path::Path, project: &str, track: &str) {
+    let mut clip = audiolab_domain::clip::Clip::create(
+        audiolab_domain::clip::NewClip {
+            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
+            track_id: track.parse::<uuid::Uuid>().unwrap().into(),
+            take_id: None,
+            name: "Line".into(),
+            start: audiolab_domain::Frames(0),
+            length: audiolab_domain::Frames(192_000),
+            source_sample_rate: 48_000,
+            channels: 1,
+        },
+        audiolab_domain::now(),
+    )
+    .unwrap();
+    let key = format!("projects/{project}/clips/{}.wav", clip.id);
+    std::fs::create_dir_all(bucket_dir.join(&key).parent().unwrap()).unwrap();
+    let format = audiolab_media::wav::SampleFormat::Float32;
+    audiolab_media::wav::write(&bucket_dir.join(&key), 1, 48_000, format, &vec![0.25; 192_000]).unwrap();
+    clip.audio_key = Some(key);
+    clip.status = audiolab_domain::clip::ClipStatus::Ready;
+    store.insert_clip(&clip).await.unwrap();
+}
+
 /// A Redis server of the test's own, on a free port, that the test can stop and start again.
 struct OwnRedis {
     port: u16,
@@ -704,27 +704,7 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     let (_, mix) = post(&client, tracks, json!({"project_id": project, "name": "Mix", "track_index": 1})).await;
     let mix = mix["id"].as_str().unwrap().to_owned();
     let store = audiolab_store::Store::connect(&database.url).await.unwrap();
-    let mut clip = audiolab_domain::clip::Clip::create(
-        audiolab_domain::clip::NewClip {
-            project_id: project.parse::<uuid::Uuid>().unwrap().into(),
-            track_id: line.parse::<uuid::Uuid>().unwrap().into(),
-            take_id: None,
-            name: "Line".into(),
-            start: audiolab_domain::Frames(0),
-            length: audiolab_domain::Frames(192_000),
-            source_sample_rate: 48_000,
-            channels: 1,
-        },
-        audiolab_domain::now(),
-    )
-    .unwrap();
-    let key = format!("projects/{project}/clips/{}.wav", clip.id);
-    std::fs::create_dir_all(bucket_dir.join(&key).parent().unwrap()).unwrap();
-    let format = audiolab_media::wav::SampleFormat::Float32;
-    audiolab_media::wav::write(&bucket_dir.join(&key), 1, 48_000, format, &vec![0.25; 192_000]).unwrap();
-    clip.audio_key = Some(key);
-    clip.status = audiolab_domain::clip::ClipStatus::Ready;
-    store.insert_clip(&clip).await.unwrap();
+    line_clip(&store, &bucket_dir, &project, &line).await;
     let arm = json!({"device_id": "loopback", "enabled": true});
     assert_eq!(post(&client, format!("{api}/api/audio/tracks/{mix}/record/enable"), arm).await.0, 200);
     let playback = format!("{api}/api/audio/projects/{project}/playback");

@@ -303,23 +303,6 @@ impl Store {
         Ok(())
     }
 
-    /// Makes `take` the one take of its recording that plays, in one statement: its clip
-    /// becomes active and its siblings' clips inactive.
-    #[tracing::instrument(skip_all, fields(take_id = %take.id))]
-    pub async fn activate_take(&self, take: &Take) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE clips SET active = (id = $2), updated_at = $3, version = version + 1
-             WHERE id IN (SELECT clip_id FROM takes WHERE session_id = $1)",
-        )
-        .bind(take.session_id.0)
-        .bind(take.clip_id.0)
-        .bind(audiolab_domain::now())
-        .execute(pool)
-        .await
-        .map(drop)?);
-        Ok(())
-    }
-
     /// Errors: `Conflict` when the session already has a take for this pass.
     #[tracing::instrument(skip_all, fields(take_id = %take.id))]
     pub async fn insert_take(&self, take: &Take) -> StoreResult<()> {

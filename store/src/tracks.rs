@@ -169,17 +169,6 @@ impl Store {
     ) -> StoreResult<Track> {
         update_versioned(self, id, change).await
     }
-
-    /// Deletes the track and its clips. Returns whether it existed.
-    #[tracing::instrument(skip(self))]
-    pub async fn delete_track(&self, id: TrackId) -> StoreResult<bool> {
-        let deleted = on_pool!(self, pool => sqlx::query("DELETE FROM tracks WHERE id = $1")
-            .bind(id.0)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(deleted == 1)
-    }
 }
 
 impl Versioned for Track {
