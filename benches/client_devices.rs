@@ -12,7 +12,7 @@
 
 use audiolab::{Application, Role};
 use audiolab_config::Settings;
-use audiolab_node::wire::{self, Header, Kind, SampleFormat};
+use audiolab_transport::wire::{self, Header, Kind, SampleFormat};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::VecDeque;

@@ -12,7 +12,7 @@ use audiolab_domain::project::{NewProject, Project};
 use audiolab_domain::track::{NewTrack, TrackPatch};
 use audiolab_domain::user::Actor;
 use audiolab_store::Store;
-use audiolab_store::testing::TestDatabase;
+use audiolab_testkit::TestDatabase;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -22,11 +22,11 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = audiolab_store::testing::TestDatabase::sqlite();
+        let sqlite = audiolab_testkit::TestDatabase::sqlite();
         let settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
         measure("serve: SQLite queue, SQLite store", sqlite.open().await.unwrap(), settings, jobs).await;
 
-        let postgres = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+        let postgres = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
         let settings = Settings {
             data_dir: dir.path().to_owned(),
             redis_url: Some("redis://127.0.0.1:6379".into()),

@@ -56,7 +56,7 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
         }
         Command::Openapi { output, asyncapi } => {
             let documents =
-                [(output, audiolab_api::openapi_json()), (asyncapi, audiolab_node::protocol::asyncapi_json())];
+                [(output, audiolab_api::openapi_json()), (asyncapi, audiolab_transport::protocol::asyncapi_json())];
             for (path, document) in documents {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)?;

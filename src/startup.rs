@@ -8,9 +8,10 @@ use audiolab_config::{AudioCapability, Settings, detect_environment};
 use audiolab_domain::job::JobSubmitter;
 use audiolab_domain::transport::AudioControl;
 use audiolab_media::storage::Storage;
-use audiolab_node::remote::RemoteNodes;
-use audiolab_node::{Node, bus, registry};
+use audiolab_node::Node;
+use audiolab_node::cluster::{bus, registry};
 use audiolab_store::{Backend, Store};
+use audiolab_transport::nodes::RemoteNodes;
 use audiolab_worker::events::{self, JobEvents};
 use audiolab_worker::jobs::Jobs;
 use audiolab_worker::queue::JobQueue;
@@ -107,7 +108,7 @@ impl Application {
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), None, stale_after, shutdown.clone())));
                 let store_for_gate = store.clone();
                 let mut context = api_context(&settings, store, role, node.clone(), Arc::new(queue.clone()), events)?;
-                if node.output() == audiolab_node::backend::Output::Hardware {
+                if node.output() == audiolab_node::engine::backend::Output::Hardware {
                     context.audio_status = AudioStatus {
                         capability: AudioCapability::Full,
                         engine: "cpal",
@@ -119,8 +120,8 @@ impl Application {
                 let api = audiolab_api::app(context);
                 let gate = Gate::new(store_for_gate, auth_enabled);
                 Route::new()
-                    .at(audiolab_node::WS_PATH, audiolab_node::ws_endpoint(node, origin_policy(&settings)))
-                    .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
+                    .at(audiolab_transport::WS_PATH, audiolab_node::ws_endpoint(node, origin_policy(&settings)))
+                    .at("/asyncapi.json", audiolab_transport::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
                     .around(audiolab_api::edge::secure_headers)
@@ -140,8 +141,11 @@ impl Application {
                 tasks.push(tokio::spawn(context.courier.clone().run(shutdown.clone())));
                 let api = audiolab_api::app(context);
                 Route::new()
-                    .at(audiolab_node::WS_PATH, audiolab_node::ws_proxy_endpoint(nodes, origin_policy(&settings)))
-                    .at("/asyncapi.json", audiolab_node::asyncapi_endpoint())
+                    .at(
+                        audiolab_transport::WS_PATH,
+                        audiolab_transport::ws_proxy_endpoint(nodes, origin_policy(&settings)),
+                    )
+                    .at("/asyncapi.json", audiolab_transport::asyncapi_endpoint())
                     .nest("/", api)
                     .around(move |endpoint, req| identify(endpoint, req, gate.clone()))
                     .around(audiolab_api::edge::secure_headers)
@@ -213,8 +217,8 @@ impl Application {
 }
 
 /// The browser origins that may open sockets besides the server's own.
-fn origin_policy(settings: &Settings) -> audiolab_node::gate::OriginPolicy {
-    audiolab_node::gate::OriginPolicy::new(settings.allowed_origins())
+fn origin_policy(settings: &Settings) -> audiolab_transport::gate::OriginPolicy {
+    audiolab_transport::gate::OriginPolicy::new(settings.allowed_origins())
 }
 
 /// Forgets expired tokens once an hour (they are refused anyway; this keeps the table small).

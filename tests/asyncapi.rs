@@ -8,7 +8,7 @@ const COMMITTED: &str = include_str!("../openapi/asyncapi.json");
 
 #[test]
 fn committed_asyncapi_is_up_to_date() {
-    let generated = audiolab_node::protocol::asyncapi_json();
+    let generated = audiolab_transport::protocol::asyncapi_json();
     assert!(generated == COMMITTED, "openapi/asyncapi.json is stale: run `cargo run -- openapi` and commit the result");
 }
 

@@ -96,7 +96,7 @@ fn openapi_subcommand_writes_the_spec() {
 
 #[tokio::test]
 async fn migrate_and_api_run_against_postgresql() {
-    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)
         .arg("migrate")

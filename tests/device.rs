@@ -4,7 +4,7 @@
 
 mod common;
 
-use audiolab_node::wire::{self, Header, Kind, SampleFormat};
+use audiolab_transport::wire::{self, Header, Kind, SampleFormat};
 use common::musician::{CLOCK_START, CutProxy, LATENCY, Musician, attach_message};
 use common::{Socket, TestApp, next_where, send};
 use futures_util::{SinkExt, StreamExt};

@@ -29,12 +29,12 @@ struct Deployment {
     redis_url: String,
     storage: tempfile::TempDir,
     queue_name: String,
-    _database: audiolab_store::testing::TestDatabase,
+    _database: audiolab_testkit::TestDatabase,
 }
 
 impl Deployment {
     async fn new(redis_url: &str) -> Self {
-        let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+        let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
         let store = database.open().await.unwrap();
         Self {
             store,
@@ -82,7 +82,7 @@ impl Deployment {
 
     /// A stopped take of `seconds` of stereo audio and its queued (not yet pushed) job.
     async fn take(&self, seconds: u64) -> (audiolab_domain::recording::RecordingSession, JobId) {
-        let session = audiolab_worker::testing::stopped_session(&self.store, &self.audio(), 2, seconds * 48_000).await;
+        let session = audiolab_testkit::stopped_session(&self.store, &self.audio(), 2, seconds * 48_000).await;
         let job = audiolab_jobs::queue_finalize(&self.store, session.project_id, session.id).await.unwrap();
         (session, job)
     }

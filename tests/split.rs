@@ -141,7 +141,7 @@ async fn next_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_node_processes_play_a_project_together() {
-    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let objects = ObjectStore::start();
     // Short: s3s-fs keeps metadata in a file named after the base64 of the key, and file names
     // stop at 255 bytes.
@@ -202,7 +202,7 @@ async fn api_and_node_processes_play_a_project_together() {
     while received < 4_096 {
         let frame = tokio::time::timeout(Duration::from_secs(5), device.next()).await.expect("MON within 5 s");
         let Message::Binary(bytes) = frame.unwrap().unwrap() else { continue };
-        let mon = audiolab_node::wire::decode(&bytes).expect("a valid MON frame");
+        let mon = audiolab_transport::wire::decode(&bytes).expect("a valid MON frame");
         assert_eq!(mon.header.frame, received, "consecutive timeline frames");
         assert!(mon.samples.iter().all(|s| (s - 0.25 * std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6));
         received += u64::from(mon.header.frames);
@@ -476,7 +476,7 @@ async fn api_and_node_processes_play_a_project_together() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
-    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let data_dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
     let env = |i: usize| {
         vec![
@@ -544,7 +544,7 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api_proxy() {
-    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let data_dirs = [(); 2].map(|()| tempfile::tempdir().unwrap());
     let env = |i: usize| {
         vec![
@@ -666,7 +666,7 @@ impl OwnRedis {
 /// after the restart is finalised, and the first mixdown after it is accepted and renders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
-    let database = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let objects = ObjectStore::start();
     let prefix = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let bucket_dir = objects.dir.path().join("audiolab").join(&prefix);

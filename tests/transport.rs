@@ -155,7 +155,12 @@ async fn position_updates_arrive_every_50_ms_and_move_forward() {
         assert!(!updates[0].1[field].is_null(), "{field} missing: {}", updates[0].1);
     }
     let frames: Vec<i64> = updates.iter().map(|(_, d)| d["frame"].as_i64().unwrap()).collect();
-    assert!(frames.windows(2).all(|w| w[1] > w[0]), "positions increase: {frames:?}");
+    // A render lane starved by a busy machine may hold the position for one update; over the
+    // whole run it must move forward with the clock.
+    assert!(frames.windows(2).all(|w| w[1] >= w[0]), "positions never go back: {frames:?}");
+    let rolled = (frames[11] - frames[0]) as f64 / 48_000.0;
+    let elapsed = updates[11].1["server_time"].as_f64().unwrap() - updates[0].1["server_time"].as_f64().unwrap();
+    assert!(rolled > elapsed * 0.5 && rolled < elapsed * 1.5, "{rolled} s rolled in {elapsed} s: {frames:?}");
     let gaps: Vec<f64> = updates.windows(2).map(|w| (w[1].0 - w[0].0).as_secs_f64() * 1000.0).collect();
     let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
     assert!((40.0..65.0).contains(&mean), "mean interval {mean} ms: {gaps:?}");

@@ -94,7 +94,7 @@ impl AudioControl for FlakyEngines {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_whose_announcement_failed_are_announced_later_in_order() {
-    let database = audiolab_store::testing::TestDatabase::sqlite();
+    let database = audiolab_testkit::TestDatabase::sqlite();
     let store = database.open().await.unwrap();
     store.ensure_local_user().await.unwrap();
     let actor = Actor::local();

@@ -1,62 +1,26 @@
 //! The AudioLab audio node: hosts the real-time engine sessions and the WebSocket transport.
 
-pub mod backend;
-pub mod bus;
-pub mod client_take;
-pub mod coverage;
-#[cfg(feature = "hw-audio")]
-pub mod cpal_input;
-#[cfg(feature = "hw-audio")]
-pub mod cpal_output;
+pub mod cluster;
 pub mod device;
 pub mod engine;
-mod follow;
-pub mod gate;
-pub mod hub;
-pub mod internal;
 pub mod node;
-pub mod play_map;
-pub mod pool;
-pub mod protocol;
 pub mod recording;
-mod recovery;
-pub mod registry;
-pub mod remote;
-pub mod reports;
-pub mod revocation;
 pub mod session;
-pub mod wire;
-pub mod ws;
+pub mod transport;
 
 pub use node::Node;
 
+use audiolab_transport::gate::OriginPolicy;
+use audiolab_transport::{CONTROL_PATH, WS_PATH};
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, get, handler, http::StatusCode};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Where the WebSocket transport is mounted, on whichever server hosts the node.
-pub const WS_PATH: &str = "/ws/audio/:project_id";
-
-/// The WebSocket transport endpoint, to mount at [`WS_PATH`]; browser pages of other origins
+/// The WebSocket transport endpoint, to mount at [`audiolab_transport::WS_PATH`]; browser pages of other origins
 /// than the server's own and `origins` are refused.
-pub fn ws_endpoint(node: Arc<Node>, origins: gate::OriginPolicy) -> impl poem::Endpoint {
-    get(ws::ws_audio).data(node).data(origins)
-}
-
-/// `/asyncapi.json`: the socket protocol's AsyncAPI document, on whichever server hosts it.
-pub fn asyncapi_endpoint() -> impl poem::Endpoint {
-    get(asyncapi)
-}
-
-#[handler]
-fn asyncapi() -> impl IntoResponse {
-    protocol::asyncapi_json().with_content_type("application/json")
-}
-
-/// The WebSocket route of an API process, proxying to the project's node; mount at [`WS_PATH`].
-pub fn ws_proxy_endpoint(nodes: Arc<remote::RemoteNodes>, origins: gate::OriginPolicy) -> impl poem::Endpoint {
-    get(remote::ws_proxy).data(nodes).data(origins)
+pub fn ws_endpoint(node: Arc<Node>, origins: OriginPolicy) -> impl poem::Endpoint {
+    get(transport::ws::ws_audio).data(node).data(origins)
 }
 
 /// The node's own HTTP routes when it runs as a separate process: all but `/health` need the
@@ -65,11 +29,11 @@ pub fn app(node: Arc<Node>, secret: Option<String>) -> impl poem::Endpoint {
     let secret: Option<Arc<str>> = secret.map(Arc::from);
     Route::new()
         .at("/health", get(health))
-        .at(WS_PATH, get(ws::ws_audio))
-        .at(internal::CONTROL_PATH, poem::post(internal::control))
+        .at(WS_PATH, get(transport::ws::ws_audio))
+        .at(CONTROL_PATH, poem::post(transport::internal::control))
         .data(node)
-        .data(gate::OriginPolicy::default())
-        .around(move |endpoint, req| gate::internal_only(endpoint, req, secret.clone()))
+        .data(OriginPolicy::default())
+        .around(move |endpoint, req| audiolab_transport::gate::internal_only(endpoint, req, secret.clone()))
 }
 
 #[handler]

@@ -1,8 +1,8 @@
 //! One loaded project: its engine, the threads that drive it, and the tasks that report on it.
 
-use crate::backend::{ClockStats, Output, Worker, start_output};
+use crate::engine::backend::{ClockStats, Output, Worker, start_output};
+use crate::engine::pool::{PoolEntry, RenderPool};
 use crate::engine::{self, Command, EngineHandle, TransportState};
-use crate::pool::{PoolEntry, RenderPool};
 use audiolab_domain::clip::Clip;
 use audiolab_domain::loop_region::LoopRegion;
 use audiolab_domain::project::Project;

@@ -434,7 +434,7 @@ fn equality_tracks(dir: &std::path::Path) -> Vec<(usize, Vec<ClipSource>)> {
 
 #[test]
 fn the_engine_and_the_offline_mixdown_render_the_same_samples() {
-    use audiolab_worker::mixdown::{MixSource, MixTrack};
+    use audiolab_media::mix::{MixSource, MixTrack};
     let dir = tempfile::tempdir().unwrap();
     let end = 45_900i64; // the end of the last clip; not a whole number of blocks
     let settings = [

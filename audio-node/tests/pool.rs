@@ -4,9 +4,9 @@
 
 use audiolab_dsp::render::ClipPlacement;
 use audiolab_media::wav::{self, SampleFormat, WavReader};
-use audiolab_node::backend::ClockStats;
+use audiolab_node::engine::backend::ClockStats;
+use audiolab_node::engine::pool::{PoolEntry, RenderPool};
 use audiolab_node::engine::{self, ClipSource, Command, EngineHandle, TrackClips, TransportState};
-use audiolab_node::pool::{PoolEntry, RenderPool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

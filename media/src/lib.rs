@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod decode;
 pub mod encode;
+pub mod mix;
 pub mod storage;
 pub mod timeline;
 pub mod wav;

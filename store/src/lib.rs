@@ -18,7 +18,6 @@ mod loop_regions;
 mod nodes;
 mod projects;
 mod recordings;
-pub mod testing;
 mod tracks;
 mod users;
 

@@ -8,8 +8,8 @@ use audiolab_domain::recording::{RecordingSession, RecordingStatus, Take};
 use audiolab_domain::track::{NewTrack, TrackPatch};
 use audiolab_domain::user::LOCAL_USER_ID;
 use audiolab_domain::*;
-use audiolab_store::testing::TestDatabase;
 use audiolab_store::{Page, Store, StoreError};
+use audiolab_testkit::TestDatabase;
 
 /// Declares each test twice: `sqlite::name` and `postgres::name`.
 macro_rules! on_both_backends {
@@ -17,14 +17,14 @@ macro_rules! on_both_backends {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let db = audiolab_store::testing::TestDatabase::sqlite();
+                let db = audiolab_testkit::TestDatabase::sqlite();
                 super::$name(super::prepare(&db).await).await;
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let db = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running for store tests");
+                let db = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running for store tests");
                 super::$name(super::prepare(&db).await).await;
             })*
         }

@@ -6,7 +6,7 @@ pub mod musician;
 
 use audiolab::{Application, Role};
 use audiolab_config::Settings;
-use audiolab_store::testing::TestDatabase;
+use audiolab_testkit::TestDatabase;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -2,7 +2,7 @@
 //! cuts the network, shared by the device tests in `serve` and split mode.
 
 use super::{Socket, next_where, send};
-use audiolab_node::wire::{self, Header, Kind, SampleFormat};
+use audiolab_transport::wire::{self, Header, Kind, SampleFormat};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -6,7 +6,6 @@ pub mod import;
 pub mod jobs;
 pub mod mixdown;
 pub mod progress;
-pub mod testing;
 
 // The queue, job events and finalisation live in `audiolab-jobs`, shared with the API and the
 // node; they are re-exported here under the worker's names.

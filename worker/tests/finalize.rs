@@ -9,7 +9,7 @@ use audiolab_domain::recording::RecordingStatus;
 use audiolab_jobs::{JobUpdate, queue_finalize};
 use audiolab_media::storage::Storage;
 use audiolab_store::Store;
-use audiolab_store::testing::TestDatabase;
+use audiolab_testkit::TestDatabase;
 use audiolab_worker::events::JobEvents;
 use audiolab_worker::finalize::finalize_capture;
 use audiolab_worker::jobs::Jobs;
@@ -23,13 +23,13 @@ macro_rules! on_both_backends {
         mod sqlite {
             $(#[tokio::test]
             async fn $name() {
-                super::$name(audiolab_store::testing::TestDatabase::sqlite()).await;
+                super::$name(audiolab_testkit::TestDatabase::sqlite()).await;
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let db = audiolab_store::testing::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+                let db = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
                 super::$name(db).await;
             })*
         }
@@ -55,7 +55,7 @@ async fn a_finalize_job_succeeds_once_and_running_it_again_changes_nothing(db: T
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::new(dir.path().join("audio"));
-    let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 60_000).await;
+    let session = audiolab_testkit::stopped_session(&store, &storage, 1, 60_000).await;
     // The queue each deployment uses: Redis beside PostgreSQL, a SQLite file beside SQLite.
     let settings = audiolab_config::Settings {
         data_dir: dir.path().to_owned(),
@@ -106,7 +106,7 @@ async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: 
     let store = db.open().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::new(dir.path());
-    let session = audiolab_worker::testing::stopped_session(&store, &storage, 1, 4_800).await;
+    let session = audiolab_testkit::stopped_session(&store, &storage, 1, 4_800).await;
     let capture = storage.path(&session.capture_key).unwrap();
     std::fs::write(capture.join("manifest"), "channels=0\n").unwrap();
 

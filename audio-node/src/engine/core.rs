@@ -4,7 +4,7 @@
 use super::capture::{Capture, MAX_CAPTURES};
 use super::shared::{EngineEvent, Shared, TransportState};
 use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition, Retired};
-use crate::pool::FillSignal;
+use crate::engine::pool::FillSignal;
 use audiolab_dsp::mix::{TrackMix, mix_track};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! blocks in real time (the mock clock, whenever there is no sound card).
 
 use crate::engine::EngineCore;
-use crate::pool::PoolEntry;
+use crate::engine::pool::PoolEntry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::thread::JoinHandle;
@@ -59,7 +59,7 @@ impl Output {
     /// at 48 kHz; else the mock clock.
     pub fn detect() -> Output {
         #[cfg(feature = "hw-audio")]
-        if crate::cpal_output::output_available(48_000) {
+        if crate::engine::cpal_output::output_available(48_000) {
             return Output::Hardware;
         }
         Output::Mock
@@ -84,11 +84,11 @@ pub fn start_output(
     entry: &PoolEntry,
 ) -> std::io::Result<(Option<Worker>, Output)> {
     #[cfg(feature = "hw-audio")]
-    if output == Output::Hardware && crate::cpal_output::output_available(sample_rate) {
+    if output == Output::Hardware && crate::engine::cpal_output::output_available(sample_rate) {
         // A stream that fails to open after a successful probe loses this engine's core, so
         // probe first; a failure here is reported and the session fails to start.
         core.set_fill_signal(entry.fill_signal());
-        return crate::cpal_output::spawn_output(core, sample_rate, stats)
+        return crate::engine::cpal_output::spawn_output(core, sample_rate, stats)
             .map(|w| (Some(w), Output::Hardware))
             .map_err(std::io::Error::other);
     }

@@ -13,7 +13,7 @@
 //! when a command wakes it. The render threads keep the audio-thread rules (no locks, no
 //! allocation, no I/O in a render); everything that may block runs on the read-ahead thread.
 
-use crate::backend::ClockStats;
+use crate::engine::backend::ClockStats;
 use crate::engine::{BLOCK_FRAMES, EngineCore, Prefetcher};
 use crossbeam_queue::ArrayQueue;
 use std::collections::HashMap;

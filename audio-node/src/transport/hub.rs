@@ -200,7 +200,7 @@ impl Outbox {
         let missed = self.missed.swap(0, Ordering::Relaxed);
         if missed > 0 {
             let text = format!("{missed} messages were dropped because the connection is slow");
-            let notice = crate::protocol::ServerMessage::Error { message: text }.frame();
+            let notice = audiolab_transport::protocol::ServerMessage::Error { message: text }.frame();
             if sink.feed(Frame::Text(notice.to_string())).now_or_never().is_none() {
                 // Still full: these are missed too, and told about later.
                 self.missed.fetch_add(missed + messages.count(), Ordering::Relaxed);

@@ -4,11 +4,11 @@
 //! task, so a busy async runtime cannot make the cadence drift; one for all engines, so a
 //! loaded project that does nothing costs nothing.
 
-use crate::backend::{Worker, spawn_worker};
+use crate::engine::backend::{Worker, spawn_worker};
 use crate::engine::{EngineEvent, EngineHandle, TransportState};
-use crate::hub::Hub;
-use crate::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage};
+use crate::transport::hub::Hub;
 use audiolab_domain::{Frames, ProjectId, SampleRate};
+use audiolab_transport::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};

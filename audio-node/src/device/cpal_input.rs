@@ -3,7 +3,7 @@
 //! capture reads. The stream is opened as `f32` at the project's rate with the device's own
 //! channel count; a device that cannot do that is refused with its name (no resampling yet).
 
-use crate::backend::Worker;
+use crate::engine::backend::Worker;
 use audiolab_domain::device::InputDevice;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::sync::Arc;
@@ -80,7 +80,7 @@ pub fn open(device_id: &str, sample_rate: u32) -> Result<(HardwareInput, rtrb::C
     let latency = latency_ns.clone();
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let name = format!("audiolab-input-{channels}ch");
-    let worker = crate::backend::spawn_worker(name, move |stop| {
+    let worker = crate::engine::backend::spawn_worker(name, move |stop| {
         let stream = (|| {
             let config = cpal::StreamConfig { channels, sample_rate, buffer_size: cpal::BufferSize::Default };
             let callback = move |data: &[f32], info: &cpal::InputCallbackInfo| {

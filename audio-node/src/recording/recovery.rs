@@ -2,10 +2,10 @@
 //! `serve`, a dead node's in cloud mode), and jobs a crash left unfinished.
 
 use crate::node::Node;
-use crate::protocol::ServerMessage;
 use audiolab_domain::RecordingSessionId;
 use audiolab_domain::job::JobKind;
 use audiolab_domain::recording::RecordingStatus;
+use audiolab_transport::protocol::ServerMessage;
 
 impl Node {
     /// Recovers the recordings a crash of `serve` interrupted: those in `recording` whose

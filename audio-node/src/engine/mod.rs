@@ -15,9 +15,13 @@
 //! live fader, pan and mute/solo and sums. A seek, a loop change or an underrun starts a new
 //! *generation*: the audio thread tells the prefetcher where to resume and drops older blocks.
 
+pub mod backend;
 mod capture;
 mod core;
+#[cfg(feature = "hw-audio")]
+pub mod cpal_output;
 mod monitor;
+pub mod pool;
 mod prefetch;
 mod shared;
 

@@ -1,18 +1,19 @@
-//! The node: the registry of loaded projects, and the transport operations on them.
+//! The node: the registry of loaded projects — loading, parking and unloading engines within
+//! the node's limits. The transport operations on them are in [`control`].
+
+mod control;
 
 use crate::engine::{Command, TransportState};
-use crate::hub::Hub;
-use crate::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::recording::ActiveRecording;
 use crate::session::Session;
-use audiolab_domain::history::ProjectChange;
+use crate::transport::hub::Hub;
 use audiolab_domain::track::Track;
-use audiolab_domain::transport::{AudioControl, LoadSummary, TransportError, TransportResult, TransportStatus};
-use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped};
-use audiolab_domain::{Frames, ProjectId, RecordingSessionId, TrackId};
+use audiolab_domain::transport::{TransportError, TransportResult, TransportStatus};
+use audiolab_domain::{Frames, ProjectId, RecordingSessionId};
 use audiolab_jobs::queue::JobQueue;
 use audiolab_media::storage::Storage;
 use audiolab_store::{Page, Store, StoreError};
+use audiolab_transport::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ struct Parked {
 /// Hosts the engine sessions of the projects loaded on this node.
 pub struct Node {
     pub(crate) store: Store,
-    output: crate::backend::Output,
+    output: crate::engine::backend::Output,
     pub(crate) storage: Storage,
     pub(crate) hub: Arc<Hub>,
     /// The loaded engines. An engine is never replaced while loaded: model changes reach it
@@ -69,9 +70,9 @@ pub struct Node {
     /// Where stopped takes go to be finalised by a worker.
     pub(crate) queue: JobQueue,
     /// The threads that render and feed every engine of this node.
-    pool: Arc<crate::pool::RenderPool>,
+    pool: Arc<crate::engine::pool::RenderPool>,
     /// The thread that turns engine state into client messages.
-    reports: crate::reports::Reports,
+    reports: crate::transport::reports::Reports,
     limits: EngineLimits,
     /// This node's id in the registry of nodes (none in `serve`), written on the takes it
     /// records so another node can claim them if this one dies.
@@ -96,14 +97,14 @@ impl Node {
     /// # Errors
     /// When the pool's or the reports' threads cannot be started.
     pub fn new(store: Store, storage: Storage, queue: JobQueue, limits: EngineLimits) -> std::io::Result<Self> {
-        let output = crate::backend::Output::detect();
+        let output = crate::engine::backend::Output::detect();
         let hub = Arc::new(Hub::default());
         Ok(Self {
             store,
             output,
             storage,
-            pool: Arc::new(crate::pool::RenderPool::per_core()?),
-            reports: crate::reports::Reports::start(hub.clone())?,
+            pool: Arc::new(crate::engine::pool::RenderPool::per_core()?),
+            reports: crate::transport::reports::Reports::start(hub.clone())?,
             hub,
             sessions: Default::default(),
             recordings: Default::default(),
@@ -128,7 +129,7 @@ impl Node {
     }
 
     /// What plays this node's engines.
-    pub fn output(&self) -> crate::backend::Output {
+    pub fn output(&self) -> crate::engine::backend::Output {
         self.output
     }
 
@@ -363,131 +364,4 @@ pub(crate) fn seconds_to_frames(position: f64, session: &Session) -> TransportRe
     Ok(Frames::from_seconds("position", position.clamp(0.0, 864_000.0), session.rate)
         .map_err(|e| TransportError::Invalid(e.to_string()))?
         .get())
-}
-
-impl Node {
-    /// One transport move: loads the project if needed, applies `command` on its engine, and
-    /// tells the project's clients with an `event` carrying the resulting status.
-    async fn drive(
-        &self,
-        project: ProjectId,
-        event: fn(PlaybackEvent) -> ServerMessage,
-        command: impl FnOnce(&Session) -> TransportResult<Command>,
-    ) -> TransportResult<TransportStatus> {
-        let session = self.loaded(project).await?;
-        session.command(command(&session)?).await.map_err(busy)?;
-        let status = session.status();
-        self.publish(project, event, &status);
-        Ok(status)
-    }
-}
-
-#[async_trait::async_trait]
-impl AudioControl for Node {
-    async fn load(&self, project: ProjectId) -> TransportResult<LoadSummary> {
-        match self.refresh(project).await? {
-            Some(summary) => Ok(summary),
-            None => Ok(self.loaded(project).await?.summary()),
-        }
-    }
-
-    async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus> {
-        self.release_away_device(project, "the transport was started while the device was away").await;
-        self.drive(project, ServerMessage::PlaybackStarted, |session| {
-            Ok(Command::Play { from: position.map(|p| seconds_to_frames(p, session)).transpose()? })
-        })
-        .await
-    }
-
-    async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.drive(project, ServerMessage::PlaybackPaused, |_| Ok(Command::Pause)).await
-    }
-
-    async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.release_away_device(project, "the transport was started while the device was away").await;
-        self.drive(project, ServerMessage::PlaybackStarted, |_| Ok(Command::Resume)).await
-    }
-
-    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.drive(project, ServerMessage::PlaybackStopped, |_| Ok(Command::Stop)).await
-    }
-
-    async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
-        self.drive(project, ServerMessage::PlaybackSeeked, |session| {
-            Ok(Command::Seek(seconds_to_frames(position, session)?))
-        })
-        .await
-    }
-
-    async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        if let Some(session) = self.session(project).await {
-            return Ok(session.status());
-        }
-        let parked = self.parked.lock().unwrap_or_else(|p| p.into_inner()).get(&project).copied();
-        let found = self
-            .store
-            .get_project(project)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| TransportError::not_found("project"))?;
-        let mut status = TransportStatus::unloaded(project, found.sample_rate.hz());
-        if let Some(Parked { frame, paused }) = parked {
-            // Unloaded while idle: the next command loads it where it was.
-            status.frame = frame;
-            status.position = Frames(frame).to_seconds(found.sample_rate);
-            status.status = if paused { TransportState::Paused } else { TransportState::Stopped };
-        }
-        Ok(status)
-    }
-
-    async fn set_metronome(
-        &self,
-        project: ProjectId,
-        metronome: audiolab_domain::transport::MetronomeSettings,
-    ) -> TransportResult<TransportStatus> {
-        metronome.validate().map_err(TransportError::Invalid)?;
-        let session = self.loaded(project).await?;
-        session.set_metronome(metronome).await.map_err(busy)?;
-        Ok(session.status())
-    }
-
-    async fn record_start(&self, project: ProjectId, request: RecordRequest) -> TransportResult<RecordingStarted> {
-        self.start_recording(project, request).await
-    }
-
-    async fn record_stop(
-        &self,
-        project: ProjectId,
-        track: Option<TrackId>,
-        session: RecordingSessionId,
-        actor: Option<&audiolab_domain::user::Actor>,
-    ) -> TransportResult<RecordingStopped> {
-        self.stop_recording(project, track, session, actor).await
-    }
-
-    async fn announce(&self, change: &ProjectChange) -> TransportResult<()> {
-        self.apply_change(change).await;
-        Ok(())
-    }
-
-    async fn revoked(&self, revocation: audiolab_domain::user::Revocation) -> TransportResult<()> {
-        self.revoke(revocation).await;
-        Ok(())
-    }
-
-    async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        Node::detach_device(self, project).await
-    }
-
-    async fn project_deleted(&self, project: ProjectId) {
-        self.unload_project(project, "the project was deleted").await;
-    }
-
-    fn input_devices(&self) -> Vec<audiolab_domain::device::InputDevice> {
-        #[allow(unused_mut)]
-        let mut devices = audiolab_domain::device::virtual_devices(audiolab_domain::SampleRate::DEFAULT.hz());
-        #[cfg(feature = "hw-audio")]
-        devices.extend(crate::cpal_input::input_devices());
-        devices
-    }
 }

@@ -2,8 +2,8 @@
 //! It asks for what the engine renders — stereo `f32` at the project rate — and when no device
 //! offers that, the caller falls back to the mock clock.
 
-use crate::backend::{ClockStats, Worker};
 use crate::engine::EngineCore;
+use crate::engine::backend::{ClockStats, Worker};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,7 +25,7 @@ pub fn output_available(sample_rate: u32) -> bool {
 /// The stream lives on its own thread (streams are not `Send` on every platform).
 pub fn spawn_output(mut core: EngineCore, sample_rate: u32, stats: Arc<ClockStats>) -> Result<Worker, String> {
     let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let worker = crate::backend::spawn_worker("audiolab-cpal".into(), move |stop| {
+    let worker = crate::engine::backend::spawn_worker("audiolab-cpal".into(), move |stop| {
         let stream = (|| {
             let device = cpal::default_host().default_output_device().ok_or("no output device")?;
             let config = cpal::StreamConfig { channels: 2, sample_rate, buffer_size: cpal::BufferSize::Default };

@@ -1,10 +1,10 @@
 //! Fixtures for tests of jobs, here and in the tests of the processes that run them.
 
-use crate::finalize::{TakeSpan, create_takes};
 use audiolab_domain::project::{NewProject, Project};
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::track::NewTrack;
 use audiolab_domain::{Frames, RecordingSessionId};
+use audiolab_jobs::finalize::{TakeSpan, create_takes};
 use audiolab_media::capture::{ChunkWriter, Manifest};
 use audiolab_media::storage::Storage;
 use audiolab_store::Store;

@@ -8,8 +8,8 @@
 //! caught while nothing played (an underrun, a network drop) is not heard against anything
 //! and takes no room, so a take interrupted and resumed is the same take as one that was not.
 
-use crate::coverage::Coverage;
-use crate::play_map::Placed;
+use crate::device::play_map::Placed;
+use crate::recording::coverage::Coverage;
 use audiolab_jobs::finalize::TakeSpan;
 use audiolab_media::capture::{CaptureError, Manifest, SparseChunkWriter};
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ impl ClientTake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::play_map::{PlayMap, Run};
+    use crate::device::play_map::{PlayMap, Run};
 
     /// The round trip the synthetic musician's setup has, in frames.
     const LATENCY: u64 = 2_085;

@@ -1,6 +1,6 @@
 //! Throwaway databases for tests: a fresh SQLite file or a fresh PostgreSQL database per test.
 
-use crate::{Store, StoreResult};
+use audiolab_store::{Store, StoreResult};
 // The database name is generated here from a UUID, never taken from input.
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 

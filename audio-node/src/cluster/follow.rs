@@ -3,7 +3,6 @@
 //! that missed revisions catches up; job updates announce the clips they made ready.
 
 use crate::node::{Node, busy, store_error};
-use crate::protocol::{JobProgress, LoopEvent, RecordingEvent, ServerMessage, TrackState};
 use crate::session::Session;
 use audiolab_domain::ProjectId;
 use audiolab_domain::history::ProjectChange;
@@ -11,6 +10,7 @@ use audiolab_domain::job::{JobKind, JobPayload, JobResult, JobStatus};
 use audiolab_domain::track::Track;
 use audiolab_domain::transport::{LoadSummary, ModelAction, ModelChange, ModelItem, TransportError, TransportResult};
 use audiolab_jobs::JobUpdate;
+use audiolab_transport::protocol::{JobProgress, LoopEvent, RecordingEvent, ServerMessage, TrackState};
 use std::sync::Arc;
 
 impl Node {

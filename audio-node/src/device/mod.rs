@@ -17,13 +17,17 @@
 //! microphone frames received), resends the rest, and gets again the monitor frames it had not
 //! reported played. After [`AWAY_GRACE`] an away device is detached for good.
 
-use crate::client_take::ClientTake;
+#[cfg(feature = "hw-audio")]
+pub mod cpal_input;
+pub mod play_map;
+
+use crate::device::play_map::{PlayMap, Run};
 use crate::engine::MonitorFeed;
-use crate::play_map::{PlayMap, Run};
-use crate::protocol::{MicReceived, Played};
+use crate::recording::client_take::ClientTake;
 use crate::session::Session;
-use crate::wire::{self, AudioFrame, Header, Kind, SampleFormat, SeqOrder, SeqTracker};
 use audiolab_domain::UserId;
+use audiolab_transport::protocol::{MicReceived, Played};
+use audiolab_transport::wire::{self, AudioFrame, Header, Kind, SampleFormat, SeqOrder, SeqTracker};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

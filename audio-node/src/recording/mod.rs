@@ -7,70 +7,21 @@
 //! record_stop:  StopCapture ─▶ writer drains ─▶ placement ─▶ take + clip (processing) ─▶ finalize
 //! ```
 
+pub mod client_take;
+pub mod coverage;
+pub mod input;
+mod recovery;
+mod stopped;
+pub mod writer;
+
+pub use input::{HardwareInput, OpenedInput, device_latency, input_source, open_input};
+use stopped::{StoppedInput, stop_client_take, stop_engine_capture};
+pub use writer::{CaptureWriter, manifest, upload_capture};
+
 use crate::engine::{CaptureMeter, InputSource};
-use crate::hub::Hub;
-use audiolab_domain::device::LOOPBACK_DEVICE_ID;
+use crate::transport::hub::Hub;
 use audiolab_domain::{ProjectId, RecordingSessionId, TrackId};
-use audiolab_dsp::input::VirtualSignal;
-use audiolab_media::capture::{ChunkWriter, Manifest};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::Duration;
-
-/// How often the writer drains a capture ring: far inside its [`crate::engine::capture`] capacity.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
-
-/// The input a device id names, if this node has it.
-pub fn input_source(device_id: &str, tempo: f64) -> Option<InputSource> {
-    match device_id {
-        "mock_0" => Some(InputSource::Virtual(VirtualSignal::Sine)),
-        "mock_1" => Some(InputSource::Virtual(VirtualSignal::Tones)),
-        "mock_2" => Some(InputSource::Virtual(VirtualSignal::Click { tempo })),
-        LOOPBACK_DEVICE_ID => Some(InputSource::Loopback),
-        _ => None,
-    }
-}
-
-/// A sound card delivering a take's input (only with the `hw-audio` feature; without it the
-/// type has no values).
-#[cfg(feature = "hw-audio")]
-pub use crate::cpal_input::HardwareInput;
-#[cfg(not(feature = "hw-audio"))]
-pub enum HardwareInput {}
-
-/// A device's input: what the capture reads, and for a sound card its running stream and the
-/// ring that stream fills.
-pub type OpenedInput = (InputSource, Option<(HardwareInput, rtrb::Consumer<f32>)>);
-
-/// Opens the input `device_id` names on this node: a virtual device or the loopback, or (with
-/// `hw-audio`) a sound-card input at the project's `sample_rate`. Errors say why not.
-pub fn open_input(device_id: &str, tempo: f64, sample_rate: u32) -> TransportResult<OpenedInput> {
-    if let Some(source) = input_source(device_id, tempo) {
-        return Ok((source, None));
-    }
-    #[cfg(feature = "hw-audio")]
-    if device_id.starts_with(crate::cpal_input::PREFIX) {
-        let (input, ring) = crate::cpal_input::open(device_id, sample_rate)
-            .map_err(|e| TransportError::Unavailable(format!("cannot open the input: {e}")))?;
-        return Ok((InputSource::Device { channels: input.channels() }, Some((input, ring))));
-    }
-    let _ = sample_rate;
-    Err(TransportError::Invalid(format!("device_id: no input device {device_id:?} on this node")))
-}
-
-/// Input + output latency in frames, subtracted from a take's position. The virtual devices
-/// and the loopback are sample-aligned with the engine's frame counter by construction; a
-/// sound card reports its input latency on each callback and the output its own.
-pub fn device_latency(hardware: Option<&HardwareInput>, output_latency_frames: i64, sample_rate: u32) -> i64 {
-    match hardware {
-        #[cfg(feature = "hw-audio")]
-        Some(input) => input.latency_frames(sample_rate) + output_latency_frames,
-        _ => {
-            let _ = (output_latency_frames, sample_rate);
-            0
-        }
-    }
-}
 
 /// A recording in progress on this node.
 pub struct ActiveRecording {
@@ -101,102 +52,13 @@ pub struct EngineCapture {
     pub uploader: Option<tokio::task::JoinHandle<std::collections::HashSet<String>>>,
 }
 
-/// The thread moving one capture from its ring to storage. Dropping it (shutdown) makes it
-/// write what the ring holds and end.
-pub struct CaptureWriter {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
-}
-
-impl CaptureWriter {
-    /// Starts writing `ring` into `chunks` until the audio thread finishes the capture and the
-    /// ring is empty (or the node shuts down: then what is in the ring is written first).
-    pub fn spawn(
-        name: String,
-        mut ring: rtrb::Consumer<f32>,
-        meter: Arc<CaptureMeter>,
-        mut chunks: ChunkWriter,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::Builder::new().name(name).spawn(move || {
-            let mut result = Ok(());
-            loop {
-                // Read `finished` before draining: whatever it covers is in the ring by now.
-                // An engine dropped mid-take (shutdown) abandons the ring: what is in it is all.
-                let last = meter.finished() || stopping.load(Relaxed) || ring.is_abandoned();
-                let available = ring.slots();
-                if available > 0 {
-                    if let Ok(chunk) = ring.read_chunk(available) {
-                        let (first, second) = chunk.as_slices();
-                        result = result.and_then(|()| chunks.write(first)).and_then(|()| chunks.write(second));
-                        chunk.commit_all();
-                    }
-                }
-                if last && ring.is_empty() {
-                    break;
-                }
-                std::thread::sleep(DRAIN_INTERVAL);
-            }
-            result.and_then(|()| chunks.finish()).map_err(|err| {
-                tracing::error!(%err, "capture could not be written");
-                err.to_string()
-            })
-        })?;
-        Ok(Self { stop, thread: Some(thread) })
-    }
-
-    /// Waits for the writer to put the whole capture on storage (once the audio thread has
-    /// finished it). Blocking: call off the runtime.
-    pub fn join(mut self) -> Result<(), String> {
-        let thread = self.thread.take().expect("joined once");
-        thread.join().unwrap_or_else(|_| Err("the capture writer panicked".into()))
-    }
-}
-
-impl Drop for CaptureWriter {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Sends a capture's manifest and each chunk as soon as it is complete (one second of audio)
-/// to the object store, every second until the capture finishes, so a take survives the loss
-/// of its node. Returns what it sent; the rest goes when the take stops.
-pub async fn upload_capture(
-    storage: audiolab_media::storage::Storage,
-    capture_key: String,
-    chunk_bytes: u64,
-    meter: Arc<CaptureMeter>,
-) -> std::collections::HashSet<String> {
-    let mut sent = std::collections::HashSet::new();
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    while !meter.finished() {
-        ticks.tick().await;
-        let complete =
-            |name: &str, length: u64| name == "manifest" || (name.starts_with("chunk-") && length == chunk_bytes);
-        if let Err(error) = storage.publish_new(&capture_key, &mut sent, complete).await {
-            tracing::warn!(%capture_key, %error, "cannot send a capture's chunks yet; retrying");
-        }
-    }
-    sent
-}
-
-/// The capture's manifest for a source at `sample_rate`.
-pub fn manifest(source: InputSource, sample_rate: u32) -> Manifest {
-    Manifest { channels: source.channels() as u16, sample_rate }
-}
-
 use crate::engine::{Command, TransportState};
 use crate::node::{Node, busy, seconds_to_frames, store_error};
-use crate::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 use crate::session::Session;
 use audiolab_domain::Frames;
 use audiolab_domain::recording::{RecordingSession, RecordingStatus};
 use audiolab_domain::transport::{RecordRequest, RecordingStarted, RecordingStopped, TransportError, TransportResult};
+use audiolab_transport::protocol::{PlaybackEvent, RecordingEvent, ServerMessage};
 
 impl Node {
     /// Starts recording (see [`AudioControl::record_start`]); `self` is shared so the take can be
@@ -310,7 +172,7 @@ impl Node {
                     audiolab_media::capture::Manifest { channels: u16::from(link.channels), sample_rate: rate };
                 let origin = link.heard_until.load(std::sync::atomic::Ordering::Acquire);
                 let take = tokio::task::spawn_blocking(move || {
-                    crate::client_take::ClientTake::create(&dir, manifest, origin, keep)
+                    crate::recording::client_take::ClientTake::create(&dir, manifest, origin, keep)
                 })
                 .await
                 .map_err(|e| TransportError::Internal(e.to_string()))?
@@ -592,113 +454,4 @@ async fn report_progress(
         };
         hub.publish(project, ServerMessage::RecordingStatus(progress).frame());
     }
-}
-
-/// What a stopped take's input left: its capture written (or why not), its length, where it
-/// starts and the takes cut from it.
-struct StoppedInput {
-    written: Result<(), String>,
-    frames: u64,
-    dropped: u64,
-    /// Frames of a client device's microphone that never arrived (silent in the take).
-    missing: u64,
-    /// The timeline frame of its first sample, before `shift`; `None` when nothing came.
-    first: Option<i64>,
-    spans: Vec<audiolab_jobs::finalize::TakeSpan>,
-    /// Frames the take moves by: the manual offset, less a sound card's latency.
-    shift: i64,
-    channels: u16,
-    uploader: Option<tokio::task::JoinHandle<std::collections::HashSet<String>>>,
-}
-
-/// Takes an engine capture off the engine and waits for its writer.
-async fn stop_engine_capture(session: &Session, capture: EngineCapture, offset: i64) -> TransportResult<StoppedInput> {
-    let EngineCapture { capture_id, source, meter, writer, hardware, uploader } = capture;
-    session.command(Command::StopCapture(capture_id)).await.map_err(busy)?;
-    let latency = device_latency(hardware.as_ref(), session.output_latency_frames(), session.rate.hz());
-    // The take is over: the sound card's stream stops (joining its thread, off the runtime).
-    if let Some(input) = hardware {
-        let _ = tokio::task::spawn_blocking(move || drop(input)).await;
-    }
-    // The writer ends once the audio thread lets go of the capture and the ring is drained.
-    let written = tokio::task::spawn_blocking(move || writer.join())
-        .await
-        .map_err(|e| TransportError::Internal(e.to_string()))?;
-    let shift = offset - latency;
-    Ok(StoppedInput {
-        written,
-        frames: meter.frames() - meter.dropped().min(meter.frames()),
-        dropped: meter.dropped(),
-        missing: 0,
-        first: meter.first_frame(),
-        spans: take_spans(&meter.passes(), meter.frames(), shift),
-        shift,
-        channels: source.channels() as u16,
-        uploader,
-    })
-}
-
-/// How long `record/stop` waits for a client device's microphone audio still on its way.
-const CLIENT_TAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Ends a client device's take: its connection placed every block already (latency included),
-/// so only the manual offset moves it. The microphone audio of what the client had heard when
-/// the stop came is waited for (it may be on its way, or being resent after a reconnect) for up
-/// to [`CLIENT_TAKE_WAIT`]; holes left then stay silent and are counted in `missing_frames`.
-async fn stop_client_take(link: &crate::device::DeviceLink, offset: i64) -> TransportResult<StoppedInput> {
-    let heard = link.heard_until.load(std::sync::atomic::Ordering::Acquire);
-    let deadline = tokio::time::Instant::now() + CLIENT_TAKE_WAIT;
-    loop {
-        let missing = link.take.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|t| t.missing_before(heard));
-        // A device the node detached sends nothing more: the take keeps what arrived.
-        if missing.is_none_or(|m| m == 0) || tokio::time::Instant::now() >= deadline || link.ended().is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let take = link.take.lock().unwrap_or_else(|p| p.into_inner()).take();
-    let take = take.ok_or_else(|| TransportError::Internal("the client take is gone".into()))?;
-    let holes = take.holes();
-    let missing: u64 = holes.iter().map(|h| h.end - h.start).sum();
-    if missing > 0 {
-        tracing::warn!(missing, holes = holes.len(), "a client take stopped with microphone audio missing");
-    }
-    let spans: Vec<_> = take
-        .spans()
-        .into_iter()
-        .map(|s| audiolab_jobs::finalize::TakeSpan { timeline_start: (s.timeline_start + offset).max(0), ..s })
-        .collect();
-    let first = spans.first().map(|s| s.timeline_start - offset);
-    let frames = spans.iter().map(|s| s.frames).sum();
-    let written = tokio::task::spawn_blocking(move || take.finish().map_err(|e| e.to_string()))
-        .await
-        .map_err(|e| TransportError::Internal(e.to_string()))?;
-    Ok(StoppedInput {
-        written,
-        frames,
-        dropped: 0,
-        missing,
-        first,
-        spans,
-        shift: offset,
-        channels: u16::from(link.channels),
-        uploader: None,
-    })
-}
-
-/// The takes of a capture of `frames` frames from its passes, each moved by `shift` frames.
-fn take_spans(passes: &[crate::engine::Pass], frames: u64, shift: i64) -> Vec<audiolab_jobs::finalize::TakeSpan> {
-    passes
-        .iter()
-        .enumerate()
-        .map(|(i, pass)| {
-            let end = passes.get(i + 1).map_or(frames, |next| next.capture_offset);
-            audiolab_jobs::finalize::TakeSpan {
-                capture_offset: pass.capture_offset,
-                timeline_start: (pass.timeline_start + shift).max(0),
-                frames: end.saturating_sub(pass.capture_offset),
-            }
-        })
-        .filter(|span| span.frames > 0)
-        .collect()
 }

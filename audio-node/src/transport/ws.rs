@@ -3,20 +3,21 @@
 //! every client once it has spoken.
 
 use crate::device::ClientDevice;
-use crate::gate::{Admitted, OriginPolicy};
-use crate::hub::Outbox;
 use crate::node::Node;
 use crate::node::store_error;
-use crate::protocol::{
-    AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage,
-};
-use crate::protocol::{CommandResult, MissedChange, Reverted, SetTrack, TrackState};
+use crate::transport::hub::Outbox;
 use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
 use audiolab_domain::ProjectId;
 use audiolab_domain::track::TrackPatch;
 use audiolab_domain::transport::{AudioControl, TransportError, TransportResult};
 use audiolab_domain::user::{Actor, Need};
+use audiolab_transport::gate::{Admitted, OriginPolicy};
+use audiolab_transport::protocol::{
+    AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage,
+};
+use audiolab_transport::protocol::{CommandResult, MissedChange, Reverted, SetTrack, TrackState};
+use audiolab_transport::{MAX_FRAME_BYTES, is_oversized};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -25,8 +26,6 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Largest frame a client may send; larger ones close the connection with 1009.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// How often a client that has spoken is pinged, so a quiet socket (a stopped project's
 /// listener) is not closed by the server's idle timeout while the client is there.
 pub const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -52,7 +51,7 @@ pub async fn ws_audio(
     if let Err(refusal) = origins.check(req) {
         return refusal;
     }
-    let admitted = match crate::gate::admit(node.store(), req.extensions().get(), project).await {
+    let admitted = match audiolab_transport::gate::admit(node.store(), req.extensions().get(), project).await {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
@@ -229,7 +228,7 @@ const MONITOR_PUMP: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Answers one binary frame: audio from the attached device. Anything else is an `error`.
 fn handle_binary(bytes: &[u8], attachment: &mut Attachment) -> Option<String> {
-    let frame = match crate::wire::decode(bytes) {
+    let frame = match audiolab_transport::wire::decode(bytes) {
         Ok(frame) => frame,
         Err(fault) => return Some(error(&fault.to_string())),
     };
@@ -307,7 +306,7 @@ async fn attach(
     node: &Node,
     project: ProjectId,
     actor: &Actor,
-    request: &crate::protocol::Attach,
+    request: &audiolab_transport::protocol::Attach,
     attachment: &mut Attachment,
 ) -> TransportResult<Attached> {
     let role = request.check().map_err(TransportError::Invalid)?;
@@ -416,16 +415,6 @@ async fn catch_up(node: &Node, project: ProjectId, since: i64) -> ServerMessage 
         })
         .collect();
     ServerMessage::Missed { project_id: project.0, revision, changes }
-}
-
-/// Whether a socket error is a frame over the size limit (answered with close code 1009).
-/// poem hands the socket's errors over as `io::Error`s carrying only the WebSocket library's
-/// message, so the message is compared with the one the library's own capacity error has.
-pub fn is_oversized(error: &std::io::Error) -> bool {
-    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
-    let capacity = Error::Capacity(CapacityError::MessageTooLong { size: 0, max_size: 0 }).to_string();
-    let kind = capacity.split(':').next().unwrap_or_default();
-    !kind.is_empty() && error.to_string().starts_with(kind)
 }
 
 /// Runs one control command on this node: the WebSocket `control` messages and the internal
