@@ -506,6 +506,122 @@ async fn a_count_in_clicks_two_bars_before_the_record_point_and_the_take_starts_
     app.stop().await;
 }
 
+/// One take of [`ten_takes_in_a_row_from_one_client_device_are_each_exact_with_nothing_stray`].
+struct Take {
+    /// The record point (s); `None` records from where the rolling transport is.
+    start: Option<f64>,
+    punch: Option<(f64, f64)>,
+    count_in_bars: u32,
+    /// Loop 1 s – 1.5 s this many times (0: no loop).
+    loop_passes: u32,
+    /// How long the client's clock runs on in silence before it (frames).
+    silence: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_takes_in_a_row_from_one_client_device_are_each_exact_with_nothing_stray() {
+    let app = TestApp::sqlite().await;
+    let (project, vox) = overdub_project(&app).await;
+    let url = app.ws_url(&project);
+    let socket = attached_musician(&url).await;
+    let mut musician = Musician::new(url, socket);
+    let (status, region) =
+        app.post(&format!("/api/projects/{project}/loops"), json!({"start": 1.0, "end": 1.5, "repeat_count": 1})).await;
+    assert_eq!(status, 201, "{region}");
+    let take =
+        |start, punch, count_in_bars, loop_passes, silence| Take { start, punch, count_in_bars, loop_passes, silence };
+    let takes = [
+        take(Some(1.0), None, 0, 0, 0),
+        take(Some(1.0), None, 0, 0, 24_000),
+        take(Some(2.0), None, 0, 0, 4_800),
+        take(None, None, 0, 0, 480),
+        take(Some(0.5), Some((1.25, 1.75)), 0, 0, 96_000),
+        take(Some(1.0), None, 0, 2, 2_400),
+        take(Some(3.0), None, 1, 0, 9_600),
+        take(Some(1.0), None, 0, 0, 0),
+        take(None, None, 0, 0, 48_000),
+        take(Some(0.25), Some((0.5, 1.0)), 0, 0, 1_000),
+    ];
+    let mut recorded = 0;
+    for (n, take) in takes.iter().enumerate() {
+        musician.idle(take.silence).await;
+        if take.loop_passes > 0 {
+            let looped = musician.control("loop_enable", json!({"loop_region_id": region["id"]})).await;
+            assert_eq!(looped["success"], true, "{looped}");
+        }
+        let mut request = json!({"track_id": vox});
+        if take.count_in_bars > 0 {
+            request["count_in_bars"] = json!(take.count_in_bars);
+        }
+        match take.start {
+            Some(start) => request["start_time"] = json!(start),
+            None => {
+                // A rolling start: the transport plays from 0.75 s and the take starts where it is.
+                assert_eq!(musician.control("play", json!({"position": 0.75})).await["success"], true);
+                musician.play_until(RATE as i64, 0).await;
+            }
+        }
+        if let Some((punch_in, punch_out)) = take.punch {
+            (request["punch_in"], request["punch_out"]) = (json!(punch_in), json!(punch_out));
+        }
+        let started = musician.control("record_start", request).await;
+        assert_eq!(started["success"], true, "take {n}: {started}");
+        let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+        let record_point = (started["result"]["start_time"].as_f64().unwrap() * RATE as f64).round() as usize;
+        let first = take.punch.map_or(record_point, |(punch_in, _)| (punch_in * RATE as f64) as usize);
+        let length = match (take.punch, take.loop_passes) {
+            (Some((punch_in, punch_out)), _) => ((punch_out - punch_in) * RATE as f64) as usize,
+            (None, 0) => RATE,
+            (None, _) => RATE / 2,
+        };
+        // Past the take's end (a loop's last pass) by more than the round trip; a loop's
+        // passes wrap on the way.
+        let end = (first + length) as i64;
+        musician.play_until(end + LATENCY as i64 + 4_800, 0).await;
+        let stopped = musician.control("record_stop", json!({"session_id": session})).await;
+        assert_eq!(stopped["success"], true, "take {n}: {stopped}");
+        let result = &stopped["result"];
+        assert_eq!(result["missing_frames"], 0, "take {n}: nothing went missing: {result}");
+        let clips: Vec<String> =
+            result["clip_ids"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        let passes = if take.loop_passes > 0 { 2 } else { 1 };
+        assert_eq!(clips.len(), passes, "take {n}: one take per pass, no stray one: {result}");
+        assert_eq!(result["start_frame"], first, "take {n}: {result}");
+        for clip_id in &clips {
+            let (samples, clip) = take_audio(&app, clip_id).await;
+            assert_eq!(clip["start_frame"], first, "take {n}: {clip}");
+            assert!(samples.len() >= length, "take {n}: {} frames", samples.len());
+            if take.punch.is_some() {
+                assert_eq!(samples.len(), length, "take {n}: exactly the punch range");
+            }
+            // The take holds what the musician heard there (the backing, and the takes before
+            // it that sound on the track): the last time that frame played.
+            let heard = |frame: usize| -> f32 {
+                let frame = frame as i64;
+                let (start, samples) = musician
+                    .monitor
+                    .iter()
+                    .rev()
+                    .find(|(s, m)| *s <= frame && frame < s + m.len() as i64)
+                    .expect("the musician heard every frame of the take");
+                samples[(frame - start) as usize]
+            };
+            let error = |k: usize| (samples[k] - heard(first + k)).abs();
+            let wrong = (0..length).find(|&k| error(k) >= 1e-5);
+            assert_eq!(wrong, None, "take {n} ({clip_id}) differs from what was heard at frame {wrong:?}");
+        }
+        recorded += passes;
+        if take.loop_passes > 0 {
+            assert_eq!(musician.control("loop_disable", json!({})).await["success"], true);
+        }
+        assert_eq!(musician.control("stop", json!({})).await["success"], true);
+    }
+    let (status, listed) = app.get(&format!("/api/tracks/{vox}/takes")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(recorded), "no take the musician did not record");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_round_trip_stored_for_a_users_device_places_its_takes_when_attach_gives_none() {
     let app = TestApp::sqlite_with(|s| s.auth = audiolab_config::AuthMode::Enabled).await;

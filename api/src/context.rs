@@ -105,7 +105,11 @@ impl AudioControl for NoAudio {
     async fn resume(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
-    async fn stop(&self, _: ProjectId) -> TransportResult<audiolab_domain::transport::TransportStatus> {
+    async fn stop(
+        &self,
+        _: ProjectId,
+        _: Option<&audiolab_domain::user::Actor>,
+    ) -> TransportResult<audiolab_domain::transport::TransportStatus> {
         Err(unavailable())
     }
     async fn seek(&self, _: ProjectId, _: f64) -> TransportResult<audiolab_domain::transport::TransportStatus> {

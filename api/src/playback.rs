@@ -239,7 +239,7 @@ impl PlaybackApi {
         id: Path<Uuid>,
     ) -> Answer<Json<PlaybackStatus>, { codes::CHANGE }> {
         let project = ctx.project(&caller, id.0.into(), Need::Change).await?;
-        Ok(Json(ctx.audio.stop(project.id).await?.into()))
+        Ok(Json(ctx.audio.stop(project.id, Some(&caller.actor)).await?.into()))
     }
 
     /// Detach the project's client device

@@ -48,7 +48,7 @@ impl AudioControl for FlakyEngines {
     async fn resume(&self, _: ProjectId) -> TransportResult<TransportStatus> {
         Err(down())
     }
-    async fn stop(&self, _: ProjectId) -> TransportResult<TransportStatus> {
+    async fn stop(&self, _: ProjectId, _: Option<&audiolab_domain::user::Actor>) -> TransportResult<TransportStatus> {
         Err(down())
     }
     async fn seek(&self, _: ProjectId, _: f64) -> TransportResult<TransportStatus> {

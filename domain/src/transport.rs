@@ -293,8 +293,9 @@ pub trait AudioControl: Send + Sync {
     async fn play(&self, project: ProjectId, position: Option<f64>) -> TransportResult<TransportStatus>;
     async fn pause(&self, project: ProjectId) -> TransportResult<TransportStatus>;
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus>;
-    /// Stops and rewinds to 0.
-    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus>;
+    /// Stops and rewinds to 0. Every take recording in the project ends first, saved as by
+    /// `record_stop` in the name of `actor` (■ during a take ends it, on every input).
+    async fn stop(&self, project: ProjectId, actor: Option<&crate::user::Actor>) -> TransportResult<TransportStatus>;
     /// Moves the playhead to `position` seconds, clamped to the project.
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus>;
     async fn status(&self, project: ProjectId) -> TransportResult<TransportStatus>;

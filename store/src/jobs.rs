@@ -180,6 +180,26 @@ impl Store {
         rows.into_iter().map(Job::try_from).collect()
     }
 
+    /// Takes a job to run: `true` when it was queued, or was running without a sign of life for
+    /// `lease` (its worker died). A second delivery of a job that runs elsewhere, or that has
+    /// finished, gets `false` and must be left alone: pushes are at least once (§13), runs once.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_job(&self, id: JobId, lease: std::time::Duration) -> StoreResult<bool> {
+        let now = Utc::now();
+        let stale = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let changed = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET status = 'running', progress = 0, updated_at = $2
+             WHERE id = $1 AND (status = 'queued' OR (status = 'running' AND updated_at < $3))",
+        )
+        .bind(id.0)
+        .bind(now)
+        .bind(stale)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(changed == 1)
+    }
+
     /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
     #[tracing::instrument(skip(self))]
     pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {

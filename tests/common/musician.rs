@@ -85,6 +85,25 @@ impl Musician {
         }
     }
 
+    /// The transport stands: whatever monitor audio is still on its way is played, then the
+    /// client's clock runs on for `frames` frames of silence, its microphone sending all along
+    /// (as a sound card's does), and it says how far it has played.
+    pub async fn idle(&mut self, frames: u64) {
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_millis(100), self.socket().next()).await {
+            if let Message::Binary(bytes) = frame {
+                self.play(wire::decode(&bytes).expect("a valid MON frame")).await.expect("connected");
+            }
+        }
+        for _ in 0..frames.div_ceil(480) {
+            self.heard.extend([0.0; 480]);
+            let mic = self.capture(480);
+            self.send(Message::binary(mic)).await.expect("connected");
+        }
+        let played = json!({"type": "played", "data": {"consumed": self.consumed}});
+        self.send(Message::text(played.to_string())).await.expect("connected");
+        self.reached = i64::MIN;
+    }
+
     /// Sends a control command and plays on (as a client does) until its answer comes.
     pub async fn control(&mut self, command: &str, data: Value) -> Value {
         let id = uuid::Uuid::new_v4().to_string();

@@ -149,8 +149,8 @@ impl AudioControl for RemoteNodes {
     async fn resume(&self, project: ProjectId) -> TransportResult<TransportStatus> {
         self.call(project, ControlCommand::Resume {}).await
     }
-    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
-        self.call(project, ControlCommand::Stop {}).await
+    async fn stop(&self, project: ProjectId, actor: Option<&Actor>) -> TransportResult<TransportStatus> {
+        self.call_as(project, actor, ControlCommand::Stop {}).await
     }
     async fn seek(&self, project: ProjectId, position: f64) -> TransportResult<TransportStatus> {
         self.call(project, ControlCommand::Seek { position }).await

@@ -15,6 +15,10 @@ use std::time::Duration;
 /// Attempts before a transient failure fails the job.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// How long a running job may go without progress before another delivery may take it over
+/// (its worker is taken to be dead). Every job reports progress far more often than this.
+pub const RUN_LEASE: Duration = Duration::from_secs(120);
+
 /// What a worker needs to run jobs.
 #[derive(Debug, Clone)]
 pub struct Jobs {
@@ -24,14 +28,16 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Runs the job `job_id` to its end. A job already finished (a second delivery) is left
-    /// alone; a job whose row is gone is skipped. Errors only when the row cannot be read.
+    /// Runs the job `job_id` to its end. A job already finished or running elsewhere (a second
+    /// delivery) is left alone; a job whose row is gone is skipped. Errors only when the row
+    /// cannot be read.
     pub async fn run(&self, job_id: JobId) -> Result<(), StoreError> {
         let Some(job) = self.store.get_job(job_id).await? else {
             tracing::warn!(%job_id, "a queued job has no row; skipped");
             return Ok(());
         };
-        if job.status.is_terminal() {
+        if job.status.is_terminal() || !self.store.claim_job(job_id, RUN_LEASE).await? {
+            tracing::debug!(%job_id, "a job delivered again is already taken");
             return Ok(());
         }
         if let Err(reason) = self.execute(&job).await {

@@ -39,6 +39,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_finalize_job_succeeds_once_and_running_it_again_changes_nothing,
     a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing,
+    a_job_delivered_twice_at_once_runs_once,
 );
 
 /// A worker's context whose updates arrive on the returned receiver.
@@ -127,4 +128,28 @@ async fn a_broken_capture_fails_the_job_with_its_reason_and_deletes_nothing(db: 
     let clip = store.get_clip(takes[0].clip_id).await.unwrap().unwrap();
     assert_eq!(clip.status, ClipStatus::Failed);
     assert!(capture.join("chunk-000000.f32").exists(), "the raw capture is kept");
+}
+
+async fn a_job_delivered_twice_at_once_runs_once(db: TestDatabase) {
+    let store = db.open().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::new(dir.path());
+    let session = audiolab_testkit::stopped_session(&store, &storage, 2, 240_000).await;
+    let job = queue_finalize(&store, session.project_id, session.id).await.unwrap();
+    let (jobs, mut updates) = jobs(&store, &storage);
+    // The outbox pushes at least once: two workers may take the same job id together.
+    let (first, second) = tokio::join!(jobs.run(job), jobs.run(job));
+    (first.unwrap(), second.unwrap());
+    let mut seen = Vec::new();
+    while let Ok(update) = updates.try_recv() {
+        seen.push(update.status);
+    }
+    assert_eq!(seen, [JobStatus::Running, JobStatus::Succeeded], "one run, reported once");
+    assert_eq!(store.list_takes(session.track_id, audiolab_store::Page::ALL).await.unwrap().len(), 1);
+    // A job whose worker died (running, silent past the lease) is taken over by the next delivery.
+    let stalled = queue_finalize(&store, session.project_id, session.id).await.unwrap();
+    assert!(store.claim_job(stalled, std::time::Duration::from_secs(120)).await.unwrap());
+    assert!(!store.claim_job(stalled, std::time::Duration::from_secs(120)).await.unwrap(), "it runs");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store.claim_job(stalled, std::time::Duration::from_millis(10)).await.unwrap(), "its worker is gone");
 }

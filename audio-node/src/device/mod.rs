@@ -60,8 +60,8 @@ pub struct DeviceLink {
     pub channels: u8,
     /// The frames the engine may render ahead of what the client played.
     pub lookahead: u32,
-    /// The played index up to which the device has been heard: a take starting now keeps what
-    /// is heard from here on.
+    /// The played index up to which the microphone's audio has been heard (what a stopping
+    /// take waits for).
     pub heard_until: AtomicU64,
     /// The take recording from this device, if any: the connection writes into it.
     pub take: Mutex<Option<ClientTake>>,
@@ -127,6 +127,17 @@ impl DeviceLink {
                 acknowledged: HashMap::new(),
             }),
         }
+    }
+
+    /// The played index the next frame the engine renders will have: what the client has
+    /// reported playing, plus what was rendered (sent, or still in the feed) and has not been
+    /// reported played yet — every rendered frame is played once, in order. A take that
+    /// starts now lays its capture out from here, so nothing rendered before it — the tail of
+    /// the last playback, still in the client's buffer or heard while its clock ran on in
+    /// silence — can fall into it, however long ago or however recently the transport stood.
+    pub fn next_rendered_index(&self) -> u64 {
+        let state = self.state();
+        state.plays.played() + state.sent.saturating_sub(state.consumed) + state.feed.queued_frames()
     }
 
     fn state(&self) -> MutexGuard<'_, DeviceState> {

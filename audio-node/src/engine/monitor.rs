@@ -72,6 +72,11 @@ impl MonitorFeed {
         Some((stretch, samples))
     }
 
+    /// Frames the tap has written and the feed not yet taken.
+    pub fn queued_frames(&self) -> u64 {
+        (self.samples.slots() / 2) as u64
+    }
+
     /// Frames the tap had to drop because the feed was not read in time.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Relaxed)

@@ -54,7 +54,12 @@ impl AudioControl for Node {
         self.drive(project, ServerMessage::PlaybackStarted, |_| Ok(Command::Resume)).await
     }
 
-    async fn stop(&self, project: ProjectId) -> TransportResult<TransportStatus> {
+    async fn stop(
+        &self,
+        project: ProjectId,
+        actor: Option<&audiolab_domain::user::Actor>,
+    ) -> TransportResult<TransportStatus> {
+        self.end_takes(project, actor).await;
         self.drive(project, ServerMessage::PlaybackStopped, |_| Ok(Command::Stop)).await
     }
 

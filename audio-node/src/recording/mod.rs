@@ -162,15 +162,15 @@ impl Node {
         let rate = session.rate.hz();
         let input = match client {
             Some(link) => {
-                // Kept from what the device has been heard playing up to now (a pre-roll);
-                // the takes are cut from the record point, or the punch range.
+                // Laid out from the first frame rendered after this command (a count-in or
+                // pre-roll included); the takes are cut from the record point, or the punch range.
                 let keep = match punch {
                     Some((punch_in, punch_out)) => punch_in..punch_out,
                     None => journal.start.get()..i64::MAX,
                 };
                 let manifest =
                     audiolab_media::capture::Manifest { channels: u16::from(link.channels), sample_rate: rate };
-                let origin = link.heard_until.load(std::sync::atomic::Ordering::Acquire);
+                let origin = link.next_rendered_index();
                 let take = tokio::task::spawn_blocking(move || {
                     crate::recording::client_take::ClientTake::create(&dir, manifest, origin, keep)
                 })
@@ -379,6 +379,19 @@ impl Node {
             }
         });
         Ok(stopped)
+    }
+
+    /// Ends every take recording in `project` as `record_stop` would (the transport is being
+    /// stopped). A take another request stops meanwhile is that request's to report.
+    pub(crate) async fn end_takes(&self, project: ProjectId, actor: Option<&audiolab_domain::user::Actor>) {
+        let recording: Vec<RecordingSessionId> =
+            self.recordings.lock().await.values().filter(|r| r.project_id == project).map(|r| r.id).collect();
+        for session_id in recording {
+            match self.stop_recording(project, None, session_id, actor).await {
+                Ok(_) | Err(TransportError::NotFound(_) | TransportError::Conflict(_)) => {}
+                Err(error) => tracing::warn!(%session_id, %error, "a take could not be ended with the transport"),
+            }
+        }
     }
 
     /// Marks a stopped session failed with `reason` (best effort: the caller reports it anyway).

@@ -442,7 +442,7 @@ pub async fn control(
         ControlCommand::Play { position } => node.play(project, position).await?,
         ControlCommand::Pause {} => node.pause(project).await?,
         ControlCommand::Resume {} => node.resume(project).await?,
-        ControlCommand::Stop {} => node.stop(project).await?,
+        ControlCommand::Stop {} => node.stop(project, actor).await?,
         ControlCommand::Seek { position } => node.seek(project, position).await?,
         ControlCommand::LoopEnable { loop_region_id } => {
             let courier = node.courier();
