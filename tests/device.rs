@@ -735,3 +735,31 @@ async fn a_long_take_from_a_client_whose_clock_runs_100_ppm_fast_stays_placed_to
     assert_eq!(wrong, None, "the first misplaced frame");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_transport_during_a_client_take_ends_it_with_what_was_heard() {
+    let app = TestApp::sqlite().await;
+    let (project, vox) = overdub_project(&app).await;
+    let url = app.ws_url(&project);
+    let socket = attached_musician(&url).await;
+    let mut musician = Musician::new(url, socket);
+    let started = musician.control("record_start", json!({"track_id": vox, "start_time": 1.0})).await;
+    assert_eq!(started["success"], true, "{started}");
+    let session = started["result"]["session_id"].as_str().unwrap().to_owned();
+    musician.play_until(RATE as i64 * 2 + LATENCY as i64, 0).await;
+    // ■ ends the take: its answer comes once the take is saved.
+    let stopped = musician.control("stop", json!({})).await;
+    assert_eq!((stopped["success"].as_bool(), stopped["result"]["status"].as_str()), (Some(true), Some("stopped")));
+    let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;
+    assert_ne!(journal["status"], "recording", "{journal}");
+    let clip_id = journal["clip_ids"][0].as_str().unwrap_or_else(|| panic!("a take was saved: {journal}")).to_owned();
+    let (take, clip) = take_audio(&app, &clip_id).await;
+    assert_eq!(clip["start_frame"], RATE, "{clip}");
+    assert!(take.len() >= RATE, "the take holds the second heard: {} frames", take.len());
+    let centre = std::f32::consts::FRAC_1_SQRT_2;
+    let worst = (0..RATE).map(|k| (take[k] - clip_sample(RATE + k) * centre).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "worst error {worst}");
+    let again = musician.control("record_stop", json!({"session_id": session})).await;
+    assert_eq!(again["success"], false, "already ended: {again}");
+    app.stop().await;
+}

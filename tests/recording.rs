@@ -424,3 +424,40 @@ async fn a_device_offset_moves_its_takes_and_is_kept_with_them() {
     assert_eq!((journal["start_frame"].as_i64(), journal["applied_offset_frames"].as_i64()), (Some(48_600), Some(600)));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_transport_during_takes_ends_and_saves_each_of_them() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Stop"})).await;
+    let mic = app.track(&project, "Mic", 0).await["id"].as_str().unwrap().to_owned();
+    let echo = app.track(&project, "Echo", 1).await["id"].as_str().unwrap().to_owned();
+    arm(&app, &mic, "mock_0").await;
+    arm(&app, &echo, "loopback").await;
+    let (status, first) = app.post(&format!("/api/audio/tracks/{mic}/record/start"), json!({"start_time": 1.0})).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = app.post(&format!("/api/audio/tracks/{echo}/record/start"), json!({})).await;
+    assert_eq!(status, 200, "{second}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    // ■: the transport stops, and with it both takes.
+    let (status, stopped) = app.post_empty(&format!("/api/audio/projects/{project}/playback/stop")).await;
+    assert_eq!((status, stopped["status"].as_str()), (200, Some("stopped")), "{stopped}");
+    let (_, active) = app.get("/api/audio/recording/active").await;
+    assert_eq!(active, json!([]), "no take is left recording");
+    for (track, started) in [(&mic, &first), (&echo, &second)] {
+        let session = started["session_id"].as_str().unwrap();
+        let (_, journal) = app.get(&format!("/api/audio/recording/status/{session}")).await;
+        assert_ne!(journal["status"], "recording", "{journal}");
+        let clip_id = journal["clip_ids"][0].as_str().unwrap_or_else(|| panic!("a take was saved: {journal}"));
+        let (_, take, clip) = take_audio(&app, clip_id).await;
+        assert_eq!(clip["track_id"], track.as_str());
+        let seconds = take.len() as f64 / f64::from(RATE) / if track == &echo { 2.0 } else { 1.0 };
+        assert!((0.7..1.5).contains(&seconds), "about a second recorded: {seconds} s");
+        // A second stop of the same take answers that it is no longer recording.
+        let (status, again) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+        assert_eq!(status, 409, "{again}");
+    }
+    let (_, takes) = app.get(&format!("/api/tracks/{mic}/takes")).await;
+    assert_eq!(takes.as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}
