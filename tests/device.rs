@@ -763,3 +763,77 @@ async fn stopping_the_transport_during_a_client_take_ends_it_with_what_was_heard
     assert_eq!(again["success"], false, "already ended: {again}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4_mib_frame_from_the_device_closes_its_socket_at_once_with_a_listener_attached() {
+    let app = TestApp::sqlite().await;
+    let (project, _) = overdub_project(&app).await;
+    let mut device = attached_device(&app, &project, 4_800).await;
+    let mut listener = common::joined(&app, &project).await;
+    send(&mut listener, json!({"type": "attach", "data": {"role": "listener"}})).await;
+    next_where(&mut listener, |v| v["type"] == "attached").await;
+    assert_eq!(common::control(&mut device, "play", json!({})).await["success"], true);
+    // The device plays a little (the engine renders ahead of it), then sends a frame 64 times
+    // over the limit.
+    let played = json!({"type": "played", "data": {"consumed": 0}});
+    send(&mut device, played).await;
+    let sent = std::time::Instant::now();
+    let _ = device.send(Message::binary(vec![0xA7; 4 << 20])).await;
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match device.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    let after = sent.elapsed();
+    assert_eq!(closed, Some(1009));
+    // Well inside a second on any machine; it took 20 s while a listener held the device's
+    // monitor stream.
+    assert!(after < Duration::from_secs(3), "closed {after:?} after the frame");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_is_told_when_the_device_changes_and_cannot_mistake_its_stream() {
+    let app = TestApp::sqlite().await;
+    let (project, _) = overdub_project(&app).await;
+    let mut listener = common::joined(&app, &project).await;
+    send(&mut listener, json!({"type": "attach", "data": {"role": "listener"}})).await;
+    let attached = next_where(&mut listener, |v| v["type"] == "attached").await;
+    assert_eq!(
+        (attached["data"]["device_id"].clone(), attached["data"]["monitor_stream"].clone()),
+        (Value::Null, json!(0))
+    );
+
+    // Each device in turn plays a second; the listener hears each on its own stream.
+    let mut streams = Vec::new();
+    for name in ["laptop", "studio"] {
+        let mut device = common::joined(&app, &project).await;
+        let attach = json!({"type": "attach", "data": {"role": "device", "name": name, "lookahead_frames": 4_800}});
+        send(&mut device, attach).await;
+        let answer = next_where(&mut device, |v| v["type"] == "attached" || v["type"] == "error").await;
+        assert_eq!(answer["type"], "attached", "{answer}");
+        let stream = answer["data"]["monitor_stream"].as_u64().unwrap();
+        let changed = next_where(&mut listener, |v| v["type"] == "device_changed").await;
+        assert_eq!(changed["data"], json!({"device_id": format!("client:{name}"), "monitor_stream": stream}));
+        assert_eq!(common::control(&mut device, "play", json!({"position": 0.0})).await["success"], true);
+        send(&mut device, json!({"type": "played", "data": {"consumed": 0}})).await;
+        let heard = drain_audio(&mut listener, Duration::from_millis(500)).await;
+        assert!(!heard.is_empty(), "the listener hears {name}");
+        assert!(heard.iter().all(|f| u64::from(f.header.stream) == stream), "only {name}'s stream after the change");
+        assert_eq!(heard[0].header.seq, 0, "{name}'s stream counts from its start");
+        assert_eq!(common::control(&mut device, "stop", json!({})).await["success"], true);
+        send(&mut device, json!({"type": "detach"})).await;
+        next_where(&mut device, |v| v["type"] == "detached").await;
+        let gone = next_where(&mut listener, |v| v["type"] == "device_changed").await;
+        assert_eq!(gone["data"], json!({"device_id": null, "monitor_stream": null}));
+        streams.push(stream);
+    }
+    assert_ne!(streams[0], streams[1], "each device its own stream");
+    app.stop().await;
+}

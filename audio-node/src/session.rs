@@ -20,6 +20,15 @@ use std::time::Duration;
 /// Monitor frames a listener may fall behind by before it misses some (about 10 s of audio).
 const LISTENER_BACKLOG: usize = 1_024;
 
+/// What a listener hears, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum Heard {
+    /// An encoded `MON` frame of the attached device's stream.
+    Frame(Arc<Vec<u8>>),
+    /// The device changed: the one now attached and its `MON` stream, or none.
+    Device { device_id: Option<String>, monitor_stream: Option<u32> },
+}
+
 pub struct Session {
     pub project_id: ProjectId,
     pub project_name: String,
@@ -42,8 +51,12 @@ pub struct Session {
     device: Mutex<Option<Arc<crate::device::DeviceLink>>>,
     /// The metronome's settings.
     metronome: Mutex<audiolab_domain::transport::MetronomeSettings>,
-    /// The project's monitor stream (encoded `MON` frames), for its listeners.
-    pub listeners: tokio::sync::broadcast::Sender<Arc<Vec<u8>>>,
+    /// What the project's listeners hear: the device's encoded `MON` frames, and each change
+    /// of device, in order.
+    pub listeners: tokio::sync::broadcast::Sender<Heard>,
+    /// The `MON` stream id the next device attached gets: each device its own, so a listener
+    /// never takes one device's frames for another's.
+    monitor_streams: std::sync::atomic::AtomicU32,
     /// The engine's place in the render pool: dropping it takes the engine out.
     _pooled: PoolEntry,
     /// The sound card's stream, when it plays the engine.
@@ -124,6 +137,7 @@ impl Session {
             device: Mutex::new(None),
             metronome: Mutex::new(Default::default()),
             listeners: tokio::sync::broadcast::channel(LISTENER_BACKLOG).0,
+            monitor_streams: std::sync::atomic::AtomicU32::new(1),
             _pooled: pooled,
             _card: card,
         };
@@ -250,8 +264,13 @@ impl Session {
                 let other = &link.device_id;
                 return Err(TransportError::Conflict(format!("the client device {other} is attached to this project")));
             }
-            let link = Arc::new(crate::device::DeviceLink::new(device_id, owner, channels, lookahead, latency, feed));
+            let stream = self.monitor_streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let link =
+                Arc::new(crate::device::DeviceLink::new(device_id, owner, channels, lookahead, latency, feed, stream));
             *device = Some(link.clone());
+            let _ = self
+                .listeners
+                .send(Heard::Device { device_id: Some(link.device_id.clone()), monitor_stream: Some(stream) });
             link
         };
         let busy = |e: engine::EngineBusy| TransportError::Unavailable(e.to_string());
@@ -273,6 +292,7 @@ impl Session {
             }
             *device = None;
         }
+        let _ = self.listeners.send(Heard::Device { device_id: None, monitor_stream: None });
         self.handle.shared.set_client_clock(None);
         let _ = self.command(Command::DetachMonitor).await;
     }

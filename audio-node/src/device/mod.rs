@@ -33,9 +33,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The stream id of the monitor feed a device receives.
-pub const MONITOR_STREAM: u32 = 1;
-
 pub use audiolab_domain::device::CLIENT_PREFIX;
 
 /// How long a device whose connection was lost stays attached, waiting for it to come back.
@@ -63,6 +60,8 @@ pub struct DeviceLink {
     /// The played index up to which the microphone's audio has been heard (what a stopping
     /// take waits for).
     pub heard_until: AtomicU64,
+    /// The id of its `MON` stream, its own (kept when it resumes).
+    pub monitor_stream: u32,
     /// The take recording from this device, if any: the connection writes into it.
     pub take: Mutex<Option<ClientTake>>,
     /// Bumped by every attach: a connection that was replaced stops acting for the device.
@@ -103,6 +102,7 @@ impl DeviceLink {
         lookahead: u32,
         latency: u32,
         feed: MonitorFeed,
+        monitor_stream: u32,
     ) -> Self {
         Self {
             device_id,
@@ -110,6 +110,7 @@ impl DeviceLink {
             channels,
             lookahead,
             heard_until: AtomicU64::new(0),
+            monitor_stream,
             take: Mutex::new(None),
             generation: AtomicU64::new(0),
             away_since: Mutex::new(None),
@@ -261,7 +262,7 @@ impl ClientDevice {
                     format: SampleFormat::F32,
                     channels: 2,
                     frames: count as u16,
-                    stream: MONITOR_STREAM,
+                    stream: self.link.monitor_stream,
                     seq: state.monitor_seq,
                     frame: (stretch.timeline + (index * usize::from(wire::MAX_FRAMES)) as i64) as u64,
                 };
@@ -272,7 +273,7 @@ impl ClientDevice {
                 state.sent += count as u64;
                 let sent = state.sent;
                 state.unplayed.push_back((sent, bytes.clone()));
-                let _ = self.session.listeners.send(bytes.clone());
+                let _ = self.session.listeners.send(crate::session::Heard::Frame(bytes.clone()));
                 frames.push(bytes);
             }
         }

@@ -5,6 +5,7 @@
 use crate::device::ClientDevice;
 use crate::node::Node;
 use crate::node::store_error;
+use crate::session::Heard;
 use crate::transport::hub::Outbox;
 use audiolab_app::Changes;
 use audiolab_app::access::{self, AccessError};
@@ -123,7 +124,10 @@ async fn serve(socket: WebSocketStream, project: ProjectId, node: Arc<Node>, adm
             heard = attachment.listen() => {
                 use tokio::sync::broadcast::error::RecvError;
                 let sent = match heard {
-                    Ok(frame) => outbox.send_binary(frame.to_vec()).await,
+                    Ok(Heard::Frame(frame)) => outbox.send_binary(frame.to_vec()).await,
+                    Ok(Heard::Device { device_id, monitor_stream }) => {
+                        outbox.send(ServerMessage::DeviceChanged { device_id, monitor_stream }.frame().to_string()).await
+                    }
                     Err(RecvError::Lagged(missed)) => {
                         outbox.send(error(&format!("this listener fell behind: {missed} monitor frames were skipped"))).await
                     }
@@ -203,12 +207,12 @@ enum Attachment {
     None,
     Device(ClientDevice),
     /// Hears the project's monitor stream.
-    Listener(tokio::sync::broadcast::Receiver<Arc<Vec<u8>>>),
+    Listener(tokio::sync::broadcast::Receiver<Heard>),
 }
 
 impl Attachment {
     /// The next monitor frame a listener hears (never ready for anything else).
-    async fn listen(&mut self) -> Result<Arc<Vec<u8>>, tokio::sync::broadcast::error::RecvError> {
+    async fn listen(&mut self) -> Result<Heard, tokio::sync::broadcast::error::RecvError> {
         match self {
             Attachment::Listener(frames) => frames.recv().await,
             _ => std::future::pending().await,
@@ -313,11 +317,13 @@ async fn attach(
     attachment.detach().await;
     let session = node.loaded(project).await?;
     let rate = session.rate.hz();
-    let monitor_stream = crate::device::MONITOR_STREAM;
     match role {
         AttachAs::Listener => {
-            let device_id = session.client_device().map(|link| link.device_id.clone());
+            // Subscribed before reading the device, so a change in between is told after.
             *attachment = Attachment::Listener(session.listeners.subscribe());
+            let device = session.client_device();
+            let device_id = device.as_ref().map(|link| link.device_id.clone());
+            let monitor_stream = device.map_or(0, |link| link.monitor_stream);
             let answer = Attached {
                 role: request.role,
                 device_id,
@@ -359,7 +365,7 @@ async fn attach(
                 device_id: Some(device.link.device_id.clone()),
                 sample_rate: rate,
                 lookahead_frames: device.link.lookahead,
-                monitor_stream,
+                monitor_stream: device.link.monitor_stream,
                 resumed: device.resumed,
                 latency_frames: u64::from(latency),
                 latency_source,

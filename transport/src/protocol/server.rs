@@ -26,7 +26,9 @@ pub struct Attached {
     pub sample_rate: u32,
     /// Frames the node renders ahead of what the device reported played (0 for a listener).
     pub lookahead_frames: u32,
-    /// The stream id of the `MON` frames.
+    /// The stream id of the `MON` frames: each device attached gets its own (a resumed device
+    /// keeps it), so frames of another device are never mistaken for these. For a listener, the
+    /// attached device's stream, or 0 while none is (`device_changed` tells the next one).
     pub monitor_stream: u32,
     /// Whether this resumed a device that was already attached (its connection had been lost):
     /// the fields below say what the node has, and the `MON` frames not reported played follow
@@ -64,6 +66,13 @@ pub enum ServerMessage {
     /// stream `monitor_stream` follow while the transport rolls, as far ahead of what the client
     /// reports played as `lookahead_frames`.
     Attached(Attached),
+    /// To a listener: the project's device changed. `MON` frames of `monitor_stream` follow
+    /// (their `seq` counting from 0); frames of any other stream are no longer this device's.
+    /// Both fields are `null` when the device detached.
+    DeviceChanged {
+        device_id: Option<String>,
+        monitor_stream: Option<u32>,
+    },
     /// Every `MIC` frame of the stream before `next_seq` has arrived (sent every 50 ms while
     /// that moves).
     MicAck(MicReceived),
