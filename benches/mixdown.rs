@@ -162,6 +162,7 @@ fn render_core(inputs: &[PathBuf], output: &Path) {
                 fade_in: 0,
                 fade_out: 0,
                 channels: 2,
+                crossfaded: false,
             };
             let clips = TrackClips { slot, clips: vec![ClipSource { placement, reader }] };
             let mix = TrackMix { volume: std::f32::consts::SQRT_2, ..TrackMix::default() };

@@ -8,6 +8,7 @@ mod allow;
 pub mod auth;
 mod body_limit;
 mod clips;
+mod comps;
 mod context;
 mod devices;
 mod download;
@@ -68,6 +69,7 @@ type Apis = (
     mixer::MixerApi,
     playback::PlaybackApi,
     recording::RecordingApi,
+    comps::CompsApi,
     jobs::JobsApi,
     mixdowns::MixdownsApi,
 );
@@ -86,6 +88,7 @@ fn service() -> OpenApiService<Apis, ()> {
         mixer::MixerApi,
         playback::PlaybackApi,
         recording::RecordingApi,
+        comps::CompsApi,
         jobs::JobsApi,
         mixdowns::MixdownsApi,
     );

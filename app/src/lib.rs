@@ -13,13 +13,14 @@ pub mod members;
 pub mod outbox;
 
 use audiolab_domain::clip::{Clip, ClipPatch};
+use audiolab_domain::comp::{self, Comp};
 use audiolab_domain::history::{Change, ChangeKind, HistoryEntry, Row, RowChange};
 use audiolab_domain::loop_region::{LoopRegion, LoopRegionPatch};
 use audiolab_domain::project::{Project, ProjectPatch};
 use audiolab_domain::recording::Take;
 use audiolab_domain::track::{NewTrack, Track, TrackIndex, TrackPatch};
 use audiolab_domain::user::Actor;
-use audiolab_domain::{ProjectId, SampleRate, now};
+use audiolab_domain::{Frames, ProjectId, SampleRate, TakeId, TrackId, now};
 use audiolab_store::{Page, Store, StoreError, StoreResult};
 use outbox::Courier;
 
@@ -232,27 +233,80 @@ impl<'a> Changes<'a> {
         Ok(Committed { value, entry })
     }
 
-    /// Makes `take` the one take of its recording that plays.
+    /// Makes `take` what its track plays over the take's whole range (§14: the comp there).
     pub async fn activate_take(&self, take: &Take, project: ProjectId) -> StoreResult<Committed<()>> {
+        let clip = self.store.get_clip(take.clip_id).await?.ok_or(StoreError::NotFound("clip"))?;
+        let summary = format!("Chose {}", clip.name);
+        self.change_comp(project, take.track_id, ChangeKind::TakeActivated, summary, |comp, _| {
+            comp.select(take.id, clip.start, clip.end());
+            Ok(())
+        })
+        .await
+    }
+
+    /// A swipe (§14): `take` plays `[start, end)` of its track's timeline.
+    pub async fn select_in_comp(
+        &self,
+        project: ProjectId,
+        take: &Take,
+        start: Frames,
+        end: Frames,
+    ) -> StoreResult<Committed<Comp>> {
+        if end <= start || start.get() < 0 {
+            return Err(StoreError::Invalid(audiolab_domain::ValidationError::new(
+                "end",
+                "must be after start, both from 0",
+            )));
+        }
+        let summary = "Comped a take".to_owned();
+        let committed = self
+            .change_comp(project, take.track_id, ChangeKind::CompChanged, summary, |comp, _| {
+                comp.select(take.id, start, end);
+                Ok(())
+            })
+            .await?;
+        self.comp_of(take.track_id, committed.entry).await
+    }
+
+    /// Gives a track a whole comp (`PUT`), checked against its takes.
+    pub async fn set_comp(&self, project: ProjectId, track: TrackId, comp: Comp) -> StoreResult<Committed<Comp>> {
+        let summary = "Edited the comp".to_owned();
+        let committed = self
+            .change_comp(project, track, ChangeKind::CompChanged, summary, |current, takes| {
+                comp.validate(takes)?;
+                *current = comp.clone();
+                Ok(())
+            })
+            .await?;
+        self.comp_of(track, committed.entry).await
+    }
+
+    async fn comp_of(&self, track: TrackId, entry: Option<HistoryEntry>) -> StoreResult<Committed<Comp>> {
+        let track = self.store.get_track(track).await?.ok_or(StoreError::NotFound("track"))?;
+        Ok(Committed { value: track.comp, entry })
+    }
+
+    /// One edit of a track's comp, with the takes it may name: the track and the take clips
+    /// whose `active` follows, in one revisioned change.
+    async fn change_comp(
+        &self,
+        project: ProjectId,
+        track_id: TrackId,
+        kind: ChangeKind,
+        summary: String,
+        edit: impl Fn(&mut Comp, &[TakeId]) -> Result<(), audiolab_domain::ValidationError> + Sync,
+    ) -> StoreResult<Committed<()>> {
         let (value, entry) = self
             .commit(project, || {
+                let (edit, summary) = (&edit, summary.clone());
                 Box::pin(async move {
-                    let at = now();
-                    let rows = self
-                        .store
-                        .session_clips(take.session_id)
-                        .await?
-                        .into_iter()
-                        .filter(|clip| clip.active != (clip.id == take.clip_id))
-                        .map(|before| {
-                            let mut after = before.clone();
-                            after.active = before.id == take.clip_id;
-                            after.updated_at = at;
-                            RowChange::updated(Row::Clip(before), Row::Clip(after))
-                        })
-                        .collect();
-                    let summary = format!("Chose pass {} of the take", take.pass_index + 1);
-                    Ok(((), Some(Change::new(ChangeKind::TakeActivated, summary, rows))))
+                    let track = self.store.get_track(track_id).await?.ok_or(StoreError::NotFound("track"))?;
+                    let lanes = self.store.list_clips(track_id, Page::ALL).await?.items;
+                    let takes: Vec<TakeId> = lanes.iter().filter_map(|c| c.take_id).collect();
+                    let mut comp = comp::current(&track, &lanes);
+                    edit(&mut comp, &takes)?;
+                    let rows = comp::rows(&track, comp, &lanes, now());
+                    Ok(((), Some(Change::new(kind, summary, rows))))
                 })
             })
             .await?;

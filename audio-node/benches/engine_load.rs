@@ -163,6 +163,7 @@ fn project_tracks(dir: &Path, tracks: usize, duration: i64) -> Vec<TrackClips> {
                 fade_in: 480,
                 fade_out: 480,
                 channels: 2,
+                crossfaded: false,
             };
             TrackClips { slot, clips: vec![ClipSource { placement, reader }] }
         })

@@ -35,7 +35,16 @@ fn mono_source(
 }
 
 fn placement(start: i64, length: i64) -> ClipPlacement {
-    ClipPlacement { start, length, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 1 }
+    ClipPlacement {
+        start,
+        length,
+        source_offset: 0,
+        gain: 1.0,
+        fade_in: 0,
+        fade_out: 0,
+        channels: 1,
+        crossfaded: false,
+    }
 }
 
 /// Ramp value of source frame `i`: distinct for every frame, so any misplaced sample shows.

@@ -18,8 +18,16 @@ fn engine_in(pool: &RenderPool, dir: &std::path::Path) -> (PoolEntry, EngineHand
     if !path.exists() {
         wav::write(&path, 1, RATE, SampleFormat::Float32, &vec![0.1f32; 480_000]).unwrap();
     }
-    let placement =
-        ClipPlacement { start: 0, length: 480_000, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 1 };
+    let placement = ClipPlacement {
+        start: 0,
+        length: 480_000,
+        source_offset: 0,
+        gain: 1.0,
+        fade_in: 0,
+        fade_out: 0,
+        channels: 1,
+        crossfaded: false,
+    };
     let clip = ClipSource { placement, reader: WavReader::open(&path).unwrap() };
     let (core, handle, prefetcher) = engine::create(RATE, 480_000, vec![TrackClips { slot: 0, clips: vec![clip] }]);
     let entry = pool.add(prefetcher).unwrap();

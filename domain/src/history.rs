@@ -220,6 +220,7 @@ pub enum ChangeKind {
     ClipReady,
     TakeActivated,
     TakesRecorded,
+    CompChanged,
     LoopCreated,
     LoopUpdated,
     LoopDeleted,
@@ -230,7 +231,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 17] = [
+    pub const ALL: [ChangeKind; 18] = [
         Self::ProjectUpdated,
         Self::TrackCreated,
         Self::TrackUpdated,
@@ -241,6 +242,7 @@ impl ChangeKind {
         Self::ClipReady,
         Self::TakeActivated,
         Self::TakesRecorded,
+        Self::CompChanged,
         Self::LoopCreated,
         Self::LoopUpdated,
         Self::LoopDeleted,
@@ -262,6 +264,7 @@ impl ChangeKind {
             Self::ClipReady => "clip_ready",
             Self::TakeActivated => "take_activated",
             Self::TakesRecorded => "takes_recorded",
+            Self::CompChanged => "comp_changed",
             Self::LoopCreated => "loop_created",
             Self::LoopUpdated => "loop_updated",
             Self::LoopDeleted => "loop_deleted",
@@ -401,6 +404,7 @@ mod tests {
             record_enabled: false,
             input_device_id: None,
             monitoring: false,
+            comp: Default::default(),
             created_at: at,
             updated_at: at,
         }

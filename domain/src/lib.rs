@@ -4,6 +4,7 @@
 //! persists these types and the API converts its JSON into them once, at the edge.
 
 pub mod clip;
+pub mod comp;
 pub mod device;
 pub mod error;
 pub mod history;

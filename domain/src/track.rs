@@ -60,6 +60,9 @@ pub struct Track {
     pub record_enabled: bool,
     pub input_device_id: Option<String>,
     pub monitoring: bool,
+    /// What the track plays of its takes (§14); empty until a take is recorded on it.
+    #[serde(default)]
+    pub comp: crate::comp::Comp,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -135,6 +138,7 @@ impl Track {
             record_enabled: false,
             input_device_id: new.input_device_id.as_deref().map(validate_device_id).transpose()?.flatten(),
             monitoring: new.monitoring.unwrap_or(false),
+            comp: Default::default(),
             created_at: now,
             updated_at: now,
         })

@@ -20,6 +20,9 @@ pub struct ClipPlacement {
     pub fade_out: i64,
     /// Source channels, interleaved: mono feeds both sides; of more, the first two play.
     pub channels: u16,
+    /// Whether the fades are a comp's crossfades, equal power (a sine rise, a cosine fall: a
+    /// fade-out and a fade-in of the same length sum to constant power), else linear ramps.
+    pub crossfaded: bool,
 }
 
 /// The part of a clip inside a span of the timeline.
@@ -53,13 +56,16 @@ impl ClipPlacement {
     /// The fade-in starts at silence on frame 0; the fade-out reaches silence just after the
     /// last frame, so a clip never starts or ends with a click.
     pub fn envelope(&self, i: i64) -> f32 {
+        let shape = |fraction: f32| {
+            if self.crossfaded { (fraction * std::f32::consts::FRAC_PI_2).sin() } else { fraction }
+        };
         let mut gain = self.gain;
         if i < self.fade_in {
-            gain *= i as f32 / self.fade_in as f32;
+            gain *= shape(i as f32 / self.fade_in as f32);
         }
         let from_end = self.length - i;
         if from_end <= self.fade_out {
-            gain *= from_end as f32 / self.fade_out as f32;
+            gain *= shape(from_end as f32 / self.fade_out as f32);
         }
         gain
     }
@@ -105,7 +111,16 @@ mod tests {
     use super::*;
 
     fn clip(start: i64, length: i64) -> ClipPlacement {
-        ClipPlacement { start, length, source_offset: 0, gain: 1.0, fade_in: 0, fade_out: 0, channels: 1 }
+        ClipPlacement {
+            start,
+            length,
+            source_offset: 0,
+            gain: 1.0,
+            fade_in: 0,
+            fade_out: 0,
+            channels: 1,
+            crossfaded: false,
+        }
     }
 
     #[test]
@@ -141,6 +156,18 @@ mod tests {
         assert_eq!(envelope, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]);
         let overlapping = ClipPlacement { fade_in: 10, fade_out: 10, gain: 2.0, ..clip(0, 10) };
         assert_eq!(overlapping.envelope(5), 2.0 * 0.5 * 0.5);
+    }
+
+    #[test]
+    fn a_crossfade_keeps_the_power_constant_across_it() {
+        // The outgoing piece ends 8 frames after the incoming one starts; both fade over them.
+        let out = ClipPlacement { fade_out: 8, crossfaded: true, ..clip(0, 20) };
+        let into = ClipPlacement { fade_in: 8, crossfaded: true, ..clip(12, 20) };
+        for frame in 12..20 {
+            let (a, b) = (out.envelope(frame - out.start), into.envelope(frame - into.start));
+            assert!((a * a + b * b - 1.0).abs() < 1e-6, "frame {frame}: {a}² + {b}²");
+        }
+        assert_eq!((into.envelope(0), out.envelope(11), into.envelope(8)), (0.0, 1.0, 1.0));
     }
 
     #[test]

@@ -62,7 +62,10 @@ pub struct TakeSpan {
 }
 
 /// The takes of a stopped recording and their clips (status `processing` until finalised),
-/// oldest first. The newest take's clip is the active one; older ones stay listed, inactive.
+/// oldest first, in one revisioned change with what the track then plays (§14): each take
+/// becomes the comp over its range, in recording order, so the newest loop pass wins and an
+/// older take under a new one stops sounding there (it stays a lane). A take clip is active
+/// while the comp plays it somewhere.
 pub async fn create_takes(
     store: &Store,
     session: &RecordingSession,
@@ -71,8 +74,8 @@ pub async fn create_takes(
     sample_rate: u32,
     actor: Option<&audiolab_domain::user::Actor>,
 ) -> Result<(Vec<ClipId>, Vec<audiolab_store::OutboxItem>), FinalizeError> {
-    let earlier = store.list_takes(session.track_id, audiolab_store::Page::ALL).await?.len();
-    let active = active_pieces(spans);
+    let takes = store.list_takes(session.track_id, audiolab_store::Page::ALL).await?;
+    let earlier = takes.len();
     let mut rows = Vec::with_capacity(spans.len());
     for (pass, span) in spans.iter().enumerate() {
         let take_id = TakeId::new();
@@ -86,8 +89,7 @@ pub async fn create_takes(
             source_sample_rate: sample_rate,
             channels,
         };
-        let mut clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
-        clip.active = active[pass];
+        let clip = Clip::create(new, audiolab_domain::now()).map_err(|e| FinalizeError::Key(e.to_string()))?;
         let take = Take {
             id: take_id,
             session_id: session.id,
@@ -100,31 +102,34 @@ pub async fn create_takes(
         };
         rows.push((take, clip));
     }
-    // One revisioned change (§13): undoing it takes the recording out of the arrangement.
     use audiolab_domain::history::{Change, ChangeKind, Row, RowChange};
     let summary = match rows.len() {
         1 => format!("Recorded {}", rows[0].1.name),
         n => format!("Recorded {n} takes"),
     };
-    let clips = rows.iter().map(|(_, clip)| RowChange::created(Row::Clip(clip.clone()))).collect();
-    let mut change = Change::new(ChangeKind::TakesRecorded, summary, clips);
-    change.takes = rows.iter().map(|(take, _)| take.clone()).collect();
-    let (_, outgoing) = store.commit(session.project_id, actor, &change).await?;
-    Ok((rows.iter().map(|(_, clip)| clip.id).collect(), outgoing))
-}
-
-/// Which pieces of a recording play: a piece stays active unless a later piece overlaps it on
-/// the timeline. Loop passes over one region leave only the newest active (older passes are
-/// alternative takes); pieces split by a jump to elsewhere all play where they were recorded.
-pub fn active_pieces(spans: &[TakeSpan]) -> Vec<bool> {
-    let end = |s: &TakeSpan| s.timeline_start + s.frames as i64;
-    spans
-        .iter()
-        .enumerate()
-        .map(|(i, piece)| {
-            !spans[i + 1..].iter().any(|later| later.timeline_start < end(piece) && piece.timeline_start < end(later))
-        })
-        .collect()
+    // One revisioned change (§13): undoing it takes the recording out of the arrangement and
+    // gives the track its comp back. Someone changing the track meanwhile: read it again.
+    let mut tries = 0;
+    loop {
+        let track = store.get_track(session.track_id).await?.ok_or(FinalizeError::NotFound)?;
+        let lanes = store.list_clips(session.track_id, audiolab_store::Page::ALL).await?.items;
+        let mut comp = audiolab_domain::comp::current(&track, &lanes);
+        for (take, clip) in &rows {
+            comp.select(take.id, clip.start, clip.end());
+        }
+        let mut changes: Vec<RowChange> = rows
+            .iter()
+            .map(|(take, clip)| RowChange::created(Row::Clip(Clip { active: comp.plays(take.id), ..clip.clone() })))
+            .collect();
+        changes.extend(audiolab_domain::comp::rows(&track, comp, &lanes, audiolab_domain::now()));
+        let mut change = Change::new(ChangeKind::TakesRecorded, summary.clone(), changes);
+        change.takes = rows.iter().map(|(take, _)| take.clone()).collect();
+        match store.commit(session.project_id, actor, &change).await {
+            Ok((_, outgoing)) => return Ok((rows.iter().map(|(_, clip)| clip.id).collect(), outgoing)),
+            Err(StoreError::Stale(_)) if tries < 5 => tries += 1,
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Recovers a recording interrupted by a crash: its take is what reached storage, finalised
@@ -286,24 +291,4 @@ fn render_capture(capture_dir: &Path, audio_path: &Path, peaks_dir: &Path) -> Re
     let mut clip = ClipAudioWriter::create(audio_path, peaks_dir, manifest.channels, manifest.sample_rate)?;
     capture::read_frames(capture_dir, |samples| Ok(clip.add(samples)?))?;
     Ok(clip.finish()?)
-}
-
-#[cfg(test)]
-mod pieces {
-    use super::{TakeSpan, active_pieces};
-
-    fn span(timeline_start: i64, frames: u64) -> TakeSpan {
-        TakeSpan { capture_offset: 0, timeline_start, frames }
-    }
-
-    #[test]
-    fn loop_passes_leave_the_newest_active_and_pieces_of_a_jump_all_play() {
-        // Three passes over [100, 200): alternatives, only the last plays.
-        assert_eq!(active_pieces(&[span(150, 50), span(100, 100), span(100, 40)]), [false, false, true]);
-        // A seek from 0–48,000 to 480,000: both pieces play where they were recorded.
-        assert_eq!(active_pieces(&[span(0, 48_000), span(480_000, 24_000)]), [true, true]);
-        // Touching is not overlapping.
-        assert_eq!(active_pieces(&[span(0, 100), span(100, 100)]), [true, true]);
-        assert_eq!(active_pieces(&[]), Vec::<bool>::new());
-    }
 }

@@ -4,12 +4,12 @@
 
 use crate::storage::Storage;
 use crate::wav::WavReader;
+use audiolab_domain::SampleRate;
 use audiolab_domain::clip::{Clip, ClipStatus};
+use audiolab_domain::comp;
 use audiolab_domain::track::Track;
-use audiolab_domain::{SampleRate, TrackId};
 use audiolab_dsp::mix::TrackMix;
 use audiolab_dsp::render::{ClipPlacement, add_clip};
-use std::collections::HashMap;
 
 /// A clip and the open file its audio comes from.
 #[derive(Debug)]
@@ -86,9 +86,9 @@ pub fn track_mix(track: &Track) -> TrackMix {
     }
 }
 
-/// The clips that sound: ready, active, with audio.
+/// The clips that sound on a track without a comp: ready and active.
 pub fn playable(clip: &Clip) -> bool {
-    clip.status == ClipStatus::Ready && clip.active && clip.audio_key.is_some() && clip.length.get() > 0
+    ready(clip) && clip.active
 }
 
 /// Brings the audio of every playable clip into the local working copy (a no-op outside cloud
@@ -110,45 +110,65 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Opens every playable clip's audio. A clip whose file is missing, unreadable or not at the
-/// project rate is skipped and reported: the engine plays on without it, a mixdown refuses.
+/// Opens the audio of what every track plays: its clips whole, or, on a track with a comp
+/// (§14), the comp's pieces of its takes and its other clips where no segment is. A clip whose
+/// file is missing, unreadable or not at the project rate is skipped and reported: the engine
+/// plays on without it, a mixdown refuses.
 pub fn open(rate: SampleRate, tracks: &[Track], clips: &[Clip], storage: &Storage) -> (Timeline, Vec<Skipped>) {
-    let mut by_track: HashMap<TrackId, Vec<ClipSource>> = HashMap::new();
     let (mut timeline, mut skipped) = (Timeline::default(), Vec::new());
-    for clip in clips.iter().filter(|c| playable(c)) {
-        let key = clip.audio_key.as_deref().unwrap_or_default();
-        let opened = storage
-            .path(key)
-            .map_err(|e| e.to_string())
-            .and_then(|path| WavReader::open(&path).map_err(|e| e.to_string()));
-        let reader = match opened {
-            Ok(reader) if reader.info().sample_rate == rate.hz() => reader,
-            Ok(reader) => {
-                let reason = format!("audio at {} Hz, not the project's {} Hz", reader.info().sample_rate, rate.hz());
-                skipped.push(Skipped { clip: clip.id, reason });
-                continue;
-            }
-            Err(reason) => {
-                skipped.push(Skipped { clip: clip.id, reason });
-                continue;
-            }
-        };
-        let placement = ClipPlacement {
-            start: clip.start.get(),
-            length: clip.length.get(),
-            source_offset: clip.source_offset.get(),
-            gain: clip.gain.to_linear() as f32,
-            fade_in: clip.fade_in.get(),
-            fade_out: clip.fade_out.get(),
-            channels: reader.info().channels,
-        };
-        timeline.duration = timeline.duration.max(clip.end().get());
-        timeline.clips += 1;
-        by_track.entry(clip.track_id).or_default().push(ClipSource { placement, reader });
+    for track in tracks {
+        let own: Vec<Clip> = clips
+            .iter()
+            .filter(|c| c.track_id == track.id)
+            // With a comp, the comp decides which takes play; without, the active clips do.
+            .filter(|c| if track.comp.is_active() { ready(c) } else { playable(c) })
+            .cloned()
+            .collect();
+        let mut sources = Vec::new();
+        for piece in comp::pieces(&track.comp, track.comp.crossfade_frames(rate), &own) {
+            let Some(clip) = own.iter().find(|c| c.id == piece.clip_id) else { continue };
+            let reader = match open_reader(clip, rate, storage) {
+                Ok(reader) => reader,
+                Err(reason) => {
+                    if !skipped.iter().any(|s: &Skipped| s.clip == clip.id) {
+                        skipped.push(Skipped { clip: clip.id, reason });
+                    }
+                    continue;
+                }
+            };
+            let placement = ClipPlacement {
+                start: piece.start,
+                length: piece.end - piece.start,
+                source_offset: clip.source_offset.get() + (piece.start - clip.start.get()),
+                gain: clip.gain.to_linear() as f32,
+                fade_in: piece.fade_in,
+                fade_out: piece.fade_out,
+                channels: reader.info().channels,
+                crossfaded: piece.crossfaded,
+            };
+            timeline.duration = timeline.duration.max(piece.end);
+            timeline.clips += 1;
+            sources.push(ClipSource { placement, reader });
+        }
+        if !sources.is_empty() {
+            timeline.tracks.push(TrackClips { slot: usize::from(track.index.get()), clips: sources });
+        }
     }
-    timeline.tracks = tracks
-        .iter()
-        .filter_map(|t| by_track.remove(&t.id).map(|clips| TrackClips { slot: usize::from(t.index.get()), clips }))
-        .collect();
     (timeline, skipped)
+}
+
+/// A clip whose audio is written: it can play.
+fn ready(clip: &Clip) -> bool {
+    clip.status == ClipStatus::Ready && clip.audio_key.is_some() && clip.length.get() > 0
+}
+
+/// The clip's audio, opened, if it is at the project's rate.
+fn open_reader(clip: &Clip, rate: SampleRate, storage: &Storage) -> Result<WavReader, String> {
+    let key = clip.audio_key.as_deref().unwrap_or_default();
+    let reader =
+        storage.path(key).map_err(|e| e.to_string()).and_then(|p| WavReader::open(&p).map_err(|e| e.to_string()))?;
+    if reader.info().sample_rate != rate.hz() {
+        return Err(format!("audio at {} Hz, not the project's {} Hz", reader.info().sample_rate, rate.hz()));
+    }
+    Ok(reader)
 }

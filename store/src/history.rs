@@ -165,13 +165,13 @@ macro_rules! write_row {
             Some(Row::Track(track)) => {
                 sqlx::query(
                     "INSERT INTO tracks (id, project_id, name, track_index, volume, pan, muted, soloed, color,
-                                         record_enabled, input_device_id, monitoring, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                         record_enabled, input_device_id, monitoring, created_at, updated_at, comp)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, track_index = excluded.track_index,
                          volume = excluded.volume, pan = excluded.pan, muted = excluded.muted,
                          soloed = excluded.soloed, color = excluded.color, record_enabled = excluded.record_enabled,
                          input_device_id = excluded.input_device_id, monitoring = excluded.monitoring,
-                         updated_at = excluded.updated_at, version = tracks.version + 1",
+                         updated_at = excluded.updated_at, comp = excluded.comp, version = tracks.version + 1",
                 )
                 .bind(track.id.0)
                 .bind(track.project_id.0)
@@ -187,6 +187,7 @@ macro_rules! write_row {
                 .bind(track.monitoring)
                 .bind(track.created_at)
                 .bind(track.updated_at)
+                .bind(crate::tracks::comp_json(track))
                 .execute($conn)
                 .await
                 .map_err(|e| {

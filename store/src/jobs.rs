@@ -200,6 +200,28 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// A running job's sign of life (see [`Store::claim_job`]): its lease is renewed.
+    pub async fn touch_job(&self, id: JobId) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1 AND status = 'running'")
+            .bind(id.0)
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
+    }
+
+    /// A job a crash left running is queued again, for the next delivery to take (the
+    /// process that ran it is gone, whatever its lease says).
+    pub async fn requeue_job(&self, id: JobId) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE jobs SET status = 'queued', progress = 0 WHERE id = $1 AND status = 'running'")
+            .bind(id.0)
+            .execute(pool)
+            .await
+            .map(drop)?);
+        Ok(())
+    }
+
     /// Records progress of a running job (clamped to 0–1). Finished jobs are left alone.
     #[tracing::instrument(skip(self))]
     pub async fn set_job_progress(&self, id: JobId, progress: f64) -> StoreResult<bool> {

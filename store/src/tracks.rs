@@ -20,6 +20,7 @@ pub(crate) struct TrackRow {
     record_enabled: bool,
     input_device_id: Option<String>,
     monitoring: bool,
+    comp: String,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -41,11 +42,17 @@ impl TrackRow {
             record_enabled: self.record_enabled,
             input_device_id: self.input_device_id,
             monitoring: self.monitoring,
+            comp: serde_json::from_str(&self.comp).map_err(|_| corrupt("tracks.comp", &self.comp))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
         };
         Ok((track, self.version))
     }
+}
+
+/// The track's comp as stored (JSON text on both backends).
+pub(crate) fn comp_json(track: &Track) -> String {
+    serde_json::to_string(&track.comp).unwrap_or_default()
 }
 
 fn duplicate_index(index: TrackIndex) -> String {
@@ -91,8 +98,8 @@ impl Store {
     async fn insert_track(&self, track: &Track) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO tracks (id, project_id, name, track_index, volume, pan, muted, soloed, color, record_enabled,
-                                 input_device_id, monitoring, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                 input_device_id, monitoring, created_at, updated_at, comp)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(track.id.0)
         .bind(track.project_id.0)
@@ -108,6 +115,7 @@ impl Store {
         .bind(track.monitoring)
         .bind(track.created_at)
         .bind(track.updated_at)
+        .bind(comp_json(track))
         .execute(pool)
         .await
         .map(drop)
@@ -183,7 +191,8 @@ impl Versioned for Track {
         let track = self;
         let written = on_pool!(store, pool => sqlx::query(
             "UPDATE tracks SET name = $3, track_index = $4, volume = $5, pan = $6, muted = $7, soloed = $8, color = $9,
-                    record_enabled = $10, input_device_id = $11, monitoring = $12, updated_at = $13, version = version + 1
+                    record_enabled = $10, input_device_id = $11, monitoring = $12, updated_at = $13, comp = $14,
+                    version = version + 1
              WHERE id = $1 AND version = $2",
         )
         .bind(track.id.0)
@@ -199,6 +208,7 @@ impl Versioned for Track {
         .bind(&track.input_device_id)
         .bind(track.monitoring)
         .bind(track.updated_at)
+        .bind(comp_json(track))
         .execute(pool)
         .await
         .map_err(|e| StoreError::from_write(e, &duplicate_index(track.index), "project"))?

@@ -15,9 +15,12 @@ use std::time::Duration;
 /// Attempts before a transient failure fails the job.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// How long a running job may go without progress before another delivery may take it over
-/// (its worker is taken to be dead). Every job reports progress far more often than this.
-pub const RUN_LEASE: Duration = Duration::from_secs(120);
+/// How long a running job may go without a sign of life before another delivery may take it
+/// over (its worker is taken to be dead).
+pub const RUN_LEASE: Duration = Duration::from_secs(5);
+
+/// How often a running job renews its lease.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// What a worker needs to run jobs.
 #[derive(Debug, Clone)]
@@ -28,19 +31,39 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Runs the job `job_id` to its end. A job already finished or running elsewhere (a second
-    /// delivery) is left alone; a job whose row is gone is skipped. Errors only when the row
-    /// cannot be read.
+    /// Runs the job `job_id` to its end, once however often it is delivered (§13: pushes are
+    /// at least once). A job already finished is left alone; one running elsewhere is waited
+    /// on — it ends, or its worker dies and this delivery takes it over. A job whose row is
+    /// gone is skipped. Errors only when the row cannot be read.
     pub async fn run(&self, job_id: JobId) -> Result<(), StoreError> {
-        let Some(job) = self.store.get_job(job_id).await? else {
-            tracing::warn!(%job_id, "a queued job has no row; skipped");
-            return Ok(());
+        let job = loop {
+            let Some(job) = self.store.get_job(job_id).await? else {
+                tracing::warn!(%job_id, "a queued job has no row; skipped");
+                return Ok(());
+            };
+            if job.status.is_terminal() {
+                return Ok(());
+            }
+            if self.store.claim_job(job_id, RUN_LEASE).await? {
+                break job;
+            }
+            tracing::debug!(%job_id, "a job delivered again runs elsewhere; waiting on it");
+            tokio::time::sleep(HEARTBEAT).await;
         };
-        if job.status.is_terminal() || !self.store.claim_job(job_id, RUN_LEASE).await? {
-            tracing::debug!(%job_id, "a job delivered again is already taken");
-            return Ok(());
-        }
-        if let Err(reason) = self.execute(&job).await {
+        let heartbeat = async {
+            let mut beats = tokio::time::interval(HEARTBEAT);
+            loop {
+                beats.tick().await;
+                if let Err(error) = self.store.touch_job(job_id).await {
+                    tracing::warn!(%job_id, %error, "cannot renew a running job's lease");
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = self.execute(&job) => outcome,
+            () = heartbeat => unreachable!("the heartbeat never ends"),
+        };
+        if let Err(reason) = outcome {
             tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), %reason, "job failed");
         }
         Ok(())

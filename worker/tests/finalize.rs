@@ -148,8 +148,12 @@ async fn a_job_delivered_twice_at_once_runs_once(db: TestDatabase) {
     assert_eq!(store.list_takes(session.track_id, audiolab_store::Page::ALL).await.unwrap().len(), 1);
     // A job whose worker died (running, silent past the lease) is taken over by the next delivery.
     let stalled = queue_finalize(&store, session.project_id, session.id).await.unwrap();
-    assert!(store.claim_job(stalled, std::time::Duration::from_secs(120)).await.unwrap());
-    assert!(!store.claim_job(stalled, std::time::Duration::from_secs(120)).await.unwrap(), "it runs");
+    let lease = audiolab_worker::jobs::RUN_LEASE;
+    assert!(store.claim_job(stalled, lease).await.unwrap());
+    assert!(!store.claim_job(stalled, lease).await.unwrap(), "it runs");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(store.claim_job(stalled, std::time::Duration::from_millis(10)).await.unwrap(), "its worker is gone");
+    assert!(store.claim_job(stalled, Duration::from_millis(10)).await.unwrap(), "its worker is gone");
+    // A crash left it running: the process that starts again queues it for the next delivery.
+    store.requeue_job(stalled).await.unwrap();
+    assert!(store.claim_job(stalled, lease).await.unwrap(), "taken again after a restart");
 }

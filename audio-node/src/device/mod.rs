@@ -236,13 +236,6 @@ impl ClientDevice {
         (state.consumed, state.plays.reported_until(), microphone)
     }
 
-    /// Ends the device for good (a `detach`): the node's clock paces the engine again.
-    pub async fn detach(self) {
-        if self.current() {
-            self.session.detach_device(&self.link).await;
-        }
-    }
-
     /// The monitor audio rendered since the last call, as encoded `MON` frames (f32 stereo, at
     /// most [`wire::MAX_FRAMES`] each, one stretch of consecutive timeline frames per frame),
     /// also offered to the project's listeners. A resumed device first gets again the frames

@@ -91,6 +91,9 @@ impl Node {
                 _ => {}
             }
             tracing::info!(job_id = %job.id, kind = job.kind.as_str(), "resuming an interrupted job");
+            if let Err(err) = self.store.requeue_job(job.id).await {
+                tracing::warn!(job_id = %job.id, %err, "cannot queue an interrupted job again");
+            }
             if let Err(err) = self.queue.push(job.id).await {
                 tracing::error!(job_id = %job.id, %err, "cannot queue an interrupted job");
             }

@@ -15,8 +15,15 @@ use std::sync::Arc;
 
 impl Node {
     /// Detaches `link`, the client device of `project`, for `reason`: its takes stop and are
-    /// saved with what arrived, its connection is told why, the node's clock takes over.
-    pub async fn release_device(&self, project: ProjectId, link: &Arc<DeviceLink>, reason: &str) {
+    /// saved with what arrived (in the name of `actor`, or the system's), its connection is told
+    /// why, the node's clock takes over.
+    pub async fn release_device(
+        &self,
+        project: ProjectId,
+        link: &Arc<DeviceLink>,
+        reason: &str,
+        actor: Option<&audiolab_domain::user::Actor>,
+    ) {
         link.end(reason);
         let takes: Vec<_> = self
             .recordings
@@ -29,7 +36,7 @@ impl Node {
             .map(|r| r.id)
             .collect();
         for take in takes {
-            if let Err(error) = self.stop_recording(project, None, take, None).await {
+            if let Err(error) = self.stop_recording(project, None, take, actor).await {
                 tracing::warn!(%project, session_id = %take, %error, "a released device's take could not be saved");
             }
         }
@@ -44,7 +51,7 @@ impl Node {
     pub async fn release_away_device(&self, project: ProjectId, reason: &str) {
         let Some(session) = self.session(project).await else { return };
         if let Some(link) = session.client_device().filter(|link| link.away_for().is_some()) {
-            self.release_device(project, &link, reason).await;
+            self.release_device(project, &link, reason, None).await;
         }
     }
 
@@ -53,7 +60,7 @@ impl Node {
         for session in self.sessions().await {
             let expired = session.client_device().filter(|link| link.away_for().is_some_and(|away| away >= AWAY_GRACE));
             if let Some(link) = expired {
-                self.release_device(session.project_id, &link, "the device was away for too long").await;
+                self.release_device(session.project_id, &link, "the device was away for too long", None).await;
             }
         }
     }
@@ -63,7 +70,7 @@ impl Node {
     pub async fn detach_device(&self, project: ProjectId) -> TransportResult<TransportStatus> {
         let session = self.session(project).await.ok_or_else(|| TransportError::not_found("attached client device"))?;
         let link = session.client_device().ok_or_else(|| TransportError::not_found("attached client device"))?;
-        self.release_device(project, &link, "the project's owner detached the device").await;
+        self.release_device(project, &link, "the project's owner detached the device", None).await;
         Ok(session.status())
     }
 
@@ -75,7 +82,7 @@ impl Node {
             if let Some(link) = session.client_device()
                 && revocation.detaches(session.project_id, link.owner)
             {
-                self.release_device(session.project_id, &link, revocation.reason()).await;
+                self.release_device(session.project_id, &link, revocation.reason(), None).await;
             }
         }
     }

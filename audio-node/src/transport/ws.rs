@@ -219,10 +219,14 @@ impl Attachment {
         }
     }
 
-    /// Ends a device (`detach`) or a listener; the connection is then unattached.
-    async fn detach(&mut self) {
-        if let Attachment::Device(device) = std::mem::take(self) {
-            device.detach().await;
+    /// Ends a device or a listener (`detach`, or attaching again); the connection is then
+    /// unattached. A device goes as every device goes: released, its takes saved with what
+    /// arrived.
+    async fn detach(&mut self, node: &Node, project: ProjectId, reason: &str, actor: &Actor) {
+        if let Attachment::Device(device) = std::mem::take(self)
+            && device.current()
+        {
+            node.release_device(project, &device.link, reason, Some(actor)).await;
         }
     }
 }
@@ -269,17 +273,15 @@ async fn handle_text(
                 Err(refused) => Some(error(&format!("attach: {refused}"))),
             }
         }
-        Ok(ClientMessage::Detach) => match std::mem::take(attachment) {
-            Attachment::Device(device) => {
-                let device_id = device.link.device_id.clone();
-                device.detach().await;
-                Some(ServerMessage::Detached { device_id: Some(device_id), reason: None }.frame().to_string())
-            }
-            Attachment::Listener(_) => {
-                Some(ServerMessage::Detached { device_id: None, reason: None }.frame().to_string())
-            }
-            Attachment::None => Some(error("detach: this connection is not attached")),
-        },
+        Ok(ClientMessage::Detach) => {
+            let device_id = match &*attachment {
+                Attachment::Device(device) => Some(device.link.device_id.clone()),
+                Attachment::Listener(_) => None,
+                Attachment::None => return Some(error("detach: this connection is not attached")),
+            };
+            attachment.detach(node, project, "the device detached", &admitted.actor).await;
+            Some(ServerMessage::Detached { device_id, reason: None }.frame().to_string())
+        }
         Ok(ClientMessage::Played(report)) => match attachment {
             Attachment::Device(device) => device.played(report).err().map(|fault| error(&fault)),
             _ => Some(error("played: attach as the project's device first")),
@@ -314,7 +316,7 @@ async fn attach(
     attachment: &mut Attachment,
 ) -> TransportResult<Attached> {
     let role = request.check().map_err(TransportError::Invalid)?;
-    attachment.detach().await;
+    attachment.detach(node, project, "its connection attached again", actor).await;
     let session = node.loaded(project).await?;
     let rate = session.rate.hz();
     match role {
@@ -355,7 +357,7 @@ async fn attach(
                 .client_device()
                 .filter(|link| link.away_for().is_some() && !(link.owner == actor.id && link.device_id == device_id))
             {
-                node.release_device(project, &away, "another device attached while this one was away").await;
+                node.release_device(project, &away, "another device attached while this one was away", None).await;
             }
             let channels = request.channels.unwrap_or(1);
             let device = ClientDevice::attach(session, device_id, actor.id, channels, lookahead, latency).await?;
