@@ -63,8 +63,8 @@ pub struct SegmentInput {
 /// A whole comp.
 #[derive(Debug, Object)]
 pub struct CompInput {
-    /// In timeline order, not overlapping, each of one of the track's takes; empty lets the
-    /// track's active takes play whole.
+    /// In timeline order, not overlapping, each of one of the track's takes; empty: none of
+    /// the track's takes plays (its clips of no take play whole).
     #[oai(validator(max_items = 10000))]
     pub segments: Vec<SegmentInput>,
     /// The crossfade at each boundary between segments, 0–500 ms (default: as it was).

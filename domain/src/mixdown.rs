@@ -202,7 +202,7 @@ pub struct MixdownPayload {
 }
 
 /// A digest of everything a mixdown's bytes depend on: the options, the project rate, every
-/// track's mixer settings and every playable clip. Equal fingerprints mean an earlier result can
+/// track's mixer settings and comp, and every playable clip. Equal fingerprints mean an earlier result can
 /// be handed back instead of rendering again.
 pub fn fingerprint(options: &MixdownOptions, project: &Project, tracks: &[Track], clips: &[Clip]) -> String {
     let mut text = serde_json::to_string(options).expect("options serialise");
@@ -212,13 +212,14 @@ pub fn fingerprint(options: &MixdownOptions, project: &Project, tracks: &[Track]
     for t in tracks {
         let _ = write!(
             text,
-            "|track={},{},{},{},{},{}",
+            "|track={},{},{},{},{},{},{}",
             t.id,
             t.index.get(),
             t.volume.get(),
             t.pan.get(),
             t.muted,
-            t.soloed
+            t.soloed,
+            serde_json::to_string(&t.comp).expect("a comp serialises"),
         );
     }
     let mut clips: Vec<_> = clips.iter().filter(|c| c.active && c.status == ClipStatus::Ready).collect();

@@ -58,7 +58,48 @@ on_both_backends!(
     members_have_one_role_each_and_one_owner_per_project,
     a_change_commits_its_rows_entry_and_outbox_together_or_nothing,
     outbox_rows_are_leased_retried_and_removed_once_delivered,
+    a_tracks_comp_is_stored_changed_in_history_and_undone,
 );
+
+/// A track's comp (§14) is a field of the track: stored whole, changed by a commit (a stale
+/// one refused), listed in the history entry's fields, and put back by its reverse.
+async fn a_tracks_comp_is_stored_changed_in_history_and_undone(store: Store) {
+    use audiolab_domain::comp::{Comp, Segment};
+    use audiolab_domain::history::{Change, ChangeKind, Row, RowChange};
+    let p = project(&store, "Comped").await;
+    let vox = store.create_track(p.id, named("Vox")).await.unwrap();
+    assert_eq!(vox.comp, Comp::default(), "a new track has no comp");
+    let (a, b) = (audiolab_domain::TakeId::new(), audiolab_domain::TakeId::new());
+    let mut comped = vox.clone();
+    comped.comp.select(a, Frames(48_000), Frames(96_000));
+    comped.comp.select(b, Frames(60_000), Frames(70_000));
+    comped.comp.crossfade_ms = 25;
+    let change = Change::new(
+        ChangeKind::CompChanged,
+        "comp",
+        vec![RowChange::updated(Row::Track(vox.clone()), Row::Track(comped.clone()))],
+    );
+    let (entry, _) = store.commit(p.id, None, &change).await.unwrap();
+    let stored = store.get_track(vox.id).await.unwrap().unwrap();
+    assert_eq!(stored.comp, comped.comp);
+    assert_eq!(
+        stored.comp.segments,
+        [
+            Segment { start: Frames(48_000), end: Frames(60_000), take_id: a },
+            Segment { start: Frames(60_000), end: Frames(70_000), take_id: b },
+            Segment { start: Frames(70_000), end: Frames(96_000), take_id: a },
+        ]
+    );
+    let listed = store.history(p.id, 10, None).await.unwrap();
+    assert_eq!(listed[0].revision, entry.revision);
+    assert_eq!(listed[0].rows[0].fields().map(|f| f.into_iter().collect::<Vec<_>>()), Some(vec!["comp".to_owned()]));
+    // Made from the track before the comp: stale.
+    assert!(matches!(store.commit(p.id, None, &change).await, Err(StoreError::Stale(_))));
+    let undo =
+        Change::new(ChangeKind::Undo, "undo", vec![RowChange::updated(Row::Track(stored), Row::Track(vox.clone()))]);
+    store.commit(p.id, None, &undo).await.unwrap();
+    assert_eq!(store.get_track(vox.id).await.unwrap().unwrap().comp, Comp::default());
+}
 
 /// A commit whose second row breaks a rule leaves nothing behind: not the first row, not a
 /// revision, not an entry, not an outbox row. A commit made from a row that changed since is

@@ -1,0 +1,244 @@
+//! Comping (§14) through the API against `serve`: a new take over an older one is all that
+//! plays there (takes never stack); a swipe brings the older take back over a range with
+//! equal-power crossfades; the mixdown equals a reference computed here from the takes' own
+//! audio; every comp edit is undoable; bad comps are refused and change nothing.
+
+mod common;
+
+use audiolab_media::wav::WavReader;
+use common::TestApp;
+use serde_json::{Value, json};
+use std::f64::consts::FRAC_PI_2;
+use std::time::Duration;
+
+const RATE: i64 = 48_000;
+const CENTRE: f64 = std::f64::consts::FRAC_1_SQRT_2;
+
+/// A take recorded on `track` from `device`, from `start` seconds for about `millis`: its
+/// take id, and its clip's audio as (first timeline frame, samples).
+async fn record(app: &TestApp, project: &str, track: &str, device: &str, start: f64, millis: u64) -> (String, Take) {
+    let enable = json!({"device_id": device, "enabled": true});
+    let (status, armed) = app.post(&format!("/api/audio/tracks/{track}/record/enable"), enable).await;
+    assert_eq!(status, 200, "{armed}");
+    let (status, started) =
+        app.post(&format!("/api/audio/tracks/{track}/record/start"), json!({"start_time": start})).await;
+    assert_eq!(status, 200, "{started}");
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    let session = started["session_id"].as_str().unwrap();
+    let (status, stopped) = app.post_empty(&format!("/api/audio/tracks/{track}/record/stop/{session}")).await;
+    assert_eq!(status, 200, "{stopped}");
+    let (status, _) = app.post_empty(&format!("/api/audio/projects/{project}/playback/stop")).await;
+    assert_eq!(status, 200);
+    let clip = app.ready_clip(stopped["clip_id"].as_str().unwrap()).await;
+    let id: uuid::Uuid = clip["id"].as_str().unwrap().parse().unwrap();
+    let stored = app.store().await.get_clip(id.into()).await.unwrap().unwrap();
+    let mut reader = WavReader::open(&app.audio_path(stored.audio_key.as_deref().unwrap())).unwrap();
+    let channels = usize::from(reader.info().channels);
+    let mut samples = vec![0.0f32; stored.length.get() as usize * channels];
+    reader.read_frames(stored.source_offset.get() as u64, &mut samples).unwrap();
+    (clip["take_id"].as_str().unwrap().to_owned(), Take { start: stored.start.get(), channels, samples })
+}
+
+struct Take {
+    start: i64,
+    channels: usize,
+    samples: Vec<f32>,
+}
+
+impl Take {
+    fn end(&self) -> i64 {
+        self.start + (self.samples.len() / self.channels) as i64
+    }
+
+    /// The take's (left, right) at a timeline frame: a mono take feeds both sides.
+    fn at(&self, frame: i64) -> (f64, f64) {
+        let i = (frame - self.start) as usize * self.channels;
+        let left = f64::from(self.samples[i]);
+        (left, if self.channels == 1 { left } else { f64::from(self.samples[i + 1]) })
+    }
+}
+
+/// A stretch of the comp as the reference hears it: `take` over `[start, end)`, faded in over
+/// its first `fade_in` frames and out over its last `fade_out`, with equal power.
+struct Heard<'a> {
+    take: &'a Take,
+    start: i64,
+    end: i64,
+    fade_in: i64,
+    fade_out: i64,
+}
+
+/// The mix the reference expects at each frame of `0..frames` (left, right; before the
+/// centre pan).
+fn reference(pieces: &[Heard], frames: i64) -> Vec<(f64, f64)> {
+    let mut mix = vec![(0.0, 0.0); frames as usize];
+    for piece in pieces {
+        for frame in piece.start..piece.end {
+            let (from_start, from_end) = (frame - piece.start, piece.end - frame);
+            let mut gain = 1.0;
+            if from_start < piece.fade_in {
+                gain *= (FRAC_PI_2 * from_start as f64 / piece.fade_in as f64).sin();
+            }
+            if from_end <= piece.fade_out {
+                gain *= (FRAC_PI_2 * from_end as f64 / piece.fade_out as f64).sin();
+            }
+            let (left, right) = piece.take.at(frame);
+            mix[frame as usize].0 += left * gain;
+            mix[frame as usize].1 += right * gain;
+        }
+    }
+    mix
+}
+
+/// Renders a float mixdown and checks every frame against `expected` (before the pan law).
+async fn assert_mixdown(app: &TestApp, project: &str, expected: &[(f64, f64)]) {
+    let (status, submitted) = app.post(&format!("/api/projects/{project}/mixdown"), json!({"format": "wav_f32"})).await;
+    assert!(status == 202 || status == 200, "{submitted}");
+    let job = app.finished_job(submitted["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let url = job["result"]["files"][0]["url"].as_str().unwrap().to_owned();
+    let response = app.client.get(app.url(&url)).send().await.unwrap();
+    let (rate, channels, samples) = common::decode(&response.bytes().await.unwrap());
+    assert_eq!((rate, channels), (RATE as u32, 2));
+    assert_eq!(samples.len() / 2, expected.len(), "the mixdown ends where the last take does");
+    for (frame, pair) in samples.chunks_exact(2).enumerate() {
+        let want = (expected[frame].0 * CENTRE, expected[frame].1 * CENTRE);
+        assert!(
+            (f64::from(pair[0]) - want.0).abs() < 1e-6 && (f64::from(pair[1]) - want.1).abs() < 1e-6,
+            "frame {frame} ({:.4} s): {pair:?}, expected {want:?}",
+            frame as f64 / RATE as f64
+        );
+    }
+}
+
+fn segments(comp: &Value) -> Vec<(i64, i64, String)> {
+    comp["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["start_frame"].as_i64().unwrap(),
+                s["end_frame"].as_i64().unwrap(),
+                s["take_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_take_replaces_the_old_one_where_it_was_played_and_a_swipe_brings_the_old_one_back_crossfaded() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Comp"})).await;
+    let track = app.track(&project, "Vox", 0).await["id"].as_str().unwrap().to_owned();
+    let (a, first) = record(&app, &project, &track, "mock_0", 1.0, 1_500).await;
+    let (b, second) = record(&app, &project, &track, "mock_1", 1.5, 500).await;
+    assert_eq!((first.start, second.start), (RATE, RATE * 3 / 2));
+    assert!(second.end() < first.end(), "the second take lies inside the first");
+
+    // The new take is the comp where it was played; the first plays around it, never under it.
+    let (status, comp) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(status, 200, "{comp}");
+    assert_eq!(comp["crossfade_ms"], 10);
+    let (b_end, a_end) = (second.end(), first.end());
+    assert_eq!(
+        segments(&comp),
+        [(RATE, RATE * 3 / 2, a.clone()), (RATE * 3 / 2, b_end, b.clone()), (b_end, a_end, a.clone())]
+    );
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    assert!(takes.as_array().unwrap().iter().all(|t| t["active"] == true), "both takes play somewhere: {takes}");
+    // Where the second take starts there is no audio of it before: a cut, not a crossfade.
+    let stacked = reference(
+        &[
+            Heard { take: &first, start: RATE, end: RATE * 3 / 2, fade_in: 0, fade_out: 0 },
+            Heard { take: &second, start: RATE * 3 / 2, end: b_end, fade_in: 0, fade_out: 0 },
+            Heard { take: &first, start: b_end, end: a_end, fade_in: 0, fade_out: 0 },
+        ],
+        a_end,
+    );
+    assert_mixdown(&app, &project, &stacked).await;
+
+    // A swipe: the first take over 1.7–1.8 s, inside the second; 10 ms crossfades centred on
+    // each boundary (240 frames either side).
+    let swipe = json!({"take_id": a, "start": 1.7, "end": 1.8});
+    let (status, swiped) = app.post(&format!("/api/tracks/{track}/comp/select"), swipe).await;
+    assert_eq!(status, 200, "{swiped}");
+    assert!(swiped["revision"].as_i64().is_some(), "{swiped}");
+    let (at, to) = (RATE * 17 / 10, RATE * 18 / 10);
+    assert_eq!(
+        segments(&swiped),
+        [
+            (RATE, RATE * 3 / 2, a.clone()),
+            (RATE * 3 / 2, at, b.clone()),
+            (at, to, a.clone()),
+            (to, b_end, b.clone()),
+            (b_end, a_end, a.clone())
+        ]
+    );
+    let half = 240;
+    let swiped_mix = reference(
+        &[
+            Heard { take: &first, start: RATE, end: RATE * 3 / 2, fade_in: 0, fade_out: 0 },
+            Heard { take: &second, start: RATE * 3 / 2, end: at + half, fade_in: 0, fade_out: 2 * half },
+            Heard { take: &first, start: at - half, end: to + half, fade_in: 2 * half, fade_out: 2 * half },
+            Heard { take: &second, start: to - half, end: b_end, fade_in: 2 * half, fade_out: 0 },
+            Heard { take: &first, start: b_end, end: a_end, fade_in: 0, fade_out: 0 },
+        ],
+        a_end,
+    );
+    assert_mixdown(&app, &project, &swiped_mix).await;
+
+    // Undo gives the comp before the swipe back, and the mix with it.
+    let (status, undone) = app.post_empty(&format!("/api/projects/{project}/undo")).await;
+    assert_eq!(status, 200, "{undone}");
+    let (_, comp) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(segments(&comp).len(), 3, "{comp}");
+    assert_mixdown(&app, &project, &stacked).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comp_given_whole_is_checked_and_a_refused_one_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Comp"})).await;
+    let track = app.track(&project, "Vox", 0).await["id"].as_str().unwrap().to_owned();
+    let other = app.track(&project, "Gtr", 1).await["id"].as_str().unwrap().to_owned();
+    let (a, _) = record(&app, &project, &track, "mock_0", 1.0, 800).await;
+    let (elsewhere, _) = record(&app, &project, &other, "mock_1", 1.0, 500).await;
+    let (_, before) = app.get(&format!("/api/tracks/{track}/comp")).await;
+
+    let put = |segments: Value, crossfade: Value| json!({"segments": segments, "crossfade_ms": crossfade});
+    let path = format!("/api/tracks/{track}/comp");
+    let overlapping = json!([{"take_id": a, "start": 1.0, "end": 1.4}, {"take_id": a, "start": 1.3, "end": 1.5}]);
+    let refusals = [
+        (put(overlapping, json!(10)), 422),
+        (put(json!([{"take_id": elsewhere, "start": 1.0, "end": 1.2}]), json!(10)), 422),
+        (put(json!([{"take_id": a, "start": 1.2, "end": 1.2}]), json!(10)), 422),
+        (put(json!([{"take_id": a, "start": -1.0, "end": 1.2}]), json!(10)), 422),
+        (put(json!([]), json!(501)), 422),
+        (json!({"segments": "all of it"}), 422),
+    ];
+    for (body, status) in refusals {
+        let (got, answer) = app.put(&path, body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert!(answer["detail"].is_string(), "a clear error: {answer}");
+    }
+    let swipe = json!({"take_id": elsewhere, "start": 1.0, "end": 1.2});
+    assert_eq!(app.post(&format!("/api/tracks/{track}/comp/select"), swipe).await.0, 404, "another track's take");
+    let (_, after) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(after, before, "nothing refused changed the comp");
+
+    // A good one: a shorter stretch of the take, and a longer crossfade.
+    let (status, set) = app.put(&path, put(json!([{"take_id": a, "start": 1.1, "end": 1.3}]), json!(40))).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(segments(&set), [(RATE * 11 / 10, RATE * 13 / 10, a.clone())]);
+    assert_eq!(set["crossfade_ms"], 40);
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    assert_eq!(takes[0]["active"], true);
+    // Nothing at all: the take no longer plays anywhere.
+    let (status, empty) = app.put(&path, put(json!([]), json!(40))).await;
+    assert_eq!((status, segments(&empty).len()), (200, 0), "{empty}");
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    assert_eq!(takes[0]["active"], false);
+    app.stop().await;
+}
