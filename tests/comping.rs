@@ -90,8 +90,8 @@ fn reference(pieces: &[Heard], frames: i64) -> Vec<(f64, f64)> {
     mix
 }
 
-/// Renders a float mixdown and checks every frame against `expected` (before the pan law).
-async fn assert_mixdown(app: &TestApp, project: &str, expected: &[(f64, f64)]) {
+/// A float mixdown of the project, stereo interleaved.
+async fn mixdown(app: &TestApp, project: &str) -> Vec<f32> {
     let (status, submitted) = app.post(&format!("/api/projects/{project}/mixdown"), json!({"format": "wav_f32"})).await;
     assert!(status == 202 || status == 200, "{submitted}");
     let job = app.finished_job(submitted["job"]["id"].as_str().unwrap()).await;
@@ -100,6 +100,12 @@ async fn assert_mixdown(app: &TestApp, project: &str, expected: &[(f64, f64)]) {
     let response = app.client.get(app.url(&url)).send().await.unwrap();
     let (rate, channels, samples) = common::decode(&response.bytes().await.unwrap());
     assert_eq!((rate, channels), (RATE as u32, 2));
+    samples
+}
+
+/// Renders a float mixdown and checks every frame against `expected` (before the pan law).
+async fn assert_mixdown(app: &TestApp, project: &str, expected: &[(f64, f64)]) {
+    let samples = mixdown(app, project).await;
     assert_eq!(samples.len() / 2, expected.len(), "the mixdown ends where the last take does");
     for (frame, pair) in samples.chunks_exact(2).enumerate() {
         let want = (expected[frame].0 * CENTRE, expected[frame].1 * CENTRE);
@@ -240,5 +246,86 @@ async fn a_comp_given_whole_is_checked_and_a_refused_one_changes_nothing() {
     assert_eq!((status, segments(&empty).len()), (200, 0), "{empty}");
     let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
     assert_eq!(takes[0]["active"], false);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_duplicate_and_delete_a_take_each_play_as_they_should_and_undo() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Edit"})).await;
+    let track = app.track(&project, "Vox", 0).await["id"].as_str().unwrap().to_owned();
+    let (a, first) = record(&app, &project, &track, "mock_0", 1.0, 1_000).await;
+    let (b, second) = record(&app, &project, &track, "mock_1", 1.2, 300).await;
+    let before = mixdown(&app, &project).await;
+    let clip_of = async |take: &str| -> Value {
+        let (_, clips) = app.get(&format!("/api/tracks/{track}/clips")).await;
+        clips["items"].as_array().unwrap().iter().find(|c| c["take_id"] == take).unwrap().clone()
+    };
+
+    // A split inside the first take changes nothing that is heard: the same samples.
+    let a_clip = clip_of(&a).await;
+    let (status, split) =
+        app.post(&format!("/api/clips/{}/split", a_clip["id"].as_str().unwrap()), json!({"at": 1.1})).await;
+    assert_eq!(status, 200, "{split}");
+    assert_eq!(
+        (split["first"]["length_frames"].as_i64(), split["second"]["start_frame"].as_i64()),
+        (Some(RATE / 10), Some(RATE * 11 / 10))
+    );
+    assert_eq!(split["second"]["take_id"], a.as_str(), "both parts are of the take");
+    assert_eq!(split["second"]["offset_frames"].as_i64(), Some(a_clip["offset_frames"].as_i64().unwrap() + RATE / 10));
+    assert_eq!(mixdown(&app, &project).await, before, "a split is silent");
+    let (status, refused) =
+        app.post(&format!("/api/clips/{}/split", a_clip["id"].as_str().unwrap()), json!({"at": 3.9})).await;
+    assert_eq!(status, 422, "outside the clip: {refused}");
+
+    // A copy of the second take at 3 s plays there (it belongs to no take).
+    let b_clip = clip_of(&b).await;
+    let (status, copy) =
+        app.post(&format!("/api/clips/{}/duplicate", b_clip["id"].as_str().unwrap()), json!({"start": 3.0})).await;
+    assert_eq!(status, 201, "{copy}");
+    assert_eq!((copy["take_id"].clone(), copy["start_frame"].as_i64()), (Value::Null, Some(RATE * 3)));
+    let copied = mixdown(&app, &project).await;
+    assert_eq!(copied.len() / 2, (RATE * 3) as usize + second.samples.len() / second.channels);
+    for (k, pair) in copied[(RATE * 3 * 2) as usize..].chunks_exact(2).enumerate() {
+        let (left, right) = second.at(second.start + k as i64);
+        assert!(
+            (f64::from(pair[0]) - left * CENTRE).abs() < 1e-6 && (f64::from(pair[1]) - right * CENTRE).abs() < 1e-6,
+            "copy frame {k}"
+        );
+    }
+
+    // Deleting the second take: the first plays where it was.
+    let take_b = {
+        let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+        takes.as_array().unwrap().iter().find(|t| t["clip_id"] == b_clip["id"]).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, _) = app.delete(&format!("/api/takes/{take_b}")).await;
+    assert_eq!(status, 204);
+    let (_, comp) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert!(segments(&comp).iter().all(|(_, _, take)| take == &a), "{comp}");
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    assert_eq!(takes.as_array().unwrap().len(), 1, "the lane is gone: {takes}");
+    let without = mixdown(&app, &project).await;
+    for frame in [RATE * 12 / 10, RATE * 13 / 10, RATE * 3 / 2 - 1] {
+        let (left, right) = first.at(frame);
+        let got = &without[frame as usize * 2..frame as usize * 2 + 2];
+        assert!(
+            (f64::from(got[0]) - left * CENTRE).abs() < 1e-6 && (f64::from(got[1]) - right * CENTRE).abs() < 1e-6,
+            "frame {frame}"
+        );
+    }
+    assert_eq!(app.delete(&format!("/api/takes/{take_b}")).await.0, 404, "deleted once");
+    assert_eq!(
+        app.post(&format!("/api/tracks/{track}/comp/select"), json!({"take_id": b, "start": 1.2, "end": 1.3})).await.0,
+        404
+    );
+
+    // Undo brings the take back, its lane and the comp with it.
+    let (status, _) = app.post_empty(&format!("/api/projects/{project}/undo")).await;
+    assert_eq!(status, 200);
+    assert_eq!(mixdown(&app, &project).await, copied, "as before the delete");
     app.stop().await;
 }

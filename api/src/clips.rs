@@ -19,6 +19,33 @@ use uuid::Uuid;
 
 pub struct ClipsApi;
 
+/// Where to cut a clip.
+#[derive(Debug, Object)]
+pub struct SplitClip {
+    /// The timeline position of the cut, in seconds, strictly inside the clip.
+    #[oai(validator(minimum(value = "0")))]
+    pub at: f64,
+}
+
+/// A clip cut in two.
+#[derive(Debug, Object)]
+pub struct SplitClipResult {
+    /// The clip, now ending at the cut.
+    pub first: ClipView,
+    /// The new clip from the cut on, on the same audio.
+    pub second: ClipView,
+    /// The project revision the cut made (§13).
+    pub revision: i64,
+}
+
+/// Where to place a copy.
+#[derive(Debug, Object)]
+pub struct DuplicateClip {
+    /// The copy's timeline position in seconds.
+    #[oai(validator(minimum(value = "0")))]
+    pub start: f64,
+}
+
 /// A clip: a region of source audio placed on a track.
 #[derive(Debug, Object)]
 pub struct ClipView {
@@ -156,6 +183,22 @@ impl ClipsApi {
         let clip = ctx.store.get_clip(id).await?.ok_or_else(|| ApiError::not_found("clip"))?;
         let project = ctx.project_as(caller, clip.project_id, need, "clip").await?;
         Ok((clip, project.sample_rate))
+    }
+}
+
+/// A duplicated clip.
+#[derive(poem_openapi::ApiResponse)]
+pub enum DuplicatedClip {
+    /// The copy.
+    #[oai(status = 201)]
+    Created(Json<ClipView>),
+}
+
+/// Refuses to cut or copy a clip whose audio is still being written.
+fn ready(clip: &Clip) -> ApiResult<()> {
+    match clip.status {
+        audiolab_domain::clip::ClipStatus::Ready => Ok(()),
+        _ => Err(ApiError::conflict("the clip's audio is not ready yet (or failed): it cannot be cut or copied")),
     }
 }
 
@@ -323,6 +366,52 @@ impl ClipsApi {
         };
         let updated = ctx.changes(&caller).update_clip(&clip, &patch, rate).await?;
         Ok(Json(ClipView::new(updated.value, rate).with_revision(updated.entry.as_ref())))
+    }
+
+    /// Split a clip
+    ///
+    /// Cuts the clip in two at `at`: the clip ends there and a new clip on the same audio
+    /// starts there; the fade-in stays on the first, the fade-out on the second. A clip whose
+    /// audio is still being written cannot be cut (409).
+    #[oai(path = "/api/clips/:id/split", method = "post", operation_id = "split_clip")]
+    async fn split(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Clip id.
+        id: Path<Uuid>,
+        body: Json<SplitClip>,
+    ) -> Answer<Json<SplitClipResult>, { codes::CHANGE_BODY }> {
+        let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
+        ready(&clip)?;
+        let at = audiolab_domain::Frames::from_seconds("at", body.0.at, rate)?;
+        let split = ctx.changes(&caller).split_clip(&clip, at).await?;
+        let (first, second) = split.value;
+        Ok(Json(SplitClipResult {
+            first: ClipView::new(first, rate),
+            second: ClipView::new(second, rate),
+            revision: split.entry.map_or(0, |e| e.revision),
+        }))
+    }
+
+    /// Duplicate a clip
+    ///
+    /// A copy on the same track at `start`, on the same audio. A copy of a take's clip belongs
+    /// to no take: it plays where the track's comp does not.
+    #[oai(path = "/api/clips/:id/duplicate", method = "post", operation_id = "duplicate_clip")]
+    async fn duplicate(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Clip id.
+        id: Path<Uuid>,
+        body: Json<DuplicateClip>,
+    ) -> Answer<DuplicatedClip, { codes::CHANGE_BODY }> {
+        let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
+        ready(&clip)?;
+        let start = audiolab_domain::Frames::from_seconds("start", body.0.start, rate)?;
+        let copy = ctx.changes(&caller).duplicate_clip(&clip, start).await?;
+        Ok(DuplicatedClip::Created(Json(ClipView::new(copy.value, rate).with_revision(copy.entry.as_ref()))))
     }
 
     /// Delete a clip

@@ -336,7 +336,10 @@ impl RecordingApi {
         let (track, _) = ctx.track(&caller, id.0.into(), Need::Read).await?;
         let mut views = Vec::new();
         for take in ctx.store.list_takes(track.id, page).await? {
-            views.push(take_view(&ctx, take).await?);
+            // A deleted take keeps its journal row; its lane is gone.
+            if ctx.store.get_clip(take.clip_id).await?.is_some() {
+                views.push(take_view(&ctx, take).await?);
+            }
         }
         Ok(Json(views))
     }
@@ -357,6 +360,25 @@ impl RecordingApi {
         let project = ctx.project_as(&caller, track.project_id, Need::Change, "take").await?;
         ctx.changes(&caller).activate_take(&take, project.id).await?;
         Ok(Json(take_view(&ctx, take).await?))
+    }
+
+    /// Delete a take
+    ///
+    /// Its clip goes (its audio stays, so undo brings it back) and the track's comp no longer
+    /// plays it; what played around it plays on.
+    #[oai(path = "/api/takes/:id", method = "delete", operation_id = "delete_take")]
+    async fn delete_take(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Take id.
+        id: Path<Uuid>,
+    ) -> Answer<crate::projects::Deleted, { codes::CHANGE }> {
+        let take = ctx.store.get_take(id.0.into()).await?.ok_or_else(|| ApiError::not_found("take"))?;
+        let track = ctx.store.get_track(take.track_id).await?.ok_or_else(|| ApiError::not_found("take"))?;
+        let project = ctx.project_as(&caller, track.project_id, Need::Change, "take").await?;
+        ctx.changes(&caller).delete_take(&take, project.id).await?;
+        Ok(crate::projects::Deleted::Deleted)
     }
 
     /// Recordings in progress

@@ -233,6 +233,67 @@ impl<'a> Changes<'a> {
         Ok(Committed { value, entry })
     }
 
+    /// Cuts a clip in two at timeline frame `at` (§14): both parts play as the clip did.
+    pub async fn split_clip(&self, clip: &Clip, at: Frames) -> StoreResult<Committed<(Clip, Clip)>> {
+        let (value, entry) = self
+            .commit(clip.project_id, || {
+                Box::pin(async move {
+                    let before = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    let (first, second) = before.split(at, now())?;
+                    let summary = format!("Split clip “{}”", before.name);
+                    let rows = vec![
+                        RowChange::updated(Row::Clip(before), Row::Clip(first.clone())),
+                        RowChange::created(Row::Clip(second.clone())),
+                    ];
+                    Ok(((first, second), Some(Change::new(ChangeKind::ClipSplit, summary, rows))))
+                })
+            })
+            .await?;
+        Ok(Committed { value, entry })
+    }
+
+    /// A copy of a clip at timeline frame `start` of the same track (§14).
+    pub async fn duplicate_clip(&self, clip: &Clip, start: Frames) -> StoreResult<Committed<Clip>> {
+        let (value, entry) = self
+            .commit(clip.project_id, || {
+                Box::pin(async move {
+                    let source = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    let copy = source.duplicate(start, now())?;
+                    let summary = format!("Duplicated clip “{}”", source.name);
+                    let rows = vec![RowChange::created(Row::Clip(copy.clone()))];
+                    Ok((copy, Some(Change::new(ChangeKind::ClipDuplicated, summary, rows))))
+                })
+            })
+            .await?;
+        Ok(Committed { value, entry })
+    }
+
+    /// Deletes a take (§14): its clips go (their audio stays, so undo brings them back) and the
+    /// comp no longer plays it; what played around it plays on.
+    pub async fn delete_take(&self, take: &Take, project: ProjectId) -> StoreResult<Committed<()>> {
+        let (value, entry) = self
+            .commit(project, || {
+                Box::pin(async move {
+                    let track = self.store.get_track(take.track_id).await?.ok_or(StoreError::NotFound("take"))?;
+                    let lanes = self.store.list_clips(take.track_id, Page::ALL).await?.items;
+                    let (gone, kept): (Vec<Clip>, Vec<Clip>) =
+                        lanes.iter().cloned().partition(|c| c.take_id == Some(take.id));
+                    let name = gone.first().map_or_else(|| "a take".to_owned(), |c| format!("“{}”", c.name));
+                    if gone.is_empty() && !track.comp.plays(take.id) {
+                        return Err(StoreError::NotFound("take"));
+                    }
+                    let mut comp = comp::current(&track, &lanes);
+                    comp.remove_take(take.id, &kept);
+                    let mut rows: Vec<RowChange> = gone.into_iter().map(|c| RowChange::deleted(Row::Clip(c))).collect();
+                    rows.extend(comp::rows(&track, comp, &kept, now()));
+                    let summary = format!("Deleted {name}");
+                    Ok(((), Some(Change::new(ChangeKind::TakeDeleted, summary, rows))))
+                })
+            })
+            .await?;
+        Ok(Committed { value, entry })
+    }
+
     /// Makes `take` what its track plays over the take's whole range (§14: the comp there).
     pub async fn activate_take(&self, take: &Take, project: ProjectId) -> StoreResult<Committed<()>> {
         let clip = self.store.get_clip(take.clip_id).await?.ok_or(StoreError::NotFound("clip"))?;

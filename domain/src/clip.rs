@@ -124,6 +124,63 @@ impl Clip {
         Frames(self.start.get() + self.length.get())
     }
 
+    /// The clip cut at timeline frame `at`, strictly inside it: itself up to `at`, and a new
+    /// clip from `at` on the same audio (of the same take, if any). The fade-in stays on the
+    /// first part, the fade-out on the second, each within its part.
+    pub fn split(&self, at: Frames, now: DateTime<Utc>) -> ValidationResult<(Clip, Clip)> {
+        self.check_ready()?;
+        if at <= self.start || at >= self.end() {
+            return Err(ValidationError::new("at", "must be inside the clip"));
+        }
+        let head = at.get() - self.start.get();
+        let first = Clip {
+            length: Frames(head),
+            fade_in: Frames(self.fade_in.get().min(head)),
+            fade_out: Frames::ZERO,
+            updated_at: now,
+            ..self.clone()
+        };
+        let tail = self.length.get() - head;
+        let second = Clip {
+            id: ClipId::new(),
+            start: at,
+            source_offset: Frames(self.source_offset.get() + head),
+            length: Frames(tail),
+            fade_in: Frames::ZERO,
+            fade_out: Frames(self.fade_out.get().min(tail)),
+            created_at: now,
+            updated_at: now,
+            ..self.clone()
+        };
+        Ok((first, second))
+    }
+
+    /// A copy placed at `start`, on the same audio. A copy of a take's clip belongs to no take:
+    /// the comp plays a take only where it was recorded; the copy plays where the comp does not.
+    pub fn duplicate(&self, start: Frames, now: DateTime<Utc>) -> ValidationResult<Clip> {
+        self.check_ready()?;
+        if start.get() < 0 {
+            return Err(ValidationError::new("start", "must not be negative"));
+        }
+        Ok(Clip {
+            id: ClipId::new(),
+            take_id: None,
+            start,
+            active: true,
+            created_at: now,
+            updated_at: now,
+            ..self.clone()
+        })
+    }
+
+    /// Only a clip whose audio is written can be cut or copied.
+    fn check_ready(&self) -> ValidationResult<()> {
+        match self.status {
+            ClipStatus::Ready => Ok(()),
+            _ => Err(ValidationError::new("id", "the clip's audio is not ready: it cannot be cut or copied yet")),
+        }
+    }
+
     /// Applies an edit given in seconds at the project's `rate`, then checks the clip still fits
     /// its source and its fades fit the clip.
     pub fn apply(&mut self, patch: &ClipPatch, rate: SampleRate, now: DateTime<Utc>) -> ValidationResult<()> {

@@ -103,9 +103,22 @@ impl Comp {
         self.segments = segments;
     }
 
-    /// The comp no longer plays `take_id` anywhere (the take was deleted).
-    pub fn remove_take(&mut self, take_id: TakeId) {
+    /// The comp no longer plays `take_id` anywhere (the take was deleted): where it played,
+    /// the newest other take recorded there plays instead (from `lanes`, the track's take
+    /// clips), else nothing.
+    pub fn remove_take(&mut self, take_id: TakeId, lanes: &[Clip]) {
+        let removed: Vec<Segment> = self.segments.iter().filter(|s| s.take_id == take_id).copied().collect();
         self.segments.retain(|s| s.take_id != take_id);
+        let mut others: Vec<&Clip> = lanes.iter().filter(|c| c.take_id.is_some_and(|t| t != take_id)).collect();
+        others.sort_by_key(|c| c.created_at);
+        for segment in removed {
+            for clip in &others {
+                let (start, end) = (segment.start.max(clip.start), segment.end.min(clip.end()));
+                if let Some(take) = clip.take_id {
+                    self.select(take, start, end);
+                }
+            }
+        }
     }
 
     /// Whether the comp plays `take_id` somewhere.
@@ -191,44 +204,38 @@ pub fn pieces(comp: &Comp, crossfade: i64, clips: &[Clip]) -> Vec<Piece> {
     if !comp.is_active() {
         return clips.iter().map(whole).collect();
     }
-    let lane = |take: TakeId| clips.iter().find(|c| c.take_id == Some(take));
-    // Each segment as the part of its take's clip inside it.
-    let cut: Vec<Option<(&Clip, i64, i64)>> = comp
-        .segments
-        .iter()
-        .map(|s| {
-            let clip = lane(s.take_id)?;
-            let (start, end) = (s.start.get().max(clip.start.get()), s.end.get().min(clip.end().get()));
-            (start < end).then_some((clip, start, end))
-        })
-        .collect();
-    // The half-width of the crossfade at the boundary after segment `i`: as far as both takes'
-    // audio reaches across it, when the next segment starts where this one ends.
-    let half = crossfade / 2;
-    let overlap_after = |i: usize| -> i64 {
-        let (Some(Some((left, _, left_end))), Some(Some((right, right_start, _)))) = (cut.get(i), cut.get(i + 1))
-        else {
-            return 0;
-        };
-        if left_end != right_start || half == 0 {
-            return 0;
+    // Each segment as the parts of its take's clips inside it (one, unless the take's clip
+    // was split).
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut first_of_segment = Vec::with_capacity(comp.segments.len());
+    for segment in &comp.segments {
+        first_of_segment.push(pieces.len());
+        for clip in clips.iter().filter(|c| c.take_id == Some(segment.take_id)) {
+            let (start, end) = (segment.start.get().max(clip.start.get()), segment.end.get().min(clip.end().get()));
+            if start < end {
+                pieces.push(Piece { clip_id: clip.id, start, end, fade_in: 0, fade_out: 0, crossfaded: true });
+            }
         }
-        let boundary = *left_end;
-        half.min(left.end().get() - boundary).min(boundary - right.start.get()).max(0)
-    };
-    let mut pieces = Vec::new();
-    for (i, piece) in cut.iter().enumerate() {
-        let Some((clip, start, end)) = piece else { continue };
-        let before = if i == 0 { 0 } else { overlap_after(i - 1) };
-        let after = overlap_after(i);
-        pieces.push(Piece {
-            clip_id: clip.id,
-            start: start - before,
-            end: end + after,
-            fade_in: 2 * before,
-            fade_out: 2 * after,
-            crossfaded: true,
-        });
+    }
+    first_of_segment.push(pieces.len());
+    // Where one segment ends and the next begins, both fade over `2h` centred on the boundary,
+    // `h` as far as both takes' audio reaches across it (up to half the crossfade).
+    let half = crossfade / 2;
+    for (i, pair) in comp.segments.windows(2).enumerate() {
+        let boundary = pair[0].end.get();
+        if pair[1].start.get() != boundary || half == 0 {
+            continue;
+        }
+        let left = (first_of_segment[i]..first_of_segment[i + 1]).find(|&p| pieces[p].end == boundary);
+        let right = (first_of_segment[i + 1]..first_of_segment[i + 2]).find(|&p| pieces[p].start == boundary);
+        let (Some(left), Some(right)) = (left, right) else { continue };
+        let reach = |piece: &Piece, towards_end: bool| {
+            let clip = clips.iter().find(|c| c.id == piece.clip_id).expect("a piece of one of the clips");
+            if towards_end { clip.end().get() - boundary } else { boundary - clip.start.get() }
+        };
+        let h = half.min(reach(&pieces[left], true)).min(reach(&pieces[right], false)).max(0);
+        (pieces[left].end, pieces[left].fade_out) = (boundary + h, 2 * h);
+        (pieces[right].start, pieces[right].fade_in) = (boundary - h, 2 * h);
     }
     // The clips of no take, where no segment is.
     for clip in clips.iter().filter(|c| c.take_id.is_none()) {
@@ -299,7 +306,7 @@ mod tests {
         assert_eq!(spans(&comp), [(0, 2_000, b)]);
         comp.select(a, Frames(5), Frames(5));
         assert_eq!(spans(&comp), [(0, 2_000, b)], "an empty range changes nothing");
-        comp.remove_take(b);
+        comp.remove_take(b, &[]);
         assert!(!comp.is_active());
     }
 
@@ -312,6 +319,20 @@ mod tests {
             (c, Frames(0), Frames(150), false),
         ]);
         assert_eq!(spans(&comp), [(0, 50, a), (50, 150, b)]);
+    }
+
+    #[test]
+    fn a_deleted_take_gives_way_to_the_newest_take_recorded_there() {
+        let (a, b, c) = (TakeId::new(), TakeId::new(), TakeId::new());
+        let mut lanes = vec![take_clip(a, 0, 1_000), take_clip(b, 300, 200), take_clip(c, 400, 400)];
+        lanes[1].created_at = lanes[0].created_at + chrono::Duration::seconds(1);
+        lanes[2].created_at = lanes[0].created_at + chrono::Duration::seconds(2);
+        let mut comp = Comp::default();
+        comp.select(a, Frames(0), Frames(1_000));
+        comp.select(c, Frames(200), Frames(600));
+        comp.remove_take(c, &lanes);
+        // Where c played, b (newer than a) where it was recorded, and a around it.
+        assert_eq!(spans(&comp), [(0, 300, a), (300, 500, b), (500, 1_000, a)]);
     }
 
     #[test]

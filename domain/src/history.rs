@@ -217,9 +217,12 @@ pub enum ChangeKind {
     ClipImported,
     ClipUpdated,
     ClipDeleted,
+    ClipSplit,
+    ClipDuplicated,
     ClipReady,
     TakeActivated,
     TakesRecorded,
+    TakeDeleted,
     CompChanged,
     LoopCreated,
     LoopUpdated,
@@ -231,7 +234,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 18] = [
+    pub const ALL: [ChangeKind; 21] = [
         Self::ProjectUpdated,
         Self::TrackCreated,
         Self::TrackUpdated,
@@ -239,9 +242,12 @@ impl ChangeKind {
         Self::ClipImported,
         Self::ClipUpdated,
         Self::ClipDeleted,
+        Self::ClipSplit,
+        Self::ClipDuplicated,
         Self::ClipReady,
         Self::TakeActivated,
         Self::TakesRecorded,
+        Self::TakeDeleted,
         Self::CompChanged,
         Self::LoopCreated,
         Self::LoopUpdated,
@@ -261,6 +267,9 @@ impl ChangeKind {
             Self::ClipImported => "clip_imported",
             Self::ClipUpdated => "clip_updated",
             Self::ClipDeleted => "clip_deleted",
+            Self::ClipSplit => "clip_split",
+            Self::ClipDuplicated => "clip_duplicated",
+            Self::TakeDeleted => "take_deleted",
             Self::ClipReady => "clip_ready",
             Self::TakeActivated => "take_activated",
             Self::TakesRecorded => "takes_recorded",
