@@ -132,6 +132,10 @@ fn request_for(operation: &str, f: &Fixture) -> (Option<Value>, &'static str) {
         "enable_recording" => json!({"device_id": "mock_1", "enabled": true}),
         "start_recording" => json!({"device_id": "mock_1"}),
         "create_mixdown" => json!({"format": "flac16"}),
+        "set_comp" => json!({"segments": [], "crossfade_ms": 10}),
+        "select_in_comp" => json!({"take_id": f.take, "start": 0.0, "end": 0.1}),
+        "split_clip" => json!({"at": 0.1}),
+        "duplicate_clip" => json!({"start": 1.0}),
         _ => Value::Null,
     };
     let query = match operation {

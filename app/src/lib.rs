@@ -294,12 +294,18 @@ impl<'a> Changes<'a> {
         Ok(Committed { value, entry })
     }
 
-    /// Makes `take` what its track plays over the take's whole range (§14: the comp there).
+    /// Makes `take` what its track plays over the take's whole range (§14: the comp there) —
+    /// all of its clips, if it was split.
     pub async fn activate_take(&self, take: &Take, project: ProjectId) -> StoreResult<Committed<()>> {
-        let clip = self.store.get_clip(take.clip_id).await?.ok_or(StoreError::NotFound("clip"))?;
-        let summary = format!("Chose {}", clip.name);
+        let clips = self.store.list_clips(take.track_id, Page::ALL).await?.items;
+        let parts: Vec<&Clip> = clips.iter().filter(|c| c.take_id == Some(take.id)).collect();
+        let (Some(start), Some(end)) = (parts.iter().map(|c| c.start).min(), parts.iter().map(|c| c.end()).max())
+        else {
+            return Err(StoreError::NotFound("clip"));
+        };
+        let summary = format!("Chose {}", parts[0].name);
         self.change_comp(project, take.track_id, ChangeKind::TakeActivated, summary, |comp, _| {
-            comp.select(take.id, clip.start, clip.end());
+            comp.select(take.id, start, end);
             Ok(())
         })
         .await
