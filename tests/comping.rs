@@ -329,3 +329,41 @@ async fn split_duplicate_and_delete_a_take_each_play_as_they_should_and_undo() {
     assert_eq!(mixdown(&app, &project).await, copied, "as before the delete");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flattened_comp_is_one_clip_that_sounds_the_same_and_undo_brings_the_comp_back() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Flat"})).await;
+    let track = app.track(&project, "Vox", 0).await["id"].as_str().unwrap().to_owned();
+    let (status, refused) = app.post_empty(&format!("/api/tracks/{track}/comp/flatten")).await;
+    assert_eq!(status, 409, "nothing to flatten yet: {refused}");
+    let (a, _) = record(&app, &project, &track, "mock_0", 1.0, 1_000).await;
+    record(&app, &project, &track, "mock_1", 1.3, 300).await;
+    let swipe = json!({"take_id": a, "start": 1.4, "end": 1.45});
+    assert_eq!(app.post(&format!("/api/tracks/{track}/comp/select"), swipe).await.0, 200);
+    let comped = mixdown(&app, &project).await;
+
+    let (status, job) = app.post_empty(&format!("/api/tracks/{track}/comp/flatten")).await;
+    assert_eq!((status, job["kind"].as_str()), (202, Some("flatten")), "{job}");
+    let done = app.finished_job(job["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let clip_id = done["result"]["clip_id"].as_str().unwrap().to_owned();
+    let clip = app.ready_clip(&clip_id).await;
+    assert_eq!((clip["take_id"].clone(), clip["active"].as_bool()), (Value::Null, Some(true)), "{clip}");
+    assert_eq!(clip["start_frame"].as_i64(), Some(RATE));
+    let (_, comp) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(segments(&comp).len(), 0, "{comp}");
+    let (_, takes) = app.get(&format!("/api/tracks/{track}/takes")).await;
+    assert!(takes.as_array().unwrap().iter().all(|t| t["active"] == false), "the takes stay, silent: {takes}");
+    assert_eq!(mixdown(&app, &project).await, comped, "the flattened clip plays exactly what the comp played");
+
+    // One change, the asker's to undo: the comp is back and the clip silent.
+    let (_, history) = app.get(&format!("/api/projects/{project}/history?limit=1")).await;
+    assert_eq!(history["entries"][0]["kind"], "comp_flattened", "{history}");
+    let (status, _) = app.post_empty(&format!("/api/projects/{project}/undo")).await;
+    assert_eq!(status, 200);
+    let (_, comp) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(segments(&comp).len(), 5, "{comp}");
+    assert_eq!(mixdown(&app, &project).await, comped);
+    app.stop().await;
+}

@@ -6,6 +6,7 @@ use crate::auth::Caller;
 use crate::context::ApiContext;
 use crate::error::{Answer, ApiError, ApiResult, codes};
 use audiolab_domain::comp::{Comp, MAX_CROSSFADE_MS, Segment};
+use audiolab_domain::job::{FlattenPayload, Job, JobPayload};
 use audiolab_domain::user::Need;
 use audiolab_domain::{Frames, SampleRate, TakeId};
 use poem::web::Data;
@@ -15,6 +16,14 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 pub struct CompsApi;
+
+/// A flatten, queued.
+#[derive(poem_openapi::ApiResponse)]
+pub enum Flattening {
+    /// The job that renders the comp; follow it at `/api/jobs/{id}` or by `job_progress`.
+    #[oai(status = 202)]
+    Accepted(Json<crate::jobs::JobView>),
+}
 
 /// A stretch of the timeline played from one take.
 #[derive(Debug, Object)]
@@ -183,5 +192,32 @@ impl CompsApi {
         let (start, end) = (frames("start", body.0.start, rate)?, frames("end", body.0.end, rate)?);
         let committed = ctx.changes(&caller).select_in_comp(project.id, &take, start, end).await?;
         Ok(Json(view(id.0, &committed.value, rate, committed.entry.map(|e| e.revision))))
+    }
+
+    /// Flatten a track's comp
+    ///
+    /// A job renders what the track plays (its comp, crossfades included, and its clips of no
+    /// take where no segment is) to one new clip; when it finishes, that clip plays and what it
+    /// was made of stays on the track, silent, the comp empty — one change, yours to undo. A
+    /// track without a comp has nothing to flatten (409).
+    #[oai(path = "/api/tracks/:id/comp/flatten", method = "post", operation_id = "flatten_comp")]
+    async fn flatten(
+        &self,
+        ctx: Data<&ApiContext>,
+        caller: Caller,
+        /// Track id.
+        id: Path<Uuid>,
+    ) -> Answer<Flattening, { codes::CHANGE }> {
+        let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
+        let lanes = ctx.store.list_clips(track.id, audiolab_store::Page::ALL).await?.items;
+        if !audiolab_domain::comp::current(&track, &lanes).is_active() {
+            return Err(ApiError::conflict("the track has no comp to flatten: record a take on it first").into());
+        }
+        let payload = JobPayload::Flatten(FlattenPayload { track_id: track.id, actor: Some(caller.actor.clone()) });
+        let job = Job::queued(Some(project.id), payload, audiolab_domain::now());
+        let push = ctx.store.queue_job(&job, None).await?;
+        // Queued whatever the queue says now: a queue that is away takes it when it is back.
+        ctx.courier.deliver(push.into_iter().collect()).await;
+        Ok(Flattening::Accepted(Json(job.into())))
     }
 }

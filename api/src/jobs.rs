@@ -54,6 +54,17 @@ pub enum JobResultView {
     Mixdown(MixdownResultView),
     #[oai(mapping = "import")]
     Import(ImportResultView),
+    #[oai(mapping = "flatten")]
+    Flatten(FlattenResultView),
+}
+
+/// A flattened comp: the clip it became.
+#[derive(Debug, Object)]
+pub struct FlattenResultView {
+    /// The new clip, playing what the comp played.
+    pub clip_id: Uuid,
+    /// Its length in frames at the project rate.
+    pub frames: u64,
 }
 
 /// A finalised recording: its takes' clips, now ready.
@@ -132,6 +143,7 @@ impl From<JobResult> for JobResultView {
                 clip_ids: r.clip_ids.into_iter().map(|c| c.0).collect(),
                 frames: r.frames,
             }),
+            JobResult::Flatten(r) => Self::Flatten(FlattenResultView { clip_id: r.clip_id.0, frames: r.frames }),
             JobResult::Import(r) => Self::Import(ImportResultView {
                 clip_id: r.clip_id.0,
                 frames: r.frames,

@@ -37,6 +37,7 @@ pub enum JobKindName {
     FinalizeCapture,
     Mixdown,
     Import,
+    Flatten,
 }
 
 impl From<JobKind> for JobKindName {
@@ -45,6 +46,7 @@ impl From<JobKind> for JobKindName {
             JobKind::FinalizeCapture => Self::FinalizeCapture,
             JobKind::Mixdown => Self::Mixdown,
             JobKind::Import => Self::Import,
+            JobKind::Flatten => Self::Flatten,
         }
     }
 }

@@ -224,6 +224,7 @@ pub enum ChangeKind {
     TakesRecorded,
     TakeDeleted,
     CompChanged,
+    CompFlattened,
     LoopCreated,
     LoopUpdated,
     LoopDeleted,
@@ -234,7 +235,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 21] = [
+    pub const ALL: [ChangeKind; 22] = [
         Self::ProjectUpdated,
         Self::TrackCreated,
         Self::TrackUpdated,
@@ -249,6 +250,7 @@ impl ChangeKind {
         Self::TakesRecorded,
         Self::TakeDeleted,
         Self::CompChanged,
+        Self::CompFlattened,
         Self::LoopCreated,
         Self::LoopUpdated,
         Self::LoopDeleted,
@@ -274,6 +276,7 @@ impl ChangeKind {
             Self::TakeActivated => "take_activated",
             Self::TakesRecorded => "takes_recorded",
             Self::CompChanged => "comp_changed",
+            Self::CompFlattened => "comp_flattened",
             Self::LoopCreated => "loop_created",
             Self::LoopUpdated => "loop_updated",
             Self::LoopDeleted => "loop_deleted",

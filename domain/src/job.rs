@@ -10,16 +10,18 @@ pub enum JobKind {
     FinalizeCapture,
     Mixdown,
     Import,
+    Flatten,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [Self::FinalizeCapture, Self::Mixdown, Self::Import];
+    pub const ALL: [JobKind; 4] = [Self::FinalizeCapture, Self::Mixdown, Self::Import, Self::Flatten];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::FinalizeCapture => "finalize_capture",
             Self::Mixdown => "mixdown",
             Self::Import => "import",
+            Self::Flatten => "flatten",
         }
     }
 
@@ -107,6 +109,22 @@ pub enum JobPayload {
     FinalizeCapture(FinalizePayload),
     Mixdown(crate::mixdown::MixdownPayload),
     Import(ImportPayload),
+    Flatten(FlattenPayload),
+}
+
+/// A `flatten` job's payload: the track whose comp becomes one clip, and who asked (the change
+/// is theirs to undo).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlattenPayload {
+    pub track_id: crate::TrackId,
+    pub actor: Option<crate::user::Actor>,
+}
+
+/// What a finished `flatten` job made: the clip the comp became.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlattenResult {
+    pub clip_id: crate::ClipId,
+    pub frames: u64,
 }
 
 /// What a finished `finalize_capture` job made: its recording's clips, now ready.
@@ -134,6 +152,7 @@ pub enum JobResult {
     FinalizeCapture(FinalizeResult),
     Mixdown(crate::mixdown::MixdownResult),
     Import(ImportResult),
+    Flatten(FlattenResult),
 }
 
 impl JobPayload {
@@ -142,6 +161,7 @@ impl JobPayload {
             Self::FinalizeCapture(_) => JobKind::FinalizeCapture,
             Self::Mixdown(_) => JobKind::Mixdown,
             Self::Import(_) => JobKind::Import,
+            Self::Flatten(_) => JobKind::Flatten,
         }
     }
 

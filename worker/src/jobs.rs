@@ -86,6 +86,12 @@ impl Jobs {
                     .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
                 Ok(JobResult::Mixdown(done))
             }
+            JobPayload::Flatten(payload) => {
+                let done = crate::flatten::flatten(&self.store, &self.storage, payload, self.reporter(job))
+                    .await
+                    .map_err(|e| Failure { transient: e.is_transient(), reason: e.to_string() })?;
+                Ok(JobResult::Flatten(done))
+            }
             JobPayload::Import(payload) => {
                 let done = import(&self.store, &self.storage, payload, self.reporter(job))
                     .await
@@ -157,7 +163,7 @@ impl Jobs {
             match result {
                 JobResult::FinalizeCapture(done) => done.clip_ids.clone(),
                 JobResult::Import(done) => vec![done.clip_id],
-                JobResult::Mixdown(_) => return,
+                JobResult::Mixdown(_) | JobResult::Flatten(_) => return,
             },
         ) else {
             return;

@@ -2,6 +2,7 @@
 //! the job queue. In the embedded default it runs inside `serve` on a SQLite
 //! queue; in cloud mode every `worker` process takes jobs from the Redis queue.
 
+pub mod flatten;
 pub mod import;
 pub mod jobs;
 pub mod mixdown;
