@@ -367,3 +367,49 @@ async fn a_flattened_comp_is_one_clip_that_sounds_the_same_and_undo_brings_the_c
     assert_eq!(mixdown(&app, &project).await, comped);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swipe_over_the_socket_answers_the_comp_and_every_page_hears_of_it() {
+    let app = TestApp::sqlite().await;
+    let project = app.project(json!({"name": "Socket"})).await;
+    let track = app.track(&project, "Vox", 0).await["id"].as_str().unwrap().to_owned();
+    let (a, _) = record(&app, &project, &track, "mock_0", 1.0, 800).await;
+    let (b, _) = record(&app, &project, &track, "mock_1", 1.2, 300).await;
+    let mut swiper = common::joined(&app, &project).await;
+    let mut watcher = common::joined(&app, &project).await;
+
+    let swipe = json!({"track_id": track, "take_id": a, "start": 1.25, "end": 1.3});
+    let answer = common::control(&mut swiper, "comp_select", swipe).await;
+    assert_eq!(answer["success"], true, "{answer}");
+    let comp = &answer["result"];
+    assert_eq!(comp["track_id"], track.as_str());
+    let taken: Vec<&str> =
+        comp["segments"].as_array().unwrap().iter().map(|s| s["take_id"].as_str().unwrap()).collect();
+    assert_eq!(taken, [a.as_str(), b.as_str(), a.as_str(), b.as_str(), a.as_str()], "{comp}");
+    assert_eq!(comp["segments"][2]["start_frame"].as_i64(), Some(RATE * 125 / 100));
+    let revision = comp["revision"].as_i64().unwrap();
+    // Another page hears the track changed at that revision.
+    let changed =
+        common::next_where(&mut watcher, |m| m["type"] == "model_changed" && m["data"]["revision"] == revision).await;
+    assert!(changed["data"]["fields"].to_string().contains("comp"), "{changed}");
+    let (_, rest) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(rest["segments"], comp["segments"], "the socket and REST agree");
+
+    // Mistakes get errors and change nothing.
+    let other = app.track(&project, "Gtr", 1).await["id"].as_str().unwrap().to_owned();
+    for (data, code) in [
+        (json!({"track_id": other, "take_id": a, "start": 1.0, "end": 1.1}), "not_found"),
+        (json!({"track_id": track, "take_id": a, "start": 1.2, "end": 1.1}), "invalid"),
+        (json!({"track_id": track, "take_id": a}), "invalid"),
+    ] {
+        let refused = common::control(&mut swiper, "comp_select", data.clone()).await;
+        assert_eq!(
+            (refused["success"].as_bool(), refused["code"].as_str()),
+            (Some(false), Some(code)),
+            "{data}: {refused}"
+        );
+    }
+    let (_, after) = app.get(&format!("/api/tracks/{track}/comp")).await;
+    assert_eq!(after["segments"], comp["segments"]);
+    app.stop().await;
+}

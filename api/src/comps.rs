@@ -186,9 +186,6 @@ impl CompsApi {
         let rate = project.sample_rate;
         let take = ctx.store.get_take(body.0.take_id.into()).await?.filter(|t| t.track_id == track.id);
         let take = take.ok_or_else(|| ApiError::not_found("take"))?;
-        if ctx.store.get_clip(take.clip_id).await?.is_none() {
-            return Err(ApiError::not_found("take").into());
-        }
         let (start, end) = (frames("start", body.0.start, rate)?, frames("end", body.0.end, rate)?);
         let committed = ctx.changes(&caller).select_in_comp(project.id, &take, start, end).await?;
         Ok(Json(view(id.0, &committed.value, rate, committed.entry.map(|e| e.revision))))

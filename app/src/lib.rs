@@ -327,7 +327,11 @@ impl<'a> Changes<'a> {
         }
         let summary = "Comped a take".to_owned();
         let committed = self
-            .change_comp(project, take.track_id, ChangeKind::CompChanged, summary, |comp, _| {
+            .change_comp(project, take.track_id, ChangeKind::CompChanged, summary, |comp, takes| {
+                if !takes.contains(&take.id) {
+                    // A deleted take keeps its journal row; it has nothing left to play.
+                    return Err(StoreError::NotFound("take"));
+                }
                 comp.select(take.id, start, end);
                 Ok(())
             })
@@ -361,7 +365,7 @@ impl<'a> Changes<'a> {
         track_id: TrackId,
         kind: ChangeKind,
         summary: String,
-        edit: impl Fn(&mut Comp, &[TakeId]) -> Result<(), audiolab_domain::ValidationError> + Sync,
+        edit: impl Fn(&mut Comp, &[TakeId]) -> StoreResult<()> + Sync,
     ) -> StoreResult<Committed<()>> {
         let (value, entry) = self
             .commit(project, || {

@@ -17,7 +17,7 @@ use audiolab_transport::gate::{Admitted, OriginPolicy};
 use audiolab_transport::protocol::{
     AttachAs, AttachRole, Attached, ClientMessage, ControlCommand, ControlResponse, Refusal, ServerMessage,
 };
-use audiolab_transport::protocol::{CommandResult, MissedChange, Reverted, SetTrack, TrackState};
+use audiolab_transport::protocol::{CommandResult, CompState, MissedChange, Reverted, SetTrack, TrackState};
 use audiolab_transport::{MAX_FRAME_BYTES, is_oversized};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
@@ -464,6 +464,27 @@ pub async fn control(
             let courier = node.courier();
             Changes::new(&courier, actor).enable_loop(project, None).await.map_err(store_error)?;
             node.loaded(project).await?.status()
+        }
+        ControlCommand::CompSelect { track_id, take_id, start, end } => {
+            let store = node.store();
+            let take = store.get_take(take_id.into()).await.map_err(store_error)?;
+            let take = take.filter(|t| t.track_id.0 == track_id).ok_or_else(|| TransportError::not_found("take"))?;
+            let track = store.get_track(take.track_id).await.map_err(store_error)?;
+            let project_row = store.get_project(project).await.map_err(store_error)?;
+            let (Some(_), Some(project_row)) = (track.filter(|t| t.project_id == project), project_row) else {
+                return Err(TransportError::not_found("take"));
+            };
+            let rate = project_row.sample_rate;
+            let frames = |field, seconds| {
+                audiolab_domain::Frames::from_seconds(field, seconds, rate)
+                    .map_err(|e| TransportError::Invalid(e.to_string()))
+            };
+            let (start, end) = (frames("start", start)?, frames("end", end)?);
+            let courier = node.courier();
+            let committed =
+                Changes::new(&courier, actor).select_in_comp(project, &take, start, end).await.map_err(store_error)?;
+            let revision = committed.entry.map(|e| e.revision);
+            return Ok(CommandResult::Comp(CompState::new(track_id, &committed.value, rate.hz(), revision)));
         }
         ControlCommand::Undo {} => {
             let courier = node.courier();

@@ -169,6 +169,14 @@ pub enum ControlCommand {
     Undo {},
     /// Redo the sender's latest undo; refused as `undo`.
     Redo {},
+    /// A swipe (§14): take `take_id` of track `track_id` plays `[start, end)` (seconds) of the
+    /// timeline; what played there gives way (it stays a lane). The result is the track's comp.
+    CompSelect {
+        track_id: Uuid,
+        take_id: Uuid,
+        start: f64,
+        end: f64,
+    },
     /// Internal route only: a change committed by an API process, for the project's engine
     /// and clients on this node.
     Announce(audiolab_domain::history::ProjectChange),
@@ -233,6 +241,7 @@ impl ControlCommand {
             "record_stop" => Some("RecordingStopped"),
             "set_track" => Some("TrackState"),
             "undo" | "redo" => Some("Reverted"),
+            "comp_select" => Some("CompState"),
             "unload" | "announce" => None,
             _ => Some("TransportStatus"),
         }
@@ -258,6 +267,7 @@ impl ControlCommand {
             Self::DetachDevice {} => "detach_device",
             Self::Undo {} => "undo",
             Self::Redo {} => "redo",
+            Self::CompSelect { .. } => "comp_select",
             Self::Announce(_) => "announce",
         }
     }

@@ -157,8 +157,49 @@ pub enum CommandResult {
     RecordingStopped(audiolab_domain::transport::RecordingStopped),
     Track(TrackState),
     Revision(Reverted),
+    Comp(CompState),
     /// The internal commands (`unload`, `announce`) answer nothing.
     Nothing,
+}
+
+/// A track's comp (§14), as `comp_select` answers it and `GET /api/tracks/{id}/comp` reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct CompState {
+    pub track_id: Uuid,
+    /// In timeline order, never overlapping.
+    pub segments: Vec<SegmentState>,
+    /// The equal-power crossfade at each boundary between segments.
+    pub crossfade_ms: u32,
+    /// The revision the command made; null when it changed nothing.
+    pub revision: Option<i64>,
+}
+
+/// A stretch of the timeline played from one take: seconds, and frames at the project rate.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct SegmentState {
+    pub take_id: Uuid,
+    pub start: f64,
+    pub end: f64,
+    pub start_frame: i64,
+    pub end_frame: i64,
+}
+
+impl CompState {
+    pub fn new(track_id: Uuid, comp: &audiolab_domain::comp::Comp, rate: u32, revision: Option<i64>) -> Self {
+        let seconds = |frames: audiolab_domain::Frames| frames.get() as f64 / f64::from(rate);
+        let segments = comp
+            .segments
+            .iter()
+            .map(|s| SegmentState {
+                take_id: s.take_id.0,
+                start: seconds(s.start),
+                end: seconds(s.end),
+                start_frame: s.start.get(),
+                end_frame: s.end.get(),
+            })
+            .collect();
+        Self { track_id, segments, crossfade_ms: comp.crossfade_ms, revision }
+    }
 }
 
 /// The answer to `undo` and `redo`: the new revision and what it did.
