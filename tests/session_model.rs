@@ -67,13 +67,28 @@ impl Model {
 
     /// A deleted take: where it played, the newest other take with audio there, else nothing.
     fn delete(&mut self, take: &str) {
-        let index = self.takes[take].0 as u16 + 1;
+        self.vacate(take);
         self.takes.remove(take);
+    }
+
+    /// A take's clip moved: the newest other take plays where it was; it plays where it is.
+    fn moved(&mut self, take: &str, start: i64, end: i64) {
+        self.vacate(take);
+        self.takes.get_mut(take).expect("a known take").1 = start;
+        self.takes.get_mut(take).expect("a known take").2 = end;
+        self.select(take, start, end);
+    }
+
+    /// Where `take` played, the newest other take with audio there plays, else nothing.
+    fn vacate(&mut self, take: &str) {
+        let index = self.takes[take].0 as u16 + 1;
         for frame in 0..SPAN {
             if self.comp[frame as usize] == index {
                 self.comp[frame as usize] = self
                     .takes
-                    .values()
+                    .iter()
+                    .filter(|(id, _)| id.as_str() != take)
+                    .map(|(_, range)| range)
                     .filter(|(_, start, end)| *start <= frame && frame < *end)
                     .map(|(order, _, _)| *order as u16 + 1)
                     .max()
@@ -184,7 +199,30 @@ impl Session<'_> {
                 assert_eq!(status, 200, "{answer}");
                 self.changed(before);
             }
-            26..=49 => self.record(random).await,
+            26..=45 => self.record(random).await,
+            46..=49 => {
+                // Move a take's clip (one not split): its audio lies elsewhere; the comp's
+                // ranges stay where they are.
+                let Some(take) = self.some_take(random) else { return };
+                let (_, clips) = app.get(&format!("/api/tracks/{}/clips", self.track)).await;
+                let parts: Vec<&Value> =
+                    clips["items"].as_array().unwrap().iter().filter(|c| c["take_id"] == take.as_str()).collect();
+                let [clip] = parts.as_slice() else { return };
+                let length = clip["length_frames"].as_i64().unwrap();
+                let start = random.cell_in(0, SPAN - length - CELL);
+                self.log.push(format!("move {take} to {start}"));
+                let body = json!({"start": start as f64 / RATE as f64});
+                let (status, answer) = app.patch(&format!("/api/clips/{}", clip["id"].as_str().unwrap()), body).await;
+                self.ok("move", status, &answer);
+                if status == 200 {
+                    let before = self.model.clone();
+                    self.model.moved(&take, start, start + length);
+                    // A move to where it was changes nothing, and is no change to undo.
+                    if answer["revision"].is_i64() {
+                        self.changed(before);
+                    }
+                }
+            }
             50..=64 => {
                 let Some(take) = self.some_take(random) else { return };
                 let (start, end) = (random.cell_in(0, 7 * RATE), 0);
@@ -304,7 +342,15 @@ impl Session<'_> {
             if self.model.looping { "on" } else { "off" }
         ));
         let before = mixdown(app, &self.project).await;
-        let body = json!({"start_time": start as f64 / RATE as f64});
+        let mut body = json!({"start_time": start as f64 / RATE as f64});
+        if random.below(3) == 0 {
+            // A punch: only `[punch_in, punch_out)` is kept.
+            let punch_in = random.cell_in(start, start + RATE / 2);
+            let punch_out = punch_in + CELL * (1 + random.below(40) as i64);
+            (body["punch_in"], body["punch_out"]) =
+                (json!(punch_in as f64 / RATE as f64), json!(punch_out as f64 / RATE as f64));
+            self.log.push(format!("  punch {punch_in}..{punch_out}"));
+        }
         let (status, started) = app.post(&format!("/api/audio/tracks/{}/record/start", self.track), body).await;
         self.ok("record start", status, &started);
         if status != 200 {

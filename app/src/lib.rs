@@ -210,7 +210,22 @@ impl<'a> Changes<'a> {
                     let mut after = before.clone();
                     after.apply(patch, rate, now())?;
                     let summary = format!("Changed clip “{}”: {}", after.name, fields_of(&before, &after));
-                    let rows = vec![RowChange::updated(Row::Clip(before), Row::Clip(after.clone()))];
+                    let moved = (after.track_id, after.start, after.length, after.source_offset)
+                        != (before.track_id, before.start, before.length, before.source_offset);
+                    let mut rows = Vec::new();
+                    if let (Some(take), true) = (before.take_id, moved) {
+                        if after.track_id != before.track_id {
+                            // On another track it is a clip of no take: that track's comp knows nothing of it.
+                            (after.take_id, after.active) = (None, true);
+                        }
+                        let same_track = (after.track_id == before.track_id).then(|| after.clone());
+                        let (comp_rows, plays) = self.retake(before.track_id, take, before.id, same_track).await?;
+                        if after.track_id == before.track_id {
+                            after.active = plays.unwrap_or(after.active);
+                        }
+                        rows = comp_rows;
+                    }
+                    rows.insert(0, RowChange::updated(Row::Clip(before), Row::Clip(after.clone())));
                     Ok((after, Some(Change::new(ChangeKind::ClipUpdated, summary, rows))))
                 })
             })
@@ -225,12 +240,43 @@ impl<'a> Changes<'a> {
                 Box::pin(async move {
                     let current = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
                     let summary = format!("Deleted clip “{}”", current.name);
-                    let rows = vec![RowChange::deleted(Row::Clip(current))];
+                    let mut rows = match current.take_id {
+                        Some(take) => self.retake(current.track_id, take, current.id, None).await?.0,
+                        None => Vec::new(),
+                    };
+                    rows.insert(0, RowChange::deleted(Row::Clip(current)));
                     Ok(((), Some(Change::new(ChangeKind::ClipDeleted, summary, rows))))
                 })
             })
             .await?;
         Ok(Committed { value, entry })
+    }
+
+    /// The comp after one clip of `take` on `track_id` changed (`edited`: the clip as it now is
+    /// on that track, or `None` when it left it): the take plays where its clips now are, the
+    /// newest other take where they were. Returns the rows of the track and of the other take
+    /// clips whose `active` follows, and whether the edited clip plays (when a comp decides).
+    async fn retake(
+        &self,
+        track_id: TrackId,
+        take: TakeId,
+        clip: audiolab_domain::ClipId,
+        edited: Option<Clip>,
+    ) -> StoreResult<(Vec<RowChange>, Option<bool>)> {
+        let track = self.store.get_track(track_id).await?.ok_or(StoreError::NotFound("track"))?;
+        let lanes = self.store.list_clips(track_id, Page::ALL).await?.items;
+        let mut comp = comp::current(&track, &lanes);
+        if !comp.is_active() {
+            return Ok((Vec::new(), None));
+        }
+        let others: Vec<Clip> = lanes.into_iter().filter(|c| c.id != clip).collect();
+        let after: Vec<Clip> = others.iter().cloned().chain(edited).collect();
+        comp.remove_take(take, &after);
+        for part in after.iter().filter(|c| c.take_id == Some(take)) {
+            comp.select(take, part.start, part.end());
+        }
+        let plays = comp.plays(take);
+        Ok((comp::rows(&track, comp, &others, now()), Some(plays)))
     }
 
     /// Cuts a clip in two at timeline frame `at` (§14): both parts play as the clip did.
@@ -281,6 +327,11 @@ impl<'a> Changes<'a> {
                     let name = gone.first().map_or_else(|| "a take".to_owned(), |c| format!("“{}”", c.name));
                     if gone.is_empty() && !track.comp.plays(take.id) {
                         return Err(StoreError::NotFound("take"));
+                    }
+                    if gone.iter().any(|c| c.status == audiolab_domain::clip::ClipStatus::Processing) {
+                        return Err(StoreError::Conflict(
+                            "the take's audio is still being written; delete it once it is ready".into(),
+                        ));
                     }
                     let mut comp = comp::current(&track, &lanes);
                     comp.remove_take(take.id, &kept);

@@ -148,7 +148,7 @@ impl Clip {
             length: Frames(tail),
             fade_in: Frames::ZERO,
             fade_out: Frames(self.fade_out.get().min(tail)),
-            created_at: now,
+            // Still the take it was: as old as it (a deleted take gives way to the newest).
             updated_at: now,
             ..self.clone()
         };

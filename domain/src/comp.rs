@@ -233,7 +233,10 @@ pub fn pieces(comp: &Comp, crossfade: i64, clips: &[Clip]) -> Vec<Piece> {
             let clip = clips.iter().find(|c| c.id == piece.clip_id).expect("a piece of one of the clips");
             if towards_end { clip.end().get() - boundary } else { boundary - clip.start.get() }
         };
-        let h = half.min(reach(&pieces[left], true)).min(reach(&pieces[right], false)).max(0);
+        // Never more than half of either piece, so the fades at a segment's two ends cannot
+        // overlap and a fade never runs past its piece.
+        let room = ((boundary - pieces[left].start) / 2).min((pieces[right].end - boundary) / 2);
+        let h = half.min(reach(&pieces[left], true)).min(reach(&pieces[right], false)).min(room).max(0);
         (pieces[left].end, pieces[left].fade_out) = (boundary + h, 2 * h);
         (pieces[right].start, pieces[right].fade_in) = (boundary - h, 2 * h);
     }

@@ -74,6 +74,10 @@ pub async fn create_takes(
     sample_rate: u32,
     actor: Option<&audiolab_domain::user::Actor>,
 ) -> Result<(Vec<ClipId>, Vec<audiolab_store::OutboxItem>), FinalizeError> {
+    if spans.is_empty() {
+        // Nothing was kept (a punch the take never reached): no take, no change.
+        return Ok((Vec::new(), Vec::new()));
+    }
     let takes = store.list_takes(session.track_id, audiolab_store::Page::ALL).await?;
     let earlier = takes.len();
     let mut rows = Vec::with_capacity(spans.len());
@@ -126,7 +130,11 @@ pub async fn create_takes(
         change.takes = rows.iter().map(|(take, _)| take.clone()).collect();
         match store.commit(session.project_id, actor, &change).await {
             Ok((_, outgoing)) => return Ok((rows.iter().map(|(_, clip)| clip.id).collect(), outgoing)),
-            Err(StoreError::Stale(_)) if tries < 5 => tries += 1,
+            // A fader moved on the track meanwhile: read it again (a drag sends many).
+            Err(StoreError::Stale(_)) if tries < 40 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+            }
             Err(error) => return Err(error.into()),
         }
     }

@@ -120,8 +120,8 @@ pub fn open(rate: SampleRate, tracks: &[Track], clips: &[Clip], storage: &Storag
         let own: Vec<Clip> = clips
             .iter()
             .filter(|c| c.track_id == track.id)
-            // With a comp, the comp decides which takes play; without, the active clips do.
-            .filter(|c| if track.comp.is_active() { ready(c) } else { playable(c) })
+            // With a comp, the comp decides which takes play; other clips play while active.
+            .filter(|c| if track.comp.is_active() && c.take_id.is_some() { ready(c) } else { playable(c) })
             .cloned()
             .collect();
         let mut sources = Vec::new();

@@ -23,7 +23,6 @@ const unacked = new Map(); // seq → ArrayBuffer (encoded MIC frame)
 let consumed = 0;
 const runs = []; // played runs not yet known to be reported: {client, timeline, frames}
 let nextMonitorSeq = 0;
-let monitorStream = null; // the MON stream of this device (each device its own)
 
 // Continuing after a reload: the new page's clock starts again at 0, so its frames are moved
 // past the old page's; what it plays and its monitor frames carry on from where it stood.
@@ -54,8 +53,7 @@ function connect() {
   socket.onmessage = (event) => {
     if (typeof event.data !== 'string') {
       const frame = decodeFrame(event.data);
-      if (frame.kind !== KIND_MON || frame.stream !== monitorStream) return; // another device's
-      if (frame.seq < nextMonitorSeq) return; // sent again: played
+      if (frame.kind !== KIND_MON || frame.seq < nextMonitorSeq) return; // sent again: played
       nextMonitorSeq = frame.seq + 1;
       let { samples, frame: timeline, frames } = frame;
       if (frame.seq === trimSeq && trimSkip > 0) {
@@ -77,8 +75,7 @@ function connect() {
     }
     if (message.type === 'attached') resumed(message.data);
     if (message.type === 'device_changed') {
-      // As a listener: another device's stream from now on, counted from its start.
-      monitorStream = message.data.monitor_stream;
+      // As a listener: another device's stream from now on, its `seq` counted from its start.
       nextMonitorSeq = 0;
     }
     if (message.type === 'detached') {
@@ -133,7 +130,6 @@ function attach() {
 /** After `attached`: on a resume, report the runs and resend the MIC frames the node lacks. */
 function resumed(data) {
   attached = true;
-  monitorStream = data.monitor_stream;
   everAttached = true;
   post({ type: 'state', state: 'attached', resumed: data.resumed });
   if (!data.resumed) {

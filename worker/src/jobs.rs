@@ -17,7 +17,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 
 /// How long a running job may go without a sign of life before another delivery may take it
 /// over (its worker is taken to be dead).
-pub const RUN_LEASE: Duration = Duration::from_secs(5);
+pub const RUN_LEASE: Duration = Duration::from_secs(30);
 
 /// How often a running job renews its lease.
 const HEARTBEAT: Duration = Duration::from_secs(1);
