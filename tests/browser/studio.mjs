@@ -52,6 +52,12 @@ try {
       if (/CSP violation|Content Security Policy|Refused to/.test(m.text())) errors.push(`${name}: ${m.text()}`);
     });
   const page = await context.newPage();
+  // Every clip whose waveform the page has read.
+  const peaksRead = new Set();
+  page.on('response', (r) => {
+    const clip = r.url().match(/\/api\/clips\/([0-9a-f-]+)\/peaks/)?.[1];
+    if (clip && r.ok()) peaksRead.add(clip);
+  });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   watchPolicy(page, 'page');
   const landing = await page.goto(`${base}/`);
@@ -131,7 +137,8 @@ try {
     const clips = (await api(`/api/tracks/${vocal.id}/clips`)).items;
     return clips.find((c) => c.status === 'ready');
   }, 30_000);
-  await page.waitForResponse((r) => r.url().includes(`/api/clips/${take.id}/peaks`), { timeout: 15_000 });
+  // The page draws the take's waveform (it may have asked for it while the take was polled for).
+  await until('the take\'s waveform', async () => peaksRead.has(take.id), 15_000);
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${shots}/take.png` });
   assert.ok(take.length_frames > RATE * 2, `a take of ${take.length_frames} frames`);
@@ -163,24 +170,28 @@ try {
     return journal.status === 'saved' && journal;
   }, 30_000);
   // The page died with the last round trip's sound still on its way to the microphone (heard,
-  // but caught only after the page was gone): that stretch, exactly the round trip, is the one
-  // gap; everything captured before and after the reload is in the take, placed where it was.
+  // but caught only after the page was gone): that stretch, the round trip, is the one gap —
+  // less the few blocks whose microphone audio the page had kept but whose playing it had not
+  // yet written down when it died (a race with the reload: they come back with the page, and
+  // are placed where they were heard); everything captured before and after the reload is in
+  // the take, placed where it was.
   const pieces = (await Promise.all(saved.clip_ids.map((id) => api(`/api/clips/${id}`)))).sort((a, b) => a.start_frame - b.start_frame);
   console.log('take pieces across the reload:', pieces.map((c) => `${c.start_frame}+${c.length_frames}`).join(', '));
   const roundTrip = Math.round((await api(`/api/audio/devices/${device.device_id}/latency`)).latency_ms * RATE / 1000);
   assert.ok(pieces.length <= 2, `at most the reload splits the take: ${pieces.length} pieces`);
   if (pieces.length === 2) {
     const [before, after] = pieces;
-    assert.equal(after.start_frame - (before.start_frame + before.length_frames), roundTrip, 'the gap is the round trip, on the timeline');
-    assert.equal(after.offset_frames - (before.offset_frames + before.length_frames), roundTrip, 'and in the capture');
+    const gap = after.start_frame - (before.start_frame + before.length_frames);
+    assert.ok(gap <= roundTrip && gap >= roundTrip - 1_024, `the gap (${gap}) is the ${roundTrip}-frame round trip, give or take the page's last blocks`);
+    assert.equal(after.offset_frames - (before.offset_frames + before.length_frames), gap, 'and the same in the capture');
     assert.ok(before.active && after.active, 'both pieces play');
   }
   const total = pieces.reduce((n, c) => n + c.length_frames, 0);
   assert.ok(total > RATE * 3, `the take goes on after the reload: ${total} frames`);
-  // What the page reports missing is that round trip, nothing more.
+  // What the page reports missing is that gap, never more than the round trip.
   const notes = await page.locator('.toast', { hasText: 'missing' }).allTextContents();
   const missing = notes.map((text) => Number(text.match(/missing ([0-9.]+) s/)?.[1] ?? NaN));
-  assert.ok(missing.every((s) => Math.abs(s - roundTrip / RATE) < 0.0015), `missing: ${notes.join(' | ')}`);
+  assert.ok(missing.every((s) => s <= roundTrip / RATE + 0.0015 && s >= (roundTrip - 1_024) / RATE - 0.0015), `missing: ${notes.join(' | ')}`);
   console.log(`a take across a reload: ${total} frames in ${pieces.length} piece(s), the gap the ${roundTrip}-frame round trip`);
 
   // A fader moved in one page moves in another.
