@@ -183,7 +183,10 @@ try {
     const [before, after] = pieces;
     const gap = after.start_frame - (before.start_frame + before.length_frames);
     assert.ok(gap <= roundTrip && gap >= roundTrip - 1_024, `the gap (${gap}) is the ${roundTrip}-frame round trip, give or take the page's last blocks`);
-    assert.equal(after.offset_frames - (before.offset_frames + before.length_frames), gap, 'and the same in the capture');
+    // In the capture the gap is the round trip, plus any block the reloaded page played again
+    // (a monitor frame it had half played is taken up again from a block boundary).
+    const captureGap = after.offset_frames - (before.offset_frames + before.length_frames);
+    assert.ok(captureGap >= gap && captureGap <= gap + 1_024 && captureGap <= roundTrip + 1_024, `in the capture: ${captureGap}`);
     assert.ok(before.active && after.active, 'both pieces play');
   }
   const total = pieces.reduce((n, c) => n + c.length_frames, 0);
