@@ -194,14 +194,6 @@ pub enum DuplicatedClip {
     Created(Json<ClipView>),
 }
 
-/// Refuses to cut or copy a clip whose audio is still being written.
-fn ready(clip: &Clip) -> ApiResult<()> {
-    match clip.status {
-        audiolab_domain::clip::ClipStatus::Ready => Ok(()),
-        _ => Err(ApiError::conflict("the clip's audio is not ready yet (or failed): it cannot be cut or copied")),
-    }
-}
-
 #[OpenApi(tag = "Tag::Clips")]
 impl ClipsApi {
     /// Import an audio file as a clip
@@ -383,7 +375,6 @@ impl ClipsApi {
         body: Json<SplitClip>,
     ) -> Answer<Json<SplitClipResult>, { codes::CHANGE_BODY }> {
         let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
-        ready(&clip)?;
         let at = audiolab_domain::Frames::from_seconds("at", body.0.at, rate)?;
         let split = ctx.changes(&caller).split_clip(&clip, at).await?;
         let (first, second) = split.value;
@@ -408,7 +399,6 @@ impl ClipsApi {
         body: Json<DuplicateClip>,
     ) -> Answer<DuplicatedClip, { codes::CHANGE_BODY }> {
         let (clip, rate) = Self::owned_clip(&ctx, &caller, id.0.into(), Need::Change).await?;
-        ready(&clip)?;
         let start = audiolab_domain::Frames::from_seconds("start", body.0.start, rate)?;
         let copy = ctx.changes(&caller).duplicate_clip(&clip, start).await?;
         Ok(DuplicatedClip::Created(Json(ClipView::new(copy.value, rate).with_revision(copy.entry.as_ref()))))

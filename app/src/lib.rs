@@ -285,6 +285,7 @@ impl<'a> Changes<'a> {
             .commit(clip.project_id, || {
                 Box::pin(async move {
                     let before = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    audio_written(&before)?;
                     let (first, second) = before.split(at, now())?;
                     let summary = format!("Split clip “{}”", before.name);
                     let rows = vec![
@@ -304,6 +305,7 @@ impl<'a> Changes<'a> {
             .commit(clip.project_id, || {
                 Box::pin(async move {
                     let source = self.store.get_clip(clip.id).await?.ok_or(StoreError::NotFound("clip"))?;
+                    audio_written(&source)?;
                     let copy = source.duplicate(start, now())?;
                     let summary = format!("Duplicated clip “{}”", source.name);
                     let rows = vec![RowChange::created(Row::Clip(copy.clone()))];
@@ -663,4 +665,14 @@ where
     let change = RowChange::updated(Row::from(before.clone()), Row::from(after.clone()));
     let fields: Vec<String> = change.fields().unwrap_or_default().into_iter().collect();
     if fields.is_empty() { "nothing".into() } else { fields.join(", ") }
+}
+
+/// Only a clip whose audio is written can be cut or copied (`Conflict` otherwise).
+fn audio_written(clip: &Clip) -> StoreResult<()> {
+    match clip.status {
+        audiolab_domain::clip::ClipStatus::Ready => Ok(()),
+        _ => Err(StoreError::Conflict(
+            "the clip's audio is not ready yet (or failed): it cannot be cut or copied".into(),
+        )),
+    }
 }

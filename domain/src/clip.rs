@@ -128,7 +128,6 @@ impl Clip {
     /// clip from `at` on the same audio (of the same take, if any). The fade-in stays on the
     /// first part, the fade-out on the second, each within its part.
     pub fn split(&self, at: Frames, now: DateTime<Utc>) -> ValidationResult<(Clip, Clip)> {
-        self.check_ready()?;
         if at <= self.start || at >= self.end() {
             return Err(ValidationError::new("at", "must be inside the clip"));
         }
@@ -158,7 +157,6 @@ impl Clip {
     /// A copy placed at `start`, on the same audio. A copy of a take's clip belongs to no take:
     /// the comp plays a take only where it was recorded; the copy plays where the comp does not.
     pub fn duplicate(&self, start: Frames, now: DateTime<Utc>) -> ValidationResult<Clip> {
-        self.check_ready()?;
         if start.get() < 0 {
             return Err(ValidationError::new("start", "must not be negative"));
         }
@@ -171,14 +169,6 @@ impl Clip {
             updated_at: now,
             ..self.clone()
         })
-    }
-
-    /// Only a clip whose audio is written can be cut or copied.
-    fn check_ready(&self) -> ValidationResult<()> {
-        match self.status {
-            ClipStatus::Ready => Ok(()),
-            _ => Err(ValidationError::new("id", "the clip's audio is not ready: it cannot be cut or copied yet")),
-        }
     }
 
     /// Applies an edit given in seconds at the project's `rate`, then checks the clip still fits
