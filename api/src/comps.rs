@@ -184,10 +184,9 @@ impl CompsApi {
     ) -> Answer<Json<CompView>, { codes::CHANGE_BODY }> {
         let (track, project) = ctx.track(&caller, id.0.into(), Need::Change).await?;
         let rate = project.sample_rate;
-        let take = ctx.store.get_take(body.0.take_id.into()).await?.filter(|t| t.track_id == track.id);
-        let take = take.ok_or_else(|| ApiError::not_found("take"))?;
         let (start, end) = (frames("start", body.0.start, rate)?, frames("end", body.0.end, rate)?);
-        let committed = ctx.changes(&caller).select_in_comp(project.id, &take, start, end).await?;
+        let take = TakeId::from(body.0.take_id);
+        let committed = ctx.changes(&caller).select_in_comp(project.id, track.id, take, start, end).await?;
         Ok(Json(view(id.0, &committed.value, rate, committed.entry.map(|e| e.revision))))
     }
 

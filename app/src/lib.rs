@@ -365,10 +365,12 @@ impl<'a> Changes<'a> {
     }
 
     /// A swipe (§14): `take` plays `[start, end)` of its track's timeline.
+    /// `NotFound` for a take that is not (or no longer) one of the track's.
     pub async fn select_in_comp(
         &self,
         project: ProjectId,
-        take: &Take,
+        track: TrackId,
+        take: TakeId,
         start: Frames,
         end: Frames,
     ) -> StoreResult<Committed<Comp>> {
@@ -380,16 +382,16 @@ impl<'a> Changes<'a> {
         }
         let summary = "Comped a take".to_owned();
         let committed = self
-            .change_comp(project, take.track_id, ChangeKind::CompChanged, summary, |comp, takes| {
-                if !takes.contains(&take.id) {
-                    // A deleted take keeps its journal row; it has nothing left to play.
+            .change_comp(project, track, ChangeKind::CompChanged, summary, |comp, takes| {
+                // Another track's take, or a deleted one (its journal row stays, nothing to play).
+                if !takes.contains(&take) {
                     return Err(StoreError::NotFound("take"));
                 }
-                comp.select(take.id, start, end);
+                comp.select(take, start, end);
                 Ok(())
             })
             .await?;
-        self.comp_of(take.track_id, committed.entry).await
+        self.comp_of(track, committed.entry).await
     }
 
     /// Gives a track a whole comp (`PUT`), checked against its takes.
@@ -424,7 +426,8 @@ impl<'a> Changes<'a> {
             .commit(project, || {
                 let (edit, summary) = (&edit, summary.clone());
                 Box::pin(async move {
-                    let track = self.store.get_track(track_id).await?.ok_or(StoreError::NotFound("track"))?;
+                    let track = self.store.get_track(track_id).await?;
+                    let track = track.filter(|t| t.project_id == project).ok_or(StoreError::NotFound("track"))?;
                     let lanes = self.store.list_clips(track_id, Page::ALL).await?.items;
                     let takes: Vec<TakeId> = lanes.iter().filter_map(|c| c.take_id).collect();
                     let mut comp = comp::current(&track, &lanes);

@@ -466,23 +466,18 @@ pub async fn control(
             node.loaded(project).await?.status()
         }
         ControlCommand::CompSelect { track_id, take_id, start, end } => {
-            let store = node.store();
-            let take = store.get_take(take_id.into()).await.map_err(store_error)?;
-            let take = take.filter(|t| t.track_id.0 == track_id).ok_or_else(|| TransportError::not_found("take"))?;
-            let track = store.get_track(take.track_id).await.map_err(store_error)?;
-            let project_row = store.get_project(project).await.map_err(store_error)?;
-            let (Some(_), Some(project_row)) = (track.filter(|t| t.project_id == project), project_row) else {
-                return Err(TransportError::not_found("take"));
-            };
-            let rate = project_row.sample_rate;
+            let project_row = node.store().get_project(project).await.map_err(store_error)?;
+            let rate = project_row.ok_or_else(|| TransportError::not_found("project"))?.sample_rate;
             let frames = |field, seconds| {
                 audiolab_domain::Frames::from_seconds(field, seconds, rate)
                     .map_err(|e| TransportError::Invalid(e.to_string()))
             };
             let (start, end) = (frames("start", start)?, frames("end", end)?);
             let courier = node.courier();
-            let committed =
-                Changes::new(&courier, actor).select_in_comp(project, &take, start, end).await.map_err(store_error)?;
+            let committed = Changes::new(&courier, actor)
+                .select_in_comp(project, track_id.into(), take_id.into(), start, end)
+                .await
+                .map_err(store_error)?;
             let revision = committed.entry.map(|e| e.revision);
             return Ok(CommandResult::Comp(CompState::new(track_id, &committed.value, rate.hz(), revision)));
         }
