@@ -6,88 +6,12 @@
 mod common;
 
 use common::musician::{CutProxy, LATENCY, Musician, attach_message};
+use common::processes::{ObjectStore, Process, start, start_worker};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_audiolab");
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `audiolab <role> --port 0` and returns it with its URL.
-fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
-    let mut child = Command::new(BINARY)
-        .args([role, "--port", "0"])
-        .env_remove("PORT")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("{role}: {line:?}"))
-        .to_owned();
-    (Process(child), url)
-}
-
-/// Starts `audiolab worker` (it serves no HTTP) and waits until it is connected.
-fn start_worker(env: &[(&str, String)]) -> Process {
-    let mut child = Command::new(BINARY)
-        .arg("worker")
-        .env_remove("PORT")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.contains("taking jobs from JobQueue::Redis"), "{line:?}");
-    Process(child)
-}
-
-/// An S3-compatible server over a temporary directory (buckets are its sub-directories).
-struct ObjectStore {
-    dir: tempfile::TempDir,
-    port: u16,
-    _process: Process,
-}
-
-impl ObjectStore {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "audiolab", "--secret-key", "audiolab-secret"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs must be installed: cargo install s3s-fs@0.14.1 --features binary");
-        let process = Process(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { dir, port, _process: process }
-    }
-}
 
 /// The secret the test deployments' API and node processes share.
 const INTERNAL_SECRET: &str = "split-test-internal-secret";
@@ -143,27 +67,21 @@ async fn next_of(
 async fn api_and_node_processes_play_a_project_together() {
     let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let objects = ObjectStore::start();
-    // Short: s3s-fs keeps metadata in a file named after the base64 of the key, and file names
-    // stop at 255 bytes.
-    let prefix = format!("s-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let bucket_dir = objects.dir.path().join("audiolab").join(&prefix);
-    std::fs::create_dir_all(&bucket_dir).unwrap();
+    let (storage, bucket_dir) = objects.env("s");
     let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
     let data_dir = |i: usize| ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string());
-    let mut env = vec![
-        ("DATABASE_URL", database.url.clone()),
-        ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-        ("AUDIOLAB_STORAGE_URL", format!("s3://audiolab/{prefix}")),
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", objects.port)),
-        ("AWS_ALLOW_HTTP", "true".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "audiolab".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "audiolab-secret".to_owned()),
-        ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-        ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
-        ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
-        ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-    ];
+    let mut env = [
+        storage,
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+            ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
+        ],
+    ]
+    .concat();
     let with_dir = |env: &[(&'static str, String)], i: usize| [env, &[data_dir(i)]].concat();
     env.shrink_to_fit();
     let (node, node_url) = start("node", &with_dir(&env, 0));
@@ -668,25 +586,21 @@ impl OwnRedis {
 async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let objects = ObjectStore::start();
-    let prefix = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let bucket_dir = objects.dir.path().join("audiolab").join(&prefix);
-    std::fs::create_dir_all(&bucket_dir).unwrap();
+    let (storage, bucket_dir) = objects.env("r");
     let mut redis = OwnRedis::start();
     let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
-    let env = vec![
-        ("DATABASE_URL", database.url.clone()),
-        ("REDIS_URL", redis.url()),
-        ("AUDIOLAB_STORAGE_URL", format!("s3://audiolab/{prefix}")),
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", objects.port)),
-        ("AWS_ALLOW_HTTP", "true".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "audiolab".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "audiolab-secret".to_owned()),
-        ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-        ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
-        ("AUDIOLAB_QUEUE_NAME", format!("restart-{}", uuid::Uuid::new_v4().simple())),
-        ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-    ];
+    let env = [
+        storage,
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", redis.url()),
+            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+            ("AUDIOLAB_QUEUE_NAME", format!("restart-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
+        ],
+    ]
+    .concat();
     let with_dir = |i: usize| [&env[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();
     let (_node_a, _) = start("node", &with_dir(0));
     let (_node_b, _) = start("node", &with_dir(1));

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod musician;
+pub mod processes;
 
 use audiolab::{Application, Role};
 use audiolab_config::Settings;
@@ -20,6 +21,8 @@ pub struct TestApp {
     app: Option<Application>,
     _database: TestDatabase,
     _data_dir: tempfile::TempDir,
+    /// The processes of a split deployment, when the application runs as separate processes.
+    _deployment: Option<processes::Deployment>,
 }
 
 /// Settings for a test: loopback, any free port, a fresh data directory.
@@ -43,6 +46,25 @@ impl TestApp {
     pub async fn postgres() -> Self {
         let database = TestDatabase::postgres().await.expect("PostgreSQL must be running for API tests");
         Self::start(database, Role::Api).await
+    }
+
+    /// The cloud mode as separate processes (node, worker, api) on a fresh PostgreSQL database,
+    /// the machine's Redis and an object store, reached at the API, signed in as a new user.
+    pub async fn split() -> Self {
+        let database = TestDatabase::postgres().await.expect("PostgreSQL must be running for split tests");
+        let deployment = processes::Deployment::start(&database.url, TEST_INTERNAL_SECRET);
+        let mut app = Self {
+            base: deployment.api.clone(),
+            client: reqwest::Client::new(),
+            token: None,
+            app: None,
+            _database: database,
+            _data_dir: tempfile::tempdir().unwrap(),
+            _deployment: Some(deployment),
+        };
+        let (token, client) = app.sign_up("tester").await;
+        (app.token, app.client) = (Some(token), client);
+        app
     }
 
     /// `serve` on a fresh SQLite database with adjusted settings.
@@ -70,6 +92,7 @@ impl TestApp {
             app: Some(app),
             _database: database,
             _data_dir: data_dir,
+            _deployment: None,
         };
         if auth {
             let (token, client) = test_app.sign_up("tester").await;

@@ -85,6 +85,16 @@ impl Musician {
         }
     }
 
+    /// Plays `frames` more frames wherever the transport goes (a loop wraps). The transport
+    /// must be rolling.
+    pub async fn play_for(&mut self, frames: u64) {
+        let (until, started) = (self.consumed + frames, std::time::Instant::now());
+        while self.consumed < until {
+            assert!(started.elapsed() < Duration::from_secs(60), "stuck after {} frames", self.consumed);
+            self.step().await.expect("connected");
+        }
+    }
+
     /// The transport stands: whatever monitor audio is still on its way is played, then the
     /// client's clock runs on for `frames` frames of silence, its microphone sending all along
     /// (as a sound card's does), and it says how far it has played.
