@@ -20,6 +20,10 @@ pub struct Cli {
     /// Directory of the embedded database and audio files (overrides `data_dir`).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Check the settings this process would start with, print what it would use, and exit:
+    /// non-zero, naming each problem, when a deployment could not run on them.
+    #[arg(long, global = true)]
+    pub check_config: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -45,6 +49,21 @@ pub enum Command {
         #[arg(long, default_value = "openapi/asyncapi.json")]
         asyncapi: PathBuf,
     },
+}
+
+impl Command {
+    /// The process this subcommand runs.
+    pub fn process(&self) -> crate::preflight::Process {
+        use crate::preflight::Process;
+        match self {
+            Self::Serve => Process::Serve,
+            Self::Api => Process::Api,
+            Self::Worker => Process::Worker,
+            Self::Node => Process::Node,
+            Self::Migrate => Process::Migrate,
+            Self::Openapi { .. } => Process::Openapi,
+        }
+    }
 }
 
 impl Cli {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod connection;
+pub mod preflight;
 pub mod startup;
 pub mod telemetry;
 

@@ -1,6 +1,7 @@
 //! `audiolab`: parses the command line and settings, then runs the chosen role until a signal.
 
 use audiolab::cli::{Cli, Command};
+use audiolab::preflight::{self, Process, StorageLocation};
 use audiolab::startup::{self, Application, Role};
 use audiolab::telemetry;
 use clap::Parser;
@@ -16,6 +17,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.check_config {
+        return check_config(cli.command().process(), &settings);
+    }
     telemetry::init(settings.log_format);
     match run(cli.command(), settings).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -32,6 +36,7 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
         Command::Api => Role::Api,
         Command::Node => Role::Node,
         Command::Worker => {
+            preflight::require(Process::Worker, &settings, false)?;
             let (jobs, queue) = startup::open_worker(&settings).await?;
             println!("AudioLab (Worker) taking jobs from {queue:?}");
             let shutdown = tokio_util::sync::CancellationToken::new();
@@ -51,7 +56,7 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
         }
         Command::Migrate => {
             startup::open_store(&settings).await?;
-            println!("audiolab: migrations applied to {}", redact(&settings.database_url()));
+            println!("audiolab: migrations applied to {}", preflight::redact(&settings.database_url()));
             return Ok(());
         }
         Command::Openapi { output, asyncapi } => {
@@ -79,16 +84,28 @@ async fn run(command: Command, settings: audiolab_config::Settings) -> anyhow::R
     Ok(())
 }
 
-/// The URL without its password, for printing.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
+/// `--check-config`: what the process would start with, and every problem a deployment
+/// would meet (exit 2 when there is one).
+fn check_config(process: Process, settings: &audiolab_config::Settings) -> ExitCode {
+    let auth = settings.auth_enabled(process == Process::Serve);
+    let mut problems = preflight::problems(process, settings, auth);
+    let names: Vec<String> = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect();
+    problems.extend(preflight::unknown_variables(names.iter().map(String::as_str)));
+    if let Ok(StorageLocation::Bucket { bucket, prefix }) = preflight::storage_location(settings.storage_url.as_deref())
+        && let Err(error) = startup::bucket_store(&bucket, &prefix)
+    {
+        problems.push(preflight::Problem::fatal(format!("{error:#}")));
     }
+    let name = format!("{process:?}").to_lowercase();
+    for line in preflight::summary(process, settings, auth) {
+        println!("audiolab {name}: {line}");
+    }
+    if problems.is_empty() {
+        println!("audiolab {name}: the configuration is complete");
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        eprintln!("audiolab {name}: {}", problem.message);
+    }
+    ExitCode::from(2)
 }

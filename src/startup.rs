@@ -15,6 +15,7 @@ use audiolab_transport::nodes::RemoteNodes;
 use audiolab_worker::events::{self, JobEvents};
 use audiolab_worker::jobs::Jobs;
 use audiolab_worker::queue::JobQueue;
+use crate::preflight::{self, Process, StorageLocation};
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
 use std::net::SocketAddr;
@@ -32,6 +33,16 @@ pub enum Role {
     Api,
     /// The audio node alone.
     Node,
+}
+
+impl Role {
+    pub fn process(self) -> Process {
+        match self {
+            Self::Serve => Process::Serve,
+            Self::Api => Process::Api,
+            Self::Node => Process::Node,
+        }
+    }
 }
 
 /// How long in-flight requests may take to finish after shutdown is requested.
@@ -63,12 +74,7 @@ impl Application {
     pub async fn start(settings: Settings, role: Role) -> anyhow::Result<Self> {
         let auth_enabled = settings.auth_enabled(role == Role::Serve);
         let secret = settings.internal_secret.as_ref().map(|s| s.expose().to_owned());
-        if auth_enabled && secret.is_none() && matches!(role, Role::Api | Role::Node) {
-            anyhow::bail!(
-                "invalid configuration: internal_secret: must be set (AUDIOLAB_INTERNAL_SECRET, the same on every \
-                 api and node process) when auth is on, so only API processes reach the nodes' internal routes"
-            );
-        }
+        preflight::require(role.process(), &settings, auth_enabled)?;
         let store = open_store(&settings).await?;
         let store_for_sweep = store.clone();
         let shutdown = CancellationToken::new();
@@ -161,7 +167,7 @@ impl Application {
                 let stale_after = Duration::from_secs(settings.node_stale_secs);
                 tasks.push(tokio::spawn(audiolab_node::run(node.clone(), Some(id), stale_after, shutdown.clone())));
                 tasks.push(tokio::spawn(node.courier().run(shutdown.clone())));
-                let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address));
+                let url = settings.node_url.clone().unwrap_or_else(|| advertised_url(address, &settings));
                 let every = Duration::from_secs(settings.node_heartbeat_secs);
                 tracing::info!(%url, "announcing the node");
                 tasks.push(tokio::spawn(registry::announce(node.clone(), id, url, every, shutdown.clone())));
@@ -237,15 +243,20 @@ async fn sweep_expired_tokens(store: Store, shutdown: CancellationToken) {
     }
 }
 
-/// The URL other processes reach this one at: the bound address, with the machine's hostname
-/// when bound to every interface.
-fn advertised_url(address: SocketAddr) -> String {
-    if address.ip().is_unspecified() {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "127.0.0.1".into());
-        format!("http://{host}:{}", address.port())
-    } else {
-        format!("http://{address}")
+/// The URL API processes reach this node at: the bound address; when bound to every
+/// interface, this machine's address on its route to the deployment's Redis (or database) —
+/// on a platform that runs several instances of a service, that is this instance's own
+/// private address, not the service's balanced name — else its hostname.
+fn advertised_url(address: SocketAddr, settings: &Settings) -> String {
+    if !address.ip().is_unspecified() {
+        return format!("http://{address}");
     }
+    let toward = settings.redis_url.clone().unwrap_or_else(|| settings.database_url());
+    let host = match preflight::route_address(&toward) {
+        Some(ip) => SocketAddr::new(ip, address.port()).to_string(),
+        None => format!("{}:{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "127.0.0.1".into()), address.port()),
+    };
+    format!("http://{host}")
 }
 
 /// How many engines this process's node keeps, and for how long an unused one stays loaded.
@@ -261,26 +272,24 @@ fn engine_limits(settings: &Settings) -> audiolab_node::node::EngineLimits {
 /// process's working copy.
 fn audio_storage(settings: &Settings) -> anyhow::Result<Storage> {
     let local = settings.data_dir.join("audio");
-    match &settings.storage_url {
-        Some(url) if url.starts_with("s3://") => {
-            let rest = &url["s3://".len()..];
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .with_context(|| format!("storage_url {url}: cannot use the bucket (AWS_* variables)"))?;
-            let remote: Arc<dyn object_store::ObjectStore> = match prefix.trim_matches('/') {
-                "" => Arc::new(s3),
-                prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
-            };
-            Ok(Storage::mirrored(local, remote))
-        }
-        Some(url) if url.contains("://") => {
-            anyhow::bail!("storage_url: a local directory or s3://bucket/prefix, got {url}")
-        }
-        Some(path) => Ok(Storage::new(path)),
-        None => Ok(Storage::new(local)),
+    match preflight::storage_location(settings.storage_url.as_deref()).map_err(anyhow::Error::msg)? {
+        StorageLocation::Bucket { bucket, prefix } => Ok(Storage::mirrored(local, bucket_store(&bucket, &prefix)?)),
+        StorageLocation::Directory(Some(path)) => Ok(Storage::new(path)),
+        StorageLocation::Directory(None) => Ok(Storage::new(local)),
     }
+}
+
+/// The S3-compatible bucket (credentials and endpoint from the standard `AWS_*` variables),
+/// under `prefix`. Builds the client only: nothing is sent.
+pub fn bucket_store(bucket: &str, prefix: &str) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .with_context(|| format!("storage_url s3://{bucket}/{prefix}: cannot use the bucket (AWS_* variables)"))?;
+    Ok(match prefix {
+        "" => Arc::new(s3),
+        prefix => Arc::new(object_store::prefix::PrefixStore::new(s3, prefix)),
+    })
 }
 
 fn api_context(
