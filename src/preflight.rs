@@ -107,7 +107,10 @@ pub fn summary(process: Process, settings: &Settings, auth_enabled: bool) -> Vec
     if matches!(process, Process::Migrate | Process::Openapi) {
         return lines;
     }
-    lines.push(format!("redis: {}", settings.redis_url.as_deref().map_or("none (in-process queue and events)".into(), redact)));
+    lines.push(format!(
+        "redis: {}",
+        settings.redis_url.as_deref().map_or("none (in-process queue and events)".into(), redact)
+    ));
     lines.push(format!(
         "storage: {}",
         match storage_location(settings.storage_url.as_deref()) {
@@ -237,7 +240,9 @@ pub fn storage_location(url: Option<&str>) -> Result<StorageLocation, String> {
             }
             Ok(StorageLocation::Bucket { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
         }
-        Some(url) if url.contains("://") => Err(format!("storage_url: a local directory or s3://bucket/prefix, got {url}")),
+        Some(url) if url.contains("://") => {
+            Err(format!("storage_url: a local directory or s3://bucket/prefix, got {url}"))
+        }
         Some(path) => Ok(StorageLocation::Directory(Some(path.to_owned()))),
     }
 }
@@ -279,7 +284,10 @@ mod tests {
             storage_location(Some("s3://audio/prod/")),
             Ok(StorageLocation::Bucket { bucket: "audio".into(), prefix: "prod".into() })
         );
-        assert_eq!(storage_location(Some("s3://audio")), Ok(StorageLocation::Bucket { bucket: "audio".into(), prefix: "".into() }));
+        assert_eq!(
+            storage_location(Some("s3://audio")),
+            Ok(StorageLocation::Bucket { bucket: "audio".into(), prefix: "".into() })
+        );
         assert!(storage_location(Some("s3:///prod")).unwrap_err().starts_with("storage_url"));
         assert!(storage_location(Some("gs://audio")).unwrap_err().starts_with("storage_url"));
         assert_eq!(storage_location(Some("/srv/audio")), Ok(StorageLocation::Directory(Some("/srv/audio".into()))));

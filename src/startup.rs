@@ -1,6 +1,7 @@
 //! Process startup: open the store, start the roles this process plays, serve HTTP, and stop
 //! everything cleanly when asked.
 
+use crate::preflight::{self, Process, StorageLocation};
 use anyhow::Context;
 use audiolab_api::auth::{Gate, identify};
 use audiolab_api::{ApiContext, AudioStatus};
@@ -15,7 +16,6 @@ use audiolab_transport::nodes::RemoteNodes;
 use audiolab_worker::events::{self, JobEvents};
 use audiolab_worker::jobs::Jobs;
 use audiolab_worker::queue::JobQueue;
-use crate::preflight::{self, Process, StorageLocation};
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
 use std::net::SocketAddr;

@@ -666,3 +666,43 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     let job = submitted["job"]["id"].as_str().unwrap().to_owned();
     assert_eq!(finished_job(&client, &api, &job).await["status"], "succeeded");
 }
+
+/// A node bound to every interface announces its own address on its route to Redis (on a
+/// platform running several instances, each instance's private address rather than the
+/// service's balanced name), and the API reaches it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_every_interface_announces_its_own_address_on_its_route_to_redis() {
+    let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
+    let data_dirs = [(); 2].map(|()| tempfile::tempdir().unwrap());
+    let env = |i: usize| {
+        vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
+            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+            ("AUDIOLAB_QUEUE_NAME", format!("route-{}", uuid::Uuid::new_v4().simple())),
+            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
+            ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
+        ]
+    };
+    let (_node, bound) = start("node", &[env(0), vec![("AUDIOLAB_HOST", "0.0.0.0".to_owned())]].concat());
+    let port = bound.rsplit(':').next().unwrap().trim_end_matches('/').to_owned();
+    assert!(bound.starts_with("http://0.0.0.0:"), "{bound}");
+    let store = audiolab_store::Store::connect(&database.url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let announced = loop {
+        if let Some(node) = store.live_nodes(Duration::from_secs(10)).await.unwrap().pop() {
+            break node.url;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node never announced itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(announced, format!("http://127.0.0.1:{port}"), "the address on the route to Redis");
+
+    let (_api, api) = start("api", &env(1));
+    let (client, _) = signed_up(&api).await;
+    let (_, project) = post(&client, format!("{api}/api/projects"), json!({"name": "Routed"})).await;
+    let project = project["id"].as_str().unwrap();
+    let (status, loaded) =
+        post(&client, format!("{api}/api/audio/projects/{project}/playback/load"), Value::Null).await;
+    assert_eq!(status, 200, "the API reached the node at the announced address: {loaded}");
+}
