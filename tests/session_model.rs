@@ -422,13 +422,16 @@ impl Session<'_> {
                 (json!(punch_in as f64 / RATE as f64), json!(punch_out as f64 / RATE as f64));
             self.log(format!("  punch {punch_in}..{punch_out}"));
         }
-        if self.musician.is_some() {
-            // The client's clock runs on in silence between takes, as a sound card's does.
+        // On a client device, the client's clock runs on in silence between takes, as a sound
+        // card's does.
+        let silence = 480 * random.below(100);
+        if let Some(musician) = &mut self.musician {
             let (status, answer) = app.post_empty(&format!("/api/audio/projects/{}/playback/stop", self.project)).await;
-            self.ok("stop", status, &answer)?;
-            let silence = 480 * random.below(100);
+            if status >= 500 {
+                return Err(format!("stop: {status} {answer}"));
+            }
+            musician.idle(silence).await;
             self.log(format!("  after {silence} frames of silence"));
-            self.musician.as_mut().unwrap().idle(silence).await;
         }
         let path = format!("/api/audio/tracks/{}/record/start", self.track);
         let (status, started) = self.command("record_start", path, body).await;

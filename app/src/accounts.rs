@@ -82,10 +82,10 @@ impl Identity {
     pub async fn of_secret(store: &Store, secret: &str, address: &str, now: DateTime<Utc>) -> Identity {
         match authenticate(store, secret, now).await {
             Ok((actor, token)) => {
-                if token.last_used_at.is_none_or(|at| now - at >= Duration::seconds(LAST_USED_EVERY)) {
-                    if let Err(error) = store.touch_token(token.id, address, now).await {
-                        tracing::warn!(%error, "cannot note a token's use");
-                    }
+                if token.last_used_at.is_none_or(|at| now - at >= Duration::seconds(LAST_USED_EVERY))
+                    && let Err(error) = store.touch_token(token.id, address, now).await
+                {
+                    tracing::warn!(%error, "cannot note a token's use");
                 }
                 Identity::User { actor, token: Some(Credential { id: token.id, expires_at: token.expires_at }) }
             }

@@ -92,6 +92,6 @@ impl Store {
         .await
         .map(drop)
         .map_err(|e| crate::StoreError::from_write(e, "out of range", "user"))?);
-        Ok(self.client_latency(user, device_id).await?.ok_or(crate::StoreError::NotFound("client device"))?)
+        self.client_latency(user, device_id).await?.ok_or(crate::StoreError::NotFound("client device"))
     }
 }

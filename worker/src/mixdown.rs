@@ -289,7 +289,7 @@ pub async fn mixdown(
     payload: &MixdownPayload,
     report: Report,
 ) -> Result<MixdownResult, MixdownError> {
-    let options = payload.options.clone();
+    let options = payload.options;
     let project_id = job.project_id.ok_or(MixdownError::ProjectNotFound)?;
     let project = store.get_project(project_id).await?.ok_or(MixdownError::ProjectNotFound)?;
     let tracks = store.list_tracks(project_id, audiolab_store::Page { limit: 64, offset: 0 }).await?.items;
