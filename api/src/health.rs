@@ -90,6 +90,9 @@ pub struct InfoView {
     pub openapi_url: String,
     /// Path of the interactive documentation.
     pub docs_url: String,
+    /// Whether requests need a bearer token (when false, everything runs as one local user):
+    /// a client asks this before it has a token rather than meeting a 401.
+    pub auth_enabled: bool,
 }
 
 /// How long the database may take to answer a health probe before it counts as down.
@@ -155,6 +158,7 @@ impl HealthApi {
             max_request_bytes: ctx.settings.max_request_bytes,
             openapi_url: "/openapi.json".into(),
             docs_url: "/docs".into(),
+            auth_enabled: ctx.auth_enabled,
         }))
     }
 }

@@ -3,7 +3,9 @@
 // control, play and watch the position move, calibrate (the fake microphone cannot hear the
 // page, so it ends in the estimate, nudged to 0), record a take from the fake microphone and see
 // its waveform, move a fader in one page and watch it move in a second, render a mixdown and
-// download it. Screenshots of the main views go to <work>/screenshots.
+// download it; the keyboard (Space, Enter, Delete, Ctrl+Z), tempo and time signature from the
+// header, and a viewer who sees disabled controls with the reason and listens. Screenshots of
+// the main views go to <work>/screenshots.
 //
 //   node tests/browser/studio.mjs <base url> <work dir>
 import { chromium } from 'playwright-core';
@@ -60,7 +62,14 @@ try {
   });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   watchPolicy(page, 'page');
+  // A first visit logs nothing: the page asks whether it needs a token before it meets a 401.
+  const firstVisit = [];
+  const onFirstVisit = (m) => m.type() === 'error' && firstVisit.push(m.text());
+  page.on('console', onFirstVisit);
   const landing = await page.goto(`${base}/`);
+  await page.waitForSelector('input[name=username]');
+  page.off('console', onFirstVisit);
+  assert.deepEqual(firstVisit, [], 'no console error on a first visit');
   const policy = landing.headers()['content-security-policy'] ?? '';
   assert.ok(policy.includes("default-src 'self'") && policy.includes("frame-ancestors 'none'"), `CSP: ${policy}`);
 
@@ -154,6 +163,35 @@ try {
   const phase = ((take.start_frame + onsets[0]) % (RATE / 2)) / RATE * 1000;
   console.log(`take: ${take.length_frames} frames from ${take.start_frame}, clicks every beat; offset from the grid ${phase.toFixed(2)} ms`);
 
+  // The keyboard: Space plays and Space stops (even with the focus on a button: never a second
+  // click), Enter goes back to the start.
+  await page.focus('button[name=play]');
+  await page.keyboard.press('Space');
+  await until('playing from Space', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).status === 'playing');
+  await page.waitForTimeout(500);
+  await page.keyboard.press('Space');
+  await until('stopped by Space', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).status !== 'playing');
+  await page.evaluate(() => document.activeElement.blur());
+  await page.keyboard.press('Enter');
+  await until('back to the start', async () => (await page.textContent('output[name=position]')) === '0:00.000');
+
+  // Select the take's clip, delete it with the Delete key, and bring it back with Ctrl+Z.
+  {
+    const box = await page.locator('canvas.lanes').boundingBox();
+    const pps = 80;
+    const x = box.x + ((take.start_frame + take.length_frames / 2) / RATE) * pps;
+    await page.mouse.click(x, box.y + 28 + 84 + 50);
+    await page.keyboard.press('Delete');
+    await until('the clip deleted', async () => !(await api(`/api/tracks/${vocal.id}/clips`)).items.some((c) => c.id === take.id));
+    await page.keyboard.press('Control+z');
+    await until('the clip back', async () => (await api(`/api/tracks/${vocal.id}/clips`)).items.some((c) => c.id === take.id));
+    await page.keyboard.press('Shift+Control+Z');
+    await until('deleted again', async () => !(await api(`/api/tracks/${vocal.id}/clips`)).items.some((c) => c.id === take.id));
+    await page.click('button[name=undo]');
+    await until('back again', async () => (await api(`/api/tracks/${vocal.id}/clips`)).items.some((c) => c.id === take.id));
+    console.log('keyboard: Space played and stopped, Enter rewound, Delete / Ctrl+Z / Shift+Ctrl+Z / ↶ deleted and restored the take');
+  }
+
   // A page reloaded mid-take: once audio is back, the take carries on, whole, as one take.
   await page.click('button[name=record]');
   await page.waitForSelector('button[name=record].on');
@@ -230,8 +268,12 @@ try {
 
   // A second page follows every kind of change (§13): a tempo changed through the API, and a
   // loop turned on from the first page's transport.
-  await api(`/api/projects/${projectId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tempo: 140 }) });
-  await until('the tempo in the second page', async () => (await second.textContent('[name=meter]')).startsWith('140 bpm'));
+  await page.click('button[name=meter]');
+  await page.fill('input[name=tempo]', '140');
+  await page.selectOption('select[name=time-signature]', '3/4');
+  await page.click('button[name=save-tempo]');
+  await until('the tempo in the second page', async () => (await second.textContent('[name=meter]')) === '140 bpm · 3/4');
+  assert.equal((await api(`/api/projects/${projectId}`)).time_signature, '3/4');
   const loopsRead = page.waitForResponse((r) => r.url().includes(`/api/projects/${projectId}/loops`));
   await api(`/api/projects/${projectId}/loops`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ start: 0, end: 2, enabled: false }) });
   await loopsRead;
@@ -267,6 +309,8 @@ try {
   await page.selectOption('select[name=format]', 'wav16');
   await page.click('button[name=render]');
   await page.waitForSelector('button[name=download]', { timeout: 60_000 });
+  assert.match(await page.textContent('output[name=mixdown-progress]'), /Done\.|Rendering… \d+ %/);
+  await until('the earlier mixdowns listed', async () => (await page.locator('[name=earlier-mixdowns] li button[name=download]').count()) >= 2);
   await page.screenshot({ path: `${shots}/mixdown.png` });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[name=download]')]);
   const file = `${work}/mixdown.wav`;
@@ -284,6 +328,33 @@ try {
   assert.ok(sessions.some((text) => text.includes('This browser')), `sessions: ${sessions}`);
   await page.screenshot({ path: `${shots}/account.png` });
   await page.click('dialog button[name=close]');
+
+  // A viewer: every control that would change the project is disabled with the reason, and
+  // "Listen" makes them a listener (no microphone asked for).
+  const viewerToken = await (async () => {
+    const response = await fetch(`${base}/api/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'listener', password: 'correct horse battery' }) });
+    assert.equal(response.status, 201);
+    return (await response.json()).token;
+  })();
+  await api(`/api/projects/${projectId}/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'listener', role: 'viewer' }) });
+  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await viewerContext.addInitScript((token) => localStorage.setItem('audiolab.token', token), viewerToken);
+  const viewer = await viewerContext.newPage();
+  viewer.on('pageerror', (e) => errors.push(`viewer page error: ${e.message}`));
+  watchPolicy(viewer, 'viewer');
+  await viewer.goto(`${base}/#/projects/${projectId}`);
+  await viewer.waitForSelector('.strip >> nth=0 >> input[name=volume]');
+  for (const control of ['button[name=record]', 'button[name=play]', 'button[name=undo]', '.strip >> nth=0 >> input[name=volume]', '.track-head >> nth=0 >> button[name=arm]', 'input[name=loop]']) {
+    assert.ok(await viewer.isDisabled(control), `${control} is disabled for a viewer`);
+    assert.match(await viewer.getAttribute(control, 'title'), /viewer/, `${control} says why`);
+  }
+  await viewer.click('button[name=enable-audio]');
+  await until('the viewer listening', async () => (await viewer.textContent('output[name=latency]')).startsWith('Listening'));
+  // Space does nothing to a project the viewer cannot change (it says so instead).
+  await viewer.keyboard.press('Space');
+  await viewer.locator('.toast', { hasText: 'viewer' }).waitFor();
+  await viewer.screenshot({ path: `${shots}/viewer.png` });
+  console.log('viewer: controls disabled with the reason, listening to the mix');
   assert.deepEqual(errors, []);
   console.log(`studio test: signed up, imported, played, calibrated, recorded, mixed (${mixed.length} bytes); screenshots in ${shots}`);
 } catch (error) {

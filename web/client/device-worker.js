@@ -115,6 +115,10 @@ function attach() {
   const slowest = Math.max(...probes) / 1000;
   const sized = Math.round((2 * slowest + 0.04) * options.rate);
   const lookahead = options.lookaheadFrames ?? Math.min(Math.max(sized, Math.round(options.rate / 10)), options.rate);
+  if (options.role === 'listener') {
+    send({ type: 'attach', data: { role: 'listener' } });
+    return;
+  }
   send({
     type: 'attach',
     data: {
@@ -132,6 +136,10 @@ function resumed(data) {
   attached = true;
   everAttached = true;
   post({ type: 'state', state: 'attached', resumed: data.resumed });
+  if (options.role === 'listener') {
+    nextMonitorSeq = 0; // the device's stream, counted from its start
+    return;
+  }
   if (!data.resumed) {
     nextMonitorSeq = 0; // a new device: its own stream, counted from its start
     if (unacked.size > 0) post({ type: 'lost', frames: unacked.size }); // the node let the device go
@@ -160,7 +168,8 @@ function resumed(data) {
 
 /** A block from the worklet: what it played, and the microphone it captured meanwhile. */
 function block({ client: local, mic, runs: played, consumed: total }) {
-  if (!everAttached) return;
+  // A listener's playing paces nothing and its silence is nobody's take.
+  if (!everAttached || options.role === 'listener') return;
   const client = clockBase + local;
   const reported = played.map((r) => ({ ...r, client: clockBase + r.client }));
   consumed = consumedBase + total;
@@ -198,6 +207,7 @@ function block({ client: local, mic, runs: played, consumed: total }) {
 
 /** Picks up where a page that went away left the device, if it was recently. */
 async function restore() {
+  if (options.role === 'listener') return;
   keep = await openKeep(`${options.url.split('?')[0]}|${options.name}`);
   const stored = await keep?.load().catch(() => null);
   const meta = stored?.meta;

@@ -16,9 +16,11 @@ export class ClientDevice {
    * device `name`, placing takes with `latencyFrames` (else the round trip stored for the
    * device with `PUT /api/audio/devices/client:<name>/latency`). Resolves once the node has
    * answered `attached`. The lookahead (how far the node renders ahead of what was played) is
-   * sized from the round trips of a few pings unless `lookaheadFrames` is given.
+   * sized from the round trips of a few pings unless `lookaheadFrames` is given. With
+   * `role: 'listener'` it only plays the mix the project's device plays (a viewer's way to
+   * hear the session); `stream` may then be null.
    */
-  static async start(context, stream, { url, name, latencyFrames = null, lookaheadFrames = null, channels = 1 }) {
+  static async start(context, stream, { url, name, role = 'device', latencyFrames = null, lookaheadFrames = null, channels = 1 }) {
     await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));
     const node = new AudioWorkletNode(context, 'audiolab-device', {
       numberOfInputs: 1,
@@ -26,7 +28,8 @@ export class ClientDevice {
       outputChannelCount: [2],
       processorOptions: { channels },
     });
-    context.createMediaStreamSource(stream).connect(node);
+    // A listener (`role: 'listener'`) only hears the mix: no microphone, no clock of its own.
+    if (stream) context.createMediaStreamSource(stream).connect(node);
     node.connect(context.destination);
     const worker = new Worker(new URL('./device-worker.js', import.meta.url), { type: 'module' });
     const device = new ClientDevice(node, worker);
@@ -34,7 +37,7 @@ export class ClientDevice {
     node.port.postMessage({ type: 'port', port: channel.port2 }, [channel.port2]);
     const attached = device.next((m) => m.type === 'state' && m.state === 'attached');
     const rate = context.sampleRate;
-    const options = { type: 'start', url, name, latencyFrames, lookaheadFrames, channels, rate, port: channel.port1 };
+    const options = { type: 'start', url, name, role, latencyFrames, lookaheadFrames, channels, rate, port: channel.port1 };
     worker.postMessage(options, [channel.port1]);
     await attached;
     return device;

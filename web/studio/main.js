@@ -14,6 +14,8 @@ async function start() {
   studio = null;
   let me;
   try {
+    // Without a token, ask whether one is needed rather than meet a 401 first.
+    if (!api.token && (await api.get('/api/info')).auth_enabled) return signIn();
     me = await api.get('/api/me');
   } catch (error) {
     if (error.status === 401) {
@@ -61,10 +63,22 @@ function signIn() {
   );
 }
 
+let projectsTimer = null;
+
 async function projects(me) {
+  clearTimeout(projectsTimer);
   const list = await api.get('/api/projects?limit=200');
+  // A project shared with this user appears without a reload.
+  const shown = list.items.map((p) => p.id).join();
+  const refresh = async () => {
+    if (location.hash.startsWith('#/projects/') || !document.querySelector('.project-list, .projects')) return;
+    const now = await api.get('/api/projects?limit=200').catch(() => null);
+    if (now && now.items.map((p) => p.id).join() !== shown) return projects(me);
+    projectsTimer = setTimeout(refresh, 5000);
+  };
+  projectsTimer = setTimeout(refresh, 5000);
   const name = h('input', { name: 'project-name', placeholder: 'New project name', required: true, maxlength: 200 });
-  const tempo = h('input', { name: 'tempo', type: 'number', min: 20, max: 300, value: 120, step: 'any', title: 'Tempo (bpm)' });
+  const tempo = h('input', { name: 'tempo', type: 'number', min: 20, max: 300, value: 120, step: 'any', title: 'Tempo (bpm)', 'aria-label': 'Tempo (bpm)', class: 'short' });
   const create = async (event) => {
     event.preventDefault();
     if (!name.reportValidity()) return;
@@ -89,7 +103,7 @@ async function projects(me) {
       me.auth_enabled ? h('button', { onclick: signOut }, 'Sign out') : null,
     ]),
     h('main', { class: 'projects' }, [
-      h('form', { class: 'row', onsubmit: create }, [name, tempo, h('button', { class: 'primary', name: 'create-project' }, 'Create project')]),
+      h('form', { class: 'row', onsubmit: create }, [name, h('label', { class: 'muted' }, ['Tempo', tempo, 'bpm']), h('button', { class: 'primary', name: 'create-project' }, 'Create project')]),
       list.items.length
         ? h(
             'ul',

@@ -5,13 +5,17 @@
 
 import { accountDialog } from './account.js';
 import { api } from './api.js';
-import { dialog, h, toast, clock, barBeat } from './ui.js';
+import { bindKeys } from './keyboard.js';
+import { mixdownDialog } from './mixdown.js';
+import { dialog, h, toast, clock, barBeat, unavailable } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
 import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
 
 const RULER = 28;
 const LANE = 84;
 const EDGE = 6; // pixels at a clip's edge that trim instead of move
+const ZOOM = { min: 10, max: 640 }; // pixels per second
+const VIEWER = 'You are a viewer of this project: you can listen and download mixdowns. Its owner can make you an editor.';
 
 export class Studio {
   constructor(root, projectId, me) {
@@ -30,6 +34,9 @@ export class Studio {
     this.device = null;
     this.jobs = new Map();
     this.revision = 0; // the project revision this page shows (§13)
+    this.selected = null; // the selected clip's id
+    this.snap = true;
+    this.jobWatchers = new Map(); // job id → callbacks for its progress
     this.closed = false;
     this.deviceName = localStorage.getItem('audiolab.device') ?? `studio-${Math.random().toString(36).slice(2, 8)}`;
     localStorage.setItem('audiolab.device', this.deviceName);
@@ -37,6 +44,21 @@ export class Studio {
 
   get rate() {
     return this.project.sample_rate;
+  }
+
+  /** Whether this user may change the project (owners and editors). */
+  get canEdit() {
+    return this.role !== 'viewer';
+  }
+
+  get viewerReason() {
+    return VIEWER;
+  }
+
+  /** Calls `callback` with every progress report of job `id`; returns a function that stops. */
+  onJob(id, callback) {
+    this.jobWatchers.set(id, callback);
+    return () => this.jobWatchers.delete(id);
   }
 
   async open() {
@@ -60,8 +82,8 @@ export class Studio {
     const mine = active.find((r) => r.project_id === this.projectId && r.device_id === `client:${this.deviceName}`);
     if (mine) {
       this.recording = mine.session_id;
-      this.recordButton.classList.add('on');
-      this.recordButton.textContent = '■ Stop recording';
+      this.recordingFrom = mine.start_frame ?? 0;
+      this.showRecording(true);
       toast('A take was recording from this browser: enable audio within a minute to carry on — nothing recorded is lost.', 'info');
     }
     const frame = () => {
@@ -74,6 +96,7 @@ export class Studio {
 
   close() {
     this.closed = true;
+    this.unbindKeys?.();
     this.socket?.close();
     this.device?.stop();
   }
@@ -84,21 +107,33 @@ export class Studio {
     const control = (name, label, onclick, attrs = {}) => h('button', { name, title: label, onclick, ...attrs }, label);
     this.position = h('output', { class: 'position', name: 'position' }, '0:00.000');
     this.bars = h('output', { class: 'bars muted' }, '1.1');
-    this.recordButton = control('record', '● Record', () => this.toggleRecord(), { class: 'record' });
+    this.recordButton = control('record', '● Record', () => this.toggleRecord(), { class: 'record', 'aria-label': 'Record (R)' });
     this.metronome = h('input', { type: 'checkbox', name: 'metronome', onchange: () => this.setMetronome() });
     this.countIn = h('select', { name: 'count-in' }, [0, 1, 2, 4].map((n) => h('option', { value: n }, n ? `${n} bar${n > 1 ? 's' : ''}` : 'none')));
     this.loopToggle = h('input', { type: 'checkbox', name: 'loop', onchange: () => this.toggleLoop() });
     this.punch = h('input', { type: 'checkbox', name: 'punch' });
     this.punchIn = h('input', { type: 'number', name: 'punch-in', min: 0, step: 0.1, value: 1, class: 'short' });
     this.punchOut = h('input', { type: 'number', name: 'punch-out', min: 0, step: 0.1, value: 3, class: 'short' });
-    this.audioButton = control('enable-audio', 'Enable audio', () => this.enableAudio(), { class: 'primary' });
-    this.latency = h('output', { name: 'latency', class: 'muted' }, 'Audio off: enable it to hear the mix and record.');
+    this.audioButton = this.canEdit
+      ? control('enable-audio', 'Enable audio', () => this.enableAudio(), { class: 'primary' })
+      : control('enable-audio', 'Listen', () => this.listen(), { class: 'primary', title: 'Hear the mix as the editors play it' });
+    this.latency = h('output', { name: 'latency', class: 'muted' }, this.canEdit ? 'Audio off: enable it to hear the mix and record.' : 'Listen to hear the mix as it plays.');
+    this.inputLevel = h('meter', { name: 'input-level', min: 0, max: 1, low: 0.5, high: 0.8, optimum: 0.3, value: 0, title: 'Microphone level', hidden: true });
+    this.undoButton = control('undo', '↶', () => this.undo(), { 'aria-label': 'Undo (Ctrl+Z)', title: 'Undo (Ctrl+Z)' });
+    this.redoButton = control('redo', '↷', () => this.redo(), { 'aria-label': 'Redo (Shift+Ctrl+Z)', title: 'Redo (Shift+Ctrl+Z)' });
+    this.snapToggle = h('input', { type: 'checkbox', name: 'snap', checked: true, onchange: () => (this.snap = this.snapToggle.checked) });
+    this.recordingRegion = h('div', { class: 'recording-region', hidden: true });
     this.nudge = h('input', { type: 'number', name: 'nudge', step: 0.1, value: 0, class: 'short', title: 'Nudge (ms)', disabled: true, onchange: () => this.storeLatency() });
     this.connection = h('span', { class: 'connection', name: 'connection' }, 'connecting…');
     this.canvas = h('canvas', { class: 'lanes' });
     this.headers = h('div', { class: 'headers' });
     this.playhead = h('div', { class: 'playhead' });
-    this.scroller = h('div', { class: 'scroller' }, [this.canvas, this.playhead]);
+    this.scroller = h('div', { class: 'scroller' }, [this.canvas, this.recordingRegion, this.playhead]);
+    this.scroller.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey && !e.metaKey) return;
+      e.preventDefault();
+      this.zoomBy(e.deltaY < 0 ? 1.25 : 0.8, e.clientX);
+    }, { passive: false });
     this.mixer = h('section', { class: 'mixer' });
     this.jobsArea = h('div', { class: 'jobs' });
     const editor = this.role !== 'viewer';
@@ -106,7 +141,9 @@ export class Studio {
       h('header', { class: 'bar' }, [
         h('a', { href: '#', title: 'Projects' }, '← Projects'),
         this.title = h('strong', { class: 'title' }, this.project.name),
-        this.meter = h('span', { class: 'muted', name: 'meter' }, `${this.project.tempo} bpm · ${this.project.time_signature}`),
+        this.meter = h('button', { class: 'link', name: 'meter', title: 'Tempo and time signature', onclick: () => this.tempoDialog() }, `${this.project.tempo} bpm · ${this.project.time_signature}`),
+        this.undoButton,
+        this.redoButton,
         h('span', { class: 'grow' }),
         this.connection,
         h('button', { name: 'members', onclick: () => this.membersDialog() }, 'Members'),
@@ -114,15 +151,21 @@ export class Studio {
         h('button', { name: 'mixdown', onclick: () => this.mixdownDialog() }, 'Mixdown'),
       ]),
       h('section', { class: 'transport' }, [
-        control('stop', '■', () => this.command('stop')),
-        control('play', '▶', () => this.command('play')),
-        control('pause', '❚❚', () => this.command('pause')),
-        editor ? this.recordButton : null,
+        this.stopButton = control('stop', '■', () => this.stop(), { 'aria-label': 'Stop', title: 'Stop (Space)' }),
+        this.playButton = control('play', '▶', () => this.play(), { 'aria-label': 'Play', title: 'Play (Space)' }),
+        this.pauseButton = control('pause', '❚❚', () => this.transportCommand('pause'), { 'aria-label': 'Pause' }),
+        this.recordButton,
+        this.inputLevel,
         this.position,
         this.bars,
         h('label', {}, [this.metronome, 'Metronome']),
         h('label', {}, ['Count-in', this.countIn]),
-        h('label', {}, [this.loopToggle, 'Loop']),
+        h('label', { title: 'Loop the region dragged on the ruler (L)' }, [this.loopToggle, 'Loop']),
+        h('label', { title: 'Moves snap to the beat grid' }, [this.snapToggle, 'Snap']),
+        h('span', { class: 'row zoom' }, [
+          control('zoom-out', '−', () => this.zoomOut(), { 'aria-label': 'Zoom out (−)', title: 'Zoom out (−)' }),
+          control('zoom-in', '+', () => this.zoomIn(), { 'aria-label': 'Zoom in (+)', title: 'Zoom in (+)' }),
+        ]),
         h('label', {}, [this.punch, 'Punch', this.punchIn, '–', this.punchOut, 's']),
         h('span', { class: 'grow' }),
         this.audioButton,
@@ -131,11 +174,17 @@ export class Studio {
       ]),
       h('section', { class: 'timeline' }, [this.headers, this.scroller]),
       h('div', { class: 'row add' }, [
-        editor ? h('button', { name: 'add-track', onclick: () => this.addTrack() }, '+ Track') : null,
+        editor ? h('button', { name: 'add-track', onclick: () => this.addTrack() }, '+ Track') : h('span', { class: 'muted' }, 'Viewing: you hear and see every change as it is made.'),
         this.jobsArea,
       ]),
       this.mixer,
     );
+    if (!this.canEdit) {
+      for (const element of [this.recordButton, this.metronome, this.countIn, this.loopToggle, this.punch, this.punchIn, this.punchOut, this.undoButton, this.redoButton, this.stopButton, this.playButton, this.pauseButton, this.meter]) {
+        unavailable(element, VIEWER);
+      }
+    }
+    this.unbindKeys = bindKeys(this);
     this.canvas.addEventListener('pointerdown', (e) => this.pointerDown(e));
     this.canvas.addEventListener('dragover', (e) => e.preventDefault());
     this.canvas.addEventListener('drop', (e) => this.drop(e));
@@ -158,6 +207,7 @@ export class Studio {
     this.loopToggle.checked = Boolean(this.loop?.enabled);
     const clips = await Promise.all(this.tracks.map((t) => api.get(`/api/tracks/${t.id}/clips?limit=500`)));
     this.clips = new Map(this.tracks.map((t, i) => [t.id, clips[i].items]));
+    if (this.selected && !this.selectedClip()) this.selected = null; // deleted meanwhile
     const takes = await Promise.all(this.tracks.map((t) => api.get(`/api/tracks/${t.id}/takes?limit=50`).catch(() => [])));
     this.takes = new Map(this.tracks.map((t, i) => [t.id, takes[i]]));
     this.renderHeaders();
@@ -219,6 +269,35 @@ export class Studio {
       this.connection.className = 'connection lost';
       setTimeout(() => this.connect(Math.min(delay * 2, 8000)), delay);
     };
+  }
+
+  /** A transport command from a button or a key: failures are told, never thrown. */
+  transportCommand(command, data = {}) {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    return this.command(command, data).catch(() => null);
+  }
+
+  play() {
+    return this.transportCommand('play');
+  }
+
+  /** ■: stops the transport, and with it any take (the server ends takes on stop). */
+  stop() {
+    return this.transportCommand('stop');
+  }
+
+  togglePlay() {
+    return this.transport.playing ? this.stop() : this.play();
+  }
+
+  toStart() {
+    return this.transportCommand('seek', { position: 0 });
+  }
+
+  toggleLoopKey() {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    this.loopToggle.checked = !this.loopToggle.checked;
+    return this.toggleLoop();
   }
 
   /** Sends a control command on the project's socket; resolves with its result. */
@@ -289,14 +368,36 @@ export class Studio {
         break;
       case 'job_progress':
         this.jobProgress(data);
+        this.jobWatchers.get(data.job_id)?.(data);
         break;
       case 'recording_status':
-        if (data.event === 'failed') toast(`Recording failed: ${data.error ?? 'unknown reason'}`);
+        this.recordingEvent(data);
         break;
       case 'error':
         toast(data.message);
         break;
     }
+  }
+
+  /** What the server says of takes: this page's take ending (■, another page, the server)
+   * resets the record button; the input level while recording. */
+  recordingEvent(data) {
+    if (data.event === 'failed') toast(`Recording failed: ${data.error ?? 'unknown reason'}`);
+    if (data.event === 'progress' && data.session_id === this.recording) {
+      this.inputLevel.hidden = false;
+      this.inputLevel.value = Math.min(1, data.level ?? 0);
+    }
+    if ((data.event === 'stopped' || data.event === 'failed') && data.session_id === this.recording) {
+      this.recording = null;
+      this.showRecording(false);
+    }
+  }
+
+  /** The record button and the growing take while recording; its width never changes. */
+  showRecording(on) {
+    this.recordButton.classList.toggle('on', on);
+    this.recordButton.textContent = on ? '■ Stop' : '● Record';
+    this.recordingRegion.hidden = !on;
   }
 
   applyStatus(status) {
@@ -396,6 +497,13 @@ export class Studio {
         ctx.fillStyle = '#e8eef8';
         ctx.fillRect(x + clip.fade_in * this.pps - 3, y + 4, 6, 6);
         ctx.fillRect(x + w - clip.fade_out * this.pps - 3, y + 4, 6, 6);
+        if (clip.id === this.selected) {
+          ctx.strokeStyle = '#ffd166';
+          ctx.lineWidth = 2;
+          ctx.strokeRect(x + 1, y + 5, w - 2, LANE - 10);
+          ctx.lineWidth = 1;
+          ctx.fillStyle = '#e8eef8';
+        }
         const label = clip.status === 'ready' ? clip.name : `${clip.name} (${clip.status}${clip.error ? `: ${clip.error}` : ''})`;
         ctx.fillText(label, x + 8, y + 16, Math.max(0, w - 16));
       }
@@ -411,6 +519,26 @@ export class Studio {
     this.bars.textContent = barBeat(frame / this.rate, this.project.tempo, Number(this.project.time_signature.split('/')[0]));
     this.playhead.style.transform = `translateX(${this.x(frame)}px)`;
     this.playhead.classList.toggle('recording', Boolean(this.recording));
+    if (this.recording && this.armed) {
+      // The take grows under the playhead while it records; its waveform comes when it is saved.
+      const index = this.tracks.findIndex((t) => t.id === this.armed.id);
+      const from = this.recordingFrom ?? frame;
+      Object.assign(this.recordingRegion.style, {
+        left: `${this.x(Math.min(from, frame))}px`,
+        width: `${Math.max(2, this.x(Math.abs(frame - from)))}px`,
+        top: `${RULER + Math.max(0, index) * LANE + 4}px`,
+        height: `${LANE - 8}px`,
+      });
+    }
+    if (this.analyser && !this.recording) {
+      // While armed, the microphone's level as the browser hears it.
+      const samples = this.levelBuffer ?? (this.levelBuffer = new Float32Array(this.analyser.fftSize));
+      this.analyser.getFloatTimeDomainData(samples);
+      let peak = 0;
+      for (const v of samples) peak = Math.max(peak, Math.abs(v));
+      this.inputLevel.hidden = !this.armed;
+      this.inputLevel.value = Math.min(1, peak);
+    }
   }
 
   // ---- editing on the canvas ----------------------------------------------------------
@@ -441,15 +569,19 @@ export class Studio {
     const rect = this.canvas.getBoundingClientRect();
     const x0 = event.clientX - rect.left;
     const target = this.hit(x0, event.clientY - rect.top);
-    if (!target) return;
+    if (!target || !this.canEdit) return;
     if (target.kind === 'ruler') return this.rulerDrag(event, x0, rect);
-    if (target.kind !== 'clip' || this.role === 'viewer') return;
+    if (target.kind !== 'clip') {
+      this.select(null);
+      return;
+    }
     const { clip, edge } = target;
+    this.select(clip.id);
     if (edge === 'fade_in' || edge === 'fade_out') return this.fadeDrag(clip, edge, rect);
     const original = { start: clip.start_frame, length: clip.length_frames, offset: clip.offset_frames };
     const move = (e) => {
       const delta = this.frameAt(Math.abs(e.clientX - rect.left - x0)) * Math.sign(e.clientX - rect.left - x0);
-      if (edge === 'body') clip.start_frame = Math.max(0, original.start + delta);
+      if (edge === 'body') clip.start_frame = this.snapped(Math.max(0, original.start + delta));
       if (edge === 'end') clip.length_frames = Math.max(this.rate / 20, original.length + delta);
       if (edge === 'start') {
         const d = Math.max(-original.offset, Math.min(delta, original.length - this.rate / 20));
@@ -473,6 +605,126 @@ export class Studio {
       }
     };
     drag(move, up);
+  }
+
+  /** With snap on, `frame` moved to the nearest beat. */
+  snapped(frame) {
+    if (!this.snap) return frame;
+    const beat = (60 / this.project.tempo) * this.rate;
+    return Math.max(0, Math.round(Math.round(frame / beat) * beat));
+  }
+
+  select(id) {
+    if (this.selected === id) return;
+    this.selected = id;
+    this.draw();
+  }
+
+  selectedClip() {
+    for (const clips of this.clips.values()) {
+      const clip = clips.find((c) => c.id === this.selected);
+      if (clip) return clip;
+    }
+    return null;
+  }
+
+  /** An edit of the selected clip: told when there is none, or when this user cannot edit. */
+  async editSelected(what, edit) {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    const clip = this.selectedClip();
+    if (!clip) return toast(`Select a clip first (click it), then ${what}.`, 'info');
+    try {
+      await edit(clip);
+    } catch (error) {
+      toast(error.message);
+    }
+  }
+
+  deleteSelected() {
+    return this.editSelected('delete it', async (clip) => {
+      await api.delete(`/api/clips/${clip.id}`);
+      this.selected = null;
+      toast(`Deleted “${clip.name}” — Ctrl+Z brings it back.`, 'info');
+    });
+  }
+
+  /** Splits the selected clip at the playhead. */
+  split() {
+    return this.editSelected('split it at the playhead', async (clip) => {
+      const at = Math.round(this.playheadFrame());
+      if (at <= clip.start_frame || at >= clip.start_frame + clip.length_frames) {
+        toast('Put the playhead inside the selected clip to split it there.', 'info');
+        return;
+      }
+      await api.post(`/api/clips/${clip.id}/split`, { at: at / this.rate });
+    });
+  }
+
+  /** A copy of the selected clip right after it. */
+  duplicate() {
+    return this.editSelected('duplicate it', async (clip) => {
+      const copy = await api.post(`/api/clips/${clip.id}/duplicate`, { start: (clip.start_frame + clip.length_frames) / this.rate });
+      this.selected = copy.id;
+    });
+  }
+
+  async undo() {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    try {
+      await api.post(`/api/projects/${this.projectId}/undo`);
+    } catch (error) {
+      toast(error.status === 409 ? `Nothing to undo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
+    }
+  }
+
+  async redo() {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    try {
+      await api.post(`/api/projects/${this.projectId}/redo`);
+    } catch (error) {
+      toast(error.status === 409 ? `Nothing to redo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
+    }
+  }
+
+  zoomIn() {
+    this.zoomBy(1.5);
+  }
+
+  zoomOut() {
+    this.zoomBy(1 / 1.5);
+  }
+
+  /** Zooms by `factor`, keeping the time under `clientX` (or the view's middle) in place. */
+  zoomBy(factor, clientX = null) {
+    const pps = Math.min(ZOOM.max, Math.max(ZOOM.min, this.pps * factor));
+    if (pps === this.pps) return;
+    const rect = this.scroller.getBoundingClientRect();
+    const anchor = (clientX ?? rect.left + rect.width / 2) - rect.left;
+    const seconds = (this.scroller.scrollLeft + anchor) / this.pps;
+    this.pps = pps;
+    this.draw();
+    this.scroller.scrollLeft = seconds * pps - anchor;
+    this.loadPeaks().then(() => this.draw());
+  }
+
+  tempoDialog() {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    const tempo = h('input', { type: 'number', name: 'tempo', min: 20, max: 300, step: 'any', value: this.project.tempo, required: true });
+    const signatures = ['2/4', '3/4', '4/4', '5/4', '6/8', '7/8', '12/8'];
+    if (!signatures.includes(this.project.time_signature)) signatures.push(this.project.time_signature);
+    const signature = h('select', { name: 'time-signature' }, signatures.map((t) => h('option', { value: t, selected: t === this.project.time_signature }, t)));
+    const save = async () => {
+      if (!tempo.reportValidity()) return;
+      try {
+        await api.patch(`/api/projects/${this.projectId}`, { tempo: Number(tempo.value), time_signature: signature.value });
+        box.close();
+      } catch (error) {
+        toast(error.message);
+      }
+    };
+    const box = dialog('Tempo and time signature', [h('label', {}, ['Tempo (bpm)', tempo]), h('label', {}, ['Time signature', signature])], [
+      h('button', { class: 'primary', name: 'save-tempo', onclick: save }, 'Save'),
+    ]);
   }
 
   /** Drags a clip's fade in or out (its length in seconds, within the clip). */
@@ -571,30 +823,36 @@ export class Studio {
           onchange: () => file.files[0] && this.importFile(track, file.files[0], 0),
         });
         const takes = this.takes?.get(track.id) ?? [];
+        // The take that plays now: the newest with audio in the comp (one, never every one).
+        const playing = takes.find((take) => take.active) ?? null;
         const takeSelect = takes.length
           ? h(
               'select',
-              { name: 'take', title: 'Takes', onchange: (e) => this.activateTake(e.target.value) },
+              { name: 'take', title: 'Choose the take that plays', onchange: (e) => this.activateTake(e.target, playing?.id) },
               takes.map((take, i) =>
-                h('option', { value: take.id, selected: take.active }, `Take ${takes.length - i}${take.pass_index ? ` · pass ${take.pass_index + 1}` : ''}`),
+                h('option', { value: take.id, selected: take.id === playing?.id }, `Take ${takes.length - i}${take.pass_index ? ` · pass ${take.pass_index + 1}` : ''}`),
               ),
             )
-          : null;
+          : h('span', { class: 'take-slot' });
         const armed = track.record_enabled && track.input_device_id === `client:${this.deviceName}`;
         if (armed) this.armed = track;
+        const name = h('input', {
+          class: 'name',
+          name: 'track-name',
+          value: track.name,
+          'aria-label': 'Track name',
+          onchange: (e) =>
+            api.patch(`/api/tracks/${track.id}`, { name: e.target.value }).catch((err) => {
+              toast(err.message);
+              e.target.value = track.name; // refused: back to what the server has
+            }),
+        });
+        const arm = h('button', { name: 'arm', class: armed ? 'armed' : '', title: 'Arm for recording from this browser', 'aria-label': `Arm ${track.name}`, onclick: () => this.arm(track, !armed) }, '●');
+        const importButton = h('button', { name: 'import-file', title: 'Import audio (or drop a file on the lane)', onclick: () => file.click() }, 'Import…');
+        if (!this.canEdit) for (const element of [name, arm, importButton, takeSelect]) unavailable(element, VIEWER);
         return h('div', { class: 'track-head', style: `height:${LANE}px`, 'data-track': track.name }, [
-          h('input', {
-            class: 'name',
-            name: 'track-name',
-            value: track.name,
-            onchange: (e) => api.patch(`/api/tracks/${track.id}`, { name: e.target.value }).catch((err) => toast(err.message)),
-          }),
-          h('div', { class: 'row' }, [
-            h('button', { name: 'arm', class: armed ? 'armed' : '', title: 'Arm for recording', onclick: () => this.arm(track, !armed) }, '●'),
-            h('button', { name: 'import-file', title: 'Import audio (or drop a file on the lane)', onclick: () => file.click() }, 'Import…'),
-            file,
-            takeSelect,
-          ]),
+          name,
+          h('div', { class: 'row' }, [arm, importButton, file, takeSelect]),
         ]);
       }),
     );
@@ -616,6 +874,11 @@ export class Studio {
         const mute = h('button', { name: 'mute', class: track.muted ? 'on' : '', onclick: () => this.mix(track, 'muted', !track.muted) }, 'M');
         const solo = h('button', { name: 'solo', class: track.soloed ? 'on' : '', onclick: () => this.mix(track, 'soloed', !track.soloed) }, 'S');
         const level = h('output', { class: 'muted' }, db(track.volume));
+        volume.setAttribute('aria-label', `${track.name} volume`);
+        pan.setAttribute('aria-label', `${track.name} pan`);
+        mute.setAttribute('aria-label', `Mute ${track.name}`);
+        solo.setAttribute('aria-label', `Solo ${track.name}`);
+        if (!this.canEdit) for (const element of [volume, pan, mute, solo]) unavailable(element, VIEWER);
         this.strips.set(track.id, { volume, pan, mute, solo, level });
         return h('div', { class: 'strip', 'data-track': track.name }, [h('span', { class: 'strip-name' }, track.name), volume, level, pan, h('div', { class: 'row' }, [mute, solo])]);
       }),
@@ -626,14 +889,19 @@ export class Studio {
   mix(track, field, value) {
     track[field] = value;
     this.updateStrip(track);
-    this.command('set_track', { track_id: track.id, [field]: value }).catch(() => {});
+    this.command('set_track', { track_id: track.id, [field]: value }).catch(async () => {
+      // Refused: the strip goes back to what the server has.
+      const stored = await api.get(`/api/tracks/${track.id}`).catch(() => null);
+      if (stored) Object.assign(track, stored);
+      this.updateStrip(track, true);
+    });
   }
 
-  updateStrip(track) {
+  updateStrip(track, force = false) {
     const strip = this.strips?.get(track.id);
     if (!strip) return;
-    if (document.activeElement !== strip.volume) strip.volume.value = track.volume;
-    if (document.activeElement !== strip.pan) strip.pan.value = track.pan;
+    if (force || document.activeElement !== strip.volume) strip.volume.value = track.volume;
+    if (force || document.activeElement !== strip.pan) strip.pan.value = track.pan;
     strip.level.textContent = db(track.volume);
     strip.mute.className = track.muted ? 'on' : '';
     strip.solo.className = track.soloed ? 'on' : '';
@@ -650,11 +918,12 @@ export class Studio {
     }
   }
 
-  async activateTake(takeId) {
+  async activateTake(select, playing) {
     try {
-      await api.post(`/api/takes/${takeId}/activate`);
+      await api.post(`/api/takes/${select.value}/activate`);
     } catch (error) {
       toast(error.message);
+      if (playing) select.value = playing; // refused: the take that plays stays shown
     }
   }
 
@@ -689,6 +958,9 @@ export class Studio {
       fail: (reason) => {
         row.classList.add('failed');
         text.textContent = `${label} — failed: ${reason}`;
+        row.title = 'Click to dismiss';
+        row.addEventListener('click', () => row.remove());
+        setTimeout(() => row.remove(), 15_000);
         toast(`${label} failed: ${reason}`);
       },
       element: row,
@@ -745,6 +1017,9 @@ export class Studio {
             : `No microphone could be opened (${error.message}).`,
         );
       }
+      this.analyser = this.context.createAnalyser();
+      this.analyser.fftSize = 1024;
+      this.context.createMediaStreamSource(this.stream).connect(this.analyser);
       this.latency.textContent = 'Calibrating: a few clicks play; keep the room quiet…';
       this.measured = await calibrate(this.context, this.stream);
       this.nudge.disabled = false;
@@ -801,12 +1076,14 @@ export class Studio {
     this.latency.textContent = `Round trip ${this.totalLatencyMs().toFixed(1)} ms (${how})`;
   }
 
+  /** R and the record button: starts a take on the armed track, or ends it and stops the
+   * transport (■ Stop). */
   async toggleRecord() {
+    if (!this.canEdit) return toast(VIEWER, 'info');
     if (this.recording) {
       const session = this.recording;
       this.recording = null;
-      this.recordButton.classList.remove('on');
-      this.recordButton.textContent = '● Record';
+      this.showRecording(false);
       try {
         const stopped = await this.device.control('record_stop', { session_id: session });
         if (stopped.missing_frames > 0) {
@@ -820,19 +1097,36 @@ export class Studio {
       } catch (error) {
         toast(error.message);
       }
+      await this.device?.control('stop').catch(() => null);
       return;
     }
-    if (!this.device) return toast('Enable audio first: the browser is your microphone.');
-    if (!this.armed) return toast('Arm a track first (its ● button).');
+    if (!this.device) return toast('Enable audio first: the browser is your microphone.', 'info');
+    if (!this.armed) return toast('Arm a track first (its ● button).', 'info');
     const request = { track_id: this.armed.id, count_in_bars: Number(this.countIn.value) };
     if (this.punch.checked) Object.assign(request, { punch_in: Number(this.punchIn.value), punch_out: Number(this.punchOut.value) });
     if (!this.transport.playing) request.start_time = Math.max(0, this.playheadFrame() / this.rate);
     try {
       const started = await this.device.control('record_start', request);
       this.recording = started.session_id;
-      this.recordButton.classList.add('on');
-      this.recordButton.textContent = '■ Stop recording';
+      this.recordingFrom = Math.round((started.start_time ?? this.playheadFrame() / this.rate) * this.rate);
+      this.showRecording(true);
     } catch (error) {
+      toast(error.message);
+    }
+  }
+
+  /** A viewer's audio: the mix as the project's device plays it, nothing recorded. */
+  async listen() {
+    this.audioButton.disabled = true;
+    try {
+      this.context = new AudioContext({ sampleRate: this.rate, latencyHint: 'playback' });
+      await this.context.resume();
+      this.device = await ClientDevice.start(this.context, null, { url: api.socketUrl(this.projectId), name: '', role: 'listener' });
+      this.latency.textContent = 'Listening: you hear the mix whenever an editor plays it.';
+      this.audioButton.textContent = 'Listening';
+    } catch (error) {
+      this.audioButton.disabled = false;
+      this.latency.textContent = 'Not listening.';
       toast(error.message);
     }
   }
@@ -844,49 +1138,7 @@ export class Studio {
   }
 
   mixdownDialog() {
-    const format = h('select', { name: 'format' }, ['wav24', 'wav16', 'wav_f32', 'flac24', 'flac16'].map((f) => h('option', { value: f }, f)));
-    const normalize = h('input', { type: 'checkbox', name: 'normalize' });
-    const stems = h('input', { type: 'checkbox', name: 'stems' });
-    const links = h('div', { class: 'links' });
-    const render = async () => {
-      const body = { format: format.value, stems: stems.checked };
-      if (normalize.checked) body.normalize = { target_lufs: -14, ceiling_dbtp: -1 };
-      try {
-        const submitted = await api.post(`/api/projects/${this.projectId}/mixdown`, body);
-        const job = submitted.job;
-        const row = this.jobRow(`Mixdown (${format.value})`);
-        links.replaceChildren(row.element);
-        const finished = (done) => {
-          if (done.status !== 'succeeded') return;
-          const ext = format.value.startsWith('flac') ? 'flac' : 'wav';
-          const files = [h('button', { name: 'download', onclick: () => this.download(`/api/mixdowns/${job.id}/file`, `${this.project.name}.${ext}`) }, `Download ${ext.toUpperCase()}`)];
-          if (stems.checked) {
-            for (const track of this.tracks) files.push(h('button', { onclick: () => this.download(`/api/mixdowns/${job.id}/stems/${track.id}`, `${track.name}.${ext}`) }, `Stem: ${track.name}`));
-          }
-          links.append(...files);
-        };
-        if (job.status === 'succeeded') {
-          row.done('done');
-          finished(job);
-        } else {
-          row.finished = finished;
-          this.jobs.set(job.id, row);
-          // Its end may have been announced before this answer came: ask once.
-          const now = await api.get(`/api/jobs/${job.id}`);
-          if (['succeeded', 'failed', 'cancelled'].includes(now.status) && this.jobs.has(job.id)) {
-            this.jobProgress({ ...now, job_id: now.id });
-          }
-        }
-      } catch (error) {
-        toast(error.message);
-      }
-    };
-    this.dialog('Mixdown', [
-      h('label', {}, ['Format', format]),
-      h('label', {}, [normalize, 'Normalise to −14 LUFS (true peak −1 dBTP)']),
-      h('label', {}, [stems, 'Stems (one file per track)']),
-      links,
-    ], [h('button', { class: 'primary', name: 'render', onclick: render }, 'Render')]);
+    mixdownDialog(this);
   }
 
   /** Downloads with the bearer token (a plain link cannot carry it). */

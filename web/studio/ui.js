@@ -31,17 +31,54 @@ export function dialog(title, body, actions = []) {
   return element;
 }
 
-/** Shows `message` for a few seconds (errors stay until clicked). */
+const shown = new Map(); // message → its toast, while it is on screen
+
+/**
+ * Shows `message` for a few seconds (errors a little longer; a click dismisses it). The same
+ * message again while it shows restarts its time instead of stacking a second one, so one
+ * gesture (a fader drag refused ten times) gives one message. Toasts sit in the top layer,
+ * above an open dialog's backdrop.
+ */
 export function toast(message, kind = 'error') {
   let area = document.getElementById('toasts');
   if (!area) {
-    area = h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite' });
+    area = h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite', popover: 'manual' });
     document.body.append(area);
   }
-  const note = h('div', { class: `toast ${kind}`, onclick: () => note.remove() }, message);
+  const existing = shown.get(message);
+  if (existing) {
+    existing.restart();
+    return existing.element;
+  }
+  const note = h('div', { class: `toast ${kind}`, onclick: () => dismiss() }, message);
+  let timer = null;
+  const dismiss = () => {
+    clearTimeout(timer);
+    note.remove();
+    shown.delete(message);
+    if (!area.childElementCount && area.matches(':popover-open')) area.hidePopover();
+  };
+  const restart = () => {
+    clearTimeout(timer);
+    timer = setTimeout(dismiss, kind === 'error' ? 8000 : 4000);
+  };
+  shown.set(message, { element: note, restart });
   area.append(note);
-  if (kind !== 'error') setTimeout(() => note.remove(), 4000);
+  // Shown again, it goes above whatever entered the top layer since (a modal dialog).
+  if (area.matches(':popover-open')) area.hidePopover();
+  area.showPopover();
+  restart();
   return note;
+}
+
+/** Marks `element` unavailable to this user, saying why on hover (and to assistive tools). */
+export function unavailable(element, reason) {
+  if (!element) return element;
+  element.disabled = true;
+  element.title = reason;
+  element.setAttribute('aria-disabled', 'true');
+  element.dataset.reason = reason;
+  return element;
 }
 
 /** `m:ss.mmm` of `seconds` (negative during a count-in). */
