@@ -65,6 +65,10 @@ async fn info_names_the_backend_and_limits(app: &TestApp) {
     assert!(backend == "sqlite" || backend == "postgres");
     assert_eq!(info["max_tracks"], 32);
     assert_eq!(info["sample_rates"], json!([44100, 48000, 88200, 96000, 192000]));
+    // A client asks before it has a token: `serve` on a loopback address runs without accounts,
+    // the cloud's api with them.
+    let (_, me) = app.get("/api/me").await;
+    assert_eq!(info["auth_enabled"], me["auth_enabled"], "{info}");
 }
 
 async fn devices_include_the_three_virtual_devices(app: &TestApp) {
