@@ -235,6 +235,30 @@ try {
   assert.ok(missing.every((s) => s <= roundTrip / RATE + 0.0015 && s >= (roundTrip - 1_024) / RATE - 0.0015), `missing: ${notes.join(' | ')}`);
   console.log(`a take across a reload: ${total} frames in ${pieces.length} piece(s), the gap the ${roundTrip}-frame round trip`);
 
+  // Comping (§14): open the track's take lanes and swipe half a second… one and a half of the
+  // first take; the comp plays it there. Ctrl+Z takes the swipe back.
+  {
+    await page.click('.track-head >> nth=1 >> button[name=lanes]');
+    await page.waitForSelector('.take-head');
+    const takes = await api(`/api/tracks/${vocal.id}/takes`);
+    const index = takes.findIndex((t) => t.clip_id === take.id);
+    assert.ok(index >= 0, `the first take among ${takes.length}`);
+    const box = await page.locator('canvas.lanes').boundingBox();
+    const y = box.y + 28 + 84 + 84 + index * 44 + 22;
+    await page.mouse.move(box.x + 0.5 * 80, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 1.5 * 80, y, { steps: 6 });
+    await page.mouse.up();
+    const comped = (segments) => segments.find((s) => s.take_id === takes[index].id && s.start === 0.5 && s.end === 1.5);
+    await until('the swipe in the comp', async () => comped((await api(`/api/tracks/${vocal.id}/comp`)).segments));
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${shots}/lanes.png` });
+    await page.keyboard.press('Control+z');
+    await until('the swipe undone', async () => !comped((await api(`/api/tracks/${vocal.id}/comp`)).segments));
+    await page.click('.track-head >> nth=1 >> button[name=lanes]');
+    console.log(`comping: a swipe over 0.5–1.5 s of take ${takes.length - index} played it there; Ctrl+Z undid it`);
+  }
+
   // A fader moved in one page moves in another.
   const second = await context.newPage();
   second.on('pageerror', (e) => errors.push(`second page error: ${e.message}`));
@@ -310,7 +334,7 @@ try {
   await page.click('button[name=render]');
   await page.waitForSelector('button[name=download]', { timeout: 60_000 });
   assert.match(await page.textContent('output[name=mixdown-progress]'), /Done\.|Rendering… \d+ %/);
-  await until('the earlier mixdowns listed', async () => (await page.locator('[name=earlier-mixdowns] li button[name=download]').count()) >= 2);
+  await until('the earlier mixdowns listed', async () => (await page.locator('[name=earlier-mixdowns] li button[name=download-earlier]').count()) >= 2);
   await page.screenshot({ path: `${shots}/mixdown.png` });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[name=download]')]);
   const file = `${work}/mixdown.wav`;

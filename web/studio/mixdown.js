@@ -19,12 +19,12 @@ export function mixdownDialog(studio) {
   const renderButton = h('button', { class: 'primary', name: 'render', onclick: () => render() }, 'Render');
   if (!studio.canEdit) unavailable(renderButton, studio.viewerReason);
 
-  const downloads = (job) => {
+  const downloads = (job, name = 'download') => {
     const result = job.result ?? {};
     const ext = result.format?.startsWith('flac') ? 'flac' : 'wav';
     return (result.files ?? []).map((file) => {
       if (file.kind === 'mix') {
-        return h('button', { name: 'download', onclick: () => studio.download(file.url, `${studio.project.name}.${ext}`) }, `Download ${ext.toUpperCase()}`);
+        return h('button', { name, onclick: () => studio.download(file.url, `${studio.project.name}.${ext}`) }, `Download ${ext.toUpperCase()}`);
       }
       const track = studio.tracks.find((t) => t.id === file.track_id);
       return h('button', { name: 'download-stem', onclick: () => studio.download(file.url, `${track?.name ?? 'stem'}.${ext}`) }, `Stem: ${track?.name ?? 'deleted track'}`);
@@ -36,7 +36,7 @@ export function mixdownDialog(studio) {
     const done = jobs.filter((j) => j.status === 'succeeded');
     earlier.replaceChildren(
       ...(done.length
-        ? done.map((job) => h('li', {}, [h('span', { class: 'muted' }, `${new Date(job.created_at).toLocaleString()} · ${job.result?.format ?? ''}`), ...downloads(job)]))
+        ? done.map((job) => h('li', {}, [h('span', { class: 'muted' }, `${new Date(job.created_at).toLocaleString()} · ${job.result?.format ?? ''}`), ...downloads(job, 'download-earlier')]))
         : [h('li', { class: 'muted' }, 'No mixdowns yet.')]),
     );
   };

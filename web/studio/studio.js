@@ -9,10 +9,9 @@ import { bindKeys } from './keyboard.js';
 import { mixdownDialog } from './mixdown.js';
 import { dialog, h, toast, clock, barBeat, unavailable } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
+import { LANE, RULER, TAKE_LANE, layout, rowAt, takeName } from './layout.js';
 import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
 
-const RULER = 28;
-const LANE = 84;
 const EDGE = 6; // pixels at a clip's edge that trim instead of move
 const ZOOM = { min: 10, max: 640 }; // pixels per second
 const VIEWER = 'You are a viewer of this project: you can listen and download mixdowns. Its owner can make you an editor.';
@@ -35,6 +34,8 @@ export class Studio {
     this.jobs = new Map();
     this.revision = 0; // the project revision this page shows (§13)
     this.selected = null; // the selected clip's id
+    this.openLanes = new Set(); // tracks whose take lanes show
+    this.comps = new Map(); // track id → its comp (§14)
     this.snap = true;
     this.jobWatchers = new Map(); // job id → callbacks for its progress
     this.closed = false;
@@ -210,6 +211,9 @@ export class Studio {
     if (this.selected && !this.selectedClip()) this.selected = null; // deleted meanwhile
     const takes = await Promise.all(this.tracks.map((t) => api.get(`/api/tracks/${t.id}/takes?limit=50`).catch(() => [])));
     this.takes = new Map(this.tracks.map((t, i) => [t.id, takes[i]]));
+    const comps = await Promise.all(this.tracks.map((t) => (takes[this.tracks.indexOf(t)].length ? api.get(`/api/tracks/${t.id}/comp`).catch(() => null) : null)));
+    this.comps = new Map(this.tracks.map((t, i) => [t.id, comps[i]]));
+    this.rows = layout(this.tracks, this.takes, this.openLanes);
     this.renderHeaders();
     this.renderMixer();
     await this.loadPeaks();
@@ -428,7 +432,8 @@ export class Studio {
     const clips = [...this.clips.values()].flat();
     const end = Math.max(30 * this.rate, ...clips.map((c) => c.start_frame + c.length_frames + 10 * this.rate));
     const width = Math.ceil(this.x(end));
-    const height = RULER + Math.max(1, this.tracks.length) * LANE;
+    this.rows = layout(this.tracks, this.takes ?? new Map(), this.openLanes);
+    const height = this.rows.height;
     const ratio = window.devicePixelRatio || 1;
     if (this.canvas.width !== width * ratio || this.canvas.height !== height * ratio) {
       this.canvas.width = width * ratio;
@@ -462,8 +467,13 @@ export class Studio {
     }
     // Lanes and clips.
     const zoom = zoomFor(this.rate / this.pps);
-    this.tracks.forEach((track, i) => {
-      const y = RULER + i * LANE;
+    for (const row of this.rows.rows) {
+      if (row.kind === 'take') {
+        this.drawTakeLane(ctx, row, width, zoom);
+        continue;
+      }
+      const { track, y } = row;
+      const i = this.tracks.indexOf(track);
       ctx.fillStyle = i % 2 ? '#161b25' : '#181e29';
       ctx.fillRect(0, y, width, LANE);
       for (const clip of this.clips.get(track.id) ?? []) {
@@ -507,8 +517,42 @@ export class Studio {
         const label = clip.status === 'ready' ? clip.name : `${clip.name} (${clip.status}${clip.error ? `: ${clip.error}` : ''})`;
         ctx.fillText(label, x + 8, y + 16, Math.max(0, w - 16));
       }
-    });
+    }
     this.playhead.style.height = `${height}px`;
+  }
+
+  /** A take's lane: its audio, bright where the comp plays it, dim where another take does. */
+  drawTakeLane(ctx, { track, take, number, y, height }, width, zoom) {
+    ctx.fillStyle = '#12161e';
+    ctx.fillRect(0, y, width, height);
+    ctx.fillStyle = '#232a38';
+    ctx.fillRect(0, y, width, 1);
+    const clips = (this.clips.get(track.id) ?? []).filter((c) => c.take_id === take.id);
+    const segments = (this.comps.get(track.id)?.segments ?? []).filter((seg) => seg.take_id === take.id);
+    for (const clip of clips) {
+      const x = this.x(clip.start_frame);
+      const w = Math.max(2, this.x(clip.length_frames));
+      ctx.fillStyle = '#1f2736';
+      ctx.fillRect(x, y + 3, w, height - 6);
+      const peaks = this.peaks.get(`${clip.id}@${zoom}`);
+      if (peaks) {
+        drawPeaks(ctx, peaks, { x, y: y + 6, width: Math.floor(w), height: height - 12, offset: clip.offset_frames, length: clip.length_frames, color: '#4b5670' });
+      }
+    }
+    for (const segment of segments) {
+      const x = this.x(segment.start_frame);
+      const w = Math.max(1, this.x(segment.end_frame - segment.start_frame));
+      ctx.fillStyle = 'rgba(79, 143, 247, 0.35)';
+      ctx.fillRect(x, y + 3, w, height - 6);
+      ctx.fillStyle = '#4f8ff7';
+      ctx.fillRect(x, y + height - 5, w, 2);
+    }
+    if (this.swipe?.take === take.id) {
+      ctx.fillStyle = 'rgba(255, 209, 102, 0.35)';
+      ctx.fillRect(this.x(this.swipe.from), y + 2, this.x(this.swipe.to - this.swipe.from), height - 4);
+    }
+    ctx.fillStyle = '#8a94a8';
+    ctx.fillText(takeName(take, number), 6 + Math.max(0, this.x(clips[0]?.start_frame ?? 0)), y + 14);
   }
 
   drawPlayhead() {
@@ -521,12 +565,12 @@ export class Studio {
     this.playhead.classList.toggle('recording', Boolean(this.recording));
     if (this.recording && this.armed) {
       // The take grows under the playhead while it records; its waveform comes when it is saved.
-      const index = this.tracks.findIndex((t) => t.id === this.armed.id);
+      const row = this.rows?.rows.find((r) => r.kind === 'track' && r.track.id === this.armed.id);
       const from = this.recordingFrom ?? frame;
       Object.assign(this.recordingRegion.style, {
         left: `${this.x(Math.min(from, frame))}px`,
         width: `${Math.max(2, this.x(Math.abs(frame - from)))}px`,
-        top: `${RULER + Math.max(0, index) * LANE + 4}px`,
+        top: `${(row?.y ?? RULER) + 4}px`,
         height: `${LANE - 8}px`,
       });
     }
@@ -545,15 +589,16 @@ export class Studio {
 
   hit(x, y) {
     if (y < RULER) return { kind: 'ruler' };
-    const index = Math.floor((y - RULER) / LANE);
-    const track = this.tracks[index];
-    if (!track) return null;
+    const row = rowAt(this.rows, y);
+    if (!row) return null;
+    const track = row.track;
+    if (row.kind === 'take') return { kind: 'take', track, take: row.take };
     for (const clip of [...(this.clips.get(track.id) ?? [])].reverse()) {
       const x0 = this.x(clip.start_frame);
       const x1 = x0 + Math.max(2, this.x(clip.length_frames));
       if (x >= x0 && x <= x1) {
         // The top corners (and the fade lines' tops) are fade handles; the sides trim.
-        const top = y - (RULER + index * LANE) < 14;
+        const top = y - row.y < 14;
         const fadeIn = x0 + clip.fade_in * this.pps;
         const fadeOut = x1 - clip.fade_out * this.pps;
         const edge = top && Math.abs(x - fadeIn) <= EDGE * 1.5 ? 'fade_in'
@@ -571,6 +616,7 @@ export class Studio {
     const target = this.hit(x0, event.clientY - rect.top);
     if (!target || !this.canEdit) return;
     if (target.kind === 'ruler') return this.rulerDrag(event, x0, rect);
+    if (target.kind === 'take') return this.swipeDrag(target, x0, rect);
     if (target.kind !== 'clip') {
       this.select(null);
       return;
@@ -605,6 +651,59 @@ export class Studio {
       }
     };
     drag(move, up);
+  }
+
+  /**
+   * A drag along a take's lane comps that range from it (§14: it plays there, crossfaded);
+   * a click without a drag makes the whole take play.
+   */
+  swipeDrag({ track, take }, x0, rect) {
+    const at = (x) => this.snapped(this.frameAt(x));
+    this.swipe = { take: take.id, from: at(x0), to: at(x0) };
+    const move = (e) => {
+      const [a, b] = [x0, e.clientX - rect.left].sort((p, q) => p - q);
+      this.swipe = { take: take.id, from: at(a), to: at(b) };
+      this.draw();
+    };
+    const up = async () => {
+      const { from, to } = this.swipe;
+      this.swipe = null;
+      try {
+        if (to - from < this.rate / 100) await api.post(`/api/takes/${take.id}/activate`);
+        else await api.post(`/api/tracks/${track.id}/comp/select`, { take_id: take.id, start: from / this.rate, end: to / this.rate });
+      } catch (error) {
+        toast(error.message);
+      }
+      this.draw();
+    };
+    drag(move, up);
+  }
+
+  toggleLanes(track) {
+    if (this.openLanes.has(track.id)) this.openLanes.delete(track.id);
+    else this.openLanes.add(track.id);
+    this.renderHeaders();
+    this.draw();
+  }
+
+  async flatten(track) {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    try {
+      const job = await api.post(`/api/tracks/${track.id}/comp/flatten`);
+      this.jobs.set(job.id, this.jobRow(`Flattening ${track.name}`));
+    } catch (error) {
+      toast(error.message);
+    }
+  }
+
+  async deleteTake(take) {
+    if (!this.canEdit) return toast(VIEWER, 'info');
+    try {
+      await api.delete(`/api/takes/${take.id}`);
+      toast('Take deleted — Ctrl+Z brings it back.', 'info');
+    } catch (error) {
+      toast(error.message);
+    }
   }
 
   /** With snap on, `frame` moved to the nearest beat. */
@@ -814,7 +913,7 @@ export class Studio {
   renderHeaders() {
     this.headers.replaceChildren(
       h('div', { class: 'ruler-head', style: `height:${RULER}px` }),
-      ...this.tracks.map((track) => {
+      ...this.tracks.flatMap((track) => {
         const file = h('input', {
           type: 'file',
           name: 'import',
@@ -830,7 +929,7 @@ export class Studio {
               'select',
               { name: 'take', title: 'Choose the take that plays', onchange: (e) => this.activateTake(e.target, playing?.id) },
               takes.map((take, i) =>
-                h('option', { value: take.id, selected: take.id === playing?.id }, `Take ${takes.length - i}${take.pass_index ? ` · pass ${take.pass_index + 1}` : ''}`),
+                h('option', { value: take.id, selected: take.id === playing?.id }, takeName(take, takes.length - i)),
               ),
             )
           : h('span', { class: 'take-slot' });
@@ -850,10 +949,28 @@ export class Studio {
         const arm = h('button', { name: 'arm', class: armed ? 'armed' : '', title: 'Arm for recording from this browser', 'aria-label': `Arm ${track.name}`, onclick: () => this.arm(track, !armed) }, '●');
         const importButton = h('button', { name: 'import-file', title: 'Import audio (or drop a file on the lane)', onclick: () => file.click() }, 'Import…');
         if (!this.canEdit) for (const element of [name, arm, importButton, takeSelect]) unavailable(element, VIEWER);
-        return h('div', { class: 'track-head', style: `height:${LANE}px`, 'data-track': track.name }, [
-          name,
+        const open = this.openLanes.has(track.id);
+        const lanes = takes.length
+          ? h('button', { name: 'lanes', class: 'link', 'aria-expanded': String(open), title: 'Show each take in a lane of its own to comp from', onclick: () => this.toggleLanes(track) }, open ? '▾ Takes' : '▸ Takes')
+          : null;
+        const head = h('div', { class: 'track-head', style: `height:${LANE}px`, 'data-track': track.name }, [
+          h('div', { class: 'row' }, [name, lanes]),
           h('div', { class: 'row' }, [arm, importButton, file, takeSelect]),
         ]);
+        if (!open) return [head];
+        const flatten = h('button', { name: 'flatten', class: 'link', title: 'Render what the comp plays into one clip (undoable)', onclick: () => this.flatten(track) }, 'Flatten');
+        const takeHeads = takes.map((take, i) => {
+          const remove = h('button', { name: 'delete-take', class: 'link', 'aria-label': `Delete ${takeName(take, takes.length - i)}`, title: 'Delete this take (undoable)', onclick: () => this.deleteTake(take) }, '×');
+          if (!this.canEdit) unavailable(remove, VIEWER);
+          return h('div', { class: 'take-head', style: `height:${TAKE_LANE}px`, 'data-take': take.id }, [
+            h('span', {}, takeName(take, takes.length - i)),
+            h('span', { class: 'grow' }),
+            i === 0 ? flatten : null,
+            remove,
+          ]);
+        });
+        if (!this.canEdit) unavailable(flatten, VIEWER);
+        return [head, ...takeHeads];
       }),
     );
   }
