@@ -10,6 +10,7 @@ import { mixdownDialog } from './mixdown.js';
 import { dialog, h, toast, clock, barBeat, unavailable } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
 import { LANE, RULER, TAKE_LANE, layout, rowAt, takeName } from './layout.js';
+import { Follower } from './sync.js';
 import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
 
 const EDGE = 6; // pixels at a clip's edge that trim instead of move
@@ -36,6 +37,7 @@ export class Studio {
     this.selected = null; // the selected clip's id
     this.openLanes = new Set(); // tracks whose take lanes show
     this.comps = new Map(); // track id → its comp (§14)
+    this.follower = new Follower(this);
     this.snap = true;
     this.jobWatchers = new Map(); // job id → callbacks for its progress
     this.closed = false;
@@ -199,13 +201,9 @@ export class Studio {
       api.get(`/api/projects/${this.projectId}/tracks?limit=100`),
       api.get(`/api/projects/${this.projectId}/loops?limit=100`),
     ]);
-    this.project = project;
-    this.revision = Math.max(this.revision, project.revision ?? 0);
-    this.title.textContent = project.name;
-    this.meter.textContent = `${project.tempo} bpm · ${project.time_signature}`;
+    this.applyProject(project);
     this.tracks = tracks.items.sort((a, b) => a.track_index - b.track_index);
-    this.loop = loops.find((l) => l.enabled) ?? loops[0] ?? null;
-    this.loopToggle.checked = Boolean(this.loop?.enabled);
+    this.applyLoops(loops);
     const clips = await Promise.all(this.tracks.map((t) => api.get(`/api/tracks/${t.id}/clips?limit=500`)));
     this.clips = new Map(this.tracks.map((t, i) => [t.id, clips[i].items]));
     if (this.selected && !this.selectedClip()) this.selected = null; // deleted meanwhile
@@ -218,6 +216,64 @@ export class Studio {
     this.renderMixer();
     await this.loadPeaks();
     this.draw();
+  }
+
+  applyProject(project) {
+    this.project = project;
+    this.revision = Math.max(this.revision, project.revision ?? 0);
+    this.title.textContent = project.name;
+    this.meter.textContent = `${project.tempo} bpm · ${project.time_signature}`;
+  }
+
+  applyLoops(loops) {
+    this.loop = loops.find((l) => l.enabled) ?? loops[0] ?? null;
+    this.loopToggle.checked = Boolean(this.loop?.enabled);
+  }
+
+  trackOfClip(id) {
+    for (const [track, clips] of this.clips) if (clips.some((c) => c.id === id)) return track;
+    return null;
+  }
+
+  /** A clip as the server has it now, on its track (moved there if it changed track). */
+  putClip(clip) {
+    this.removeClip(clip.id);
+    const clips = this.clips.get(clip.track_id);
+    if (clips) clips.push(clip);
+  }
+
+  removeClip(id) {
+    for (const clips of this.clips.values()) {
+      const at = clips.findIndex((c) => c.id === id);
+      if (at >= 0) clips.splice(at, 1);
+    }
+    if (this.selected === id) this.selected = null;
+  }
+
+  /** One track read again (its row, takes and comp); gone if it was deleted. */
+  async refreshTrack(id) {
+    const track = await api.get(`/api/tracks/${id}`).catch((e) => (e.status === 404 ? null : Promise.reject(e)));
+    if (!track) {
+      this.tracks = this.tracks.filter((t) => t.id !== id);
+      this.clips.delete(id);
+      this.takes?.delete(id);
+      this.comps.delete(id);
+    } else {
+      const known = this.tracks.find((t) => t.id === id);
+      if (known) Object.assign(known, track);
+      else this.tracks.push(track);
+      this.tracks.sort((a, b) => a.track_index - b.track_index);
+      // Its clips too: a comp or take change turns clips on and off (`active`).
+      const [clips, takes] = await Promise.all([
+        api.get(`/api/tracks/${id}/clips?limit=500`),
+        api.get(`/api/tracks/${id}/takes?limit=50`).catch(() => []),
+      ]);
+      this.clips.set(id, clips.items);
+      this.takes.set(id, takes);
+      this.comps.set(id, takes.length ? await api.get(`/api/tracks/${id}/comp`).catch(() => null) : null);
+    }
+    this.renderHeaders();
+    this.renderMixer();
   }
 
   /** Reloads once after a burst of changes. */
@@ -356,19 +412,21 @@ export class Studio {
       }
       case 'model_changed':
         this.revision = Math.max(this.revision, data.revision);
-        this.reloadSoon();
+        this.follower.changed(data);
         break;
       case 'missed':
         this.revision = Math.max(this.revision, data.revision);
-        if (data.changes.length) this.reloadSoon();
+        for (const change of data.changes) this.follower.changed(change);
         break;
       case 'resync':
         this.revision = data.revision;
         this.reloadSoon();
         break;
       case 'clip_ready':
+        this.follower.changed({ item: 'clip', id: data.clip_id, action: 'updated' });
+        break;
       case 'loop_event':
-        this.reloadSoon();
+        this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' });
         break;
       case 'job_progress':
         this.jobProgress(data);
