@@ -107,14 +107,22 @@ fn quoted_after(source: &str, marker: &str) -> Vec<String> {
         .collect()
 }
 
-/// The studio and the reference client speak the published document (§4): every server
-/// message type they handle is in it, each type it lists is handled by one of them, and every
-/// field they read from a message's `data` is a field of some server message.
+/// The words of the JavaScript string list after `marker` in `source`, up to its closing `]`.
+fn quoted_list(source: &str, marker: &str) -> Vec<String> {
+    let start = source.find(marker).unwrap_or_else(|| panic!("{marker} not found")) + marker.len();
+    let list = &source[start..start + source[start..].find(']').unwrap()];
+    list.split(',').map(|w| w.trim().trim_matches('\'').to_owned()).filter(|w| !w.is_empty()).collect()
+}
+
+/// The studio and the reference client speak the published document (§4): the studio's
+/// socket module lists exactly the server messages the document lists (and the studio refuses
+/// to start without a handler for each), the studio's handlers are those, and every field
+/// they read from a message's `data` is a field of some server message.
 #[test]
 fn the_studio_and_the_reference_client_speak_the_document() {
     let document: Value = serde_json::from_str(COMMITTED).unwrap();
     let schemas = &document["components"]["schemas"];
-    let listed: Vec<String> = schemas["ServerMessage"]["oneOf"]
+    let mut listed: Vec<String> = schemas["ServerMessage"]["oneOf"]
         .as_array()
         .unwrap()
         .iter()
@@ -123,24 +131,36 @@ fn the_studio_and_the_reference_client_speak_the_document() {
     let mut fields = std::collections::BTreeSet::new();
     property_names(&schemas["ServerMessage"], schemas, &mut fields, 0);
 
-    let studio = include_str!("../web/studio/studio.js");
-    let start = studio.find("  message({ type, data }) {").expect("the studio's message handler");
-    let end = start + studio[start..].find("\n  }\n").unwrap();
-    let handler = &studio[start..end];
-    let worker = include_str!("../web/client/device-worker.js");
-    let device = include_str!("../web/client/device.js");
+    let socket = include_str!("../web/studio/socket.js");
+    let mut known = quoted_list(socket, "export const SERVER_MESSAGES = [");
+    known.sort();
+    listed.sort();
+    assert_eq!(known, listed, "web/studio/socket.js's SERVER_MESSAGES and the document's server messages");
 
-    let mut handled = quoted_after(handler, "case '");
-    handled.extend(quoted_after(worker, "message.type === '"));
-    handled.extend(quoted_after(device, "m.message.type === '"));
-    for kind in &handled {
-        assert!(listed.contains(kind), "a client handles `{kind}`, which the document does not list");
+    let studio = include_str!("../web/studio/studio.js");
+    let start = studio.find("      handlers: {").expect("the studio's message handlers");
+    let end = start + studio[start..].find("\n      },\n").unwrap();
+    let handlers = &studio[start..end];
+    let mut handled: Vec<String> = handlers
+        .lines()
+        .filter_map(|line| line.strip_prefix("        ").and_then(|rest| rest.split_once(':')).map(|(key, _)| key))
+        .filter(|key| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(str::to_owned)
+        .collect();
+    handled.sort();
+    assert_eq!(handled, listed, "the studio's handlers and the document's server messages");
+    // The device's own messages are the reference client's to handle.
+    let worker = include_str!("../web/client/device-worker.js");
+    for kind in ["attached", "device_changed", "mic_ack", "detached"] {
+        assert!(worker.contains(&format!("message.type === '{kind}'")), "the reference client handles `{kind}`");
     }
-    for kind in &listed {
-        assert!(handled.contains(kind), "no client handles `{kind}`, which the document lists");
-    }
-    let mut read = quoted_after(handler, "data.");
-    read.extend(quoted_after(handler, "data?."));
+
+    let recording = &studio[studio.find("  recordingEvent(data) {").expect("recordingEvent")..];
+    let recording = &recording[..recording.find("\n  }\n").unwrap()];
+    let device = include_str!("../web/client/device.js");
+    let mut read = quoted_after(handlers, "data.");
+    read.extend(quoted_after(handlers, "data?."));
+    read.extend(quoted_after(recording, "data."));
     read.extend(quoted_after(worker, "message.data."));
     read.extend(quoted_after(device, "m.message.data."));
     for field in read.iter().map(|f| f.trim_end_matches('_')) {

@@ -378,6 +378,11 @@ try {
   await viewer.keyboard.press('Space');
   await viewer.locator('.toast', { hasText: 'viewer' }).waitFor();
   await viewer.screenshot({ path: `${shots}/viewer.png` });
+  // A phone: the same page at 390 × 844, every control still reachable.
+  await viewer.setViewportSize({ width: 390, height: 844 });
+  await viewer.waitForTimeout(300);
+  assert.ok(await viewer.isVisible('button[name=enable-audio]'), 'Listen on a phone');
+  await viewer.screenshot({ path: `${shots}/viewer-phone.png`, fullPage: true });
   console.log('viewer: controls disabled with the reason, listening to the mix');
   assert.deepEqual(errors, []);
   console.log(`studio test: signed up, imported, played, calibrated, recorded, mixed (${mixed.length} bytes); screenshots in ${shots}`);

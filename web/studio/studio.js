@@ -11,6 +11,7 @@ import { dialog, h, toast, clock, barBeat, unavailable } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
 import { LANE, RULER, TAKE_LANE, layout, rowAt, takeName } from './layout.js';
 import { Follower } from './sync.js';
+import { ProjectSocket } from './socket.js';
 import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
 
 const EDGE = 6; // pixels at a clip's edge that trim instead of move
@@ -28,7 +29,6 @@ export class Studio {
     this.peaks = new Map(); // `${clip id}@${zoom}` → parsed peaks
     this.loop = null;
     this.transport = { frame: 0, playing: false, serverTime: 0, receivedAt: 0 };
-    this.clockOffset = 0;
     this.armed = null;
     this.recording = null;
     this.device = null;
@@ -299,36 +299,65 @@ export class Studio {
 
   // ---- socket -------------------------------------------------------------------------
 
-  connect(delay = 500) {
-    if (this.closed) return;
-    const socket = new WebSocket(api.socketUrl(this.projectId));
-    this.socket = socket;
-    this.pending = new Map();
-    socket.onopen = () => {
-      this.connection.textContent = 'live';
-      this.connection.className = 'connection live';
-      this.pingSent = Date.now() / 1000;
-      socket.send(JSON.stringify({ type: 'ping' }));
-      if (this.wasLost) {
-        this.wasLost = false;
-        toast('Connection restored.', 'info');
-        // What changed while away comes as `missed` (or `resync` when too much did).
-        socket.send(JSON.stringify({ type: 'subscribe', data: { since: this.revision } }));
-      }
-    };
-    socket.onmessage = (event) => this.message(JSON.parse(event.data));
-    socket.onclose = (event) => {
-      if (this.closed) return;
-      if (event.code === 1000 || event.code === 1008) {
-        toast(event.reason || 'This project is no longer available.');
-        this.connection.textContent = 'closed';
-        return;
-      }
-      this.wasLost = true;
-      this.connection.textContent = 'connection lost — reconnecting…';
-      this.connection.className = 'connection lost';
-      setTimeout(() => this.connect(Math.min(delay * 2, 8000)), delay);
-    };
+  /** The project's socket, its messages handled here (one handler per server message). */
+  connect() {
+    const moved = (data) => (this.transport = { frame: data.frame, playing: data.status === 'playing', serverTime: 0, receivedAt: Date.now() / 1000 });
+    const deviceOnly = () => {}; // a device's own messages: the reference client's worker handles them
+    this.socket = new ProjectSocket(this.projectId, {
+      revision: () => this.revision,
+      state: (text, kind) => {
+        if (kind === 'restored') return toast('Connection restored.', 'info');
+        if (kind === 'closed') toast(text);
+        this.connection.textContent = kind === 'closed' ? 'closed' : text;
+        this.connection.className = `connection ${kind}`;
+      },
+      handlers: {
+        pong: () => {},
+        error: (data) => toast(data.message),
+        control_response: (data) => {
+          if (data.success && data.result && 'frame' in data.result) this.applyStatus(data.result);
+        },
+        attached: deviceOnly,
+        device_changed: deviceOnly,
+        mic_ack: deviceOnly,
+        detached: deviceOnly,
+        position_update: (data) => {
+          this.transport = { frame: data.frame, playing: data.playing, serverTime: data.server_time, receivedAt: Date.now() / 1000 };
+        },
+        playback_started: moved,
+        playback_paused: moved,
+        playback_stopped: moved,
+        playback_seeked: moved,
+        loop_event: (data) => this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' }),
+        recording_status: (data) => this.recordingEvent(data),
+        track_update: (data) => {
+          if (data.revision) this.revision = Math.max(this.revision, data.revision);
+          const track = this.tracks.find((t) => t.id === data.id);
+          if (track) {
+            Object.assign(track, data);
+            this.updateStrip(track);
+          }
+        },
+        model_changed: (data) => {
+          this.revision = Math.max(this.revision, data.revision);
+          this.follower.changed(data);
+        },
+        missed: (data) => {
+          this.revision = Math.max(this.revision, data.revision);
+          for (const change of data.changes) this.follower.changed(change);
+        },
+        resync: (data) => {
+          this.revision = data.revision;
+          this.reloadSoon();
+        },
+        job_progress: (data) => {
+          this.jobProgress(data);
+          this.jobWatchers.get(data.job_id)?.(data);
+        },
+        clip_ready: (data) => this.follower.changed({ item: 'clip', id: data.clip_id, action: 'updated' }),
+      },
+    });
+    this.socket.connect();
   }
 
   /** A transport command from a button or a key: failures are told, never thrown. */
@@ -360,85 +389,13 @@ export class Studio {
     return this.toggleLoop();
   }
 
-  /** Sends a control command on the project's socket; resolves with its result. */
+  /** Sends a control command on the project's socket; resolves with its result. A failure
+   * is told (once per gesture) and rethrown. */
   command(command, data = {}) {
-    return new Promise((resolve, reject) => {
-      if (this.socket?.readyState !== WebSocket.OPEN) {
-        toast('Not connected to the server: reconnecting…');
-        return reject(new Error('not connected'));
-      }
-      const id = `s${Math.random().toString(36).slice(2)}`;
-      this.pending.set(id, { resolve, reject });
-      this.socket.send(JSON.stringify({ type: 'control', id, command, data }));
-    }).catch((error) => {
-      if (error.message !== 'not connected') toast(error.message);
+    return this.socket.command(command, data).catch((error) => {
+      toast(error.message);
       throw error;
     });
-  }
-
-  message({ type, data }) {
-    switch (type) {
-      case 'pong': {
-        const now = Date.now() / 1000;
-        this.clockOffset = data.server_time - (this.pingSent + now) / 2;
-        break;
-      }
-      case 'control_response': {
-        const waiting = this.pending.get(data.id);
-        this.pending.delete(data.id);
-        if (!waiting) break;
-        if (data.success) waiting.resolve(data.result);
-        else waiting.reject(new Error(`${data.command}: ${data.error}`));
-        if (data.success && data.result && 'frame' in data.result) this.applyStatus(data.result);
-        break;
-      }
-      case 'position_update':
-        this.transport = { frame: data.frame, playing: data.playing, serverTime: data.server_time, receivedAt: Date.now() / 1000 };
-        break;
-      case 'playback_started':
-      case 'playback_paused':
-      case 'playback_stopped':
-      case 'playback_seeked':
-        this.transport = { frame: data.frame, playing: data.status === 'playing', serverTime: 0, receivedAt: Date.now() / 1000 };
-        break;
-      case 'track_update': {
-        if (data.revision) this.revision = Math.max(this.revision, data.revision);
-        const track = this.tracks.find((t) => t.id === data.id);
-        if (track) {
-          Object.assign(track, data);
-          this.updateStrip(track);
-        }
-        break;
-      }
-      case 'model_changed':
-        this.revision = Math.max(this.revision, data.revision);
-        this.follower.changed(data);
-        break;
-      case 'missed':
-        this.revision = Math.max(this.revision, data.revision);
-        for (const change of data.changes) this.follower.changed(change);
-        break;
-      case 'resync':
-        this.revision = data.revision;
-        this.reloadSoon();
-        break;
-      case 'clip_ready':
-        this.follower.changed({ item: 'clip', id: data.clip_id, action: 'updated' });
-        break;
-      case 'loop_event':
-        this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' });
-        break;
-      case 'job_progress':
-        this.jobProgress(data);
-        this.jobWatchers.get(data.job_id)?.(data);
-        break;
-      case 'recording_status':
-        this.recordingEvent(data);
-        break;
-      case 'error':
-        toast(data.message);
-        break;
-    }
   }
 
   /** What the server says of takes: this page's take ending (■, another page, the server)
@@ -472,7 +429,7 @@ export class Studio {
     const t = this.transport;
     if (!t.playing) return t.frame;
     const now = Date.now() / 1000;
-    const since = t.serverTime ? now + this.clockOffset - t.serverTime : now - t.receivedAt;
+    const since = t.serverTime ? now + this.socket.clockOffset - t.serverTime : now - t.receivedAt;
     return t.frame + Math.max(0, Math.min(since, 0.5)) * this.rate;
   }
 
