@@ -46,12 +46,15 @@ const errors = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   // The studio runs under its Content-Security-Policy: any violation fails the test.
-  await context.addInitScript(() => {
+  const watchPage = () => {
     document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
-  });
+    window.addEventListener('unhandledrejection', (e) => console.error(`unhandled rejection: ${e.reason?.message ?? e.reason}`));
+  };
+  await context.addInitScript(watchPage);
+  // No CSP violation and no uncaught promise rejection in any page.
   const watchPolicy = (p, name) =>
     p.on('console', (m) => {
-      if (/CSP violation|Content Security Policy|Refused to/.test(m.text())) errors.push(`${name}: ${m.text()}`);
+      if (/CSP violation|Content Security Policy|Refused to|unhandled rejection/.test(m.text())) errors.push(`${name}: ${m.text()}`);
     });
   const page = await context.newPage();
   // Every clip whose waveform the page has read.
@@ -287,6 +290,16 @@ try {
   await page.mouse.move(lanes.x + 380, lanes.y + 28 + 50, { steps: 5 });
   await page.mouse.up();
   await until('the move', async () => (await api(`/api/clips/${imported.id}`)).start_frame === RATE);
+  // S splits the selected clip at the playhead (put at 3 s with a click on the ruler).
+  await page.mouse.click(lanes.x + 240, lanes.y + 10);
+  await until('the playhead at 3 s', async () => (await page.textContent('output[name=position]')) === '0:03.000');
+  await page.keyboard.press('s');
+  await until('the split', async () => {
+    const parts = (await api(`/api/tracks/${backing.id}/clips`)).items.filter((c) => c.name.startsWith('click-track'));
+    return parts.length === 2 && parts.some((c) => c.start_frame === RATE && c.length_frames === 2 * RATE) && parts.some((c) => c.start_frame === 3 * RATE);
+  });
+  await page.keyboard.press('Control+z');
+  await until('the split undone', async () => (await api(`/api/tracks/${backing.id}/clips`)).items.filter((c) => c.name.startsWith('click-track')).length === 1);
   await second.waitForTimeout(500);
   await second.screenshot({ path: `${shots}/second-page.png` });
 
@@ -362,6 +375,7 @@ try {
   })();
   await api(`/api/projects/${projectId}/members`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'listener', role: 'viewer' }) });
   const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  await viewerContext.addInitScript(watchPage);
   await viewerContext.addInitScript((token) => localStorage.setItem('audiolab.token', token), viewerToken);
   const viewer = await viewerContext.newPage();
   viewer.on('pageerror', (e) => errors.push(`viewer page error: ${e.message}`));

@@ -237,17 +237,22 @@ export class Studio {
 
   /** A clip as the server has it now, on its track (moved there if it changed track). */
   putClip(clip) {
-    this.removeClip(clip.id);
+    this.dropClip(clip.id);
     const clips = this.clips.get(clip.track_id);
     if (clips) clips.push(clip);
   }
 
+  /** A clip deleted: gone from its lane, and from the selection. */
   removeClip(id) {
+    this.dropClip(id);
+    if (this.selected === id) this.selected = null;
+  }
+
+  dropClip(id) {
     for (const clips of this.clips.values()) {
       const at = clips.findIndex((c) => c.id === id);
       if (at >= 0) clips.splice(at, 1);
     }
-    if (this.selected === id) this.selected = null;
   }
 
   /** One track read again (its row, takes and comp); gone if it was deleted. */
