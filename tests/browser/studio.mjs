@@ -262,6 +262,74 @@ try {
     console.log(`comping: a swipe over 0.5–1.5 s of take ${takes.length - index} played it there; Ctrl+Z undid it`);
   }
 
+  // More takes, as a musician records them: from a rolling transport, over a loop (one take per
+  // pass), and punched in — each placed where it was played, none reported missing.
+  {
+    const takesNow = async () => (await api(`/api/tracks/${vocal.id}/takes?limit=50`));
+    const missingNotes = () => page.locator('.toast', { hasText: 'missing' }).count();
+    const ruler = await page.locator('canvas.lanes').boundingBox();
+    const seekTo = async (seconds) => {
+      await page.mouse.click(ruler.x + seconds * 80, ruler.y + 10);
+      await until(`the playhead at ${seconds} s`, async () => (await page.textContent('output[name=position]')) === `0:0${seconds.toFixed(3)}`);
+    };
+    const record = async (seconds) => {
+      // Earlier messages clicked away, so any "missing" note after this take is this take's.
+      for (const note of await page.locator('.toast').all()) await note.click().catch(() => {});
+      const before = (await takesNow()).length;
+      await page.keyboard.press('r');
+      await page.waitForSelector('button[name=record].on');
+      await page.waitForTimeout(seconds * 1000);
+      await page.keyboard.press('r');
+      await page.waitForSelector('button[name=record]:not(.on)');
+      await until('the transport stopped', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).status !== 'playing');
+      const takes = await until('the new takes saved', async () => {
+        const all = await takesNow();
+        const fresh = all.slice(0, all.length - before);
+        const clips = await Promise.all(fresh.map((t) => api(`/api/clips/${t.clip_id}`)));
+        return fresh.length > 0 && clips.every((c) => c.status === 'ready') && fresh.map((t, i) => ({ ...t, clip: clips[i] }));
+      }, 30_000);
+      assert.equal(await missingNotes(), 0, 'nothing reported missing');
+      return takes.reverse(); // oldest first
+    };
+
+    // Rolling: ▶ first, then R while it plays.
+    await seekTo(0.5);
+    await page.keyboard.press('Space');
+    await page.waitForTimeout(500);
+    const rolling = await record(1.5);
+    assert.equal(rolling.length, 1, `one take from a rolling start: ${rolling.length}`);
+    assert.ok(rolling[0].clip.start_frame >= RATE * 0.5, `placed where it was played: ${rolling[0].clip.start_frame}`);
+
+    // Looped: a region of 1–2 s dragged on the ruler, recorded from its start for three passes.
+    await page.mouse.move(ruler.x + 80, ruler.y + 10);
+    await page.mouse.down();
+    await page.mouse.move(ruler.x + 160, ruler.y + 10, { steps: 6 });
+    await page.mouse.up();
+    await until('looping on', async () => page.isChecked('input[name=loop]'));
+    await seekTo(1);
+    const passes = await record(3.2);
+    assert.ok(passes.length >= 2, `a take per pass: ${passes.length}`);
+    passes.forEach((take, i) => assert.equal(take.pass_index, i, 'passes in order'));
+    for (const take of passes.slice(0, -1)) {
+      assert.equal(take.clip.start_frame, RATE, `every pass starts at the loop start: ${take.clip.start_frame}`);
+      assert.equal(take.clip.length_frames, RATE, `a whole pass is the loop's length: ${take.clip.length_frames}`);
+    }
+    await page.keyboard.press('l');
+    await until('looping off', async () => !(await page.isChecked('input[name=loop]')));
+
+    // Punched: only 1–2 s is kept of a take from 0.5 s.
+    await page.check('input[name=punch]');
+    await page.fill('input[name=punch-in]', '1');
+    await page.fill('input[name=punch-out]', '2');
+    await seekTo(0.5);
+    const punched = await record(2.5);
+    assert.equal(punched.length, 1);
+    assert.equal(punched[0].clip.start_frame, RATE, 'the punch-in');
+    assert.equal(punched[0].clip.length_frames, RATE, 'exactly the punch range');
+    await page.uncheck('input[name=punch]');
+    console.log(`more takes: rolling (1), looped (${passes.length} passes, one take each), punched (1 s exactly); none reported missing`);
+  }
+
   // A fader moved in one page moves in another.
   const second = await context.newPage();
   second.on('pageerror', (e) => errors.push(`second page error: ${e.message}`));
