@@ -110,7 +110,8 @@ try {
     return clips.find((c) => c.status === 'ready');
   }, 30_000);
   assert.equal(imported.length_frames, RATE * 60);
-  await page.waitForResponse((r) => r.url().includes(`/api/clips/${imported.id}/peaks`));
+  // Its waveform is read (perhaps before the poll above saw the clip ready).
+  await until('the waveform', async () => peaksRead.has(imported.id), 15_000);
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${shots}/imported.png` });
 
@@ -314,6 +315,15 @@ try {
       assert.equal(take.clip.start_frame, RATE, `every pass starts at the loop start: ${take.clip.start_frame}`);
       assert.equal(take.clip.length_frames, RATE, `a whole pass is the loop's length: ${take.clip.length_frames}`);
     }
+    // The region's end handle dragged from 2 s to 2.5 s.
+    await page.mouse.move(ruler.x + 160, ruler.y + 20);
+    await page.mouse.down();
+    await page.mouse.move(ruler.x + 200, ruler.y + 20, { steps: 6 });
+    await page.mouse.up();
+    await until('the loop end moved', async () => {
+      const loops = await api(`/api/projects/${projectId}/loops`);
+      return loops.length === 1 && loops[0].start_frame === RATE && loops[0].end_frame === RATE * 2.5;
+    });
     await page.keyboard.press('l');
     await until('looping off', async () => !(await page.isChecked('input[name=loop]')));
 

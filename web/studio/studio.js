@@ -189,6 +189,7 @@ export class Studio {
     }
     this.unbindKeys = bindKeys(this);
     this.canvas.addEventListener('pointerdown', (e) => this.pointerDown(e));
+    this.canvas.addEventListener('pointermove', (e) => this.hover(e));
     this.canvas.addEventListener('dragover', (e) => e.preventDefault());
     this.canvas.addEventListener('drop', (e) => this.drop(e));
   }
@@ -482,8 +483,12 @@ export class Studio {
     if (this.loop) {
       const x0 = this.x(this.loop.start_frame);
       const x1 = this.x(this.loop.end_frame);
-      ctx.fillStyle = this.loop.enabled ? 'rgba(255, 196, 0, 0.35)' : 'rgba(255, 196, 0, 0.12)';
-      ctx.fillRect(x0, 20, x1 - x0, RULER - 20);
+      ctx.fillStyle = this.loop.enabled ? 'rgba(255, 196, 0, 0.45)' : 'rgba(255, 196, 0, 0.15)';
+      ctx.fillRect(x0, 14, x1 - x0, RULER - 14);
+      // Handles: the region's edges, dragged to move them.
+      ctx.fillStyle = this.loop.enabled ? '#ffc400' : '#8a7a3a';
+      ctx.fillRect(x0 - 2, 10, 4, RULER - 10);
+      ctx.fillRect(x1 - 2, 10, 4, RULER - 10);
     }
     // Lanes and clips.
     const zoom = zoomFor(this.rate / this.pps);
@@ -871,31 +876,43 @@ export class Studio {
     drag(move, up);
   }
 
-  /** A click on the ruler seeks; a drag along it sets the loop region. */
+  /**
+   * A click on the ruler seeks; a drag along it makes the loop region; a drag of the region's
+   * handles (its edges) moves that edge. Edges snap to the beat with snap on.
+   */
   rulerDrag(event, x0, rect) {
+    const handle = this.loopHandleAt(x0);
+    const fixed = handle === 'start' ? this.x(this.loop.end_frame) : handle === 'end' ? this.x(this.loop.start_frame) : x0;
     let x1 = x0;
+    let dragged = false;
+    const region = () => {
+      const [a, b] = [fixed, x1].sort((p, q) => p - q);
+      return { start: this.snapped(this.frameAt(a)), end: this.snapped(this.frameAt(b)) };
+    };
     const move = (e) => {
       x1 = e.clientX - rect.left;
-      if (Math.abs(x1 - x0) > 4) {
-        const [a, b] = [x0, x1].sort((p, q) => p - q);
-        this.loop = { ...(this.loop ?? {}), start_frame: this.frameAt(a), end_frame: this.frameAt(b), enabled: true };
-        this.draw();
-      }
+      dragged ||= Math.abs(x1 - x0) > 4;
+      if (!dragged) return;
+      const { start, end } = region();
+      this.loop = { ...(this.loop ?? {}), start_frame: start, end_frame: end, enabled: handle ? this.loop.enabled : true };
+      this.draw();
     };
     const up = async () => {
-      if (Math.abs(x1 - x0) <= 4) {
+      if (!dragged) {
         await this.command('seek', { position: this.frameAt(x0) / this.rate }).catch(() => {});
         return;
       }
-      const [a, b] = [x0, x1].sort((p, q) => p - q);
-      const region = { start: this.frameAt(a) / this.rate, end: this.frameAt(b) / this.rate };
+      const { start, end } = region();
+      if (end - start < this.rate / 20) return this.reloadSoon(); // too short to loop: as it was
+      const body = { start: start / this.rate, end: end / this.rate };
       try {
         const saved = this.loop?.id
-          ? await api.patch(`/api/loops/${this.loop.id}`, region)
-          : await api.post(`/api/projects/${this.projectId}/loops`, region);
-        await this.command('loop_enable', { loop_region_id: saved.id });
-        this.loop = { ...saved, enabled: true };
-        this.loopToggle.checked = true;
+          ? await api.patch(`/api/loops/${this.loop.id}`, body)
+          : await api.post(`/api/projects/${this.projectId}/loops`, body);
+        // A new region loops at once; a handle moved keeps looping as it was.
+        if (!handle) await this.command('loop_enable', { loop_region_id: saved.id });
+        this.loop = { ...saved, enabled: handle ? this.loop.enabled : true };
+        this.loopToggle.checked = this.loop.enabled;
         this.draw();
       } catch (error) {
         toast(error.message);
@@ -903,6 +920,24 @@ export class Studio {
       }
     };
     drag(move, up);
+  }
+
+  /** The pointer's shape says what a drag would do: move an edge, or a clip. */
+  hover(event) {
+    if (!this.canEdit || event.buttons) return;
+    const rect = this.canvas.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const target = this.hit(x, event.clientY - rect.top);
+    const edge = target?.kind === 'ruler' ? this.loopHandleAt(x) && 'edge' : target?.kind === 'clip' ? target.edge : null;
+    this.canvas.style.cursor = edge === 'start' || edge === 'end' || edge === 'edge' ? 'ew-resize' : edge === 'body' ? 'grab' : target?.kind === 'take' ? 'crosshair' : 'default';
+  }
+
+  /** 'start' or 'end' when `x` is on a handle of the loop region, else null. */
+  loopHandleAt(x) {
+    if (!this.loop?.id) return null;
+    if (Math.abs(x - this.x(this.loop.start_frame)) <= EDGE) return 'start';
+    if (Math.abs(x - this.x(this.loop.end_frame)) <= EDGE) return 'end';
+    return null;
   }
 
   async drop(event) {
