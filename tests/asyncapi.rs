@@ -155,7 +155,8 @@ fn the_studio_and_the_reference_client_speak_the_document() {
         assert!(worker.contains(&format!("message.type === '{kind}'")), "the reference client handles `{kind}`");
     }
 
-    let recording = &studio[studio.find("  recordingEvent(data) {").expect("recordingEvent")..];
+    let recorder = include_str!("../web/studio/recorder.js");
+    let recording = &recorder[recorder.find("  event(data) {").expect("the recorder's event handler")..];
     let recording = &recording[..recording.find("\n  }\n").unwrap()];
     let device = include_str!("../web/client/device.js");
     let mut read = quoted_after(handlers, "data.");

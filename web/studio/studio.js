@@ -1,18 +1,25 @@
-// One project's studio: transport and ruler, track lanes with clips and waveforms, mixer
-// strips, recording from the browser's microphone (the reference client device), imports and
-// mixdowns. The server is the truth: every edit goes through the API, and the project's socket
-// brings everyone's changes (including this page's own) back to redraw.
+// One project's studio: the state the page shows (project, tracks, clips, takes, comps, loop,
+// transport) and the timeline drawn from it — ruler, lanes with clips and waveforms, take
+// lanes, the playhead — with editing on the canvas, the transport and the keys' actions. The
+// server is the truth: every edit goes through the API, and the project's socket brings
+// everyone's changes (this page's own too) back as events that patch the state.
+//
+// Around it, a file per concept: socket.js (the project's socket and its messages), sync.js
+// (following changes), layout.js (rows of the timeline), mixer.js, recorder.js (audio,
+// recording, listening), keyboard.js, mixdown.js and members.js (dialogs), ui.js, api.js.
 
 import { accountDialog } from './account.js';
 import { api } from './api.js';
 import { bindKeys } from './keyboard.js';
 import { mixdownDialog } from './mixdown.js';
+import { membersDialog } from './members.js';
+import { Mixer } from './mixer.js';
 import { dialog, h, toast, clock, barBeat, unavailable } from './ui.js';
 import { parseDat, zoomFor, drawPeaks } from './waveform.js';
 import { LANE, RULER, TAKE_LANE, layout, rowAt, takeName } from './layout.js';
 import { Follower } from './sync.js';
 import { ProjectSocket } from './socket.js';
-import { ClientDevice, calibrate, MIC_CONSTRAINTS } from '../client/device.js';
+import { Recorder } from './recorder.js';
 
 const EDGE = 6; // pixels at a clip's edge that trim instead of move
 const ZOOM = { min: 10, max: 640 }; // pixels per second
@@ -30,8 +37,6 @@ export class Studio {
     this.loop = null;
     this.transport = { frame: 0, playing: false, serverTime: 0, receivedAt: 0 };
     this.armed = null;
-    this.recording = null;
-    this.device = null;
     this.jobs = new Map();
     this.revision = 0; // the project revision this page shows (§13)
     this.selected = null; // the selected clip's id
@@ -83,12 +88,7 @@ export class Studio {
     // A take this browser was recording when the page went away goes on once audio is back.
     const active = await api.get('/api/audio/recording/active').catch(() => []);
     const mine = active.find((r) => r.project_id === this.projectId && r.device_id === `client:${this.deviceName}`);
-    if (mine) {
-      this.recording = mine.session_id;
-      this.recordingFrom = mine.start_frame ?? 0;
-      this.showRecording(true);
-      toast('A take was recording from this browser: enable audio within a minute to carry on — nothing recorded is lost.', 'info');
-    }
+    if (mine) this.recorder.resume(mine);
     const frame = () => {
       if (this.closed) return;
       this.drawPlayhead();
@@ -101,7 +101,7 @@ export class Studio {
     this.closed = true;
     this.unbindKeys?.();
     this.socket?.close();
-    this.device?.stop();
+    this.recorder?.close();
   }
 
   // ---- layout -------------------------------------------------------------------------
@@ -110,23 +110,13 @@ export class Studio {
     const control = (name, label, onclick, attrs = {}) => h('button', { name, title: label, onclick, ...attrs }, label);
     this.position = h('output', { class: 'position', name: 'position' }, '0:00.000');
     this.bars = h('output', { class: 'bars muted' }, '1.1');
-    this.recordButton = control('record', '● Record', () => this.toggleRecord(), { class: 'record', 'aria-label': 'Record (R)' });
+    const recorder = (this.recorder = new Recorder(this));
     this.metronome = h('input', { type: 'checkbox', name: 'metronome', onchange: () => this.setMetronome() });
-    this.countIn = h('select', { name: 'count-in' }, [0, 1, 2, 4].map((n) => h('option', { value: n }, n ? `${n} bar${n > 1 ? 's' : ''}` : 'none')));
     this.loopToggle = h('input', { type: 'checkbox', name: 'loop', onchange: () => this.toggleLoop() });
-    this.punch = h('input', { type: 'checkbox', name: 'punch' });
-    this.punchIn = h('input', { type: 'number', name: 'punch-in', min: 0, step: 0.1, value: 1, class: 'short' });
-    this.punchOut = h('input', { type: 'number', name: 'punch-out', min: 0, step: 0.1, value: 3, class: 'short' });
-    this.audioButton = this.canEdit
-      ? control('enable-audio', 'Enable audio', () => this.enableAudio(), { class: 'primary' })
-      : control('enable-audio', 'Listen', () => this.listen(), { class: 'primary', title: 'Hear the mix as the editors play it' });
-    this.latency = h('output', { name: 'latency', class: 'muted' }, this.canEdit ? 'Audio off: enable it to hear the mix and record.' : 'Listen to hear the mix as it plays.');
-    this.inputLevel = h('meter', { name: 'input-level', min: 0, max: 1, low: 0.5, high: 0.8, optimum: 0.3, value: 0, title: 'Microphone level', hidden: true });
     this.undoButton = control('undo', '↶', () => this.undo(), { 'aria-label': 'Undo (Ctrl+Z)', title: 'Undo (Ctrl+Z)' });
     this.redoButton = control('redo', '↷', () => this.redo(), { 'aria-label': 'Redo (Shift+Ctrl+Z)', title: 'Redo (Shift+Ctrl+Z)' });
     this.snapToggle = h('input', { type: 'checkbox', name: 'snap', checked: true, onchange: () => (this.snap = this.snapToggle.checked) });
     this.recordingRegion = h('div', { class: 'recording-region', hidden: true });
-    this.nudge = h('input', { type: 'number', name: 'nudge', step: 0.1, value: 0, class: 'short', title: 'Nudge (ms)', disabled: true, onchange: () => this.storeLatency() });
     this.connection = h('span', { class: 'connection', name: 'connection' }, 'connecting…');
     this.canvas = h('canvas', { class: 'lanes' });
     this.headers = h('div', { class: 'headers' });
@@ -137,7 +127,7 @@ export class Studio {
       e.preventDefault();
       this.zoomBy(e.deltaY < 0 ? 1.25 : 0.8, e.clientX);
     }, { passive: false });
-    this.mixer = h('section', { class: 'mixer' });
+    this.mixer = new Mixer(this, h('section', { class: 'mixer' }));
     this.jobsArea = h('div', { class: 'jobs' });
     const editor = this.role !== 'viewer';
     this.root.replaceChildren(
@@ -149,7 +139,7 @@ export class Studio {
         this.redoButton,
         h('span', { class: 'grow' }),
         this.connection,
-        h('button', { name: 'members', onclick: () => this.membersDialog() }, 'Members'),
+        h('button', { name: 'members', onclick: () => membersDialog(this) }, 'Members'),
         this.me.auth_enabled ? h('button', { name: 'account', onclick: () => accountDialog(() => location.reload()) }, 'Account') : null,
         h('button', { name: 'mixdown', onclick: () => this.mixdownDialog() }, 'Mixdown'),
       ]),
@@ -157,33 +147,33 @@ export class Studio {
         this.stopButton = control('stop', '■', () => this.stop(), { 'aria-label': 'Stop', title: 'Stop (Space)' }),
         this.playButton = control('play', '▶', () => this.play(), { 'aria-label': 'Play', title: 'Play (Space)' }),
         this.pauseButton = control('pause', '❚❚', () => this.transportCommand('pause'), { 'aria-label': 'Pause' }),
-        this.recordButton,
-        this.inputLevel,
+        recorder.recordButton,
+        recorder.inputLevel,
         this.position,
         this.bars,
         h('label', {}, [this.metronome, 'Metronome']),
-        h('label', {}, ['Count-in', this.countIn]),
+        h('label', {}, ['Count-in', recorder.countIn]),
         h('label', { title: 'Loop the region dragged on the ruler (L)' }, [this.loopToggle, 'Loop']),
         h('label', { title: 'Moves snap to the beat grid' }, [this.snapToggle, 'Snap']),
         h('span', { class: 'row zoom' }, [
           control('zoom-out', '−', () => this.zoomOut(), { 'aria-label': 'Zoom out (−)', title: 'Zoom out (−)' }),
           control('zoom-in', '+', () => this.zoomIn(), { 'aria-label': 'Zoom in (+)', title: 'Zoom in (+)' }),
         ]),
-        h('label', {}, [this.punch, 'Punch', this.punchIn, '–', this.punchOut, 's']),
+        h('label', {}, [recorder.punch, 'Punch', recorder.punchIn, '–', recorder.punchOut, 's']),
         h('span', { class: 'grow' }),
-        this.audioButton,
-        this.latency,
-        h('label', { title: 'Move every take by this much (ms) if it sounds early or late' }, ['Nudge', this.nudge, 'ms']),
+        recorder.audioButton,
+        recorder.latency,
+        h('label', { title: 'Move every take by this much (ms) if it sounds early or late' }, ['Nudge', recorder.nudge, 'ms']),
       ]),
       h('section', { class: 'timeline' }, [this.headers, this.scroller]),
       h('div', { class: 'row add' }, [
         editor ? h('button', { name: 'add-track', onclick: () => this.addTrack() }, '+ Track') : h('span', { class: 'muted' }, 'Viewing: you hear and see every change as it is made.'),
         this.jobsArea,
       ]),
-      this.mixer,
+      this.mixer.element,
     );
     if (!this.canEdit) {
-      for (const element of [this.recordButton, this.metronome, this.countIn, this.loopToggle, this.punch, this.punchIn, this.punchOut, this.undoButton, this.redoButton, this.stopButton, this.playButton, this.pauseButton, this.meter]) {
+      for (const element of [...recorder.changing, this.metronome, this.loopToggle, this.undoButton, this.redoButton, this.stopButton, this.playButton, this.pauseButton, this.meter]) {
         unavailable(element, VIEWER);
       }
     }
@@ -214,7 +204,7 @@ export class Studio {
     this.comps = new Map(this.tracks.map((t, i) => [t.id, comps[i]]));
     this.rows = layout(this.tracks, this.takes, this.openLanes);
     this.renderHeaders();
-    this.renderMixer();
+    this.mixer.render();
     await this.loadPeaks();
     this.draw();
   }
@@ -279,7 +269,7 @@ export class Studio {
       this.comps.set(id, takes.length ? await api.get(`/api/tracks/${id}/comp`).catch(() => null) : null);
     }
     this.renderHeaders();
-    this.renderMixer();
+    this.mixer.render();
   }
 
   /** Reloads once after a burst of changes. */
@@ -335,13 +325,13 @@ export class Studio {
         playback_stopped: moved,
         playback_seeked: moved,
         loop_event: (data) => this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' }),
-        recording_status: (data) => this.recordingEvent(data),
+        recording_status: (data) => this.recorder.event(data),
         track_update: (data) => {
           if (data.revision) this.revision = Math.max(this.revision, data.revision);
           const track = this.tracks.find((t) => t.id === data.id);
           if (track) {
             Object.assign(track, data);
-            this.updateStrip(track);
+            this.mixer.update(track);
           }
         },
         model_changed: (data) => {
@@ -364,6 +354,11 @@ export class Studio {
       },
     });
     this.socket.connect();
+  }
+
+  /** R: a take starts or ends (the recorder's). */
+  toggleRecord() {
+    return this.recorder.toggle();
   }
 
   /** A transport command from a button or a key: failures are told, never thrown. */
@@ -402,27 +397,6 @@ export class Studio {
       toast(error.message);
       throw error;
     });
-  }
-
-  /** What the server says of takes: this page's take ending (■, another page, the server)
-   * resets the record button; the input level while recording. */
-  recordingEvent(data) {
-    if (data.event === 'failed') toast(`Recording failed: ${data.error ?? 'unknown reason'}`);
-    if (data.event === 'progress' && data.session_id === this.recording) {
-      this.inputLevel.hidden = false;
-      this.inputLevel.value = Math.min(1, data.level ?? 0);
-    }
-    if ((data.event === 'stopped' || data.event === 'failed') && data.session_id === this.recording) {
-      this.recording = null;
-      this.showRecording(false);
-    }
-  }
-
-  /** The record button and the growing take while recording; its width never changes. */
-  showRecording(on) {
-    this.recordButton.classList.toggle('on', on);
-    this.recordButton.textContent = on ? '■ Stop' : '● Record';
-    this.recordingRegion.hidden = !on;
   }
 
   applyStatus(status) {
@@ -587,11 +561,13 @@ export class Studio {
     if (this.position.textContent !== text) this.position.textContent = text;
     this.bars.textContent = barBeat(frame / this.rate, this.project.tempo, Number(this.project.time_signature.split('/')[0]));
     this.playhead.style.transform = `translateX(${this.x(frame)}px)`;
-    this.playhead.classList.toggle('recording', Boolean(this.recording));
-    if (this.recording && this.armed) {
+    const { recording, recordingFrom } = this.recorder;
+    this.playhead.classList.toggle('recording', Boolean(recording));
+    this.recordingRegion.hidden = !(recording && this.armed);
+    if (recording && this.armed) {
       // The take grows under the playhead while it records; its waveform comes when it is saved.
       const row = this.rows?.rows.find((r) => r.kind === 'track' && r.track.id === this.armed.id);
-      const from = this.recordingFrom ?? frame;
+      const from = recordingFrom ?? frame;
       Object.assign(this.recordingRegion.style, {
         left: `${this.x(Math.min(from, frame))}px`,
         width: `${Math.max(2, this.x(Math.abs(frame - from)))}px`,
@@ -599,15 +575,7 @@ export class Studio {
         height: `${LANE - 8}px`,
       });
     }
-    if (this.analyser && !this.recording) {
-      // While armed, the microphone's level as the browser hears it.
-      const samples = this.levelBuffer ?? (this.levelBuffer = new Float32Array(this.analyser.fftSize));
-      this.analyser.getFloatTimeDomainData(samples);
-      let peak = 0;
-      for (const v of samples) peak = Math.max(peak, Math.abs(v));
-      this.inputLevel.hidden = !this.armed;
-      this.inputLevel.value = Math.min(1, peak);
-    }
+    this.recorder.meter(Boolean(this.armed));
   }
 
   // ---- editing on the canvas ----------------------------------------------------------
@@ -1030,55 +998,6 @@ export class Studio {
     );
   }
 
-  renderMixer() {
-    this.strips = new Map();
-    this.mixer.replaceChildren(
-      ...this.tracks.map((track) => {
-        const volume = h('input', {
-          type: 'range', name: 'volume', min: 0, max: 2, step: 0.01, value: track.volume, orient: 'vertical',
-          oninput: (e) => this.mix(track, 'volume', Number(e.target.value)),
-        });
-        const pan = h('input', {
-          type: 'range', name: 'pan', min: -1, max: 1, step: 0.01, value: track.pan,
-          oninput: (e) => this.mix(track, 'pan', Number(e.target.value)),
-          ondblclick: () => this.mix(track, 'pan', 0),
-        });
-        const mute = h('button', { name: 'mute', class: track.muted ? 'on' : '', onclick: () => this.mix(track, 'muted', !track.muted) }, 'M');
-        const solo = h('button', { name: 'solo', class: track.soloed ? 'on' : '', onclick: () => this.mix(track, 'soloed', !track.soloed) }, 'S');
-        const level = h('output', { class: 'muted' }, db(track.volume));
-        volume.setAttribute('aria-label', `${track.name} volume`);
-        pan.setAttribute('aria-label', `${track.name} pan`);
-        mute.setAttribute('aria-label', `Mute ${track.name}`);
-        solo.setAttribute('aria-label', `Solo ${track.name}`);
-        if (!this.canEdit) for (const element of [volume, pan, mute, solo]) unavailable(element, VIEWER);
-        this.strips.set(track.id, { volume, pan, mute, solo, level });
-        return h('div', { class: 'strip', 'data-track': track.name }, [h('span', { class: 'strip-name' }, track.name), volume, level, pan, h('div', { class: 'row' }, [mute, solo])]);
-      }),
-    );
-  }
-
-  /** A mixer move: sent at once over the socket; everyone's strips follow `track_update`. */
-  mix(track, field, value) {
-    track[field] = value;
-    this.updateStrip(track);
-    this.command('set_track', { track_id: track.id, [field]: value }).catch(async () => {
-      // Refused: the strip goes back to what the server has.
-      const stored = await api.get(`/api/tracks/${track.id}`).catch(() => null);
-      if (stored) Object.assign(track, stored);
-      this.updateStrip(track, true);
-    });
-  }
-
-  updateStrip(track, force = false) {
-    const strip = this.strips?.get(track.id);
-    if (!strip) return;
-    if (force || document.activeElement !== strip.volume) strip.volume.value = track.volume;
-    if (force || document.activeElement !== strip.pan) strip.pan.value = track.pan;
-    strip.level.textContent = db(track.volume);
-    strip.mute.className = track.muted ? 'on' : '';
-    strip.solo.className = track.soloed ? 'on' : '';
-  }
-
   async arm(track, enabled) {
     try {
       await api.post(`/api/audio/tracks/${track.id}/record/enable`, { device_id: `client:${this.deviceName}`, enabled });
@@ -1175,134 +1094,6 @@ export class Studio {
 
   // ---- audio: calibration, the device, recording --------------------------------------
 
-  async enableAudio() {
-    this.audioButton.disabled = true;
-    try {
-      this.context = new AudioContext({ sampleRate: this.rate, latencyHint: 'interactive' });
-      await this.context.resume();
-      try {
-        this.stream = await navigator.mediaDevices.getUserMedia({ audio: MIC_CONSTRAINTS });
-      } catch (error) {
-        throw new Error(
-          error.name === 'NotAllowedError'
-            ? 'Microphone permission was refused: allow the microphone for this site in the browser, then try again.'
-            : `No microphone could be opened (${error.message}).`,
-        );
-      }
-      this.analyser = this.context.createAnalyser();
-      this.analyser.fftSize = 1024;
-      this.context.createMediaStreamSource(this.stream).connect(this.analyser);
-      this.latency.textContent = 'Calibrating: a few clicks play; keep the room quiet…';
-      this.measured = await calibrate(this.context, this.stream);
-      this.nudge.disabled = false;
-      this.nudge.value = 0;
-      await this.storeLatency();
-      this.device = await ClientDevice.start(this.context, this.stream, { url: api.socketUrl(this.projectId), name: this.deviceName });
-      this.device.on((m) => {
-        if (m.type === 'state' && m.state === 'reconnecting') this.latency.textContent = 'Audio connection lost — reconnecting (your take is kept)…';
-        if (m.type === 'state' && m.state === 'attached') this.showLatency();
-        if (m.type === 'state' && m.state === 'detached') this.latency.textContent = `Audio detached${m.reason ? `: ${m.reason}` : ''}.`;
-        if (m.type === 'message' && m.message.type === 'error') toast(m.message.data.message);
-        if (m.type === 'restored' && m.frames > 0) toast('Sending the rest of your take…', 'info');
-        if (m.type === 'lost') toast('The audio device was away too long: the end of the take could not be sent.');
-      });
-      this.audioButton.textContent = 'Recalibrate';
-      this.audioButton.onclick = () => this.recalibrate();
-      this.showLatency();
-    } catch (error) {
-      this.latency.textContent = 'Audio off.';
-      toast(error.message);
-      this.device?.stop();
-      this.device = null;
-    } finally {
-      this.audioButton.disabled = false;
-    }
-  }
-
-  async recalibrate() {
-    this.measured = await calibrate(this.context, this.stream);
-    this.nudge.value = 0;
-    await this.storeLatency();
-    this.showLatency();
-    toast('Calibrated: the new round trip applies to the next connection of the audio device.', 'info');
-  }
-
-  totalLatencyMs() {
-    return Math.max(0, (this.measured.frames / this.context.sampleRate) * 1000 + Number(this.nudge.value || 0));
-  }
-
-  async storeLatency() {
-    if (!this.measured) return;
-    const source = Number(this.nudge.value) !== 0 ? 'manual' : this.measured.measured ? 'measured' : 'estimated';
-    try {
-      await api.put(`/api/audio/devices/client:${this.deviceName}/latency`, { latency_ms: Number(this.totalLatencyMs().toFixed(3)), source });
-      this.showLatency();
-    } catch (error) {
-      toast(error.message);
-    }
-  }
-
-  showLatency() {
-    if (!this.measured) return;
-    const how = this.measured.measured ? 'measured' : 'estimated — headphones? nudge by ear';
-    this.latency.textContent = `Round trip ${this.totalLatencyMs().toFixed(1)} ms (${how})`;
-  }
-
-  /** R and the record button: starts a take on the armed track, or ends it and stops the
-   * transport (■ Stop). */
-  async toggleRecord() {
-    if (!this.canEdit) return toast(VIEWER, 'info');
-    if (this.recording) {
-      const session = this.recording;
-      this.recording = null;
-      this.showRecording(false);
-      try {
-        const stopped = await this.device.control('record_stop', { session_id: session });
-        if (stopped.missing_frames > 0) {
-          const seconds = (stopped.missing_frames / this.rate).toFixed(3);
-          toast(`The take is missing ${seconds} s of audio: it was on its way when the connection or the page went away.`, 'info');
-        }
-        if (stopped.finalize_job_id) {
-          const row = this.jobRow('Saving the take');
-          this.jobs.set(stopped.finalize_job_id, row);
-        }
-      } catch (error) {
-        toast(error.message);
-      }
-      await this.device?.control('stop').catch(() => null);
-      return;
-    }
-    if (!this.device) return toast('Enable audio first: the browser is your microphone.', 'info');
-    if (!this.armed) return toast('Arm a track first (its ● button).', 'info');
-    const request = { track_id: this.armed.id, count_in_bars: Number(this.countIn.value) };
-    if (this.punch.checked) Object.assign(request, { punch_in: Number(this.punchIn.value), punch_out: Number(this.punchOut.value) });
-    if (!this.transport.playing) request.start_time = Math.max(0, this.playheadFrame() / this.rate);
-    try {
-      const started = await this.device.control('record_start', request);
-      this.recording = started.session_id;
-      this.recordingFrom = Math.round((started.start_time ?? this.playheadFrame() / this.rate) * this.rate);
-      this.showRecording(true);
-    } catch (error) {
-      toast(error.message);
-    }
-  }
-
-  /** A viewer's audio: the mix as the project's device plays it, nothing recorded. */
-  async listen() {
-    this.audioButton.disabled = true;
-    try {
-      this.context = new AudioContext({ sampleRate: this.rate, latencyHint: 'playback' });
-      await this.context.resume();
-      this.device = await ClientDevice.start(this.context, null, { url: api.socketUrl(this.projectId), name: '', role: 'listener' });
-      this.latency.textContent = 'Listening: you hear the mix whenever an editor plays it.';
-      this.audioButton.textContent = 'Listening';
-    } catch (error) {
-      this.audioButton.disabled = false;
-      this.latency.textContent = 'Not listening.';
-      toast(error.message);
-    }
-  }
-
   // ---- dialogs ------------------------------------------------------------------------
 
   dialog(title, body, actions) {
@@ -1327,36 +1118,6 @@ export class Studio {
       toast(error.message);
     }
   }
-
-  async membersDialog() {
-    const list = h('ul', { class: 'members' });
-    const refresh = async () => {
-      const members = await api.get(`/api/projects/${this.projectId}/members`).catch((e) => (toast(e.message), []));
-      list.replaceChildren(
-        ...members.map((m) =>
-          h('li', {}, [
-            h('span', {}, `${m.username} — ${m.role}`),
-            this.role === 'owner' && m.role !== 'owner'
-              ? h('button', { onclick: async () => { await api.delete(`/api/projects/${this.projectId}/members/${m.user_id}`).catch((e) => toast(e.message)); refresh(); } }, 'Remove')
-              : null,
-          ]),
-        ),
-      );
-    };
-    const username = h('input', { name: 'member', placeholder: 'username' });
-    const role = h('select', { name: 'role' }, [h('option', { value: 'editor' }, 'editor'), h('option', { value: 'viewer' }, 'viewer')]);
-    const add = async () => {
-      try {
-        await api.post(`/api/projects/${this.projectId}/members`, { username: username.value, role: role.value });
-        username.value = '';
-        refresh();
-      } catch (error) {
-        toast(error.message);
-      }
-    };
-    this.dialog('Members', [list, this.role === 'owner' ? h('div', { class: 'row' }, [username, role, h('button', { onclick: add }, 'Add')]) : null], []);
-    await refresh();
-  }
 }
 
 /** Follows the pointer with `move` until it is released, then calls `up` once. */
@@ -1370,6 +1131,3 @@ function drag(move, up) {
   window.addEventListener('pointerup', release);
 }
 
-function db(gain) {
-  return gain <= 0 ? '−∞ dB' : `${(20 * Math.log10(gain)).toFixed(1)} dB`;
-}
