@@ -169,6 +169,45 @@ async fn position_updates_arrive_every_50_ms_and_move_forward() {
     app.stop().await;
 }
 
+/// Output meters ride on position updates (§11): each sounding track's loudest sample after
+/// fader and pan since the last update; a muted track, or one with nothing under the playhead,
+/// is not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn position_updates_carry_each_sounding_tracks_output_peaks() {
+    let app = TestApp::sqlite().await;
+    let (project, drums) = project_with_audio(&app, 5.0).await;
+    let bass = app.track(&project, "Bass", 1).await;
+    app.audio_clip(&project, bass["id"].as_str().unwrap(), 1.0, 1, &vec![0.9f32; 48_000 * 5]).await;
+    let quiet = app.track(&project, "Pad", 2).await;
+    app.audio_clip(&project, quiet["id"].as_str().unwrap(), 4.0, 1, &vec![0.3f32; 48_000]).await;
+    let drums_id = drums["id"].as_str().unwrap();
+    assert_eq!(app.patch(&format!("/api/tracks/{drums_id}"), json!({"volume": 0.5, "pan": 1.0})).await.0, 200);
+    let bass_id = bass["id"].as_str().unwrap();
+    assert_eq!(app.patch(&format!("/api/tracks/{bass_id}"), json!({"muted": true})).await.0, 200);
+
+    let mut socket = connect(&app, &project).await;
+    send(&mut socket, json!({"type": "control", "id": "p", "command": "play", "data": {"position": 1.5}})).await;
+    next_of(&mut socket, "control_response").await;
+    // Updates of a stretch well inside the clips (the first may still hold the start).
+    let mut levels = Vec::new();
+    while levels.len() < 6 {
+        let update = next_of(&mut socket, "position_update").await;
+        let frame = update["data"]["frame"].as_i64().unwrap();
+        if (96_000..180_000).contains(&frame) {
+            levels.push(update["data"]["levels"].clone());
+        }
+    }
+    for level in &levels {
+        // Drums: 0.5 × volume 0.5, panned hard right. Bass is muted; the pad starts at 4 s.
+        let list = level.as_array().unwrap();
+        assert_eq!(list.len(), 1, "only the drums sound: {level}");
+        assert_eq!(list[0]["track_index"], 0);
+        assert!(list[0]["left"].as_f64().unwrap().abs() < 1e-6, "{level}");
+        assert!((list[0]["right"].as_f64().unwrap() - 0.25).abs() < 1e-6, "{level}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_see_each_others_track_changes_and_the_rest_apis() {
     let app = TestApp::sqlite().await;

@@ -45,9 +45,37 @@ pub fn mix_track(out: &mut [f32], prefader: &[f32], mix: &TrackMix, any_soloed: 
     }
 }
 
+/// The peak of each channel of `prefader` through `mix` (what [`mix_track`] adds, at its
+/// loudest): a track's output meter. Zero for a track that does not sound.
+pub fn track_peaks(prefader: &[f32], mix: &TrackMix, any_soloed: bool) -> [f32; 2] {
+    if !mix.audible(any_soloed) {
+        return [0.0; 2];
+    }
+    let (gain_l, gain_r) = mix.channel_gains();
+    let (mut left, mut right) = (0.0f32, 0.0f32);
+    for p in prefader.chunks_exact(2) {
+        left = left.max((p[0] * gain_l).abs());
+        right = right.max((p[1] * gain_r).abs());
+    }
+    [left, right]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracks_peaks_are_what_it_adds_at_its_loudest() {
+        let prefader = [0.5, -0.5, -1.0, 0.25];
+        let mix = TrackMix { volume: 0.5, pan: 1.0, ..Default::default() };
+        assert_eq!(track_peaks(&prefader, &mix, false), [0.0, 0.25]);
+        let mut out = [0.0f32; 4];
+        mix_track(&mut out, &prefader, &mix, false);
+        let added = [out[0].abs().max(out[2].abs()), out[1].abs().max(out[3].abs())];
+        assert_eq!(track_peaks(&prefader, &mix, false), added);
+        assert_eq!(track_peaks(&prefader, &TrackMix { muted: true, ..mix }, false), [0.0, 0.0]);
+        assert_eq!(track_peaks(&prefader, &mix, true), [0.0, 0.0], "another track is soloed");
+    }
 
     const HALF_POWER: f32 = std::f32::consts::FRAC_1_SQRT_2;
 

@@ -172,7 +172,9 @@ try {
   await page.focus('button[name=play]');
   await page.keyboard.press('Space');
   await until('playing from Space', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).status === 'playing');
-  await page.waitForTimeout(500);
+  // The backing's output meter moves with its clicks (the engine's levels, 20 a second).
+  const outputLevel = () => page.getAttribute('.strip >> nth=0 >> [name=output-level]', 'aria-valuenow');
+  await until('the backing track\'s meter', async () => Number(await outputLevel()) > -30, 5_000);
   await page.keyboard.press('Space');
   await until('stopped by Space', async () => (await api(`/api/audio/projects/${projectId}/playback/status`)).status !== 'playing');
   await page.evaluate(() => document.activeElement.blur());

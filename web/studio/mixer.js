@@ -31,10 +31,12 @@ export class Mixer {
         const mute = h('button', { name: 'mute', 'aria-label': `Mute ${track.name}`, onclick: () => this.move(track, 'muted', !track.muted) }, 'M');
         const solo = h('button', { name: 'solo', 'aria-label': `Solo ${track.name}`, onclick: () => this.move(track, 'soloed', !track.soloed) }, 'S');
         const level = h('output', { class: 'muted' });
+        const bars = [h('span', { class: 'bar' }), h('span', { class: 'bar' })];
+        const meter = h('div', { class: 'meter', role: 'meter', 'aria-label': `${track.name} output level`, 'aria-valuemin': -60, 'aria-valuemax': 0, name: 'output-level' }, bars);
         if (!studio.canEdit) for (const control of [volume, pan, mute, solo]) unavailable(control, studio.viewerReason);
-        this.strips.set(track.id, { volume, pan, mute, solo, level });
+        this.strips.set(track.id, { volume, pan, mute, solo, level, meter, bars, index: track.track_index });
         this.update(track, true);
-        return h('div', { class: 'strip', 'data-track': track.name }, [h('span', { class: 'strip-name' }, track.name), volume, level, pan, h('div', { class: 'row' }, [mute, solo])]);
+        return h('div', { class: 'strip', 'data-track': track.name }, [h('span', { class: 'strip-name' }, track.name), h('div', { class: 'row fader' }, [volume, meter]), level, pan, h('div', { class: 'row' }, [mute, solo])]);
       }),
     );
   }
@@ -49,6 +51,25 @@ export class Mixer {
       if (stored) Object.assign(track, stored);
       this.update(track, true);
     });
+  }
+
+  /**
+   * The engine's output meters (`position_update.levels`, 20 a second while playing): each
+   * strip shows its track's peaks on a −60…0 dB scale; a track not listed was silent.
+   */
+  levels(levels) {
+    const byIndex = new Map(levels.map((l) => [l.track_index, l]));
+    for (const strip of this.strips.values()) {
+      const level = byIndex.get(strip.index);
+      const peaks = level ? [level.left, level.right] : [0, 0];
+      peaks.forEach((peak, i) => {
+        const height = Math.max(0, Math.min(1, (20 * Math.log10(Math.max(peak, 1e-6)) + 60) / 60));
+        strip.bars[i].style.transform = `scaleY(${height})`;
+        strip.bars[i].classList.toggle('warm', peak >= 0.25 && peak < 1); // above −12 dBFS
+        strip.bars[i].classList.toggle('hot', peak >= 1); // at or over full scale
+      });
+      strip.meter.setAttribute('aria-valuenow', level ? (20 * Math.log10(Math.max(level.left, level.right, 1e-6))).toFixed(1) : -60);
+    }
   }
 
   /** Shows `track` as it is now; a control being dragged is left to the hand unless `force`. */

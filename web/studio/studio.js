@@ -297,7 +297,10 @@ export class Studio {
 
   /** The project's socket, its messages handled here (one handler per server message). */
   connect() {
-    const moved = (data) => (this.transport = { frame: data.frame, playing: data.status === 'playing', serverTime: 0, receivedAt: Date.now() / 1000 });
+    const moved = (data) => {
+      this.transport = { frame: data.frame, playing: data.status === 'playing', serverTime: 0, receivedAt: Date.now() / 1000 };
+      if (data.status !== 'playing') this.mixer.levels([]);
+    };
     const deviceOnly = () => {}; // a device's own messages: the reference client's worker handles them
     this.socket = new ProjectSocket(this.projectId, {
       revision: () => this.revision,
@@ -319,6 +322,7 @@ export class Studio {
         detached: deviceOnly,
         position_update: (data) => {
           this.transport = { frame: data.frame, playing: data.playing, serverTime: data.server_time, receivedAt: Date.now() / 1000 };
+          this.mixer.levels(data.levels ?? []);
         },
         playback_started: moved,
         playback_paused: moved,

@@ -5,7 +5,7 @@ use super::capture::{Capture, MAX_CAPTURES};
 use super::shared::{EngineEvent, Shared, TransportState};
 use super::{Arrangement, BLOCK_FRAMES, Bundle, Command, MAX_TRACKS, Reposition, Retired};
 use crate::engine::pool::FillSignal;
-use audiolab_dsp::mix::{TrackMix, mix_track};
+use audiolab_dsp::mix::{TrackMix, mix_track, track_peaks};
 use audiolab_dsp::transport::{ActiveLoop, LoopEvent, advance};
 use std::sync::Arc;
 
@@ -159,7 +159,9 @@ impl EngineCore {
                     let from = self.offset * 2..(self.offset + frames) * 2;
                     for (slot, mix) in self.mixes.iter().enumerate() {
                         if bundle.active & (1 << slot) != 0 {
-                            mix_track(span, &bundle.track(slot)[from.clone()], mix, any_soloed);
+                            let prefader = &bundle.track(slot)[from.clone()];
+                            mix_track(span, prefader, mix, any_soloed);
+                            self.shared.note_peaks(slot, track_peaks(prefader, mix, any_soloed));
                         }
                     }
                     self.feed_taps_and_click(span);

@@ -71,6 +71,9 @@ pub struct Shared {
     /// Frames the client has room for: raised as it reports playing what it was sent.
     client_credit: AtomicI64,
     mixer: [TrackParams; MAX_TRACKS],
+    /// Each track's output peaks (left, right; f32 bits) since they were last taken: the
+    /// audio thread raises them, the reporter takes them (latest wins, nothing queues).
+    peaks: [[AtomicU32; 2]; MAX_TRACKS],
 }
 
 impl Shared {
@@ -91,6 +94,7 @@ impl Shared {
             client_clocked: AtomicBool::new(false),
             client_credit: AtomicI64::new(0),
             mixer: std::array::from_fn(|_| TrackParams::default()),
+            peaks: std::array::from_fn(|_| [AtomicU32::new(0), AtomicU32::new(0)]),
         };
         for slot in 0..MAX_TRACKS {
             shared.set_mix(slot, TrackMix::default());
@@ -141,6 +145,20 @@ impl Shared {
             muted: p.muted.load(Relaxed),
             soloed: p.soloed.load(Relaxed),
         }
+    }
+
+    /// Raises track `slot`'s peaks to `peaks` if they are louder (audio thread). Non-negative
+    /// floats order as their bits do, so this is one atomic max per channel.
+    pub(crate) fn note_peaks(&self, slot: usize, peaks: [f32; 2]) {
+        for (held, peak) in self.peaks[slot].iter().zip(peaks) {
+            held.fetch_max(peak.max(0.0).to_bits(), Relaxed);
+        }
+    }
+
+    /// Track `slot`'s loudest output (left, right) since the last call, which starts it again.
+    pub fn take_peaks(&self, slot: usize) -> [f32; 2] {
+        let [left, right] = &self.peaks[slot];
+        [f32::from_bits(left.swap(0, Relaxed)), f32::from_bits(right.swap(0, Relaxed))]
     }
 
     /// Sets a track's mixer; the audio thread uses it from its next block.

@@ -8,7 +8,7 @@ use crate::engine::backend::{Worker, spawn_worker};
 use crate::engine::{EngineEvent, EngineHandle, TransportState};
 use crate::transport::hub::Hub;
 use audiolab_domain::{Frames, ProjectId, SampleRate};
-use audiolab_transport::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage};
+use audiolab_transport::protocol::{LoopEvent, PlaybackEvent, PositionUpdate, ServerMessage, TrackLevel};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -86,9 +86,21 @@ fn report(hub: &Hub, watched: &mut Watched, positions: bool) {
             playing: true,
             recording: shared.recording(),
             server_time: chrono::Utc::now().timestamp_micros() as f64 / 1e6,
+            levels: levels(shared),
         };
         hub.publish(project, ServerMessage::PositionUpdate(update).frame());
     }
+}
+
+/// The tracks that sounded since the last update, with their peaks (taken: the next update
+/// starts from silence).
+fn levels(shared: &crate::engine::Shared) -> Vec<TrackLevel> {
+    (0..crate::engine::MAX_TRACKS)
+        .filter_map(|slot| {
+            let [left, right] = shared.take_peaks(slot);
+            (left > 0.0 || right > 0.0).then(|| TrackLevel { track_index: slot as u8, left, right })
+        })
+        .collect()
 }
 
 fn event_message(

@@ -254,6 +254,19 @@ pub struct PositionUpdate {
     pub recording: bool,
     /// Server clock (Unix seconds) when `frame` was read, to extrapolate from.
     pub server_time: f64,
+    /// Each track's output meter since the previous update: its loudest sample after fader and
+    /// pan, per channel (linear, 1.0 = full scale). Only tracks that sounded are listed; a
+    /// track not listed was silent.
+    pub levels: Vec<TrackLevel>,
+}
+
+/// One track's output peaks over an update's interval.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct TrackLevel {
+    /// The track's `track_index`.
+    pub track_index: u8,
+    pub left: f32,
+    pub right: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
