@@ -141,10 +141,21 @@ try {
   await page.click('.track-head >> nth=1 >> button[name=arm]');
   await until('the track armed', async () => (await api(`/api/tracks/${vocal.id}`)).record_enabled);
   await page.waitForSelector('.track-head >> nth=1 >> button.armed');
+  // Nothing moves when recording starts or a take appears (calm layout, §11).
+  const where = async () => ({
+    lanes: await page.locator('canvas.lanes').boundingBox(),
+    position: await page.locator('output[name=position]').boundingBox(),
+    enable: await page.locator('button[name=enable-audio]').boundingBox(),
+  });
+  const still = await where();
   await page.click('button[name=record]');
   await page.waitForSelector('button[name=record].on');
   await page.waitForTimeout(3_000);
   await page.screenshot({ path: `${shots}/recording.png` });
+  const recordingLayout = await where();
+  for (const key of Object.keys(still)) {
+    assert.deepEqual([recordingLayout[key].x, recordingLayout[key].y], [still[key].x, still[key].y], `${key} stays put when recording starts`);
+  }
   await page.click('button[name=record]');
   const take = await until('the take', async () => {
     const clips = (await api(`/api/tracks/${vocal.id}/clips`)).items;
@@ -154,6 +165,8 @@ try {
   await until('the take\'s waveform', async () => peaksRead.has(take.id), 15_000);
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${shots}/take.png` });
+  const withTake = await where();
+  assert.deepEqual([withTake.lanes.x, withTake.lanes.y], [still.lanes.x, still.lanes.y], 'the lanes stay put when a take (and its select) appears');
   assert.ok(take.length_frames > RATE * 2, `a take of ${take.length_frames} frames`);
   // Its placement: the fake microphone plays the click track on its own clock, so every click
   // of the take falls one beat after the last, to within 1 ms.
@@ -437,6 +450,17 @@ try {
   assert.ok(mixed.length > RATE * 2 * 2 * 50, `mixdown of ${mixed.length} bytes`);
   await page.click('button[name=close]');
   await page.screenshot({ path: `${shots}/studio.png` });
+
+  // A message shows above an open dialog's backdrop: adding a member who does not exist.
+  await page.click('button[name=members]');
+  await page.fill('input[name=member]', 'nobody-by-this-name');
+  await page.click('button[name=add-member]');
+  const note = page.locator('.toast').last();
+  await note.waitFor();
+  const box = await note.boundingBox();
+  const onTop = await page.evaluate(({ x, y }) => document.elementFromPoint(x, y)?.closest('.toast') !== null, { x: box.x + box.width / 2, y: box.y + box.height / 2 });
+  assert.ok(onTop, 'the message is above the dialog');
+  await page.click('dialog button[name=close]');
 
   // The account dialog lists this browser's session (and the second page's, which shares it).
   await page.click('button[name=account]');

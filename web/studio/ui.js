@@ -25,7 +25,12 @@ export function dialog(title, body, actions = []) {
     ...body,
     h('div', { class: 'row actions' }, [...actions, h('button', { name: 'close', onclick: () => element.close() }, 'Close')]),
   ]);
-  element.addEventListener('close', () => element.remove());
+  element.addEventListener('close', () => {
+    // Messages shown while it was open live in it (see toast): they go back to the page.
+    const area = element.querySelector('#toasts');
+    if (area) showToasts(area, document.body);
+    element.remove();
+  });
   document.body.append(element);
   element.showModal();
   return element;
@@ -40,13 +45,9 @@ const shown = new Map(); // message → its toast, while it is on screen
  * above an open dialog's backdrop.
  */
 export function toast(message, kind = 'error') {
-  let area = document.getElementById('toasts');
-  if (!area) {
-    area = h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite', popover: 'manual' });
-    document.body.append(area);
-  }
+  const area = document.getElementById('toasts') ?? h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite', popover: 'manual' });
   const existing = shown.get(message);
-  if (existing) {
+  if (existing?.element.isConnected) {
     existing.restart();
     return existing.element;
   }
@@ -64,11 +65,18 @@ export function toast(message, kind = 'error') {
   };
   shown.set(message, { element: note, restart });
   area.append(note);
-  // Shown again, it goes above whatever entered the top layer since (a modal dialog).
-  if (area.matches(':popover-open')) area.hidePopover();
-  area.showPopover();
+  // Inside an open modal dialog (the rest of the page is inert under it, messages included),
+  // and shown again so it is above whatever entered the top layer since.
+  showToasts(area, document.querySelector('dialog[open]') ?? document.body);
   restart();
   return note;
+}
+
+/** Shows the message area in `host`, on top of the top layer. */
+function showToasts(area, host) {
+  if (area.parentElement !== host) host.append(area);
+  if (area.matches(':popover-open')) area.hidePopover();
+  if (area.childElementCount) area.showPopover();
 }
 
 /** Marks `element` unavailable to this user, saying why on hover (and to assistive tools). */
