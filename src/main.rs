@@ -92,9 +92,20 @@ fn check_config(process: Process, settings: &audiolab_config::Settings) -> ExitC
     let names: Vec<String> = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect();
     problems.extend(preflight::unknown_variables(names.iter().map(String::as_str)));
     if let Ok(StorageLocation::Bucket { bucket, prefix }) = preflight::storage_location(settings.storage_url.as_deref())
-        && let Err(error) = startup::bucket_store(&bucket, &prefix)
     {
-        problems.push(preflight::Problem::fatal(format!("{error:#}")));
+        if let Err(error) = startup::bucket_store(&bucket, &prefix) {
+            problems.push(preflight::Problem::fatal(format!("{error:#}")));
+        }
+        // Without keys the client asks the machine's metadata service, which a platform such
+        // as Render does not have: every request would fail at run time.
+        let has = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let keys = has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY");
+        let role = has("AWS_WEB_IDENTITY_TOKEN_FILE") || has("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        if !keys && !role {
+            problems.push(preflight::Problem::deployment(
+                "storage_url: the bucket needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            ));
+        }
     }
     let name = format!("{process:?}").to_lowercase();
     for line in preflight::summary(process, settings, auth) {

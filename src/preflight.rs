@@ -77,6 +77,14 @@ pub fn problems(process: Process, settings: &Settings, auth_enabled: bool) -> Ve
                 "redis_url: the api, worker and node processes share jobs and events through Redis (REDIS_URL=redis://…)",
             ));
         }
+        let unreachable = settings.host.is_loopback()
+            && (process == Process::Api || (process == Process::Node && settings.node_url.is_none()));
+        if unreachable {
+            problems.push(Problem::deployment(
+                "host: bound to a loopback address, no other machine (a load balancer, an api) reaches this process: \
+                 bind every interface (--host 0.0.0.0 or AUDIOLAB_HOST)",
+            ));
+        }
         if !matches!(storage_location(settings.storage_url.as_deref()), Ok(StorageLocation::Bucket { .. })) {
             problems.push(Problem::deployment(
                 "storage_url: processes on different machines share audio through an S3-compatible bucket \
@@ -181,7 +189,10 @@ pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Pr
     names
         .into_iter()
         .filter_map(|name| name.strip_prefix("AUDIOLAB_").map(|key| (name, key.to_ascii_lowercase())))
-        .filter(|(_, key)| !known.contains(key) && !COMMAND_LINE_VARIABLES.contains(&key.as_str()))
+        .filter(|(name, key)| {
+            !known.contains(key)
+                && !audiolab_config::NOT_SETTINGS.iter().any(|n| name.strip_prefix("AUDIOLAB_") == Some(*n))
+        })
         .map(|(name, key)| {
             let closest = known.iter().min_by_key(|k| edit_distance(k, &key)).expect("settings have keys");
             Problem::deployment(format!(
@@ -191,9 +202,6 @@ pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Pr
         })
         .collect()
 }
-
-/// `AUDIOLAB_*` variables the command line reads rather than the settings.
-const COMMAND_LINE_VARIABLES: &[&str] = &["config"];
 
 /// Every setting's key, from the settings struct itself.
 fn setting_keys() -> Vec<String> {
@@ -257,6 +265,7 @@ mod tests {
             redis_url: Some("redis://kv:6379".into()),
             storage_url: Some("s3://audio/prod".into()),
             internal_secret: Some(audiolab_config::Secret("0123456789abcdef0123".into())),
+            host: [0, 0, 0, 0].into(),
             ..Settings::default()
         }
     }
@@ -270,7 +279,7 @@ mod tests {
         assert_eq!(problems(Process::Serve, &embedded, false), []);
         let api = problems(Process::Api, &embedded, true);
         let named: Vec<&str> = api.iter().map(|p| p.message.split(':').next().unwrap()).collect();
-        assert_eq!(named, ["internal_secret", "database_url", "redis_url", "storage_url"]);
+        assert_eq!(named, ["internal_secret", "database_url", "redis_url", "host", "storage_url"]);
         assert_eq!(api[0].severity, Severity::Fatal);
         assert!(api[1..].iter().all(|p| p.severity == Severity::Deployment));
         // The worker never serves the nodes' internal routes.
@@ -307,7 +316,13 @@ mod tests {
 
     #[test]
     fn a_misspelt_variable_is_named_with_the_setting_it_meant() {
-        let problems = unknown_variables(["AUDIOLAB_INTERNAL_SECRT", "AUDIOLAB_PORT", "AUDIOLAB_CONFIG", "PATH"]);
+        let problems = unknown_variables([
+            "AUDIOLAB_INTERNAL_SECRT",
+            "AUDIOLAB_PORT",
+            "AUDIOLAB_CONFIG",
+            "AUDIOLAB_TEST_POSTGRES_URL",
+            "PATH",
+        ]);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("did you mean AUDIOLAB_INTERNAL_SECRET?"), "{problems:?}");
         assert_eq!(edit_distance("kitten", "sitting"), 3);

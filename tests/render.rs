@@ -177,6 +177,13 @@ fn the_check_fails_when_the_blueprint_and_the_binary_disagree() {
         assert_eq!(output.status.code(), Some(2), "{key}: {}", text(&output));
         assert!(text(&output).contains(&format!("{setting}: ")), "{key}: {}", text(&output));
     }
+    // Bound to the loopback, no load balancer reaches it; a bucket without keys fails at run time.
+    let output = check("./target/release/audiolab api", &env);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("host: bound to a loopback address"), "{}", text(&output));
+    let output = check(start, &without("AWS_SECRET_ACCESS_KEY"));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("the bucket needs credentials"), "{}", text(&output));
     // A value the settings cannot read names its setting too.
     let mut bad = env.clone();
     bad.push(("AUDIOLAB_MAX_ENGINES".into(), "many".into()));

@@ -104,6 +104,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// `AUDIOLAB_*` variables that are not settings: the command line's settings file, and the
+/// server the test suite uses.
+pub const NOT_SETTINGS: &[&str] = &["CONFIG", "TEST_POSTGRES_URL"];
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -154,7 +158,7 @@ impl Settings {
         }
         figment
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL", "PORT"]))
-            .merge(Env::prefixed("AUDIOLAB_").ignore(&["CONFIG", "TEST_POSTGRES_URL"]))
+            .merge(Env::prefixed("AUDIOLAB_").ignore(NOT_SETTINGS))
     }
 
     /// Reads and checks the settings from `figment`.

@@ -76,6 +76,10 @@ fn report(hub: &Hub, watched: &mut Watched, positions: bool) {
         }
     }
     let shared = &handle.shared;
+    if positions && !(shared.state() == TransportState::Playing && hub.has_listeners(project)) {
+        // Not reported: the peaks start again, so the next update does not show these.
+        levels(shared);
+    }
     if positions && shared.state() == TransportState::Playing && hub.has_listeners(project) {
         let frame = shared.position();
         let update = PositionUpdate {
