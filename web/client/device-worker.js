@@ -169,7 +169,11 @@ function resumed(data) {
 /** A block from the worklet: what it played, and the microphone it captured meanwhile. */
 function block({ client: local, mic, runs: played, consumed: total }) {
   // A listener's playing paces nothing and its silence is nobody's take.
-  if (!everAttached || options.role === 'listener') return;
+  if (options.role === 'listener') {
+    while (received.length > 0 && received[0].end <= total) received.shift();
+    return;
+  }
+  if (!everAttached) return;
   const client = clockBase + local;
   const reported = played.map((r) => ({ ...r, client: clockBase + r.client }));
   consumed = consumedBase + total;

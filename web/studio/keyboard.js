@@ -33,15 +33,17 @@ export function actionFor(event) {
 /** Sends the keys to `studio`'s actions until the returned function is called. */
 export function bindKeys(studio) {
   const handler = (event) => {
-    if (event.defaultPrevented || event.repeat) return;
+    if (event.defaultPrevented) return;
     if (document.querySelector('dialog[open]')) return;
-    if (event.target instanceof Element && event.target.closest(TYPING)) return;
-    // Enter on a focused button or link is that control's (keyboard users activate with it).
-    if (event.key === 'Enter' && event.target instanceof Element && event.target.closest('button, a, [role=button]')) return;
+    const target = event.target instanceof Element ? event.target : null;
+    if (target?.closest(TYPING)) return;
+    // Enter on a focused button or link is that control's (keyboard users activate with it);
+    // Delete on a focused control is not meant for the selected clip.
+    if (event.key === 'Enter' && target?.closest('button, a, [role=button]')) return;
     const action = actionFor(event);
-    if (!action) return;
-    event.preventDefault();
-    studio[action]();
+    if (!action || (action === 'deleteSelected' && target?.closest('input, button, select'))) return;
+    event.preventDefault(); // held down too: Space never scrolls the page
+    if (!event.repeat) studio[action]();
   };
   // A button clicks on Space's release: that release is ours too.
   const release = (event) => {

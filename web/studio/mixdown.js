@@ -60,12 +60,16 @@ export function mixdownDialog(studio) {
       // Progress from the socket as it comes, and from the job row until it ends, whichever
       // is first: an event that came before this answer is not waited for.
       const stop = studio.onJob(job.id, (update) => show({ ...job, ...update }));
-      while (!['succeeded', 'failed', 'cancelled'].includes(job.status)) {
-        await new Promise((r) => setTimeout(r, 500));
-        job = await api.get(`/api/jobs/${job.id}`);
-        show(job);
+      try {
+        while (!['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+          await new Promise((r) => setTimeout(r, 500));
+          // A poll lost to the network is tried again; the job runs on meanwhile.
+          job = await api.get(`/api/jobs/${job.id}`).catch((error) => (error.status === 404 ? Promise.reject(error) : job));
+          show(job);
+        }
+      } finally {
+        stop();
       }
-      stop();
       if (job.status === 'succeeded') {
         links.replaceChildren(...downloads(job));
         listEarlier();

@@ -26,19 +26,28 @@ export class Mixer {
         const pan = h('input', {
           type: 'range', name: 'pan', min: -1, max: 1, step: 0.01, value: track.pan, 'aria-label': `${track.name} pan`,
           oninput: (e) => this.move(track, 'pan', Number(e.target.value)),
-          ondblclick: () => this.move(track, 'pan', 0),
+          ondblclick: () => {
+            this.move(track, 'pan', 0);
+            this.update(track, true); // the slider has the focus: shown centred all the same
+          },
         });
         const mute = h('button', { name: 'mute', 'aria-label': `Mute ${track.name}`, onclick: () => this.move(track, 'muted', !track.muted) }, 'M');
         const solo = h('button', { name: 'solo', 'aria-label': `Solo ${track.name}`, onclick: () => this.move(track, 'soloed', !track.soloed) }, 'S');
         const level = h('output', { class: 'muted' });
-        const bars = [h('span', { class: 'bar' }), h('span', { class: 'bar' })];
+        const bars = [h('span', { class: 'meter-bar' }), h('span', { class: 'meter-bar' })];
         const meter = h('div', { class: 'meter', role: 'meter', 'aria-label': `${track.name} output level`, 'aria-valuemin': -60, 'aria-valuemax': 0, name: 'output-level' }, bars);
         if (!studio.canEdit) for (const control of [volume, pan, mute, solo]) unavailable(control, studio.viewerReason);
-        this.strips.set(track.id, { volume, pan, mute, solo, level, meter, bars, index: track.track_index });
+        this.strips.set(track.id, { volume, pan, mute, solo, level, meter, bars, index: track.track_index, name: track.name });
         this.update(track, true);
         return h('div', { class: 'strip', 'data-track': track.name }, [h('span', { class: 'strip-name' }, track.name), h('div', { class: 'row fader' }, [volume, meter]), level, pan, h('div', { class: 'row' }, [mute, solo])]);
       }),
     );
+  }
+
+  /** Whether `track`'s strip shows another name than it has. */
+  renamed(track) {
+    const strip = this.strips.get(track.id);
+    return !strip || strip.name !== track.name;
   }
 
   /** A strip moved by this page. */

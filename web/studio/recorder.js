@@ -21,9 +21,11 @@ export class Recorder {
     this.punch = h('input', { type: 'checkbox', name: 'punch' });
     this.punchIn = h('input', { type: 'number', name: 'punch-in', min: 0, step: 0.1, value: 1, class: 'short' });
     this.punchOut = h('input', { type: 'number', name: 'punch-out', min: 0, step: 0.1, value: 3, class: 'short' });
+    // One handler: what the button does depends on how far audio has come.
+    const audio = () => (!studio.canEdit ? this.listen() : this.device ? this.recalibrate() : this.enable());
     this.audioButton = studio.canEdit
-      ? control('enable-audio', 'Enable audio', () => this.enable(), { class: 'primary' })
-      : control('enable-audio', 'Listen', () => this.listen(), { class: 'primary', title: 'Hear the mix as the editors play it' });
+      ? control('enable-audio', 'Enable audio', audio, { class: 'primary' })
+      : control('enable-audio', 'Listen', audio, { class: 'primary', title: 'Hear the mix as the editors play it' });
     this.latency = h('output', { name: 'latency', class: 'muted' }, studio.canEdit ? 'Audio off: enable it to hear the mix and record.' : 'Listen to hear the mix as it plays.');
     this.inputLevel = h('meter', { name: 'input-level', min: 0, max: 1, low: 0.5, high: 0.8, optimum: 0.3, value: 0, title: 'Microphone level', hidden: true });
     this.nudge = h('input', { type: 'number', name: 'nudge', step: 0.1, value: 0, class: 'short', title: 'Nudge (ms)', disabled: true, onchange: () => this.storeLatency() });
@@ -34,8 +36,11 @@ export class Recorder {
     return [this.recordButton, this.countIn, this.punch, this.punchIn, this.punchOut];
   }
 
+  /** Leaving the project: the device detaches, the microphone and the audio context close. */
   close() {
     this.device?.stop();
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.context?.close().catch(() => {});
   }
 
   async enable() {
@@ -71,7 +76,6 @@ export class Recorder {
         if (m.type === 'lost') toast('The audio device was away too long: the end of the take could not be sent.');
       });
       this.audioButton.textContent = 'Recalibrate';
-      this.audioButton.onclick = () => this.recalibrate();
       this.showLatency();
     } catch (error) {
       this.latency.textContent = 'Audio off.';
@@ -84,11 +88,18 @@ export class Recorder {
   }
 
   async recalibrate() {
-    this.measured = await calibrate(this.context, this.stream);
-    this.nudge.value = 0;
-    await this.storeLatency();
-    this.showLatency();
-    toast('Calibrated: the new round trip applies to the next connection of the audio device.', 'info');
+    this.audioButton.disabled = true;
+    try {
+      this.measured = await calibrate(this.context, this.stream);
+      this.nudge.value = 0;
+      await this.storeLatency();
+      this.showLatency();
+      toast('Calibrated: the new round trip applies to the next connection of the audio device.', 'info');
+    } catch (error) {
+      toast(`Calibration failed: ${error.message}`);
+    } finally {
+      this.audioButton.disabled = false;
+    }
   }
 
   totalLatencyMs() {
@@ -120,8 +131,11 @@ export class Recorder {
     if (this.recording) {
       const session = this.recording;
       this.show(false);
+      // A take resumed after a reload, with audio not enabled again yet, stops over the
+      // project's socket; the device's socket otherwise.
+      const send = (command, data) => (this.device ? this.device.control(command, data) : studio.command(command, data));
       try {
-        const stopped = await this.device.control('record_stop', { session_id: session });
+        const stopped = await send('record_stop', { session_id: session });
         if (stopped.missing_frames > 0) {
           const seconds = (stopped.missing_frames / studio.rate).toFixed(3);
           toast(`The take is missing ${seconds} s of audio: it was on its way when the connection or the page went away.`, 'info');
@@ -130,7 +144,7 @@ export class Recorder {
       } catch (error) {
         toast(error.message);
       }
-      await this.device?.control('stop').catch(() => null);
+      await send('stop', {}).catch(() => null);
       return;
     }
     if (!this.device) return toast('Enable audio first: the browser is your microphone.', 'info');

@@ -41,6 +41,7 @@ export class Studio {
     this.revision = 0; // the project revision this page shows (§13)
     this.selected = null; // the selected clip's id
     this.openLanes = new Set(); // tracks whose take lanes show
+    this.rows = { rows: [], height: RULER + LANE }; // the timeline's rows, from the last draw
     this.comps = new Map(); // track id → its comp (§14)
     this.follower = new Follower(this);
     this.snap = true;
@@ -79,6 +80,8 @@ export class Studio {
       this.root.replaceChildren(h('p', { class: 'empty' }, [error.message, ' ', h('a', { href: '#' }, 'Back to projects')]));
       return;
     }
+    // Closed while loading (the page went elsewhere): it never takes the page or the keys.
+    if (this.closed) return;
     this.role = this.members.find((m) => m.user_id === this.me.id)?.role ?? 'owner';
     this.build();
     this.connect();
@@ -119,7 +122,7 @@ export class Studio {
     this.recordingRegion = h('div', { class: 'recording-region', hidden: true });
     this.connection = h('span', { class: 'connection', name: 'connection' }, 'connecting…');
     this.canvas = h('canvas', { class: 'lanes' });
-    this.headers = h('div', { class: 'headers' });
+    this.headers = h('div', { class: 'headers', onfocusout: () => setTimeout(() => this.headersStale && this.renderHeaders()) });
     this.playhead = h('div', { class: 'playhead' });
     this.scroller = h('div', { class: 'scroller' }, [this.canvas, this.recordingRegion, this.playhead]);
     this.scroller.addEventListener('wheel', (e) => {
@@ -269,7 +272,11 @@ export class Studio {
       this.comps.set(id, takes.length ? await api.get(`/api/tracks/${id}/comp`).catch(() => null) : null);
     }
     this.renderHeaders();
-    this.mixer.render();
+    // A strip being dragged stays in the hand: strips are rebuilt only when tracks come or go
+    // or are renamed, otherwise patched.
+    const shown = [...this.mixer.strips.keys()].join();
+    if (shown !== this.tracks.map((t) => t.id).join() || !track || this.mixer.renamed(track)) this.mixer.render();
+    else this.mixer.update(track);
   }
 
   /** Reloads once after a burst of changes. */
@@ -328,7 +335,10 @@ export class Studio {
         playback_paused: moved,
         playback_stopped: moved,
         playback_seeked: moved,
-        loop_event: (data) => this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' }),
+        // Started and turned off change what the ruler shows; a wrap or the last pass do not.
+        loop_event: (data) => {
+          if (data.event === 'started' || data.event === 'disabled') this.follower.changed({ item: 'loop_region', id: data.loop_region_id ?? null, action: 'updated' });
+        },
         recording_status: (data) => this.recorder.event(data),
         track_update: (data) => {
           if (data.revision) this.revision = Math.max(this.revision, data.revision);
@@ -938,6 +948,13 @@ export class Studio {
   }
 
   renderHeaders() {
+    // A header being typed in keeps its text: the headers are drawn again when it is left.
+    if (this.headers.contains(document.activeElement) && document.activeElement.matches('input[name=track-name]')) {
+      this.headersStale = true;
+      return;
+    }
+    this.headersStale = false;
+    this.armed = null; // set again below if a track is still armed for this browser
     this.headers.replaceChildren(
       h('div', { class: 'ruler-head', style: `height:${RULER}px` }),
       ...this.tracks.flatMap((track) => {

@@ -43,8 +43,26 @@ export class Follower {
     this.timer = setTimeout(() => this.flush(), GATHER_MS);
   }
 
+  /** One round at a time, so an older read never lands after a newer one. */
   async flush() {
-    const changes = this.pending.splice(0);
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      await this.round(this.pending.splice(0));
+    } finally {
+      this.running = false;
+      if (this.again || this.pending.length) {
+        this.again = false;
+        this.flush();
+      }
+    }
+  }
+
+  async round(changes) {
+    if (!changes.length) return;
     const studio = this.studio;
     const round = plan(changes, (id) => studio.trackOfClip(id));
     try {
@@ -65,6 +83,7 @@ export class Follower {
       );
       for (const id of round.tracks) reads.push(studio.refreshTrack(id));
       await Promise.all(reads);
+      studio.draw(); // now, so the rows match the headers; again once waveforms are read
       await studio.loadPeaks();
       studio.draw();
     } catch (error) {

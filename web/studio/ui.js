@@ -57,7 +57,7 @@ export function toast(message, kind = 'error') {
     clearTimeout(timer);
     note.remove();
     shown.delete(message);
-    if (!area.childElementCount && area.matches(':popover-open')) area.hidePopover();
+    if (!area.childElementCount && area.hidePopover && area.matches(':popover-open')) area.hidePopover();
   };
   const restart = () => {
     clearTimeout(timer);
@@ -75,6 +75,7 @@ export function toast(message, kind = 'error') {
 /** Shows the message area in `host`, on top of the top layer. */
 function showToasts(area, host) {
   if (area.parentElement !== host) host.append(area);
+  if (typeof area.showPopover !== 'function') return; // no Popover API: a fixed box in the page
   if (area.matches(':popover-open')) area.hidePopover();
   if (area.childElementCount) area.showPopover();
 }
