@@ -492,6 +492,10 @@ try {
   }
   await viewer.click('button[name=enable-audio]');
   await until('the viewer listening', async () => (await viewer.textContent('output[name=latency]')).startsWith('Listening'));
+  // The owner plays (the browser device paces the project): the viewer hears the mix.
+  await page.click('button[name=play]');
+  await until('the viewer hearing the mix', async () => (await viewer.textContent('output[name=latency]')).includes('hearing the mix'), 10_000);
+  await page.click('button[name=stop]');
   // Space does nothing to a project the viewer cannot change (it says so instead).
   await viewer.keyboard.press('Space');
   await viewer.locator('.toast', { hasText: 'viewer' }).waitFor();
@@ -501,7 +505,7 @@ try {
   await viewer.waitForTimeout(300);
   assert.ok(await viewer.isVisible('button[name=enable-audio]'), 'Listen on a phone');
   await viewer.screenshot({ path: `${shots}/viewer-phone.png`, fullPage: true });
-  console.log('viewer: controls disabled with the reason, listening to the mix');
+  console.log('viewer: controls disabled with the reason, hearing the mix as a listener while the owner played');
   assert.deepEqual(errors, []);
   console.log(`studio test: signed up, imported, played, calibrated, recorded, mixed (${mixed.length} bytes); screenshots in ${shots}`);
 } catch (error) {

@@ -23,6 +23,7 @@ const unacked = new Map(); // seq → ArrayBuffer (encoded MIC frame)
 let consumed = 0;
 const runs = []; // played runs not yet known to be reported: {client, timeline, frames}
 let nextMonitorSeq = 0;
+let heardAt = 0; // when a listener last told its page it hears the mix
 
 // Continuing after a reload: the new page's clock starts again at 0, so its frames are moved
 // past the old page's; what it plays and its monitor frames carry on from where it stood.
@@ -64,6 +65,11 @@ function connect() {
       handed += frames;
       received.push({ seq: frame.seq, frames, end: handed });
       worklet?.postMessage({ type: 'monitor', timeline, samples }, [samples.buffer]);
+      // A listener's page says when the mix reaches it (at most once a second).
+      if (options.role === 'listener' && Date.now() - heardAt > 1000) {
+        heardAt = Date.now();
+        post({ type: 'heard', timeline });
+      }
       return;
     }
     const message = JSON.parse(event.data);

@@ -18,7 +18,8 @@ export class ClientDevice {
    * answered `attached`. The lookahead (how far the node renders ahead of what was played) is
    * sized from the round trips of a few pings unless `lookaheadFrames` is given. With
    * `role: 'listener'` it only plays the mix the project's device plays (a viewer's way to
-   * hear the session); `stream` may then be null.
+   * hear the session); `stream` may then be null, and its worker says `{type: 'heard'}` (at
+   * most once a second) while the mix reaches it.
    */
   static async start(context, stream, { url, name, role = 'device', latencyFrames = null, lookaheadFrames = null, channels = 1 }) {
     await context.audioWorklet.addModule(new URL('./device-worklet.js', import.meta.url));

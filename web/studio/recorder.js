@@ -204,6 +204,14 @@ export class Recorder {
       this.device = await ClientDevice.start(this.context, null, { url: api.socketUrl(this.studio.projectId), name: '', role: 'listener' });
       this.latency.textContent = 'Listening: you hear the mix whenever an editor plays it.';
       this.audioButton.textContent = 'Listening';
+      // While the mix comes, say so; a second without it, say that it is quiet.
+      let quiet = null;
+      this.device.on((m) => {
+        if (m.type !== 'heard') return;
+        this.latency.textContent = 'Listening: hearing the mix as it plays.';
+        clearTimeout(quiet);
+        quiet = setTimeout(() => (this.latency.textContent = 'Listening: you hear the mix whenever an editor plays it.'), 2500);
+      });
     } catch (error) {
       this.audioButton.disabled = false;
       this.latency.textContent = 'Not listening.';
