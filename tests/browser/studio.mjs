@@ -44,7 +44,8 @@ const browser = await chromium.launch({
 });
 const errors = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+  // The size the studio is judged at (§11); a phone's at the end.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
   // The studio runs under its Content-Security-Policy: any violation fails the test.
   const watchPage = () => {
     document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
@@ -303,7 +304,12 @@ try {
         const fresh = all.slice(0, all.length - before);
         const clips = await Promise.all(fresh.map((t) => api(`/api/clips/${t.clip_id}`)));
         return fresh.length > 0 && clips.every((c) => c.status === 'ready') && fresh.map((t, i) => ({ ...t, clip: clips[i] }));
-      }, 30_000);
+      }, 60_000).catch(async (error) => {
+        // What the server has, for whoever reads the failure.
+        const sessions = await api('/api/audio/recording/active');
+        const notes = await page.locator('.toast').allTextContents();
+        throw new Error(`${error.message}: ${before} takes before, now ${JSON.stringify(await takesNow())}; recording ${JSON.stringify(sessions)}; messages ${JSON.stringify(notes)}`);
+      });
       assert.equal(await missingNotes(), 0, 'nothing reported missing');
       return takes.reverse(); // oldest first
     };
@@ -469,6 +475,10 @@ try {
   assert.ok(sessions.some((text) => text.includes('This browser')), `sessions: ${sessions}`);
   await page.screenshot({ path: `${shots}/account.png` });
   await page.click('dialog button[name=close]');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${shots}/studio-phone.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // A viewer: every control that would change the project is disabled with the reason, and
   // "Listen" makes them a listener (no microphone asked for).

@@ -53,7 +53,7 @@ function signIn() {
       h('p', {}, 'Record, overdub and mix together, in the browser.'),
       h('form', { onsubmit: (e) => (e.preventDefault(), submit('/api/auth/login')) }, [
         h('label', {}, ['Username', username]),
-        h('label', {}, ['Password', password]),
+        h('label', {}, ['Password', password, h('span', { class: 'hint' }, 'At least 8 characters.')]),
         h('div', { class: 'row' }, [
           h('button', { type: 'submit', class: 'primary', name: 'sign-in' }, 'Sign in'),
           h('button', { type: 'button', name: 'sign-up', onclick: () => submit('/api/auth/register') }, 'Create account'),
@@ -103,7 +103,7 @@ async function projects(me) {
       me.auth_enabled ? h('button', { onclick: signOut }, 'Sign out') : null,
     ]),
     h('main', { class: 'projects' }, [
-      h('form', { class: 'row', onsubmit: create }, [name, h('label', { class: 'muted' }, ['Tempo', tempo, 'bpm']), h('button', { class: 'primary', name: 'create-project' }, 'Create project')]),
+      h('form', { class: 'row', onsubmit: create }, [name, h('label', { class: 'muted inline' }, ['Tempo', tempo, 'bpm']), h('button', { class: 'primary', name: 'create-project' }, 'Create project')]),
       list.items.length
         ? h(
             'ul',

@@ -6,10 +6,16 @@
 import { api } from './api.js';
 import { dialog, h, toast, unavailable } from './ui.js';
 
-const FORMATS = ['wav24', 'wav16', 'wav_f32', 'flac24', 'flac16'];
+const FORMATS = [
+  ['wav24', 'WAV 24-bit'],
+  ['wav16', 'WAV 16-bit (CD)'],
+  ['wav_f32', 'WAV 32-bit float'],
+  ['flac24', 'FLAC 24-bit'],
+  ['flac16', 'FLAC 16-bit'],
+];
 
 export function mixdownDialog(studio) {
-  const format = h('select', { name: 'format' }, FORMATS.map((f) => h('option', { value: f }, f)));
+  const format = h('select', { name: 'format' }, FORMATS.map(([value, label]) => h('option', { value }, label)));
   const normalize = h('input', { type: 'checkbox', name: 'normalize' });
   const stems = h('input', { type: 'checkbox', name: 'stems' });
   const status = h('output', { name: 'mixdown-progress', class: 'muted' });

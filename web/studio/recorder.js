@@ -19,8 +19,8 @@ export class Recorder {
     this.recordButton = control('record', '● Record', () => this.toggle(), { class: 'record', 'aria-label': 'Record (R)' });
     this.countIn = h('select', { name: 'count-in' }, [0, 1, 2, 4].map((n) => h('option', { value: n }, n ? `${n} bar${n > 1 ? 's' : ''}` : 'none')));
     this.punch = h('input', { type: 'checkbox', name: 'punch' });
-    this.punchIn = h('input', { type: 'number', name: 'punch-in', min: 0, step: 0.1, value: 1, class: 'short' });
-    this.punchOut = h('input', { type: 'number', name: 'punch-out', min: 0, step: 0.1, value: 3, class: 'short' });
+    this.punchIn = h('input', { type: 'number', name: 'punch-in', min: 0, step: 0.1, value: 1, class: 'short', title: 'Punch in (seconds)', 'aria-label': 'Punch in (seconds)' });
+    this.punchOut = h('input', { type: 'number', name: 'punch-out', min: 0, step: 0.1, value: 3, class: 'short', title: 'Punch out (seconds)', 'aria-label': 'Punch out (seconds)' });
     // One handler: what the button does depends on how far audio has come.
     const audio = () => (!studio.canEdit ? this.listen() : this.device ? this.recalibrate() : this.enable());
     this.audioButton = studio.canEdit

@@ -15,7 +15,7 @@ import { bindKeys } from './keyboard.js';
 import { mixdownDialog } from './mixdown.js';
 import { membersDialog } from './members.js';
 import { Mixer } from './mixer.js';
-import { dialog, h, toast, unavailable } from './ui.js';
+import { dialog, dismissToasts, h, toast, unavailable } from './ui.js';
 import { parseDat, zoomFor } from './waveform.js';
 import { LANE, RULER, TAKE_LANE, takeName } from './layout.js';
 import { Timeline } from './timeline.js';
@@ -160,7 +160,7 @@ export class Studio {
       ]),
       h('section', { class: 'timeline' }, [this.headers, this.timeline.scroller]),
       h('div', { class: 'row add' }, [
-        editor ? h('button', { name: 'add-track', onclick: () => this.addTrack() }, '+ Track') : h('span', { class: 'muted' }, 'Viewing: you hear and see every change as it is made.'),
+        editor ? h('button', { name: 'add-track', onclick: () => this.addTrack() }, '+ Track') : h('span', { class: 'muted', name: 'viewing' }, 'Viewing only: you see every change as it is made and hear the mix when an editor plays; editing is for the owner and editors.'),
         this.jobsArea,
       ]),
       this.mixer.element,
@@ -513,7 +513,9 @@ export class Studio {
   async undo() {
     if (!this.canEdit) return toast(VIEWER, 'info');
     try {
-      await api.post(`/api/projects/${this.projectId}/undo`);
+      const entry = await api.post(`/api/projects/${this.projectId}/undo`);
+      dismissToasts();
+      toast(`Undone: ${entry.summary}`, 'info');
     } catch (error) {
       toast(error.status === 409 ? `Nothing to undo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
     }
@@ -522,7 +524,9 @@ export class Studio {
   async redo() {
     if (!this.canEdit) return toast(VIEWER, 'info');
     try {
-      await api.post(`/api/projects/${this.projectId}/redo`);
+      const entry = await api.post(`/api/projects/${this.projectId}/redo`);
+      dismissToasts();
+      toast(`Redone: ${entry.summary}`, 'info');
     } catch (error) {
       toast(error.status === 409 ? `Nothing to redo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
     }

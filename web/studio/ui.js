@@ -80,6 +80,11 @@ function showToasts(area, host) {
   if (area.childElementCount) area.showPopover();
 }
 
+/** Takes away the messages of `kind` on screen (an undo makes "Deleted — Ctrl+Z…" stale). */
+export function dismissToasts(kind = 'info') {
+  for (const note of document.querySelectorAll(`#toasts .toast.${kind}`)) note.click();
+}
+
 /** Marks `element` unavailable to this user, saying why on hover (and to assistive tools). */
 export function unavailable(element, reason) {
   if (!element) return element;
