@@ -96,16 +96,7 @@ fn check_config(process: Process, settings: &audiolab_config::Settings) -> ExitC
         if let Err(error) = startup::bucket_store(&bucket, &prefix) {
             problems.push(preflight::Problem::fatal(format!("{error:#}")));
         }
-        // Without keys the client asks the machine's metadata service, which a platform such
-        // as Render does not have: every request would fail at run time.
-        let has = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        let keys = has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY");
-        let role = has("AWS_WEB_IDENTITY_TOKEN_FILE") || has("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-        if !keys && !role {
-            problems.push(preflight::Problem::deployment(
-                "storage_url: the bucket needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-            ));
-        }
+        problems.extend(preflight::bucket_credentials(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty())));
     }
     let name = format!("{process:?}").to_lowercase();
     for line in preflight::summary(process, settings, auth) {

@@ -182,6 +182,17 @@ pub fn route_address(url: &str) -> Option<std::net::IpAddr> {
     (!ip.is_unspecified()).then_some(ip)
 }
 
+/// A bucket's credentials, given which variables are set (`has`): without keys (or a role the
+/// platform provides) the client asks the machine's metadata service, which a platform such
+/// as Render does not have, and every request would fail at run time.
+pub fn bucket_credentials(has: impl Fn(&str) -> bool) -> Option<Problem> {
+    let keys = has("AWS_ACCESS_KEY_ID") && has("AWS_SECRET_ACCESS_KEY");
+    let role = has("AWS_WEB_IDENTITY_TOKEN_FILE") || has("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    (!keys && !role).then(|| {
+        Problem::deployment("storage_url: the bucket needs credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    })
+}
+
 /// `AUDIOLAB_*` variables that are no setting (a misspelt or renamed one is otherwise
 /// silently ignored), each with the setting it most likely meant.
 pub fn unknown_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
@@ -312,6 +323,16 @@ mod tests {
         let lines = summary(Process::Node, &Settings { host: [0, 0, 0, 0].into(), ..cloud() }, true);
         assert!(lines.iter().any(|l| l.starts_with("announces: this instance's address")), "{lines:?}");
         assert!(lines.contains(&"storage: s3://audio/prod".to_owned()), "{lines:?}");
+    }
+
+    #[test]
+    fn a_bucket_needs_keys_or_a_role() {
+        let set = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
+        assert_eq!(bucket_credentials(set(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])), None);
+        assert_eq!(bucket_credentials(set(&["AWS_WEB_IDENTITY_TOKEN_FILE"])), None);
+        let missing = bucket_credentials(set(&["AWS_ACCESS_KEY_ID"])).expect("a problem");
+        assert_eq!(missing.severity, Severity::Deployment);
+        assert!(missing.message.starts_with("storage_url"), "{missing:?}");
     }
 
     #[test]

@@ -7,20 +7,11 @@ use audiolab_domain::job::JobStatus;
 use audiolab_media::storage::Storage;
 use audiolab_store::Store;
 use audiolab_worker::queue::JobQueue;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+
+mod common;
+
+use common::processes::{OwnRedis, Process, start_worker};
 use std::time::{Duration, Instant};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_audiolab");
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What one deployment's processes share: database, Redis, storage and a queue of its own.
 struct Deployment {
@@ -63,21 +54,12 @@ impl Deployment {
 
     /// Starts `audiolab worker` and waits until it is connected.
     fn worker(&self) -> Process {
-        let mut child = Command::new(BINARY)
-            .arg("worker")
-            .env_remove("PORT")
-            .env("DATABASE_URL", &self.database_url)
-            .env("REDIS_URL", &self.redis_url)
-            .env("AUDIOLAB_STORAGE_URL", self.storage.path())
-            .env("AUDIOLAB_QUEUE_NAME", &self.queue_name)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.contains("taking jobs"), "{line:?}");
-        Process(child)
+        start_worker(&[
+            ("DATABASE_URL", self.database_url.clone()),
+            ("REDIS_URL", self.redis_url.clone()),
+            ("AUDIOLAB_STORAGE_URL", self.storage.path().display().to_string()),
+            ("AUDIOLAB_QUEUE_NAME", self.queue_name.clone()),
+        ])
     }
 
     /// A stopped take of `seconds` of stereo audio and its queued (not yet pushed) job.
@@ -142,49 +124,9 @@ async fn a_worker_killed_mid_job_loses_it_to_another_worker_which_completes_it()
 }
 
 /// A Redis server of the test's own, so that restarting it disturbs no other test.
-struct RedisServer {
-    process: Option<Process>,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> Self {
-        let mut server = Self { process: None, port };
-        server.restart();
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        self.process.take();
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        self.process = Some(Process(child));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_carry_on_taking_jobs_after_redis_restarts() {
-    let mut redis = RedisServer::start(free_port());
+    let mut redis = OwnRedis::start();
     let deployment = Deployment::new(&redis.url()).await;
     let queue = JobQueue::open(&deployment.settings()).await.unwrap();
     let _worker = deployment.worker();

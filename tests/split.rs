@@ -6,10 +6,9 @@
 mod common;
 
 use common::musician::{CutProxy, LATENCY, Musician, attach_message};
-use common::processes::{ObjectStore, Process, start, start_worker};
+use common::processes::{ObjectStore, OwnRedis, cluster_env, start, start_worker};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -70,18 +69,7 @@ async fn api_and_node_processes_play_a_project_together() {
     let (storage, bucket_dir) = objects.env("s");
     let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
     let data_dir = |i: usize| ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string());
-    let mut env = [
-        storage,
-        vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("split-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-        ],
-    ]
-    .concat();
+    let mut env = [storage, cluster_env(&database.url, "redis://127.0.0.1:6379", "split", INTERNAL_SECRET)].concat();
     let with_dir = |env: &[(&'static str, String)], i: usize| [env, &[data_dir(i)]].concat();
     env.shrink_to_fit();
     let (node, node_url) = start("node", &with_dir(&env, 0));
@@ -396,17 +384,13 @@ async fn api_and_node_processes_play_a_project_together() {
 async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
     let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let data_dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let shared = cluster_env(&database.url, "redis://127.0.0.1:6379", "full", INTERNAL_SECRET);
     let env = |i: usize| {
-        vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+        let own = [
             ("AUDIOLAB_MAX_ENGINES", "1".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("full-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
             ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
-        ]
+        ];
+        [&shared[..], &own].concat()
     };
     let (_first, _) = start("node", &env(0));
     let (_api, api) = start("api", &env(1));
@@ -464,15 +448,8 @@ async fn a_project_refused_by_a_full_node_goes_to_a_node_with_room() {
 async fn revoking_a_key_or_removing_a_member_closes_their_socket_through_the_api_proxy() {
     let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let data_dirs = [(); 2].map(|()| tempfile::tempdir().unwrap());
-    let env = |i: usize| {
-        vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("revoke-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-            ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
-        ]
-    };
+    let shared = cluster_env(&database.url, "redis://127.0.0.1:6379", "revoke", INTERNAL_SECRET);
+    let env = |i: usize| [&shared[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();
     let (_node, _) = start("node", &env(0));
     let (_api, api) = start("api", &env(1));
     let (owner, _) = signed_up(&api).await;
@@ -539,46 +516,6 @@ async fn line_clip(store: &audiolab_store::Store, bucket_dir: &std::path::Path, 
 }
 
 /// A Redis server of the test's own, on a free port, that the test can stop and start again.
-struct OwnRedis {
-    port: u16,
-    process: Option<Process>,
-}
-
-impl OwnRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Self { port, process: None };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        self.process = None;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        self.process = Some(Process(child));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 /// §13 across a Redis restart (split mode, two nodes): a volume change made while Redis is
 /// away is what the engine plays once it is back (a loopback take proves it), the first take
 /// after the restart is finalised, and the first mixdown after it is accepted and renders.
@@ -589,18 +526,7 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
     let (storage, bucket_dir) = objects.env("r");
     let mut redis = OwnRedis::start();
     let data_dirs = [(); 4].map(|()| tempfile::tempdir().unwrap());
-    let env = [
-        storage,
-        vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", redis.url()),
-            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("restart-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-        ],
-    ]
-    .concat();
+    let env = [storage, cluster_env(&database.url, &redis.url(), "restart", INTERNAL_SECRET)].concat();
     let with_dir = |i: usize| [&env[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();
     let (_node_a, _) = start("node", &with_dir(0));
     let (_node_b, _) = start("node", &with_dir(1));
@@ -674,16 +600,8 @@ async fn a_redis_restart_loses_no_change_no_take_and_no_mixdown() {
 async fn a_node_on_every_interface_announces_its_own_address_on_its_route_to_redis() {
     let database = audiolab_testkit::TestDatabase::postgres().await.expect("PostgreSQL must be running");
     let data_dirs = [(); 2].map(|()| tempfile::tempdir().unwrap());
-    let env = |i: usize| {
-        vec![
-            ("DATABASE_URL", database.url.clone()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("route-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", INTERNAL_SECRET.to_owned()),
-            ("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string()),
-        ]
-    };
+    let shared = cluster_env(&database.url, "redis://127.0.0.1:6379", "route", INTERNAL_SECRET);
+    let env = |i: usize| [&shared[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();
     let (_node, bound) = start("node", &[env(0), vec![("AUDIOLAB_HOST", "0.0.0.0".to_owned())]].concat());
     let port = bound.rsplit(':').next().unwrap().trim_end_matches('/').to_owned();
     assert!(bound.starts_with("http://0.0.0.0:"), "{bound}");

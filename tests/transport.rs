@@ -205,6 +205,20 @@ async fn position_updates_carry_each_sounding_tracks_output_peaks() {
         assert!(list[0]["left"].as_f64().unwrap().abs() < 1e-6, "{level}");
         assert!((list[0]["right"].as_f64().unwrap() - 0.25).abs() < 1e-6, "{level}");
     }
+    // Paused mid-drums and played again where nothing sounds: what the engine played after
+    // the last update before the pause is not shown as the first level of the new run.
+    send(&mut socket, json!({"type": "control", "id": "pause", "command": "pause", "data": {}})).await;
+    while next_of(&mut socket, "control_response").await["data"]["id"] != "pause" {}
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&mut socket, json!({"type": "control", "id": "again", "command": "play", "data": {"position": 0.1}})).await;
+    let mut silent = 0;
+    while silent < 3 {
+        let update = next_of(&mut socket, "position_update").await;
+        if update["data"]["frame"].as_i64().unwrap() < 36_000 {
+            assert_eq!(update["data"]["levels"], json!([]), "nothing sounds before 1 s: {update}");
+            silent += 1;
+        }
+    }
     app.stop().await;
 }
 

@@ -17,10 +17,11 @@ impl Drop for Process {
     }
 }
 
-/// Starts `audiolab <role> --port 0` and returns it with its URL.
-pub fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
+/// Starts the binary with `args` in `env` and returns it with the first line it prints (what
+/// it is doing, once it is ready).
+fn spawn(args: &[&str], env: &[(&str, String)]) -> (Process, String) {
     let mut child = Command::new(BINARY)
-        .args([role, "--port", "0"])
+        .args(args)
         .env_remove("PORT")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
@@ -29,28 +30,82 @@ pub fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (Process(child), line)
+}
+
+/// Starts `audiolab <role> --port 0` and returns it with its URL.
+pub fn start(role: &str, env: &[(&str, String)]) -> (Process, String) {
+    let (process, line) = spawn(&[role, "--port", "0"], env);
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("{role}: {line:?}"))
         .to_owned();
-    (Process(child), url)
+    (process, url)
 }
 
 /// Starts `audiolab worker` (it serves no HTTP) and waits until it is connected.
 pub fn start_worker(env: &[(&str, String)]) -> Process {
-    let mut child = Command::new(BINARY)
-        .arg("worker")
-        .env_remove("PORT")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let (process, line) = spawn(&["worker"], env);
     assert!(line.contains("taking jobs from JobQueue::Redis"), "{line:?}");
-    Process(child)
+    process
+}
+
+/// The settings every process of one test deployment shares: its database, Redis, a queue of
+/// its own (named after `tag`), the internal secret, and quick heartbeats so failover is
+/// seen within seconds.
+pub fn cluster_env(database_url: &str, redis_url: &str, tag: &str, secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("REDIS_URL", redis_url.to_owned()),
+        ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
+        ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
+        ("AUDIOLAB_QUEUE_NAME", format!("{tag}-{}", uuid::Uuid::new_v4().simple())),
+        ("AUDIOLAB_INTERNAL_SECRET", secret.to_owned()),
+    ]
+}
+
+/// A `redis-server` of the test's own on a free port, to stop and restart.
+pub struct OwnRedis {
+    pub port: u16,
+    process: Option<Process>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, process: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it and waits until its port is closed.
+    pub fn stop(&mut self) {
+        self.process = None;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it (again), empty, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        self.process = Some(Process(child));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// An S3-compatible server over a temporary directory (buckets are its sub-directories).
@@ -115,14 +170,7 @@ impl Deployment {
     pub fn start(database_url: &str, internal_secret: &str) -> Self {
         let objects = ObjectStore::start();
         let (mut env, _) = objects.env("d");
-        env.extend([
-            ("DATABASE_URL", database_url.to_owned()),
-            ("REDIS_URL", "redis://127.0.0.1:6379".to_owned()),
-            ("AUDIOLAB_NODE_HEARTBEAT_SECS", "1".to_owned()),
-            ("AUDIOLAB_NODE_STALE_SECS", "3".to_owned()),
-            ("AUDIOLAB_QUEUE_NAME", format!("deployment-{}", uuid::Uuid::new_v4().simple())),
-            ("AUDIOLAB_INTERNAL_SECRET", internal_secret.to_owned()),
-        ]);
+        env.extend(cluster_env(database_url, "redis://127.0.0.1:6379", "deployment", internal_secret));
         let data_dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let with_dir =
             |i: usize| [&env[..], &[("AUDIOLAB_DATA_DIR", data_dirs[i].path().display().to_string())]].concat();

@@ -510,25 +510,24 @@ export class Studio {
     });
   }
 
-  async undo() {
-    if (!this.canEdit) return toast(VIEWER, 'info');
-    try {
-      const entry = await api.post(`/api/projects/${this.projectId}/undo`);
-      dismissToasts();
-      toast(`Undone: ${entry.summary}`, 'info');
-    } catch (error) {
-      toast(error.status === 409 ? `Nothing to undo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
-    }
+  undo() {
+    return this.revert('undo', 'Undone', 'Nothing to undo');
   }
 
-  async redo() {
+  redo() {
+    return this.revert('redo', 'Redone', 'Nothing to redo');
+  }
+
+  /** Undo or redo this user's latest change (§13), saying what it did. */
+  async revert(path, done, nothing) {
     if (!this.canEdit) return toast(VIEWER, 'info');
     try {
-      const entry = await api.post(`/api/projects/${this.projectId}/redo`);
-      dismissToasts();
-      toast(`Redone: ${entry.summary}`, 'info');
+      const entry = await api.post(`/api/projects/${this.projectId}/${path}`);
+      dismissToasts(); // a "Deleted — Ctrl+Z…" note is stale now
+      toast(`${done}: ${entry.summary}`, 'info');
     } catch (error) {
-      toast(error.status === 409 ? `Nothing to redo: ${error.message}` : error.message, error.status === 409 ? 'info' : 'error');
+      if (error.status === 409) toast(`${nothing}: ${error.message}`, 'info');
+      else toast(error.message);
     }
   }
 

@@ -76,11 +76,12 @@ fn report(hub: &Hub, watched: &mut Watched, positions: bool) {
         }
     }
     let shared = &handle.shared;
-    if positions && !(shared.state() == TransportState::Playing && hub.has_listeners(project)) {
-        // Not reported: the peaks start again, so the next update does not show these.
-        levels(shared);
+    if !positions {
+        return;
     }
-    if positions && shared.state() == TransportState::Playing && hub.has_listeners(project) {
+    // Taken every tick, reported or not: what no update showed is not shown later.
+    let levels = levels(shared);
+    if shared.state() == TransportState::Playing && hub.has_listeners(project) {
         let frame = shared.position();
         let update = PositionUpdate {
             project_id: project.0,
@@ -90,7 +91,7 @@ fn report(hub: &Hub, watched: &mut Watched, positions: bool) {
             playing: true,
             recording: shared.recording(),
             server_time: chrono::Utc::now().timestamp_micros() as f64 / 1e6,
-            levels: levels(shared),
+            levels,
         };
         hub.publish(project, ServerMessage::PositionUpdate(update).frame());
     }
